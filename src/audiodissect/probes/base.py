@@ -1,0 +1,137 @@
+"""Probing sets: labelled clips whose audio a consumer reads at its own rate."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..audio import resample
+
+PROBE = "probe"
+HELDOUT = "heldout"
+SPLITS = (PROBE, HELDOUT)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipInfo:
+    """One clip of a probing set, without its audio.
+
+    Attributes
+    ----------
+    id : str
+        Unique within the set; used in file names and records.
+    label : str or None
+        The clip's class name.
+    split : {"probe", "heldout"}
+        Probe clips describe units; held-out clips are kept for pruning and scoring.
+    metadata : dict
+        Free, JSON-able facts (program, notes, voice, fold, ...).
+    path : str or None
+        The source file, for sets read from disk.
+    """
+
+    id: str
+    label: str | None
+    split: str = PROBE
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    path: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedClip:
+    """A file that was reported and left out, with the reason."""
+
+    source: str
+    reason: str
+
+
+class ProbeSet:
+    """A sequence of clips with audio.
+
+    Subclasses implement :meth:`_read`. Every loader checks its clips when it
+    builds the set, so a bad file is reported in :attr:`skipped` rather than
+    failing a later stage.
+
+    Parameters
+    ----------
+    name : str
+        Short name of the set, e.g. ``"soundbank"`` or ``"esc50"``.
+    clips : sequence of ClipInfo
+    spec : dict
+        JSON-able arguments that rebuild this set with :func:`audiodissect.probes.load_probe`.
+    skipped : sequence of SkippedClip
+    """
+
+    def __init__(self, *, name: str, clips: Sequence[ClipInfo], spec: dict[str, Any],
+                 skipped: Sequence[SkippedClip] = ()):
+        self.name = name
+        self.clips = list(clips)
+        self.spec = dict(spec)
+        self.skipped = list(skipped)
+        ids = [c.id for c in self.clips]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"probe set {name!r} has duplicate clip ids")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __iter__(self) -> Iterator[ClipInfo]:
+        return iter(self.clips)
+
+    def __getitem__(self, index: int) -> ClipInfo:
+        return self.clips[index]
+
+    @property
+    def labels(self) -> list[str]:
+        """Sorted distinct labels."""
+        return sorted({c.label for c in self.clips if c.label is not None})
+
+    def indices(self, split: str) -> np.ndarray:
+        """Positions of the clips in `split`, shape (n,), int64."""
+        return np.array([i for i, c in enumerate(self.clips) if c.split == split], dtype=np.int64)
+
+    def audio(self, index: int, *, sample_rate: int) -> np.ndarray:
+        """The clip's mono float32 audio at `sample_rate`, shape (T,)."""
+        audio, rate = self._read(index)
+        return resample(audio, rate, sample_rate)
+
+    def _read(self, index: int) -> tuple[np.ndarray, int]:
+        """Return (audio (T,) float32, its sample rate) for clip `index`."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line: name, clip counts per split, labels, skipped files."""
+        n_probe = sum(c.split == PROBE for c in self.clips)
+        text = (f"{self.name}: {len(self)} clips ({n_probe} probe, {len(self) - n_probe} held-out), "
+                f"{len(self.labels)} labels")
+        if self.skipped:
+            text += f", {len(self.skipped)} bad files skipped"
+        return text
+
+
+class ArrayProbeSet(ProbeSet):
+    """A probing set whose audio is held in memory (or memory-mapped).
+
+    Parameters
+    ----------
+    audio : sequence of np.ndarray, each (T_i,)
+        One waveform per clip, in clip order.
+    sample_rate : int
+    """
+
+    def __init__(self, *, name: str, clips: Sequence[ClipInfo], audio: Sequence[np.ndarray],
+                 sample_rate: int, spec: dict[str, Any], skipped: Sequence[SkippedClip] = ()):
+        super().__init__(name=name, clips=clips, spec=spec, skipped=skipped)
+        if len(audio) != len(self.clips):
+            raise ValueError("one waveform per clip is required")
+        self._audio = audio
+        self.sample_rate = int(sample_rate)
+
+    def _read(self, index: int) -> tuple[np.ndarray, int]:
+        return np.asarray(self._audio[index], dtype=np.float32), self.sample_rate
