@@ -1,0 +1,106 @@
+"""The run directory: where every stage reads its inputs and writes its results.
+
+Layout::
+
+    manifest.json            stages done, their cache keys, timings and facts
+    config.json              the resolved settings of the last run
+    clips.jsonl              one record per clip (id, label, split, metadata, path)
+    logits.npy               (N, n_classes) float32
+    activations/<layer>.npy  (N, U) float32, rows in clip order
+    ...                      later stages add their own files
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
+from .errors import AudioDissectError
+from .probes.base import PROBE, ClipInfo, ProbeSet
+
+
+class RunDir:
+    """Paths and cached state of one run directory.
+
+    Parameters
+    ----------
+    path : path-like
+        Created when missing.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    # -- manifest -----------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"stages": {}}
+        return read_json(self.manifest_path)
+
+    def stage_current(self, stage: str, key: str) -> bool:
+        """True when `stage` finished before with the same cache `key`."""
+        return self.manifest()["stages"].get(stage, {}).get("key") == key
+
+    def finish_stage(self, stage: str, key: str, section: dict[str, Any]) -> None:
+        """Record that `stage` finished with cache `key`; `section` is kept in the manifest."""
+        manifest = self.manifest()
+        manifest["stages"][stage] = {**section, "key": key}
+        write_json(self.manifest_path, manifest)
+
+    def stage(self, stage: str) -> dict[str, Any]:
+        """The manifest section of a finished stage, or a clear error naming the command to run."""
+        section = self.manifest()["stages"].get(stage)
+        if section is None:
+            raise AudioDissectError(f"{self.path} has no results of the {stage!r} stage",
+                                    hint=f"run `audiodissect {stage}` (or `audiodissect run`) first")
+        return section
+
+    # -- clips ----------------------------------------------------------------
+    def write_clips(self, probe: ProbeSet) -> None:
+        write_jsonl(self.path / "clips.jsonl", (c.to_record() for c in probe.clips))
+
+    def clips(self) -> list[ClipInfo]:
+        path = self.path / "clips.jsonl"
+        if not path.exists():
+            raise AudioDissectError(f"{self.path} holds no recorded clips",
+                                    hint="run `audiodissect record` first")
+        return [ClipInfo(**r) for r in read_jsonl(path)]
+
+    def probe_rows(self) -> np.ndarray:
+        """Row indices of the probing split (clips that may describe units), shape (n,)."""
+        return np.array([i for i, c in enumerate(self.clips()) if c.split == PROBE], dtype=np.int64)
+
+    # -- arrays ---------------------------------------------------------------
+    def activation_path(self, layer: str) -> Path:
+        return self.path / "activations" / f"{layer}.npy"
+
+    def save_activations(self, layer: str, array: np.ndarray) -> None:
+        save_npy(self.activation_path(layer), np.asarray(array, dtype=np.float32))
+
+    def activations(self, layer: str, *, mmap: bool = True) -> np.ndarray:
+        """(N, U) float32 activations of `layer`."""
+        path = self.activation_path(layer)
+        if not path.exists():
+            from .errors import unknown_name_error
+
+            raise unknown_name_error("recorded layer", layer, self.layers())
+        return load_npy(path, mmap=mmap)
+
+    def layers(self) -> list[str]:
+        """Recorded layers, in recording order."""
+        return list(self.stage("record")["layers"])
+
+    def save_logits(self, array: np.ndarray) -> None:
+        save_npy(self.path / "logits.npy", np.asarray(array, dtype=np.float32))
+
+    def logits(self) -> np.ndarray:
+        return load_npy(self.path / "logits.npy")
