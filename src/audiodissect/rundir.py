@@ -104,3 +104,34 @@ class RunDir:
 
     def logits(self) -> np.ndarray:
         return load_npy(self.path / "logits.npy")
+
+    # -- per-unit records -------------------------------------------------------
+    def units_path(self, stage: str) -> Path:
+        """``units/<stage>.jsonl``: one JSON record per unit (and method) written by `stage`."""
+        return self.path / "units" / f"{stage}.jsonl"
+
+    def write_units(self, stage: str, records) -> None:
+        write_jsonl(self.units_path(stage), records)
+
+    def read_units(self, stage: str) -> list[dict[str, Any]]:
+        path = self.units_path(stage)
+        if not path.exists():
+            raise AudioDissectError(f"{self.path} has no {stage!r} results",
+                                    hint=f"run `audiodissect {stage} --run {self.path}` first")
+        return read_jsonl(path)
+
+    def has_units(self, stage: str) -> bool:
+        return self.units_path(stage).exists()
+
+
+def unit_id(layer: str, index: int) -> str:
+    """The id of unit `index` of `layer`: ``"<module path>#<index>"``."""
+    return f"{layer}#{int(index)}"
+
+
+def parse_unit_id(unit: str) -> tuple[str, int]:
+    """Split ``"<module path>#<index>"`` into (layer, index)."""
+    layer, sep, index = unit.rpartition("#")
+    if not sep or not index.isdigit():
+        raise AudioDissectError(f"bad unit id {unit!r}", hint="unit ids look like 'classifier#3'")
+    return layer, int(index)
