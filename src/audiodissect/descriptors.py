@@ -1,0 +1,297 @@
+"""Acoustic descriptors of a clip, measured with numpy and put into plain words.
+
+Each descriptor is one number per clip, measured on short frames (all frames
+of a clip at once, no per-frame Python loop) and summarised over the clip's
+*active* frames: those whose RMS lies within 40 dB of the loudest frame.
+
+==================  ==========================================================  ==============================================
+descriptor          measurement                                                 words (thresholds)
+==================  ==========================================================  ==============================================
+loudness            RMS of the whole clip in dBFS (a full-scale sine: -3 dB)    quiet < -35 dB <= moderate < -18 dB <= loud
+pitchedness         median over active frames of 1 - d'(tau*), where d' is      unpitched < 0.6 <= pitched
+                    YIN's cumulative-mean-normalised difference at the chosen
+                    lag (1 = perfectly periodic, about 0.2 for white noise)
+pitch               median f0 (Hz) of the active frames whose periodicity is    low-pitched < 220 Hz <= mid-pitched
+                    at least 0.6 (YIN: first dip of d' under 0.15, else its      < 880 Hz <= high-pitched; only said when
+                    minimum, in 40-2000 Hz, refined by a parabola)              the clip is pitched
+brightness          spectral centroid (Hz) of the active frames' summed power   dull < 800 Hz <= warm < 2000 Hz <= bright
+noisiness           median spectral flatness of the active frames (geometric    tonal < 0.1 <= mixed < 0.3 <= noisy
+                    over arithmetic mean of the power spectrum; white noise
+                    about 0.56, a sine about 0)
+onset rate          onsets per second: peaks of the spectral flux (mean rise    sparse < 1/s <= steady < 4/s <= rapid
+                    in dB over 24 log-spaced bands) at least 2 dB above the
+                    flux's running median, at least 60 ms apart
+rhythm regularity   1 - coefficient of variation of the inter-onset intervals   irregular < 0.5 <= loose < 0.8 <= regular;
+                    (needs 3 or more onsets, else NaN)                          only said for 3 or more onsets
+attack time         seconds from the RMS envelope first reaching 10% of its     sharp < 0.04 s <= moderate < 0.15 s <= soft
+                    peak to first reaching 90% of it
+sustain             fraction of the clip whose envelope is within 20 dB of      percussive < 0.25 <= decaying < 0.6 <=
+                    its peak                                                    sustained
+==================  ==========================================================  ==============================================
+
+:func:`measure` gives the numbers, :func:`descriptor_words` the words and
+:func:`descriptor_sentence` one plain sentence, e.g. "A loud, mid-pitched,
+bright, tonal, sustained sound with steady onsets and a sharp attack."
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .errors import AudioDissectError
+
+#: Word thresholds; see the module docstring.
+THRESHOLDS = {
+    "loudness_db": (-35.0, -18.0),
+    "pitchedness": 0.6,
+    "pitch_hz": (220.0, 880.0),
+    "brightness_hz": (800.0, 2000.0),
+    "noisiness": (0.1, 0.3),
+    "onset_rate": (1.0, 4.0),
+    "rhythm_regularity": (0.5, 0.8),
+    "attack_s": (0.04, 0.15),
+    "sustain": (0.25, 0.6),
+}
+
+_HOP_S = 0.01           # hop of every frame grid
+_ACTIVE_DB = 40.0       # active frames: within this many dB of the loudest frame
+_FMIN, _FMAX = 40.0, 2000.0
+_YIN_THRESHOLD = 0.15
+_FLUX_BANDS = 24
+_FLUX_DELTA_DB = 2.0
+_ONSET_GAP_S = 0.06
+_EPS = 1e-12
+
+
+@dataclasses.dataclass(frozen=True)
+class Descriptors:
+    """The acoustic descriptors of one clip (units in the field names)."""
+
+    loudness_db: float
+    pitch_hz: float          # NaN when no frame is periodic
+    pitchedness: float       # 0..1
+    brightness_hz: float
+    noisiness: float         # spectral flatness, 0..1
+    onset_rate: float        # onsets per second
+    rhythm_regularity: float  # 0..1, NaN with fewer than 3 onsets
+    attack_s: float
+    sustain: float           # 0..1
+    duration_s: float
+
+    def to_record(self) -> dict[str, float | None]:
+        """JSON-able dict; NaN becomes None."""
+        return {k: (None if isinstance(v, float) and math.isnan(v) else round(float(v), 4))
+                for k, v in dataclasses.asdict(self).items()}
+
+
+def _frames(x: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """Frames of `x` (T,) -> (F, length), zero-padded at the end so every sample is covered."""
+    n = max(1, int(math.ceil(max(len(x) - length, 0) / hop)) + 1)
+    need = (n - 1) * hop + length
+    if need > len(x):
+        x = np.concatenate([x, np.zeros(need - len(x), dtype=x.dtype)])
+    return np.lib.stride_tricks.sliding_window_view(x, length)[::hop][:n]
+
+
+def _next_pow2(n: float) -> int:
+    return 1 << int(math.ceil(math.log2(max(n, 2))))
+
+
+def _envelope(x: np.ndarray, sr: int) -> np.ndarray:
+    """RMS envelope, 20 ms frames with a 10 ms hop, shape (F,)."""
+    hop = max(1, round(_HOP_S * sr))
+    frames = _frames(x, 2 * hop, hop)
+    return np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+
+
+def _yin(frames: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """YIN on frames (F, 2W): f0 in Hz (F,) and periodicity 1 - d'(tau*) (F,)."""
+    width = frames.shape[1] // 2
+    n_fft = 2 * frames.shape[1]
+    head = frames[:, :width]
+    # c[tau] = sum_{j<W} x_j x_{j+tau}, for every frame at once
+    c = np.fft.irfft(np.conj(np.fft.rfft(head, n_fft, axis=1)) * np.fft.rfft(frames, n_fft, axis=1),
+                     n_fft, axis=1)[:, :width + 1]
+    sq = np.concatenate([np.zeros((len(frames), 1)), np.cumsum(frames ** 2, axis=1)], axis=1)
+    taus = np.arange(width + 1)
+    energy_shifted = sq[:, taus + width] - sq[:, taus]          # sum_{j<W} x_{j+tau}^2
+    head_energy = sq[:, [width]]
+    diff = np.maximum(head_energy + energy_shifted - 2 * c, 0.0)
+    cum = np.cumsum(diff[:, 1:], axis=1)
+    cmnd = np.ones_like(diff)
+    cmnd[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cum, _EPS)
+    # a lag whose two windows hold very unequal (or no) energy, e.g. a transient in one, is no evidence
+    # of periodicity: without this, a lone click in the frame's second half looks perfectly periodic
+    lopsided = np.minimum(head_energy, energy_shifted) <= 0.25 * np.maximum(head_energy, energy_shifted)
+    cmnd = np.where(lopsided, np.maximum(cmnd, 1.0), cmnd)
+
+    lo = max(2, int(math.floor(sr / _FMAX)))
+    hi = min(width - 1, int(math.ceil(sr / _FMIN)))
+    window = cmnd[:, lo:hi + 1]
+    idx = np.arange(window.shape[1])
+    below = window < _YIN_THRESHOLD
+    has_dip = below.any(axis=1)
+    first = np.argmax(below, axis=1)
+    after = (~below) & (idx[None, :] > first[:, None])
+    end = np.where(after.any(axis=1), np.argmax(after, axis=1), window.shape[1])
+    in_dip = (idx[None, :] >= first[:, None]) & (idx[None, :] < end[:, None])
+    dip_best = np.argmin(np.where(in_dip, window, np.inf), axis=1)
+    best = np.where(has_dip, dip_best, np.argmin(window, axis=1))
+
+    rows = np.arange(len(window))
+    left = window[rows, np.clip(best - 1, 0, window.shape[1] - 1)]
+    mid = window[rows, best]
+    right = window[rows, np.clip(best + 1, 0, window.shape[1] - 1)]
+    denom = left - 2 * mid + right
+    inner = (best > 0) & (best < window.shape[1] - 1) & (np.abs(denom) > _EPS)
+    shift = np.where(inner, 0.5 * (left - right) / np.where(inner, denom, 1.0), 0.0)
+    tau = lo + best + np.clip(shift, -1.0, 1.0)
+    return sr / tau, np.clip(1.0 - mid, 0.0, 1.0)
+
+
+def _band_edges(sr: int, n_fft: int) -> np.ndarray:
+    freqs = np.geomspace(50.0, sr / 2, _FLUX_BANDS + 1)
+    return np.unique(np.clip(np.round(freqs * n_fft / sr).astype(int), 1, n_fft // 2 + 1))
+
+
+def _onsets(power: np.ndarray, sr: int, n_fft: int, active: np.ndarray) -> np.ndarray:
+    """Onset frame indices from band-wise spectral flux, shape (n_onsets,)."""
+    edges = _band_edges(sr, n_fft)
+    csum = np.concatenate([np.zeros((len(power), 1)), np.cumsum(power, axis=1)], axis=1)
+    bands = csum[:, edges[1:]] - csum[:, edges[:-1]]
+    floor = bands.max() * 1e-6 + _EPS
+    level = 10 * np.log10(np.maximum(bands, floor))
+    # the first frame has no predecessor: sound already playing when the clip starts is no onset
+    prev = np.vstack([level[:1], level[:-1]])
+    flux = np.maximum(level - prev, 0.0).mean(axis=1)
+    # running median over 0.5 s as the baseline
+    half = max(1, round(0.25 / _HOP_S))
+    padded = np.pad(flux, half, mode="reflect" if len(flux) > half else "edge")
+    baseline = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
+    gap = max(1, round(_ONSET_GAP_S / _HOP_S))
+    padded = np.pad(flux, gap, mode="constant", constant_values=-np.inf)
+    local_max = flux >= np.lib.stride_tricks.sliding_window_view(padded, 2 * gap + 1).max(axis=1)
+    candidates = np.flatnonzero(local_max & (flux >= baseline + _FLUX_DELTA_DB) & active)
+    # ties on a plateau: keep the first of any two candidates closer than the gap
+    keep = np.concatenate([[True], np.diff(candidates) >= gap]) if len(candidates) else candidates.astype(bool)
+    return candidates[keep]
+
+
+def measure(audio: np.ndarray, sample_rate: int) -> Descriptors:
+    """Measure the acoustic descriptors of one mono clip.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (T,)
+        Mono waveform in [-1, 1] (full scale = 1).
+    sample_rate : int
+        In Hz; 8 kHz or more.
+
+    Returns
+    -------
+    Descriptors
+
+    Raises
+    ------
+    AudioDissectError
+        For an empty, silent or non-finite clip, or a rate under 8 kHz.
+    """
+    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    sr = int(sample_rate)
+    if sr < 8000:
+        raise AudioDissectError(f"descriptors need a sample rate of 8 kHz or more, got {sr}")
+    if x.size == 0 or not np.all(np.isfinite(x)) or np.max(np.abs(x)) < 1e-6:
+        raise AudioDissectError("descriptors need a non-empty, finite, non-silent clip")
+    duration = len(x) / sr
+    hop = max(1, round(_HOP_S * sr))
+
+    loudness = 20 * math.log10(max(math.sqrt(float(np.mean(x ** 2))), _EPS))
+
+    # spectra: Hann frames about 64 ms long
+    n_fft = _next_pow2(0.064 * sr)
+    frames = _frames(x, n_fft, hop)
+    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=1)) ** 2
+    frame_db = 10 * np.log10(np.mean(frames ** 2, axis=1) + _EPS)
+    active = frame_db >= frame_db.max() - _ACTIVE_DB
+    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+    summed = power[active].sum(axis=0)
+    brightness = float((freqs * summed).sum() / max(summed.sum(), _EPS))
+    p = power[active][:, 1:] + _EPS
+    flatness = np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)
+    noisiness = float(np.median(flatness))
+
+    # pitch: YIN on frames of 2W, W long enough for the lowest f0
+    width = _next_pow2(sr / _FMIN + 2)
+    pframes = _frames(x, 2 * width, 2 * hop)
+    pdb = 10 * np.log10(np.mean(pframes ** 2, axis=1) + _EPS)
+    pactive = pdb >= pdb.max() - _ACTIVE_DB
+    f0, periodicity = _yin(pframes[pactive], sr)
+    pitchedness = float(np.median(periodicity))
+    voiced = periodicity >= THRESHOLDS["pitchedness"]
+    pitch = float(np.median(f0[voiced])) if voiced.any() else float("nan")
+
+    onsets = _onsets(power, sr, n_fft, active)
+    onset_rate = len(onsets) / duration
+    if len(onsets) >= 3:
+        ioi = np.diff(onsets).astype(np.float64)
+        regularity = float(np.clip(1.0 - ioi.std() / ioi.mean(), 0.0, 1.0))
+    else:
+        regularity = float("nan")
+
+    env = _envelope(x, sr)
+    peak = env.max()
+    start = int(np.argmax(env >= 0.1 * peak))
+    top = int(np.argmax(env >= 0.9 * peak))
+    attack = max(top - start, 0) * hop / sr
+    sustain = float(np.mean(env >= peak * 0.1))
+
+    return Descriptors(loudness_db=loudness, pitch_hz=pitch, pitchedness=pitchedness,
+                       brightness_hz=brightness, noisiness=noisiness, onset_rate=onset_rate,
+                       rhythm_regularity=regularity, attack_s=attack, sustain=sustain,
+                       duration_s=duration)
+
+
+def _band(value: float, cuts: tuple[float, float], words: tuple[str, str, str]) -> str:
+    return words[0] if value < cuts[0] else words[1] if value < cuts[1] else words[2]
+
+
+def descriptor_words(d: Descriptors) -> dict[str, str]:
+    """Plain words for each descriptor, by the thresholds in :data:`THRESHOLDS`.
+
+    Returns
+    -------
+    dict
+        Keys ``loudness``, ``pitch``, ``brightness``, ``noisiness``, ``onsets``,
+        ``attack``, ``envelope`` and, with 3 or more onsets, ``rhythm``. ``pitch``
+        is "unpitched" or one of low-/mid-/high-pitched.
+    """
+    t = THRESHOLDS
+    pitched = d.pitchedness >= t["pitchedness"] and not math.isnan(d.pitch_hz)
+    words = {
+        "loudness": _band(d.loudness_db, t["loudness_db"], ("quiet", "moderate", "loud")),
+        "pitch": _band(d.pitch_hz, t["pitch_hz"], ("low-pitched", "mid-pitched", "high-pitched"))
+        if pitched else "unpitched",
+        "brightness": _band(d.brightness_hz, t["brightness_hz"], ("dull", "warm", "bright")),
+        "noisiness": _band(d.noisiness, t["noisiness"], ("tonal", "mixed", "noisy")),
+        "onsets": _band(d.onset_rate, t["onset_rate"], ("sparse", "steady", "rapid")),
+        "attack": _band(d.attack_s, t["attack_s"], ("sharp", "moderate", "soft")),
+        "envelope": _band(d.sustain, t["sustain"], ("percussive", "decaying", "sustained")),
+    }
+    if not math.isnan(d.rhythm_regularity):
+        words["rhythm"] = _band(d.rhythm_regularity, t["rhythm_regularity"], ("irregular", "loose", "regular"))
+    return words
+
+
+def descriptor_sentence(d: Descriptors) -> str:
+    """One sentence from the words, e.g. "A loud, mid-pitched, bright, tonal, sustained sound
+    with steady onsets and a sharp attack." (with "in a regular rhythm" when known)."""
+    w = descriptor_words(d)
+    adjectives = [w["loudness"], w["pitch"], w["brightness"], w["noisiness"], w["envelope"]]
+    onset_part = f"{w['onsets']} onsets"
+    if "rhythm" in w:
+        onset_part += f" in a {w['rhythm']} rhythm"
+    article = "An" if adjectives[0][0] in "aeiou" else "A"
+    return f"{article} {', '.join(adjectives)} sound with {onset_part} and a {w['attack']} attack."

@@ -1,0 +1,98 @@
+import math
+
+import numpy as np
+import pytest
+
+from audiodissect.descriptors import Descriptors, descriptor_sentence, descriptor_words, measure
+from audiodissect.errors import AudioDissectError
+
+SR = 16000
+T = np.arange(3 * SR) / SR
+
+
+def sine(freq, amp=0.5):
+    return amp * np.sin(2 * np.pi * freq * T)
+
+
+def clicks(rate, amp=0.9):
+    x = np.zeros(len(T))
+    x[(np.arange(int(3 * rate)) * SR / rate + SR / (2 * rate)).astype(int)] = amp
+    return x
+
+
+def test_sine_440():
+    d = measure(sine(440), SR)
+    assert d.loudness_db == pytest.approx(20 * math.log10(0.5 / math.sqrt(2)), abs=0.01)
+    assert d.pitch_hz == pytest.approx(440, rel=0.005)
+    assert d.pitchedness > 0.95
+    assert d.brightness_hz == pytest.approx(440, rel=0.02)
+    assert d.noisiness < 0.01
+    assert d.sustain == pytest.approx(1.0)
+    assert d.onset_rate == 0.0
+    w = descriptor_words(d)
+    assert (w["pitch"], w["noisiness"], w["envelope"], w["loudness"]) == ("mid-pitched", "tonal", "sustained", "loud")
+
+
+def test_white_noise():
+    x = 0.3 * np.random.default_rng(0).standard_normal(len(T))
+    d = measure(x, SR)
+    assert d.pitchedness < 0.4
+    assert math.isnan(d.pitch_hz)
+    # flat spectrum: centroid near a quarter of the rate, flatness near exp(-euler gamma)
+    assert d.brightness_hz == pytest.approx(SR / 4, rel=0.05)
+    assert d.noisiness == pytest.approx(math.exp(-0.5772), abs=0.05)
+    assert d.onset_rate < 0.5  # no spurious onsets from the noise's own fluctuation
+    w = descriptor_words(d)
+    assert (w["pitch"], w["brightness"], w["noisiness"]) == ("unpitched", "bright", "noisy")
+
+
+def test_click_train_8hz():
+    d = measure(clicks(8), SR)
+    assert d.onset_rate == pytest.approx(8.0, abs=0.4)
+    assert d.rhythm_regularity > 0.9
+    assert d.sustain < 0.25
+    assert d.pitchedness < 0.5
+    w = descriptor_words(d)
+    assert (w["onsets"], w["envelope"], w["rhythm"], w["attack"]) == ("rapid", "percussive", "regular", "sharp")
+
+
+def test_click_rate_follows_the_train():
+    assert measure(clicks(2), SR).onset_rate == pytest.approx(2.0, abs=0.4)
+
+
+@pytest.mark.parametrize("f0", [60, 80, 100])
+def test_low_hum(f0):
+    d = measure(sine(f0) + sine(2 * f0, 0.2), SR)
+    assert d.pitch_hz == pytest.approx(f0, rel=0.01)
+    assert d.brightness_hz < 3 * f0
+    w = descriptor_words(d)
+    assert (w["pitch"], w["brightness"]) == ("low-pitched", "dull")
+
+
+def test_slow_ramp_is_a_soft_attack():
+    env = np.minimum(T / 0.5, 1.0)  # linear rise over 0.5 s: 10% -> 90% takes 0.4 s
+    d = measure(sine(440) * env, SR)
+    assert d.attack_s == pytest.approx(0.4, abs=0.03)
+    assert descriptor_words(d)["attack"] == "soft"
+
+
+def test_quiet_and_sentence():
+    d = measure(sine(1500, amp=0.01), SR)
+    assert descriptor_words(d)["loudness"] == "quiet"
+    assert descriptor_words(d)["pitch"] == "high-pitched"
+    assert descriptor_sentence(d) == "A quiet, high-pitched, warm, tonal, sustained sound with sparse onsets and a sharp attack."
+
+
+def test_sentence_with_rhythm_and_article():
+    d = Descriptors(loudness_db=-20, pitch_hz=float("nan"), pitchedness=0.1, brightness_hz=3000,
+                    noisiness=0.5, onset_rate=8, rhythm_regularity=0.95, attack_s=0.0, sustain=0.1,
+                    duration_s=3.0)
+    assert descriptor_sentence(d) == ("A moderate, unpitched, bright, noisy, percussive sound with rapid onsets "
+                                      "in a regular rhythm and a sharp attack.")
+    assert d.to_record()["pitch_hz"] is None
+
+
+@pytest.mark.parametrize("bad", [np.zeros(100), np.array([]), np.array([0.1, np.nan])])
+def test_bad_clips(bad):
+    with pytest.raises(AudioDissectError):
+        measure(bad, SR)
