@@ -1,0 +1,90 @@
+"""Last-layer dissection accuracy: the classifier's units must recover their own classes.
+
+The project's version of the paper's Table 2: for every method and similarity
+function, top-1 and top-5 accuracy of the concepts named for the output
+units, and the mean sentence-embedding cosine between the predicted and the
+true names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import AudioDissectError
+
+
+def normalise_name(name: str) -> str:
+    """Lower case, underscores as spaces, single spaces."""
+    return " ".join(name.replace("_", " ").lower().split())
+
+
+def output_layer(layers: dict[str, int], class_names: Sequence[str] | None) -> str | None:
+    """The recorded layer whose units are the classes: the last layer with one unit per class name."""
+    if not class_names:
+        return None
+    matches = [name for name, units in layers.items() if units == len(class_names)]
+    return matches[-1] if matches else None
+
+
+def last_layer_table(records: Sequence[dict[str, Any]], *, layer: str, class_names: Sequence[str],
+                     concepts: Sequence[str], embedder=None) -> list[dict[str, Any]]:
+    """Accuracy of the concepts named for `layer`'s units against their class names.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Identify records (``units/identify.jsonl``), any methods.
+    layer : str
+        The output layer; unit i is class ``class_names[i]``.
+    class_names : sequence of str
+    concepts : sequence of str
+        The concept set; units whose class is not in it are left out and counted.
+    embedder : TextEmbedder, optional
+        For the mean cosine between predicted and true names.
+
+    Returns
+    -------
+    list of dict
+        One row per (method, similarity): ``top1``, ``top5`` (percent), ``cosine``, ``units``, ``left_out``.
+    """
+    known = {normalise_name(c) for c in concepts}
+    truth = {i: normalise_name(n) for i, n in enumerate(class_names)}
+    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for r in records:
+        if r["layer"] == layer:
+            groups.setdefault((r["method"], r["similarity"]), []).append(r)
+    if not groups:
+        raise AudioDissectError(f"no concepts were identified for the output layer {layer!r}",
+                                hint="run `audiodissect identify` on a run that recorded the classifier")
+    rows = []
+    for (method, similarity), group in groups.items():
+        scored = [r for r in group if truth.get(r["index"]) in known]
+        if not scored:
+            continue
+        top1 = np.mean([normalise_name(r["concepts"][0]) == truth[r["index"]] for r in scored])
+        top5 = np.mean([truth[r["index"]] in {normalise_name(c) for c in r["concepts"][:5]} for r in scored])
+        row = {"method": method, "similarity": similarity, "top1": round(100 * float(top1), 1),
+               "top5": round(100 * float(top5), 1), "units": len(scored), "left_out": len(group) - len(scored)}
+        if embedder is not None:
+            predicted = embedder.encode([r["concepts"][0] for r in scored])
+            true = embedder.encode([truth[r["index"]] for r in scored])
+            row["cosine"] = round(float(np.mean(np.sum(predicted * true, axis=1))), 3)
+        rows.append(row)
+    if not rows:
+        raise AudioDissectError("none of the output layer's class names is in the concept set",
+                                hint="use a concept set that contains the model's class names")
+    return sorted(rows, key=lambda r: (r["method"], str(r["similarity"])))
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of :func:`last_layer_table` rows."""
+    header = f"{'method':<7} {'similarity':<13} {'top-1 %':>8} {'top-5 %':>8} {'cosine':>7} {'units':>6}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        cos = f"{r['cosine']:.3f}" if "cosine" in r else "-"
+        lines.append(f"{r['method']:<7} {str(r['similarity']):<13} {r['top1']:>8.1f} {r['top5']:>8.1f} "
+                     f"{cos:>7} {r['units']:>6}")
+    return "\n".join(lines)

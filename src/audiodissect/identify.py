@@ -1,0 +1,115 @@
+"""Module A: name each unit's concept from a closed set (TAB and DB).
+
+Pure functions turn evidence (clips x concepts) and activations (clips x
+units) into per-unit records of the top concepts for every similarity
+function; the identify stage in :mod:`audiodissect.pipeline` caches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .rundir import unit_id
+
+METHODS = ("tab", "db")
+
+
+def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int = 5) -> np.ndarray:
+    """Score units by the mean evidence of their k most-activating clips.
+
+    This is the original AND's description-based variant for hidden units:
+    a unit's concept is the one its top clips' descriptions favour most.
+
+    Parameters
+    ----------
+    evidence : np.ndarray, shape (N, C)
+    activations : np.ndarray, shape (N, U)
+    k : int
+
+    Returns
+    -------
+    np.ndarray, shape (U, C), float32
+    """
+    k = min(k, activations.shape[0])
+    top = np.argpartition(-activations, k - 1, axis=0)[:k]  # (k, U)
+    return evidence[top].mean(axis=0).astype(np.float32)     # (U, C)
+
+
+def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: str,
+                scope: str = "all", topk: int = 5, seed: int = 0) -> torch.Tensor:
+    """Unit-concept scores, shape (U, C), for one similarity function.
+
+    Parameters
+    ----------
+    evidence : np.ndarray, shape (N, C)
+    activations : np.ndarray, shape (N, U)
+    similarity : str
+        A name in :data:`audiodissect.similarity.FUNCTIONS`.
+    scope : {"all", "topk"}
+        ``"all"`` compares whole columns; ``"topk"`` scores by the unit's top-k clips
+        only (:func:`topk_clip_evidence`; the similarity function is then unused).
+    """
+    from . import similarity as sim
+
+    if scope == "topk":
+        return torch.from_numpy(topk_clip_evidence(evidence, activations, k=topk))
+    fn = sim.get(similarity)
+    kwargs: dict[str, Any] = {"seed": seed} if similarity == "rank_reorder" else {}
+    return fn(evidence, activations, **kwargs).float().cpu()
+
+
+def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str, method: str,
+                    similarity: str | None, top: int = 5) -> list[dict[str, Any]]:
+    """Per-unit records of the `top` concepts, from scores (U, C)."""
+    k = min(top, scores.shape[1])
+    values, indices = torch.topk(scores, k, dim=1)
+    values, indices = values.numpy(), indices.numpy()
+    return [
+        {"unit": unit_id(layer, u), "layer": layer, "index": u, "method": method, "similarity": similarity,
+         "concepts": [concepts[c] for c in indices[u]], "scores": [round(float(v), 6) for v in values[u]]}
+        for u in range(scores.shape[0])
+    ]
+
+
+def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
+                   concepts: Sequence[str], *, similarities: Sequence[str], top: int = 5,
+                   db_scope: str = "all", db_topk: int = 5, output_layer: str | None = None,
+                   seed: int = 0) -> list[dict[str, Any]]:
+    """Closed-set concepts of every unit, for every method and similarity function.
+
+    Parameters
+    ----------
+    evidence : mapping of method name ("tab", "db") to np.ndarray (N, C)
+        Rows are probe clips, in the same order as the activation rows.
+    activations : mapping of layer name to np.ndarray (N, U)
+    concepts : sequence of str, length C
+    similarities : sequence of str
+    db_scope : {"all", "topk"}
+        For DB on hidden layers: compare over all clips, or (as the original)
+        over each unit's top-k clips.
+    output_layer : str, optional
+        The classifier layer, always compared over all clips (as in the original).
+
+    Returns
+    -------
+    list of dict
+        One record per (unit, method, similarity); see the run-directory docs.
+    """
+    records: list[dict[str, Any]] = []
+    for method, ev in evidence.items():
+        for layer, acts in activations.items():
+            acts = np.asarray(acts, dtype=np.float32)
+            scope = db_scope if (method == "db" and layer != output_layer) else "all"
+            if scope == "topk":
+                scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk)
+                records += concept_records(scores, concepts, layer=layer, method=method,
+                                           similarity=f"top{db_topk}", top=top)
+                continue
+            for name in similarities:
+                scores = score_units(ev, acts, similarity=name, seed=seed)
+                records += concept_records(scores, concepts, layer=layer, method=method, similarity=name, top=top)
+    return records

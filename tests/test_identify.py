@@ -1,0 +1,71 @@
+"""Module A records and the last-layer accuracy table."""
+
+import numpy as np
+import pytest
+
+from audiodissect.errors import AudioDissectError
+from audiodissect.evaluate_last_layer import last_layer_table, normalise_name, output_layer
+from audiodissect.identify import identify_units, topk_clip_evidence
+
+
+def planted_case(seed=0, n=60, c=4):
+    """Evidence with one noisy column per concept and units that copy concept columns 2, 0, 3."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, c, size=n)
+    evidence = np.eye(c)[labels] + 0.05 * rng.random((n, c))
+    acts = np.stack([evidence[:, 2], evidence[:, 0], evidence[:, 3]], axis=1) + 0.01 * rng.random((n, 3))
+    return evidence.astype(np.float32), acts.astype(np.float32)
+
+
+@pytest.mark.parametrize("similarity", ["cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"])
+def test_units_copying_a_concept_get_that_concept(similarity):
+    evidence, acts = planted_case()
+    concepts = ["dog", "rain", "piano", "siren"]
+    records = identify_units({"tab": evidence}, {"fc": acts}, concepts, similarities=[similarity])
+    assert [r["unit"] for r in records] == ["fc#0", "fc#1", "fc#2"]
+    assert [r["concepts"][0] for r in records] == ["piano", "dog", "siren"]
+    assert all(len(r["concepts"]) == 4 and r["scores"] == sorted(r["scores"], reverse=True) for r in records)
+    assert {r["method"] for r in records} == {"tab"} and {r["similarity"] for r in records} == {similarity}
+
+
+def test_topk_clip_evidence_is_the_mean_over_the_top_clips():
+    evidence = np.array([[1, 0], [0, 1], [0.5, 0.5], [0, 1]], dtype=np.float32)
+    acts = np.array([[3, 0], [2, 9], [1, 8], [0, 1]], dtype=np.float32)
+    scores = topk_clip_evidence(evidence, acts, k=2)
+    np.testing.assert_allclose(scores, [[0.5, 0.5], [0.25, 0.75]])
+
+
+def test_db_topk_scope_applies_to_hidden_layers_only():
+    evidence, acts = planted_case()
+    records = identify_units({"db": evidence}, {"hidden": acts, "out": acts}, ["a", "b", "c", "d"],
+                             similarities=["cos3"], db_scope="topk", db_topk=5, output_layer="out")
+    assert {r["similarity"] for r in records if r["layer"] == "hidden"} == {"top5"}
+    assert {r["similarity"] for r in records if r["layer"] == "out"} == {"cos3"}
+    assert [r["concepts"][0] for r in records if r["layer"] == "hidden"] == ["c", "a", "d"]
+
+
+def test_last_layer_table_counts_hits_and_leaves_out_unknown_classes():
+    records = [
+        {"layer": "out", "index": 0, "method": "tab", "similarity": "cos3", "concepts": ["Dog", "rain"]},
+        {"layer": "out", "index": 1, "method": "tab", "similarity": "cos3", "concepts": ["dog", "rain"]},
+        {"layer": "out", "index": 2, "method": "tab", "similarity": "cos3", "concepts": ["x", "y"]},
+        {"layer": "hidden", "index": 0, "method": "tab", "similarity": "cos3", "concepts": ["rain"]},
+    ]
+    rows = last_layer_table(records, layer="out", class_names=["dog", "rain", "helicopter"],
+                            concepts=["dog", "rain", "x", "y"])
+    assert rows == [{"method": "tab", "similarity": "cos3", "top1": 50.0, "top5": 100.0, "units": 2, "left_out": 1}]
+
+
+def test_output_layer_is_the_last_with_one_unit_per_class():
+    assert output_layer({"a": 3, "b": 5, "c": 3, "d": 8}, ["x", "y", "z"]) == "c"
+    assert output_layer({"a": 4}, ["x"]) is None
+    assert output_layer({"a": 4}, None) is None
+
+
+def test_no_output_records_is_an_error():
+    with pytest.raises(AudioDissectError):
+        last_layer_table([], layer="out", class_names=["a"], concepts=["a"])
+
+
+def test_normalise_name():
+    assert normalise_name("Crying_baby  Sound") == "crying baby sound"
