@@ -1,0 +1,160 @@
+"""A deterministic, model-free stand-in for an LLM.
+
+It answers the three prompts of :mod:`audiodissect.llm.prompts` by reading
+their inputs back out of the prompt text:
+
+- a summary prompt: it counts, over the listed descriptions, the words and
+  two-word phrases each description contains (after dropping function words)
+  and writes one sentence naming the sources (phrases) and one naming the
+  qualities (known sound adjectives) that at least half of the descriptions
+  share, e.g. "Most of the clips feature trumpet and brass instrument. The
+  sounds in these clips are mostly loud, bright and high-pitched.";
+- a concept-choice prompt: it ranks the candidate concepts by the share of
+  their words (crudely stemmed) found in the summary, ties broken by list
+  order, and answers the best `k`, one per line, or "none" when no concept
+  shares a word with the summary;
+- an adjective check: "yes" for words in a built-in list of sound
+  descriptors (:data:`~audiodissect.llm.words.SOUND_ADJECTIVES`) or ending
+  like "-pitched"/"-sounding", else "no".
+
+Any other prompt raises :class:`~audiodissect.errors.AudioDissectError`.
+Generation parameters are accepted and ignored: the answers never vary.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import AudioDissectError
+from .base import check_params
+from .prompts import read_adjective_check_prompt, read_concept_choice_prompt, read_summary_prompt
+from .words import STOP_WORDS, is_sound_adjective, singular, stem, words
+
+#: The answer to a summary prompt whose descriptions share nothing.
+NOTHING_SHARED = "These clips share no clear common feature."
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+_BREAKS = re.compile(r"[,.;:!?()\[\]\"/]+")
+
+
+def _terms(description: str) -> tuple[list[str], list[str]]:
+    """Source terms (content words and two-word phrases) and quality words of one description.
+
+    A phrase is two neighbouring content words with no punctuation, function
+    word or quality word between them.
+    """
+    sources: list[str] = []
+    qualities: list[str] = []
+    for segment in _BREAKS.split(description):
+        run: list[str] = []
+        for word in words(segment) + [""]:  # "" closes the last run
+            if word and is_sound_adjective(word):
+                qualities.append(word)
+            elif word and word not in STOP_WORDS and not word.isdigit() and len(word) > 1:
+                run.append(singular(word))
+                continue
+            sources.extend(run)
+            sources.extend(f"{a} {b}" for a, b in zip(run, run[1:]))
+            run = []
+    return sources, qualities
+
+
+def _shared(per_description: list[list[str]], *, threshold: int, limit: int) -> tuple[list[str], int]:
+    """Terms found in at least `threshold` descriptions, most common first; and their least count."""
+    counts: Counter[str] = Counter()
+    first_seen: dict[str, int] = {}
+    for terms in per_description:
+        for term in dict.fromkeys(terms):
+            counts[term] += 1
+            first_seen.setdefault(term, len(first_seen))
+    frequent = [t for t in counts if counts[t] >= threshold]
+    # a single word inside an equally frequent phrase adds nothing
+    phrases = [t for t in frequent if " " in t]
+    frequent = [t for t in frequent
+                if " " in t or not any(t in p.split() and counts[p] >= counts[t] for p in phrases)]
+    frequent.sort(key=lambda t: (-counts[t], first_seen[t]))
+    chosen = frequent[:limit]
+    return chosen, min((counts[t] for t in chosen), default=0)
+
+
+def summarise(descriptions: Sequence[str], *, max_sources: int = 4, max_qualities: int = 4) -> str:
+    """What most of `descriptions` share, in one or two sentences (see the module docstring)."""
+    descriptions = [d for d in descriptions if d.strip()]
+    if not descriptions:
+        return NOTHING_SHARED
+    n = len(descriptions)
+    threshold = 1 if n == 1 else max(2, math.ceil(n / 2))
+    parsed = [_terms(d) for d in descriptions]
+    sources, least_sources = _shared([p[0] for p in parsed], threshold=threshold, limit=max_sources)
+    qualities, least_qualities = _shared([p[1] for p in parsed], threshold=threshold, limit=max_qualities)
+    sentences = []
+    if sources:
+        quantity = "All" if least_sources == n else "Most"
+        sentences.append(f"{quantity} of the clips feature {_join(sources)}.")
+    if qualities:
+        adverb = "all" if least_qualities == n else "mostly"
+        sentences.append(f"The sounds in these clips are {adverb} {_join(qualities)}.")
+    return " ".join(sentences) if sentences else NOTHING_SHARED
+
+
+def choose_concepts(summary: str, concepts: Sequence[str], k: int) -> list[str]:
+    """The `k` concepts sharing the largest share of their (stemmed) words with `summary`.
+
+    Concepts sharing no word are left out; ties keep the list order.
+    """
+    summary_stems = {stem(w) for w in words(summary)}
+    scored = []
+    for index, concept in enumerate(concepts):
+        concept_stems = [stem(w) for w in words(concept) if w not in STOP_WORDS] or \
+                        [stem(w) for w in words(concept)]
+        if not concept_stems:
+            continue
+        share = sum(s in summary_stems for s in concept_stems) / len(concept_stems)
+        if share > 0:
+            scored.append((-share, index, concept))
+    scored.sort()
+    return [concept for _, _, concept in scored[:k]]
+
+
+class ExtractiveLLM:
+    """The model-free backend: deterministic answers to the project's own prompts.
+
+    See the module docstring for what it answers and how. Use it offline, in
+    tests, or as a baseline for the real LLMs.
+    """
+
+    name = "extractive"
+
+    def complete(self, prompts: Sequence[str], **params: Any) -> list[str]:
+        """One answer per prompt; raises AudioDissectError on a prompt it does not know."""
+        check_params(params)
+        return [self._answer(prompt) for prompt in prompts]
+
+    @staticmethod
+    def _answer(prompt: str) -> str:
+        descriptions = read_summary_prompt(prompt)
+        if descriptions is not None:
+            return summarise(descriptions)
+        choice = read_concept_choice_prompt(prompt)
+        if choice is not None:
+            summary, concepts, k = choice
+            return "\n".join(choose_concepts(summary, concepts, k)) or "none"
+        word = read_adjective_check_prompt(prompt)
+        if word is not None:
+            return "yes" if is_sound_adjective(word) else "no"
+        raise AudioDissectError(
+            f"the extractive backend cannot answer this prompt: {prompt[:80]!r}",
+            hint="it only answers summary_prompt, concept_choice_prompt and adjective_check_prompt "
+                 "of audiodissect.llm.prompts; use a real LLM (llamacpp, http:, transformers:) for others")
+
+    def __repr__(self) -> str:
+        return "ExtractiveLLM()"

@@ -1,0 +1,153 @@
+"""The extractive backend, the answer cache, and load_llm."""
+
+import sqlite3
+
+import pytest
+
+from audiodissect.errors import AudioDissectError
+from audiodissect.llm import CachedLLM, ExtractiveLLM, load_llm
+from audiodissect.llm.extractive import NOTHING_SHARED, choose_concepts, summarise
+from audiodissect.llm.prompts import (
+    adjective_check_prompt,
+    concept_choice_prompt,
+    parse_concepts,
+    parse_yes_no,
+    summary_prompt,
+)
+
+TRUMPETS = [
+    "A loud, bright, high-pitched trumpet playing a melody.",
+    "Brass instrument sounds, loud and high-pitched, with a trumpet.",
+    "A trumpet and brass instrument, loud and bright.",
+    "Quiet dog barking in the distance.",
+]
+
+
+def test_summary_names_what_most_descriptions_share():
+    [answer] = ExtractiveLLM().complete([summary_prompt(TRUMPETS)])
+    assert answer == ("Most of the clips feature trumpet and brass instrument. "
+                      "The sounds in these clips are mostly loud, bright and high-pitched.")
+
+
+def test_summary_all_and_tag_lists():
+    tags = "Tags: Trumpet, Brass instrument, Music. Loud, bright, high-pitched sound."
+    assert summarise([tags] * 3) == ("All of the clips feature trumpet, brass instrument and music. "
+                                     "The sounds in these clips are all loud, bright and high-pitched.")
+
+
+def test_summary_with_nothing_shared():
+    assert summarise(["A dog barks.", "Rain falls on a tin roof."]) == NOTHING_SHARED
+    assert summarise([]) == NOTHING_SHARED
+    assert summarise(["  "]) == NOTHING_SHARED
+
+
+def test_summary_plurals_count_together():
+    answer = summarise(["Two dogs bark.", "A dog growls, low and rough.", "Some cats meow softly."])
+    assert answer == "Most of the clips feature dog."
+
+
+def test_concept_choice():
+    llm = ExtractiveLLM()
+    summary = "Most of the clips feature barking dogs. The sounds are loud."
+    answers = llm.complete([concept_choice_prompt(summary, ["cat", "dog", "rain"]),
+                            concept_choice_prompt(summary, ["cat", "church bells", "dog", "crying baby"], k=2),
+                            concept_choice_prompt(summary, ["rain", "wind"])])
+    assert answers == ["dog", "dog", "none"]
+    assert parse_concepts(answers[2], 1) == []
+    # a full match beats a half match; ties keep list order
+    assert choose_concepts("a dog barking", ["dog food", "barking dog", "dog"], 3) == ["barking dog", "dog", "dog food"]
+
+
+def test_adjective_check():
+    words = ["loud", "high-pitched", "sweet-sounding", "melancholic", "Eerie", "recorded", "wooden table", "dog"]
+    answers = ExtractiveLLM().complete([adjective_check_prompt(w) for w in words])
+    assert [parse_yes_no(a) for a in answers] == [True, True, True, True, True, False, False, False]
+
+
+def test_unknown_prompt_is_a_clear_error():
+    with pytest.raises(AudioDissectError, match="cannot answer this prompt") as info:
+        ExtractiveLLM().complete(["Tell me a joke."])
+    assert "summary_prompt" in info.value.hint
+
+
+class CountingLLM:
+    """Answers with a counter so that every backend call is visible."""
+
+    name = "counting:v1"
+
+    def __init__(self, fail_on=None):
+        self.sent = []
+        self.fail_on = fail_on
+
+    def complete(self, prompts, **params):
+        if self.fail_on is not None and self.fail_on in prompts:
+            raise RuntimeError("backend died")
+        self.sent.extend(prompts)
+        return [f"{p}|{params.get('temperature')}|{len(self.sent)}" for p in prompts]
+
+
+def test_cache_sends_each_prompt_once_and_repeats_make_no_calls(tmp_path):
+    backend = CountingLLM()
+    llm = CachedLLM(backend, tmp_path / "llm.sqlite")
+    first = llm.complete(["a", "b", "a", "c"], temperature=1.0)
+    assert backend.sent == ["a", "b", "c"]
+    assert first == ["a|1.0|3", "b|1.0|3", "a|1.0|3", "c|1.0|3"]
+    assert (llm.calls, llm.hits) == (3, 1)
+    # a new cache object on the same file: a repeated run makes no backend calls
+    again = CachedLLM(backend, tmp_path / "llm.sqlite")
+    assert again.complete(["a", "b", "a", "c"], temperature=1.0) == first
+    assert (again.calls, again.hits) == (0, 4)
+    assert len(backend.sent) == 3
+    assert len(again) == 3
+
+
+def test_cache_keys_include_params_and_backend(tmp_path):
+    backend = CountingLLM()
+    llm = CachedLLM(backend, tmp_path / "llm.sqlite")
+    llm.complete(["a"], temperature=0.0)
+    llm.complete(["a"], temperature=0.0, seed=1)
+    llm.complete(["a"], temperature=0.0, system="s")
+    llm.complete(["a"], temperature=0.0, max_tokens=5)
+    assert llm.calls == 4
+    other = CountingLLM()
+    other.name = "counting:v2"
+    CachedLLM(other, tmp_path / "llm.sqlite").complete(["a"], temperature=0.0)
+    assert other.sent == ["a"]
+
+
+def test_cache_keeps_answers_that_arrived_before_an_interruption(tmp_path):
+    path = tmp_path / "llm.sqlite"
+    backend = CountingLLM(fail_on="p3")
+    llm = CachedLLM(backend, path, batch_size=2)
+    with pytest.raises(RuntimeError):
+        llm.complete(["p0", "p1", "p2", "p3"])
+    with sqlite3.connect(path) as db:
+        stored = sorted(row[0] for row in db.execute("SELECT prompt FROM answers"))
+    assert stored == ["p0", "p1"]
+    resumed = CachedLLM(CountingLLM(), path, batch_size=2)
+    resumed.complete(["p0", "p1", "p2", "p3"])
+    assert resumed.llm.sent == ["p2", "p3"]
+    assert (resumed.calls, resumed.hits) == (2, 2)
+
+
+def test_cache_reports_progress(tmp_path):
+    seen = []
+
+    def hook(stage, artefact=None, *, completed, total):
+        seen.append((stage, artefact, completed, total))
+
+    CachedLLM(CountingLLM(), tmp_path / "c.sqlite", batch_size=2, hook=hook).complete(["a", "b", "c"])
+    assert seen == [("llm", "counting:v1", 0, 2), ("llm", "counting:v1", 1, 2), ("llm", "counting:v1", 2, 2)]
+
+
+def test_load_llm_specs(tmp_path):
+    assert isinstance(load_llm("extractive"), ExtractiveLLM)
+    cached = load_llm("extractive", cache_path=tmp_path / "x.sqlite")
+    assert isinstance(cached, CachedLLM) and cached.name == "extractive"
+    assert load_llm("transformers:/some/folder").name == "transformers:/some/folder"
+    for bad in ["gpt4", "extractive:x", "http:", "transformers:", ""]:
+        with pytest.raises(AudioDissectError, match="unknown LLM spec") as info:
+            load_llm(bad)
+        assert "http:<model>@<base_url>" in info.value.hint
+    with pytest.raises(AudioDissectError, match="no GGUF model file"):
+        load_llm(f"llamacpp:{tmp_path / 'missing.gguf'}")

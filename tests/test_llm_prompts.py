@@ -1,0 +1,103 @@
+"""Prompt builders (exact strings), their read-back, and answer parsing."""
+
+import pytest
+
+from audiodissect.errors import AudioDissectError
+from audiodissect.llm.prompts import (
+    adjective_check_prompt,
+    concept_choice_prompt,
+    parse_concepts,
+    parse_yes_no,
+    read_adjective_check_prompt,
+    read_concept_choice_prompt,
+    read_summary_prompt,
+    summary_prompt,
+)
+
+SUMMARY = (
+    "Below are descriptions of several audio clips, one per line. In two or three sentences, "
+    "summarise what most of these clips have in common: the sound sources, and the tone, emotion "
+    "and acoustic qualities of the sounds. Describe only shared features, not what sets a single "
+    "clip apart, and do not mention individual clips.\n"
+    "\n"
+    "Clip descriptions:\n"
+    "- A dog barks loudly.\n"
+    "- A small dog whines, then barks."
+)
+
+
+def test_summary_prompt_exact():
+    assert summary_prompt(["A dog barks loudly.", "A small dog\nwhines,  then barks."]) == SUMMARY
+    assert read_summary_prompt(SUMMARY) == ["A dog barks loudly.", "A small dog whines, then barks."]
+    with pytest.raises(AudioDissectError):
+        summary_prompt("one string")
+
+
+def test_concept_choice_prompt_exact():
+    expected = (
+        "A hidden unit of an audio neural network responds most strongly to audio clips that share "
+        "the features summarised below. Choose from the candidate concepts the ones that describe "
+        "what the unit responds to.\n"
+        "Example: for a unit summarised as \"The clips feature barking and growling dogs, loud and "
+        "aggressive.\" with candidate concepts cat, dog, rain, the answer is:\n"
+        "dog\n"
+        "\n"
+        "Unit summary: Loud sirens. Rising pitch.\n"
+        "Candidate concepts:\n"
+        "- siren\n"
+        "- church bells\n"
+        "\n"
+        "Answer with the one candidate concept that fits best, written exactly as in the list, "
+        "and nothing else."
+    )
+    prompt = concept_choice_prompt("Loud sirens.\nRising pitch.", ["siren", "church bells"])
+    assert prompt == expected
+    assert read_concept_choice_prompt(prompt) == ("Loud sirens. Rising pitch.", ["siren", "church bells"], 1)
+    three = concept_choice_prompt("x", ["a", "b", "c", "d"], k=3)
+    assert three.endswith("Answer with the 3 candidate concepts that fit best, best first, one per line, "
+                          "each written exactly as in the list, and nothing else.")
+    assert read_concept_choice_prompt(three) == ("x", ["a", "b", "c", "d"], 3)
+    with pytest.raises(AudioDissectError):
+        concept_choice_prompt("x", ["a"], k=0)
+    with pytest.raises(AudioDissectError):
+        concept_choice_prompt("x", [])
+
+
+def test_adjective_check_prompt_exact():
+    prompt = adjective_check_prompt("high-pitched")
+    assert prompt == ("Can the word \"high-pitched\" describe the tone, emotion or acoustic features "
+                      "of a sound? Answer yes or no.")
+    assert read_adjective_check_prompt(prompt) == "high-pitched"
+
+
+def test_read_back_rejects_other_prompts():
+    other = "What is the capital of France?"
+    assert read_summary_prompt(other) is None
+    assert read_concept_choice_prompt(other) is None
+    assert read_adjective_check_prompt(other) is None
+    assert read_summary_prompt(adjective_check_prompt("loud")) is None
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("Yes", True), ("yes.", True), ("YES, it can.", True), ("No", False), ("no, it cannot", False),
+    ("I think the answer is yes", True), ("Definitely not: no.", False), ("True", True),
+    ("maybe", None), ("", None), (None, None), ("yes or no", None), ("...", None),
+])
+def test_parse_yes_no(answer, expected):
+    assert parse_yes_no(answer) is expected
+
+
+@pytest.mark.parametrize("answer, k, expected", [
+    ("dog", 1, ["dog"]),
+    ("Dog.", 1, ["Dog"]),
+    ("Answer: church bells", 1, ["church bells"]),
+    ("1. dog\n2. \"cat\".\n3. rain", 2, ["dog", "cat"]),
+    ("- siren\n- siren\n- car horn", 5, ["siren", "car horn"]),
+    ("dog, cat; rain", 3, ["dog", "cat", "rain"]),
+    ("None", 1, []),
+    ("", 1, []),
+    (None, 3, []),
+    ("dog", 0, []),
+])
+def test_parse_concepts(answer, k, expected):
+    assert parse_concepts(answer, k) == expected
