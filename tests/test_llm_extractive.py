@@ -35,6 +35,17 @@ def test_summary_all_and_tag_lists():
                                      "The sounds in these clips are all loud, bright and high-pitched.")
 
 
+def test_summary_of_descriptor_sentences_skips_measurement_nouns():
+    descriptions = [
+        "Trumpet, brass instrument. A loud, mid-pitched, bright, tonal, sustained sound with steady onsets "
+        "and a sharp attack.",
+        "Trumpet. A loud, high-pitched, bright, tonal, sustained sound with rapid onsets and a sharp attack.",
+        "Dog. A quiet, unpitched, dull, noisy, percussive sound with sparse onsets and a soft attack.",
+    ]
+    assert summarise(descriptions) == ("Most of the clips feature trumpet. The sounds in these clips are "
+                                       "mostly loud, bright, tonal and sustained.")
+
+
 def test_summary_with_nothing_shared():
     assert summarise(["A dog barks.", "Rain falls on a tin roof."]) == NOTHING_SHARED
     assert summarise([]) == NOTHING_SHARED

@@ -98,3 +98,11 @@ def test_transformers_sampling_is_seeded(tiny_lm):
 def test_transformers_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(AudioDissectError, match="cannot load the transformers model"):
         TransformersLLM(str(tmp_path / "nothing-here"), device="cpu").complete(["x"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not (importlib.util.find_spec("torch") and __import__("torch").cuda.is_available()),
+                    reason="needs a CUDA GPU")
+def test_transformers_on_cuda_in_half_precision(tiny_lm):
+    llm = TransformersLLM(str(tiny_lm), device="cuda")
+    assert llm.complete(["hello", "world"], max_tokens=3) == ["la la la"] * 2

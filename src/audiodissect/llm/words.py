@@ -28,6 +28,7 @@ electronic acoustic mechanical robotic organic vocal instrumental
 musical noiselike natural distant close near far muted amplified compressed
 vibrant vivid expressive emotional romantic majestic epic grand solemn religious
 spacious wide narrow hollow lush dense layered complex simple minimal
+moderate pitched unpitched regular irregular mixed
 high-pitched low-pitched mid-pitched high-frequency low-frequency mid-range
 loud-ish soft-spoken fast-paced slow-paced
 """.split())
@@ -50,6 +51,7 @@ track tracks sample samples noise-free feature features featuring featured
 contains contain containing include includes including heard hear hearing
 present presence appears appear seems seem type kind sort some thing things
 tag tags label labels description descriptions
+onset onsets attack attacks rhythm pitch tone timbre texture quality volume level character
 background foreground overall various different certain variety mix
 """.split())
 
