@@ -1,0 +1,121 @@
+"""The planted-unit benchmark: known concepts on a hidden layer, recovered by each method.
+
+The benchmark layer of a target with class names holds
+
+* one :class:`~audiodissect.planted.detectors.ClassCopy` unit per class (concept:
+  the class name), the main set;
+* five acoustic detectors whose concepts are the descriptor words the offline
+  captioner writes (:mod:`audiodissect.descriptors`), so description evidence
+  can express them: ``"low-pitched"`` (periodic, f0 40-220 Hz),
+  ``"high-pitched"`` (f0 880-4000 Hz), ``"noisy"`` (spectral flatness),
+  ``"bright"`` (power share above 2 kHz), ``"dull"`` (power share below 500 Hz).
+
+The concept set is the class names followed by :data:`ACOUSTIC_CONCEPTS`
+(:func:`benchmark_concepts`). A unit is recovered at top-1 when the
+identified concept is its own, at top-5 when its own is among the five best.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import AudioDissectError
+from .detectors import BandEnergy, ClassCopy, Detector, Noisiness, PitchRange
+
+ACOUSTIC_CONCEPTS = ("low-pitched", "high-pitched", "noisy", "bright", "dull")
+TABLE_COLUMNS = ("method", "similarity", "units", "top1", "top5", "class_top1", "acoustic_top1")
+
+
+def acoustic_detectors() -> list[Detector]:
+    """The five acoustic detectors, in :data:`ACOUSTIC_CONCEPTS` order."""
+    return [PitchRange(40.0, 220.0, "low-pitched"), PitchRange(880.0, 4000.0, "high-pitched"),
+            Noisiness("noisy"), BandEnergy(2000.0, 8000.0, "bright"), BandEnergy(0.0, 500.0, "dull")]
+
+
+def default_detectors(class_names: Sequence[str] | None, *, acoustic: bool = True) -> list[Detector]:
+    """The benchmark's planted units: one class copy per class, then the acoustic detectors."""
+    detectors: list[Detector] = [ClassCopy(i, name) for i, name in enumerate(class_names or [])]
+    if acoustic:
+        detectors += acoustic_detectors()
+    if not detectors:
+        raise AudioDissectError("nothing to plant: the model has no class names and acoustic detectors are off")
+    return detectors
+
+
+def benchmark_concepts(class_names: Sequence[str] | None, *, acoustic: bool = True) -> list[str]:
+    """The benchmark's concept set: the class names, then :data:`ACOUSTIC_CONCEPTS` (no repeats)."""
+    names = list(class_names or []) + (list(ACOUSTIC_CONCEPTS) if acoustic else [])
+    return list(dict.fromkeys(names))
+
+
+def recovery(scores: np.ndarray, truth: np.ndarray, *, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each unit's true concept is the best one, and among the `k` best.
+
+    Parameters
+    ----------
+    scores : np.ndarray, shape (U, C)
+        Unit-concept scores (higher = better).
+    truth : np.ndarray, shape (U,), int
+        Index of each unit's true concept.
+    k : int
+
+    Returns
+    -------
+    top1 : np.ndarray, shape (U,), bool
+    topk : np.ndarray, shape (U,), bool
+        Ties count against the unit: its concept must beat every other strictly
+        to be top-1, and fewer than `k` concepts may score at least as high.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.int64)
+    own = scores[np.arange(len(truth)), truth][:, None]          # (U, 1)
+    others = np.ones_like(scores, dtype=bool)
+    others[np.arange(len(truth)), truth] = False
+    at_least = ((scores >= own) & others).sum(axis=1)            # concepts tying or beating it
+    return at_least == 0, at_least < k
+
+
+def recovery_rows(scores: Mapping[tuple[str, str], np.ndarray], truth: np.ndarray, *,
+                  n_classes: int) -> list[dict[str, Any]]:
+    """Top-1 / top-5 recovery (percent) per (method, similarity).
+
+    Parameters
+    ----------
+    scores : mapping of (method, similarity) to np.ndarray, shape (U, C)
+    truth : np.ndarray, shape (U,), int
+    n_classes : int
+        The first `n_classes` units are class copies, the rest acoustic detectors.
+
+    Returns
+    -------
+    list of dict
+        Rows with :data:`TABLE_COLUMNS`; ``acoustic_top1`` is None without acoustic units.
+    """
+    rows = []
+    for (method, similarity), s in scores.items():
+        top1, top5 = recovery(s, truth)
+        rows.append({"method": method, "similarity": similarity, "units": int(len(truth)),
+                     "top1": _pct(top1), "top5": _pct(top5), "class_top1": _pct(top1[:n_classes]),
+                     "acoustic_top1": _pct(top1[n_classes:])})
+    return rows
+
+
+def _pct(flags: np.ndarray) -> float | None:
+    return round(100.0 * float(np.mean(flags)), 1) if len(flags) else None
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A plain-text table of :func:`recovery_rows`."""
+    header = ("method", "similarity", "units", "top-1 %", "top-5 %", "classes top-1 %", "acoustic top-1 %")
+
+    def cell(v: Any) -> str:
+        return "-" if v is None else str(v)
+
+    body = [tuple(cell(r[c]) for c in TABLE_COLUMNS) for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,126 @@
+"""Runner of the planted-unit benchmark: record the planted layer, identify, measure recovery."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..cache import atomic_path, write_text
+from ..errors import AudioDissectError
+from ..probes.base import ProbeSet
+from ..progress import ProgressHook, default_hook
+from ..rundir import RunDir
+from ..targets.base import Target
+from .benchmark import TABLE_COLUMNS, recovery_rows
+from .model import PLANTED_LAYER, planted_concepts
+
+#: ``evidence_fn(run, probe, concepts, methods) -> {method: (N, C)}``: clip-concept evidence
+#: for every clip of the run (rows in clip order) and each method ("tab", "db").
+EvidenceFn = Callable[[RunDir, ProbeSet, Sequence[str], Sequence[str]], Mapping[str, np.ndarray]]
+
+
+def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, *,
+                   similarities: Sequence[str], seed: int = 0) -> dict[tuple[str, str], np.ndarray]:
+    """Unit-concept scores of the planted units for every (method, similarity).
+
+    Parameters
+    ----------
+    evidence : mapping of method to np.ndarray, shape (N, C)
+        Probe rows only.
+    activations : np.ndarray, shape (N, U)
+        The planted layer on the same rows.
+    similarities : sequence of str
+        Names in the similarity registry.
+
+    Returns
+    -------
+    dict of (method, similarity) to np.ndarray, shape (U, C)
+    """
+    from ..identify import score_units
+
+    out = {}
+    for method, ev in evidence.items():
+        ev = np.asarray(ev, dtype=np.float32)
+        if ev.shape[0] != activations.shape[0]:
+            raise AudioDissectError(f"{method} evidence has {ev.shape[0]} rows for {activations.shape[0]} clips")
+        for name in similarities:
+            out[(method, name)] = score_units(ev, activations, similarity=name, seed=seed).numpy()
+    return out
+
+
+def truth_indices(truth: Sequence[str], concepts: Sequence[str]) -> np.ndarray:
+    """Index of each planted unit's concept in `concepts`, shape (U,); an error if one is missing."""
+    position = {c: i for i, c in enumerate(concepts)}
+    missing = [t for t in truth if t not in position]
+    if missing:
+        raise AudioDissectError(f"planted concepts missing from the concept set: {', '.join(missing)}",
+                                hint="use audiodissect.planted.benchmark_concepts for the concept set")
+    return np.array([position[t] for t in truth], dtype=np.int64)
+
+
+def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Sequence[str],
+                evidence_fn: EvidenceFn, methods: Sequence[str] = ("tab", "db"),
+                similarities: Sequence[str] = ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"),
+                batch_size: int = 32, hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+    """Record a planted target's ``planted`` layer and measure how each method recovers it.
+
+    Writes ``concepts.txt``, the recording, ``planted/table.csv`` (one row per
+    method and similarity, :data:`~audiodissect.planted.benchmark.TABLE_COLUMNS`)
+    and ``units/planted.jsonl`` (each planted unit's top-5 concepts per method
+    and similarity, with its true concept).
+
+    Parameters
+    ----------
+    run : RunDir
+    target : Target
+        Built with :func:`~audiodissect.planted.plant_units`.
+    probe : ProbeSet
+        Only its probe split is used to identify concepts.
+    concepts : sequence of str
+        Must contain every planted concept.
+    evidence_fn : EvidenceFn
+    methods, similarities : sequence of str
+    batch_size : int
+    hook : ProgressHook, optional
+
+    Returns
+    -------
+    list of dict
+        The table rows.
+    """
+    from ..identify import concept_records
+    from ..record import run_record
+
+    hook = hook or default_hook()
+    truth = planted_concepts(target)
+    truth_idx = truth_indices(truth, concepts)
+    write_text(run.path / "concepts.txt", "".join(c + "\n" for c in concepts))
+    run_record(run, target, probe, layers=[PLANTED_LAYER], batch_size=batch_size, hook=hook)
+    rows = run.probe_rows()
+    acts = np.asarray(run.activations(PLANTED_LAYER))[rows]
+    evidence = {m: np.asarray(e)[rows] for m, e in evidence_fn(run, probe, concepts, methods).items()}
+    scores = planted_scores(evidence, acts, similarities=similarities)
+    n_classes = sum(1 for d in target.module.planted.detectors if hasattr(d, "index"))
+    table = recovery_rows(scores, truth_idx, n_classes=n_classes)
+    records = []
+    for (method, similarity), s in scores.items():
+        for r in concept_records(_tensor(s), concepts, layer=PLANTED_LAYER, method=method, similarity=similarity):
+            records.append({**r, "truth": truth[r["index"]]})
+    run.write_units("planted", records)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(TABLE_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    with atomic_path(run.path / "planted" / "table.csv") as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+    return table
+
+
+def _tensor(array: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))

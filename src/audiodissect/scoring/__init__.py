@@ -1,0 +1,19 @@
+"""Explanation scoring by simulation (explain, simulate, score) on held-out clips."""
+
+from .score import (
+    DescriptionEvidence,
+    ExplanationEvidence,
+    collect_explanations,
+    format_summary,
+    open_concept_phrase,
+    score_explanations,
+    score_run,
+    summarize_scores,
+)
+from .simulate import correlate, paired_correlation, rank_columns, simulate
+
+__all__ = [
+    "DescriptionEvidence", "ExplanationEvidence", "collect_explanations", "correlate", "format_summary",
+    "open_concept_phrase", "paired_correlation", "rank_columns", "score_explanations", "score_run",
+    "simulate", "summarize_scores",
+]

@@ -1,0 +1,332 @@
+"""Explanation scoring by simulation: explain, simulate, score.
+
+Every explanation a run produced for a unit is turned into a prediction of
+the unit's activations on the run's held-out clips, from the explanation's
+text alone, and scored by its correlation with the real activations.
+
+Explanation kinds (the ``explanation`` field of ``units/score.jsonl``):
+
+==================  ============================================================
+kind                text
+==================  ============================================================
+``<method>/<sim>``  the top-1 closed-set concept of (method, similarity) in
+                    ``units/identify.jsonl``, e.g. ``tab/soft_wpmi``, ``db/cos3``
+``icl``             the ICL concept (``identify.jsonl`` method ``icl``, else the
+                    ``icl`` field of ``units/summarize.jsonl``)
+``summary``         the raw summary of the top clips, S_high
+``calibrated``      the calibrated summary (Module B)
+``open_concepts``   the acoustic adjectives and nouns (Module C) as one phrase
+==================  ============================================================
+
+Predictors (the ``predictor`` field): ``description`` is the cosine between
+the explanation's sentence embedding and each held-out clip's description
+embedding (:class:`DescriptionEvidence`); ``audio_text`` is whatever
+:data:`ExplanationEvidence` the audio-text backend supplies (for CLAP: the
+cosine between each held-out clip's audio embedding and the text's
+embedding). Only held-out clips are used: the probe clips that described the
+units never enter a score.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..cache import atomic_path, hash_file, hash_key, read_json
+from ..errors import AudioDissectError
+from ..probes.base import HELDOUT
+from ..progress import ProgressHook, default_hook
+from ..rundir import RunDir
+from .simulate import paired_correlation, rank_columns, simulate
+
+#: ``explanation_evidence(texts) -> (N_heldout, len(texts))``: a similarity between every
+#: held-out clip (rows in clip order) and every text; higher = the clip fits the text better.
+ExplanationEvidence = Callable[[Sequence[str]], np.ndarray]
+
+SUMMARY_KINDS = ("summary", "calibrated", "open_concepts")
+SUMMARY_COLUMNS = ("predictor", "explanation", "layer", "n", "n_undefined", "spearman_mean",
+                   "spearman_median", "spearman_share_positive", "pearson_mean")
+
+
+class DescriptionEvidence:
+    """Description similarity: cosine of text embeddings with the clips' description embeddings.
+
+    Parameters
+    ----------
+    descriptions : sequence of str, length N
+        One description per clip, in row order.
+    embedder : TextEmbedder
+        ``encode(texts) -> (n, d)`` unit-norm rows.
+    """
+
+    name = "description"
+
+    def __init__(self, descriptions: Sequence[str], *, embedder):
+        self.embedder = embedder
+        self.clip_vectors = np.asarray(embedder.encode(list(descriptions)), dtype=np.float32)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Similarities, shape (N, len(texts)), float32."""
+        return simulate(self.embedder.encode(list(texts)), self.clip_vectors)
+
+
+def open_concept_phrase(record: Mapping[str, Any]) -> str:
+    """One phrase of a unit's open-set concepts: acoustic adjectives, then nouns.
+
+    ``{"acoustic_adjectives": ["loud", "high-pitched"], "nouns": ["whistle", "bird"]}``
+    gives ``"loud, high-pitched whistle, bird"``. Without an ``acoustic_adjectives``
+    field the plain ``adjectives`` are used.
+    """
+    adjectives = record.get("acoustic_adjectives")
+    if adjectives is None:
+        adjectives = record.get("adjectives") or []
+    nouns = record.get("nouns") or []
+    return " ".join(part for part in (", ".join(adjectives), ", ".join(nouns)) if part)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value)
+    return " ".join(str(value or "").split())
+
+
+def collect_explanations(identify: Sequence[Mapping[str, Any]],
+                         summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every (unit, explanation kind, text) to score, empty texts left out.
+
+    Parameters
+    ----------
+    identify : sequence of dict
+        ``units/identify.jsonl`` records.
+    summaries : sequence of dict
+        ``units/summarize.jsonl`` records.
+
+    Returns
+    -------
+    list of dict
+        ``{"unit", "layer", "index", "explanation", "text"}``, one per (unit, kind).
+    """
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(record: Mapping[str, Any], kind: str, text: str) -> None:
+        text = _text(text)
+        if text and (record["unit"], kind) not in out:
+            out[(record["unit"], kind)] = {"unit": record["unit"], "layer": record["layer"],
+                                           "index": int(record["index"]), "explanation": kind, "text": text}
+
+    for r in identify:
+        if not r.get("concepts"):
+            continue
+        kind = "icl" if r["method"] == "icl" else f"{r['method']}/{r['similarity']}"
+        add(r, kind, r["concepts"][0])
+    for r in summaries:
+        icl = (r.get("icl") or {}).get("concepts") or []
+        if icl:
+            add(r, "icl", icl[0])
+        add(r, "summary", r.get("s_high"))
+        add(r, "calibrated", r.get("calibrated"))
+        add(r, "open_concepts", open_concept_phrase(r))
+    return list(out.values())
+
+
+def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: Mapping[str, np.ndarray],
+                       predictors: Mapping[str, ExplanationEvidence], *,
+                       hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+    """Correlate every explanation's simulated activations with the real ones.
+
+    Parameters
+    ----------
+    explanations : sequence of dict
+        From :func:`collect_explanations`.
+    activations : mapping of layer to np.ndarray, shape (n, U)
+        Real activations on the scoring clips (held-out rows only).
+    predictors : mapping of predictor name to ExplanationEvidence
+        Each maps texts to (n, len(texts)) predictions on the same clips.
+    hook : ProgressHook, optional
+
+    Returns
+    -------
+    list of dict
+        One record per (explanation, predictor): the explanation's fields plus
+        ``predictor``, ``spearman``, ``pearson`` (None where undefined) and ``n_clips``.
+    """
+    hook = hook or default_hook()
+    by_layer: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for e in explanations:
+        if e["layer"] not in activations:
+            raise AudioDissectError(f"explanations name layer {e['layer']!r}, which has no activations",
+                                    hint="record the layer again, or rerun the later stages")
+        by_layer[e["layer"]].append(e)
+    steps = [(p, layer) for p in predictors for layer in by_layer]
+    records: list[dict[str, Any]] = []
+    hook("score", None, completed=0, total=len(steps))
+    for step, (pname, layer) in enumerate(steps, 1):
+        group = by_layer[layer]
+        acts = np.asarray(activations[layer], dtype=np.float64)  # (n, U)
+        texts = list(dict.fromkeys(e["text"] for e in group))
+        text_pos = {t: i for i, t in enumerate(texts)}
+        pred = np.asarray(predictors[pname](texts), dtype=np.float64)  # (n, T)
+        if pred.shape != (acts.shape[0], len(texts)):
+            raise AudioDissectError(f"predictor {pname!r} gave shape {pred.shape}, "
+                                    f"expected {(acts.shape[0], len(texts))}")
+        t_idx = np.array([text_pos[e["text"]] for e in group], dtype=np.int64)
+        u_idx = np.array([e["index"] for e in group], dtype=np.int64)
+        if len(u_idx) and (u_idx.min() < 0 or u_idx.max() >= acts.shape[1]):
+            raise AudioDissectError(f"a unit index of layer {layer!r} is outside its {acts.shape[1]} units")
+        pearson = paired_correlation(pred, t_idx, acts, u_idx)
+        spearman = paired_correlation(rank_columns(pred), t_idx, rank_columns(acts), u_idx)
+        for e, rho, r in zip(group, spearman, pearson):
+            records.append({"unit": e["unit"], "layer": layer, "index": int(e["index"]),
+                            "explanation": e["explanation"], "text": e["text"], "predictor": pname,
+                            "spearman": _finite(rho), "pearson": _finite(r), "n_clips": int(acts.shape[0])})
+        hook("score", None, completed=step, total=len(steps))
+    return records
+
+
+def _finite(x: float) -> float | None:
+    return None if not math.isfinite(float(x)) else round(float(x), 6)
+
+
+def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Distribution of scores per (predictor, explanation kind), over all layers and per layer.
+
+    Undefined scores (None: a constant unit or prediction) count as 0 in the
+    mean and median and as not positive, and are counted in ``n_undefined``.
+
+    Returns
+    -------
+    list of dict
+        Rows with :data:`SUMMARY_COLUMNS`; ``layer`` is ``"all"`` for the pooled rows.
+    """
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    layers: list[str] = []
+    for r in records:
+        groups[(r["predictor"], r["explanation"], "all")].append(r)
+        groups[(r["predictor"], r["explanation"], r["layer"])].append(r)
+        if r["layer"] not in layers:
+            layers.append(r["layer"])
+    order = {name: i for i, name in enumerate(["all", *layers])}
+    rows = []
+    for (pred, kind, layer), group in sorted(groups.items(),
+                                             key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]])):
+        rho = np.array([r["spearman"] if r["spearman"] is not None else np.nan for r in group], dtype=np.float64)
+        r_ = np.array([r["pearson"] if r["pearson"] is not None else np.nan for r in group], dtype=np.float64)
+        undefined = np.isnan(rho)
+        rho0 = np.where(undefined, 0.0, rho)
+        rows.append({"predictor": pred, "explanation": kind, "layer": layer, "n": len(group),
+                     "n_undefined": int(undefined.sum()),
+                     "spearman_mean": round(float(rho0.mean()), 4),
+                     "spearman_median": round(float(np.median(rho0)), 4),
+                     "spearman_share_positive": round(float((rho0 > 0).mean()), 4),
+                     "pearson_mean": round(float(np.nan_to_num(r_, nan=0.0).mean()), 4)})
+    return rows
+
+
+def format_summary(rows: Sequence[Mapping[str, Any]], *, layers: bool = False) -> str:
+    """A plain-text table of :func:`summarize_scores` rows (pooled rows only unless `layers`)."""
+    shown = [r for r in rows if layers or r["layer"] == "all"]
+    header = ("predictor", "explanation", "layer", "n", "undef", "rho mean", "rho median", "rho>0", "r mean")
+    body = [(r["predictor"], r["explanation"], r["layer"], str(r["n"]), str(r["n_undefined"]),
+             f"{r['spearman_mean']:.3f}", f"{r['spearman_median']:.3f}",
+             f"{100 * r['spearman_share_positive']:.0f}%", f"{r['pearson_mean']:.3f}") for r in shown]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary_csv(path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write :func:`summarize_scores` rows as CSV (atomically)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def heldout_rows(run: RunDir) -> np.ndarray:
+    """Row indices of the held-out clips, shape (n,); an error when there are none."""
+    rows = np.array([i for i, c in enumerate(run.clips()) if c.split == HELDOUT], dtype=np.int64)
+    if len(rows) < 3:
+        raise AudioDissectError(f"{run.path} has {len(rows)} held-out clips; scoring needs at least 3",
+                                hint="record a probing set with a held-out split")
+    return rows
+
+
+def heldout_descriptions(run: RunDir, rows: np.ndarray) -> list[str]:
+    """The descriptions of the clips at `rows`, from ``descriptions.json``."""
+    path = run.path / "descriptions.json"
+    if not path.exists():
+        raise AudioDissectError(f"{run.path} has no clip descriptions",
+                                hint=f"run `audiodissect describe --run {run.path}` first")
+    descriptions = read_json(path)
+    clips = run.clips()
+    missing = [clips[i].id for i in rows if clips[i].id not in descriptions]
+    if missing:
+        raise AudioDissectError(f"{len(missing)} held-out clips have no description (e.g. {missing[0]!r})",
+                                hint="describe every clip, held-out ones included, then score again")
+    return [descriptions[clips[i].id] for i in rows]
+
+
+def score_run(run: RunDir, *, embedder, evidence_fn: ExplanationEvidence | None = None,
+              hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+    """Score every explanation of a run on its held-out clips, with caching.
+
+    Reads ``units/identify.jsonl`` and ``units/summarize.jsonl`` (whichever
+    exist), ``descriptions.json`` and the activations; writes
+    ``units/score.jsonl``, ``score/summary.csv`` and the ``score`` manifest section.
+
+    Parameters
+    ----------
+    run : RunDir
+    embedder : TextEmbedder
+        Embeds explanations and descriptions for the ``description`` predictor.
+    evidence_fn : ExplanationEvidence, optional
+        The ``audio_text`` predictor: texts -> (N_heldout, n_texts) on the held-out
+        clips in clip order. Its ``name`` attribute, when present, enters the cache key.
+    hook : ProgressHook, optional
+
+    Returns
+    -------
+    list of dict
+        The ``units/score.jsonl`` records.
+    """
+    sources = [s for s in ("identify", "summarize") if run.has_units(s)]
+    if not sources:
+        raise AudioDissectError(f"{run.path} has no explanations to score",
+                                hint=f"run `audiodissect identify --run {run.path}` or "
+                                     f"`audiodissect summarize --run {run.path}` first")
+    rows = heldout_rows(run)
+    layers = run.layers()
+    key = hash_key("score", [hash_file(run.units_path(s)) for s in sources],
+                   hash_file(run.path / "descriptions.json") if (run.path / "descriptions.json").exists() else None,
+                   [hash_file(run.activation_path(layer)) for layer in layers], rows,
+                   getattr(embedder, "name", type(embedder).__name__),
+                   None if evidence_fn is None else getattr(evidence_fn, "name", type(evidence_fn).__name__))
+    if run.stage_current("score", key) and run.has_units("score"):
+        return run.read_units("score")
+    start = time.perf_counter()
+    explanations = collect_explanations(run.read_units("identify") if "identify" in sources else [],
+                                        run.read_units("summarize") if "summarize" in sources else [])
+    predictors: dict[str, ExplanationEvidence] = {
+        "description": DescriptionEvidence(heldout_descriptions(run, rows), embedder=embedder)}
+    if evidence_fn is not None:
+        predictors["audio_text"] = evidence_fn
+    wanted = {e["layer"] for e in explanations}
+    activations = {layer: np.asarray(run.activations(layer))[rows] for layer in layers if layer in wanted}
+    records = score_explanations(explanations, activations, predictors, hook=hook)
+    run.write_units("score", records)
+    table = summarize_scores(records)
+    write_summary_csv(run.path / "score" / "summary.csv", table)
+    run.finish_stage("score", key, {"n_records": len(records), "n_clips": int(len(rows)),
+                                    "predictors": list(predictors), "sources": sources,
+                                    "seconds": round(time.perf_counter() - start, 2)})
+    return records

@@ -1,0 +1,216 @@
+"""Explanation scoring: correlations against scipy, simulation on a synthetic run, held-out clips only."""
+
+import zlib
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from audiodissect.cache import read_json, write_json, write_jsonl
+from audiodissect.errors import AudioDissectError
+from audiodissect.probes.base import ClipInfo
+from audiodissect.progress import silent
+from audiodissect.rundir import RunDir, unit_id
+from audiodissect.scoring import (
+    collect_explanations,
+    correlate,
+    format_summary,
+    open_concept_phrase,
+    paired_correlation,
+    rank_columns,
+    score_run,
+    simulate,
+    summarize_scores,
+)
+
+
+class BagOfWords:
+    """A fake text embedder: the normalised sum of fixed random vectors of the words."""
+
+    name = "bag-of-words"
+
+    def __init__(self, dim=32):
+        self.dim = dim
+        self.calls = []
+
+    def word(self, w):
+        rng = np.random.default_rng(zlib.crc32(w.encode()))
+        return rng.normal(size=self.dim)
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), self.dim))
+        for i, t in enumerate(texts):
+            for w in t.lower().replace(",", " ").split():
+                out[i] += self.word(w)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out.astype(np.float32)
+
+
+# -- pure functions -------------------------------------------------------------
+
+def test_simulate_is_cosine():
+    e = np.array([[1.0, 0.0], [1.0, 1.0]])
+    c = np.array([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])
+    s = 1 / np.sqrt(2)
+    np.testing.assert_allclose(simulate(e, c), [[1, s], [0, s], [-1, -s]], atol=1e-6)
+
+
+def test_correlate_matches_scipy_with_ties():
+    rng = np.random.default_rng(0)
+    pred = rng.integers(0, 4, size=(30, 6)).astype(float)  # many ties
+    actual = pred + rng.integers(0, 3, size=(30, 6))        # ties too, correlated
+    actual[:, 5] = rng.normal(size=30)
+    rho, r = correlate(pred, actual)
+    for j in range(6):
+        assert rho[j] == pytest.approx(stats.spearmanr(pred[:, j], actual[:, j]).statistic, abs=1e-10)
+        assert r[j] == pytest.approx(stats.pearsonr(pred[:, j], actual[:, j]).statistic, abs=1e-10)
+
+
+def test_correlate_constant_columns_are_nan():
+    pred = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 5.0]])
+    actual = np.array([[0.0, 7.0], [1.0, 7.0], [2.0, 7.0]])
+    rho, r = correlate(pred, actual)
+    assert np.isnan(rho).all() and np.isnan(r).all()
+    rho, r = correlate(np.array([[1.0], [2.0]]), np.array([[3.0], [1.0]]))
+    assert rho[0] == pytest.approx(-1.0) and r[0] == pytest.approx(-1.0)
+
+
+def test_paired_correlation_gathers_shared_columns():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(20, 3)), rng.normal(size=(20, 4))
+    ai, bi = np.array([0, 0, 2, 1]), np.array([3, 1, 1, 0])
+    got = paired_correlation(rank_columns(a), ai, rank_columns(b), bi)
+    want = [stats.spearmanr(a[:, i], b[:, j]).statistic for i, j in zip(ai, bi)]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_open_concept_phrase():
+    assert open_concept_phrase({"acoustic_adjectives": ["loud", "high-pitched"],
+                                "adjectives": ["x"], "nouns": ["whistle", "bird"]}) == "loud, high-pitched whistle, bird"
+    assert open_concept_phrase({"adjectives": ["soft"], "nouns": []}) == "soft"
+    assert open_concept_phrase({"acoustic_adjectives": [], "nouns": []}) == ""
+
+
+def test_collect_explanations_kinds():
+    ident = [{"unit": "l#0", "layer": "l", "index": 0, "method": "tab", "similarity": "cos3",
+              "concepts": ["dog", "cat"], "scores": [1, 0]},
+             {"unit": "l#0", "layer": "l", "index": 0, "method": "icl", "similarity": None,
+              "concepts": ["bird"], "scores": [1]}]
+    summ = [{"unit": "l#0", "layer": "l", "index": 0, "s_high": "A dog  barks.", "calibrated": "",
+             "acoustic_adjectives": ["loud"], "nouns": ["dog"], "icl": {"concepts": ["cow"]}}]
+    got = {(e["explanation"], e["text"]) for e in collect_explanations(ident, summ)}
+    # the identify ICL record wins over summarize's; the empty calibrated summary is left out
+    assert got == {("tab/cos3", "dog"), ("icl", "bird"), ("summary", "A dog barks."), ("open_concepts", "loud dog")}
+
+
+def test_summary_counts_undefined_as_zero():
+    recs = [{"predictor": "description", "explanation": "k", "layer": "l", "spearman": s, "pearson": s}
+            for s in (0.5, None, -0.1, 0.9)]
+    rows = summarize_scores(recs)
+    pooled = [r for r in rows if r["layer"] == "all"][0]
+    assert pooled["n"] == 4 and pooled["n_undefined"] == 1
+    assert pooled["spearman_mean"] == pytest.approx((0.5 + 0 - 0.1 + 0.9) / 4)
+    assert pooled["spearman_median"] == pytest.approx(0.25)
+    assert pooled["spearman_share_positive"] == pytest.approx(0.5)
+    assert "description" in format_summary(rows)
+
+
+# -- a synthetic run ------------------------------------------------------------------
+
+WORDS = ["dog", "bark", "car", "engine", "rain", "loud", "quiet", "bird", "song", "water", "metal", "wind"]
+
+
+def make_run(tmp_path, *, n_probe=12, n_heldout=15, seed=0, probe_noise=None):
+    rng = np.random.default_rng(seed)
+    emb = BagOfWords()
+    clips, descriptions = [], {}
+    for i in range(n_probe + n_heldout):
+        split = "probe" if i < n_probe else "heldout"
+        cid = f"clip{i:02d}"
+        clips.append(ClipInfo(id=cid, label=None, split=split))
+        descriptions[cid] = " ".join(rng.choice(WORDS, size=4))
+    run = RunDir(tmp_path / "run")
+    write_jsonl(run.path / "clips.jsonl", [c.to_record() for c in clips])
+    write_json(run.path / "descriptions.json", descriptions)
+    vec = emb.encode([descriptions[c.id] for c in clips])
+    phrase = "dog bark"
+    target = simulate(emb.encode([phrase]), vec)[:, 0]
+    acts = np.stack([target, rng.normal(size=len(clips))], axis=1).astype(np.float32)  # (N, 2)
+    if probe_noise is not None:
+        acts[:n_probe] = probe_noise
+    run.save_activations("layer", acts)
+    run.finish_stage("record", "k", {"layers": {"layer": 2}, "n_clips": len(clips)})
+    run.write_units("identify", [
+        {"unit": unit_id("layer", 0), "layer": "layer", "index": 0, "method": "tab", "similarity": "cos3",
+         "concepts": [phrase, "x"], "scores": [1, 0]},
+        {"unit": unit_id("layer", 0), "layer": "layer", "index": 0, "method": "db", "similarity": "cos3",
+         "concepts": ["car engine", "x"], "scores": [1, 0]},
+        {"unit": unit_id("layer", 1), "layer": "layer", "index": 1, "method": "tab", "similarity": "cos3",
+         "concepts": [phrase], "scores": [1]},
+    ])
+    return run, emb, n_heldout
+
+
+def test_score_run_recovers_known_phrase(tmp_path):
+    run, emb, n_heldout = make_run(tmp_path)
+    emb.calls.clear()
+    records = score_run(run, embedder=emb, hook=silent)
+    by = {(r["unit"], r["explanation"]): r for r in records}
+    exact = by[("layer#0", "tab/cos3")]
+    assert exact["text"] == "dog bark" and exact["predictor"] == "description"
+    assert exact["spearman"] == pytest.approx(1.0) and exact["pearson"] == pytest.approx(1.0, abs=1e-5)
+    assert by[("layer#0", "db/cos3")]["spearman"] < 0.9
+    assert abs(by[("layer#1", "tab/cos3")]["spearman"]) < 0.9
+    assert all(r["n_clips"] == n_heldout for r in records)
+    assert (run.path / "score" / "summary.csv").read_text().startswith("predictor,explanation,layer,n,")
+    assert run.read_units("score") == records
+    # the text shared by two units is embedded once, with the other text of the layer
+    assert [c for c in emb.calls if "dog bark" in c] == [["dog bark", "car engine"]]
+
+
+def test_score_run_audio_text_predictor_gets_heldout_rows(tmp_path):
+    run, emb, n_heldout = make_run(tmp_path)
+    seen = []
+
+    def evidence(texts):
+        seen.append(list(texts))
+        acts = np.asarray(run.activations("layer"))[-n_heldout:, 0]
+        return np.stack([acts if t == "dog bark" else -acts for t in texts], axis=1)
+
+    records = score_run(run, embedder=emb, evidence_fn=evidence, hook=silent)
+    audio = {(r["unit"], r["explanation"]): r for r in records if r["predictor"] == "audio_text"}
+    assert audio[("layer#0", "tab/cos3")]["spearman"] == pytest.approx(1.0)
+    assert audio[("layer#0", "db/cos3")]["spearman"] == pytest.approx(-1.0)
+    assert sorted(seen[0]) == ["car engine", "dog bark"]
+
+
+def test_probe_clips_never_used(tmp_path):
+    clean, emb, _ = make_run(tmp_path / "a")
+    noisy, _, _ = make_run(tmp_path / "b", probe_noise=1e6 * np.random.default_rng(5).normal(size=(12, 2)))
+    desc = read_json(noisy.path / "descriptions.json")
+    write_json(noisy.path / "descriptions.json", {k: v for k, v in desc.items() if int(k[4:]) >= 12})
+    a = score_run(clean, embedder=emb, hook=silent)
+    b = score_run(noisy, embedder=BagOfWords(), hook=silent)
+    assert [(r["spearman"], r["pearson"]) for r in a] == [(r["spearman"], r["pearson"]) for r in b]
+
+
+def test_score_run_is_cached_and_errors(tmp_path):
+    run, emb, _ = make_run(tmp_path)
+    score_run(run, embedder=emb, hook=silent)
+    emb.calls.clear()
+    score_run(run, embedder=emb, hook=silent)
+    assert emb.calls == []
+    desc = read_json(run.path / "descriptions.json")
+    write_json(run.path / "descriptions.json", {k: v for k, v in desc.items() if k != "clip20"})
+    with pytest.raises(AudioDissectError, match="held-out clips have no description"):
+        score_run(run, embedder=emb, hook=silent)
+    (run.path / "descriptions.json").unlink()
+    with pytest.raises(AudioDissectError, match="no clip descriptions"):
+        score_run(run, embedder=emb, hook=silent)
+
+
+def test_score_run_needs_heldout_clips(tmp_path):
+    run, emb, _ = make_run(tmp_path, n_probe=20, n_heldout=2)
+    with pytest.raises(AudioDissectError, match="held-out clips"):
+        score_run(run, embedder=emb, hook=silent)
