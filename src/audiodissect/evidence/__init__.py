@@ -1,0 +1,96 @@
+"""Per-clip evidence for concepts: the P matrices (N clips x C concepts) of Module A.
+
+- TAB (audio-text): a backend with ``evidence(probe_or_waveforms, concepts)``;
+  :class:`ClapEvidence` (a CLAP model, online) also gives ``audio_embeddings``
+  and ``text_embeddings``; :class:`TagBridge` (a tagger plus a sentence
+  embedder) is the offline default.
+- DB (descriptions): :func:`description_evidence`.
+- :func:`compute_evidence` runs either with a cache on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..audio import resample
+from ..errors import AudioDissectError, unknown_name_error
+from .clap import DEFAULT_CLAP, ClapEvidence
+from .descriptions import description_evidence, top_k_clips
+from .tag_bridge import DEFAULT_VARIANT, VARIANTS, TagBridge, bridge_evidence, is_circular
+
+DEFAULT_TAB_BACKEND = "tag-bridge"
+BACKENDS = ("tag-bridge", "clap")
+
+
+class EvidenceBackend(Protocol):
+    name: str
+
+    def evidence(self, probe_or_waveforms: Any, concepts: Sequence[str]) -> np.ndarray:
+        """Clip-concept evidence, shape (N, C), float32."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-able settings that, with the clips and concepts, determine the evidence."""
+        ...
+
+
+def waveforms_at(probe_or_waveforms: Any, rate: int, *, sample_rate: int | None = None) -> list[np.ndarray]:
+    """Mono float32 waveforms at `rate` from a probing set or a sequence of arrays.
+
+    Parameters
+    ----------
+    probe_or_waveforms : ProbeSet or sequence of np.ndarray (T_i,)
+    rate : int
+        The rate wanted.
+    sample_rate : int, optional
+        The rate of given arrays (default: `rate`); ignored for a probing set.
+    """
+    if hasattr(probe_or_waveforms, "clips") and hasattr(probe_or_waveforms, "audio"):
+        probe = probe_or_waveforms
+        return [probe.audio(i, sample_rate=rate) for i in range(len(probe))]
+    waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in probe_or_waveforms]
+    if not waves:
+        raise AudioDissectError("no clips to compute evidence for")
+    if sample_rate is not None and int(sample_rate) != int(rate):
+        waves = [resample(w, int(sample_rate), int(rate)) for w in waves]
+    return waves
+
+
+def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None = None,
+                          variant: str = DEFAULT_VARIANT, embedder: Any = "minilm",
+                          batch_size: int | None = None) -> Any:
+    """A TAB evidence backend from its spec.
+
+    Parameters
+    ----------
+    spec : str
+        ``"tag-bridge"`` (YAMNet as the tagger), ``"tag-bridge:<target spec>"``,
+        ``"clap"`` (``laion/clap-htsat-unfused``) or ``"clap:<hub id or local folder>"``.
+    device : str, optional
+        For CLAP.
+    variant : str
+        Tag-bridge combination, a key of ``VARIANTS``.
+    embedder : str or text embedder
+        Tag-bridge name matcher.
+    batch_size : int, optional
+    """
+    kind, _, arg = str(spec).partition(":")
+    kind = kind.strip().lower()
+    if kind in ("tag-bridge", "tag_bridge", "tags"):
+        return TagBridge(tagger_name=arg.strip() or "yamnet", embedder=embedder, variant=variant,
+                         batch_size=batch_size or 16)
+    if kind == "clap":
+        return ClapEvidence(arg.strip() or DEFAULT_CLAP, device=device, batch_size=batch_size or 8)
+    raise unknown_name_error("evidence backend", kind, BACKENDS)
+
+
+from .runner import compute_evidence, evidence_cache_key  # noqa: E402
+
+__all__ = [
+    "BACKENDS", "DEFAULT_TAB_BACKEND", "VARIANTS", "ClapEvidence", "EvidenceBackend", "TagBridge",
+    "bridge_evidence", "compute_evidence", "description_evidence", "evidence_cache_key", "is_circular",
+    "load_evidence_backend", "top_k_clips", "waveforms_at",
+]

@@ -1,0 +1,306 @@
+"""The tag bridge: audio-text evidence from a sound tagger and a sentence embedder.
+
+No CLAP model runs offline, so the offline default of TAB evidence bridges
+two models that do: a tagger (YAMNet: clip logits over the 521 AudioSet
+classes) tells what each clip sounds like in its own fixed vocabulary, and a
+sentence embedder maps every concept onto that vocabulary by name.
+
+How a concept is mapped onto tags (the ``"softmax"`` variant, the default)
+--------------------------------------------------------------------------
+1. **Tag scores, z-scored across clips.** Each tag's logits are standardised
+   over the probing set: z[i, t] = (logit[i, t] - mean_i) / std_i. Raw
+   probabilities are dominated by always-on tags ("Music", "Musical
+   instrument" fire on every music clip); after z-scoring a tag counts only
+   where it is *higher than usual*, which is what tells clips apart.
+2. **Name similarity.** Concepts and tag names are embedded in the template
+   "This is a sound of {x}." and compared by cosine, giving S (C x T).
+3. **Close tags only.** A concept keeps the tags whose similarity is within
+   ``margin`` (0.1) of its best tag; everything else gets weight 0. A concept
+   that *is* a tag name ("trumpet" -> "Trumpet", similarity 1.0) then keeps
+   that tag alone, and a concept between several tags ("dog bark" -> "Bark",
+   "Dog", "Bow-wow") spreads over them.
+4. **Softmax weights** over the kept tags, w = softmax(S / temperature) with
+   temperature 0.05, so that closer names count more.
+5. **Evidence** = z @ w.T, an (N x C) matrix: the weighted mean of the
+   concept's close tags' standardised scores.
+
+Nothing here reads the probing set's labels. The other variants (``"spread"``:
+every tag's probability spread over every concept by similarity; ``"best1"``;
+``"top3"``; ``"softmax-rank"``: rank-Gaussianised tag scores, robust to the very
+negative logits YAMNet gives unrelated classes) are kept for comparison;
+``bench/tag_bridge.py`` measures them all (clip-level top-1 and the
+perfect-classifier bound), and its table is why ``"softmax"`` is the default.
+
+Evidence from a tagger is *circular* when the tagger is the model being
+dissected: its last layer then explains itself. :func:`is_circular` says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import AudioDissectError, unknown_name_error
+from ..progress import ProgressHook
+
+TEMPLATE = "This is a sound of {}."
+DEFAULT_VARIANT = "softmax"
+DEFAULT_TAGGER = "yamnet"
+
+
+@dataclasses.dataclass(frozen=True)
+class BridgeVariant:
+    """How tag logits and name similarities combine into evidence.
+
+    Attributes
+    ----------
+    name : str
+    scores : {"z", "rank", "prob"}
+        Tag scores per clip: logits z-scored across clips, their ranks mapped to
+        normal quantiles, or raw sigmoid probabilities.
+    select : {"all", "top", "margin"}
+        Which tags a concept uses: all of them, its ``k`` most similar, or
+        those within ``margin`` of its most similar.
+    k : int
+    margin : float
+    temperature : float or None
+        Softmax temperature over the selected tags' similarities; None uses
+        the raw similarities as weights (``"spread"``), 0 weighs the selected
+        tags equally.
+    """
+
+    name: str
+    scores: str = "z"
+    select: str = "margin"
+    k: int = 1
+    margin: float = 0.1
+    temperature: float | None = 0.05
+
+
+VARIANTS = {
+    v.name: v for v in (
+        BridgeVariant("softmax"),
+        BridgeVariant("softmax-rank", scores="rank"),
+        BridgeVariant("best1", select="top", k=1, temperature=0.0),
+        BridgeVariant("top3", select="top", k=3, temperature=0.0),
+        BridgeVariant("spread", scores="prob", select="all", temperature=None),
+    )
+}
+
+
+def get_variant(name: str) -> BridgeVariant:
+    """The :class:`BridgeVariant` called `name` (an unknown name lists the closest)."""
+    if name not in VARIANTS:
+        raise unknown_name_error("tag-bridge variant", name, VARIANTS)
+    return VARIANTS[name]
+
+
+def name_similarity(concepts: Sequence[str], tag_names: Sequence[str], embedder: Any, *,
+                    template: str = TEMPLATE) -> np.ndarray:
+    """Cosine similarity of concept and tag names in `template`, shape (C, T), float64.
+
+    Parameters
+    ----------
+    concepts : sequence of str, length C
+    tag_names : sequence of str, length T
+    embedder : object with ``encode(texts) -> (n, d)`` unit-norm rows
+    template : str
+        With one ``{}`` for the name.
+    """
+    c = np.asarray(embedder.encode([template.format(x) for x in concepts]), dtype=np.float64)
+    t = np.asarray(embedder.encode([template.format(x) for x in tag_names]), dtype=np.float64)
+    return c @ t.T
+
+
+def tag_scores(logits: np.ndarray, *, kind: str = "z") -> np.ndarray:
+    """Per-clip tag scores from logits (N, T) -> (N, T) float64.
+
+    ``"z"``: each tag standardised over the clips (a tag constant over the set
+    scores 0); ``"rank"``: each tag's ranks over the clips mapped to standard
+    normal quantiles; ``"prob"``: sigmoid probabilities.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise AudioDissectError(f"tag logits must be (N, T) with N >= 1, got shape {logits.shape}")
+    if kind == "prob":
+        return 1.0 / (1.0 + np.exp(-logits))
+    if kind == "z":
+        std = logits.std(axis=0)
+        return (logits - logits.mean(axis=0)) / np.where(std > 1e-8, std, np.inf)
+    if kind == "rank":
+        from scipy.special import ndtri
+        from scipy.stats import rankdata
+
+        n = logits.shape[0]
+        return ndtri((rankdata(logits, axis=0) - 0.5) / n)
+    raise unknown_name_error("tag score kind", kind, ("z", "rank", "prob"))
+
+
+def concept_tag_weights(similarity: np.ndarray, variant: BridgeVariant) -> np.ndarray:
+    """Weights of each concept over the tags, (C, T) -> (C, T) float64.
+
+    Rows sum to 1 except for ``temperature=None``, where the weights are the
+    similarities themselves.
+    """
+    s = np.asarray(similarity, dtype=np.float64)
+    if variant.select == "all":
+        keep = np.ones_like(s, dtype=bool)
+    elif variant.select == "top":
+        k = min(max(variant.k, 1), s.shape[1])
+        order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        keep = np.zeros_like(s, dtype=bool)
+        np.put_along_axis(keep, order, True, axis=1)
+    elif variant.select == "margin":
+        keep = s >= s.max(axis=1, keepdims=True) - variant.margin
+    else:
+        raise unknown_name_error("tag selection", variant.select, ("all", "top", "margin"))
+    if variant.temperature is None:
+        return np.where(keep, s, 0.0)
+    if variant.temperature == 0:
+        w = keep.astype(np.float64)
+    else:
+        logits = np.where(keep, s / variant.temperature, -np.inf)
+        w = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def bridge_evidence(logits: np.ndarray, similarity: np.ndarray, *,
+                    variant: BridgeVariant | str = DEFAULT_VARIANT) -> np.ndarray:
+    """Clip-concept evidence from tag logits and concept-tag name similarity.
+
+    Parameters
+    ----------
+    logits : np.ndarray, shape (N, T)
+        The tagger's clip logits over the probing set.
+    similarity : np.ndarray, shape (C, T)
+        From :func:`name_similarity`.
+    variant : BridgeVariant or str
+
+    Returns
+    -------
+    np.ndarray, shape (N, C), float32
+    """
+    variant = get_variant(variant) if isinstance(variant, str) else variant
+    logits = np.asarray(logits)
+    similarity = np.asarray(similarity)
+    if logits.ndim != 2 or similarity.ndim != 2 or logits.shape[1] != similarity.shape[1]:
+        raise AudioDissectError(f"logits {logits.shape} and similarity {similarity.shape} "
+                                "must share the tag axis")
+    scores = tag_scores(logits, kind=variant.scores)
+    return (scores @ concept_tag_weights(similarity, variant).T).astype(np.float32)
+
+
+def is_circular(target_name: str, evidence_backend: Any) -> bool:
+    """Whether TAB evidence from `evidence_backend` explains `target_name` with itself.
+
+    True when the backend is a tag bridge whose tagger is the target model
+    (then the target's own outputs are the evidence its units are compared
+    with, and its last layer is recovered trivially).
+
+    Parameters
+    ----------
+    target_name : str
+        The target's spec, e.g. ``"yamnet"``.
+    evidence_backend : str or backend
+        A backend object with a ``tagger_name`` attribute, or a spec string
+        (``"tag-bridge"``, ``"tag-bridge:<tagger>"``, ``"clap..."``).
+    """
+    tagger = getattr(evidence_backend, "tagger_name", None)
+    if tagger is None and isinstance(evidence_backend, str):
+        kind, _, arg = evidence_backend.partition(":")
+        if kind.strip().lower() in ("tag-bridge", "tag_bridge", "tags"):
+            tagger = arg.strip() or DEFAULT_TAGGER
+    if tagger is None:
+        return False
+    return str(tagger).strip().lower() == str(target_name).strip().lower()
+
+
+class TagBridge:
+    """TAB evidence from a tagger's logits and concept-to-tag name similarity.
+
+    Parameters
+    ----------
+    tagger : Target, optional
+        A model with ``class_names``, ``sample_rate`` and ``logits(waveforms)``;
+        loaded from `tagger_name` on first use when None.
+    tagger_name : str
+        Spec of the tagger (``"yamnet"``), used to load it and to detect circularity.
+    embedder : str or text embedder
+        ``"minilm"`` or an object with ``encode``.
+    variant : str
+        A key of :data:`VARIANTS`.
+    template : str
+    batch_size : int
+        Clips per tagger forward pass.
+    """
+
+    def __init__(self, tagger: Any = None, *, tagger_name: str = DEFAULT_TAGGER, embedder: Any = "minilm",
+                 variant: str = DEFAULT_VARIANT, template: str = TEMPLATE, batch_size: int = 16,
+                 hook: ProgressHook | None = None):
+        self.variant = get_variant(variant)
+        self._tagger = tagger
+        self.tagger_name = getattr(tagger, "name", None) or tagger_name
+        self._embedder = embedder
+        self.template = template
+        self.batch_size = batch_size
+        self.hook = hook
+        self.name = f"tag-bridge:{self.tagger_name}"
+
+    @property
+    def tagger(self) -> Any:
+        if self._tagger is None:
+            from ..targets import load_target
+
+            self._tagger = load_target(self.tagger_name)
+        return self._tagger
+
+    @property
+    def embedder(self) -> Any:
+        if isinstance(self._embedder, str):
+            from ..text_embedder import load_text_embedder
+
+            self._embedder = load_text_embedder(self._embedder)
+        return self._embedder
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.tagger.sample_rate)
+
+    def settings(self) -> dict[str, Any]:
+        """What the evidence depends on besides the clips and concepts (for cache keys)."""
+        return {"backend": "tag-bridge", "tagger": self.tagger_name, "variant": dataclasses.asdict(self.variant),
+                "template": self.template,
+                "embedder": getattr(self._embedder, "name", self._embedder)}
+
+    def tag_logits(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """The tagger's clip logits, (N,) waveforms at :attr:`sample_rate` -> (N, T) float32."""
+        from ..targets.logits import clip_logits
+
+        return clip_logits(self.tagger, waveforms, batch_size=self.batch_size, hook=self.hook)
+
+    def evidence_from_logits(self, logits: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
+        """Evidence (N, C) float32 from precomputed tag logits (N, T)."""
+        names = self.tagger.class_names
+        if not names:
+            raise AudioDissectError(f"tagger {self.tagger_name!r} has no class names to bridge concepts to")
+        similarity = name_similarity(concepts, names, self.embedder, template=self.template)
+        return bridge_evidence(logits, similarity, variant=self.variant)
+
+    def evidence(self, probe_or_waveforms: Any, concepts: Sequence[str], *,
+                 sample_rate: int | None = None) -> np.ndarray:
+        """Clip-concept evidence, shape (N, C), float32.
+
+        Parameters
+        ----------
+        probe_or_waveforms : ProbeSet or sequence of np.ndarray (T_i,)
+            Waveforms are taken to be at `sample_rate` (default: the tagger's).
+        concepts : sequence of str
+        sample_rate : int, optional
+        """
+        from . import waveforms_at
+
+        waves = waveforms_at(probe_or_waveforms, self.sample_rate, sample_rate=sample_rate)
+        return self.evidence_from_logits(self.tag_logits(waves), concepts)
