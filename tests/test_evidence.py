@@ -177,6 +177,7 @@ def test_compute_evidence_db(tmp_path):
 
 def test_load_evidence_backend_specs():
     assert load_evidence_backend("tag-bridge").tagger_name == "yamnet"
+    assert load_evidence_backend("tag-bridge").variant.name == "softmax-rank"
     assert load_evidence_backend("tag-bridge:demo-cnn", variant="best1").variant.name == "best1"
     assert load_evidence_backend("clap").model_name == "laion/clap-htsat-unfused"
     assert load_evidence_backend("clap:/models/my-clap").model_name == "/models/my-clap"
