@@ -129,3 +129,13 @@ def test_sensible_top_classes(target):
     assert {"White noise", "Static", "Noise", "Pink noise"} & set(noise), noise
     speech = _espeak("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore.")
     assert _top(target, speech[: 3 * SR], k=1) == ["Speech"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_yamnet_on_cuda_matches_cpu(target):
+    waves = [np.random.default_rng(i).standard_normal(SR * 3).astype(np.float32) * 0.1 for i in range(4)]
+    cpu = target.logits(waves)
+    gpu = load_target("yamnet", device="cuda")
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.logits(waves).cpu(), cpu, atol=1e-3, rtol=1e-3)

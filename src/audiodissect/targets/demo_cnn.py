@@ -1,0 +1,196 @@
+"""A small log-mel CNN classifier of a probing set's labels, the demo target.
+
+``load_target("demo-cnn")`` trains it on the soundbank's probe split on first
+use (see :mod:`audiodissect.targets.demo_train`) and afterwards loads it from
+``cache_dir()/demo-cnn/<key>/``, the key hashing the probing set's spec, the
+training settings and :data:`CODE_VERSION`.
+
+Layers with units: ``features.conv1`` .. ``features.conv4`` (Conv2d, outputs
+(B, C, frames, bands) before batch-norm and ReLU), ``fc`` (the hidden Linear,
+before its ReLU) and ``classifier`` (the logits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..cache import atomic_path, cache_dir, hash_key, read_json, write_json
+from ..errors import AudioDissectError
+from .base import Target
+from .frontend import LogMel, LogMelSettings, pad_batch
+
+#: Bump when the model or the training code changes what a cached model would be.
+CODE_VERSION = 1
+
+#: The demo CNN's front end: YAMNet's log-mel settings (16 kHz, 25/10 ms, 64 bands).
+FRONTEND = LogMelSettings()
+
+
+class DemoCNN(torch.nn.Module):
+    """Four conv blocks, global pooling, a hidden Linear and a classifier.
+
+    ``forward(log_mel (B, frames, n_mels)) -> logits (B, n_classes)``. The
+    input is standardised per band with the training set's statistics, held
+    as buffers ``band_mean`` and ``band_std`` (n_mels,).
+    """
+
+    def __init__(self, *, n_classes: int, n_mels: int = 64, widths: Sequence[int] = (16, 32, 64, 128),
+                 hidden: int = 128, dropout: float = 0.3):
+        super().__init__()
+        self.config = {"n_classes": int(n_classes), "n_mels": int(n_mels), "widths": [int(w) for w in widths],
+                       "hidden": int(hidden), "dropout": float(dropout)}
+        self.register_buffer("band_mean", torch.zeros(n_mels))
+        self.register_buffer("band_std", torch.ones(n_mels))
+        blocks: OrderedDict[str, torch.nn.Module] = OrderedDict()
+        channels = 1
+        for i, width in enumerate(widths, start=1):
+            blocks[f"conv{i}"] = torch.nn.Conv2d(channels, width, 3, padding=1, bias=False)
+            blocks[f"bn{i}"] = torch.nn.BatchNorm2d(width)
+            blocks[f"relu{i}"] = torch.nn.ReLU()
+            if i < len(widths):
+                blocks[f"pool{i}"] = torch.nn.MaxPool2d(2)
+            channels = width
+        self.features = torch.nn.Sequential(blocks)
+        self.fc = torch.nn.Linear(2 * channels, hidden)
+        self.dropout = torch.nn.Dropout(dropout)
+        self.classifier = torch.nn.Linear(hidden, n_classes)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        x = ((log_mel - self.band_mean) / self.band_std).unsqueeze(1)
+        x = self.features(x).flatten(2)  # (B, C, positions)
+        x = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+        return self.classifier(self.dropout(F.relu(self.fc(x))))
+
+
+class LogMelPreprocess:
+    """Waveforms (list of (T_i,)) to log-mels (B, frames, n_mels), zero-padding to the longest."""
+
+    def __init__(self, settings: LogMelSettings = FRONTEND):
+        self.frontend = LogMel(settings)
+        self.settings = settings
+
+    def __call__(self, waveforms: Sequence[np.ndarray]) -> torch.Tensor:
+        if len(waveforms) == 0:
+            raise AudioDissectError("no waveforms to preprocess")
+        length = max(self.settings.window_length, max(int(np.asarray(w).size) for w in waveforms))
+        with torch.no_grad():
+            return self.frontend(pad_batch(waveforms, length))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """How the demo CNN is trained (all of it enters the cache key).
+
+    Attributes
+    ----------
+    seed : int
+    epochs : int
+    batch_size : int
+    learning_rate : float
+        Peak of a one-cycle schedule (AdamW).
+    weight_decay : float
+    widths : tuple of int
+        Channels of the four conv blocks.
+    hidden : int
+        Units of ``fc``.
+    augment : bool
+        Random gain, circular time shifts, and band and time masks.
+    crop_frames : int
+        Each training step sees a random window of this many frames (1.5 s),
+        which also halves the cost; scoring uses whole clips.
+    threads : int
+        Torch CPU threads while training.
+    """
+
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-2
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    hidden: int = 128
+    augment: bool = True
+    crop_frames: int = 150
+    threads: int = 2
+
+
+def model_dir(probe_spec: dict[str, Any], settings: TrainSettings) -> Path:
+    """``cache_dir()/demo-cnn/<hash of probe spec, settings, code version>``."""
+    return cache_dir() / "demo-cnn" / hash_key(probe_spec, settings, CODE_VERSION)
+
+
+def save_model(folder: Path, model: DemoCNN, class_names: Sequence[str], metrics: dict[str, Any]) -> None:
+    """Write ``model.pt`` (state dict), ``config.json`` and ``metrics.json`` into `folder`."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    with atomic_path(folder / "model.pt") as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "config.json", {**model.config, "class_names": list(class_names),
+                                        "frontend": dataclasses.asdict(FRONTEND), "code_version": CODE_VERSION})
+
+
+def load_model(folder: Path) -> tuple[DemoCNN, list[str]]:
+    """(model in eval mode, class names) from a folder written by :func:`save_model`."""
+    config = read_json(folder / "config.json")
+    names = config.pop("class_names")
+    config.pop("frontend", None)
+    config.pop("code_version", None)
+    model = DemoCNN(**config)
+    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+    return model.eval(), names
+
+
+def is_cached(folder: Path) -> bool:
+    return all((folder / name).exists() for name in ("model.pt", "config.json", "metrics.json"))
+
+
+def make_target(model: DemoCNN, class_names: Sequence[str], *, device: str | None = None,
+                name: str = "demo-cnn") -> Target:
+    """Wrap a trained :class:`DemoCNN` as a :class:`Target`."""
+    model = model.eval()
+    if device:
+        model = model.to(device)
+    layers = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    return Target(name=name, module=model, sample_rate=FRONTEND.sample_rate, preprocess=LogMelPreprocess(),
+                  class_names=list(class_names), default_layers=layers)
+
+
+def demo_cnn_target(*, device: str | None = None, probe: Any = None, probe_options: dict[str, Any] | None = None,
+                    hook: Any = None, **train_options: Any) -> Target:
+    """The demo CNN, trained on first use and cached.
+
+    Parameters
+    ----------
+    device : str, optional
+    probe : ProbeSet, optional
+        The set to train on (its probe split) and score on (its held-out
+        split). Default: ``load_probe("soundbank", **probe_options)``.
+    probe_options : dict, optional
+    hook : progress hook, optional
+    **train_options
+        Fields of :class:`TrainSettings` (seed, epochs, ...).
+    """
+    try:
+        settings = TrainSettings(**train_options)
+    except TypeError:
+        fields = [f.name for f in dataclasses.fields(TrainSettings)]
+        raise AudioDissectError(f"unknown demo-cnn option(s): {', '.join(sorted(train_options))}",
+                                hint="choose among " + ", ".join(fields)) from None
+    if probe is None:
+        from ..probes import load_probe
+
+        probe = load_probe("soundbank", **(probe_options or {}))
+    from .demo_train import cached_demo_cnn
+
+    model, names, _ = cached_demo_cnn(probe, settings=settings, hook=hook)
+    return make_target(model, names, device=device)
