@@ -1,0 +1,30 @@
+"""Concept-specific pruning (audio machine unlearning) and its evaluation.
+
+- :mod:`~audiodissect.prune.ablation`: switch units off (hooks or zeroed weights);
+- :mod:`~audiodissect.prune.strategies`: choose units for a concept (TAB, DB, OCP, random, given);
+- :mod:`~audiodissect.prune.matching`: noun-concept matching for OCP;
+- :mod:`~audiodissect.prune.evaluate`: dA, dR and selectivity on held-out clips;
+- :mod:`~audiodissect.prune.importance`: accuracy when pruning units ranked by their summaries;
+- :mod:`~audiodissect.prune.runner`: the run-directory runners and the pipeline stage.
+"""
+
+from .ablation import ablate, group_units, zero_units_
+from .evaluate import (HeldoutAudio, class_index, confidence, evaluate_selection, format_table,
+                       heldout_logits, heldout_targets, pruning_effect, pruning_table)
+from .importance import plot_importance, rank_by_property, rank_random, run_importance
+from .matching import concept_keys, lemma, match_nouns, normalize_concept
+from .runner import (PruneConfig, PruningContext, evaluate_pruning, prune_concept, select_for_concept,
+                     stage_prune)
+from .strategies import (STRATEGIES, Selection, eligible_layers, output_layer, select_closed_set, select_given,
+                         select_ocp, select_random)
+
+__all__ = [
+    "ablate", "zero_units_", "group_units",
+    "HeldoutAudio", "class_index", "confidence", "evaluate_selection", "format_table", "heldout_logits",
+    "heldout_targets", "pruning_effect", "pruning_table",
+    "plot_importance", "rank_by_property", "rank_random", "run_importance",
+    "concept_keys", "lemma", "match_nouns", "normalize_concept",
+    "PruneConfig", "PruningContext", "evaluate_pruning", "prune_concept", "select_for_concept", "stage_prune",
+    "STRATEGIES", "Selection", "eligible_layers", "output_layer", "select_closed_set", "select_given",
+    "select_ocp", "select_random",
+]

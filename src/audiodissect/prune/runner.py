@@ -1,0 +1,301 @@
+"""Thin runners: select, ablate and measure on a run directory, caching under ``pruning/``.
+
+Files written::
+
+    pruning/baseline_logits.npy          (n_heldout, K) logits of the unpruned model
+    pruning/baseline.json                its cache key and the held-out clip ids
+    pruning/<concept>/selection-<s>.json one per strategy (random: selection-random-seed<k>.json)
+    pruning/<concept>/results.jsonl      one row per selection: dA, dR, selectivity, accuracies
+    pruning/results.jsonl                every evaluated (concept, selection) row
+    pruning/table.jsonl, table.csv       one row per strategy, averaged over concepts
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cache import atomic_path, hash_key, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
+from ..errors import AudioDissectError, unknown_name_error
+from ..probes.base import ProbeSet
+from ..progress import ProgressHook, track
+from ..rundir import RunDir
+from ..targets.base import Target
+from .evaluate import (TABLE_COLUMNS, HeldoutAudio, class_index, evaluate_selection, heldout_logits,
+                       heldout_targets, pruning_table)
+from .matching import Encode
+from .strategies import (CLOSED_SET, STRATEGIES, Selection, concept_slug, eligible_layers, save_selection,
+                         select_closed_set, select_given, select_ocp, select_random)
+
+log = logging.getLogger("audiodissect")
+
+
+@dataclasses.dataclass
+class PruneConfig:
+    """Concept-specific pruning and its evaluation (paper Step 4 and the feature-importance analysis)."""
+
+    concepts: list[str] = dataclasses.field(default_factory=lambda: ["all"])  # "all": every class with held-out clips
+    strategies: list[str] = dataclasses.field(default_factory=lambda: ["tab", "db", "ocp", "random"])
+    seeds: int = 3  # random draws per concept, averaged
+    random_count: int | None = None  # None: as many units as random_reference selected
+    random_reference: str | None = None  # None: "ocp" when selected, else the first other strategy
+    top: int = 3
+    tab_similarity: str = "soft_wpmi"
+    db_similarity: str = "cos3"
+    ocp_threshold: float | None = 0.7  # None: lemma matches only
+    text_embedder: str = "minilm"
+    include_output_layer: bool = False
+    batch_size: int = 32
+    device: str | None = None
+    importance: bool = True
+    importance_properties: list[str] = dataclasses.field(default_factory=lambda: ["nouns", "acoustic_adjectives"])
+    importance_fractions: list[float] = dataclasses.field(
+        default_factory=lambda: [0.02, 0.04, 0.06, 0.08, 0.10, 0.12])
+    importance_seeds: int = 3
+
+
+class PruningContext:
+    """What every ablation of one run shares: held-out audio, baseline logits and eligible layers.
+
+    Parameters
+    ----------
+    run : RunDir
+    target : Target
+        The run's model (:func:`audiodissect.pipeline.reopen_target`).
+    probe : ProbeSet
+        The run's probing set (:func:`audiodissect.pipeline.reopen_probe`); only
+        its held-out clips are read.
+    batch_size : int
+    include_output_layer : bool
+        Let strategies choose the classifier's own output units.
+    """
+
+    def __init__(self, run: RunDir, target: Target, probe: ProbeSet, *, batch_size: int = 32,
+                 include_output_layer: bool = False, hook: ProgressHook | None = None):
+        record = run.stage("record")
+        self.run = run
+        self.target = target
+        self.batch_size = batch_size
+        self.hook = hook
+        self.class_names = list(target.class_names or record.get("class_names") or [])
+        if not self.class_names:
+            raise AudioDissectError("pruning needs a classifier with class names; this target has none")
+        clips = run.clips()
+        if [c.id for c in probe.clips] != [c.id for c in clips]:
+            raise AudioDissectError("the probing set does not hold the run's clips",
+                                    hint="pass the set the run was recorded on")
+        self.layers = in_module_order(target.module, record["layers"])
+        self.eligible = eligible_layers(self.layers, self.class_names, include_output_layer=include_output_layer)
+        rows, self.classes, self.skipped = heldout_targets(clips, self.class_names)
+        if len(rows) == 0:
+            raise AudioDissectError(f"{run.path} has no held-out clips labelled with a class",
+                                    hint="record on a probing set with a 'heldout' split")
+        if self.skipped:
+            log.warning("%d held-out clips have labels that are not classes; they are left out", self.skipped)
+        self.clip_ids = [clips[int(r)].id for r in rows]
+        self.audio = HeldoutAudio(probe, rows, sample_rate=target.sample_rate)
+        self.baseline_key, self.baseline = self._baseline()
+        self._records: dict[str, list[dict]] = {}
+
+    @property
+    def root(self) -> Path:
+        return self.run.path / "pruning"
+
+    def _baseline(self) -> tuple[str, np.ndarray]:
+        from ..record import module_fingerprint
+
+        key = hash_key("prune-baseline", self.target.name, module_fingerprint(self.target.module),
+                       self.clip_ids)
+        path, meta = self.root / "baseline_logits.npy", self.root / "baseline.json"
+        if path.exists() and meta.exists() and read_json(meta).get("key") == key:
+            return key, load_npy(path)
+        logits = heldout_logits(self.target, self.audio, batch_size=self.batch_size)
+        save_npy(path, logits)
+        write_json(meta, {"key": key, "clips": self.clip_ids, "class_names": self.class_names})
+        return key, logits
+
+    def records(self, stage: str) -> list[dict]:
+        if stage not in self._records:
+            self._records[stage] = self.run.read_units(stage)
+        return self._records[stage]
+
+    def concepts_with_clips(self) -> list[str]:
+        """Class names with at least one held-out clip, in class order."""
+        present = set(self.classes.tolist())
+        return [c for i, c in enumerate(self.class_names) if i in present]
+
+    def measure(self, selection: Selection) -> dict[str, Any]:
+        """Evaluate one selection; the row is cached in ``pruning/<concept>/results.jsonl``."""
+        key = hash_key(self.baseline_key, selection.units)
+        path = self.root / concept_slug(selection.concept) / "results.jsonl"
+        rows = read_jsonl(path) if path.exists() else []
+        for row in rows:
+            if row.get("key") == key and row.get("label") == selection.label:
+                return row
+        k = class_index(selection.concept, self.class_names)
+        effect = evaluate_selection(self.target, self.audio, self.baseline, self.classes, k, selection.units,
+                                    batch_size=self.batch_size)
+        row = {"concept": selection.concept, "strategy": selection.strategy, "seed": selection.seed,
+               "label": selection.label, **effect, "key": key}
+        rows = [r for r in rows if r.get("label") != selection.label] + [row]
+        write_jsonl(path, rows)
+        return row
+
+
+def in_module_order(module, layers: dict[str, int]) -> dict[str, int]:
+    """`layers` ({path: unit count}) reordered as the paths appear in ``module.named_modules()``.
+
+    The manifest is not trusted for the order (JSON objects may come back
+    sorted by name); the model's own module order decides which recorded
+    layer is last, i.e. the output layer. Paths not in the module keep their
+    relative order at the end.
+    """
+    position = {name: i for i, (name, _) in enumerate(module.named_modules())}
+    names = sorted(layers, key=lambda n: position.get(n, len(position)))
+    return {name: int(layers[name]) for name in names}
+
+
+def _text_encoder(spec: str) -> Encode:
+    from ..text_embedder import load_text_embedder
+
+    embedder = load_text_embedder(spec)
+    return embedder.encode
+
+
+def select_for_concept(ctx: PruningContext, concept: str, *, strategies: Sequence[str],
+                       units: Sequence[str] = (), config: PruneConfig | None = None,
+                       encode: Encode | Callable[[], Encode] | None = None) -> list[Selection]:
+    """Selections of every strategy for `concept`, saved under ``pruning/<concept>/``.
+
+    Parameters
+    ----------
+    ctx : PruningContext
+    concept : str
+    strategies : sequence of str
+        Names from :data:`~audiodissect.prune.strategies.STRATEGIES`; ``units`` is
+        implied when `units` is given.
+    units : sequence of str
+        Unit ids for the ``units`` strategy.
+    config : PruneConfig
+    encode : callable, optional
+        Text embedder ``encode`` for OCP; default: ``config.text_embedder`` loaded on first use.
+    """
+    config = config or PruneConfig()
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise unknown_name_error("pruning strategy", name, STRATEGIES)
+    strategies = list(dict.fromkeys([*strategies, *(["units"] if units else [])]))
+    chosen: list[Selection] = []
+    for name in strategies:
+        if name in CLOSED_SET:
+            method, _ = CLOSED_SET[name]
+            similarity = config.tab_similarity if name == "tab" else config.db_similarity
+            chosen.append(select_closed_set(ctx.records("identify"), concept, method=method,
+                                            similarity=similarity, layers=ctx.eligible, top=config.top))
+        elif name == "ocp":
+            enc = None
+            if config.ocp_threshold is not None:
+                enc = encode if encode is not None else _text_encoder(config.text_embedder)
+            chosen.append(select_ocp(ctx.records("summarize"), concept, layers=ctx.eligible, encode=enc,
+                                     threshold=config.ocp_threshold))
+        elif name == "units":
+            if not units:
+                raise AudioDissectError("the 'units' strategy needs unit ids", hint="pass --units LAYER#INDEX ...")
+            chosen.append(select_given(units, layers=ctx.layers, concept=concept))
+    if "random" in strategies:
+        count, reference = _random_size(chosen, config)
+        chosen += [select_random(ctx.eligible, count, seed=seed, concept=concept, reference=reference)
+                   for seed in range(config.seeds)]
+    for selection in chosen:
+        save_selection(ctx.root, selection)
+    return chosen
+
+
+def _random_size(chosen: Sequence[Selection], config: PruneConfig) -> tuple[int, str]:
+    if config.random_count is not None:
+        return int(config.random_count), "count"
+    by_name = {s.strategy: s for s in chosen}
+    reference = config.random_reference or ("ocp" if "ocp" in by_name else next(iter(by_name), None))
+    if reference is None or reference not in by_name:
+        raise AudioDissectError("random pruning needs a size",
+                                hint="give a count (--random-count N) or select another strategy as reference")
+    return len(by_name[reference].units), reference
+
+
+def prune_concept(ctx: PruningContext, concept: str, *, strategies: Sequence[str], units: Sequence[str] = (),
+                  config: PruneConfig | None = None, encode: Encode | None = None) -> list[dict[str, Any]]:
+    """Select units for `concept` with each strategy, ablate them and measure; one row per selection."""
+    class_index(concept, ctx.class_names)  # fail early on a concept that is not a class
+    selections = select_for_concept(ctx, concept, strategies=strategies, units=units, config=config,
+                                    encode=encode)
+    return [ctx.measure(s) for s in track(selections, "prune", hook=ctx.hook, artefact=concept)]
+
+
+def resolve_concepts(ctx: PruningContext, concepts: Sequence[str]) -> list[str]:
+    """``["all"]`` -> every class with held-out clips; otherwise the given class names, checked."""
+    if not concepts or list(concepts) == ["all"]:
+        return ctx.concepts_with_clips()
+    for concept in concepts:
+        class_index(concept, ctx.class_names)
+    return list(concepts)
+
+
+def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: PruneConfig | None = None, *,
+                     encode: Encode | None = None, hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+    """Prune every concept with every strategy and write the averaged table (paper Table 4).
+
+    Returns
+    -------
+    list of dict
+        The table rows (:data:`~audiodissect.prune.evaluate.TABLE_COLUMNS`), also written to
+        ``pruning/table.jsonl`` and ``pruning/table.csv``; per-concept rows go to
+        ``pruning/results.jsonl``.
+    """
+    config = config or PruneConfig()
+    ctx = PruningContext(run, target, probe, batch_size=config.batch_size,
+                         include_output_layer=config.include_output_layer, hook=hook)
+    if "ocp" in config.strategies and config.ocp_threshold is not None and encode is None:
+        encode = _text_encoder(config.text_embedder)
+    results = []
+    for concept in resolve_concepts(ctx, config.concepts):
+        results += prune_concept(ctx, concept, strategies=config.strategies, config=config, encode=encode)
+    table = pruning_table(results)
+    write_jsonl(ctx.root / "results.jsonl", results)
+    write_table(ctx.root, table)
+    return table
+
+
+def write_table(root: Path, table: Sequence[dict[str, Any]]) -> None:
+    """``table.jsonl`` and ``table.csv`` under `root`."""
+    write_jsonl(root / "table.jsonl", table)
+    with atomic_path(root / "table.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(TABLE_COLUMNS))
+        writer.writeheader()
+        writer.writerows({k: row[k] for k in TABLE_COLUMNS} for row in table)
+
+
+def stage_prune(run: RunDir, config: PruneConfig, *, target: Target | None = None, probe: ProbeSet | None = None,
+                hook: ProgressHook | None = None) -> dict[str, Any]:
+    """Pipeline stage: the pruning table and, when ``config.importance``, the feature-importance curves.
+
+    Reopens the run's target and probing set when they are not given. Returns a
+    manifest section (also recorded as stage ``prune``).
+    """
+    from ..pipeline import reopen_probe, reopen_target
+
+    target = target or reopen_target(run, device=config.device)
+    probe = probe or reopen_probe(run)
+    table = evaluate_pruning(run, target, probe, config, hook=hook)
+    section: dict[str, Any] = {"table": table}
+    if config.importance and run.has_units("summarize"):
+        from .importance import run_importance
+
+        section["importance"] = run_importance(run, target, probe, config, hook=hook)["summary"]
+    run.finish_stage("prune", hash_key("prune", dataclasses.asdict(config)), section)
+    return section

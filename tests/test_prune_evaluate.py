@@ -1,0 +1,174 @@
+"""Pruning evaluation on a recorded run: exact dA, dR, selectivity, held-out only, caching, the table."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from audiodissect.cache import read_jsonl
+from audiodissect.errors import AudioDissectError
+from audiodissect.prune.evaluate import (HeldoutAudio, confidence, format_table, heldout_targets, pruning_effect,
+                                         pruning_table)
+from audiodissect.prune.runner import PruneConfig, PruningContext, evaluate_pruning, prune_concept
+from prune_fixtures import CLASSES, HELDOUT_X, HELDOUT_Y, make_run, reference_logits
+
+
+def expected_effect(ablated, concept):
+    """dA, dR, selectivity from the numpy reference model."""
+    k = CLASSES.index(concept)
+    before, after = reference_logits(HELDOUT_X), reference_logits(HELDOUT_X, ablated)
+    change = after[np.arange(len(HELDOUT_Y)), HELDOUT_Y] - before[np.arange(len(HELDOUT_Y)), HELDOUT_Y]
+    d_a, d_r = change[HELDOUT_Y == k].mean(), change[HELDOUT_Y != k].mean()
+    return d_a, d_r, d_r - d_a
+
+
+def test_pruning_effect_by_hand():
+    base = np.array([[2.5, 1.0], [4.5, 1.0], [0.5, 4.0], [0.5, 7.0]])
+    after = np.array([[0.5, 1.0], [0.5, 1.0], [0.5, 4.0], [0.5, 7.0]])
+    classes = np.array([0, 0, 1, 1])
+    np.testing.assert_allclose(confidence(base, classes), [2.5, 4.5, 4.0, 7.0])
+    effect = pruning_effect(base, after, classes, 0)
+    assert effect["dA"] == -3.0 and effect["dR"] == 0.0 and effect["selectivity"] == 3.0
+    assert effect["acc_c_before"] == 1.0 and effect["acc_c_after"] == 0.0
+    assert effect["acc_rest_before"] == 1.0 and effect["acc_rest_after"] == 1.0
+    assert effect["n_c"] == 2 and effect["n_rest"] == 2
+
+
+def test_heldout_targets_skip_non_class_labels(tmp_path):
+    run, _, _ = make_run(tmp_path, with_units=False)
+    rows, classes, skipped = heldout_targets(run.clips(), ["Trumpet", "organ"])
+    assert rows.tolist() == [3, 4, 5, 6] and classes.tolist() == [0, 0, 1, 1] and skipped == 1
+
+
+@pytest.mark.parametrize("units, concept, values", [
+    (["hidden#0"], "trumpet", (-3.0, 0.0, 3.0)),
+    (["hidden#2"], "trumpet", (-0.5, -0.5, 0.0)),
+    (["hidden#1"], "trumpet", (0.0, -4.5, -4.5)),
+    (["hidden#1"], "organ", (-4.5, 0.0, 4.5)),
+    (["hidden#0", "hidden#2"], "trumpet", (-3.5, -0.5, 3.0)),
+])
+def test_exact_effects_of_known_units(tmp_path, units, concept, values):
+    run, target, probe = make_run(tmp_path)
+    ctx = PruningContext(run, target, probe)
+    [row] = prune_concept(ctx, concept, strategies=[], units=units)
+    assert (row["dA"], row["dR"], row["selectivity"]) == pytest.approx(values)
+    assert (row["dA"], row["dR"], row["selectivity"]) == pytest.approx(
+        expected_effect([int(u.split("#")[1]) for u in units], concept))
+    assert row["units_pruned"] == len(units) and row["strategy"] == "units"
+
+
+def test_accuracy_before_and_after(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    ctx = PruningContext(run, target, probe)
+    [row] = prune_concept(ctx, "trumpet", strategies=[], units=["hidden#0"])
+    assert (row["acc_c_before"], row["acc_c_after"], row["acc_rest_before"], row["acc_rest_after"]) == (1, 0, 1, 1)
+    assert ctx.skipped == 1 and ctx.class_names == CLASSES
+    # the manifest stores layers sorted by name; the module order decides the output layer
+    assert list(ctx.layers) == ["hidden", "classifier"] and ctx.eligible == {"hidden": 3}
+
+
+def test_evaluation_reads_heldout_clips_only(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    assert probe.guard
+    with pytest.raises(AssertionError):           # the guard really fires on probe clips
+        probe.audio(0, sample_rate=100)
+    ctx = PruningContext(run, target, probe)      # reads audio and runs the baseline: no probe clip touched
+    assert ctx.audio.rows.tolist() == [3, 4, 5, 6]
+    prune_concept(ctx, "organ", strategies=["tab", "ocp"], config=PruneConfig(ocp_threshold=None))
+    with pytest.raises(AudioDissectError, match="held-out clips only"):
+        HeldoutAudio(probe, [0, 3], sample_rate=100)
+
+
+def test_baseline_logits_are_cached(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    ctx = PruningContext(run, target, probe, batch_size=2)
+    assert target.module.calls == 2               # 4 held-out clips in batches of 2
+    np.testing.assert_allclose(ctx.baseline, reference_logits(HELDOUT_X), atol=1e-6)
+    again = PruningContext(run, target, probe, batch_size=2)
+    assert target.module.calls == 2               # read from pruning/baseline_logits.npy
+    np.testing.assert_array_equal(again.baseline, ctx.baseline)
+    with __import__("torch").no_grad():
+        target.module.classifier.bias.add_(1.0)  # a changed model invalidates the cache
+    PruningContext(run, target, probe, batch_size=2)
+    assert target.module.calls == 4
+
+
+def test_results_are_cached_per_selection(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    ctx = PruningContext(run, target, probe)
+    prune_concept(ctx, "trumpet", strategies=["tab"])
+    calls = target.module.calls
+    prune_concept(ctx, "trumpet", strategies=["tab"])
+    assert target.module.calls == calls
+    rows = read_jsonl(tmp_path / "pruning" / "trumpet" / "results.jsonl")
+    assert [r["label"] for r in rows] == ["tab"]
+
+
+def test_concept_must_be_a_class(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    ctx = PruningContext(run, target, probe)
+    with pytest.raises(AudioDissectError) as err:
+        prune_concept(ctx, "trumpett", strategies=["tab"])
+    assert "trumpet" in str(err.value)
+
+
+def test_random_needs_a_size(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    ctx = PruningContext(run, target, probe)
+    with pytest.raises(AudioDissectError, match="needs a size"):
+        prune_concept(ctx, "trumpet", strategies=["random"])
+    rows = prune_concept(ctx, "trumpet", strategies=["random"], config=PruneConfig(random_count=2, seeds=2))
+    assert [r["label"] for r in rows] == ["random-seed0", "random-seed1"] and all(r["units_pruned"] == 2 for r in rows)
+
+
+def test_full_table_on_a_run(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    config = PruneConfig(strategies=["tab", "db", "ocp", "random"], seeds=2, ocp_threshold=None)
+    table = evaluate_pruning(run, target, probe, config)
+    by = {r["strategy"]: r for r in table}
+    assert list(by) == ["tab", "db", "ocp", "random"]
+    # tab: trumpet -> hidden#0 + hidden#2 (-3.5, -0.5); organ -> hidden#1 (-4.5, 0); classifier left out
+    assert by["tab"]["units_pruned"] == 1.5 and by["tab"]["n_concepts"] == 2
+    assert (by["tab"]["dA"], by["tab"]["dR"], by["tab"]["selectivity"]) == pytest.approx((-4.0, -0.25, 3.75))
+    # db: trumpet -> hidden#1 (0, -4.5); organ -> hidden#1 + hidden#2 (-5, -0.5)
+    assert by["db"]["units_pruned"] == 1.5
+    assert (by["db"]["dA"], by["db"]["dR"], by["db"]["selectivity"]) == pytest.approx((-2.5, -2.5, 0.0))
+    # ocp: trumpet -> hidden#0 (-3, 0), organ -> hidden#1 (-4.5, 0): fully selective
+    assert (by["ocp"]["dA"], by["ocp"]["dR"], by["ocp"]["selectivity"]) == pytest.approx((-3.75, 0.0, 3.75))
+    # random: 1 unit per draw (the size of the OCP selection), averaged over seeds then concepts
+    expected = []
+    for concept in CLASSES:
+        per_seed = []
+        for seed in range(2):
+            sel = json.loads((tmp_path / "pruning" / concept / f"selection-random-seed{seed}.json").read_text())
+            assert sel["reference"] == "ocp" and len(sel["units"]) == 1
+            per_seed.append(expected_effect([int(u.split("#")[1]) for u in sel["units"]], concept))
+        expected.append(np.mean(per_seed, axis=0))
+    assert (by["random"]["dA"], by["random"]["dR"], by["random"]["selectivity"]) == pytest.approx(
+        tuple(np.mean(expected, axis=0)))
+    # files
+    assert read_jsonl(tmp_path / "pruning" / "table.jsonl") == table
+    with open(tmp_path / "pruning" / "table.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["strategy"] for r in rows] == ["tab", "db", "ocp", "random"]
+    assert float(rows[0]["selectivity"]) == pytest.approx(3.75)
+    assert len(read_jsonl(tmp_path / "pruning" / "results.jsonl")) == 2 * (3 + 2)
+    tab = json.loads((tmp_path / "pruning" / "trumpet" / "selection-tab.json").read_text())
+    assert tab["reasons"] == {"hidden#0": "tab/soft_wpmi rank 1", "hidden#2": "tab/soft_wpmi rank 3"}
+    text = format_table(table)
+    assert text.splitlines()[0].split()[:3] == ["strategy", "concepts", "units"]
+    assert "+3.750" in text.splitlines()[2]
+
+
+def test_table_averages_seeds_before_concepts():
+    rows = [
+        {"strategy": "random", "concept": "a", "seed": 0, "units_pruned": 2, "dA": -1.0, "dR": 0.0},
+        {"strategy": "random", "concept": "a", "seed": 1, "units_pruned": 2, "dA": -3.0, "dR": 0.0},
+        {"strategy": "random", "concept": "b", "seed": 0, "units_pruned": 4, "dA": 0.0, "dR": -1.0},
+    ]
+    for r in rows:
+        r.update(selectivity=r["dR"] - r["dA"], acc_c_before=1, acc_c_after=0, acc_rest_before=1, acc_rest_after=1)
+    [row] = pruning_table(rows)
+    assert row["dA"] == pytest.approx(-1.0)       # mean(-2, 0), not mean(-1, -3, 0)
+    assert row["units_pruned"] == 3.0 and row["n_concepts"] == 2
