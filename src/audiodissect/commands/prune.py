@@ -73,8 +73,9 @@ def main(args) -> int:
     class_index(args.concept, ctx.class_names)
     selections = select_for_concept(ctx, args.concept, strategies=strategies, units=args.units, config=config)
     rows = [ctx.measure(s) for s in selections]
+    skipped = f"; {ctx.skipped} skipped, their label is not a class" if ctx.skipped else ""
     print(f"concept {args.concept!r}: {len(ctx.classes)} held-out clips "
-          f"({rows[0]['n_c'] if rows else 0} of the concept)")
+          f"({rows[0]['n_c'] if rows else 0} of the concept{skipped})")
     print(format_table(pruning_table(rows)))
     print(f"selections and results: {ctx.root / concept_slug(args.concept)}")
     if args.save_weights:

@@ -13,8 +13,8 @@ from .evaluate import (HeldoutAudio, class_index, confidence, evaluate_selection
                        heldout_logits, heldout_targets, pruning_effect, pruning_table)
 from .importance import plot_importance, rank_by_property, rank_random, run_importance
 from .matching import concept_keys, lemma, match_nouns, normalize_concept
-from .runner import (PruneConfig, PruningContext, evaluate_pruning, prune_concept, select_for_concept,
-                     stage_prune)
+from .runner import (PruneConfig, PruningContext, evaluate_pruning, in_module_order, prune_concept,
+                     select_for_concept, stage_prune)
 from .strategies import (STRATEGIES, Selection, eligible_layers, output_layer, select_closed_set, select_given,
                          select_ocp, select_random)
 
@@ -24,7 +24,7 @@ __all__ = [
     "heldout_targets", "pruning_effect", "pruning_table",
     "plot_importance", "rank_by_property", "rank_random", "run_importance",
     "concept_keys", "lemma", "match_nouns", "normalize_concept",
-    "PruneConfig", "PruningContext", "evaluate_pruning", "prune_concept", "select_for_concept", "stage_prune",
+    "PruneConfig", "PruningContext", "evaluate_pruning", "in_module_order", "prune_concept", "select_for_concept", "stage_prune",
     "STRATEGIES", "Selection", "eligible_layers", "output_layer", "select_closed_set", "select_given",
     "select_ocp", "select_random",
 ]

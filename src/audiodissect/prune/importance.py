@@ -128,7 +128,7 @@ def plot_importance(summary: Mapping[str, Any], path: str | Path, *, title: str 
         x = [0.0] + [100 * p["fraction"] for p in points]
         y = np.array([base] + [p["mean"] for p in points])
         sd = np.array([0.0] + [p["std"] for p in points])
-        label = f"random ({points[0]['n']} seeds)" if name == "random" else f"most {name.replace('_', ' ')} first"
+        label = f"random ({points[0]['n']} seeds, ±1 sd)" if name == "random" else f"most {name.replace('_', ' ')} first"
         line, = ax.plot(x, y, marker="o", linestyle="--" if name == "random" else "-", label=label)
         if name == "random":
             ax.fill_between(x, y - sd, y + sd, color=line.get_color(), alpha=0.2)
