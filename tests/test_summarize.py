@@ -221,3 +221,21 @@ def test_summarize_units_checks_shapes(embedder):
                         units={"l": [2]}, settings=SummarizeSettings(summary=SummarySettings(k=1)), hook=silent)
     with pytest.raises(AudioDissectError, match="acoustic filter"):
         SummarizeSettings(acoustic_filter="lexcon")
+
+
+def test_make_settings_and_cache_key():
+    from audiodissect.summarize import make_summarize_settings, summarize_cache_key
+
+    s = make_summarize_settings(k=3, threshold=0.5, adjective_filter="llm", max_tokens=400, icl_k=0)
+    assert s.summary.k == 3 and s.summary.max_tokens == 400
+    assert s.calibration.threshold == 0.5 and s.acoustic_filter == "llm"
+    assert s.icl.k == 0 and s.icl.max_tokens == 100
+    acts = np.array([[3.0, 0.0], [2.0, 1.0], [1.0, 2.0], [0.0, 3.0]])
+    key = lambda a, **kw: summarize_cache_key({"l": a}, ["a", "b", "c", "d"], llm_name="x",
+                                              embedder_name="minilm", settings=s, **kw)
+    base = key(acts)
+    assert key(acts * 2 + 1) == base  # same top/bottom clips -> same key
+    assert key(acts[:, ::-1]) != base
+    assert key(acts, units={"l": [0]}) != base
+    assert summarize_cache_key({"l": acts}, ["a", "b", "c", "d"], llm_name="y", embedder_name="minilm",
+                               settings=s) != base

@@ -11,7 +11,8 @@ Public surface:
 - :class:`LexiconAcousticFilter`, :class:`LLMAcousticFilter`,
   :func:`make_acoustic_filter`: acoustic adjectives;
 - :func:`map_to_concepts`, :func:`choose_concepts`, :class:`ICLSettings`: ICL;
-- :func:`summarize_units`, :class:`SummarizeSettings`: the whole stage.
+- :func:`summarize_units`, :class:`SummarizeSettings`,
+  :func:`make_summarize_settings`, :func:`summarize_cache_key`: the whole stage.
 """
 
 from .acoustic_filter import LexiconAcousticFilter, LLMAcousticFilter, load_lexicon, make_acoustic_filter
@@ -20,7 +21,7 @@ from .calibration import CalibrationSettings, calibrate_sentences, calibrate_sum
 from .icl import ICLSettings, choose_concepts, map_to_concepts
 from .open_concepts import OpenConceptSettings, extract_open_concepts
 from .sentences import BOILERPLATE_PHRASES, split_sentences
-from .stage import SummarizeSettings, summarize_units
+from .stage import SummarizeSettings, make_summarize_settings, summarize_cache_key, summarize_units
 from .summaries import SummarySettings, summarize_clip_sets, summary_prompts
 from .topk import top_bottom_clips
 
@@ -29,5 +30,5 @@ __all__ = [
     "OpenConceptSettings", "SummarizeSettings", "SummarySettings", "calibrate_sentences", "calibrate_summaries",
     "calibrate_summary", "choose_concepts", "complete_unique", "content_sentences", "extract_open_concepts",
     "load_lexicon", "make_acoustic_filter", "map_to_concepts", "split_sentences", "summarize_clip_sets",
-    "summarize_units", "summary_prompts", "top_bottom_clips",
+    "make_summarize_settings", "summarize_cache_key", "summarize_units", "summary_prompts", "top_bottom_clips",
 ]

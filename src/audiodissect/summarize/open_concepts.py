@@ -106,8 +106,9 @@ def tagged_words(doc) -> list[Word]:
         tok = tokens[i]
         j = i
         # Extend over "-" joints with no white space on either side.
-        while (j + 2 < len(tokens) and tokens[j].whitespace_ == "" and tokens[j + 1].text in _HYPHENS
-               and tokens[j + 1].whitespace_ == "" and tokens[j + 2].is_alpha | tokens[j + 2].is_digit):
+        while (j + 2 < len(tokens) and _wordlike(tokens[j]) and tokens[j].whitespace_ == ""
+               and tokens[j + 1].text in _HYPHENS and tokens[j + 1].whitespace_ == ""
+               and _wordlike(tokens[j + 2])):
             j += 2
         if j > i:
             parts = tokens[i:j + 1:2]
@@ -116,6 +117,10 @@ def tagged_words(doc) -> list[Word]:
             out.append(Word(tok.text, tok.lemma_.lower(), tok.tag_, tok.pos_, sent_of[i]))
         i = j + 1
     return out
+
+
+def _wordlike(token) -> bool:
+    return token.is_alpha or token.is_digit
 
 
 def _sentence_index(doc) -> list[int]:
@@ -203,4 +208,5 @@ def extract_open_concepts(texts: Sequence[str], *, nlp=None,
     results = {}
     for text, doc in zip(unique, nlp.pipe(unique, batch_size=batch_size)):
         results[text] = open_concepts_from_words(tagged_words(doc), text=text, settings=settings)
-    return [dict(results[str(t)], adjectives=list(results[str(t)]["adjectives"])) for t in texts]
+    # fresh lists per text, so that records of repeated texts can be edited apart
+    return [{key: list(v) if isinstance(v, list) else v for key, v in results[str(t)].items()} for t in texts]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from importlib import resources
 
 import numpy as np
 
-from ..errors import AudioDissectError
+from ..cache import hash_key
+from ..errors import AudioDissectError, unknown_name_error
 from ..progress import ProgressHook, default_hook
-from .acoustic_filter import FILTERS, make_acoustic_filter
+from .acoustic_filter import FILTERS, LEXICON_RESOURCE, make_acoustic_filter
 from .calibration import CalibrationSettings, calibrate_summaries
 from .icl import ICLSettings, choose_concepts
 from .open_concepts import OpenConceptSettings, extract_open_concepts
@@ -55,13 +57,53 @@ class SummarizeSettings:
 
     def __post_init__(self) -> None:
         if self.acoustic_filter not in FILTERS:
-            from ..errors import unknown_name_error
-
             raise unknown_name_error("acoustic filter", self.acoustic_filter, FILTERS)
         if self.icl_summary not in ICL_SUMMARIES:
-            from ..errors import unknown_name_error
-
             raise unknown_name_error("ICL summary", self.icl_summary, ICL_SUMMARIES)
+
+
+def make_summarize_settings(*, k: int = 5, threshold: float = CalibrationSettings().threshold,
+                            adjective_filter: str = "lexicon", temperature: float = 0.0,
+                            max_tokens: int = 256, seed: int | None = 0, icl_k: int = 5,
+                            icl_min_cosine: float = ICLSettings().min_cosine,
+                            icl_summary: str = "calibrated", batch_size: int = 32,
+                            spacy_model: str | None = None) -> SummarizeSettings:
+    """A :class:`SummarizeSettings` from the flat options a command line or config file gives.
+
+    ``temperature``, ``seed`` and ``batch_size`` apply to the summaries and to
+    ICL; ICL answers get at most ``max(64, max_tokens // 4)`` tokens.
+    """
+    return SummarizeSettings(
+        summary=SummarySettings(k=k, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                                batch_size=batch_size),
+        calibration=CalibrationSettings(threshold=threshold),
+        acoustic_filter=adjective_filter,
+        icl=ICLSettings(k=icl_k, min_cosine=icl_min_cosine, temperature=temperature,
+                        max_tokens=max(64, max_tokens // 4), seed=seed, batch_size=batch_size),
+        icl_summary=icl_summary,
+        spacy_model=spacy_model,
+    )
+
+
+def summarize_cache_key(activations_by_layer: Mapping[str, np.ndarray], descriptions: Sequence[str], *,
+                        llm_name: str, embedder_name: str, concepts: Sequence[str] | None = None,
+                        settings: SummarizeSettings = SummarizeSettings(),
+                        units: Mapping[str, Sequence[int]] | None = None) -> str:
+    """The cache key of one :func:`summarize_units` call: a digest of everything its records depend on.
+
+    Only each unit's top and bottom clips matter, not the activation values,
+    so the key hashes those; the lexicon file is part of it too.
+    """
+    order = []
+    for layer, acts in activations_by_layer.items():
+        acts = np.asarray(acts)
+        cols = acts if units is None or layer not in units else acts[:, np.asarray(units[layer], dtype=np.int64)]
+        top, bottom = top_bottom_clips(cols, k=min(settings.summary.k, acts.shape[0]))
+        order.append([layer, None if units is None or layer not in units else list(map(int, units[layer])),
+                      top, bottom])
+    lexicon = resources.files("audiodissect").joinpath("data", LEXICON_RESOURCE).read_text(encoding="utf-8")
+    return hash_key("summarize", order, list(descriptions), llm_name, embedder_name,
+                    None if concepts is None else list(concepts), settings, lexicon)
 
 
 def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions: Sequence[str], *,
