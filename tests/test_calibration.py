@@ -72,6 +72,14 @@ def test_content_sentences_records_reasons():
     ]
 
 
+def test_repeated_sentence_removed_once():
+    kept, removed = content_sentences("The clips feature loud dogs barking at night. "
+                                      "THE CLIPS FEATURE LOUD DOGS BARKING AT NIGHT.")
+    assert kept == ["The clips feature loud dogs barking at night."]
+    assert [(r["sentence"], r["reason"]) for r in removed] == [
+        ("THE CLIPS FEATURE LOUD DOGS BARKING AT NIGHT.", "repeat")]
+
+
 def test_calibrate_sentences_threshold_is_strict():
     high = ["h0", "h1", "h2"]
     low = ["l0", "l1"]

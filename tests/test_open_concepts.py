@@ -55,6 +55,7 @@ def test_filler_dropped_and_lemmas(nlp):
     out = one("Various different audio clips of recorded trumpets and barking dogs are louder.", nlp)
     assert out["adjectives"] == ["loud"]  # "louder" by lemma; fillers gone
     assert out["nouns"] == ["trumpet", "dog"]  # lemmas; "clip" is a meta noun
+    assert one("The sound of rain on roofs.", nlp)["nouns"] == ["rain", "roof"]
     assert out["verbs"] == ["bark"]
     assert out["prepositions"] == ["of"]
 

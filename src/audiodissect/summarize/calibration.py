@@ -72,12 +72,17 @@ def content_sentences(text: str, settings: CalibrationSettings = CalibrationSett
     kept : list of str
         The remaining sentences, in order.
     removed : list of dict
-        One record per dropped sentence: ``sentence``, ``reason`` (``"short"``
-        or ``"boilerplate"``), ``detail`` (readable), ``low_sentence`` and
+        One record per dropped sentence: ``sentence``, ``reason`` (``"repeat"``
+        for a sentence said before in `text`, ``"short"`` or ``"boilerplate"``), ``detail`` (readable), ``low_sentence`` and
         ``cosine`` (both None here).
     """
     kept, removed = [], []
+    seen: set[str] = set()
     for sentence in split_sentences(text):
+        if sentence.lower() in seen:
+            removed.append(_removed(sentence, "repeat", "said before in the same summary"))
+            continue
+        seen.add(sentence.lower())
         if is_short(sentence, max_words=settings.max_short_words):
             removed.append(_removed(sentence, "short", f"{settings.max_short_words} words or fewer"))
             continue
@@ -146,8 +151,8 @@ def calibrate_summaries(high_summaries: Sequence[str], low_summaries: Sequence[s
     list of dict, length M
         ``summary`` (the kept S_high sentences joined by spaces; "" when none
         is left), ``kept`` (list of str) and ``removed`` (records with
-        ``sentence``, ``reason`` in ``"short"``, ``"boilerplate"``,
-        ``"similar"``, ``detail``, ``low_sentence``, ``cosine``), in S_high
+        ``sentence``, ``reason`` in ``"repeat"``, ``"short"``,
+        ``"boilerplate"``, ``"similar"``, ``detail``, ``low_sentence``, ``cosine``), in S_high
         order within each reason group.
     """
     if len(high_summaries) != len(low_summaries):

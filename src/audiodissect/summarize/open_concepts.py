@@ -8,7 +8,8 @@ For each text, spaCy's part-of-speech tags and lemmas give:
   (:data:`NEGATIONS`) is among the 4 words before it in its sentence, or when
   the word is a filler (:data:`FILLER_ADJECTIVES`);
 - **nouns**: lemmas of NN, NNS, NNP, NNPS, lower-cased, without the nouns
-  that talk about the task (:data:`META_NOUNS`: "clip", "recording", ...);
+  that talk about the task or say only "sound" (:data:`META_NOUNS`:
+  "clip", "recording", "sound", ...);
 - **verbs**: lemmas of verbs (VB, VBD, VBG, VBP, VBZ; not auxiliaries);
 - **prepositions**: words tagged IN that spaCy calls prepositions (ADP);
 - **length**: the number of words (hyphenated compounds count once).
@@ -58,7 +59,7 @@ FILLER_ADJECTIVES = (
 )
 #: Nouns that name the task rather than a sound.
 META_NOUNS = (
-    "clip", "audio", "recording", "description", "summary", "feature", "commonality",
+    "clip", "audio", "recording", "sound", "description", "summary", "feature", "commonality",
     "example", "sample", "file", "track",
 )
 
