@@ -1,0 +1,130 @@
+"""Input checks and unit chunking shared by the similarity functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ..errors import AudioDissectError
+
+#: Elements of the largest per-chunk temporary tensor when ``chunk_size`` is not
+#: given. Each function holds a few tensors of this size at once, so the
+#: working memory of one chunk stays around 100 MB whatever the number of units.
+CHUNK_ELEMENTS = 2**22
+
+#: Floor for norms and denominators that may be exactly zero (a dead unit).
+TINY = 1e-12
+
+
+def _as_tensor(x, what: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # noqa: BLE001 - anything numpy refuses
+            raise AudioDissectError(f"{what} is not an array: {exc}") from None
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise AudioDissectError(f"{what} must hold numbers, not {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise AudioDissectError(f"{what} must be real, not {t.dtype}")
+    if t.ndim != 2:
+        raise AudioDissectError(
+            f"{what} must be a 2-D array, got shape {tuple(t.shape)}",
+            hint="evidence is (clips, concepts), activations is (clips, units)",
+        )
+    return t
+
+
+def prepare(evidence, activations) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check and convert the two inputs of a similarity function.
+
+    Parameters
+    ----------
+    evidence : array_like or torch.Tensor, shape (N, C)
+        Per-clip evidence for each concept.
+    activations : array_like or torch.Tensor, shape (N, U)
+        One number per clip for each unit.
+
+    Returns
+    -------
+    evidence, activations : torch.Tensor
+        On one device (the activations' if they are a tensor, else the
+        evidence's, else the CPU), in float64 if either input is float64 and in
+        float32 otherwise.
+
+    Raises
+    ------
+    AudioDissectError
+        For a shape that is not 2-D, an empty axis, a clip count that differs
+        between the two, or a value that is NaN or infinite.
+    """
+    ev = _as_tensor(evidence, "evidence")
+    act = _as_tensor(activations, "activations")
+    if ev.shape[0] != act.shape[0]:
+        raise AudioDissectError(
+            f"evidence has {ev.shape[0]} clips but activations have {act.shape[0]}",
+            hint="both must have one row per clip of the same probing set, in the same order",
+        )
+    if 0 in ev.shape or 0 in act.shape:
+        raise AudioDissectError(
+            f"empty input: evidence {tuple(ev.shape)}, activations {tuple(act.shape)}",
+            hint="need at least one clip, one concept and one unit",
+        )
+    if isinstance(activations, torch.Tensor):
+        device = act.device
+    elif isinstance(evidence, torch.Tensor):
+        device = ev.device
+    else:
+        device = torch.device("cpu")
+    dtype = torch.float64 if torch.float64 in (ev.dtype, act.dtype) else torch.float32
+    ev = ev.to(device=device, dtype=dtype)
+    act = act.to(device=device, dtype=dtype)
+    for what, t in (("evidence", ev), ("activations", act)):
+        if not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise AudioDissectError(f"{what} holds {bad} NaN or infinite value(s)",
+                                    hint="check the recording or evidence stage that produced it")
+    return ev, act
+
+
+def check_int(value, what: str, *, low: int = 1) -> int:
+    """`value` as an int, or an error if it is not an integer >= `low`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise AudioDissectError(f"{what} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_number(value, what: str, *, positive: bool = False, nonnegative: bool = False) -> float:
+    """`value` as a finite float, or an error."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise AudioDissectError(f"{what} must be a number, got {value!r}") from None
+    if not np.isfinite(x) or (positive and x <= 0) or (nonnegative and x < 0):
+        need = "a positive" if positive else "a non-negative" if nonnegative else "a finite"
+        raise AudioDissectError(f"{what} must be {need} number, got {value!r}")
+    return x
+
+
+def unit_chunks(n_units: int, chunk_size: int | None, *, per_unit: int) -> Iterator[slice]:
+    """Slices of at most `chunk_size` consecutive units covering ``range(n_units)``.
+
+    Parameters
+    ----------
+    n_units : int
+        U, the number of units.
+    chunk_size : int or None
+        Units per chunk; None picks ``CHUNK_ELEMENTS // per_unit`` (at least 1).
+    per_unit : int
+        Elements one unit adds to the largest temporary tensor of the function.
+    """
+    if chunk_size is None:
+        size = max(1, CHUNK_ELEMENTS // max(1, per_unit))
+    else:
+        size = check_int(chunk_size, "chunk_size")
+    for start in range(0, n_units, size):
+        yield slice(start, min(start + size, n_units))

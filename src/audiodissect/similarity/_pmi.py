@@ -1,0 +1,42 @@
+"""Pieces shared by wpmi and soft_wpmi: concept probabilities and the PMI combination."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import AudioDissectError
+
+
+def concept_probabilities(evidence: torch.Tensor, a: float) -> torch.Tensor:
+    """Q = softmax(a * evidence) over concepts, shape (N, C)."""
+    return torch.softmax(a * evidence, dim=1)
+
+
+def pmi_combine(log_p_c_given_u, *, lam: float) -> torch.Tensor:
+    """Weighted PMI from the per-unit log-likelihoods of all units of a layer.
+
+    ``log p(c) = logsumexp_u log p(c | u) - log U`` and
+    ``score = log p(c | u) - lam * log p(c)``.
+
+    This is the only step that needs every unit at once: when units are scored
+    in shards, compute ``log p(c | u)`` per shard, concatenate, then call this.
+
+    Parameters
+    ----------
+    log_p_c_given_u : torch.Tensor, shape (U, C)
+        ``log p(c | u)`` of every unit of the layer.
+    lam : float
+        Weight of the concept prior.
+
+    Returns
+    -------
+    torch.Tensor, shape (U, C), float32
+    """
+    cond = torch.as_tensor(log_p_c_given_u)
+    if cond.ndim != 2 or 0 in cond.shape:
+        raise AudioDissectError(f"log p(c|u) must be a non-empty (units, concepts) array, "
+                                f"got shape {tuple(cond.shape)}")
+    log_p_c = torch.logsumexp(cond, dim=0) - math.log(cond.shape[0])
+    return (cond - lam * log_p_c).to(torch.float32)

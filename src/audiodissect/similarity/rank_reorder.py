@@ -1,0 +1,103 @@
+"""rank_reorder: how well a concept's evidence reproduces the order of a unit's top clips."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import AudioDissectError
+from ._inputs import TINY, check_int, check_number, prepare, unit_chunks
+
+#: Random orderings used to measure each unit's error under a random order.
+N_ORDERINGS = 32
+
+
+def top_count(n_clips: int, top_fraction: float) -> int:
+    """Number of top clips used per unit: ``max(1, floor(n_clips * top_fraction))``."""
+    return max(1, int(n_clips * top_fraction))
+
+
+def random_orderings(n: int, *, n_orderings: int = N_ORDERINGS, seed: int = 0) -> torch.Tensor:
+    """`n_orderings` random permutations of ``range(n)`` from a seeded generator.
+
+    Returns
+    -------
+    torch.Tensor, shape (n_orderings, n), int64
+        The same permutations for the same arguments on every machine.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    return torch.argsort(torch.rand((n_orderings, n), generator=gen), dim=1)
+
+
+def rank_reorder(evidence, activations, *, p: float = 3.0, top_fraction: float = 0.05,
+                 scale: float = 0.5, n_orderings: int = N_ORDERINGS, seed: int = 0,
+                 chunk_size: int | None = None) -> torch.Tensor:
+    """Score each (unit, concept) pair by how little the concept reorders the unit's top clips.
+
+    For a unit, take its ``n = max(1, floor(N * top_fraction))`` most
+    activating clips with their activations sorted from highest down,
+    ``s_1 >= ... >= s_n``. Order the same clips by the concept's evidence
+    instead (highest first, ties kept in activation order) and read their
+    activations in that order, ``r_1 .. r_n``. Then
+
+    - ``error = mean_i |s_i - r_i| ** p``;
+    - ``random = mean over orderings of mean_i |s_i - s_perm(i)| ** p``, with
+      `n_orderings` random permutations drawn once from a generator seeded by
+      `seed` and shared by all units (so the result does not depend on
+      `chunk_size`);
+    - ``score = -error / max(random, 1e-12) / max(relu(mean_i e_i) ** scale, 1e-12)``
+      where ``e_i`` is the concept's evidence on the unit's top clips.
+
+    The random-order error depends on the unit only: it puts units on a common
+    scale without changing which concept wins for a unit. The last factor
+    favours concepts with strong evidence on the unit's top clips; a concept
+    with no positive evidence there gets a very low score. A dead unit
+    (constant top activations) scores 0 for every concept.
+
+    Parameters
+    ----------
+    evidence : array_like or torch.Tensor, shape (N, C)
+        Evidence of each concept in each clip.
+    activations : array_like or torch.Tensor, shape (N, U)
+        Activation of each unit on each clip.
+    p : float, default 3
+        Exponent of the absolute differences.
+    top_fraction : float, default 0.05
+        Share of clips (the unit's most activating) that are compared.
+    scale : float, default 0.5
+        Exponent of the mean-evidence divisor.
+    n_orderings : int, default 32
+        Random orderings used for the random-order error.
+    seed : int, default 0
+        Seed of the random orderings.
+    chunk_size : int, optional
+        Units processed at once (default: bounded by memory; the (units,
+        top clips, concepts) tensors are the big ones).
+
+    Returns
+    -------
+    torch.Tensor, shape (U, C), float32
+        Scores, at most 0 (higher means a better match).
+    """
+    p = check_number(p, "p", positive=True)
+    scale = check_number(scale, "scale", nonnegative=True)
+    frac = check_number(top_fraction, "top_fraction", positive=True)
+    if frac > 1:
+        raise AudioDissectError(f"top_fraction must be in (0, 1], got {top_fraction!r}")
+    n_orderings = check_int(n_orderings, "n_orderings")
+    ev, act = prepare(evidence, activations)
+    n_clips, c = ev.shape
+    n = top_count(n_clips, frac)
+    perms = random_orderings(n, n_orderings=n_orderings, seed=seed).to(act.device)
+    out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
+    for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n * max(c, n_orderings)):
+        top, ids = torch.topk(act[:, sl].T, n, dim=1)  # (m, n), highest first
+        e = ev[ids]  # (m, n, C)
+        order = torch.sort(e, dim=1, descending=True, stable=True).indices
+        reordered = torch.gather(top.unsqueeze(2).expand(-1, -1, c), 1, order)
+        error = (top.unsqueeze(2) - reordered).abs_().pow_(p).mean(dim=1)  # (m, C)
+        del order, reordered
+        random = (top.unsqueeze(1) - top[:, perms]).abs_().pow_(p).mean(dim=(1, 2))  # (m,)
+        strength = torch.relu(e.mean(dim=1)).pow_(scale).clamp_min_(TINY)  # (m, C)
+        score = error / random.clamp_min(TINY).unsqueeze(1) / strength
+        out[sl] = (0.0 - score).to(torch.float32)  # 0.0 - x: no negative zeros
+    return out

@@ -1,0 +1,72 @@
+"""wpmi: weighted pointwise mutual information between a unit's top clips and a concept."""
+
+from __future__ import annotations
+
+import torch
+
+from ._inputs import check_int, check_number, prepare, unit_chunks
+from ._pmi import concept_probabilities, pmi_combine
+
+#: Added to probabilities before the log (the published setting).
+MIN_PROB = 1e-7
+
+
+def wpmi_log_likelihood(evidence, activations, *, a: float = 2.0, k: int = 28,
+                        chunk_size: int | None = None) -> torch.Tensor:
+    """``log p(c | u)`` of WPMI for every unit, before the prior is subtracted.
+
+    ``Q = softmax(a * evidence)`` over concepts and
+    ``log p(c | u) = sum over the unit's min(k, N) top clips of log(Q[clip, c] + 1e-7)``.
+
+    Returns
+    -------
+    torch.Tensor, shape (U, C)
+        In the working dtype (float32, or float64 for float64 input).
+    """
+    a = check_number(a, "a")
+    k = check_int(k, "k")
+    ev, act = prepare(evidence, activations)
+    n, c = ev.shape
+    k = min(k, n)
+    log_q = torch.log(concept_probabilities(ev, a) + MIN_PROB)  # (N, C)
+    cond = torch.empty((act.shape[1], c), dtype=ev.dtype, device=act.device)
+    for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * c)):
+        ids = torch.topk(act[:, sl].T, k, dim=1).indices  # (m, k)
+        cond[sl] = log_q[ids].sum(dim=1)
+    return cond
+
+
+def wpmi(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6,
+         chunk_size: int | None = None) -> torch.Tensor:
+    """Weighted PMI of every (unit, concept) pair.
+
+    ``Q = softmax(a * evidence)`` over concepts (each clip's distribution over
+    concepts); ``log p(c | u)`` sums ``log(Q + 1e-7)`` over the unit's `k`
+    most activating clips (all clips if N < k);
+    ``log p(c) = logsumexp over units of log p(c | u) - log U``; the score is
+    ``log p(c | u) - lam * log p(c)``. The prior is taken over the units
+    passed in, so pass one layer's units at a time.
+
+    Parameters
+    ----------
+    evidence : array_like or torch.Tensor, shape (N, C)
+        Evidence of each concept in each clip.
+    activations : array_like or torch.Tensor, shape (N, U)
+        Activation of each unit on each clip.
+    a : float, default 2
+        Softmax temperature factor.
+    k : int, default 28
+        Top clips per unit.
+    lam : float, default 0.6
+        Weight of the concept prior ``log p(c)``.
+    chunk_size : int, optional
+        Units processed at once (default: bounded by memory).
+
+    Returns
+    -------
+    torch.Tensor, shape (U, C), float32
+        Scores; higher means a better match.
+    """
+    lam = check_number(lam, "lam")
+    return pmi_combine(wpmi_log_likelihood(evidence, activations, a=a, k=k, chunk_size=chunk_size),
+                       lam=lam)
