@@ -1,0 +1,216 @@
+"""``audiodissect analyze``: the paper's analyses of a run, as data and PNG plots under ``analysis/``.
+
+Each analysis runs when its inputs exist and is otherwise listed under
+``skipped`` with the reason:
+
+- adjectives (needs ``units/summarize.jsonl``): ``adjective_counts.csv``,
+  ``adjective_counts.png`` (Fig. 3), ``adjectives_by_layer.csv``,
+  ``adjectives_by_layer.png`` with a linear fit over depth (Fig. 5);
+- uninterpretable units (needs ``descriptions.json`` and activations):
+  ``uninterpretable.csv``, ``uninterpretable_units.jsonl``, ``clusters.json``,
+  ``uninterpretable.png`` (Fig. 6);
+- last-layer accuracy (needs ``evaluation/last_layer.csv``): ``last_layer.png``.
+
+``analysis/summary.json`` holds the numbers and the names of the files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cache import hash_file, hash_key, read_json, write_json, write_jsonl, write_text
+from ..errors import AudioDissectError
+from ..progress import ProgressHook, default_hook
+from ..rundir import RunDir, unit_id
+from . import adjectives as adj
+from . import interpretability as interp
+from . import plots
+
+ANALYSIS_DIR = "analysis"
+
+
+def read_csv_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a CSV file as dicts; numeric-looking cells become floats, empty cells None."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        clean: dict[str, Any] = {}
+        for key, value in row.items():
+            if value is None or value == "":
+                clean[key] = None
+                continue
+            try:
+                clean[key] = float(value)
+            except ValueError:
+                clean[key] = value
+        out.append(clean)
+    return out
+
+
+def _csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: row.get(c) for c in columns})
+    return buf.getvalue()
+
+
+def _input_digest(run: RunDir) -> list[Any]:
+    files = [run.units_path("summarize"), run.path / "descriptions.json",
+             run.path / "evaluation" / "last_layer.csv"]
+    record = run.manifest()["stages"].get("record", {}).get("key")
+    return [record] + [hash_file(p) if p.exists() else None for p in files]
+
+
+def analyze_adjectives(run: RunDir, out: Path, *, field: str, top: int) -> dict[str, Any]:
+    """Adjective counts and per-layer means with their depth trend; writes CSVs and two plots."""
+    records = run.read_units("summarize")
+    layers = run.layers() if "record" in run.manifest()["stages"] else None
+    counts = adj.adjective_counts(records, field=field)
+    write_text(out / "adjective_counts.csv",
+               _csv_text([{"adjective": w, "units": c} for w, c in counts], ["adjective", "units"]))
+    by_layer = adj.adjectives_per_layer(records, layers=layers, field=field)
+    write_text(out / "adjectives_by_layer.csv",
+               _csv_text(by_layer, ["layer", "depth", "units", "mean", "std"]))
+    trend = None
+    trend_note = None
+    if len(by_layer) >= 3:
+        trend = adj.depth_trend([r["depth"] for r in by_layer], [r["mean"] for r in by_layer])
+    else:
+        trend_note = f"a linear fit needs at least 3 summarized layers, this run has {len(by_layer)}"
+    files = {"adjective_counts_csv": "adjective_counts.csv", "adjectives_by_layer_csv": "adjectives_by_layer.csv"}
+    if counts:
+        plots.plot_adjective_counts(counts, out / "adjective_counts.png", n_units=len(records), top=top)
+        files["adjective_counts_png"] = "adjective_counts.png"
+    if by_layer:
+        plots.plot_adjectives_by_layer(by_layer, trend, out / "adjectives_by_layer.png")
+        files["adjectives_by_layer_png"] = "adjectives_by_layer.png"
+    return {"field": field, "units": len(records), "top": [list(c) for c in counts[:top]],
+            "by_layer": by_layer, "trend": trend, "trend_note": trend_note, "files": files}
+
+
+def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequence[int], top: int,
+                             seed: int, embedder=None) -> dict[str, Any]:
+    """Cluster description sentences and count uninterpretable units per layer; writes data and a plot."""
+    path = run.path / "descriptions.json"
+    if not path.exists():
+        raise AudioDissectError(f"{run.path} holds no clip descriptions", hint="run `audiodissect describe` first")
+    descriptions = read_json(path)
+    clips = run.clips()
+    sentences, owners = interp.description_sentences(descriptions, [c.id for c in clips])
+    if embedder is None:
+        from ..text_embedder import load_text_embedder
+
+        embedder = load_text_embedder("minilm")
+    labels = interp.cluster_sentences(embedder.encode(sentences), k=k, seed=seed)
+    clusters = interp.clip_clusters(labels, owners, len(clips))
+    rows_probe = run.probe_rows()
+    layer_rows, unit_rows = [], []
+    for depth, layer in enumerate(run.layers()):
+        acts = np.asarray(run.activations(layer))[rows_probe]  # (n_probe, U)
+        top_clip_rows = rows_probe[interp.top_rows(acts, top)]  # (U, top) clip positions
+        top_clusters = clusters[top_clip_rows]
+        largest = interp.largest_shared_group(top_clusters)
+        flags = largest[:, None] < np.asarray(kprimes)[None, :]  # (U, P)
+        row = {"layer": layer, "depth": depth, "units": int(acts.shape[1])}
+        for j, kp in enumerate(kprimes):
+            row[f"share_k{kp}"] = float(flags[:, j].mean()) if flags.shape[0] else 0.0
+        layer_rows.append(row)
+        unit_rows.extend({"unit": unit_id(layer, u), "layer": layer, "index": u,
+                          "largest_group": int(largest[u]), "top_clusters": top_clusters[u].tolist()}
+                         for u in range(acts.shape[1]))
+    write_text(out / "uninterpretable.csv",
+               _csv_text(layer_rows, ["layer", "depth", "units"] + [f"share_k{kp}" for kp in kprimes]))
+    write_jsonl(out / "uninterpretable_units.jsonl", unit_rows)
+    examples = interp.cluster_examples(sentences, labels)
+    write_json(out / "clusters.json", examples)
+    plots.plot_uninterpretable(layer_rows, kprimes, out / "uninterpretable.png", k=int(labels.max()) + 1)
+    return {"k": int(labels.max()) + 1, "k_requested": k, "kprimes": list(kprimes), "top": top, "seed": seed,
+            "sentences": len(sentences), "described_clips": int((clusters >= 0).sum()),
+            "clip_cluster_rule": "majority cluster of the clip's sentences (ties: earliest sentence)",
+            "by_layer": layer_rows, "clusters": examples,
+            "files": {"uninterpretable_csv": "uninterpretable.csv", "uninterpretable_png": "uninterpretable.png",
+                      "uninterpretable_units": "uninterpretable_units.jsonl", "clusters": "clusters.json"}}
+
+
+def analyze_last_layer(run: RunDir, out: Path) -> dict[str, Any]:
+    """Plot the last-layer accuracy table written by ``audiodissect evaluate last-layer``."""
+    path = run.path / "evaluation" / "last_layer.csv"
+    if not path.exists():
+        raise AudioDissectError(f"{run.path} has no last-layer evaluation",
+                                hint="run `audiodissect evaluate last-layer` first")
+    rows = read_csv_rows(path)
+    if rows and {"method", "top1", "top5"} <= set(rows[0]):
+        plots.plot_last_layer(rows, out / "last_layer.png")
+        return {"rows": rows, "files": {"last_layer_png": "last_layer.png"}}
+    return {"rows": rows, "files": {}}
+
+
+def run_analyses(run: RunDir, *, k: int = interp.DEFAULT_K, kprimes: Sequence[int] = interp.DEFAULT_KPRIMES,
+                 top: int = interp.DEFAULT_TOP, seed: int = 0, field: str = adj.DEFAULT_FIELD,
+                 top_adjectives: int = 20, embedder=None, hook: ProgressHook | None = None,
+                 force: bool = False) -> dict[str, Any]:
+    """Run every analysis whose inputs exist and write ``analysis/``.
+
+    Parameters
+    ----------
+    run : RunDir
+    k : int
+        Clusters of description sentences.
+    kprimes : sequence of int
+        Thresholds K': a unit is uninterpretable when fewer than K' of its top clips share a cluster.
+    top : int
+        Top clips per unit for the interpretability test.
+    seed : int
+        k-means seed.
+    field : str
+        Summarize-record field counted as adjectives.
+    top_adjectives : int
+        Bars in the adjective plot.
+    embedder : TextEmbedder, optional
+        Sentence embedder; the packaged MiniLM when None.
+    hook : ProgressHook, optional
+    force : bool
+        Recompute even when the inputs did not change.
+
+    Returns
+    -------
+    dict
+        The content of ``analysis/summary.json``.
+    """
+    kprimes = [int(x) for x in kprimes]
+    if any(x < 1 or x > top for x in kprimes):
+        raise AudioDissectError(f"every K' must lie in 1..{top}, got {kprimes}")
+    hook = hook or default_hook()
+    out = run.path / ANALYSIS_DIR
+    key = hash_key("analyze", _input_digest(run), k, kprimes, top, seed, field, top_adjectives,
+                   getattr(embedder, "name", "minilm"))
+    if not force and run.stage_current("analyze", key) and (out / "summary.json").exists():
+        return read_json(out / "summary.json")
+    start = time.perf_counter()
+    steps = [("adjectives", lambda: analyze_adjectives(run, out, field=field, top=top_adjectives)),
+             ("uninterpretable", lambda: analyze_interpretability(run, out, k=k, kprimes=kprimes, top=top,
+                                                                  seed=seed, embedder=embedder)),
+             ("last_layer", lambda: analyze_last_layer(run, out))]
+    summary: dict[str, Any] = {"skipped": {}}
+    hook("analyze", None, completed=0, total=len(steps))
+    for done, (name, fn) in enumerate(steps, 1):
+        try:
+            summary[name] = fn()
+        except AudioDissectError as exc:
+            summary["skipped"][name] = str(exc)
+        hook("analyze", None, completed=done, total=len(steps))
+    write_json(out / "summary.json", summary)
+    run.finish_stage("analyze", key, {"seconds": round(time.perf_counter() - start, 2),
+                                      "done": [s for s, _ in steps if s in summary],
+                                      "skipped": sorted(summary["skipped"])})
+    return summary

@@ -1,0 +1,175 @@
+"""``audiodissect report``: a static HTML report of whatever a run directory holds.
+
+Layout under ``report/`` (or the chosen output folder)::
+
+    index.html          overview, analyses, evaluation tables, the sortable unit table
+    units/<unit>.html   detail pages (a configurable number per layer, best scored first)
+    media/<clip>.wav    16-bit audio of each clip shown, written once and shared
+    media/<clip>.png    mel-spectrogram thumbnail of each clip
+    figures/*.png       the plots of ``audiodissect analyze``
+
+The pages open from disk: no server, no network resources.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..cache import write_text
+from ..probes.base import ProbeSet
+from ..progress import ProgressHook, track
+from ..rundir import RunDir
+from . import media as media_files
+from .collect import RunData, best_explanation_score, collect, extreme_clips, top_concept
+from .pages import index_page, unit_page
+
+log = logging.getLogger("audiodissect")
+
+DEFAULT_UNITS_PER_LAYER = 20
+DEFAULT_TABLE_LIMIT = 1000
+#: Analysis plots copied into the report, by their key in ``analysis/summary.json``.
+FIGURE_KEYS = ("adjective_counts_png", "adjectives_by_layer_png", "uninterpretable_png", "last_layer_png")
+
+
+def _finite(value: float | None) -> float:
+    return value if value is not None and math.isfinite(value) else -math.inf
+
+
+def detail_units(data: RunData, *, per_layer: int) -> list[str]:
+    """Units that get a detail page: up to `per_layer` per layer, best first.
+
+    Priority: units with a summary first, then by their best explanation score,
+    then by the score of their top concept under the preferred identify method,
+    then by index.
+    """
+    method = data.methods[0] if data.methods else None
+    chosen = []
+    for layer, n in data.layers.items():
+        ids = [f"{layer}#{i}" for i in range(n)]
+
+        def priority(uid: str) -> tuple:
+            concept = top_concept(data, uid, method) if method else None
+            return (uid in data.summaries, _finite(best_explanation_score(data, uid)),
+                    _finite(concept[1] if concept else None))
+
+        ranked = sorted(range(n), key=lambda i: priority(ids[i]), reverse=True)  # stable: ties keep index order
+        chosen.extend(ids[i] for i in ranked[:max(0, per_layer)])
+    return chosen
+
+
+def _figures(data: RunData, out: Path) -> dict[str, str]:
+    """Copy the analysis plots into ``figures/``; returns ``{key: href}``."""
+    found: dict[str, str] = {}
+    for section in (data.analysis or {}).values():
+        if not isinstance(section, dict):
+            continue
+        for key, name in (section.get("files") or {}).items():
+            src = data.path / "analysis" / str(name)
+            if key in FIGURE_KEYS and src.exists():
+                dst = out / "figures" / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+                found[key] = f"figures/{src.name}"
+    return found
+
+
+def _write_media(data: RunData, run: RunDir, clip_ids: list[str], out: Path, probe: ProbeSet | None,
+                 hook: ProgressHook | None, notes: list[str]) -> dict[str, tuple[str, str]]:
+    """Write audio and spectrograms of `clip_ids`; returns ``{clip_id: (wav href, png href)}`` from unit pages."""
+    if not clip_ids:
+        return {}
+    if probe is None:
+        try:
+            from ..pipeline import reopen_probe
+
+            probe = reopen_probe(run)
+        except Exception as exc:  # data moved, a loader missing, the set changed: report without audio
+            notes.append(f"Audio players and spectrograms are left out: the probing set could not be "
+                         f"reopened ({exc}).")
+            return {}
+    positions = {c.id: i for i, c in enumerate(probe.clips)}
+    rate = int((data.record or {}).get("sample_rate") or getattr(probe, "sample_rate", 16000))
+    media_dir = out / "media"
+    result: dict[str, tuple[str, str]] = {}
+    failed = []
+    for cid in track(clip_ids, "report", hook=hook, artefact="clip media"):
+        if cid not in positions:
+            failed.append(cid)
+            continue
+        try:
+            wav, png = media_files.clip_media(media_dir, cid)
+            if not (wav.exists() and png.exists()):
+                media_files.write_clip_media(media_dir, cid, probe.audio(positions[cid], sample_rate=rate), rate)
+        except Exception as exc:  # one unreadable file must not sink the whole report
+            log.warning("no media for clip %s: %s", cid, exc)
+            failed.append(cid)
+            continue
+        result[cid] = (f"../media/{wav.name}", f"../media/{png.name}")
+    if failed:
+        notes.append(f"{len(failed)} clips have no audio in this report (unreadable or not in the probing set), "
+                     f"e.g. {failed[0]}.")
+    return result
+
+
+def build_report(run: RunDir | str | os.PathLike, *, probe: ProbeSet | None = None,
+                 hook: ProgressHook | None = None, units_per_layer: int = DEFAULT_UNITS_PER_LAYER,
+                 out: str | os.PathLike | None = None, table_limit: int = DEFAULT_TABLE_LIMIT) -> Path:
+    """Write the static HTML report of a run directory.
+
+    Parameters
+    ----------
+    run : RunDir or path
+    probe : ProbeSet, optional
+        The probing set, for audio players and spectrograms; reopened from the
+        run's record section when None (the report says so if that fails).
+    hook : ProgressHook, optional
+    units_per_layer : int
+        Detail pages per layer (the unit table lists every unit).
+    out : path, optional
+        Output folder; ``<run>/report`` by default.
+    table_limit : int
+        Rows the unit table shows at once (filtering reaches the others).
+
+    Returns
+    -------
+    Path
+        The written ``index.html``.
+    """
+    run = run if isinstance(run, RunDir) else RunDir(run)
+    out = Path(out) if out is not None else run.path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    data = collect(run)
+    notes: list[str] = []
+    if data.record is None:
+        notes.append("Nothing was recorded in this run yet: run `audiodissect record` (or `audiodissect run`).")
+    chosen = detail_units(data, per_layer=units_per_layer)
+    clips = extreme_clips(data, run, chosen)
+    needed = list(dict.fromkeys(cid for u in chosen for part in ("top", "bottom")
+                                for cid, _ in clips.get(u, {}).get(part, [])))
+    media = _write_media(data, run, needed, out, probe, hook, notes)
+    units_dir = out / "units"
+    if units_dir.exists():
+        for old in units_dir.glob("*.html"):
+            old.unlink()
+    pages: dict[str, str] = {}
+    for uid in chosen:
+        name = f"{media_files.slug(uid)}.html"
+        write_text(units_dir / name, unit_page(data, uid, clips=clips.get(uid), media=media,
+                                               index_href="../index.html"))
+        pages[uid] = f"units/{name}"
+    figures = _figures(data, out)
+    index = out / "index.html"
+    write_text(index, index_page(data, pages=pages, figures=figures, notes=notes, limit=table_limit))
+    return index
+
+
+def stage_report(run: RunDir, probe: ProbeSet | None = None, *, hook: ProgressHook | None = None,
+                 units_per_layer: int = DEFAULT_UNITS_PER_LAYER) -> dict[str, Any]:
+    """Pipeline runner: build the report and return a manifest-style section with its path."""
+    index = build_report(run, probe=probe, hook=hook, units_per_layer=units_per_layer)
+    return {"index": str(index)}

@@ -1,0 +1,173 @@
+"""Read whatever a run directory holds into plain data for the report.
+
+Every source is optional: a missing stage leaves its field empty, so a report
+can be built after any stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cache import read_json, read_jsonl
+from ..rundir import RunDir, parse_unit_id, unit_id
+
+#: Identify methods shown first in the unit table, in this order (the paper's choices for pruning).
+METHOD_PREFERENCE = ("tab/soft_wpmi", "db/cos3", "icl")
+
+
+def method_key(record: dict[str, Any]) -> str:
+    """``"<method>/<similarity>"``, or the method alone when it has no similarity function."""
+    sim = record.get("similarity")
+    return f"{record['method']}/{sim}" if sim else str(record["method"])
+
+
+@dataclasses.dataclass
+class RunData:
+    """Everything the report shows, read from a run directory."""
+
+    path: Path
+    manifest: dict[str, Any]
+    record: dict[str, Any] | None
+    config: dict[str, Any] | None
+    layers: dict[str, int]
+    clips: list[Any]
+    descriptions: dict[str, str]
+    identify: dict[str, list[dict[str, Any]]]
+    summaries: dict[str, dict[str, Any]]
+    scores: dict[str, list[dict[str, Any]]]
+    uninterpretable: dict[str, dict[str, Any]]
+    analysis: dict[str, Any] | None
+    last_layer: list[dict[str, Any]]
+    pruning: list[dict[str, Any]]
+    concepts: list[str]
+
+    @property
+    def methods(self) -> list[str]:
+        """Identify method keys present, preferred ones first."""
+        found = {method_key(r) for rs in self.identify.values() for r in rs}
+        return [m for m in METHOD_PREFERENCE if m in found] + sorted(found - set(METHOD_PREFERENCE))
+
+    def units(self) -> list[str]:
+        """All unit ids, layer by layer in recording order, then by index."""
+        return [unit_id(layer, i) for layer, n in self.layers.items() for i in range(n)]
+
+    def circular_stages(self) -> list[str]:
+        """Stages whose manifest section flags its evidence as circular."""
+        return [name for name, sec in self.manifest.get("stages", {}).items()
+                if isinstance(sec, dict) and sec.get("circular")]
+
+
+def _by_unit(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(r["unit"], []).append(r)
+    return out
+
+
+def _maybe_jsonl(path: Path) -> list[dict[str, Any]]:
+    return read_jsonl(path) if path.exists() else []
+
+
+def collect(run: RunDir) -> RunData:
+    """Read a run directory; absent files give empty fields."""
+    from ..analyses.run import read_csv_rows
+
+    manifest = run.manifest()
+    record = manifest.get("stages", {}).get("record")
+    identify = _by_unit(_maybe_jsonl(run.units_path("identify")))
+    summaries = {r["unit"]: r for r in _maybe_jsonl(run.units_path("summarize"))}
+    scores = _by_unit(_maybe_jsonl(run.units_path("score")))
+    if record is not None:
+        layers = {str(k): int(v) for k, v in record["layers"].items()}
+    else:  # no recording: list the units that have records, with the highest index seen
+        layers = {}
+        for uid in list(identify) + list(summaries) + list(scores):
+            layer, index = parse_unit_id(uid)
+            layers[layer] = max(layers.get(layer, 0), index + 1)
+    clips = run.clips() if (run.path / "clips.jsonl").exists() else []
+    desc_path = run.path / "descriptions.json"
+    analysis_path = run.path / "analysis" / "summary.json"
+    last_layer_path = run.path / "evaluation" / "last_layer.csv"
+    concepts_path = run.path / "concepts.txt"
+    return RunData(
+        path=run.path, manifest=manifest, record=record,
+        config=read_json(run.path / "config.json") if (run.path / "config.json").exists() else None,
+        layers=layers, clips=clips,
+        descriptions={str(k): str(v) for k, v in read_json(desc_path).items()} if desc_path.exists() else {},
+        identify=identify, summaries=summaries, scores=scores,
+        uninterpretable={r["unit"]: r for r in _maybe_jsonl(run.path / "analysis" / "uninterpretable_units.jsonl")},
+        analysis=read_json(analysis_path) if analysis_path.exists() else None,
+        last_layer=read_csv_rows(last_layer_path) if last_layer_path.exists() else [],
+        pruning=_maybe_jsonl(run.path / "pruning" / "table.jsonl"),
+        concepts=[line.strip() for line in concepts_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if concepts_path.exists() else [],
+    )
+
+
+def top_concept(data: RunData, unit: str, method: str) -> tuple[str, float] | None:
+    """The unit's best concept and its score under `method`, if identified."""
+    for r in data.identify.get(unit, []):
+        if method_key(r) == method and r.get("concepts"):
+            scores = r.get("scores") or []
+            score = scores[0] if scores else None
+            return str(r["concepts"][0]), (float(score) if score is not None and np.isfinite(score) else None)
+    return None
+
+
+def best_explanation_score(data: RunData, unit: str) -> float | None:
+    """The highest Spearman correlation among the unit's scored explanations."""
+    values = [r.get("spearman") for r in data.scores.get(unit, [])]
+    values = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return max(values) if values else None
+
+
+def calibrated_text(summary: dict[str, Any] | None) -> str:
+    """The unit's calibrated summary as one string."""
+    if not summary:
+        return ""
+    text = summary.get("calibrated")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    return " ".join(summary.get("kept") or [])
+
+
+def extreme_clips(data: RunData, run: RunDir, units: list[str], *, k: int = 5) -> dict[str, dict[str, Any]]:
+    """Top-k and bottom-k probe clips of `units` with their activations.
+
+    Taken from the summarize records where present, else computed from the
+    recorded activations over the probe clips.
+
+    Returns
+    -------
+    dict
+        ``{unit: {"top": [(clip_id, activation)], "bottom": [...]}}``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    missing: dict[str, list[int]] = {}
+    for uid in units:
+        s = data.summaries.get(uid)
+        if s and s.get("top_clips"):
+            out[uid] = {"top": list(zip(s["top_clips"], s.get("top_activations") or [None] * len(s["top_clips"]))),
+                        "bottom": list(zip(s.get("bottom_clips") or [],
+                                           s.get("bottom_activations") or [None] * len(s.get("bottom_clips") or [])))}
+        elif data.record is not None and data.clips:
+            layer, index = parse_unit_id(uid)
+            missing.setdefault(layer, []).append(index)
+    if missing:
+        from ..analyses.interpretability import top_rows
+
+        rows = run.probe_rows()
+        ids = [c.id for c in data.clips]
+        for layer, indices in missing.items():
+            acts = np.asarray(run.activations(layer))[rows][:, indices]  # (n_probe, u)
+            top = top_rows(acts, k)  # (u, k) positions among probe rows
+            bottom = top_rows(-acts, k)
+            for j, index in enumerate(indices):
+                out[unit_id(layer, index)] = {
+                    "top": [(ids[rows[p]], float(acts[p, j])) for p in top[j]],
+                    "bottom": [(ids[rows[p]], float(acts[p, j])) for p in bottom[j]]}
+    return out

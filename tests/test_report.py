@@ -1,0 +1,218 @@
+"""The HTML report: structure follows the run's contents, media files, escaping of untrusted text."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audiodissect.cache import write_text
+from audiodissect.probes.base import ArrayProbeSet, ClipInfo
+from audiodissect.progress import silent
+from audiodissect.record import run_record
+from audiodissect.report import build_report, detail_units
+from audiodissect.report.collect import collect
+from audiodissect.report.html import esc, script_json
+from audiodissect.rundir import RunDir, unit_id
+from audiodissect.targets.base import Target
+
+XSS = "<script>alert(1)</script>"
+XSS_IMG = '<img src=x onerror="document.body.dataset.pwned = \'y\' + \'es\'">'
+RATE = 8000
+
+
+class Tiny(torch.nn.Module):
+    """(B, T) -> frames (B, F, 16) -> proj Linear(16, 4) -> ReLU -> mid Linear(4, 3) -> head Linear(3, 2), mean over F."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.proj = torch.nn.Linear(16, 4)
+        self.act = torch.nn.ReLU()
+        self.mid = torch.nn.Linear(4, 3)
+        self.head = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = self.head(self.mid(self.act(self.proj(x.reshape(x.shape[0], -1, 16)))))
+        return h.mean(dim=1)
+
+
+def make_probe(n=10):
+    rng = np.random.default_rng(0)
+    t = np.arange(1600) / RATE
+    waves = [(0.3 * np.sin(2 * np.pi * (200 + 150 * i) * t) + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+             for i in range(n)]
+    labels = ["dog", "rain"]
+    clips = [ClipInfo(id=f"clip{i}" if i != 3 else f"clip3{XSS}", label=labels[i % 2] if i != 1 else XSS_IMG,
+                      split="probe" if i < n - 2 else "heldout") for i in range(n)]
+    return ArrayProbeSet(name="tiny", clips=clips, audio=waves, sample_rate=RATE, spec={"name": "tiny-missing"})
+
+
+def make_run(tmp_path, *, full=True):
+    """A recorded run; with `full`, every later stage's records hand-written (with hostile strings)."""
+    probe = make_probe()
+    target = Target(name="tiny", module=Tiny(), sample_rate=RATE,
+                    preprocess=lambda ws: torch.tensor(np.stack(ws)), class_names=["dog", "rain"])
+    run = RunDir(tmp_path / "run")
+    run_record(run, target, probe, layers=["proj", "mid", "head"], hook=silent)
+    if not full:
+        return run, probe
+    ids = [c.id for c in probe.clips]
+    write_text(run.path / "concepts.txt", "dog\nrain\n")
+    (run.path / "descriptions.json").write_text(json.dumps({cid: f"A dog barks {XSS}. Sound {i}."
+                                                            for i, cid in enumerate(ids)}))
+    identify, summarize, score = [], [], []
+    for layer, n in run.stage("record")["layers"].items():
+        for u in range(n):
+            uid = unit_id(layer, u)
+            for method, sim in [("tab", "soft_wpmi"), ("db", "cos3")]:
+                concepts = [XSS, "dog", "rain"] if (layer, u, method) == ("mid", 1, "tab") else ["dog", "rain"]
+                identify.append({"unit": uid, "layer": layer, "index": u, "method": method, "similarity": sim,
+                                 "concepts": concepts, "scores": [float(u) + 0.5, 0.1, 0.0][:len(concepts)]})
+            if u < 2:
+                summarize.append({
+                    "unit": uid, "layer": layer, "index": u, "top_clips": ids[:5], "bottom_clips": ids[5:8],
+                    "top_activations": [5.0, 4.0, 3.0, 2.0, 1.0], "bottom_activations": [0.0, -1.0, -2.0],
+                    "s_high": f"Loud barking {XSS}.", "s_low": "Quiet rain.",
+                    "calibrated": "The clips contain loud high-pitched barking.",
+                    "kept": ["The clips contain loud high-pitched barking."],
+                    "removed": [{"sentence": f"They are recorded {XSS_IMG} outdoors.", "reason": "similar to S_low"}],
+                    "adjectives": ["loud", "high-pitched"], "acoustic_adjectives": ["loud", "high-pitched"],
+                    "nouns": ["barking", XSS], "verbs": [], "prepositions": [], "length": 6,
+                    "icl": {"concepts": ["dog"], "raw": f"dog {XSS}"}})
+                score.append({"unit": uid, "layer": layer, "index": u, "explanation": "calibrated",
+                              "text": f"barking {XSS}", "spearman": 0.5 + 0.1 * u, "pearson": 0.4, "n_clips": 2})
+    run.write_units("identify", identify)
+    run.write_units("summarize", summarize)
+    run.write_units("score", score)
+    run.finish_stage("identify", "k1", {"circular": True, "seconds": 1.5})
+    write_text(run.path / "evaluation" / "last_layer.csv",
+               "method,similarity,top1,top5,units,left_out\ndb,cos3,100.0,100.0,2,0\ntab,soft_wpmi,50.0,100.0,2,0\n")
+    write_text(run.path / "pruning" / "table.jsonl",
+               json.dumps({"strategy": "ocp", "concept": XSS, "units": 3, "dA": -1.5, "dR": -0.2,
+                           "selectivity": 1.3}) + "\n")
+    return run, probe
+
+
+def html_files(root: Path):
+    return sorted(root.rglob("*.html"))
+
+
+def test_full_report_has_every_section_media_and_unit_pages(tmp_path):
+    run, probe = make_run(tmp_path)
+    index = build_report(run, probe=probe, hook=silent, units_per_layer=2)
+    text = index.read_text()
+    for anchor in ['id="overview"', 'id="evaluation"', 'id="units"']:
+        assert anchor in text
+    assert "Circular evidence" in text and "Last-layer dissection accuracy" in text
+    assert "Concept-specific pruning" in text and "Explanation scores" in text
+    assert 'id="analyses"' not in text  # analyze not run
+    data = json.loads(re.search(r'<script type="application/json" id="units-data">(.*?)</script>', text,
+                                re.S).group(1))
+    assert len(data["units"]) == 4 + 3 + 2
+    assert data["methods"] == ["tab/soft_wpmi", "db/cos3"]
+    pages = sorted((index.parent / "units").glob("*.html"))
+    assert len(pages) == 2 + 2 + 2
+    assert sum(u["p"] is not None for u in data["units"]) == 6
+    page = next(p for p in pages if "mid_1" in p.name).read_text()
+    assert "<del class=\"removed\">" in page and "similar to S_low" in page
+    assert "Highest-activating clips" in page and "Lowest-activating clips" in page
+    srcs = re.findall(r'<audio controls preload="none" src="([^"]+)"', page)
+    assert len(srcs) == 5 + 3
+    import soundfile as sf
+
+    for src in srcs + re.findall(r'<img src="([^"]+)"', page):
+        path = (index.parent / "units" / src).resolve()
+        assert path.exists() and path.parent == (index.parent / "media").resolve()
+    info = sf.info(str((index.parent / "units" / srcs[0]).resolve()))
+    assert info.samplerate == RATE and info.subtype == "PCM_16" and info.frames == 1600
+    # 10 clips, each clip's media written once
+    assert len(list((index.parent / "media").glob("*.wav"))) == 8
+
+
+def test_untrusted_strings_stay_inert_text(tmp_path):
+    run, probe = make_run(tmp_path)
+    index = build_report(run, probe=probe, hook=silent, units_per_layer=5)
+    for path in html_files(index.parent):
+        text = path.read_text()
+        assert XSS not in text and "<img src=x" not in text and "onerror=\"document" not in text
+        # the only script elements are the page's own: the table script and its JSON data
+        assert text.count("<script") == (2 if path.name == "index.html" else 0)
+    page = next(p for p in (index.parent / "units").glob("*.html") if "mid_1" in p.name).read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=&quot;document.body.dataset.pwned" in page
+
+
+def test_script_json_cannot_close_its_script_element():
+    text = script_json({"a": "</script><b>&", "b": "\u2028"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == {"a": "</script><b>&", "b": "\u2028"}
+    assert esc('<a href="x">\'') == "&lt;a href=&quot;x&quot;&gt;&#x27;"
+
+
+def test_minimal_run_report_skips_absent_sections_and_explains_missing_audio(tmp_path):
+    run, _ = make_run(tmp_path, full=False)
+    index = build_report(run, hook=silent, units_per_layer=1)
+    text = index.read_text()
+    assert 'id="overview"' in text and 'id="units"' in text
+    for absent in ['id="analyses"', 'id="evaluation"', "Circular evidence"]:
+        assert absent not in text
+    assert "could not be reopened" in text  # spec 'tiny-missing' cannot be loaded
+    pages = list((index.parent / "units").glob("*.html"))
+    assert len(pages) == 3
+    page = pages[0].read_text()
+    assert "<audio" not in page and "Highest-activating clips" in page  # clips from activations, no media
+    assert not (index.parent / "media").exists()
+
+
+def test_top_clips_without_summaries_come_from_probe_activations(tmp_path):
+    run, probe = make_run(tmp_path, full=False)
+    index = build_report(run, probe=probe, hook=silent, units_per_layer=9)
+    acts = run.activations("head")[:, 0]
+    rows = run.probe_rows()
+    best = probe.clips[rows[np.argmax(acts[rows])]].id
+    page = next(p for p in (index.parent / "units").glob("*.html") if p.name.startswith("head_0")).read_text()
+    first = re.search(r"#1 <strong>(.*?)</strong>", page).group(1)
+    assert first == esc(best)
+    assert "h" not in {c.split[0] for c in probe.clips if esc(c.id) in page and c.split == "heldout"}
+
+
+def test_detail_units_prefer_summarized_then_best_scored(tmp_path):
+    run, _ = make_run(tmp_path)
+    data = collect(run)
+    chosen = detail_units(data, per_layer=1)
+    # units 0 and 1 are summarized in every layer; unit 1 has the higher explanation score
+    assert chosen == [f"{layer}#1" for layer in data.layers]
+    assert detail_units(data, per_layer=0) == []
+
+
+def test_analysis_plots_are_embedded(tmp_path):
+    from audiodissect.analyses.run import run_analyses
+    from test_analyses import TopicEmbedder
+
+    run, probe = make_run(tmp_path)
+    run_analyses(run, k=2, embedder=TopicEmbedder(), hook=silent)
+    index = build_report(run, probe=probe, hook=silent, units_per_layer=1)
+    text = index.read_text()
+    assert 'id="analyses"' in text
+    imgs = re.findall(r'<img src="(figures/[^"]+)"', text)
+    assert set(imgs) == {"figures/adjective_counts.png", "figures/adjectives_by_layer.png",
+                         "figures/uninterpretable.png", "figures/last_layer.png"}
+    assert all((index.parent / i).exists() for i in imgs)
+
+
+def test_report_command(tmp_path, capsys):
+    import argparse
+
+    from audiodissect.commands import report
+
+    run, _ = make_run(tmp_path, full=False)
+    parser = argparse.ArgumentParser()
+    report.register(parser.add_subparsers())
+    args = parser.parse_args(["report", "--run", str(run.path), "--units-per-layer", "0", "--out",
+                              str(tmp_path / "r")])
+    assert args.handler(args) == 0
+    assert (tmp_path / "r" / "index.html").exists()
+    assert str(tmp_path / "r" / "index.html") in capsys.readouterr().out
