@@ -158,3 +158,25 @@ def test_run_analyses_skips_what_is_missing(tmp_path):
 def test_bad_kprime_is_an_error(tmp_path):
     with pytest.raises(AudioDissectError, match="K'"):
         run_analyses(make_analysis_run(tmp_path), kprimes=(6,), hook=silent)
+
+
+def test_cluster_count_is_capped_by_distinct_sentences():
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = cluster_sentences(x, k=11)
+    assert labels.tolist() in ([0, 0, 1], [1, 1, 0])
+
+
+def test_analyze_command_prints_results_and_skips(tmp_path, capsys):
+    import argparse
+
+    from audiodissect.commands import analyze
+
+    run = make_analysis_run(tmp_path)
+    (run.path / "descriptions.json").unlink()
+    parser = argparse.ArgumentParser()
+    analyze.register(parser.add_subparsers())
+    args = parser.parse_args(["analyze", "--run", str(run.path), "--kprime", "3", "5"])
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    assert "most frequent: loud (2)" in out and "slope -1 per layer" in out
+    assert "skipped uninterpretable:" in out and str(run.path / "analysis") in out

@@ -59,13 +59,13 @@ def cluster_sentences(embeddings: np.ndarray, *, k: int = DEFAULT_K, seed: int =
     ----------
     embeddings : np.ndarray, shape (S, d)
     k : int
-        Number of clusters; lowered to S when fewer sentences exist.
+        Number of clusters; lowered to the number of distinct embeddings when fewer exist.
     seed : int
 
     Returns
     -------
     np.ndarray, shape (S,), int64
-        Cluster of each sentence, in ``[0, min(k, S))``.
+        Cluster of each sentence, in ``[0, min(k, distinct rows))``.
     """
     from sklearn.cluster import KMeans
 
@@ -75,7 +75,7 @@ def cluster_sentences(embeddings: np.ndarray, *, k: int = DEFAULT_K, seed: int =
                                 hint="run `audiodissect describe` first")
     if k < 1:
         raise AudioDissectError(f"k must be at least 1, got {k}")
-    n_clusters = min(int(k), x.shape[0])
+    n_clusters = min(int(k), np.unique(x, axis=0).shape[0])
     model = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
     return model.fit_predict(x).astype(np.int64)
 

@@ -110,5 +110,5 @@ def plot_last_layer(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> 
     ax.set_ylabel("output units named correctly (%)")
     ax.set_xlabel("method / similarity function")
     ax.set_title("Last-layer dissection accuracy")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(plt, fig, path)

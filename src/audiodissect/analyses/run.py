@@ -85,6 +85,8 @@ def analyze_adjectives(run: RunDir, out: Path, *, field: str, top: int) -> dict[
     trend_note = None
     if len(by_layer) >= 3:
         trend = adj.depth_trend([r["depth"] for r in by_layer], [r["mean"] for r in by_layer])
+        if not np.isfinite(trend["p_value"]):
+            trend_note = "the mean is the same in every layer: no trend to test"
     else:
         trend_note = f"a linear fit needs at least 3 summarized layers, this run has {len(by_layer)}"
     files = {"adjective_counts_csv": "adjective_counts.csv", "adjectives_by_layer_csv": "adjectives_by_layer.csv"}

@@ -118,7 +118,7 @@ def _analyses(data: RunData, figures: dict[str, str]) -> str:
         if trend:
             body += facts([("slope (adjectives per layer)", trend["slope"]), ("p-value of the slope", trend["p_value"]),
                            ("correlation r", trend["r"]), ("layers", trend["n"])])
-        elif adj.get("trend_note"):
+        if adj.get("trend_note"):
             body += f'<p class="note">{esc(adj["trend_note"])}</p>'
         if adj.get("top"):
             body += "<h3>Most frequent adjectives</h3>" + table(
