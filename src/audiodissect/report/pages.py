@@ -219,8 +219,8 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
     if records:
         rows = [{"method": r["method"], "similarity": r.get("similarity") or "-",
                  "concepts (best first)": ", ".join(
-                     f"{c} ({fmt_number(s)})" for c, s in zip(r.get("concepts") or [],
-                                                              (r.get("scores") or []) + [None] * 5))}
+                     str(c) if s is None else f"{c} ({fmt_number(s)})"
+                     for c, s in zip(r.get("concepts") or [], list(r.get("scores") or []) + [None] * 5))}
                 for r in sorted(records, key=method_key)]
         body += "<h2>Closed-set concepts</h2>" + table(rows)
     s = data.summaries.get(unit)
