@@ -336,3 +336,16 @@ def test_cuda_inputs_stay_on_cuda_and_agree(name):
     got = f(torch.tensor(P, device="cuda"), torch.tensor(A, device="cuda"), chunk_size=6)
     assert got.device.type == "cuda" and got.dtype == torch.float32
     np.testing.assert_allclose(got.cpu().numpy(), f(P, A).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_soft_wpmi_without_the_log_table_gives_the_same_scores(monkeypatch):
+    import sys
+
+    module = sys.modules["audiodissect.similarity.soft_wpmi"]
+
+    P, A = _data(150, 4, 9, seed=13)
+    with_table = S.soft_wpmi(P, A, chunk_size=4)
+    monkeypatch.setattr(module, "TABLE_ELEMENTS", 0)
+    without = S.soft_wpmi(P, A, chunk_size=4)
+    torch.testing.assert_close(without, with_table, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(without.numpy(), ref_soft_wpmi(P, A), rtol=2e-5, atol=2e-5)

@@ -34,6 +34,6 @@ def cos(evidence, activations, *, chunk_size: int | None = None) -> torch.Tensor
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n + c):
         a = act[:, sl]
-        a = a / a.norm(dim=0, keepdim=True).clamp_min(TINY)
-        out[sl] = (a.T @ p).to(torch.float32)
+        norm = torch.linalg.vector_norm(a, dim=0).clamp_min_(TINY)  # (m,)
+        out[sl] = ((a.T @ p) / norm.unsqueeze(1)).to(torch.float32)
     return out

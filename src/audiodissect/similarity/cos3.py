@@ -7,10 +7,11 @@ import torch
 from ._inputs import check_number, prepare, unit_chunks
 
 
-def _centre_cube_normalise(x: torch.Tensor, norm_floor: float) -> torch.Tensor:
-    """Columns of `x` (N, M) centred over clips, cubed and divided by max(norm, floor)."""
-    x = (x - x.mean(dim=0, keepdim=True)) ** 3
-    return x / x.norm(dim=0, keepdim=True).clamp_min(norm_floor)
+def _centre_cube(x: torch.Tensor, norm_floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns of `x` (N, M) centred over clips and cubed, and their norms floored, shape (M,)."""
+    y = x - x.mean(dim=0, keepdim=True)
+    y.mul_(y.square())
+    return y, torch.linalg.vector_norm(y, dim=0).clamp_min_(norm_floor)
 
 
 def cos3(evidence, activations, *, norm_floor: float = 1e-3,
@@ -42,9 +43,10 @@ def cos3(evidence, activations, *, norm_floor: float = 1e-3,
     floor = check_number(norm_floor, "norm_floor", positive=True)
     ev, act = prepare(evidence, activations)
     n, c = ev.shape
-    p = _centre_cube_normalise(ev, floor)
+    p, p_norm = _centre_cube(ev, floor)
+    p = p / p_norm
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n + c):
-        a = _centre_cube_normalise(act[:, sl], floor)
-        out[sl] = (a.T @ p).to(torch.float32)
+        a, a_norm = _centre_cube(act[:, sl], floor)
+        out[sl] = ((a.T @ p) / a_norm.unsqueeze(1)).to(torch.float32)
     return out

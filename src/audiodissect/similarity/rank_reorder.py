@@ -88,16 +88,19 @@ def rank_reorder(evidence, activations, *, p: float = 3.0, top_fraction: float =
     n_clips, c = ev.shape
     n = top_count(n_clips, frac)
     perms = random_orderings(n, n_orderings=n_orderings, seed=seed).to(act.device)
+    ev_t = ev.T.contiguous()  # (C, N): sorting along the last axis is the fast path
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n * max(c, n_orderings)):
         top, ids = torch.topk(act[:, sl].T, n, dim=1)  # (m, n), highest first
-        e = ev[ids]  # (m, n, C)
-        order = torch.sort(e, dim=1, descending=True, stable=True).indices
-        reordered = torch.gather(top.unsqueeze(2).expand(-1, -1, c), 1, order)
-        error = (top.unsqueeze(2) - reordered).abs_().pow_(p).mean(dim=1)  # (m, C)
-        del order, reordered
+        m = top.shape[0]
+        e = ev_t[:, ids]  # (C, m, n): each concept's evidence on each unit's top clips
+        order = torch.sort(e, dim=2, descending=True, stable=True).indices
+        reordered = torch.gather(top.expand(c, m, n), 2, order)
+        del order
+        error = reordered.sub_(top).abs_().pow_(p).mean(dim=2).T  # (m, C)
+        del reordered
         random = (top.unsqueeze(1) - top[:, perms]).abs_().pow_(p).mean(dim=(1, 2))  # (m,)
-        strength = torch.relu(e.mean(dim=1)).pow_(scale).clamp_min_(TINY)  # (m, C)
+        strength = torch.relu(e.mean(dim=2).T).pow_(scale).clamp_min_(TINY)  # (m, C)
         score = error / random.clamp_min(TINY).unsqueeze(1) / strength
         out[sl] = (0.0 - score).to(torch.float32)  # 0.0 - x: no negative zeros
     return out

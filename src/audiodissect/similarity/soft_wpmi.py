@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, prepare, unit_chunks
 from ._pmi import concept_probabilities, pmi_combine
 from .wpmi import MIN_PROB
+
+#: Largest (top clips x clips x concepts) table of log terms computed up front;
+#: above it each unit's terms are computed in its chunk instead.
+TABLE_ELEMENTS = 2**24
 
 
 def rank_weights(k: int, *, w_start: float = 0.998, w_end: float = 0.97,
@@ -43,12 +48,21 @@ def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int =
     n, c = ev.shape
     k = min(k, n)
     q_minus_1 = concept_probabilities(ev, a) - 1.0  # (N, C)
-    w = rank_weights(k, w_start=w_start, w_end=w_end, dtype=ev.dtype, device=ev.device).unsqueeze(1)
+    w = rank_weights(k, w_start=w_start, w_end=w_end, dtype=ev.dtype, device=ev.device)
     cond = torch.empty((act.shape[1], c), dtype=ev.dtype, device=act.device)
+    # Every term depends only on (rank, clip, concept): when that table is
+    # small, compute its logs once and sum rows of it per unit.
+    table = None
+    if k * n * c <= TABLE_ELEMENTS:
+        table = (w.view(k, 1, 1) * q_minus_1).add_(1.0 + MIN_PROB).log_().view(k * n, c)
+        offsets = torch.arange(k, device=act.device) * n  # row of (rank i, clip 0)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * c)):
         ids = torch.topk(act[:, sl].T, k, dim=1).indices  # (m, k), highest first
-        terms = q_minus_1[ids].mul_(w).add_(1.0 + MIN_PROB).log_()  # (m, k, C)
-        cond[sl] = terms.sum(dim=1)
+        if table is not None:
+            cond[sl] = F.embedding_bag(ids + offsets, table, mode="sum")
+        else:
+            terms = q_minus_1[ids].mul_(w.unsqueeze(1)).add_(1.0 + MIN_PROB).log_()  # (m, k, C)
+            cond[sl] = terms.sum(dim=1)
     return cond
 
 

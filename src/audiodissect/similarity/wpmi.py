@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, prepare, unit_chunks
 from ._pmi import concept_probabilities, pmi_combine
@@ -32,7 +33,8 @@ def wpmi_log_likelihood(evidence, activations, *, a: float = 2.0, k: int = 28,
     cond = torch.empty((act.shape[1], c), dtype=ev.dtype, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * c)):
         ids = torch.topk(act[:, sl].T, k, dim=1).indices  # (m, k)
-        cond[sl] = log_q[ids].sum(dim=1)
+        # embedding_bag sums the gathered rows without an (m, k, C) temporary
+        cond[sl] = F.embedding_bag(ids, log_q, mode="sum")
     return cond
 
 
