@@ -214,3 +214,63 @@ def test_score_run_needs_heldout_clips(tmp_path):
     run, emb, _ = make_run(tmp_path, n_probe=20, n_heldout=2)
     with pytest.raises(AudioDissectError, match="held-out clips"):
         score_run(run, embedder=emb, hook=silent)
+
+
+# -- the audio-text adapter and description files -------------------------------------
+
+def test_description_map_reads_both_formats():
+    from audiodissect.scoring.score import description_map
+
+    assert description_map({"a": "x"}) == {"a": "x"}
+    assert description_map({"captioner": "tags", "descriptions": {"a": "y"}}) == {"a": "y"}
+    with pytest.raises(AudioDissectError):
+        description_map(["a"])
+
+
+class FakeProbe:
+    def __init__(self, waves):
+        self.waves = waves
+
+    def audio(self, index, *, sample_rate):
+        return self.waves[index]
+
+
+class FakeTagger:
+    """A tag-bridge-like backend: clip logits = waveform means; a text's evidence = logits x its length."""
+
+    name = "fake-tags"
+    sample_rate = 10
+
+    def __init__(self):
+        self.logit_calls = 0
+
+    def tag_logits(self, waves):
+        self.logit_calls += 1
+        return np.array([[w.mean()] for w in waves])
+
+    def evidence_from_logits(self, logits, texts):
+        return logits * np.array([len(t) for t in texts])[None, :]
+
+
+class FakeClap:
+    name = "fake-clap"
+    sample_rate = 10
+
+    def audio_embeddings(self, waves):
+        return np.array([[w.mean(), 1.0] for w in waves])
+
+    def text_embeddings(self, texts):
+        return np.array([[1.0, 0.0] if t == "mean" else [0.0, 1.0] for t in texts])
+
+
+def test_audio_text_evidence_uses_only_given_rows_and_computes_clips_once():
+    from audiodissect.scoring.audio_text import AudioTextEvidence
+
+    probe = FakeProbe([np.full(4, v, dtype=np.float32) for v in (1.0, 2.0, 3.0, 4.0)])
+    tagger = FakeTagger()
+    ev = AudioTextEvidence(tagger, probe, [3, 1])
+    np.testing.assert_allclose(ev(["ab", "abc"]), [[8, 12], [4, 6]])
+    ev(["x"])
+    assert tagger.logit_calls == 1 and ev.name == "fake-tags"
+    clap = AudioTextEvidence(FakeClap(), probe, [0, 2])
+    np.testing.assert_allclose(clap(["mean", "other"]), [[1, 1], [3, 1]])

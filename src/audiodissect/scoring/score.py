@@ -261,13 +261,23 @@ def heldout_rows(run: RunDir) -> np.ndarray:
     return rows
 
 
+def description_map(data: Any) -> dict[str, str]:
+    """``{clip id: description}`` from a description file, plain or as written by a captioner cache
+    (``{"captioner": name, "descriptions": {clip id: description}}``)."""
+    if isinstance(data, dict) and isinstance(data.get("descriptions"), dict) and "captioner" in data:
+        data = data["descriptions"]
+    if not isinstance(data, dict):
+        raise AudioDissectError("descriptions.json is not a mapping of clip ids to descriptions")
+    return {str(k): str(v) for k, v in data.items()}
+
+
 def heldout_descriptions(run: RunDir, rows: np.ndarray) -> list[str]:
     """The descriptions of the clips at `rows`, from ``descriptions.json``."""
     path = run.path / "descriptions.json"
     if not path.exists():
         raise AudioDissectError(f"{run.path} has no clip descriptions",
                                 hint=f"run `audiodissect describe --run {run.path}` first")
-    descriptions = read_json(path)
+    descriptions = description_map(read_json(path))
     clips = run.clips()
     missing = [clips[i].id for i in rows if clips[i].id not in descriptions]
     if missing:

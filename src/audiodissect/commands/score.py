@@ -1,0 +1,45 @@
+"""``audiodissect score``: score every explanation by how well it predicts its unit on held-out clips."""
+
+from __future__ import annotations
+
+from ._options import add_run_option
+
+
+def register(sub) -> None:
+    p = sub.add_parser("score", help="score explanations by simulating units on held-out clips",
+                       description="For every unit and each of its explanations (closed-set concepts per "
+                                   "method and similarity, the ICL concept, the raw and calibrated summaries, "
+                                   "the open concepts), predict the unit's activations on the held-out clips "
+                                   "from the explanation text alone (description similarity, and audio-text "
+                                   "similarity) and correlate with the real activations (Spearman, Pearson). "
+                                   "Writes units/score.jsonl and score/summary.csv.")
+    add_run_option(p)
+    p.add_argument("--text-embedder", default=None, metavar="NAME",
+                   help="sentence embedder (default: the run's setting, else minilm)")
+    p.add_argument("--tab-backend", default=None, metavar="SPEC",
+                   help="audio-text backend: tag-bridge, tag-bridge:<tagger>, clap, clap:<id> "
+                        "(default: the run's setting, else tag-bridge)")
+    p.add_argument("--no-audio-text", action="store_true",
+                   help="predict from description similarity only (no audio needed)")
+    p.add_argument("--layers", action="store_true", help="print the summary per layer too")
+    p.set_defaults(handler=main)
+
+
+def main(args) -> int:
+    from ..cache import read_json
+    from ..config import RunConfig, from_dict
+    from ..rundir import RunDir
+    from ..scoring.score import format_summary, summarize_scores
+    from ..scoring.stage import stage_score
+
+    run = RunDir(args.run)
+    saved = run.path / "config.json"
+    config = from_dict(RunConfig, read_json(saved)) if saved.exists() else RunConfig()
+    if args.text_embedder:
+        config.identify.text_embedder = args.text_embedder
+    if args.tab_backend:
+        config.identify.tab_backend = args.tab_backend
+    records = stage_score(run, config, audio_text=not args.no_audio_text)
+    print(format_summary(summarize_scores(records), layers=args.layers), end="")
+    print(f"{len(records)} scores -> {run.units_path('score')}, {run.path / 'score' / 'summary.csv'}")
+    return 0
