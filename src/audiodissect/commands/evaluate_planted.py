@@ -87,8 +87,16 @@ def _descriptions(args, run, probe) -> list[str]:
     from .. import captioners
 
     load = getattr(captioners, "load_captioner", None)
-    if load is None:
-        raise AudioDissectError("no captioner loader is available to describe clips for DB",
-                                hint="pass --descriptions FILE, or --methods tab")
+    if load is not None:
+        captioner = load(args.captioner)
+    elif args.captioner == "tags":
+        from ..captioners.tags_descriptors import TagsDescriptorsCaptioner
+
+        captioner = TagsDescriptorsCaptioner()
+    else:
+        raise AudioDissectError(f"cannot load captioner {args.captioner!r} here",
+                                hint="use --captioner tags, pass --descriptions FILE, or --methods tab")
     clips = captioners.probe_clips(probe)
-    return list(captioners.describe_cached(load(args.captioner), clips, run.path / "descriptions.json"))
+    if hasattr(captioner, "calibrate"):
+        captioner.calibrate(clips)  # z-score tags against the whole probing set
+    return list(captioners.describe_cached(captioner, clips, run.path / "descriptions.json"))
