@@ -1,0 +1,176 @@
+"""Probing sets read from audio files on disk: the shared machinery of every layout.
+
+A layout module lists its files as :class:`Candidate` records; :func:`build_disk_set`
+turns them into a :class:`DiskProbeSet`: it gives each clip a unique id,
+decides the split, and reads and checks every file once (discarding the
+audio), so that a bad file is reported at load time, with its reason, in
+``probe.skipped`` and as one warning of the ``"audiodissect"`` logger,
+instead of failing a later stage.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio import BadClipError, read_audio
+from ..errors import AudioDissectError
+from .base import SPLITS, ClipInfo, ProbeSet, SkippedClip
+from .splits import HELDOUT_FRACTION, stratified_split, unique_ids
+
+logger = logging.getLogger("audiodissect")
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A file a layout lists, before it is checked.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    label : str or None
+    qualifier : str
+        What tells files with the same stem apart (a fold, a folder name).
+    split : str or None
+        ``"probe"`` or ``"heldout"`` when the layout decides; None for a
+        seeded stratified split.
+    metadata : dict
+    """
+
+    path: Path
+    label: str | None
+    qualifier: str = ""
+    split: str | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class DiskProbeSet(ProbeSet):
+    """A probing set whose clips are audio files, read (and mixed to mono) on demand."""
+
+    def _read(self, index: int) -> tuple[np.ndarray, int]:
+        path = self.clips[index].path
+        if path is None:
+            raise AudioDissectError(f"clip {self.clips[index].id!r} has no file")
+        return read_audio(path)
+
+
+def require_root(layout: str, root: str | os.PathLike | None, *, expected: str) -> Path:
+    """The layout's root folder, or an error that says which files were expected."""
+    if root is None:
+        raise AudioDissectError(f"the {layout} probing set needs a root folder", hint=f"expected {expected}")
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise AudioDissectError(f"{path} does not exist", hint=f"expected {expected}")
+    return path
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Audio files directly inside `folder`, sorted by name."""
+    return sorted(p for p in folder.iterdir() if is_audio_file(p))
+
+
+def read_table(path: Path, *, required: Sequence[str], expected: str) -> list[dict[str, str]]:
+    """Rows of a CSV file with a header, checked for the `required` columns."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+                    for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise AudioDissectError(f"cannot read {path}: {exc}", hint=f"expected {expected}") from None
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise AudioDissectError(f"{path} lacks the column(s) {', '.join(missing)}",
+                                hint=f"expected {expected}; found columns: {', '.join(columns) or 'none'}")
+    return rows
+
+
+def parse_folds(folds: int | Sequence[int], *, option: str) -> list[int]:
+    """Fold numbers from an int or a sequence of ints."""
+    if isinstance(folds, (int, str)):
+        folds = [folds]
+    try:
+        return sorted({int(f) for f in folds})
+    except (TypeError, ValueError):
+        raise AudioDissectError(f"{option} must be fold numbers, got {folds!r}") from None
+
+
+def check_file(path: Path) -> str | None:
+    """None if `path` reads as usable audio, else the reason it does not."""
+    if not path.is_file():
+        return "file not found"
+    try:
+        read_audio(path)
+    except BadClipError as exc:
+        prefix = f"{path}: "
+        return exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
+    return None
+
+
+def build_disk_set(name: str, candidates: Sequence[Candidate], *, spec: dict[str, Any], seed: int,
+                   heldout_fraction: float = HELDOUT_FRACTION, where: str) -> DiskProbeSet:
+    """Check every file and assemble the probing set.
+
+    Ids come from file stems (qualified where stems collide); clips without a
+    split from the layout get a seeded stratified one, drawn among the listed
+    files without a split, bad ones included, so that a file going bad does
+    not move the others.
+
+    Parameters
+    ----------
+    name : str
+        The set's name (``"esc50"``...).
+    candidates : sequence of Candidate
+    spec : dict
+    seed : int
+    heldout_fraction : float
+    where : str
+        The root, for the error raised when no clip is usable.
+    """
+    if not candidates:
+        raise AudioDissectError(f"no audio files found for the {name} probing set in {where}")
+    ids = unique_ids([c.path.stem for c in candidates], [c.qualifier for c in candidates])
+    free = [i for i, c in enumerate(candidates) if c.split is None]
+    seeded: list[str | None] = [c.split for c in candidates]
+    drawn = stratified_split([ids[i] for i in free], [candidates[i].label for i in free], seed=seed,
+                             fraction=heldout_fraction)
+    for i, split in zip(free, drawn):
+        seeded[i] = split
+    clips, skipped = [], []
+    for clip_id, cand, split in zip(ids, candidates, seeded):
+        reason = check_file(cand.path)
+        if reason is not None:
+            skipped.append(SkippedClip(source=str(cand.path), reason=reason))
+            logger.warning("skipped %s: %s", cand.path, reason)
+            continue
+        clips.append(ClipInfo(id=clip_id, label=cand.label, split=split,
+                              metadata=dict(cand.metadata), path=str(cand.path)))
+    if not clips:
+        raise AudioDissectError(f"none of the {len(candidates)} files of the {name} probing set in "
+                                f"{where} is usable audio",
+                                hint=f"first problem: {skipped[0].source}: {skipped[0].reason}")
+    if skipped:
+        logger.warning("%s: %d of %d files skipped", name, len(skipped), len(candidates))
+    return DiskProbeSet(name=name, clips=clips, spec=spec, skipped=skipped)
+
+
+def normalise_split(value: str, *, source: str) -> str:
+    """``"probe"`` or ``"heldout"`` from a manifest cell (case and ``-``/``_`` ignored)."""
+    key = value.strip().lower().replace("-", "").replace("_", "")
+    if key in SPLITS:
+        return key
+    raise AudioDissectError(f"{source}: unknown split {value!r}", hint="use probe or heldout")
