@@ -63,7 +63,7 @@ from .splits import HELDOUT_FRACTION, stratified_split
 
 logger = logging.getLogger("audiodissect")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SAMPLE_RATE = 16000
 SPEECH = "speech"
 #: The 17 labels: 16 instruments, then "speech".

@@ -38,7 +38,7 @@ ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-us-nyc", "en-029",
 #: to run, even in a fresh process, so their clips would not be reproducible.
 VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f4", "Annie", "belinda", "linda", "steph")
 
-#: Short words and phrases the speech clips say (each fits in about two seconds).
+#: Short words and phrases; a speech clip says two of them (about two seconds together).
 TEXTS = (
     "hello", "good morning", "thank you", "yes please", "no thanks", "see you later",
     "one two three", "four five six", "seven eight nine", "open the door", "close the window",
@@ -92,8 +92,9 @@ class Utterance:
 
 
 def draw_utterance(rng: np.random.Generator) -> Utterance:
-    """A seeded text, voice, speaking rate and pitch."""
-    text = TEXTS[int(rng.integers(len(TEXTS)))]
+    """A seeded text (two of :data:`TEXTS`, so speech fills most of a clip), voice, rate and pitch."""
+    first, second = rng.choice(len(TEXTS), size=2, replace=False)
+    text = f"{TEXTS[int(first)]}, {TEXTS[int(second)]}"
     voice = f"{ACCENTS[int(rng.integers(len(ACCENTS)))]}+{VARIANTS[int(rng.integers(len(VARIANTS)))]}"
     return Utterance(text=text, voice=voice, rate=int(rng.integers(135, 196)),
                      pitch=int(rng.integers(30, 71)))
