@@ -194,7 +194,11 @@ class SpeechJob:
         request = folder / "request.json"
         request.write_text(json.dumps({"sample_rate": int(sample_rate),
                                        "utterances": [dataclasses.asdict(u) for u in utterances]}))
-        env = dict(os.environ, PYTHONHASHSEED="0")
+        # the child must import this package even when it is not installed
+        package_parent = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH")
+        env = dict(os.environ, PYTHONHASHSEED="0",
+                   PYTHONPATH=package_parent + (os.pathsep + path if path else ""))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "audiodissect.probes.speech", str(request), str(self._out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
