@@ -63,11 +63,11 @@ class SummarizeConfig:
 
     llm: str = "extractive"
     k: int = 5
-    threshold: float = 0.5
+    threshold: float = 0.75  # measured: see audiodissect.summarize.calibration
     adjective_filter: str = "lexicon"  # or "llm"
     icl: bool = True
     temperature: float = 0.0
-    max_tokens: int = 160
+    max_tokens: int = 256
 
 
 @dataclasses.dataclass

@@ -96,6 +96,28 @@ def run_pipeline(config: RunConfig, *, hook: ProgressHook | None = None,
     if section is not None:
         echo(f"recorded {sum(section['layers'].values())} units in {len(section['layers'])} layers")
     write_text(run.path / "layers.txt", layer_overview(run))
+    descriptions = timed("describe", lambda: stage_describe(run, probe, config.describe.captioner, hook=hook))
+    timed("identify", lambda: stage_identify(run, probe, config, descriptions))
+    if descriptions is not None:
+        section = timed("summarize", lambda: stage_summarize(run, config, descriptions, hook=hook))
+        if section is not None:
+            summary = run.stage("summarize")
+            echo(f"LLM {summary['llm']}: {summary['llm_calls']} calls, {summary['llm_cache_hits']} cache hits")
+        from .scoring.stage import stage_score
+
+        timed("score", lambda: stage_score(run, config, hook=hook))
+    if run.has_units("identify"):
+        try:
+            echo(evaluate_last_layer(run))
+        except Exception as exc:  # a model without named classes has no last-layer table
+            echo(f"last-layer accuracy: not available ({exc})")
+    from .analyses.run import run_analyses
+    from .report.build import stage_report
+
+    timed("analyze", lambda: run_analyses(run, hook=hook))
+    report = timed("report", lambda: stage_report(run, probe, hook=hook))
+    if report is not None:
+        echo(f"report: {report['index']}")
     return run
 
 
@@ -117,3 +139,135 @@ def reopen_target(run: RunDir, *, device: str | None = None) -> Target:
     from .targets import load_target
 
     return load_target(run.stage("record")["model"], device=device)
+
+
+def load_captioner(spec: str, probe: ProbeSet):
+    """A captioner from its spec: ``tags`` (offline default), ``file:<json>``, ``http:<model>@<url>``."""
+    from .captioners import FileCaptioner, HttpAudioCaptioner, probe_clips
+    from .errors import AudioDissectError
+
+    if spec == "tags":
+        from .captioners.tags_descriptors import TagsDescriptorsCaptioner
+
+        captioner = TagsDescriptorsCaptioner()
+        captioner.calibrate(probe_clips(probe))  # z-scores over the whole probing set
+        return captioner
+    if spec.startswith("file:"):
+        return FileCaptioner(spec[5:])
+    if spec.startswith("http:") and "@" in spec:
+        model, _, url = spec[5:].rpartition("@")
+        return HttpAudioCaptioner(url, model)
+    raise AudioDissectError(f"unknown captioner {spec!r}", hint="tags, file:<json>, or http:<model>@<base url>")
+
+
+def stage_describe(run: RunDir, probe: ProbeSet, spec: str, *, hook: ProgressHook | None = None) -> list[str]:
+    """One description per clip (probe and held-out), written to ``descriptions.json`` as {clip id: text}."""
+    from .captioners import describe_cached, probe_clips
+
+    captioner = load_captioner(spec, probe)
+    texts = describe_cached(captioner, probe_clips(probe), run.path / "cache" / "descriptions.json", hook=hook)
+    write_json(run.path / "descriptions.json", {c.id: t for c, t in zip(probe.clips, texts)})
+    return list(texts)
+
+
+def read_concepts(path: str | None, probe: ProbeSet) -> list[str]:
+    """The concept set: the given file, else the soundbank's labels, else the probing set's labels."""
+    from .concepts import clean_concepts, load_concepts
+
+    if path:
+        return load_concepts(path)
+    if probe.name == "soundbank":
+        from .probes import SOUNDBANK_CONCEPTS
+
+        return load_concepts(SOUNDBANK_CONCEPTS)
+    return clean_concepts(probe.labels, source=probe.name)
+
+
+def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions: list[str] | None) -> list[dict]:
+    """Module A: evidence matrices and per-unit closed-set concepts (``units/identify.jsonl``)."""
+    from .cache import save_npy
+    from .evaluate_last_layer import output_layer
+    from .evidence import compute_evidence, is_circular
+    from .identify import identify_units
+
+    cfg = config.identify
+    concepts = read_concepts(cfg.concepts, probe)
+    write_text(run.path / "concepts.txt", "\n".join(concepts) + "\n")
+    evidence = {}
+    for method in cfg.methods:
+        if method == "db" and descriptions is None:
+            continue
+        ev = compute_evidence(method, probe, concepts, backend=cfg.tab_backend if method == "tab" else None,
+                              descriptions=descriptions, cache_dir=run.path / "cache",
+                              embedder=cfg.text_embedder)
+        save_npy(run.path / "evidence" / f"{method}.npy", ev)
+        evidence[method] = ev
+    rows = run.probe_rows()
+    record = run.stage("record")
+    acts = {layer: np.asarray(run.activations(layer))[rows] for layer in run.layers()}
+    records = identify_units({m: e[rows] for m, e in evidence.items()}, acts, concepts,
+                             similarities=cfg.similarities, top=cfg.top, db_scope=cfg.db_scope,
+                             db_topk=cfg.db_topk, output_layer=output_layer(record["layers"], record["class_names"]))
+    run.write_units("identify", records)
+    circular = "tab" in evidence and is_circular(record["model"], cfg.tab_backend)
+    run.finish_stage("identify", "", {"concepts": len(concepts), "methods": list(evidence), "circular": circular})
+    return records
+
+
+def stage_summarize(run: RunDir, config: RunConfig, descriptions: list[str], *,
+                    hook: ProgressHook | None = None) -> list[dict]:
+    """Modules B and C and ICL (``units/summarize.jsonl``)."""
+    from .llm import CachedLLM, load_llm
+    from .summarize.stage import make_summarize_settings, summarize_units
+    from .text_embedder import load_text_embedder
+
+    cfg = config.summarize
+    rows = run.probe_rows()
+    clips = run.clips()
+    llm = CachedLLM(load_llm(cfg.llm), run.path / "cache" / "llm.sqlite")
+    concepts = (run.path / "concepts.txt").read_text().split("\n") if (run.path / "concepts.txt").exists() else None
+    concepts = [c for c in (concepts or []) if c] or None
+    settings = make_summarize_settings(k=cfg.k, threshold=cfg.threshold, adjective_filter=cfg.adjective_filter,
+                                       temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+    acts = {layer: np.asarray(run.activations(layer))[rows] for layer in run.layers()}
+    records = summarize_units(acts, [descriptions[i] for i in rows], llm=llm,
+                              embedder=load_text_embedder(config.identify.text_embedder),
+                              concepts=concepts, settings=settings, hook=hook)
+    for r in records:
+        for key in ("top_clips", "bottom_clips"):
+            if key in r:
+                r[key] = [clips[rows[i]].id for i in r[key]]
+    run.write_units("summarize", records)
+    run.finish_stage("summarize", "", {"llm": cfg.llm, "llm_calls": llm.calls, "llm_cache_hits": llm.hits})
+    return records
+
+
+def evaluate_last_layer(run: RunDir) -> str:
+    """Write ``evaluation/last_layer.csv`` and return the table as text."""
+    import csv
+    import io
+
+    from .errors import AudioDissectError
+    from .evaluate_last_layer import format_table, last_layer_table, output_layer
+    from .text_embedder import load_text_embedder
+
+    record = run.stage("record")
+    layer = output_layer(record["layers"], record["class_names"])
+    if layer is None:
+        raise AudioDissectError("no recorded layer has one unit per class name",
+                                hint="record the classifier layer of a model with named classes")
+    records = list(run.read_units("identify"))
+    if run.has_units("summarize"):
+        for r in run.read_units("summarize"):
+            icl = r.get("icl_topk") or ([r["icl_top1"]] if r.get("icl_top1") else [])
+            records.append({"layer": r["layer"], "index": r["index"], "method": "icl", "similarity": None,
+                            "concepts": [c for c in icl if c] or ["(none)"]})
+    concepts = [c for c in (run.path / "concepts.txt").read_text().split("\n") if c]
+    rows = last_layer_table(records, layer=layer, class_names=record["class_names"], concepts=concepts,
+                            embedder=load_text_embedder())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["method", "similarity", "top1", "top5", "cosine", "units", "left_out"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(run.path / "evaluation" / "last_layer.csv", buf.getvalue())
+    return format_table(rows)
