@@ -8,7 +8,7 @@ from audiodissect.evaluate_last_layer import last_layer_table, normalise_name, o
 from audiodissect.identify import identify_units, topk_clip_evidence
 
 
-def planted_case(seed=0, n=60, c=4):
+def planted_case(seed=0, n=400, c=4):
     """Evidence with one noisy column per concept and units that copy concept columns 2, 0, 3."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, c, size=n)
