@@ -49,17 +49,19 @@ class ChatServer:
                     if delay:
                         time.sleep(delay)
                     data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
-                    try:
-                        self.send_response(status)
-                        self.send_header("Content-Type", "application/json")
-                        self.send_header("Content-Length", str(len(data)))
-                        self.end_headers()
-                        self.wfile.write(data)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass  # the client gave up (timeout)
                 finally:
+                    # counted out before replying: once the client has its answer it may send
+                    # the next request, which must not overlap this one in the count
                     with server._lock:
                         server.in_flight -= 1
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -198,7 +198,7 @@ def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions
         if method == "db" and descriptions is None:
             continue
         ev = compute_evidence(method, probe, concepts, backend=cfg.tab_backend if method == "tab" else None,
-                              descriptions=descriptions, cache_dir=run.path / "cache",
+                              descriptions=descriptions if method == "db" else None, cache_dir=run.path / "cache",
                               embedder=cfg.text_embedder)
         save_npy(run.path / "evidence" / f"{method}.npy", ev)
         evidence[method] = ev
