@@ -204,7 +204,7 @@ def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions
         evidence[method] = ev
     rows = run.probe_rows()
     record = run.stage("record")
-    acts = {layer: np.asarray(run.activations(layer))[rows] for layer in run.layers()}
+    acts = run.probe_activations()
     records = identify_units({m: e[rows] for m, e in evidence.items()}, acts, concepts,
                              similarities=cfg.similarities, top=cfg.top, db_scope=cfg.db_scope,
                              db_topk=cfg.db_topk, output_layer=output_layer(record["layers"], record["class_names"]))
@@ -225,12 +225,10 @@ def stage_summarize(run: RunDir, config: RunConfig, descriptions: list[str], *,
     rows = run.probe_rows()
     clips = run.clips()
     llm = CachedLLM(load_llm(cfg.llm), run.path / "cache" / "llm.sqlite")
-    concepts = (run.path / "concepts.txt").read_text().split("\n") if (run.path / "concepts.txt").exists() else None
-    concepts = [c for c in (concepts or []) if c] or None
+    concepts = run.concepts() or None
     settings = make_summarize_settings(k=cfg.k, threshold=cfg.threshold, adjective_filter=cfg.adjective_filter,
                                        temperature=cfg.temperature, max_tokens=cfg.max_tokens)
-    acts = {layer: np.asarray(run.activations(layer))[rows] for layer in run.layers()}
-    records = summarize_units(acts, [descriptions[i] for i in rows], llm=llm,
+    records = summarize_units(run.probe_activations(), [descriptions[i] for i in rows], llm=llm,
                               embedder=load_text_embedder(config.identify.text_embedder),
                               concepts=concepts, settings=settings, hook=hook)
     for r in records:
@@ -262,7 +260,7 @@ def evaluate_last_layer(run: RunDir) -> str:
             icl = r.get("icl_topk") or ([r["icl_top1"]] if r.get("icl_top1") else [])
             records.append({"layer": r["layer"], "index": r["index"], "method": "icl", "similarity": None,
                             "concepts": [c for c in icl if c] or ["(none)"]})
-    concepts = [c for c in (run.path / "concepts.txt").read_text().split("\n") if c]
+    concepts = run.concepts() or []
     rows = last_layer_table(records, layer=layer, class_names=record["class_names"], concepts=concepts,
                             embedder=load_text_embedder())
     buf = io.StringIO()

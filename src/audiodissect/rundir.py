@@ -99,6 +99,18 @@ class RunDir:
         """Recorded layers, in recording order."""
         return list(self.stage("record")["layers"])
 
+    def probe_activations(self) -> dict[str, np.ndarray]:
+        """Each recorded layer's activations on the probe clips only, {layer: (n_probe, U)}."""
+        rows = self.probe_rows()
+        return {layer: np.asarray(self.activations(layer))[rows] for layer in self.layers()}
+
+    def concepts(self) -> list[str] | None:
+        """The concept set written by the identify stage (``concepts.txt``), or None before it ran."""
+        path = self.path / "concepts.txt"
+        if not path.exists():
+            return None
+        return [c for c in path.read_text(encoding="utf-8").split("\n") if c]
+
     def save_logits(self, array: np.ndarray) -> None:
         save_npy(self.path / "logits.npy", np.asarray(array, dtype=np.float32))
 
