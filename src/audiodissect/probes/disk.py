@@ -99,6 +99,28 @@ def read_table(path: Path, *, required: Sequence[str], expected: str) -> list[di
     return rows
 
 
+def read_layout_table(layout: str, base: Path, relative: str, *, required: Sequence[str],
+                      expected: str) -> tuple[Path, list[dict[str, str]]]:
+    """The metadata table of a data set's layout (``meta/esc50.csv``...) and its rows.
+
+    Raises a clear error when the table is missing, so that a wrong root says
+    which file it lacks.
+    """
+    table = base / relative
+    if not table.is_file():
+        raise AudioDissectError(f"{base} does not look like {layout}: {table} is missing", hint=f"expected {expected}")
+    return table, read_table(table, required=required, expected=expected)
+
+
+def require_folds(candidates: Sequence[Candidate], folds: Sequence[int], *, table: Path) -> None:
+    """Check that every held-out fold occurs among the candidates' ``metadata["fold"]``."""
+    present = sorted({c.metadata["fold"] for c in candidates})
+    absent = [f for f in folds if f not in present]
+    if absent:
+        raise AudioDissectError(f"heldout_folds {absent} do not occur in {table}",
+                                hint="folds present: " + ", ".join(map(str, present)))
+
+
 def parse_folds(folds: int | Sequence[int], *, option: str) -> list[int]:
     """Fold numbers from an int or a sequence of ints."""
     if isinstance(folds, (int, str)):

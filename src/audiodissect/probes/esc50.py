@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from ..errors import AudioDissectError
 from .base import HELDOUT, PROBE
-from .disk import Candidate, DiskProbeSet, build_disk_set, parse_folds, read_table, require_root
+from .disk import (Candidate, DiskProbeSet, build_disk_set, parse_folds, read_layout_table, require_folds,
+                   require_root)
 
 EXPECTED = "<root>/meta/esc50.csv and <root>/audio/*.wav (the ESC-50 repository layout)"
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
@@ -30,10 +31,7 @@ def load_esc50(*, root: str | None, heldout_folds: int | Sequence[int] = (5,)) -
         Folds (1-5) that form the held-out split.
     """
     base = require_root("esc50", root, expected=EXPECTED)
-    table = base / "meta" / "esc50.csv"
-    if not table.is_file():
-        raise AudioDissectError(f"{base} does not look like ESC-50: {table} is missing", hint=f"expected {EXPECTED}")
-    rows = read_table(table, required=COLUMNS, expected=EXPECTED)
+    table, rows = read_layout_table("ESC-50", base, "meta/esc50.csv", required=COLUMNS, expected=EXPECTED)
     folds = parse_folds(heldout_folds, option="heldout_folds")
     candidates = []
     for row in rows:
@@ -47,10 +45,6 @@ def load_esc50(*, root: str | None, heldout_folds: int | Sequence[int] = (5,)) -
         candidates.append(Candidate(path=base / "audio" / row["filename"], label=row["category"],
                                     qualifier=f"fold{fold}", metadata=meta,
                                     split=HELDOUT if fold in folds else PROBE))
-    present = sorted({c.metadata["fold"] for c in candidates})
-    absent = [f for f in folds if f not in present]
-    if absent:
-        raise AudioDissectError(f"heldout_folds {absent} do not occur in {table}",
-                                hint="folds present: " + ", ".join(map(str, present)))
+    require_folds(candidates, folds, table=table)
     spec = {"name": "esc50", "root": str(root), "heldout_folds": folds}
     return build_disk_set("esc50", candidates, spec=spec, seed=0, where=str(base))

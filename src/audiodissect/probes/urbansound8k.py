@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from ..errors import AudioDissectError
 from .base import HELDOUT, PROBE
-from .disk import Candidate, DiskProbeSet, build_disk_set, parse_folds, read_table, require_root
+from .disk import (Candidate, DiskProbeSet, build_disk_set, parse_folds, read_layout_table, require_folds,
+                   require_root)
 
 EXPECTED = "<root>/metadata/UrbanSound8K.csv and <root>/audio/fold<N>/*.wav (the UrbanSound8K layout)"
 COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
@@ -30,11 +31,7 @@ def load_urbansound8k(*, root: str | None, heldout_folds: int | Sequence[int] = 
         Folds (1-10) that form the held-out split.
     """
     base = require_root("urbansound8k", root, expected=EXPECTED)
-    table = base / "metadata" / "UrbanSound8K.csv"
-    if not table.is_file():
-        raise AudioDissectError(f"{base} does not look like UrbanSound8K: {table} is missing",
-                                hint=f"expected {EXPECTED}")
-    rows = read_table(table, required=COLUMNS, expected=EXPECTED)
+    table, rows = read_layout_table("UrbanSound8K", base, "metadata/UrbanSound8K.csv", required=COLUMNS, expected=EXPECTED)
     folds = parse_folds(heldout_folds, option="heldout_folds")
     candidates = []
     for row in rows:
@@ -49,10 +46,6 @@ def load_urbansound8k(*, root: str | None, heldout_folds: int | Sequence[int] = 
         candidates.append(Candidate(path=base / "audio" / f"fold{fold}" / row["slice_file_name"],
                                     label=row["class"], qualifier=f"fold{fold}", metadata=meta,
                                     split=HELDOUT if fold in folds else PROBE))
-    present = sorted({c.metadata["fold"] for c in candidates})
-    absent = [f for f in folds if f not in present]
-    if absent:
-        raise AudioDissectError(f"heldout_folds {absent} do not occur in {table}",
-                                hint="folds present: " + ", ".join(map(str, present)))
+    require_folds(candidates, folds, table=table)
     spec = {"name": "urbansound8k", "root": str(root), "heldout_folds": folds}
     return build_disk_set("urbansound8k", candidates, spec=spec, seed=0, where=str(base))
