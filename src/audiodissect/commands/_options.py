@@ -3,16 +3,85 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import AudioDissectError
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_BOOLS = {"true": True, "false": False, "yes": True, "no": False}
 
 
-def add_probe_options(parser: argparse.ArgumentParser, *, default: str | None = "soundbank") -> None:
+def add_probe_options(parser: argparse.ArgumentParser, *, default: str | None = "soundbank",
+                      options: bool = False) -> None:
+    """``--probe`` and ``--probe-root``; with `options`, the repeatable ``--probe-option KEY=VALUE`` too."""
     from ..probes import PROBE_NAMES
 
     parser.add_argument("--probe", default=default, metavar="NAME",
                         help=f"probing set: {', '.join(PROBE_NAMES)} (default: {default})")
     parser.add_argument("--probe-root", metavar="PATH",
                         help="the data set's folder (esc50, urbansound8k, gtzan, folder) or the manifest (csv)")
+    if options:
+        add_probe_option_flag(parser)
+
+
+def add_probe_option_flag(parser: argparse.ArgumentParser) -> None:
+    """The repeatable ``--probe-option KEY=VALUE`` (parse with :func:`parse_key_values`)."""
+    parser.add_argument("--probe-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the probing set, repeatable, e.g. clips_per_label=20 or "
+                             "labels=trumpet,organ (numbers and true/false are parsed; commas make a list)")
 
 
 def add_run_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument("--run", required=required, metavar="DIR", help="run directory")
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: int, float or bool when it looks like one, else the string itself.
+
+    ``none``/``null`` give None; a value with commas is a list of such values
+    (``4,5`` -> ``[4, 5]``).
+    """
+    if "," in text:
+        return [parse_value(part.strip()) for part in text.split(",") if part.strip()]
+    lowered = text.strip().lower()
+    if lowered in _BOOLS:
+        return _BOOLS[lowered]
+    if lowered in ("none", "null"):
+        return None
+    if _INT.fullmatch(text.strip()):
+        return int(text)
+    if _FLOAT.fullmatch(text.strip()):
+        return float(text)
+    return text
+
+
+def parse_key_values(items: Sequence[str] | None, *, flag: str = "--probe-option") -> dict[str, Any]:
+    """``["seed=3", "labels=trumpet,organ"]`` -> ``{"seed": 3, "labels": ["trumpet", "organ"]}``.
+
+    Raises
+    ------
+    AudioDissectError
+        For an item without ``=`` or with an empty or repeated key.
+    """
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not key.isidentifier():
+            raise AudioDissectError(f"malformed {flag} {item!r}", hint=f"write {flag} KEY=VALUE, e.g. seed=3")
+        if key in out:
+            raise AudioDissectError(f"{flag} {key!r} is given twice")
+        out[key] = parse_value(value)
+    return out
+
+
+def run_config(run) -> Any:
+    """The :class:`~audiodissect.config.RunConfig` saved in run directory `run`, else the defaults."""
+    from ..cache import read_json
+    from ..config import RunConfig, from_dict
+
+    saved = run.path / "config.json"
+    return from_dict(RunConfig, read_json(saved)) if saved.exists() else RunConfig()

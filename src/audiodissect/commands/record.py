@@ -11,7 +11,7 @@ def register(sub) -> None:
                                    "write activations/<layer>.npy (clips x units), logits.npy and clips.jsonl.")
     p.add_argument("--model", default="demo-cnn",
                    help="yamnet, demo-cnn, or hf:<model id or local path> (default: demo-cnn)")
-    add_probe_options(p)
+    add_probe_options(p, options=True)
     p.add_argument("--layers", nargs="+", metavar="PATTERN",
                    help="module paths or globs, e.g. 'layers.*' 'classifier' (default: the model's unit layers)")
     p.add_argument("--pool", choices=("mean", "max", "first"), default="mean",
@@ -26,8 +26,10 @@ def main(args) -> int:
     from ..config import ProbeConfig, RecordConfig
     from ..pipeline import open_probe, open_target, stage_record
     from ..rundir import RunDir
+    from ._options import parse_key_values
 
-    probe = open_probe(ProbeConfig(name=args.probe, root=args.probe_root))
+    probe = open_probe(ProbeConfig(name=args.probe, root=args.probe_root,
+                                   options=parse_key_values(args.probe_option)))
     record = RecordConfig(model=args.model, layers=args.layers or [], pool=args.pool,
                           batch_size=args.batch_size, device=args.device)
     target = open_target(record, probe=probe)

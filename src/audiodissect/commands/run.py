@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._options import add_probe_option_flag
+
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="dissect a model end to end (default: demo CNN on the soundbank, offline)",
@@ -14,6 +16,7 @@ def register(sub) -> None:
     p.add_argument("--model", help="target model: demo-cnn, yamnet or hf:<id or path>")
     p.add_argument("--probe", metavar="NAME", help="probing set: soundbank, esc50, urbansound8k, gtzan, folder, csv")
     p.add_argument("--probe-root", metavar="PATH", help="the probing set's folder or manifest")
+    add_probe_option_flag(p)
     p.add_argument("--layers", nargs="+", metavar="PATTERN", help="module paths or globs to dissect")
     p.add_argument("--pool", choices=("mean", "max", "first"), help="reduction over time/tokens")
     p.add_argument("--concepts", metavar="FILE", help="concept set, one per line")
@@ -27,8 +30,10 @@ def register(sub) -> None:
 def main(args) -> int:
     from ..config import RunConfig, load_config
     from ..pipeline import run_pipeline
+    from ._options import parse_key_values
 
     config = load_config(args.config) if args.config else RunConfig()
+    config.probe.options.update(parse_key_values(args.probe_option))
     overrides = {
         ("out",): args.out, ("record", "model"): args.model, ("probe", "name"): args.probe,
         ("probe", "root"): args.probe_root, ("record", "layers"): args.layers, ("record", "pool"): args.pool,

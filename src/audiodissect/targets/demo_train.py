@@ -195,8 +195,10 @@ def train_demo_cnn(probe: ProbeSet, *, seed: int = 0, epochs: int = 30, batch_si
 
 
 def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(),
-                    hook: ProgressHook | None = None) -> tuple[DemoCNN, list[str], dict[str, Any]]:
+                    hook: ProgressHook | None = None, force: bool = False) -> tuple[DemoCNN, list[str], dict[str, Any]]:
     """The demo CNN for `probe` and `settings`: loaded from the cache, or trained and cached.
+
+    `force` trains again and replaces the cached model.
 
     Returns
     -------
@@ -205,7 +207,7 @@ def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(
     from ..cache import read_json
 
     folder = model_dir(probe.spec, settings)
-    if is_cached(folder):
+    if is_cached(folder) and not force:
         model, names = load_model(folder)
         return model, names, read_json(folder / "metrics.json")
     options = dataclasses.asdict(settings)
