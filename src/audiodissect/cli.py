@@ -16,7 +16,8 @@ import sys
 from . import __version__
 from .errors import AudioDissectError
 
-COMMANDS = ("run", "train", "record", "prune", "score", "evaluate", "report", "analyze")
+COMMANDS = ("run", "train", "record", "describe", "identify", "summarize", "prune", "score", "evaluate", "report",
+            "analyze")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,12 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import AudioDissectError
+
+if TYPE_CHECKING:
+    from .prune.runner import PruneConfig
 
 
 @dataclasses.dataclass
@@ -70,6 +73,18 @@ class SummarizeConfig:
     max_tokens: int = 256
 
 
+def run_prune_config() -> PruneConfig:
+    """The pruning settings of ``audiodissect run``: the paper's strategies on every class, kept cheap.
+
+    One random draw per concept instead of three and no feature-importance
+    curves (``audiodissect evaluate pruning`` / ``importance`` run those);
+    everything else is :class:`~audiodissect.prune.runner.PruneConfig`'s default.
+    """
+    from .prune.runner import PruneConfig
+
+    return PruneConfig(seeds=1, importance=False)
+
+
 @dataclasses.dataclass
 class RunConfig:
     """Everything `audiodissect run` does."""
@@ -80,6 +95,7 @@ class RunConfig:
     describe: DescribeConfig = dataclasses.field(default_factory=DescribeConfig)
     identify: IdentifyConfig = dataclasses.field(default_factory=IdentifyConfig)
     summarize: SummarizeConfig = dataclasses.field(default_factory=SummarizeConfig)
+    prune: PruneConfig = dataclasses.field(default_factory=run_prune_config)
     stages: list[str] = dataclasses.field(default_factory=list)  # empty: every stage
 
 
@@ -88,7 +104,19 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Build dataclass `cls` from a nested dict; unknown keys are an error naming the valid ones."""
+    """Build dataclass `cls` from a nested dict; unknown keys are an error naming the valid ones.
+
+    Settings the dict leaves out keep `cls`'s defaults, also inside nested
+    sections (a ``[prune]`` table with one key keeps the run's other pruning
+    defaults).
+    """
+    return _merge(cls(), data)
+
+
+def _merge(base: Any, data: dict[str, Any]) -> Any:
+    cls = type(base)
+    if not isinstance(data, dict):
+        raise AudioDissectError(f"settings of [{cls.__name__}] must be a table, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
@@ -96,15 +124,16 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
             from .errors import unknown_name_error
 
             raise unknown_name_error(f"setting in [{cls.__name__}]", key, fields)
-        ftype = fields[key].type
-        sub = _dataclass_type(ftype)
-        kwargs[key] = from_dict(sub, value) if sub is not None and isinstance(value, dict) else value
-    return cls(**kwargs)
+        sub = _dataclass_type(fields[key].type)
+        kwargs[key] = _merge(getattr(base, key), value) if sub is not None and isinstance(value, dict) else value
+    return dataclasses.replace(base, **kwargs)
 
 
 def _dataclass_type(ftype: Any) -> type | None:
+    from .prune.runner import PruneConfig
+
     names = {c.__name__: c for c in (ProbeConfig, RecordConfig, IdentifyConfig, DescribeConfig,
-                                     SummarizeConfig, RunConfig)}
+                                     SummarizeConfig, PruneConfig, RunConfig)}
     return names.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
 
 

@@ -97,6 +97,8 @@ def run_pipeline(config: RunConfig, *, hook: ProgressHook | None = None,
         echo(f"recorded {sum(section['layers'].values())} units in {len(section['layers'])} layers")
     write_text(run.path / "layers.txt", layer_overview(run))
     descriptions = timed("describe", lambda: stage_describe(run, probe, config.describe.captioner, hook=hook))
+    if descriptions is None:  # describe not wanted this time: earlier descriptions, if any
+        descriptions = run.descriptions()
     timed("identify", lambda: stage_identify(run, probe, config, descriptions))
     if descriptions is not None:
         section = timed("summarize", lambda: stage_summarize(run, config, descriptions, hook=hook))
@@ -106,6 +108,15 @@ def run_pipeline(config: RunConfig, *, hook: ProgressHook | None = None,
         from .scoring.stage import stage_score
 
         timed("score", lambda: stage_score(run, config, hook=hook))
+    if run.has_units("identify") and run.has_units("summarize") and not target.class_names:
+        echo("pruning: skipped (the model has no class names to prune)")
+    elif run.has_units("identify") and run.has_units("summarize"):
+        section = timed("prune", lambda: stage_prune_timed(run, config, target=target, probe=probe, hook=hook))
+        if section is not None:
+            from .prune.evaluate import format_table
+
+            echo("pruning (held-out confidence change; dA: the concept's clips, dR: the rest)")
+            echo(format_table(section["table"]))
     if run.has_units("identify"):
         try:
             echo(evaluate_last_layer(run))
@@ -119,6 +130,18 @@ def run_pipeline(config: RunConfig, *, hook: ProgressHook | None = None,
     if report is not None:
         echo(f"report: {report['index']}")
     return run
+
+
+def stage_prune_timed(run: RunDir, config: RunConfig, *, target: Target, probe: ProbeSet,
+                      hook: ProgressHook | None = None) -> dict[str, Any]:
+    """The pruning stage (:func:`audiodissect.prune.runner.stage_prune`), its wall time added to the manifest."""
+    from .prune.runner import stage_prune
+
+    start = time.perf_counter()
+    section = stage_prune(run, config.prune, target=target, probe=probe, hook=hook)
+    section = {**section, "seconds": round(time.perf_counter() - start, 2)}
+    run.finish_stage("prune", run.stage("prune")["key"], section)
+    return section
 
 
 def reopen_probe(run: RunDir) -> ProbeSet:
@@ -141,15 +164,18 @@ def reopen_target(run: RunDir, *, device: str | None = None) -> Target:
     return load_target(run.stage("record")["model"], device=device)
 
 
-def load_captioner(spec: str, probe: ProbeSet):
-    """A captioner from its spec: ``tags`` (offline default), ``file:<json>``, ``http:<model>@<url>``."""
+def load_captioner(spec: str, probe: ProbeSet, *, cache_dir=None):
+    """A captioner from its spec: ``tags`` (offline default), ``file:<json>``, ``http:<model>@<url>``.
+
+    ``tags`` keeps its tag logits in `cache_dir` (the run's cache), where the tag bridge finds them.
+    """
     from .captioners import FileCaptioner, HttpAudioCaptioner, probe_clips
     from .errors import AudioDissectError
 
     if spec == "tags":
         from .captioners.tags_descriptors import TagsDescriptorsCaptioner
 
-        captioner = TagsDescriptorsCaptioner()
+        captioner = TagsDescriptorsCaptioner(cache_dir=cache_dir)
         captioner.calibrate(probe_clips(probe))  # z-scores over the whole probing set
         return captioner
     if spec.startswith("file:"):
@@ -160,13 +186,42 @@ def load_captioner(spec: str, probe: ProbeSet):
     raise AudioDissectError(f"unknown captioner {spec!r}", hint="tags, file:<json>, or http:<model>@<base url>")
 
 
+def describe_key(run: RunDir, probe: ProbeSet, spec: str) -> str:
+    """The describe stage's cache key: captioner spec (and file digest), probing set spec and clip ids."""
+    from pathlib import Path
+
+    from .cache import hash_file, hash_key
+
+    source = Path(spec[5:]) if spec.startswith("file:") else None
+    digest = hash_file(source) if source is not None and source.is_file() else None
+    return hash_key("describe", spec, digest, probe.spec, [c.id for c in probe.clips])
+
+
 def stage_describe(run: RunDir, probe: ProbeSet, spec: str, *, hook: ProgressHook | None = None) -> list[str]:
-    """One description per clip (probe and held-out), written to ``descriptions.json`` as {clip id: text}."""
+    """One description per clip (probe and held-out), written to ``descriptions.json`` as {clip id: text}.
+
+    Skipped when the captioner spec, its file (for ``file:``) and the clips are
+    those of the last describe stage and ``descriptions.json`` is still there.
+
+    Returns
+    -------
+    list of str, length N
+        In clip order.
+    """
     from .captioners import describe_cached, probe_clips
 
-    captioner = load_captioner(spec, probe)
+    key = describe_key(run, probe, spec)
+    if run.stage_current("describe", key):
+        kept = run.descriptions()
+        if kept is not None:
+            return kept
+    start = time.perf_counter()
+    captioner = load_captioner(spec, probe, cache_dir=run.path / "cache")
     texts = describe_cached(captioner, probe_clips(probe), run.path / "cache" / "descriptions.json", hook=hook)
     write_json(run.path / "descriptions.json", {c.id: t for c, t in zip(probe.clips, texts)})
+    run.finish_stage("describe", key, {"captioner": spec, "n_clips": len(texts), "n_cached": texts.n_cached,
+                                       "n_described": texts.n_described,
+                                       "seconds": round(time.perf_counter() - start, 2)})
     return list(texts)
 
 
@@ -183,8 +238,26 @@ def read_concepts(path: str | None, probe: ProbeSet) -> list[str]:
     return clean_concepts(probe.labels, source=probe.name)
 
 
+def identify_key(run: RunDir, config: RunConfig, concepts: list[str], methods: list[str],
+                 descriptions: list[str] | None) -> str:
+    """The identify stage's cache key: recorded activations, concepts, methods, settings, descriptions."""
+    from .cache import hash_key
+
+    cfg = config.identify
+    settings = {"similarities": list(cfg.similarities), "tab_backend": cfg.tab_backend if "tab" in methods else None,
+                "db_scope": cfg.db_scope, "db_topk": cfg.db_topk, "text_embedder": cfg.text_embedder,
+                "top": cfg.top}
+    return hash_key("identify", 1, run.stage("record")["key"], concepts, methods, settings,
+                    hash_key(descriptions) if "db" in methods else None)
+
+
 def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions: list[str] | None) -> list[dict]:
-    """Module A: evidence matrices and per-unit closed-set concepts (``units/identify.jsonl``)."""
+    """Module A: evidence matrices and per-unit closed-set concepts (``units/identify.jsonl``).
+
+    DB is left out when `descriptions` is None. Nothing is recomputed when the
+    cache key (:func:`identify_key`) matches the last identify stage and its
+    units file exists.
+    """
     from .cache import save_npy
     from .evaluate_last_layer import output_layer
     from .evidence import compute_evidence, is_circular
@@ -192,11 +265,14 @@ def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions
 
     cfg = config.identify
     concepts = read_concepts(cfg.concepts, probe)
+    methods = [m for m in dict.fromkeys(cfg.methods) if not (m == "db" and descriptions is None)]
+    key = identify_key(run, config, concepts, methods, descriptions)
+    if run.stage_current("identify", key) and run.has_units("identify") and run.concepts() == concepts:
+        return run.read_units("identify")
+    start = time.perf_counter()
     write_text(run.path / "concepts.txt", "\n".join(concepts) + "\n")
     evidence = {}
-    for method in cfg.methods:
-        if method == "db" and descriptions is None:
-            continue
+    for method in methods:
         ev = compute_evidence(method, probe, concepts, backend=cfg.tab_backend if method == "tab" else None,
                               descriptions=descriptions if method == "db" else None, cache_dir=run.path / "cache",
                               embedder=cfg.text_embedder)
@@ -210,33 +286,58 @@ def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions
                              db_topk=cfg.db_topk, output_layer=output_layer(record["layers"], record["class_names"]))
     run.write_units("identify", records)
     circular = "tab" in evidence and is_circular(record["model"], cfg.tab_backend)
-    run.finish_stage("identify", "", {"concepts": len(concepts), "methods": list(evidence), "circular": circular})
+    run.finish_stage("identify", key, {"concepts": len(concepts), "methods": list(evidence), "circular": circular,
+                                       "similarities": list(cfg.similarities), "units": len(records),
+                                       "seconds": round(time.perf_counter() - start, 2)})
     return records
 
 
 def stage_summarize(run: RunDir, config: RunConfig, descriptions: list[str], *,
                     hook: ProgressHook | None = None) -> list[dict]:
-    """Modules B and C and ICL (``units/summarize.jsonl``)."""
+    """Modules B and C and ICL (``units/summarize.jsonl``).
+
+    `descriptions` has one text per clip, in clip order (probe and held-out).
+    ICL runs when ``config.summarize.icl`` and the identify stage wrote a
+    concept set. Nothing is recomputed when the cache key (activations' top and
+    bottom clips, descriptions, LLM spec, text embedder, concepts, settings)
+    matches the last summarize stage and its units file exists.
+    """
+    from .cache import hash_key
     from .llm import CachedLLM, load_llm
-    from .summarize.stage import make_summarize_settings, summarize_units
+    from .summarize.stage import make_summarize_settings, summarize_cache_key, summarize_units
     from .text_embedder import load_text_embedder
 
     cfg = config.summarize
     rows = run.probe_rows()
     clips = run.clips()
-    llm = CachedLLM(load_llm(cfg.llm), run.path / "cache" / "llm.sqlite")
-    concepts = run.concepts() or None
+    if len(descriptions) != len(clips):
+        from .errors import AudioDissectError
+
+        raise AudioDissectError(f"{len(descriptions)} descriptions for the run's {len(clips)} clips",
+                                hint=f"describe again: `audiodissect describe --run {run.path}`")
+    concepts = (run.concepts() or None) if cfg.icl else None
     settings = make_summarize_settings(k=cfg.k, threshold=cfg.threshold, adjective_filter=cfg.adjective_filter,
                                        temperature=cfg.temperature, max_tokens=cfg.max_tokens)
-    records = summarize_units(run.probe_activations(), [descriptions[i] for i in rows], llm=llm,
-                              embedder=load_text_embedder(config.identify.text_embedder),
+    acts = run.probe_activations()
+    texts = [descriptions[i] for i in rows]
+    key = hash_key("summarize-stage", summarize_cache_key(acts, texts, llm_name=cfg.llm,
+                                                          embedder_name=config.identify.text_embedder,
+                                                          concepts=concepts, settings=settings),
+                   [clips[i].id for i in rows])
+    if run.stage_current("summarize", key) and run.has_units("summarize"):
+        return run.read_units("summarize")
+    start = time.perf_counter()
+    llm = CachedLLM(load_llm(cfg.llm), run.path / "cache" / "llm.sqlite")
+    records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(config.identify.text_embedder),
                               concepts=concepts, settings=settings, hook=hook)
     for r in records:
-        for key in ("top_clips", "bottom_clips"):
-            if key in r:
-                r[key] = [clips[rows[i]].id for i in r[key]]
+        for name in ("top_clips", "bottom_clips"):
+            if name in r:
+                r[name] = [clips[rows[i]].id for i in r[name]]
     run.write_units("summarize", records)
-    run.finish_stage("summarize", "", {"llm": cfg.llm, "llm_calls": llm.calls, "llm_cache_hits": llm.hits})
+    run.finish_stage("summarize", key, {"llm": cfg.llm, "llm_calls": llm.calls, "llm_cache_hits": llm.hits,
+                                        "units": len(records), "icl": concepts is not None,
+                                        "seconds": round(time.perf_counter() - start, 2)})
     return records
 
 

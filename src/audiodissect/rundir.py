@@ -111,6 +111,26 @@ class RunDir:
             return None
         return [c for c in path.read_text(encoding="utf-8").split("\n") if c]
 
+    def descriptions(self) -> list[str] | None:
+        """One description per clip in clip order, from ``descriptions.json``; None before a describe stage.
+
+        Raises
+        ------
+        AudioDissectError
+            When the file lacks some of the run's clips (it belongs to other clips).
+        """
+        path = self.path / "descriptions.json"
+        if not path.exists():
+            return None
+        by_id = read_json(path)
+        ids = [c.id for c in self.clips()]
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise AudioDissectError(f"{path} has no description for {len(missing)} of the run's clips "
+                                    f"(e.g. {missing[0]!r})",
+                                    hint=f"describe again: `audiodissect describe --run {self.path}`")
+        return [str(by_id[i]) for i in ids]
+
     def save_logits(self, array: np.ndarray) -> None:
         save_npy(self.path / "logits.npy", np.asarray(array, dtype=np.float32))
 

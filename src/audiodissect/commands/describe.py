@@ -1,0 +1,39 @@
+"""``audiodissect describe``: one description per clip of a recorded run (Step 1)."""
+
+from __future__ import annotations
+
+from ._options import add_run_option
+
+
+def register(sub) -> None:
+    p = sub.add_parser("describe", help="describe every clip of a recorded run with a captioner",
+                       description="Write one natural-language description per clip (probe and held-out) "
+                                   "of a run directory recorded by `audiodissect record` to "
+                                   "descriptions.json. Descriptions are cached per clip, so an interrupted "
+                                   "call resumes.")
+    add_run_option(p)
+    p.add_argument("--captioner", metavar="SPEC",
+                   help="tags (offline: tagger + acoustic descriptors), file:<json> (clip id or file name "
+                        "-> text, the original AND format), or http:<model>@<base url> "
+                        "(default: the run's setting, else tags)")
+    p.set_defaults(handler=main)
+
+
+def main(args) -> int:
+    from ..pipeline import stage_describe
+    from ._stage import open_recorded_run, reused, save_config
+
+    run, config, probe = open_recorded_run(args.run)
+    if args.captioner:
+        config.describe.captioner = args.captioner
+    before = run.manifest()["stages"].get("describe")
+    texts = stage_describe(run, probe, config.describe.captioner)
+    save_config(run, config)
+    section = run.stage("describe")
+    if reused(before, run, "describe"):
+        how = "unchanged since the last describe (nothing recomputed)"
+    else:
+        how = f"{section['n_described']} described, {section['n_cached']} from the cache, {section['seconds']} s"
+    print(f"{len(texts)} descriptions by {config.describe.captioner}: {how}")
+    print(f"descriptions: {run.path / 'descriptions.json'}")
+    return 0

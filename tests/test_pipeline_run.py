@@ -1,0 +1,64 @@
+"""run_pipeline end to end on the tiny run (seeded wave model, three-label soundbank): stages, timings, pruning."""
+
+import pytest
+
+import audiodissect.pipeline as pipeline
+from audiodissect.config import RunConfig, from_dict, load_config, to_dict
+from audiodissect.progress import silent
+from audiodissect.prune.runner import PruneConfig
+from stage_fixtures import PROBE_OPTIONS, make_target, tiny_probe, write_descriptions
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(pipeline, "open_target", lambda config, probe=None: make_target())
+    descriptions = tmp_path / "descriptions.json"
+    write_descriptions(descriptions, tiny_probe())
+    config = RunConfig(out=str(tmp_path / "run"))
+    config.probe.options = dict(PROBE_OPTIONS)
+    config.record.layers = ["conv", "classifier"]
+    config.describe.captioner = f"file:{descriptions}"
+    config.identify.methods = ["db"]
+    config.identify.similarities = ["cos3"]
+    config.prune.strategies = ["db", "ocp", "random"]
+    config.stages = ["record", "describe", "identify", "summarize", "prune"]
+    return config
+
+
+def test_run_pipeline_prunes_and_times_every_stage(config):
+    lines = []
+    run = pipeline.run_pipeline(config, hook=silent, echo=lines.append)
+    stages = run.manifest()["stages"]
+    assert list(stages) == ["record", "describe", "identify", "summarize", "prune"]
+    for name, section in stages.items():
+        assert section["seconds"] >= 0, name
+        assert len(section["key"]) == 16, name
+    table = {row["strategy"]: row for row in stages["prune"]["table"]}
+    assert set(table) == {"db", "ocp", "random"}
+    assert all(row["n_concepts"] >= 1 for row in table.values())
+    assert "importance" not in stages["prune"]  # the run's default leaves the curves out
+    assert (run.path / "pruning" / "table.csv").exists()
+    assert any(line.startswith("[prune] done in") for line in lines)
+    assert any(line.startswith("strategy") for line in lines)
+
+    # a second run recomputes nothing: same keys, same sections
+    again = []
+    pipeline.run_pipeline(config, hook=silent, echo=again.append)
+    after = run.manifest()["stages"]
+    for name in ("record", "describe", "identify", "summarize"):
+        assert after[name] == stages[name], name
+
+
+def test_prune_settings_round_trip_through_config_files(tmp_path):
+    config = RunConfig()
+    assert isinstance(config.prune, PruneConfig)
+    assert config.prune.seeds == 1 and config.prune.importance is False
+    config.prune.concepts = ["trumpet"]
+    again = from_dict(RunConfig, to_dict(config))
+    assert isinstance(again.prune, PruneConfig) and again.prune.concepts == ["trumpet"]
+    path = tmp_path / "run.toml"
+    path.write_text('[prune]\nconcepts = ["organ"]\nstrategies = ["random"]\nrandom_count = 2\n')
+    loaded = load_config(path)
+    assert loaded.prune.concepts == ["organ"] and loaded.prune.random_count == 2
+    assert loaded.prune.seeds == 1 and loaded.prune.importance is False  # unset: the run's defaults
