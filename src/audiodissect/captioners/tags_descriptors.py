@@ -8,6 +8,15 @@ plain sentences, e.g.::
     Sounds of trumpet, brass instrument and french horn. A loud, mid-pitched,
     bright, tonal, sustained sound with steady onsets and a sharp attack.
 
+Tag logits. The tagger's per-patch logits are max-pooled over each clip's
+patches (:mod:`audiodissect.evidence.tag_logits`: a silent patch would
+otherwise swamp a mean with extreme logits; espeak speech then reads
+"silence"). With a ``cache_dir`` (the pipeline passes the run's cache
+folder), the logits of the reference set come from, or go to, the same
+``tag-logits-<key>.npy`` file the tag bridge reads, so the tagger runs once
+per run; clips of the reference set are then described from those rows
+without running the tagger again.
+
 Which tags. Raw tag probabilities on music are dominated by tags that are on
 for every clip ("Music", "Musical instrument"), so tags are ranked by how
 *distinctive* they are for the clip: its logit z-scored against a reference
@@ -38,7 +47,8 @@ import numpy as np
 
 from ..cache import hash_array
 from ..descriptors import descriptor_sentence, descriptor_words, measure
-from ..errors import AudioDissectError
+from ..errors import AudioDissectError, unknown_name_error
+from ..evidence.tag_logits import DEFAULT_POOLING, POOLINGS, cached_tag_logits, tag_logits
 from ..progress import ProgressHook
 
 log = logging.getLogger(__name__)
@@ -111,13 +121,24 @@ class TagsDescriptorsCaptioner:
         See :func:`distinctive_tags`.
     min_reference : int
         Smallest uncalibrated batch that is z-scored against itself.
+    pooling : {"max", "mean", "mean-prob"}
+        How per-patch logits become clip logits
+        (:func:`audiodissect.evidence.tag_logits.pool_patches`).
+    cache_dir : path-like, optional
+        Where :meth:`calibrate` keeps the reference clips' logits (shared with
+        the tag bridge); None keeps them in memory only.
     batch_size : int
         Clips per tagger forward pass.
     """
 
     def __init__(self, tagger: Any = None, *, tagger_name: str = "yamnet", top_k: int = 3, pool: int = 10,
-                 min_reference: int = 8, batch_size: int = 16, hook: ProgressHook | None = None):
+                 min_reference: int = 8, pooling: str = DEFAULT_POOLING, cache_dir: Any = None,
+                 batch_size: int = 16, hook: ProgressHook | None = None):
+        if pooling not in POOLINGS:
+            raise unknown_name_error("patch pooling", pooling, POOLINGS)
         self._tagger = tagger
+        self.pooling = pooling
+        self.cache_dir = cache_dir
         self.tagger_name = getattr(tagger, "name", None) or tagger_name
         self.top_k = int(top_k)
         self.pool = int(pool)
@@ -127,10 +148,11 @@ class TagsDescriptorsCaptioner:
         self._mean: np.ndarray | None = None
         self._std: np.ndarray | None = None
         self._reference_key: str | None = None
+        self._reference_rows: dict[str, np.ndarray] = {}
 
     @property
     def name(self) -> str:
-        base = f"tags+descriptors:{self.tagger_name}:k{self.top_k}p{self.pool}"
+        base = f"tags+descriptors:{self.tagger_name}:k{self.top_k}p{self.pool}:{self.pooling}"
         return base + (f"@{self._reference_key}" if self._reference_key else "")
 
     @property
@@ -149,26 +171,53 @@ class TagsDescriptorsCaptioner:
                 for c in clips]
 
     def _logits(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        from ..targets.logits import clip_logits
-
-        return clip_logits(self.tagger, waves, batch_size=self.batch_size, hook=self.hook)
+        return tag_logits(self.tagger, waves, pooling=self.pooling, batch_size=self.batch_size, hook=self.hook)
 
     def calibrate(self, clips: Sequence[Any]) -> None:
         """Use `clips` (normally the whole probing set) as the reference for z-scores.
 
+        Their logits are kept (in :attr:`cache_dir` too, when set), and clips
+        of the reference are later described from them without another pass
+        of the tagger.
+
         Parameters
         ----------
-        clips : sequence of clips (``audio``, ``sample_rate``), at least 2
+        clips : sequence of clips (``id``, ``audio``, ``sample_rate``), at least 2, unique ids
         """
         if len(clips) < 2:
             raise AudioDissectError("calibrating the tags needs at least 2 clips")
-        self.calibrate_logits(self._logits(self._audio(clips)))
+        rate = int(self.tagger.sample_rate)
+        logits = cached_tag_logits(self.tagger, [_AtRate(c, rate) for c in clips], cache_dir=self.cache_dir,
+                                   tagger_name=self.tagger_name, pooling=self.pooling,
+                                   batch_size=self.batch_size, hook=self.hook)
+        self.calibrate_logits(logits, ids=[c.id for c in clips])
 
-    def calibrate_logits(self, logits: np.ndarray) -> None:
-        """Use precomputed reference logits (M, T) for z-scores."""
+    def calibrate_logits(self, logits: np.ndarray, *, ids: Sequence[str] | None = None) -> None:
+        """Use precomputed reference logits (M, T) for z-scores.
+
+        Parameters
+        ----------
+        logits : np.ndarray, shape (M, T)
+        ids : sequence of str, length M, optional
+            The clip ids of the rows; clips with these ids are then described
+            from their rows here instead of by the tagger.
+        """
         logits = np.asarray(logits, dtype=np.float64)
+        if ids is not None and len(ids) != len(logits):
+            raise AudioDissectError(f"{len(ids)} ids for {len(logits)} rows of reference logits")
         self._mean, self._std = logits.mean(axis=0), logits.std(axis=0)
         self._reference_key = hash_array(logits.astype(np.float32))[:8]
+        self._reference_rows = {str(i): row for i, row in zip(ids, logits)} if ids is not None else {}
+
+    def _clip_logits(self, clips: Sequence[Any], waves: Sequence[np.ndarray]) -> np.ndarray:
+        """Logits (B, T) of `clips`: reference rows where known, the tagger for the rest."""
+        known = [self._reference_rows.get(str(getattr(c, "id", ""))) for c in clips]
+        todo = [i for i, row in enumerate(known) if row is None]
+        fresh = self._logits([waves[i] for i in todo]) if todo else None
+        rows = list(known)
+        for j, i in enumerate(todo):
+            rows[i] = fresh[j]
+        return np.stack(rows).astype(np.float64)
 
     def describe_records(self, clips: Sequence[Any]) -> list[dict[str, Any]]:
         """Descriptions with their side records.
@@ -182,7 +231,7 @@ class TagsDescriptorsCaptioner:
         if len(clips) == 0:
             return []
         waves = self._audio(clips)
-        logits = self._logits(waves)
+        logits = self._clip_logits(clips, waves)
         mean, std = self._mean, self._std
         if mean is None:
             if len(clips) >= self.min_reference:
@@ -210,3 +259,19 @@ class TagsDescriptorsCaptioner:
     def describe(self, clips: Sequence[Any]) -> list[str]:
         """One description per clip, in order (see the module docstring)."""
         return [r["text"] for r in self.describe_records(clips)]
+
+
+class _AtRate:
+    """A clip seen at `rate`: its ``id`` and its audio resampled on access."""
+
+    def __init__(self, clip: Any, rate: int):
+        self.id = clip.id
+        self._clip = clip
+        self._rate = int(rate)
+
+    @property
+    def audio(self) -> np.ndarray:
+        from ..audio import resample
+
+        c = self._clip
+        return resample(np.asarray(c.audio, dtype=np.float32).reshape(-1), int(c.sample_rate), self._rate)

@@ -92,7 +92,7 @@ def _descriptions(args, run, probe) -> list[str]:
     elif args.captioner == "tags":
         from ..captioners.tags_descriptors import TagsDescriptorsCaptioner
 
-        captioner = TagsDescriptorsCaptioner()
+        captioner = TagsDescriptorsCaptioner(cache_dir=run.path / "evidence")  # tag logits shared with TAB
     else:
         raise AudioDissectError(f"cannot load captioner {args.captioner!r} here",
                                 hint="use --captioner tags, pass --descriptions FILE, or --methods tab")

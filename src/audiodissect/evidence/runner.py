@@ -48,6 +48,8 @@ def compute_evidence(method: str, probe: Any, concepts: Sequence[str], *, backen
         For ``"db"``: one description per clip, in clip order.
     cache_dir : path-like or None
         Where ``evidence-<method>-<key>.npy`` is kept; None disables caching.
+        A tag bridge without a cache folder of its own keeps its clip logits
+        here too (``tag-logits-<key>.npy``, shared with the captioner).
     embedder : str or text embedder
         For ``"db"``: encodes descriptions and concepts.
     temperature : float
@@ -70,6 +72,8 @@ def compute_evidence(method: str, probe: Any, concepts: Sequence[str], *, backen
             from . import load_evidence_backend
 
             backend = load_evidence_backend(backend or "tag-bridge")
+        if cache_dir is not None and hasattr(backend, "pooling") and getattr(backend, "cache_dir", 0) is None:
+            backend.cache_dir = cache_dir  # the tag bridge shares its clip logits with the captioner
         settings = backend.settings() if hasattr(backend, "settings") else {"backend": backend.name}
     else:
         if descriptions is None:

@@ -7,6 +7,9 @@ sentence embedder maps every concept onto that vocabulary by name.
 
 How a concept is mapped onto tags (the ``"softmax-rank"`` variant, the default)
 -------------------------------------------------------------------------------
+0. **Clip logits, max-pooled over the tagger's patches** (see
+   :mod:`audiodissect.evidence.tag_logits`), computed once per run and shared
+   with the tags+descriptors captioner.
 1. **Tag scores, relative to the probing set.** Each tag's logits are ranked
    over the clips and the ranks mapped to standard normal quantiles
    (rank-Gaussianised): score[i, t] = Phi^-1((rank_i - 0.5) / N). Raw
@@ -28,22 +31,16 @@ How a concept is mapped onto tags (the ``"softmax-rank"`` variant, the default)
 5. **Evidence** = score @ w.T, an (N x C) matrix: the weighted mean of the
    concept's close tags' scores.
 
-Nothing here reads the probing set's labels. The other variants are kept
-for comparison: ``"softmax"`` (the same on z-scored logits), ``"best1"`` and
-``"best1-rank"`` (each concept's single closest tag), ``"top3"`` (mean of the
-three closest) and ``"spread"`` (every tag's probability spread over every
-concept by similarity). ``bench/tag_bridge.py`` measures them all on the
-soundbank (17 labels, 1,598 probe clips) by clip-level top-1 and by the
-last-layer bound (a perfect classifier's one-hot outputs dissected with
-cos3 / WPMI / soft-WPMI)::
-
-    variant       clip top-1  bound cos3  bound wpmi  bound soft-wpmi
-    softmax-rank  0.558       0.941       0.941       1.000
-    best1-rank    0.556       0.882       0.941       1.000
-    softmax       0.469       0.471       0.824       0.824
-    best1         0.466       0.412       0.824       0.765
-    top3          0.293       0.294       0.471       0.471
-    spread        0.273       0.529       0.529       0.471
+Nothing here reads the probing set's labels or the model being dissected.
+The other variants are kept for comparison: ``"softmax"`` (the same on
+z-scored logits), ``"best1"`` and ``"best1-rank"`` (each concept's single
+closest tag), ``"top3"`` (mean of the three closest) and ``"spread"`` (every
+tag's probability spread over every concept by similarity).
+``bench/tag_bridge.py`` measures every variant under every patch pooling on
+the soundbank (17 labels, 1,598 probe clips) by clip-level top-1, by the
+last-layer bound (a perfect classifier's one-hot outputs dissected) and by
+the demo CNN's last-layer accuracy; ``bench/results/tag_bridge.md`` holds the
+figures and the reasons for each default.
 
 Evidence from a tagger is *circular* when the tagger is the model being
 dissected: its last layer then explains itself. :func:`is_circular` says so.
@@ -59,6 +56,7 @@ import numpy as np
 
 from ..errors import AudioDissectError, unknown_name_error
 from ..progress import ProgressHook
+from .tag_logits import DEFAULT_POOLING, POOLINGS, cached_tag_logits, tag_logits
 
 TEMPLATE = "This is a sound of {}."
 DEFAULT_VARIANT = "softmax-rank"
@@ -248,14 +246,26 @@ class TagBridge:
     variant : str
         A key of :data:`VARIANTS`.
     template : str
+    pooling : {"max", "mean", "mean-prob"}
+        How the tagger's per-patch logits become clip logits
+        (:func:`audiodissect.evidence.tag_logits.pool_patches`).
+    cache_dir : path-like, optional
+        Where the clip logits of a probing set are kept
+        (:func:`~audiodissect.evidence.tag_logits.cached_tag_logits`); the
+        captioner reads the same file. :func:`compute_evidence` sets it to its
+        own cache folder when it is None.
     batch_size : int
         Clips per tagger forward pass.
     """
 
     def __init__(self, tagger: Any = None, *, tagger_name: str = DEFAULT_TAGGER, embedder: Any = "minilm",
-                 variant: str = DEFAULT_VARIANT, template: str = TEMPLATE, batch_size: int = 16,
-                 hook: ProgressHook | None = None):
+                 variant: str = DEFAULT_VARIANT, template: str = TEMPLATE, pooling: str = DEFAULT_POOLING,
+                 cache_dir: Any = None, batch_size: int = 16, hook: ProgressHook | None = None):
+        if pooling not in POOLINGS:
+            raise unknown_name_error("patch pooling", pooling, POOLINGS)
         self.variant = get_variant(variant)
+        self.pooling = pooling
+        self.cache_dir = cache_dir
         self._tagger = tagger
         self.tagger_name = getattr(tagger, "name", None) or tagger_name
         self._embedder = embedder
@@ -287,14 +297,20 @@ class TagBridge:
     def settings(self) -> dict[str, Any]:
         """What the evidence depends on besides the clips and concepts (for cache keys)."""
         return {"backend": "tag-bridge", "tagger": self.tagger_name, "variant": dataclasses.asdict(self.variant),
-                "template": self.template,
+                "pooling": self.pooling, "template": self.template,
                 "embedder": getattr(self._embedder, "name", self._embedder)}
 
     def tag_logits(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        """The tagger's clip logits, (N,) waveforms at :attr:`sample_rate` -> (N, T) float32."""
-        from ..targets.logits import clip_logits
+        """The tagger's pooled clip logits, (N,) waveforms at :attr:`sample_rate` -> (N, T) float32."""
+        return tag_logits(self.tagger, waveforms, pooling=self.pooling, batch_size=self.batch_size, hook=self.hook)
 
-        return clip_logits(self.tagger, waveforms, batch_size=self.batch_size, hook=self.hook)
+    def probe_logits(self, probe: Any) -> np.ndarray:
+        """Pooled clip logits of every clip of a probing set, (N, T) float32, through the shared cache."""
+        from ..captioners.base import probe_clips
+
+        return cached_tag_logits(self.tagger, probe_clips(probe, sample_rate=self.sample_rate),
+                                 cache_dir=self.cache_dir, tagger_name=self.tagger_name, pooling=self.pooling,
+                                 batch_size=self.batch_size, hook=self.hook)
 
     def evidence_from_logits(self, logits: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
         """Evidence (N, C) float32 from precomputed tag logits (N, T)."""
@@ -315,6 +331,8 @@ class TagBridge:
         concepts : sequence of str
         sample_rate : int, optional
         """
+        if hasattr(probe_or_waveforms, "clips") and hasattr(probe_or_waveforms, "audio"):
+            return self.evidence_from_logits(self.probe_logits(probe_or_waveforms), concepts)
         from . import waveforms_at
 
         waves = waveforms_at(probe_or_waveforms, self.sample_rate, sample_rate=sample_rate)
