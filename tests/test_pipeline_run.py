@@ -3,10 +3,11 @@
 import pytest
 
 import audiodissect.pipeline as pipeline
+from audiodissect.errors import AudioDissectError
 from audiodissect.config import RunConfig, from_dict, load_config, to_dict
 from audiodissect.progress import silent
 from audiodissect.prune.runner import PruneConfig
-from stage_fixtures import PROBE_OPTIONS, make_target, tiny_probe, write_descriptions
+from stage_fixtures import PROBE_OPTIONS, make_target, record_run, tiny_probe, write_descriptions
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def test_run_pipeline_prunes_and_times_every_stage(config):
     table = {row["strategy"]: row for row in stages["prune"]["table"]}
     assert set(table) == {"db", "ocp", "random"}
     assert all(row["n_concepts"] >= 1 for row in table.values())
+    assert stages["prune"]["concepts"] == ["organ", "speech", "trumpet"]  # sample:4 of three classes: all
     assert "importance" not in stages["prune"]  # the run's default leaves the curves out
     assert (run.path / "pruning" / "table.csv").exists()
     assert any(line.startswith("[prune] done in") for line in lines)
@@ -50,10 +52,24 @@ def test_run_pipeline_prunes_and_times_every_stage(config):
         assert after[name] == stages[name], name
 
 
+def test_sample_concepts(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    run = record_run(tmp_path / "run")
+    names = ["organ", "piano", "speech", "trumpet"]  # piano has no held-out clips
+    assert pipeline.sample_concepts(run, names, "sample:2") == ["organ", "trumpet"]
+    assert pipeline.sample_concepts(run, names, "sample:3") == ["organ", "speech", "trumpet"]
+    assert pipeline.sample_concepts(run, names, "sample:9") == ["organ", "speech", "trumpet"]
+    assert pipeline.sample_concepts(run, names, "sample:1") == ["organ"]
+    for bad in ("sample:", "sample:0", "sample:two"):
+        with pytest.raises(AudioDissectError, match="bad pruning concepts"):
+            pipeline.sample_concepts(run, names, bad)
+
+
 def test_prune_settings_round_trip_through_config_files(tmp_path):
     config = RunConfig()
     assert isinstance(config.prune, PruneConfig)
     assert config.prune.seeds == 1 and config.prune.importance is False
+    assert config.prune.concepts == ["sample:4"]
     config.prune.concepts = ["trumpet"]
     again = from_dict(RunConfig, to_dict(config))
     assert isinstance(again.prune, PruneConfig) and again.prune.concepts == ["trumpet"]

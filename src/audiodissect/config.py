@@ -74,15 +74,18 @@ class SummarizeConfig:
 
 
 def run_prune_config() -> PruneConfig:
-    """The pruning settings of ``audiodissect run``: the paper's strategies on every class, kept cheap.
+    """The pruning settings of ``audiodissect run``: the paper's four strategies, kept cheap.
 
-    One random draw per concept instead of three and no feature-importance
-    curves (``audiodissect evaluate pruning`` / ``importance`` run those);
-    everything else is :class:`~audiodissect.prune.runner.PruneConfig`'s default.
+    Four classes spread evenly over the classes with held-out clips
+    (``["sample:4"]``, see :func:`audiodissect.pipeline.sample_concepts`), one
+    random draw per class instead of three, and no feature-importance curves;
+    ``audiodissect evaluate pruning`` and ``evaluate importance`` do every
+    class, three draws and the curves. Everything else is
+    :class:`~audiodissect.prune.runner.PruneConfig`'s default.
     """
     from .prune.runner import PruneConfig
 
-    return PruneConfig(seeds=1, importance=False)
+    return PruneConfig(concepts=["sample:4"], seeds=1, importance=False)
 
 
 @dataclasses.dataclass
