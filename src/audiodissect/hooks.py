@@ -58,18 +58,23 @@ def pool_units(output: torch.Tensor, *, axis: int, pool: str) -> torch.Tensor:
     Returns
     -------
     torch.Tensor, shape (B, U)
+        A new tensor on `output`'s device (never a view of `output`).
     """
     if output.ndim < 2:
         raise AudioDissectError(f"cannot find units in an output of shape {tuple(output.shape)}")
+    axis = axis % output.ndim
     if axis == 0:
         raise AudioDissectError("the channel axis cannot be the batch axis")
-    flat = output.movedim(axis, 1).reshape(output.shape[0], output.shape[axis], -1)
-    if pool == "mean":
-        return flat.mean(dim=2)
+    others = tuple(d for d in range(1, output.ndim) if d != axis)
+    if not others:  # a copy: a later in-place op (ReLU(inplace=True)) must not change it
+        return output.clone()
+    if pool == "mean":  # reduce in place of the layout: no transposed copy
+        return output.mean(dim=others)
     if pool == "max":
-        return flat.amax(dim=2)
+        return output.amax(dim=others)
     if pool == "first":
-        return flat[:, :, 0]
+        index = tuple(slice(None) if d in (0, axis) else 0 for d in range(output.ndim))
+        return output[index].clone()
     raise AudioDissectError(f"unknown pooling {pool!r}", hint="choose one of " + ", ".join(POOLS))
 
 
@@ -89,7 +94,10 @@ class ActivationRecorder:
     """Collects pooled outputs of hooked layers into (n_rows, U) float32 arrays.
 
     Before each forward pass, set :attr:`rows` to the row indices (B,) of the
-    batch's clips; each hook writes its (B, U) result there.
+    batch's clips. Each hook pools its output where it lies (on the model's
+    device) and keeps the (B, U) result; the results of one pass are copied
+    to the host together, in one transfer, and written into their rows when
+    the next batch's rows are set or :attr:`arrays` is read.
     """
 
     def __init__(self, layers: Sequence[str], *, n_rows: int, pool: str):
@@ -98,27 +106,63 @@ class ActivationRecorder:
         self.layers = list(layers)
         self.n_rows = int(n_rows)
         self.pool = pool
-        self.rows: np.ndarray | None = None
-        self.arrays: dict[str, np.ndarray] = {}
+        self._rows: np.ndarray | None = None
+        self._arrays: dict[str, np.ndarray] = {}
+        self._pending: dict[str, torch.Tensor] = {}
         self.fired: set[str] = set()
+
+    @property
+    def rows(self) -> np.ndarray | None:
+        """Row indices (B,) of the current batch's clips."""
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: Sequence[int] | np.ndarray | None) -> None:
+        self.flush()
+        self._rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """{layer: (n_rows, U) float32}, with every finished pass written."""
+        self.flush()
+        return self._arrays
+
+    def flush(self) -> None:
+        """Write the pooled outputs of the last pass into their rows (one device-to-host copy)."""
+        if not self._pending:
+            return
+        names = list(self._pending)
+        pooled = [self._pending[name] for name in names]
+        self._pending = {}
+        if len({(t.device, t.dtype) for t in pooled}) == 1:
+            host = torch.cat(pooled, dim=1).float().cpu().numpy() if len(pooled) > 1 else \
+                pooled[0].float().cpu().numpy()
+            widths = np.cumsum([t.shape[1] for t in pooled])[:-1]
+            parts = np.split(host, widths, axis=1)
+        else:
+            parts = [t.float().cpu().numpy() for t in pooled]
+        for name, part in zip(names, parts):
+            array = self._arrays.get(name)
+            if array is None:
+                array = np.zeros((self.n_rows, part.shape[1]), dtype=np.float32)
+                self._arrays[name] = array
+            array[self._rows] = part
 
     def hook(self, name: str):
         def fn(module: torch.nn.Module, inputs: object, output: object) -> None:
             tensor = _first_tensor(output)
             if tensor is None:
                 raise AudioDissectError(f"layer {name!r} returned no tensor to record")
-            if self.rows is None:
+            if self._rows is None:
                 raise RuntimeError("set recorder.rows before each forward pass")
             pooled = pool_units(tensor.detach(), axis=channel_axis(module, tensor), pool=self.pool)
-            if pooled.shape[0] != len(self.rows):
+            if pooled.shape[0] != len(self._rows):
                 raise AudioDissectError(
-                    f"layer {name!r} output has batch {pooled.shape[0]} for {len(self.rows)} clips",
+                    f"layer {name!r} output has batch {pooled.shape[0]} for {len(self._rows)} clips",
                     hint="the clip batch must be axis 0 of every recorded output")
-            array = self.arrays.get(name)
-            if array is None:
-                array = np.zeros((self.n_rows, pooled.shape[1]), dtype=np.float32)
-                self.arrays[name] = array
-            array[self.rows] = pooled.float().cpu().numpy()
+            if name in self._pending:  # the layer ran twice in one pass: the last output counts
+                del self._pending[name]
+            self._pending[name] = pooled
             self.fired.add(name)
 
         return fn
@@ -162,6 +206,7 @@ def recording(model: torch.nn.Module, layers: Sequence[str], *, n_rows: int,
     finally:
         for handle in handles:
             handle.remove()
+    recorder.flush()
     silent = [name for name in layers if name not in recorder.fired]
     if silent:
         raise AudioDissectError(f"these layers never ran in the forward pass: {', '.join(silent)}",

@@ -42,6 +42,9 @@ def record_activations(target: Target, probe: ProbeSet, layers: Sequence[str], *
                        hook: ProgressHook | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Record pooled activations of `layers` and the logits for clips of `probe`.
 
+    Reads the clips' audio (:func:`read_waveforms`), then records them
+    (:func:`record_waveforms`).
+
     Parameters
     ----------
     target : Target
@@ -60,20 +63,49 @@ def record_activations(target: Target, probe: ProbeSet, layers: Sequence[str], *
     activations : dict of str to np.ndarray, each (n, U_layer) float32
     logits : np.ndarray, shape (n, n_classes), float32
     """
-    hook = hook or default_hook()
     indices = np.arange(len(probe)) if indices is None else np.asarray(indices, dtype=np.int64)
-    n = len(indices)
-    waves = {}
-    lengths = []
-    for pos, index in enumerate(indices):
-        waves[pos] = probe.audio(int(index), sample_rate=target.sample_rate)
-        lengths.append(len(waves[pos]))
+    waves = read_waveforms(probe, indices, sample_rate=target.sample_rate)
+    return record_waveforms(target, waves, layers, pool=pool, batch_size=batch_size, hook=hook)
+
+
+def read_waveforms(probe: ProbeSet, indices: Sequence[int], *, sample_rate: int) -> list[np.ndarray]:
+    """The audio of clips `indices` of `probe` at `sample_rate`: a list of (T_i,) float32 arrays."""
+    return [probe.audio(int(index), sample_rate=sample_rate) for index in indices]
+
+
+def record_waveforms(target: Target, waves: Sequence[np.ndarray], layers: Sequence[str], *,
+                     pool: str = "mean", batch_size: int = 32,
+                     hook: ProgressHook | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Record pooled activations of `layers` and the logits for waveforms already in memory.
+
+    Clips are batched by similar length (:func:`length_batches`); each batch
+    is preprocessed, run once with the recording hooks on, and its pooled
+    outputs are written into preallocated (n, U) arrays.
+
+    Parameters
+    ----------
+    target : Target
+    waves : sequence of np.ndarray, each (T_i,) float32 at ``target.sample_rate``
+    layers : sequence of str
+        Exact module paths.
+    pool : {"mean", "max", "first"}
+    batch_size : int
+    hook : ProgressHook, optional
+
+    Returns
+    -------
+    activations : dict of str to np.ndarray, each (n, U_layer) float32
+        Row i belongs to ``waves[i]``.
+    logits : np.ndarray, shape (n, n_classes), float32
+    """
+    hook = hook or default_hook()
+    n = len(waves)
     logits = None
     target.module.eval()
     done = 0
     hook("record", None, completed=0, total=n)
     with recording(target.module, layers, n_rows=n, pool=pool) as recorder, torch.inference_mode():
-        for rows in length_batches(lengths, batch_size):
+        for rows in length_batches([len(w) for w in waves], batch_size):
             inputs = move_to(target.preprocess([waves[int(r)] for r in rows]), target.device)
             recorder.rows = rows
             out = target.forward(target.module, inputs).float().cpu().numpy()
@@ -84,7 +116,6 @@ def record_activations(target: Target, probe: ProbeSet, layers: Sequence[str], *
             logits[rows] = out
             done += len(rows)
             hook("record", None, completed=done, total=n)
-    assert logits is not None or n == 0
     return recorder.arrays, (logits if logits is not None else np.zeros((0, 0), np.float32))
 
 
