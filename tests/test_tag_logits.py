@@ -113,15 +113,18 @@ def _probe():
 def test_cached_tag_logits_second_call_reads_the_file(tmp_path):
     tagger = PatchTagger()
     clips = [ClipAudio(f"c{i}", _quiet_then_silent(a), SR) for i, a in enumerate((0.1, 0.5, 0.3))]
-    first = cached_tag_logits(tagger, clips, cache_dir=tmp_path, batch_size=2)
-    assert tagger.calls == 2 and len(list(tmp_path.glob("tag-logits-*.npy"))) == 1
-    again = cached_tag_logits(tagger, clips, cache_dir=tmp_path, batch_size=2)
+    first = cached_tag_logits(tagger, clips, cache_dir=tmp_path, pooling="max", batch_size=2)
+    assert tagger.calls == 2                                          # 2 batches of one pass
+    assert sorted(p.name.rsplit("-", 1)[1] for p in tmp_path.glob("tag-logits-*.npy")) == \
+        ["max.npy", "mean.npy", "prob.npy"]                           # every pooling kept
+    again = cached_tag_logits(tagger, clips, cache_dir=tmp_path, pooling="max", batch_size=2)
     assert tagger.calls == 2                                          # served from the file
     np.testing.assert_array_equal(first, again)
-    cached_tag_logits(tagger, clips, cache_dir=tmp_path, pooling="mean")
-    assert len(list(tmp_path.glob("tag-logits-*.npy"))) == 2          # another pooling, another key
+    mean = cached_tag_logits(tagger, clips, cache_dir=tmp_path, pooling="mean")
+    assert tagger.calls == 2                                          # another pooling, same pass
+    np.testing.assert_allclose(mean[:, 0], first[:, 0] / 2, rtol=1e-5)  # half the patches are silent
     cached_tag_logits(tagger, clips[:2], cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("tag-logits-*.npy"))) == 3          # other clips, other key
+    assert tagger.calls == 3 and len(list(tmp_path.glob("tag-logits-*.npy"))) == 6  # other clips, other key
     with pytest.raises(AudioDissectError, match="unique"):
         cached_tag_logits(tagger, clips[:1] * 2, cache_dir=tmp_path)
 
@@ -140,8 +143,9 @@ def test_captioner_and_tag_bridge_tag_once_per_run(tmp_path):
     # the quietest clip has no tag above the reference mean
     assert not any("silence" in t for t in texts) and not texts[0].startswith("Sounds of")
     bridge = TagBridge(tagger, embedder=WordEmbedder(["loud", "silence"]))
+    assert (captioner.pooling, bridge.pooling) == ("max", "mean")
     evidence = compute_evidence("tab", probe, ["loud", "silence"], backend=bridge, cache_dir=tmp_path)
-    assert tagger.calls == 1                                          # the bridge read the captioner's file
+    assert tagger.calls == 1                                          # the bridge read the captioner's pass
     assert bridge.cache_dir == tmp_path
     assert list(np.argsort(evidence[:, 0])) == [0, 2, 1, 3]
     # a clip outside the reference is tagged

@@ -10,12 +10,12 @@ plain sentences, e.g.::
 
 Tag logits. The tagger's per-patch logits are max-pooled over each clip's
 patches (:mod:`audiodissect.evidence.tag_logits`: a silent patch would
-otherwise swamp a mean with extreme logits; espeak speech then reads
+otherwise swamp a mean with extreme logits, and espeak speech would read
 "silence"). With a ``cache_dir`` (the pipeline passes the run's cache
 folder), the logits of the reference set come from, or go to, the same
-``tag-logits-<key>.npy`` file the tag bridge reads, so the tagger runs once
-per run; clips of the reference set are then described from those rows
-without running the tagger again.
+per-run files the tag bridge reads, so the tagger runs once per run; clips
+of the reference set are then described from those rows without running the
+tagger again.
 
 Which tags. Raw tag probabilities on music are dominated by tags that are on
 for every clip ("Music", "Musical instrument"), so tags are ranked by how
@@ -48,10 +48,13 @@ import numpy as np
 from ..cache import hash_array
 from ..descriptors import descriptor_sentence, descriptor_words, measure
 from ..errors import AudioDissectError, unknown_name_error
-from ..evidence.tag_logits import DEFAULT_POOLING, POOLINGS, cached_tag_logits, tag_logits
+from ..evidence.tag_logits import POOLINGS, cached_tag_logits, tag_logits
 from ..progress import ProgressHook
 
 log = logging.getLogger(__name__)
+
+#: Patch pooling of the captioner (see :mod:`audiodissect.evidence.tag_logits`).
+CAPTION_POOLING = "max"
 
 
 def tag_phrase(name: str) -> str:
@@ -132,7 +135,7 @@ class TagsDescriptorsCaptioner:
     """
 
     def __init__(self, tagger: Any = None, *, tagger_name: str = "yamnet", top_k: int = 3, pool: int = 10,
-                 min_reference: int = 8, pooling: str = DEFAULT_POOLING, cache_dir: Any = None,
+                 min_reference: int = 8, pooling: str = CAPTION_POOLING, cache_dir: Any = None,
                  batch_size: int = 16, hook: ProgressHook | None = None):
         if pooling not in POOLINGS:
             raise unknown_name_error("patch pooling", pooling, POOLINGS)

@@ -7,8 +7,8 @@ sentence embedder maps every concept onto that vocabulary by name.
 
 How a concept is mapped onto tags (the ``"softmax-rank"`` variant, the default)
 -------------------------------------------------------------------------------
-0. **Clip logits, max-pooled over the tagger's patches** (see
-   :mod:`audiodissect.evidence.tag_logits`), computed once per run and shared
+0. **Clip logits**: the mean of the tagger's per-patch logits (``pooling``;
+   see :mod:`audiodissect.evidence.tag_logits`), from a per-run cache shared
    with the tags+descriptors captioner.
 1. **Tag scores, relative to the probing set.** Each tag's logits are ranked
    over the clips and the ranks mapped to standard normal quantiles
@@ -56,11 +56,13 @@ import numpy as np
 
 from ..errors import AudioDissectError, unknown_name_error
 from ..progress import ProgressHook
-from .tag_logits import DEFAULT_POOLING, POOLINGS, cached_tag_logits, tag_logits
+from .tag_logits import POOLINGS, cached_tag_logits, tag_logits
 
 TEMPLATE = "This is a sound of {}."
 DEFAULT_VARIANT = "softmax-rank"
 DEFAULT_TAGGER = "yamnet"
+#: Patch pooling of the tag bridge (see :mod:`audiodissect.evidence.tag_logits`).
+TAB_POOLING = "mean"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,7 +261,7 @@ class TagBridge:
     """
 
     def __init__(self, tagger: Any = None, *, tagger_name: str = DEFAULT_TAGGER, embedder: Any = "minilm",
-                 variant: str = DEFAULT_VARIANT, template: str = TEMPLATE, pooling: str = DEFAULT_POOLING,
+                 variant: str = DEFAULT_VARIANT, template: str = TEMPLATE, pooling: str = TAB_POOLING,
                  cache_dir: Any = None, batch_size: int = 16, hook: ProgressHook | None = None):
         if pooling not in POOLINGS:
             raise unknown_name_error("patch pooling", pooling, POOLINGS)
