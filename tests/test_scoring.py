@@ -14,6 +14,7 @@ from audiodissect.rundir import RunDir, unit_id
 from audiodissect.scoring import (
     collect_explanations,
     correlate,
+    format_layer_table,
     format_summary,
     open_concept_phrase,
     paired_correlation,
@@ -102,6 +103,33 @@ def test_collect_explanations_kinds():
     got = {(e["explanation"], e["text"]) for e in collect_explanations(ident, summ)}
     # the identify ICL record wins over summarize's; the empty calibrated summary is left out
     assert got == {("tab/cos3", "dog"), ("icl", "bird"), ("summary", "A dog barks."), ("open_concepts", "loud dog")}
+
+
+def test_collect_explanations_reads_summarize_stage_fields():
+    # the field names summarize_units writes: calibrated_summary and icl_top1
+    summ = [{"unit": "l#0", "layer": "l", "index": 0, "s_high": "Dogs bark. Rain falls.",
+             "calibrated_summary": "Dogs bark.", "acoustic_adjectives": [], "nouns": ["dog"],
+             "icl_top1": "dog barking", "icl_status": "matched"},
+            {"unit": "l#1", "layer": "l", "index": 1, "s_high": "Rain.", "calibrated_summary": "",
+             "calibrated": "old field ignored", "nouns": [], "icl_top1": None, "icl_status": "unparsed"}]
+    got = sorted((e["unit"], e["explanation"], e["text"]) for e in collect_explanations([], summ))
+    assert got == [("l#0", "calibrated", "Dogs bark."), ("l#0", "icl", "dog barking"),
+                   ("l#0", "open_concepts", "dog"), ("l#0", "summary", "Dogs bark. Rain falls."),
+                   ("l#1", "summary", "Rain.")]
+
+
+def test_format_layer_table():
+    recs = [{"predictor": "description", "explanation": kind, "layer": layer, "spearman": s, "pearson": s}
+            for kind, layer, s in [("summary", "a", 0.5), ("tab/cos", "a", 0.25), ("tab/cos", "b", -0.5),
+                                   ("summary", "a", 0.0)]]
+    assert format_layer_table(summarize_scores(recs)) == (
+        "description (spearman_mean)\n\n"
+        "| explanation | all | a | b |\n"
+        "|---|---|---|---|\n"
+        "| tab/cos | -0.125 | 0.250 | -0.500 |\n"
+        "| summary | 0.250 | 0.250 | - |\n")
+    with pytest.raises(AudioDissectError):
+        format_layer_table([], stat="nope")
 
 
 def test_summary_counts_undefined_as_zero():
@@ -274,3 +302,44 @@ def test_audio_text_evidence_uses_only_given_rows_and_computes_clips_once():
     assert tagger.logit_calls == 1 and ev.name == "fake-tags"
     clap = AudioTextEvidence(FakeClap(), probe, [0, 2])
     np.testing.assert_allclose(clap(["mean", "other"]), [[1, 1], [3, 1]])
+
+
+def test_audio_text_clip_side_is_cached_in_the_run(tmp_path):
+    from audiodissect.scoring.audio_text import AudioTextEvidence
+
+    probe = FakeProbe([np.full(4, v, dtype=np.float32) for v in (1.0, 2.0, 3.0, 4.0)])
+    probe.clips = [ClipInfo(id=f"c{i}", label=None, split="heldout") for i in range(4)]
+    first, second = FakeTagger(), FakeTagger()
+    ev = AudioTextEvidence(first, probe, [3, 1], cache_dir=tmp_path)
+    np.testing.assert_allclose(ev(["ab"]), [[8], [4]])
+    assert first.logit_calls == 1 and ev.clip_side_source == "computed"
+    again = AudioTextEvidence(second, probe, [3, 1], cache_dir=tmp_path)
+    np.testing.assert_allclose(again(["abc"]), [[12], [6]])
+    assert second.logit_calls == 0 and again.clip_side_source == "cache"
+    other_rows = AudioTextEvidence(second, probe, [0], cache_dir=tmp_path)  # other clips: another key
+    np.testing.assert_allclose(other_rows(["a"]), [[1]])
+    assert second.logit_calls == 1
+
+
+def test_audio_text_reads_the_runs_shared_tag_logits(tmp_path):
+    from audiodissect.cache import save_npy
+    from audiodissect.evidence.tag_logits import tag_logits_key
+    from audiodissect.scoring.audio_text import AudioTextEvidence
+
+    class FakeBridge(FakeTagger):
+        tagger_name = "fake-tags"
+        pooling = "max"
+        cache_dir = None
+
+        def probe_logits(self, probe):
+            return np.load(tmp_path / f"tag-logits-{key}-max.npy")
+
+    probe = FakeProbe([np.zeros(4, dtype=np.float32)] * 3)
+    probe.clips = [ClipInfo(id=f"c{i}", label=None, split="heldout") for i in range(3)]
+    key = tag_logits_key("fake-tags", ["c0", "c1", "c2"], sample_rate=10)
+    save_npy(tmp_path / f"tag-logits-{key}-max.npy", np.array([[1.0], [5.0], [7.0]], dtype=np.float32))
+    bridge = FakeBridge()
+    ev = AudioTextEvidence(bridge, probe, [2, 0], cache_dir=tmp_path)
+    np.testing.assert_allclose(ev(["ab"]), [[14], [2]])  # the file's rows, not the (zero) audio
+    assert bridge.logit_calls == 0 and ev.clip_side_source == "run tag logits"
+    assert bridge.cache_dir == tmp_path

@@ -12,7 +12,8 @@ def register(sub) -> None:
                                    "the open concepts), predict the unit's activations on the held-out clips "
                                    "from the explanation text alone (description similarity, and audio-text "
                                    "similarity) and correlate with the real activations (Spearman, Pearson). "
-                                   "Writes units/score.jsonl and score/summary.csv.")
+                                   "Writes units/score.jsonl, score/summary.csv (per explanation and layer) "
+                                   "and score/by_layer.md.")
     add_run_option(p)
     p.add_argument("--text-embedder", default=None, metavar="NAME",
                    help="sentence embedder (default: the run's setting, else minilm)")
@@ -21,7 +22,8 @@ def register(sub) -> None:
                         "(default: the run's setting, else tag-bridge)")
     p.add_argument("--no-audio-text", action="store_true",
                    help="predict from description similarity only (no audio needed)")
-    p.add_argument("--layers", action="store_true", help="print the summary per layer too")
+    p.add_argument("--layers", action="store_true",
+                   help="print the mean Spearman correlation per explanation and layer too")
     p.set_defaults(handler=main)
 
 
@@ -29,7 +31,7 @@ def main(args) -> int:
     from ..cache import read_json
     from ..config import RunConfig, from_dict
     from ..rundir import RunDir
-    from ..scoring.score import format_summary, summarize_scores
+    from ..scoring.score import format_layer_table, format_summary, summarize_scores
     from ..scoring.stage import stage_score
 
     run = RunDir(args.run)
@@ -40,6 +42,9 @@ def main(args) -> int:
     if args.tab_backend:
         config.identify.tab_backend = args.tab_backend
     records = stage_score(run, config, audio_text=not args.no_audio_text)
-    print(format_summary(summarize_scores(records), layers=args.layers), end="")
+    rows = summarize_scores(records)
+    print(format_summary(rows), end="")
+    if args.layers:
+        print("\n" + format_layer_table(rows), end="")
     print(f"{len(records)} scores -> {run.units_path('score')}, {run.path / 'score' / 'summary.csv'}")
     return 0

@@ -4,6 +4,7 @@ from .score import (
     DescriptionEvidence,
     ExplanationEvidence,
     collect_explanations,
+    format_layer_table,
     format_summary,
     open_concept_phrase,
     score_explanations,
@@ -13,7 +14,8 @@ from .score import (
 from .simulate import correlate, paired_correlation, rank_columns, simulate
 
 __all__ = [
-    "DescriptionEvidence", "ExplanationEvidence", "collect_explanations", "correlate", "format_summary",
+    "DescriptionEvidence", "ExplanationEvidence", "collect_explanations", "correlate", "format_layer_table",
+    "format_summary",
     "open_concept_phrase", "paired_correlation", "rank_columns", "score_explanations", "score_run",
     "simulate", "summarize_scores",
 ]

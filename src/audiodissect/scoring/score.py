@@ -12,9 +12,9 @@ kind                text
 ``<method>/<sim>``  the top-1 closed-set concept of (method, similarity) in
                     ``units/identify.jsonl``, e.g. ``tab/soft_wpmi``, ``db/cos3``
 ``icl``             the ICL concept (``identify.jsonl`` method ``icl``, else the
-                    ``icl`` field of ``units/summarize.jsonl``)
-``summary``         the raw summary of the top clips, S_high
-``calibrated``      the calibrated summary (Module B)
+                    ``icl_top1`` field of ``units/summarize.jsonl``)
+``summary``         the raw summary of the top clips, S_high (``s_high``)
+``calibrated``      the calibrated summary (Module B, ``calibrated_summary``)
 ``open_concepts``   the acoustic adjectives and nouns (Module C) as one phrase
 ==================  ============================================================
 
@@ -127,11 +127,9 @@ def collect_explanations(identify: Sequence[Mapping[str, Any]],
         kind = "icl" if r["method"] == "icl" else f"{r['method']}/{r['similarity']}"
         add(r, kind, r["concepts"][0])
     for r in summaries:
-        icl = (r.get("icl") or {}).get("concepts") or []
-        if icl:
-            add(r, "icl", icl[0])
+        add(r, "icl", r.get("icl_top1") or ((r.get("icl") or {}).get("concepts") or [""])[0])
         add(r, "summary", r.get("s_high"))
-        add(r, "calibrated", r.get("calibrated"))
+        add(r, "calibrated", r["calibrated_summary"] if "calibrated_summary" in r else r.get("calibrated"))
         add(r, "open_concepts", open_concept_phrase(r))
     return list(out.values())
 
@@ -242,6 +240,41 @@ def format_summary(rows: Sequence[Mapping[str, Any]], *, layers: bool = False) -
     return "\n".join(lines) + "\n"
 
 
+def format_layer_table(rows: Sequence[Mapping[str, Any]], *, stat: str = "spearman_mean") -> str:
+    """Markdown tables of one statistic: explanation kinds by layer, one table per predictor.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        :func:`summarize_scores` rows.
+    stat : str
+        A numeric column of :data:`SUMMARY_COLUMNS` (default the mean Spearman correlation).
+
+    Returns
+    -------
+    str
+        For each predictor a heading line ``"<predictor> (<stat>)"`` and a
+        table whose rows are the explanation kinds (closed-set methods first,
+        in the rows' order) and whose columns are ``all`` then the layers;
+        a kind with no score in a layer shows ``-``.
+    """
+    if stat not in SUMMARY_COLUMNS[3:]:
+        raise AudioDissectError(f"unknown summary statistic {stat!r}", hint=f"use one of {SUMMARY_COLUMNS[3:]}")
+    blocks = []
+    for pred in dict.fromkeys(r["predictor"] for r in rows):
+        mine = [r for r in rows if r["predictor"] == pred]
+        layers = list(dict.fromkeys(r["layer"] for r in mine))
+        kinds = sorted(dict.fromkeys(r["explanation"] for r in mine), key=lambda k: ("/" not in k, k))
+        cell = {(r["explanation"], r["layer"]): r[stat] for r in mine}
+        lines = [f"{pred} ({stat})", "", "| explanation | " + " | ".join(layers) + " |",
+                 "|---" * (len(layers) + 1) + "|"]
+        for kind in kinds:
+            values = [f"{cell[(kind, layer)]:.3f}" if (kind, layer) in cell else "-" for layer in layers]
+            lines.append(f"| {kind} | " + " | ".join(values) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
 def write_summary_csv(path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write :func:`summarize_scores` rows as CSV (atomically)."""
     buf = io.StringIO()
@@ -292,7 +325,9 @@ def score_run(run: RunDir, *, embedder, evidence_fn: ExplanationEvidence | None 
 
     Reads ``units/identify.jsonl`` and ``units/summarize.jsonl`` (whichever
     exist), ``descriptions.json`` and the activations; writes
-    ``units/score.jsonl``, ``score/summary.csv`` and the ``score`` manifest section.
+    ``units/score.jsonl``, ``score/summary.csv`` (per predictor, explanation
+    kind and layer), ``score/by_layer.md`` (:func:`format_layer_table`) and the
+    ``score`` manifest section.
 
     Parameters
     ----------
@@ -336,7 +371,10 @@ def score_run(run: RunDir, *, embedder, evidence_fn: ExplanationEvidence | None 
     run.write_units("score", records)
     table = summarize_scores(records)
     write_summary_csv(run.path / "score" / "summary.csv", table)
+    with atomic_path(run.path / "score" / "by_layer.md") as tmp:
+        tmp.write_text(format_layer_table(table), encoding="utf-8")
     run.finish_stage("score", key, {"n_records": len(records), "n_clips": int(len(rows)),
                                     "predictors": list(predictors), "sources": sources,
+                                    "audio_text_clips": getattr(evidence_fn, "clip_side_source", None),
                                     "seconds": round(time.perf_counter() - start, 2)})
     return records

@@ -20,7 +20,8 @@ def stage_score(run: RunDir, config: Any, *, hook: ProgressHook | None = None,
     run : RunDir
     config : RunConfig
         ``config.identify.text_embedder`` embeds descriptions and explanations;
-        ``config.identify.tab_backend`` gives the ``audio_text`` predictor.
+        ``config.identify.tab_backend`` gives the ``audio_text`` predictor, whose
+        clip side is kept in the run's ``cache`` folder.
     hook : ProgressHook, optional
     audio_text : bool
         Also predict with the audio-text backend (needs the probing set's audio).
@@ -43,5 +44,5 @@ def stage_score(run: RunDir, config: Any, *, hook: ProgressHook | None = None,
         backend = load_evidence_backend(config.identify.tab_backend, device=config.record.device)
         if is_circular(run.stage("record")["model"], backend):
             log.warning("the audio-text predictor's tagger is the dissected model: its scores are circular")
-        evidence_fn = AudioTextEvidence(backend, reopen_probe(run), heldout_rows(run))
+        evidence_fn = AudioTextEvidence(backend, reopen_probe(run), heldout_rows(run), cache_dir=run.path / "cache")
     return score_run(run, embedder=embedder, evidence_fn=evidence_fn, hook=hook)
