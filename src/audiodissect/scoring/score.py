@@ -51,6 +51,8 @@ from .simulate import paired_correlation, rank_columns, simulate
 ExplanationEvidence = Callable[[Sequence[str]], np.ndarray]
 
 SUMMARY_KINDS = ("summary", "calibrated", "open_concepts")
+#: Enters the score stage's cache key; raise it when what is collected or how it is scored changes.
+SCORE_VERSION = 2
 SUMMARY_COLUMNS = ("predictor", "explanation", "layer", "n", "n_undefined", "spearman_mean",
                    "spearman_median", "spearman_share_positive", "pearson_mean")
 
@@ -351,7 +353,7 @@ def score_run(run: RunDir, *, embedder, evidence_fn: ExplanationEvidence | None 
                                      f"`audiodissect summarize --run {run.path}` first")
     rows = heldout_rows(run)
     layers = run.layers()
-    key = hash_key("score", [hash_file(run.units_path(s)) for s in sources],
+    key = hash_key("score", SCORE_VERSION, [hash_file(run.units_path(s)) for s in sources],
                    hash_file(run.path / "descriptions.json") if (run.path / "descriptions.json").exists() else None,
                    [hash_file(run.activation_path(layer)) for layer in layers], rows,
                    getattr(embedder, "name", type(embedder).__name__),
