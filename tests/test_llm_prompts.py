@@ -35,32 +35,32 @@ def test_summary_prompt_exact():
 
 def test_concept_choice_prompt_exact():
     expected = (
-        "A hidden unit of an audio neural network responds most strongly to audio clips that share "
-        "the features summarised below. Choose from the candidate concepts the ones that describe "
-        "what the unit responds to.\n"
-        "Example: for a unit summarised as \"The clips feature barking and growling dogs, loud and "
-        "aggressive.\" with candidate concepts cat, dog, rain, the answer is:\n"
-        "dog\n"
-        "\n"
         "Unit summary: Loud sirens. Rising pitch.\n"
         "Candidate concepts:\n"
         "- siren\n"
         "- church bells\n"
         "\n"
-        "Answer with the one candidate concept that fits best, written exactly as in the list, "
-        "and nothing else."
+        "Which candidate concept matches the unit summary best? Reply with the concept only."
     )
     prompt = concept_choice_prompt("Loud sirens.\nRising pitch.", ["siren", "church bells"])
     assert prompt == expected
     assert read_concept_choice_prompt(prompt) == ("Loud sirens. Rising pitch.", ["siren", "church bells"], 1)
     three = concept_choice_prompt("x", ["a", "b", "c", "d"], k=3)
-    assert three.endswith("Answer with the 3 candidate concepts that fit best, best first, one per line, "
-                          "each written exactly as in the list, and nothing else.")
+    assert three.endswith("\n\nWhich 3 candidate concepts match the unit summary best? "
+                          "Reply with the 3 concepts only, one per line, best first.")
     assert read_concept_choice_prompt(three) == ("x", ["a", "b", "c", "d"], 3)
     with pytest.raises(AudioDissectError):
         concept_choice_prompt("x", ["a"], k=0)
     with pytest.raises(AudioDissectError):
         concept_choice_prompt("x", [])
+
+
+def test_concept_choice_prompt_names_no_concept_but_the_candidates():
+    # no worked example: the only concept names in the prompt are the summary's words and the list
+    prompt = concept_choice_prompt("Bright plucked strings.", ["sitar", "banjo"])
+    words = set(prompt.lower().replace("?", " ").replace(".", " ").replace(":", " ").split())
+    assert words == {"unit", "summary", "bright", "plucked", "strings", "candidate", "concepts", "-",
+                     "sitar", "banjo", "which", "concept", "matches", "the", "best", "reply", "with", "only"}
 
 
 def test_adjective_check_prompt_exact():
@@ -98,6 +98,26 @@ def test_parse_yes_no(answer, expected):
     ("", 1, []),
     (None, 3, []),
     ("dog", 0, []),
+    # lead-ins, quotes, punctuation and numbering (answers of SmolLM2-135M-Instruct among them)
+    ("The answer is: cat", 1, ["cat"]),
+    ("The answer is dog.", 1, ["dog"]),
+    ("Answer: \"dog\".", 1, ["dog"]),
+    ("Concept: dog!", 1, ["dog"]),
+    ("**Answer:** Dog", 1, ["Dog"]),
+    ("Sure! Here is the answer: church bells", 1, ["church bells"]),
+    ("Based on the summary, the concept is: rain", 1, ["rain"]),
+    ("The best concept is \"dog barking\".", 1, ["dog barking"]),
+    ("The candidate concept that best matches the unit summary is the sitar.", 1, ["sitar"]),
+    ("The one candidate concept that fits best is \"salsa\" as it is a musical instrument.", 1, ["salsa"]),
+    ("Dog barking (the unit responds to dogs)", 1, ["Dog barking"]),
+    ("\u201cviolin\u201d", 1, ["violin"]),
+    ("Answer: 1) dog 2) cat", 2, ["dog", "cat"]),
+    ("dog.\n\nExplanation: the clips bark", 3, ["dog"]),
+    ("The 5 candidate concepts that match the unit summary best are:\n- piano\n- organ\n- banjo", 5,
+     ["piano", "organ", "banjo"]),
+    ("1. piano\n2) organ\n3: flute", 3, ["piano", "organ", "flute"]),
+    ("dog -- it barks", 1, ["dog"]),
+    ("A-major chord", 1, ["A-major chord"]),
 ])
 def test_parse_concepts(answer, k, expected):
     assert parse_concepts(answer, k) == expected

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm.prompts import read_summary_prompt, summary_prompt
+from audiodissect.llm.prompts import read_concept_choice_prompt, read_summary_prompt, summary_prompt
 from audiodissect.progress import silent
 from audiodissect.summarize import (
     SummarizeSettings,
@@ -144,7 +144,7 @@ class ScriptedLLM:
             elif p.startswith("Can the word"):
                 out.append("Yes." if any(w in p for w in ('"loud"', '"high-pitched"', '"bright"')) else "No.")
             elif "trumpet" in p.split("Unit summary:")[1].split("\n")[0]:
-                out.append("Answer: brass trumpet sound" if "candidate concepts that fit" not in p
+                out.append("Answer: brass trumpet sound" if read_concept_choice_prompt(p)[2] == 1
                            else "1. trumpet\n2. rain\n3. trumpet")
             else:
                 out.append("I cannot tell.")

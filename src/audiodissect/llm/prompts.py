@@ -37,16 +37,12 @@ _SUMMARY_INSTRUCTIONS = (
     "and do not mention individual clips."
 )
 
-_CHOICE_INSTRUCTIONS = (
-    "A hidden unit of an audio neural network responds most strongly to audio clips "
-    "that share the features summarised below. Choose from the candidate concepts "
-    "the ones that describe what the unit responds to."
-)
-
-_CHOICE_EXAMPLE = (
-    "Example: for a unit summarised as \"The clips feature barking and growling dogs, "
-    "loud and aggressive.\" with candidate concepts cat, dog, rain, the answer is:\ndog"
-)
+#: The question ending :func:`concept_choice_prompt` for one concept.
+_CHOICE_ONE = "Which candidate concept matches the unit summary best? Reply with the concept only."
+#: The question for `k` concepts (``{k}`` filled in).
+_CHOICE_MANY = ("Which {k} candidate concepts match the unit summary best? "
+                "Reply with the {k} concepts only, one per line, best first.")
+_CHOICE_QUESTION_RE = re.compile(r"^Which (?:(\d+) )?candidate concepts? match(?:es)? the unit summary best\?")
 
 _ADJECTIVE_QUESTION = (
     "Can the word \"{word}\" describe the tone, emotion or acoustic features of a sound? "
@@ -83,6 +79,11 @@ def summary_prompt(descriptions: Sequence[str]) -> str:
 def concept_choice_prompt(summary: str, concepts: Sequence[str], k: int = 1) -> str:
     """The prompt asking for the `k` concepts that best describe a unit with this summary.
 
+    The prompt holds nothing but the unit's summary, the candidate list and
+    the question: no worked example, whose concept a small model repeats as
+    its answer (SmolLM2-135M-Instruct answered "The answer is: cat", the
+    example's distractor, for every unit of a run).
+
     Parameters
     ----------
     summary : str
@@ -91,21 +92,20 @@ def concept_choice_prompt(summary: str, concepts: Sequence[str], k: int = 1) -> 
         The closed concept set, listed one per line.
     k : int
         How many concepts to name.
+
+    Returns
+    -------
+    str
+        ``"Unit summary: <summary>"``, the line :data:`CONCEPTS_MARKER`, one
+        line ``"- <concept>"`` per concept, an empty line and the question.
     """
     if k < 1:
         raise AudioDissectError(f"k must be at least 1, got {k}")
     if not concepts:
         raise AudioDissectError("concept_choice_prompt needs at least one concept")
-    if k == 1:
-        ask = ("Answer with the one candidate concept that fits best, written exactly as in the "
-               "list, and nothing else.")
-    else:
-        ask = (f"Answer with the {k} candidate concepts that fit best, best first, one per line, "
-               "each written exactly as in the list, and nothing else.")
-    lines = [_CHOICE_INSTRUCTIONS, _CHOICE_EXAMPLE, "",
-             f"{UNIT_SUMMARY_PREFIX} {_one_line(summary)}", CONCEPTS_MARKER]
+    lines = [f"{UNIT_SUMMARY_PREFIX} {_one_line(summary)}", CONCEPTS_MARKER]
     lines += [BULLET + _one_line(c) for c in concepts]
-    lines += ["", ask]
+    lines += ["", _CHOICE_ONE if k == 1 else _CHOICE_MANY.format(k=k)]
     return "\n".join(lines)
 
 
@@ -139,17 +139,13 @@ def read_summary_prompt(prompt: str) -> list[str] | None:
 
 def read_concept_choice_prompt(prompt: str) -> tuple[str, list[str], int] | None:
     """``(summary, concepts, k)`` of a :func:`concept_choice_prompt`, or None if `prompt` is not one."""
-    if not prompt.startswith(_CHOICE_INSTRUCTIONS):
-        return None
     lines = prompt.split("\n")
-    summaries = [i for i, line in enumerate(lines) if line.startswith(UNIT_SUMMARY_PREFIX + " ")]
-    if not summaries or CONCEPTS_MARKER not in lines:
+    question = _CHOICE_QUESTION_RE.match(lines[-1])
+    if question is None or not lines[0].startswith(UNIT_SUMMARY_PREFIX + " ") or CONCEPTS_MARKER not in lines:
         return None
-    summary = lines[summaries[-1]][len(UNIT_SUMMARY_PREFIX) + 1:]
+    summary = lines[0][len(UNIT_SUMMARY_PREFIX) + 1:]
     concepts = _bulleted_after(lines, lines.index(CONCEPTS_MARKER) + 1)
-    match = re.search(r"Answer with the (\d+) candidate concepts", lines[-1])
-    k = int(match.group(1)) if match else 1
-    return summary, concepts, k
+    return summary, concepts, int(question.group(1) or 1)
 
 
 def read_adjective_check_prompt(prompt: str) -> str | None:
@@ -163,8 +159,24 @@ def read_adjective_check_prompt(prompt: str) -> str | None:
 _YES = {"yes", "y", "true", "yeah", "yep", "correct"}
 _NO = {"no", "n", "false", "nope"}
 _NONE_ANSWERS = {"none", "no concept", "none of them", "none of the above", "n/a", "unknown"}
-_ITEM_PREFIX = re.compile(r"^\s*(?:[-*\u2022]+|\(?\d+[.):]|[a-z][.)])\s*", re.IGNORECASE)
+_ITEM_PREFIX = re.compile(r"^\s*(?:[-*\u2022]+|\(?\d+[.):]|[a-z][.)])\s+|^\s*(?:[-*\u2022]+|\(?\d+[.):])",
+                          re.IGNORECASE)
 _LABEL_PREFIX = re.compile(r"^(?:final\s+)?(?:answer|concepts?|choice|label)s?\s*[:=-]\s*", re.IGNORECASE)
+#: Inline numbering inside one line: "1) dog 2) cat".
+_INLINE_NUMBER = re.compile(r"\s+\(?\d+[.)]\s+")
+#: Words whose presence before a colon marks the colon's left side as a lead-in ("The answer is:").
+_LEAD_WORDS = re.compile(r"\b(?:answers?|concepts?|choices?|labels?|class(?:es)?|categor(?:y|ies)|matche?s?|"
+                         r"fits?|here|is|are|would be)\b", re.IGNORECASE)
+#: A sentence naming the answer: "The (best|one candidate) concept (that fits best) is X".
+_LEAD_SENTENCE = re.compile(r"^(?:the|my|so|therefore|thus|i think|i would say)\b.*?\b(?:answer|concepts?|choice|"
+                            r"label|class|category|match)\b.*?\b(?:is|are|would be)\s+", re.IGNORECASE)
+_COURTESY = re.compile(r"^(?:sure|okay|ok|certainly|of course)\b[!.,]*\s*", re.IGNORECASE)
+_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+#: Where an explanation starts after the name: "salsa as it is ...", "dog (because ...)".
+_TRAILER = re.compile(r"\s+(?:as|because|since|which|due to)\s+.*$|\s*[(\[].*$|\s+-{1,2}\s+.*$",
+                      re.IGNORECASE)
+#: Lines that start an explanation: nothing after them is an answer.
+_EXPLANATION_LINE = re.compile(r"^(?:explanation|reason(?:ing)?|because|note|this is because)\b", re.IGNORECASE)
 
 
 def parse_yes_no(answer: str | None) -> bool | None:
@@ -190,24 +202,56 @@ def parse_yes_no(answer: str | None) -> bool | None:
     return None
 
 
+def _strip_lead_in(line: str) -> tuple[str, bool]:
+    """Remove a courtesy word and a lead-in ("The answer is:", "The best concept is the") from a line.
+
+    Returns the rest and whether a lead-in was found (then a leading article goes too).
+    """
+    line = _COURTESY.sub("", line.replace("**", "").replace("__", "")).strip()
+    head, colon, tail = line.partition(":")
+    if colon and tail.strip() and _LEAD_WORDS.search(head):
+        return tail.strip(), True
+    if colon and not tail.strip() and _LEAD_WORDS.search(head):
+        return "", True  # "The 5 concepts are:" with the items on the next lines
+    match = _LEAD_SENTENCE.match(line)
+    if match:
+        return line[match.end():], True
+    return line, False
+
+
+def _clean_item(item: str, lead: bool) -> str:
+    """One name: no numbering, label, quotes, final punctuation, explanation or (after a lead-in) article."""
+    item = _LABEL_PREFIX.sub("", _ITEM_PREFIX.sub("", item.strip()))
+    for _ in range(2):  # quotes around a full stop, or a full stop after quotes
+        item = item.strip().strip("\"'`*\u201c\u201d\u2018\u2019").strip().rstrip(".!?:").strip()
+    item = _TRAILER.sub("", item).strip().strip("\"'`\u201c\u201d").rstrip(".!?").strip()
+    return _ARTICLE.sub("", item) if lead else item
+
+
 def parse_concepts(answer: str | None, k: int) -> list[str]:
     """Read up to `k` concept names from an answer; [] when there are none.
 
-    Items are split on new lines, commas and semicolons; list bullets and
-    numbering, an ``"Answer:"`` label, quotes and a final full stop are
-    removed; repeats and "none"-like items are dropped. The names are not
-    checked against the concept list: map them to the nearest concept by
-    meaning afterwards.
+    Items are split on new lines, commas, semicolons and inline numbering
+    ("1) dog 2) cat"). Removed: courtesy words ("Sure!"), a lead-in ending in
+    a colon whose left side speaks of the answer ("The answer is:",
+    "Based on the summary, the concept is:", "Concept:"), a lead-in sentence
+    ("The best concept is the ..."; then an article too), list bullets and
+    numbering, markdown emphasis, quotes, final punctuation and a trailing
+    explanation ("... as it is", "(because ...)"). Reading stops at a line
+    that starts an explanation ("Explanation: ..."). Repeats and "none"-like
+    items are dropped. The names are not checked against the concept list:
+    map them to the nearest concept by meaning afterwards.
     """
     if not answer or k < 1:
         return []
     items: list[str] = []
-    for line in answer.replace(";", "\n").split("\n"):
-        line = _LABEL_PREFIX.sub("", line.strip())
-        for part in line.split(","):
-            item = _LABEL_PREFIX.sub("", _ITEM_PREFIX.sub("", part.strip()))
-            for _ in range(2):  # quotes around a full stop, or a full stop after quotes
-                item = item.strip().strip("\"'`*").strip().rstrip(".!").strip()
+    for raw in answer.replace(";", "\n").split("\n"):
+        line = _ITEM_PREFIX.sub("", raw.strip().replace("**", ""))
+        if _EXPLANATION_LINE.match(line):
+            break
+        line, lead = _strip_lead_in(_LABEL_PREFIX.sub("", line))
+        for part in (p for chunk in _INLINE_NUMBER.split(" " + line) for p in chunk.split(",")):
+            item = _clean_item(part, lead)
             if not item or item.lower() in _NONE_ANSWERS:
                 continue
             if item.lower() not in (i.lower() for i in items):
