@@ -239,3 +239,15 @@ def test_make_settings_and_cache_key():
     assert key(acts, units={"l": [0]}) != base
     assert summarize_cache_key({"l": acts}, ["a", "b", "c", "d"], llm_name="y", embedder_name="minilm",
                                settings=s) != base
+
+
+def test_cache_key_changes_with_the_prompt_wording(monkeypatch):
+    from audiodissect.llm import prompts
+    from audiodissect.summarize import summarize_cache_key
+
+    acts = np.array([[3.0, 0.0], [2.0, 1.0], [1.0, 2.0], [0.0, 3.0]])
+    key = lambda: summarize_cache_key({"l": acts}, ["a", "b", "c", "d"], llm_name="x", embedder_name="minilm",
+                                      concepts=["dog"])
+    base = key()
+    monkeypatch.setattr(prompts, "_CHOICE_ONE", "Name the concept.")
+    assert key() != base

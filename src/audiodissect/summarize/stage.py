@@ -92,7 +92,9 @@ def summarize_cache_key(activations_by_layer: Mapping[str, np.ndarray], descript
     """The cache key of one :func:`summarize_units` call: a digest of everything its records depend on.
 
     Only each unit's top and bottom clips matter, not the activation values,
-    so the key hashes those; the lexicon file is part of it too.
+    so the key hashes those; the lexicon file and the prompt templates
+    (:func:`prompt_templates`) are part of it too, so a changed prompt is
+    asked again.
     """
     order = []
     for layer, acts in activations_by_layer.items():
@@ -103,7 +105,15 @@ def summarize_cache_key(activations_by_layer: Mapping[str, np.ndarray], descript
                       top, bottom])
     lexicon = resources.files("audiodissect").joinpath("data", LEXICON_RESOURCE).read_text(encoding="utf-8")
     return hash_key("summarize", order, list(descriptions), llm_name, embedder_name,
-                    None if concepts is None else list(concepts), settings, lexicon)
+                    None if concepts is None else list(concepts), settings, lexicon, prompt_templates())
+
+
+def prompt_templates() -> list[str]:
+    """Every prompt the stage asks, built on placeholder inputs: a digest of the prompts' wording."""
+    from ..llm.prompts import adjective_check_prompt, concept_choice_prompt, summary_prompt
+
+    return [summary_prompt(["{description}"]), concept_choice_prompt("{summary}", ["{concept}"], k=1),
+            concept_choice_prompt("{summary}", ["{concept}"], k=2), adjective_check_prompt("{word}")]
 
 
 def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions: Sequence[str], *,
