@@ -51,10 +51,12 @@ def test_prune_command_default_strategies(cli, capsys):
     call, run, _ = cli
     assert call("prune", "--run", run.path, "--concept", "organ", "--seeds", "2", "--ocp-threshold", "0") == 0
     text = capsys.readouterr().out
-    assert [l.split()[0] for l in text.splitlines()[3:7]] == ["tab", "db", "ocp", "random"]
+    assert [l.split()[0] for l in text.splitlines()[3:9]] == ["tab", "db", "ocp", "random~tab", "random~db",
+                                                             "random~ocp"]
     names = sorted(p.name for p in (run.path / "pruning" / "organ").glob("selection-*.json"))
-    assert names == ["selection-db.json", "selection-ocp.json", "selection-random-seed0.json",
-                     "selection-random-seed1.json", "selection-tab.json"]
+    assert names == ["selection-db.json", "selection-ocp.json",
+                     *(f"selection-random-{s}-seed{k}.json" for s in ("db", "ocp", "tab") for k in (0, 1)),
+                     "selection-tab.json"]
 
 
 def test_evaluate_pruning_command_writes_the_table(cli, capsys):

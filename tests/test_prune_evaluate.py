@@ -11,6 +11,7 @@ from audiodissect.errors import AudioDissectError
 from audiodissect.prune.evaluate import (HeldoutAudio, confidence, format_table, heldout_targets, pruning_effect,
                                          pruning_table)
 from audiodissect.prune.runner import PruneConfig, PruningContext, evaluate_pruning, prune_concept
+from audiodissect.prune.strategies import Selection
 from prune_fixtures import CLASSES, HELDOUT_X, HELDOUT_Y, make_run, reference_logits
 
 
@@ -127,33 +128,38 @@ def test_full_table_on_a_run(tmp_path):
     config = PruneConfig(strategies=["tab", "db", "ocp", "random"], seeds=2, ocp_threshold=None)
     table = evaluate_pruning(run, target, probe, config)
     by = {r["strategy"]: r for r in table}
-    assert list(by) == ["tab", "db", "ocp", "random"]
+    assert list(by) == ["tab", "db", "ocp", "random~tab", "random~db", "random~ocp"]
     # tab: trumpet -> hidden#0 + hidden#2 (-3.5, -0.5); organ -> hidden#1 (-4.5, 0); classifier left out
-    assert by["tab"]["units_pruned"] == 1.5 and by["tab"]["n_concepts"] == 2
+    assert by["tab"]["units_pruned"] == 1.5 and by["tab"]["n_concepts"] == 2 and by["tab"]["n_empty"] == 0
     assert (by["tab"]["dA"], by["tab"]["dR"], by["tab"]["selectivity"]) == pytest.approx((-4.0, -0.25, 3.75))
     # db: trumpet -> hidden#1 (0, -4.5); organ -> hidden#1 + hidden#2 (-5, -0.5)
     assert by["db"]["units_pruned"] == 1.5
     assert (by["db"]["dA"], by["db"]["dR"], by["db"]["selectivity"]) == pytest.approx((-2.5, -2.5, 0.0))
     # ocp: trumpet -> hidden#0 (-3, 0), organ -> hidden#1 (-4.5, 0): fully selective
     assert (by["ocp"]["dA"], by["ocp"]["dR"], by["ocp"]["selectivity"]) == pytest.approx((-3.75, 0.0, 3.75))
-    # random: 1 unit per draw (the size of the OCP selection), averaged over seeds then concepts
-    expected = []
-    for concept in CLASSES:
-        per_seed = []
-        for seed in range(2):
-            sel = json.loads((tmp_path / "pruning" / concept / f"selection-random-seed{seed}.json").read_text())
-            assert sel["reference"] == "ocp" and len(sel["units"]) == 1
-            per_seed.append(expected_effect([int(u.split("#")[1]) for u in sel["units"]], concept))
-        expected.append(np.mean(per_seed, axis=0))
-    assert (by["random"]["dA"], by["random"]["dR"], by["random"]["selectivity"]) == pytest.approx(
-        tuple(np.mean(expected, axis=0)))
+    # random~s: per concept, draws as large as s's selection, averaged over seeds then concepts
+    for strategy, sizes in (("tab", {"trumpet": 2, "organ": 1}), ("db", {"trumpet": 1, "organ": 2}),
+                            ("ocp", {"trumpet": 1, "organ": 1})):
+        expected = []
+        for concept in CLASSES:
+            per_seed = []
+            for seed in range(2):
+                path = tmp_path / "pruning" / concept / f"selection-random-{strategy}-seed{seed}.json"
+                sel = json.loads(path.read_text())
+                assert sel["reference"] == strategy and len(sel["units"]) == sizes[concept]
+                per_seed.append(expected_effect([int(u.split("#")[1]) for u in sel["units"]], concept))
+            expected.append(np.mean(per_seed, axis=0))
+        row = by[f"random~{strategy}"]
+        assert (row["dA"], row["dR"], row["selectivity"]) == pytest.approx(tuple(np.mean(expected, axis=0)))
+        assert row["units_pruned"] == np.mean(list(sizes.values())) and row["vs_random"] is None
+        assert by[strategy]["vs_random"] == pytest.approx(by[strategy]["selectivity"] - row["selectivity"])
     # files
     assert read_jsonl(tmp_path / "pruning" / "table.jsonl") == table
     with open(tmp_path / "pruning" / "table.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["strategy"] for r in rows] == ["tab", "db", "ocp", "random"]
+    assert [r["strategy"] for r in rows] == ["tab", "db", "ocp", "random~tab", "random~db", "random~ocp"]
     assert float(rows[0]["selectivity"]) == pytest.approx(3.75)
-    assert len(read_jsonl(tmp_path / "pruning" / "results.jsonl")) == 2 * (3 + 2)
+    assert len(read_jsonl(tmp_path / "pruning" / "results.jsonl")) == 2 * (3 + 3 * 2)
     tab = json.loads((tmp_path / "pruning" / "trumpet" / "selection-tab.json").read_text())
     assert tab["reasons"] == {"hidden#0": "tab/soft_wpmi rank 1", "hidden#2": "tab/soft_wpmi rank 3"}
     text = format_table(table)
@@ -172,3 +178,64 @@ def test_table_averages_seeds_before_concepts():
     [row] = pruning_table(rows)
     assert row["dA"] == pytest.approx(-1.0)       # mean(-2, 0), not mean(-1, -3, 0)
     assert row["units_pruned"] == 3.0 and row["n_concepts"] == 2
+
+
+def test_class_names_with_audioset_synonyms():
+    from audiodissect.prune.evaluate import class_index, class_names_lookup
+
+    names = ["Speech", "Marimba, xylophone", "Violin, fiddle", "Piano", "Electric piano", "Drum kit",
+             "Bass drum", "Drum, snare", "Drum, tom"]
+    assert class_index("violin", names) == 2 and class_index("Marimba", names) == 1
+    assert class_index("xylophone", names) == 1 and class_index("drum kit", names) == 5
+    assert class_index("Drum_Kit", names) == 5 and class_index("piano", names) == 3   # whole name, not synonym
+    assert "drum" not in class_names_lookup(names)   # a synonym of two classes names neither
+    with pytest.raises(AudioDissectError, match="Violin, fiddle"):
+        class_index("violinn", names)
+
+
+def test_heldout_labels_map_to_synonym_classes(tmp_path):
+    from audiodissect.prune.evaluate import unmatched_labels
+
+    run, _, _ = make_run(tmp_path, with_units=False)
+    rows, classes, skipped = heldout_targets(run.clips(), ["Bugle, trumpet", "Pipe organ, organ", "Guitar"])
+    assert rows.tolist() == [3, 4, 5, 6] and classes.tolist() == [0, 0, 1, 1] and skipped == 1
+    assert unmatched_labels(run.clips(), ["Bugle, trumpet", "Pipe organ, organ"]) == ["noise"]
+
+
+def test_accuracy_among_the_heldout_classes():
+    from audiodissect.prune.evaluate import predictions
+
+    logits = np.array([[5.0, 1.0, 2.0, 0.0], [9.0, 0.0, 1.0, 3.0]])   # class 0 ("music") wins overall
+    np.testing.assert_array_equal(predictions(logits), [0, 0])
+    np.testing.assert_array_equal(predictions(logits, np.array([1, 2, 3])), [2, 3])
+    effect = pruning_effect(logits, logits, np.array([2, 3]), 2, among=np.array([1, 2, 3]))
+    assert effect["acc_c_before"] == 1.0 and effect["acc_rest_before"] == 1.0
+    assert pruning_effect(logits, logits, np.array([2, 3]), 2)["acc_c_before"] == 0.0
+
+
+def test_empty_selection_runs_no_pass_and_is_left_out_of_the_means(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    ctx = PruningContext(run, target, probe)
+    calls = target.module.calls
+    row = ctx.measure(Selection(strategy="ocp", concept="trumpet", units=[]))
+    assert target.module.calls == calls
+    assert (row["units_pruned"], row["dA"], row["dR"]) == (0, 0.0, 0.0)
+    rows = [dict(row), dict(row, concept="organ", units_pruned=1, dA=-2.0, dR=0.0, selectivity=2.0)]
+    [line] = pruning_table(rows)
+    assert (line["n_concepts"], line["n_empty"], line["dA"], line["selectivity"]) == (1, 1, -2.0, 2.0)
+    assert "1 (+1 empty)" in format_table([line])
+
+
+def test_model_inputs_are_preprocessed_once(tmp_path):
+    run, target, probe = make_run(tmp_path)
+    seen = []
+    inner = target.preprocess
+    target.preprocess = lambda waves: seen.append(len(waves)) or inner(waves)
+    ctx = PruningContext(run, target, probe, batch_size=2)
+    prune_concept(ctx, "trumpet", strategies=[], units=["hidden#0"])
+    prune_concept(ctx, "organ", strategies=[], units=["hidden#1"])
+    assert seen == [2, 2] and target.module.calls == 6          # 3 passes of 2 batches, inputs made once
+    small = HeldoutAudio(probe, [3, 4, 5, 6], sample_rate=100, max_input_bytes=0)
+    small.inputs(target, np.array([0, 1]))
+    small.inputs(target, np.array([0, 1]))
+    assert seen == [2, 2, 2, 2]                                  # nothing kept without memory for it

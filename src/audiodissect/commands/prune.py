@@ -13,7 +13,8 @@ def add_pruning_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``prune`` and ``evaluate pruning``."""
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="random draws per concept (default: 3)")
     p.add_argument("--random-count", type=int, metavar="N",
-                   help="units per random draw (default: as many as OCP, else the first other strategy, chose)")
+                   help="units per random draw (default: one set of draws sized like each other strategy's "
+                        "selection, shown as random~<strategy>)")
     p.add_argument("--top", type=int, default=3, metavar="K",
                    help="TAB/DB choose units with the concept among their top K (default: 3)")
     p.add_argument("--ocp-threshold", type=float, default=0.7, metavar="COS",

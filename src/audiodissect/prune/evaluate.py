@@ -27,19 +27,44 @@ from .ablation import ablate
 from .matching import normalize_concept
 
 
+def class_names_lookup(class_names: Sequence[str]) -> dict[str, int]:
+    """Normalised names under which each class may be named: ``{name: class index}``.
+
+    A class is found by its whole name and, for AudioSet-style names that list
+    synonyms separated by commas (YAMNet's ``"Marimba, xylophone"``,
+    ``"Violin, fiddle"``), by each synonym. Whole names win over synonyms; a
+    synonym shared by several classes names none of them.
+    """
+    lookup = {normalize_concept(c): i for i, c in enumerate(class_names)}
+    synonyms: dict[str, set[int]] = {}
+    for i, name in enumerate(class_names):
+        parts = [normalize_concept(p) for p in str(name).split(",")]
+        if len(parts) < 2:
+            continue
+        for part in filter(None, parts):
+            synonyms.setdefault(part, set()).add(i)
+    for part, where in synonyms.items():
+        if part not in lookup and len(where) == 1:
+            lookup[part] = next(iter(where))
+    return lookup
+
+
 def class_index(concept: str, class_names: Sequence[str]) -> int:
-    """Position of `concept` among `class_names` (compared normalised); an error lists the closest."""
-    names = [normalize_concept(c) for c in class_names]
-    wanted = normalize_concept(concept)
-    if wanted not in names:
+    """Position of `concept` among `class_names`: by whole name or comma-separated synonym (normalised).
+
+    ``class_index("violin", [..., "Violin, fiddle", ...])`` finds the AudioSet
+    class; an unknown concept is an error listing the closest class names.
+    """
+    found = class_names_lookup(class_names).get(normalize_concept(concept))
+    if found is None:
         from ..errors import unknown_name_error
 
         raise unknown_name_error("class (pruning evaluates class concepts)", concept, list(class_names))
-    return names.index(wanted)
+    return found
 
 
 def heldout_targets(clips: Sequence[ClipInfo], class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Held-out rows whose label is a class, and that class.
+    """Held-out rows whose label is a class (see :func:`class_index`), and that class.
 
     Returns
     -------
@@ -50,7 +75,7 @@ def heldout_targets(clips: Sequence[ClipInfo], class_names: Sequence[str]) -> tu
     skipped : int
         Held-out clips left out because their label is not a class name.
     """
-    lookup = {normalize_concept(c): i for i, c in enumerate(class_names)}
+    lookup = class_names_lookup(class_names)
     rows, classes, skipped = [], [], 0
     for i, clip in enumerate(clips):
         if clip.split != HELDOUT:
@@ -64,8 +89,19 @@ def heldout_targets(clips: Sequence[ClipInfo], class_names: Sequence[str]) -> tu
     return np.array(rows, dtype=np.int64), np.array(classes, dtype=np.int64), skipped
 
 
+def unmatched_labels(clips: Sequence[ClipInfo], class_names: Sequence[str]) -> list[str]:
+    """Held-out labels that name no class (their clips are left out of the evaluation), sorted."""
+    lookup = class_names_lookup(class_names)
+    return sorted({c.label or "(no label)" for c in clips
+                   if c.split == HELDOUT and (c.label is None or normalize_concept(c.label) not in lookup)})
+
+
 class HeldoutAudio:
     """The audio of held-out clips, read once at the target's rate and kept for repeated passes.
+
+    The model inputs of each batch (``target.preprocess`` of its waveforms) are
+    kept too, up to `max_input_bytes` in all, so repeated ablation passes run
+    only the model.
 
     Parameters
     ----------
@@ -73,9 +109,13 @@ class HeldoutAudio:
     rows : sequence of int
         Clip positions; every one must be in the held-out split.
     sample_rate : int
+    max_input_bytes : int
+        Memory for kept model inputs (default 1 GiB); batches beyond it are
+        preprocessed on every pass.
     """
 
-    def __init__(self, probe: ProbeSet, rows: Sequence[int], *, sample_rate: int):
+    def __init__(self, probe: ProbeSet, rows: Sequence[int], *, sample_rate: int,
+                 max_input_bytes: int = 1 << 30):
         rows = [int(r) for r in rows]
         leaks = [probe.clips[r].id for r in rows if probe.clips[r].split != HELDOUT]
         if leaks:
@@ -83,9 +123,35 @@ class HeldoutAudio:
                                     hint="pass rows of the 'heldout' split")
         self.rows = np.array(rows, dtype=np.int64)
         self.waves = [probe.audio(r, sample_rate=sample_rate) for r in rows]
+        self.max_input_bytes = int(max_input_bytes)
+        self._inputs: dict[tuple[int, tuple[int, ...]], Any] = {}
+        self._input_bytes = 0
 
     def __len__(self) -> int:
         return len(self.waves)
+
+    def inputs(self, target: Target, batch: np.ndarray) -> Any:
+        """``target.preprocess`` of the waveforms at positions `batch` (shape (b,)), kept while memory allows."""
+        key = (id(target.preprocess), tuple(int(i) for i in batch))
+        if key in self._inputs:
+            return self._inputs[key]
+        inputs = target.preprocess([self.waves[int(i)] for i in batch])
+        size = _nbytes(inputs)
+        if self._input_bytes + size <= self.max_input_bytes:
+            self._inputs[key] = inputs
+            self._input_bytes += size
+        return inputs
+
+
+def _nbytes(inputs: Any) -> int:
+    """Bytes held by the tensors of a model input (a tensor, or a dict/list/tuple of them)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.element_size() * inputs.nelement()
+    if isinstance(inputs, Mapping):
+        return sum(_nbytes(v) for v in inputs.values())
+    if isinstance(inputs, (list, tuple)):
+        return sum(_nbytes(v) for v in inputs)
+    return 0
 
 
 def heldout_logits(target: Target, audio: HeldoutAudio, *, units: Sequence[str] = (),
@@ -110,12 +176,34 @@ def heldout_logits(target: Target, audio: HeldoutAudio, *, units: Sequence[str] 
     target.module.eval()
     with ablate(target.module, units), torch.inference_mode():
         for batch in length_batches([len(w) for w in audio.waves], batch_size):
-            inputs = move_to(target.preprocess([audio.waves[int(i)] for i in batch]), target.device)
+            inputs = move_to(audio.inputs(target, batch), target.device)
             logits = target.forward(target.module, inputs).float().cpu().numpy().reshape(len(batch), -1)
             if out is None:
                 out = np.zeros((n, logits.shape[1]), dtype=np.float32)
             out[batch] = logits
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def predictions(logits: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """Predicted class of each row: arg-max over all classes, or over the classes `among` only.
+
+    Parameters
+    ----------
+    logits : np.ndarray, shape (n, K)
+    among : np.ndarray, shape (m,), optional
+        Class indices competing for the prediction (e.g. the classes of the
+        held-out labels, for a model with many more classes such as YAMNet).
+
+    Returns
+    -------
+    np.ndarray, shape (n,), int64
+        Class indices into the K columns.
+    """
+    logits = np.asarray(logits)
+    if among is None:
+        return np.argmax(logits, axis=1)
+    among = np.asarray(among, dtype=np.int64)
+    return among[np.argmax(logits[:, among], axis=1)]
 
 
 def confidence(logits: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -124,7 +212,7 @@ def confidence(logits: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def pruning_effect(baseline: np.ndarray, ablated: np.ndarray, classes: np.ndarray,
-                   concept_index: int) -> dict[str, float]:
+                   concept_index: int, *, among: np.ndarray | None = None) -> dict[str, float]:
     """dA, dR, selectivity and accuracies of one ablation.
 
     Parameters
@@ -135,6 +223,8 @@ def pruning_effect(baseline: np.ndarray, ablated: np.ndarray, classes: np.ndarra
         True class of each clip.
     concept_index : int
         The ablated class.
+    among : np.ndarray, shape (m,), optional
+        Classes competing for the accuracies (:func:`predictions`); default all K.
 
     Returns
     -------
@@ -146,8 +236,8 @@ def pruning_effect(baseline: np.ndarray, ablated: np.ndarray, classes: np.ndarra
     classes = np.asarray(classes)
     change = confidence(ablated, classes) - confidence(baseline, classes)
     is_c = classes == concept_index
-    right_before = np.argmax(baseline, axis=1) == classes
-    right_after = np.argmax(ablated, axis=1) == classes
+    right_before = predictions(baseline, among) == classes
+    right_after = predictions(ablated, among) == classes
 
     def mean(values: np.ndarray, mask: np.ndarray) -> float:
         return float(values[mask].mean()) if mask.any() else float("nan")
@@ -162,27 +252,47 @@ def pruning_effect(baseline: np.ndarray, ablated: np.ndarray, classes: np.ndarra
 
 
 def evaluate_selection(target: Target, audio: HeldoutAudio, baseline: np.ndarray, classes: np.ndarray,
-                       concept_index: int, units: Sequence[str], *, batch_size: int = 32) -> dict[str, float]:
-    """Ablate `units`, run the held-out clips and measure :func:`pruning_effect` (plus ``units_pruned``)."""
-    ablated = heldout_logits(target, audio, units=units, batch_size=batch_size)
-    return {"units_pruned": len(units), **pruning_effect(baseline, ablated, classes, concept_index)}
+                       concept_index: int, units: Sequence[str], *, batch_size: int = 32,
+                       among: np.ndarray | None = None) -> dict[str, float]:
+    """Ablate `units`, run the held-out clips and measure :func:`pruning_effect` (plus ``units_pruned``).
+
+    An empty selection changes nothing: the baseline is reused without a pass.
+    """
+    ablated = heldout_logits(target, audio, units=units, batch_size=batch_size) if units else baseline
+    return {"units_pruned": len(units), **pruning_effect(baseline, ablated, classes, concept_index, among=among)}
 
 
 # -- the table ------------------------------------------------------------------------
 
-TABLE_COLUMNS = ("strategy", "n_concepts", "units_pruned", "dA", "dR", "selectivity",
+TABLE_COLUMNS = ("strategy", "n_concepts", "n_empty", "units_pruned", "dA", "dR", "selectivity", "vs_random",
                  "acc_c_before", "acc_c_after", "acc_rest_before", "acc_rest_after")
-_MEASURES = TABLE_COLUMNS[2:]
+_MEASURES = ("units_pruned", "dA", "dR", "selectivity", "acc_c_before", "acc_c_after", "acc_rest_before",
+             "acc_rest_after")
+
+
+def table_strategy(row: Mapping[str, Any]) -> str:
+    """The table row a result belongs to: its strategy, or ``"random~tab"`` for a draw sized like tab's selection."""
+    reference = row.get("reference")
+    if row["strategy"] == "random" and reference not in (None, "count"):
+        return f"random~{reference}"
+    return str(row["strategy"])
 
 
 def pruning_table(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per strategy, averaged over concepts (random draws first averaged over seeds).
+    """One row per strategy, averaged over the concepts it chose units for (random draws first over seeds).
+
+    A concept for which a strategy chose no unit measures nothing (its changes
+    are zero by construction); it is counted in ``n_empty`` and left out of the
+    means, and so are the random draws sized after that selection.
+    ``vs_random`` is the mean over concepts of the strategy's selectivity minus
+    that of its size-matched random draws (``random~<strategy>``, mean over
+    seeds); None without such draws.
 
     Parameters
     ----------
     results : sequence of dict
-        Rows with ``strategy``, ``concept``, optional ``seed`` and the measures of
-        :func:`evaluate_selection`.
+        Rows with ``strategy``, ``concept``, optional ``seed`` and ``reference``, and the
+        measures of :func:`evaluate_selection`.
 
     Returns
     -------
@@ -191,26 +301,48 @@ def pruning_table(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """
     by_strategy: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
     for row in results:
-        by_strategy.setdefault(row["strategy"], {}).setdefault(row["concept"], []).append(row)
-    table = []
+        by_strategy.setdefault(table_strategy(row), {}).setdefault(row["concept"], []).append(row)
+    per_concept_means: dict[str, dict[str, np.ndarray]] = {}
+    empty: dict[str, int] = {}
     for strategy, per_concept in by_strategy.items():
-        per = np.array([[np.mean([float(r[m]) for r in rows]) for m in _MEASURES]
-                        for rows in per_concept.values()], dtype=np.float64)
+        kept = {c: rows for c, rows in per_concept.items() if any(int(r["units_pruned"]) > 0 for r in rows)}
+        empty[strategy] = len(per_concept) - len(kept)
+        per_concept_means[strategy] = {
+            c: np.array([np.mean([float(r[m]) for r in rows]) for m in _MEASURES], dtype=np.float64)
+            for c, rows in kept.items()}
+    sel = _MEASURES.index("selectivity")
+    table = []
+    for strategy, means_by_concept in per_concept_means.items():
+        per = np.array(list(means_by_concept.values()), dtype=np.float64).reshape(-1, len(_MEASURES))
         with np.errstate(all="ignore"):
-            means = np.nanmean(per, axis=0) if per.size else np.full(len(_MEASURES), np.nan)
-        table.append({"strategy": strategy, "n_concepts": len(per_concept),
-                      **{m: float(v) for m, v in zip(_MEASURES, means)}})
-    return table
+            means = np.nanmean(per, axis=0) if len(per) else np.full(len(_MEASURES), np.nan)
+        matched = per_concept_means.get(f"random~{strategy}", {})
+        gains = [v[sel] - matched[c][sel] for c, v in means_by_concept.items() if c in matched]
+        table.append({"strategy": strategy, "n_concepts": len(means_by_concept), "n_empty": empty[strategy],
+                      **{m: float(v) for m, v in zip(_MEASURES, means)},
+                      "vs_random": float(np.mean(gains)) if gains else None})
+    return [{k: row[k] for k in TABLE_COLUMNS} for row in table]
 
 
 def format_table(table: Sequence[Mapping[str, Any]]) -> str:
-    """The table as aligned text, like the paper's Table 4."""
-    head = ["strategy", "concepts", "units", "dA", "dR", "dR-dA", "acc c before", "acc c after",
+    """The table as aligned text, like the paper's Table 4.
+
+    ``concepts`` counts the concepts a strategy chose units for (``+k empty``
+    when it chose none for k more); ``vs random`` is the selectivity gain over
+    the size-matched random draws.
+    """
+    head = ["strategy", "concepts", "units", "dA", "dR", "dR-dA", "vs random", "acc c before", "acc c after",
             "acc rest before", "acc rest after"]
-    lines = [[str(r["strategy"]), str(r["n_concepts"]), f"{r['units_pruned']:.1f}",
-              f"{r['dA']:+.3f}", f"{r['dR']:+.3f}", f"{r['selectivity']:+.3f}",
-              f"{r['acc_c_before']:.3f}", f"{r['acc_c_after']:.3f}",
-              f"{r['acc_rest_before']:.3f}", f"{r['acc_rest_after']:.3f}"] for r in table]
+
+    def num(value: Any, spec: str) -> str:
+        return "-" if value is None or value != value else format(value, spec)
+
+    lines = [[str(r["strategy"]),
+              str(r["n_concepts"]) + (f" (+{r['n_empty']} empty)" if r.get("n_empty") else ""),
+              num(r["units_pruned"], ".1f"), num(r["dA"], "+.3f"), num(r["dR"], "+.3f"),
+              num(r["selectivity"], "+.3f"), num(r.get("vs_random"), "+.3f"),
+              num(r["acc_c_before"], ".3f"), num(r["acc_c_after"], ".3f"),
+              num(r["acc_rest_before"], ".3f"), num(r["acc_rest_after"], ".3f")] for r in table]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
     fmt = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)])

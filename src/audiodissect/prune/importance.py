@@ -28,7 +28,7 @@ from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
 from ..rundir import RunDir
 from ..targets.base import Target
-from .evaluate import HeldoutAudio, heldout_logits
+from .evaluate import HeldoutAudio, heldout_logits, predictions
 
 PROPERTIES = ("nouns", "acoustic_adjectives", "adjectives", "verbs", "prepositions", "kept")
 
@@ -69,14 +69,18 @@ def prune_count(n_units: int, fraction: float) -> int:
     return int(np.floor(fraction * n_units + 0.5))
 
 
-def accuracy(logits: np.ndarray, classes: np.ndarray) -> float:
-    """Share of rows whose arg-max logit is the true class: (n, K), (n,) -> float."""
-    return float(np.mean(np.argmax(logits, axis=1) == classes)) if len(classes) else float("nan")
+def accuracy(logits: np.ndarray, classes: np.ndarray, among: np.ndarray | None = None) -> float:
+    """Share of rows whose arg-max logit (over all classes, or the classes `among`) is the true class.
+
+    Shapes: logits (n, K), classes (n,), among (m,) -> float.
+    """
+    return float(np.mean(predictions(logits, among) == classes)) if len(classes) else float("nan")
 
 
 def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
                       rankings: Mapping[tuple[str, int | None], Sequence[str]], fractions: Sequence[float], *,
-                      batch_size: int = 32, hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+                      batch_size: int = 32, among: np.ndarray | None = None,
+                      hook: ProgressHook | None = None) -> list[dict[str, Any]]:
     """Held-out accuracy after pruning the first units of each ranking.
 
     Parameters
@@ -89,6 +93,8 @@ def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
         Unit ids, most important first.
     fractions : sequence of float
         Shares of the ranking's length to prune, e.g. 0.02 ... 0.12.
+    among : np.ndarray, shape (m,), optional
+        Classes competing for the accuracy (default: all).
 
     Returns
     -------
@@ -101,7 +107,7 @@ def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
         n = prune_count(len(units), fraction)
         logits = heldout_logits(target, audio, units=list(units[:n]), batch_size=batch_size)
         rows.append({"ranking": name, "seed": seed, "fraction": float(fraction), "n_units": n,
-                     "accuracy": accuracy(logits, classes)})
+                     "accuracy": accuracy(logits, classes, among)})
     return rows
 
 
@@ -176,8 +182,8 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
     for seed in range(config.importance_seeds):
         rankings[("random", seed)] = rank_random(pool, seed=seed)
     rows = importance_curves(target, ctx.audio, ctx.classes, rankings, config.importance_fractions,
-                             batch_size=config.batch_size, hook=hook)
-    baseline = accuracy(ctx.baseline, ctx.classes)
+                             batch_size=config.batch_size, among=ctx.among, hook=hook)
+    baseline = accuracy(ctx.baseline, ctx.classes, ctx.among)
     write_jsonl(ctx.root / "importance.jsonl",
                 [{"ranking": "none", "seed": None, "fraction": 0.0, "n_units": 0, "accuracy": baseline}, *rows])
     summary = summarize_curves(rows, baseline=baseline)

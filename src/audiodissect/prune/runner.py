@@ -4,7 +4,7 @@ Files written::
 
     pruning/baseline_logits.npy          (n_heldout, K) logits of the unpruned model
     pruning/baseline.json                its cache key and the held-out clip ids
-    pruning/<concept>/selection-<s>.json one per strategy (random: selection-random-seed<k>.json)
+    pruning/<concept>/selection-<s>.json one per strategy (random: selection-random-<ref>-seed<k>.json)
     pruning/<concept>/results.jsonl      one row per selection: dA, dR, selectivity, accuracies
     pruning/results.jsonl                every evaluated (concept, selection) row
     pruning/table.jsonl, table.csv       one row per strategy, averaged over concepts
@@ -28,7 +28,7 @@ from ..progress import ProgressHook, track
 from ..rundir import RunDir
 from ..targets.base import Target
 from .evaluate import (TABLE_COLUMNS, HeldoutAudio, class_index, evaluate_selection, heldout_logits,
-                       heldout_targets, pruning_table)
+                       heldout_targets, pruning_table, unmatched_labels)
 from .matching import Encode
 from .strategies import (CLOSED_SET, STRATEGIES, Selection, concept_slug, eligible_layers, save_selection,
                          select_closed_set, select_given, select_ocp, select_random)
@@ -44,7 +44,7 @@ class PruneConfig:
     strategies: list[str] = dataclasses.field(default_factory=lambda: ["tab", "db", "ocp", "random"])
     seeds: int = 3  # random draws per concept, averaged
     random_count: int | None = None  # None: as many units as random_reference selected
-    random_reference: str | None = None  # None: "ocp" when selected, else the first other strategy
+    random_reference: str | None = None  # None: one set of draws sized like each other chosen strategy
     top: int = 3
     tab_similarity: str = "soft_wpmi"
     db_similarity: str = "cos3"
@@ -95,9 +95,18 @@ class PruningContext:
         rows, self.classes, self.skipped = heldout_targets(clips, self.class_names)
         if len(rows) == 0:
             raise AudioDissectError(f"{run.path} has no held-out clips labelled with a class",
-                                    hint="record on a probing set with a 'heldout' split")
+                                    hint="record on a probing set with a 'heldout' split whose labels are "
+                                         "class names (or comma-separated synonyms of them)")
+        self.unmatched = unmatched_labels(clips, self.class_names)
         if self.skipped:
-            log.warning("%d held-out clips have labels that are not classes; they are left out", self.skipped)
+            log.warning("%d held-out clips have labels that are not classes (%s); they are left out",
+                        self.skipped, ", ".join(self.unmatched))
+        #: the classes competing for the accuracies: those of the held-out labels
+        self.among = np.unique(self.classes)
+        #: each evaluated class's concept as the probing set names it (e.g. "violin" for "Violin, fiddle")
+        self.label_of = {}
+        for r, k in zip(rows.tolist(), self.classes.tolist()):
+            self.label_of.setdefault(int(k), clips[r].label)
         self.clip_ids = [clips[int(r)].id for r in rows]
         self.audio = HeldoutAudio(probe, rows, sample_rate=target.sample_rate)
         self.baseline_key, self.baseline = self._baseline()
@@ -126,9 +135,8 @@ class PruningContext:
         return self._records[stage]
 
     def concepts_with_clips(self) -> list[str]:
-        """Class names with at least one held-out clip, in class order."""
-        present = set(self.classes.tolist())
-        return [c for i, c in enumerate(self.class_names) if i in present]
+        """The concepts (held-out labels) of the classes with held-out clips, in class order."""
+        return [self.label_of[int(k)] for k in self.among]
 
     def measure(self, selection: Selection) -> dict[str, Any]:
         """Evaluate one selection; the row is cached in ``pruning/<concept>/results.jsonl``."""
@@ -140,9 +148,9 @@ class PruningContext:
                 return row
         k = class_index(selection.concept, self.class_names)
         effect = evaluate_selection(self.target, self.audio, self.baseline, self.classes, k, selection.units,
-                                    batch_size=self.batch_size)
+                                    batch_size=self.batch_size, among=self.among)
         row = {"concept": selection.concept, "strategy": selection.strategy, "seed": selection.seed,
-               "label": selection.label, **effect, "key": key}
+               "reference": selection.reference, "label": selection.label, **effect, "key": key}
         rows = [r for r in rows if r.get("label") != selection.label] + [row]
         write_jsonl(path, rows)
         return row
@@ -209,23 +217,28 @@ def select_for_concept(ctx: PruningContext, concept: str, *, strategies: Sequenc
                 raise AudioDissectError("the 'units' strategy needs unit ids", hint="pass --units LAYER#INDEX ...")
             chosen.append(select_given(units, layers=ctx.layers, concept=concept))
     if "random" in strategies:
-        count, reference = _random_size(chosen, config)
         chosen += [select_random(ctx.eligible, count, seed=seed, concept=concept, reference=reference)
-                   for seed in range(config.seeds)]
+                   for count, reference in _random_sizes(chosen, config) for seed in range(config.seeds)]
     for selection in chosen:
         save_selection(ctx.root, selection)
     return chosen
 
 
-def _random_size(chosen: Sequence[Selection], config: PruneConfig) -> tuple[int, str]:
+def _random_sizes(chosen: Sequence[Selection], config: PruneConfig) -> list[tuple[int, str]]:
+    """(count, reference) of each set of random draws: a given count, one reference, or every chosen strategy."""
     if config.random_count is not None:
-        return int(config.random_count), "count"
+        return [(int(config.random_count), "count")]
     by_name = {s.strategy: s for s in chosen}
-    reference = config.random_reference or ("ocp" if "ocp" in by_name else next(iter(by_name), None))
-    if reference is None or reference not in by_name:
+    if config.random_reference is not None:
+        if config.random_reference not in by_name:
+            raise AudioDissectError(f"random pruning is sized like {config.random_reference!r}, "
+                                    "which is not among the chosen strategies",
+                                    hint="choose that strategy too, or give a count (--random-count N)")
+        return [(len(by_name[config.random_reference].units), config.random_reference)]
+    if not by_name:
         raise AudioDissectError("random pruning needs a size",
                                 hint="give a count (--random-count N) or select another strategy as reference")
-    return len(by_name[reference].units), reference
+    return [(len(s.units), name) for name, s in by_name.items()]
 
 
 def prune_concept(ctx: PruningContext, concept: str, *, strategies: Sequence[str], units: Sequence[str] = (),

@@ -7,8 +7,10 @@ Strategies, for a target concept c:
 - ``ocp`` (open-concept pruning): a noun of the unit's calibrated summary
   matches c (:mod:`audiodissect.prune.matching`: by lemma, or by
   sentence-embedding cosine);
-- ``random``: as many units as a reference selection (or a given count),
-  drawn with a seed from every eligible recorded unit;
+- ``random``: as many units as a reference selection (by default one set of
+  draws per other chosen strategy, so each is compared with random units of
+  its own size), or a given count, drawn with a seed from every eligible
+  recorded unit;
 - ``units``: the unit ids a user names.
 
 Only recorded layers can be chosen. The classifier's own output layer is left
@@ -66,8 +68,12 @@ class Selection:
 
     @property
     def label(self) -> str:
-        """``"random-seed1"`` for a random draw, else the strategy name."""
-        return self.strategy if self.seed is None else f"{self.strategy}-seed{self.seed}"
+        """The strategy name; for a random draw ``"random-seed1"``, or ``"random-ocp-seed1"`` when sized like ocp's."""
+        if self.seed is None:
+            return self.strategy
+        if self.reference in STRATEGIES:
+            return f"{self.strategy}-{self.reference}-seed{self.seed}"
+        return f"{self.strategy}-seed{self.seed}"
 
     def to_record(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -218,7 +224,7 @@ def concept_slug(concept: str) -> str:
 
 
 def selection_path(root: str | Path, selection: Selection) -> Path:
-    """``<root>/<concept>/selection-<strategy>.json`` (``selection-random-seed<k>.json`` for draws)."""
+    """``<root>/<concept>/selection-<label>.json`` (e.g. ``selection-random-ocp-seed<k>.json`` for draws)."""
     return Path(root) / concept_slug(selection.concept) / f"selection-{selection.label}.json"
 
 
