@@ -36,7 +36,8 @@ def test_run_pipeline_prunes_and_times_every_stage(config):
         assert section["seconds"] >= 0, name
         assert len(section["key"]) == 16, name
     table = {row["strategy"]: row for row in stages["prune"]["table"]}
-    assert set(table) == {"db", "ocp", "random"}
+    assert {"db", "ocp"} <= set(table)
+    assert any(name.startswith("random") for name in table)  # random draws sized like another strategy
     assert all(row["n_concepts"] >= 1 for row in table.values())
     assert stages["prune"]["concepts"] == ["organ", "speech", "trumpet"]  # sample:4 of three classes: all
     assert "importance" not in stages["prune"]  # the run's default leaves the curves out
