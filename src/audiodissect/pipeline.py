@@ -101,10 +101,14 @@ def run_pipeline(config: RunConfig, *, hook: ProgressHook | None = None,
         descriptions = run.descriptions()
     timed("identify", lambda: stage_identify(run, probe, config, descriptions))
     if descriptions is not None:
+        before = run.manifest()["stages"].get("summarize")
         section = timed("summarize", lambda: stage_summarize(run, config, descriptions, hook=hook))
         if section is not None:
             summary = run.stage("summarize")
-            echo(f"LLM {summary['llm']}: {summary['llm_calls']} calls, {summary['llm_cache_hits']} cache hits")
+            if summary == before:  # the stage's cache key matched: no prompt was built
+                echo(f"LLM {summary['llm']}: 0 calls, 0 cache hits (summaries of the last run reused)")
+            else:
+                echo(f"LLM {summary['llm']}: {summary['llm_calls']} calls, {summary['llm_cache_hits']} cache hits")
         from .scoring.stage import stage_score
 
         timed("score", lambda: stage_score(run, config, hook=hook))
