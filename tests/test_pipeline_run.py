@@ -51,6 +51,11 @@ def test_run_pipeline_prunes_and_times_every_stage(config):
     after = run.manifest()["stages"]
     for name in ("record", "describe", "identify", "summarize"):
         assert after[name] == stages[name], name
+    first_llm = [line for line in lines if line.startswith("LLM ")]
+    assert first_llm == [f"LLM extractive: {stages['summarize']['llm_calls']} calls, 0 cache hits"]
+    assert stages["summarize"]["llm_calls"] > 0
+    assert [line for line in again if line.startswith("LLM ")] == [
+        "LLM extractive: 0 calls, 0 cache hits (summaries of the last run reused)"]
 
 
 def test_sample_concepts(tmp_path, monkeypatch):
