@@ -343,3 +343,21 @@ def test_audio_text_reads_the_runs_shared_tag_logits(tmp_path):
     np.testing.assert_allclose(ev(["ab"]), [[14], [2]])  # the file's rows, not the (zero) audio
     assert bridge.logit_calls == 0 and ev.clip_side_source == "run tag logits"
     assert bridge.cache_dir == tmp_path
+
+
+def test_compare_explanations_pairs_units():
+    from audiodissect.scoring import compare_explanations, format_comparison
+
+    rec = lambda unit, kind, s, pred="description": {"unit": unit, "explanation": kind, "predictor": pred,
+                                                     "spearman": s}
+    records = [rec("u0", "summary", 0.2), rec("u0", "calibrated", 0.5),
+               rec("u1", "summary", 0.4), rec("u1", "calibrated", None),
+               rec("u2", "summary", 0.9),  # no calibrated summary: left out of the pairing
+               rec("u0", "summary", 0.1, "audio_text")]
+    rows = compare_explanations(records, "summary", "calibrated")
+    assert rows[0] == {"predictor": "description", "n": 2, "first": "summary", "second": "calibrated",
+                       "first_mean": 0.3, "second_mean": 0.25, "second_better": 0.5, "second_worse": 0.5}
+    assert rows[1]["predictor"] == "audio_text" and rows[1]["n"] == 0
+    assert format_comparison(rows) == (
+        "description: 2 units with both; rho mean summary 0.300, calibrated 0.250; calibrated higher on 50%, "
+        "lower on 50%\naudio_text: no unit has both 'summary' and 'calibrated'\n")

@@ -24,6 +24,9 @@ def register(sub) -> None:
                    help="predict from description similarity only (no audio needed)")
     p.add_argument("--layers", action="store_true",
                    help="print the mean Spearman correlation per explanation and layer too")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), action="append", default=[],
+                   help="paired comparison of two explanation kinds on the units that have both, "
+                        "e.g. --compare summary calibrated (repeatable)")
     p.set_defaults(handler=main)
 
 
@@ -31,7 +34,8 @@ def main(args) -> int:
     from ..cache import read_json
     from ..config import RunConfig, from_dict
     from ..rundir import RunDir
-    from ..scoring.score import format_layer_table, format_summary, summarize_scores
+    from ..scoring.score import (compare_explanations, format_comparison, format_layer_table, format_summary,
+                                 summarize_scores)
     from ..scoring.stage import stage_score
 
     run = RunDir(args.run)
@@ -46,5 +50,7 @@ def main(args) -> int:
     print(format_summary(rows), end="")
     if args.layers:
         print("\n" + format_layer_table(rows), end="")
+    for first, second in args.compare:
+        print(format_comparison(compare_explanations(records, first, second)), end="")
     print(f"{len(records)} scores -> {run.units_path('score')}, {run.path / 'score' / 'summary.csv'}")
     return 0

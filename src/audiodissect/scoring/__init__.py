@@ -4,6 +4,8 @@ from .score import (
     DescriptionEvidence,
     ExplanationEvidence,
     collect_explanations,
+    compare_explanations,
+    format_comparison,
     format_layer_table,
     format_summary,
     open_concept_phrase,
@@ -14,7 +16,7 @@ from .score import (
 from .simulate import correlate, paired_correlation, rank_columns, simulate
 
 __all__ = [
-    "DescriptionEvidence", "ExplanationEvidence", "collect_explanations", "correlate", "format_layer_table",
+    "DescriptionEvidence", "ExplanationEvidence", "collect_explanations", "compare_explanations", "format_comparison", "correlate", "format_layer_table",
     "format_summary",
     "open_concept_phrase", "paired_correlation", "rank_columns", "score_explanations", "score_run",
     "simulate", "summarize_scores",

@@ -277,6 +277,56 @@ def format_layer_table(rows: Sequence[Mapping[str, Any]], *, stat: str = "spearm
     return "\n\n".join(blocks) + "\n"
 
 
+def compare_explanations(records: Sequence[Mapping[str, Any]], first: str, second: str) -> list[dict[str, Any]]:
+    """Paired comparison of two explanation kinds on the units that have both, per predictor.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        :func:`score_explanations` records.
+    first, second : str
+        Explanation kinds, e.g. ``"summary"`` and ``"calibrated"``.
+
+    Returns
+    -------
+    list of dict
+        One row per predictor (in first-seen order): ``predictor``, ``n``
+        (units scored with both), ``first``/``second`` (the kinds),
+        ``first_mean``/``second_mean`` (mean Spearman over those units,
+        undefined counted as 0), ``second_better`` (share of the units where
+        `second` scores higher) and ``second_worse``.
+    """
+    scores: dict[tuple[str, str, str], float] = {}
+    for r in records:
+        if r["explanation"] in (first, second):
+            scores[(r["predictor"], r["unit"], r["explanation"])] = 0.0 if r["spearman"] is None else r["spearman"]
+    rows = []
+    for pred in dict.fromkeys(r["predictor"] for r in records):
+        units = [u for (p, u, k) in scores if p == pred and k == first and (p, u, second) in scores]
+        a = np.array([scores[(pred, u, first)] for u in units], dtype=np.float64)
+        b = np.array([scores[(pred, u, second)] for u in units], dtype=np.float64)
+        n = len(units)
+        rows.append({"predictor": pred, "n": n, "first": first, "second": second,
+                     "first_mean": round(float(a.mean()), 4) if n else None,
+                     "second_mean": round(float(b.mean()), 4) if n else None,
+                     "second_better": round(float((b > a).mean()), 4) if n else None,
+                     "second_worse": round(float((b < a).mean()), 4) if n else None})
+    return rows
+
+
+def format_comparison(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One line per :func:`compare_explanations` row."""
+    lines = []
+    for r in rows:
+        if not r["n"]:
+            lines.append(f"{r['predictor']}: no unit has both {r['first']!r} and {r['second']!r}")
+            continue
+        lines.append(f"{r['predictor']}: {r['n']} units with both; rho mean {r['first']} {r['first_mean']:.3f}, "
+                     f"{r['second']} {r['second_mean']:.3f}; {r['second']} higher on "
+                     f"{100 * r['second_better']:.0f}%, lower on {100 * r['second_worse']:.0f}%")
+    return "\n".join(lines) + "\n"
+
+
 def write_summary_csv(path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write :func:`summarize_scores` rows as CSV (atomically)."""
     buf = io.StringIO()
