@@ -39,7 +39,7 @@ def test_run_pipeline_prunes_and_times_every_stage(config):
     assert {"db", "ocp"} <= set(table)
     assert any(name.startswith("random") for name in table)  # random draws sized like another strategy
     assert all(row["n_concepts"] >= 1 for row in table.values())
-    assert stages["prune"]["concepts"] == ["organ", "speech", "trumpet"]  # sample:4 of three classes: all
+    assert stages["prune"]["concepts"] == ["organ", "speech", "trumpet"]  # sample:3 of three classes: all
     assert "importance" not in stages["prune"]  # the run's default leaves the curves out
     assert (run.path / "pruning" / "table.csv").exists()
     assert any(line.startswith("[prune] done in") for line in lines)
@@ -75,7 +75,7 @@ def test_prune_settings_round_trip_through_config_files(tmp_path):
     config = RunConfig()
     assert isinstance(config.prune, PruneConfig)
     assert config.prune.seeds == 1 and config.prune.importance is False
-    assert config.prune.concepts == ["sample:4"]
+    assert config.prune.concepts == ["sample:3"]
     config.prune.concepts = ["trumpet"]
     again = from_dict(RunConfig, to_dict(config))
     assert isinstance(again.prune, PruneConfig) and again.prune.concepts == ["trumpet"]

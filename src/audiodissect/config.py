@@ -76,8 +76,8 @@ class SummarizeConfig:
 def run_prune_config() -> PruneConfig:
     """The pruning settings of ``audiodissect run``: the paper's four strategies, kept cheap.
 
-    Four classes spread evenly over the classes with held-out clips
-    (``["sample:4"]``, see :func:`audiodissect.pipeline.sample_concepts`), one
+    Three classes spread evenly over the classes with held-out clips
+    (``["sample:3"]``, see :func:`audiodissect.pipeline.sample_concepts`), one
     random draw per class instead of three, and no feature-importance curves;
     ``audiodissect evaluate pruning`` and ``evaluate importance`` do every
     class, three draws and the curves. Everything else is
@@ -85,7 +85,7 @@ def run_prune_config() -> PruneConfig:
     """
     from .prune.runner import PruneConfig
 
-    return PruneConfig(concepts=["sample:4"], seeds=1, importance=False)
+    return PruneConfig(concepts=["sample:3"], seeds=1, importance=False)
 
 
 @dataclasses.dataclass
