@@ -117,6 +117,8 @@ def test_parse_yes_no(answer, expected):
      ["piano", "organ", "banjo"]),
     ("1. piano\n2) organ\n3: flute", 3, ["piano", "organ", "flute"]),
     ("dog -- it barks", 1, ["dog"]),
+    ("The concept that best matches the unit summary is \"Songwriter's Toolbox\" by John K. Kobre.", 1,
+     ["Songwriter's Toolbox"]),
     ("A-major chord", 1, ["A-major chord"]),
 ])
 def test_parse_concepts(answer, k, expected):

@@ -175,6 +175,8 @@ _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 #: Where an explanation starts after the name: "salsa as it is ...", "dog (because ...)".
 _TRAILER = re.compile(r"\s+(?:as|because|since|which|due to)\s+.*$|\s*[(\[].*$|\s+-{1,2}\s+.*$",
                       re.IGNORECASE)
+#: A name in double quotes at the start of an item, with more text after it.
+_QUOTED_HEAD = re.compile(r'^["\u201c]([^"\u201c\u201d]+)["\u201d]\s*\S')
 #: Lines that start an explanation: nothing after them is an answer.
 _EXPLANATION_LINE = re.compile(r"^(?:explanation|reason(?:ing)?|because|note|this is because)\b", re.IGNORECASE)
 
@@ -222,6 +224,9 @@ def _strip_lead_in(line: str) -> tuple[str, bool]:
 def _clean_item(item: str, lead: bool) -> str:
     """One name: no numbering, label, quotes, final punctuation, explanation or (after a lead-in) article."""
     item = _LABEL_PREFIX.sub("", _ITEM_PREFIX.sub("", item.strip()))
+    quoted = _QUOTED_HEAD.match(item)
+    if quoted:  # '"Songwriter's Toolbox" by John K.': the quoted name is the answer
+        item = quoted.group(1)
     for _ in range(2):  # quotes around a full stop, or a full stop after quotes
         item = item.strip().strip("\"'`*\u201c\u201d\u2018\u2019").strip().rstrip(".!?:").strip()
     item = _TRAILER.sub("", item).strip().strip("\"'`\u201c\u201d").rstrip(".!?").strip()
@@ -237,7 +242,8 @@ def parse_concepts(answer: str | None, k: int) -> list[str]:
     "Based on the summary, the concept is:", "Concept:"), a lead-in sentence
     ("The best concept is the ..."; then an article too), list bullets and
     numbering, markdown emphasis, quotes, final punctuation and a trailing
-    explanation ("... as it is", "(because ...)"). Reading stops at a line
+    explanation ("... as it is", "(because ...)", or any text after a quoted
+    name). Reading stops at a line
     that starts an explanation ("Explanation: ..."). Repeats and "none"-like
     items are dropped. The names are not checked against the concept list:
     map them to the nearest concept by meaning afterwards.
