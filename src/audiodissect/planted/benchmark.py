@@ -16,15 +16,16 @@ identified concept is its own, at top-5 when its own is among the five best.
 
 Measured on the default soundbank (1,598 probe clips, 17 labels) and the
 demo CNN, with the offline evidence (tag bridge over YAMNet; descriptions
-from the tags+descriptors captioner, MiniLM): the 17 class-copy units are
-recovered 94.1 % top-1 by TAB with soft-WPMI (also cos3 and WPMI when the
-concept set is the 17 labels alone; 16 of 17, the miss is "bass guitar") and
-82.4 % by DB with soft-WPMI. The acoustic detectors are hard: in this
-probing set "noisy" coincides with the drum kit and "dull"/"low-pitched" with
-the bass instruments, and neither evidence expresses the words well (best
-top-1 over the five acoustic units: DB 40 % in the joint concept set, 60 %
-against the five acoustic words alone; TAB 0-20 %). ``class_top1`` is the
-headline number; ``acoustic_top1`` shows what the evidence cannot yet name.
+from the tags+descriptors captioner, MiniLM), ``audiodissect evaluate planted
+--out runs/evidence_planted2``: the 17 class-copy units are recovered 94.1 %
+top-1 by TAB with cos3, WPMI and soft-WPMI (16 of 17; the miss is "bass
+guitar", named "synthesizer" or "noisy", as on the last layer) and 82.4 % by
+DB with cos. The acoustic detectors are hard: in this probing set "noisy"
+coincides with the drum kit and "dull"/"low-pitched" with the bass
+instruments, and neither evidence expresses the words well (top-1 over the
+five acoustic units: DB 40 % with cos, TAB 0 %: the words have no close
+YAMNet tag). ``class_top1`` is the headline number; ``acoustic_top1`` shows
+what the evidence cannot yet name.
 """
 
 from __future__ import annotations
