@@ -153,6 +153,15 @@ def test_full_table_on_a_run(tmp_path):
         assert (row["dA"], row["dR"], row["selectivity"]) == pytest.approx(tuple(np.mean(expected, axis=0)))
         assert row["units_pruned"] == np.mean(list(sizes.values())) and row["vs_random"] is None
         assert by[strategy]["vs_random"] == pytest.approx(by[strategy]["selectivity"] - row["selectivity"])
+        assert row["beats_random"] is None
+    # wins: concepts where ocp's selectivity (trumpet 3.0, organ 4.5) beats its random draws' mean
+    def random_selectivity(concept):
+        draws = [json.loads((tmp_path / "pruning" / concept / f"selection-random-ocp-seed{k}.json").read_text())
+                 for k in range(2)]
+        return np.mean([expected_effect([int(u.split("#")[1]) for u in d["units"]], concept)[2] for d in draws])
+
+    ocp_selectivity = {"trumpet": 3.0, "organ": 4.5}
+    assert by["ocp"]["beats_random"] == sum(ocp_selectivity[c] > random_selectivity(c) for c in CLASSES)
     # files
     assert read_jsonl(tmp_path / "pruning" / "table.jsonl") == table
     with open(tmp_path / "pruning" / "table.csv") as f:
@@ -239,3 +248,17 @@ def test_model_inputs_are_preprocessed_once(tmp_path):
     small.inputs(target, np.array([0, 1]))
     small.inputs(target, np.array([0, 1]))
     assert seen == [2, 2, 2, 2]                                  # nothing kept without memory for it
+
+
+def test_gain_over_size_matched_random_by_hand():
+    def row(strategy, concept, selectivity, reference=None, seed=None):
+        return {"strategy": strategy, "concept": concept, "seed": seed, "reference": reference, "units_pruned": 2,
+                "dA": -selectivity, "dR": 0.0, "selectivity": selectivity, "acc_c_before": 1, "acc_c_after": 1,
+                "acc_rest_before": 1, "acc_rest_after": 1}
+
+    rows = [row("ocp", "a", 2.0), row("ocp", "b", -1.0),
+            row("random", "a", 1.0, "ocp", 0), row("random", "a", 0.0, "ocp", 1), row("random", "b", 0.0, "ocp", 0)]
+    by = {r["strategy"]: r for r in pruning_table(rows)}
+    assert list(by) == ["ocp", "random~ocp"]
+    assert by["ocp"]["vs_random"] == pytest.approx(0.25) and by["ocp"]["beats_random"] == 1   # (1.5 - 1) / 2
+    assert by["random~ocp"]["selectivity"] == pytest.approx(0.25) and by["random~ocp"]["vs_random"] is None

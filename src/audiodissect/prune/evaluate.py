@@ -265,7 +265,7 @@ def evaluate_selection(target: Target, audio: HeldoutAudio, baseline: np.ndarray
 # -- the table ------------------------------------------------------------------------
 
 TABLE_COLUMNS = ("strategy", "n_concepts", "n_empty", "units_pruned", "dA", "dR", "selectivity", "vs_random",
-                 "acc_c_before", "acc_c_after", "acc_rest_before", "acc_rest_after")
+                 "beats_random", "acc_c_before", "acc_c_after", "acc_rest_before", "acc_rest_after")
 _MEASURES = ("units_pruned", "dA", "dR", "selectivity", "acc_c_before", "acc_c_after", "acc_rest_before",
              "acc_rest_after")
 
@@ -286,7 +286,8 @@ def pruning_table(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     means, and so are the random draws sized after that selection.
     ``vs_random`` is the mean over concepts of the strategy's selectivity minus
     that of its size-matched random draws (``random~<strategy>``, mean over
-    seeds); None without such draws.
+    seeds), and ``beats_random`` the number of those concepts where the
+    strategy's selectivity is the higher; both None without such draws.
 
     Parameters
     ----------
@@ -320,7 +321,8 @@ def pruning_table(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         gains = [v[sel] - matched[c][sel] for c, v in means_by_concept.items() if c in matched]
         table.append({"strategy": strategy, "n_concepts": len(means_by_concept), "n_empty": empty[strategy],
                       **{m: float(v) for m, v in zip(_MEASURES, means)},
-                      "vs_random": float(np.mean(gains)) if gains else None})
+                      "vs_random": float(np.mean(gains)) if gains else None,
+                      "beats_random": int(np.sum(np.array(gains) > 0)) if gains else None})
     return [{k: row[k] for k in TABLE_COLUMNS} for row in table]
 
 
@@ -329,9 +331,9 @@ def format_table(table: Sequence[Mapping[str, Any]]) -> str:
 
     ``concepts`` counts the concepts a strategy chose units for (``+k empty``
     when it chose none for k more); ``vs random`` is the selectivity gain over
-    the size-matched random draws.
+    the size-matched random draws, ``wins`` the concepts where it is positive.
     """
-    head = ["strategy", "concepts", "units", "dA", "dR", "dR-dA", "vs random", "acc c before", "acc c after",
+    head = ["strategy", "concepts", "units", "dA", "dR", "dR-dA", "vs random", "wins", "acc c before", "acc c after",
             "acc rest before", "acc rest after"]
 
     def num(value: Any, spec: str) -> str:
@@ -340,7 +342,7 @@ def format_table(table: Sequence[Mapping[str, Any]]) -> str:
     lines = [[str(r["strategy"]),
               str(r["n_concepts"]) + (f" (+{r['n_empty']} empty)" if r.get("n_empty") else ""),
               num(r["units_pruned"], ".1f"), num(r["dA"], "+.3f"), num(r["dR"], "+.3f"),
-              num(r["selectivity"], "+.3f"), num(r.get("vs_random"), "+.3f"),
+              num(r["selectivity"], "+.3f"), num(r.get("vs_random"), "+.3f"), num(r.get("beats_random"), "d"),
               num(r["acc_c_before"], ".3f"), num(r["acc_c_after"], ".3f"),
               num(r["acc_rest_before"], ".3f"), num(r["acc_rest_after"], ".3f")] for r in table]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
