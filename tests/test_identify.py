@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.evaluate_last_layer import last_layer_table, normalise_name, output_layer
+from audiodissect.evaluate_last_layer import last_layer_table, output_layer
 from audiodissect.identify import identify_units, topk_clip_evidence
 
 
@@ -67,5 +67,16 @@ def test_no_output_records_is_an_error():
         last_layer_table([], layer="out", class_names=["a"], concepts=["a"])
 
 
-def test_normalise_name():
-    assert normalise_name("Crying_baby  Sound") == "crying baby sound"
+def test_last_layer_table_names_classes_by_synonym():
+    """AudioSet-style class names ("Violin, fiddle") are named by a concept matching one synonym."""
+    records = [
+        {"layer": "out", "index": 0, "method": "db", "similarity": "cos", "concepts": ["violin", "piano"]},
+        {"layer": "out", "index": 1, "method": "db", "similarity": "cos", "concepts": ["violin", "piano"]},
+        {"layer": "out", "index": 2, "method": "db", "similarity": "cos", "concepts": ["marimba", "piano"]},
+        {"layer": "out", "index": 3, "method": "db", "similarity": "cos", "concepts": ["Music", "piano"]},
+    ]
+    rows = last_layer_table(records, layer="out", class_names=["Violin, fiddle", "Piano", "Marimba, xylophone",
+                                                               "Music"],
+                            concepts=["violin", "piano", "marimba"])
+    assert rows == [{"method": "db", "similarity": "cos", "top1": round(100 * 2 / 3, 1), "top5": 100.0,
+                     "units": 3, "left_out": 1}]

@@ -1,12 +1,14 @@
 """run_pipeline end to end on the tiny run (seeded wave model, three-label soundbank): stages, timings, pruning."""
 
+from types import SimpleNamespace
+
 import pytest
 
 import audiodissect.pipeline as pipeline
 from audiodissect.errors import AudioDissectError
 from audiodissect.config import RunConfig, from_dict, load_config, to_dict
 from audiodissect.progress import silent
-from audiodissect.prune.runner import PruneConfig
+from audiodissect.prune.runner import PruneConfig, resolve_concepts, sample_evenly
 from stage_fixtures import PROBE_OPTIONS, make_target, record_run, tiny_probe, write_descriptions
 
 
@@ -58,17 +60,26 @@ def test_run_pipeline_prunes_and_times_every_stage(config):
         "LLM extractive: 0 calls, 0 cache hits (summaries of the last run reused)"]
 
 
-def test_sample_concepts(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
-    run = record_run(tmp_path / "run")
-    names = ["organ", "piano", "speech", "trumpet"]  # piano has no held-out clips
-    assert pipeline.sample_concepts(run, names, "sample:2") == ["organ", "trumpet"]
-    assert pipeline.sample_concepts(run, names, "sample:3") == ["organ", "speech", "trumpet"]
-    assert pipeline.sample_concepts(run, names, "sample:9") == ["organ", "speech", "trumpet"]
-    assert pipeline.sample_concepts(run, names, "sample:1") == ["organ"]
+def test_sample_evenly_spreads_over_the_classes():
+    names = ["organ", "speech", "trumpet", "violin"]
+    assert sample_evenly(names, "sample:2") == ["organ", "violin"]
+    assert sample_evenly(names, "sample:3") == ["organ", "trumpet", "violin"]
+    assert sample_evenly(names, "sample:9") == names
+    assert sample_evenly(names, "sample:1") == ["organ"]
     for bad in ("sample:", "sample:0", "sample:two"):
         with pytest.raises(AudioDissectError, match="bad pruning concepts"):
-            pipeline.sample_concepts(run, names, bad)
+            sample_evenly(names, bad)
+
+
+def test_resolve_concepts_samples_the_held_out_labels_of_synonym_named_classes():
+    """YAMNet-style class names: "violin" held-out clips name class "Violin, fiddle"; sampling uses the labels."""
+    ctx = SimpleNamespace(class_names=["Music", "Piano", "Violin, fiddle", "Marimba, xylophone"],
+                          concepts_with_clips=lambda: ["piano", "violin", "marimba"])
+    assert resolve_concepts(ctx, ["sample:2"]) == ["piano", "marimba"]
+    assert resolve_concepts(ctx, ["all"]) == ["piano", "violin", "marimba"]
+    assert resolve_concepts(ctx, ["Violin"]) == ["Violin"]
+    with pytest.raises(AudioDissectError, match="unknown class 'cello'"):
+        resolve_concepts(ctx, ["cello"])
 
 
 def test_prune_settings_round_trip_through_config_files(tmp_path):

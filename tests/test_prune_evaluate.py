@@ -190,7 +190,7 @@ def test_table_averages_seeds_before_concepts():
 
 
 def test_class_names_with_audioset_synonyms():
-    from audiodissect.prune.evaluate import class_index, class_names_lookup
+    from audiodissect.class_names import class_index, class_names_lookup
 
     names = ["Speech", "Marimba, xylophone", "Violin, fiddle", "Piano", "Electric piano", "Drum kit",
              "Bass drum", "Drum, snare", "Drum, tom"]

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.prune.matching import concept_keys, lemma, match_nouns, normalize_concept
+from audiodissect.class_names import normalize_concept
+from audiodissect.prune.matching import concept_keys, lemma, match_nouns
 from audiodissect.prune.strategies import (Selection, concept_slug, eligible_layers, load_selection, output_layer,
                                            save_selection, select_closed_set, select_given, select_ocp,
                                            select_random)

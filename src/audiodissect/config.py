@@ -77,7 +77,7 @@ def run_prune_config() -> PruneConfig:
     """The pruning settings of ``audiodissect run``: the paper's four strategies, kept cheap.
 
     Three classes spread evenly over the classes with held-out clips
-    (``["sample:3"]``, see :func:`audiodissect.pipeline.sample_concepts`), one
+    (``["sample:3"]``, see :func:`audiodissect.prune.runner.resolve_concepts`), one
     random draw per class instead of three, and no feature-importance curves;
     ``audiodissect evaluate pruning`` and ``evaluate importance`` do every
     class, three draws and the curves. Everything else is

@@ -13,12 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .class_names import concepts_of_classes, normalize_concept
 from .errors import AudioDissectError
-
-
-def normalise_name(name: str) -> str:
-    """Lower case, underscores as spaces, single spaces."""
-    return " ".join(name.replace("_", " ").lower().split())
 
 
 def output_layer(layers: dict[str, int], class_names: Sequence[str] | None) -> str | None:
@@ -41,7 +37,11 @@ def last_layer_table(records: Sequence[dict[str, Any]], *, layer: str, class_nam
         The output layer; unit i is class ``class_names[i]``.
     class_names : sequence of str
     concepts : sequence of str
-        The concept set; units whose class is not in it are left out and counted.
+        The concept set. A unit's class is named by the concept that matches
+        its class name, whole or by a comma-separated synonym (see
+        :mod:`audiodissect.class_names`: "violin" names YAMNet's
+        "Violin, fiddle"); units whose class no concept names are left out
+        and counted.
     embedder : TextEmbedder, optional
         For the mean cosine between predicted and true names.
 
@@ -50,8 +50,7 @@ def last_layer_table(records: Sequence[dict[str, Any]], *, layer: str, class_nam
     list of dict
         One row per (method, similarity): ``top1``, ``top5`` (percent), ``cosine``, ``units``, ``left_out``.
     """
-    known = {normalise_name(c) for c in concepts}
-    truth = {i: normalise_name(n) for i, n in enumerate(class_names)}
+    truth = {i: normalize_concept(c) for i, c in concepts_of_classes(concepts, class_names).items()}
     groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for r in records:
         if r["layer"] == layer:
@@ -61,11 +60,11 @@ def last_layer_table(records: Sequence[dict[str, Any]], *, layer: str, class_nam
                                 hint="run `audiodissect identify` on a run that recorded the classifier")
     rows = []
     for (method, similarity), group in groups.items():
-        scored = [r for r in group if truth.get(r["index"]) in known]
+        scored = [r for r in group if r["index"] in truth]
         if not scored:
             continue
-        top1 = np.mean([normalise_name(r["concepts"][0]) == truth[r["index"]] for r in scored])
-        top5 = np.mean([truth[r["index"]] in {normalise_name(c) for c in r["concepts"][:5]} for r in scored])
+        top1 = np.mean([normalize_concept(r["concepts"][0]) == truth[r["index"]] for r in scored])
+        top5 = np.mean([truth[r["index"]] in {normalize_concept(c) for c in r["concepts"][:5]} for r in scored])
         row = {"method": method, "similarity": similarity, "top1": round(100 * float(top1), 1),
                "top5": round(100 * float(top5), 1), "units": len(scored), "left_out": len(group) - len(scored)}
         if embedder is not None:

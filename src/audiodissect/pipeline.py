@@ -138,47 +138,14 @@ def run_pipeline(config: RunConfig, *, hook: ProgressHook | None = None,
 
 def stage_prune_timed(run: RunDir, config: RunConfig, *, target: Target, probe: ProbeSet,
                       hook: ProgressHook | None = None) -> dict[str, Any]:
-    """The pruning stage (:func:`audiodissect.prune.runner.stage_prune`), its wall time added to the manifest.
-
-    ``config.prune.concepts == ["sample:N"]`` prunes N classes spread evenly
-    over the model's classes that have held-out clips (see :func:`sample_concepts`).
-    """
-    import dataclasses
-
+    """The pruning stage (:func:`audiodissect.prune.runner.stage_prune`), its wall time added to the manifest."""
     from .prune.runner import stage_prune
 
     start = time.perf_counter()
-    prune = config.prune
-    if len(prune.concepts) == 1 and prune.concepts[0].startswith("sample:"):
-        prune = dataclasses.replace(prune, concepts=sample_concepts(run, target.class_names or [],
-                                                                    prune.concepts[0]))
-    section = stage_prune(run, prune, target=target, probe=probe, hook=hook)
-    section = {**section, "concepts": list(prune.concepts), "seconds": round(time.perf_counter() - start, 2)}
+    section = stage_prune(run, config.prune, target=target, probe=probe, hook=hook)
+    section = {**section, "seconds": round(time.perf_counter() - start, 2)}
     run.finish_stage("prune", run.stage("prune")["key"], section)
     return section
-
-
-def sample_concepts(run: RunDir, class_names: list[str], spec: str) -> list[str]:
-    """``"sample:N"`` -> N class names spread evenly over the classes with held-out clips, in class order.
-
-    Positions ``round(i (K - 1) / (N - 1))`` for i < N of the K such classes
-    (all K when N >= K); deterministic, so a rerun prunes the same classes.
-    """
-    from .errors import AudioDissectError
-    from .probes.base import HELDOUT
-
-    count = spec.partition(":")[2]
-    if not count.isdigit() or int(count) < 1:
-        raise AudioDissectError(f"bad pruning concepts {spec!r}",
-                                hint='give class names, ["all"], or ["sample:N"] with N >= 1')
-    held = {c.label for c in run.clips() if c.split == HELDOUT}
-    classes = [c for c in class_names if c in held]
-    n = int(count)
-    if n >= len(classes):
-        return classes
-    if n == 1:
-        return classes[:1]
-    return [classes[round(i * (len(classes) - 1) / (n - 1))] for i in range(n)]
 
 
 def reopen_probe(run: RunDir) -> ProbeSet:

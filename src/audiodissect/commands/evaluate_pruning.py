@@ -16,7 +16,8 @@ def register(evaluate_sub) -> None:
                                             "pruning/table.jsonl, pruning/table.csv and pruning/results.jsonl.")
     add_run_option(p)
     p.add_argument("--concepts", nargs="+", default=["all"], metavar="C",
-                   help="class names to forget, or 'all' (default: every class with held-out clips)")
+                   help="class names to forget, 'all' (default: every class with held-out clips), "
+                        "or 'sample:N' (N of those classes, spread evenly)")
     p.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES), metavar="NAME",
                    help="tab, db, ocp, random (default: all four)")
     add_pruning_options(p)

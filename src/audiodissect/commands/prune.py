@@ -57,6 +57,7 @@ def register(sub) -> None:
 def main(args) -> int:
     from ..errors import AudioDissectError
     from ..pipeline import reopen_probe, reopen_target
+    from ..class_names import class_index
     from ..prune.evaluate import format_table, pruning_table
     from ..prune.runner import PruningContext, select_for_concept
     from ..prune.strategies import concept_slug
@@ -69,8 +70,6 @@ def main(args) -> int:
     probe = reopen_probe(run)
     ctx = PruningContext(run, target, probe, batch_size=config.batch_size,
                          include_output_layer=config.include_output_layer)
-    from ..prune.evaluate import class_index
-
     class_index(args.concept, ctx.class_names)
     selections = select_for_concept(ctx, args.concept, strategies=strategies, units=args.units, config=config)
     rows = [ctx.measure(s) for s in selections]

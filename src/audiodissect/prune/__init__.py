@@ -8,11 +8,12 @@
 - :mod:`~audiodissect.prune.runner`: the run-directory runners and the pipeline stage.
 """
 
+from ..class_names import class_index, normalize_concept
 from .ablation import ablate, group_units, zero_units_
-from .evaluate import (HeldoutAudio, class_index, confidence, evaluate_selection, format_table,
+from .evaluate import (HeldoutAudio, confidence, evaluate_selection, format_table,
                        heldout_logits, heldout_targets, pruning_effect, pruning_table)
 from .importance import plot_importance, rank_by_property, rank_random, run_importance
-from .matching import concept_keys, lemma, match_nouns, normalize_concept
+from .matching import concept_keys, lemma, match_nouns
 from .runner import (PruneConfig, PruningContext, evaluate_pruning, in_module_order, prune_concept,
                      select_for_concept, stage_prune)
 from .strategies import (STRATEGIES, Selection, eligible_layers, output_layer, select_closed_set, select_given,

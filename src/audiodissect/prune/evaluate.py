@@ -19,52 +19,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..class_names import class_names_lookup, normalize_concept
 from ..errors import AudioDissectError
 from ..probes.base import HELDOUT, ClipInfo, ProbeSet
 from ..record import length_batches
 from ..targets.base import Target, move_to
 from .ablation import ablate
-from .matching import normalize_concept
-
-
-def class_names_lookup(class_names: Sequence[str]) -> dict[str, int]:
-    """Normalised names under which each class may be named: ``{name: class index}``.
-
-    A class is found by its whole name and, for AudioSet-style names that list
-    synonyms separated by commas (YAMNet's ``"Marimba, xylophone"``,
-    ``"Violin, fiddle"``), by each synonym. Whole names win over synonyms; a
-    synonym shared by several classes names none of them.
-    """
-    lookup = {normalize_concept(c): i for i, c in enumerate(class_names)}
-    synonyms: dict[str, set[int]] = {}
-    for i, name in enumerate(class_names):
-        parts = [normalize_concept(p) for p in str(name).split(",")]
-        if len(parts) < 2:
-            continue
-        for part in filter(None, parts):
-            synonyms.setdefault(part, set()).add(i)
-    for part, where in synonyms.items():
-        if part not in lookup and len(where) == 1:
-            lookup[part] = next(iter(where))
-    return lookup
-
-
-def class_index(concept: str, class_names: Sequence[str]) -> int:
-    """Position of `concept` among `class_names`: by whole name or comma-separated synonym (normalised).
-
-    ``class_index("violin", [..., "Violin, fiddle", ...])`` finds the AudioSet
-    class; an unknown concept is an error listing the closest class names.
-    """
-    found = class_names_lookup(class_names).get(normalize_concept(concept))
-    if found is None:
-        from ..errors import unknown_name_error
-
-        raise unknown_name_error("class (pruning evaluates class concepts)", concept, list(class_names))
-    return found
 
 
 def heldout_targets(clips: Sequence[ClipInfo], class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Held-out rows whose label is a class (see :func:`class_index`), and that class.
+    """Held-out rows whose label is a class (see :func:`~audiodissect.class_names.class_index`), and that class.
 
     Returns
     -------

