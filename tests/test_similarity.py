@@ -349,3 +349,17 @@ def test_soft_wpmi_without_the_log_table_gives_the_same_scores(monkeypatch):
     without = S.soft_wpmi(P, A, chunk_size=4)
     torch.testing.assert_close(without, with_table, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(without.numpy(), ref_soft_wpmi(P, A), rtol=2e-5, atol=2e-5)
+
+
+
+def test_pmi_combine_keeps_the_small_terms_of_a_dominant_unit():
+    """Unit 0 dominates both concepts; its scores differ only by the other units' e^-10..e^-15 terms.
+
+    log p(c|u) near -1000 has a float32 spacing of 6e-5, coarser than those terms:
+    the prior must be computed in float64 or both scores round to the same value.
+    """
+    cond = torch.tensor([[-1000.0, -1000.0], [-1010.0, -1011.0], [-1015.0, -1012.0]], dtype=torch.float32)
+    scores = S.pmi_combine(cond, lam=1.0)
+    expected = math.log(3) - np.log1p(np.exp([-10.0, -11.0]) + np.exp([-15.0, -12.0]))
+    np.testing.assert_allclose(scores[0].numpy(), expected, rtol=0, atol=1e-6)
+    assert scores[0, 1] > scores[0, 0]

@@ -251,7 +251,7 @@ def identify_key(run: RunDir, config: RunConfig, concepts: list[str], methods: l
     settings = {"similarities": list(cfg.similarities), "tab_backend": cfg.tab_backend if "tab" in methods else None,
                 "db_scope": cfg.db_scope, "db_topk": cfg.db_topk, "text_embedder": cfg.text_embedder,
                 "top": cfg.top}
-    return hash_key("identify", 1, run.stage("record")["key"], concepts, methods, settings,
+    return hash_key("identify", 2, run.stage("record")["key"], concepts, methods, settings,
                     hash_key(descriptions) if "db" in methods else None)
 
 

@@ -20,6 +20,11 @@ def pmi_combine(log_p_c_given_u, *, lam: float) -> torch.Tensor:
     ``log p(c) = logsumexp_u log p(c | u) - log U`` and
     ``score = log p(c | u) - lam * log p(c)``.
 
+    Computed in float64: when one unit dominates a concept (soft-WPMI on a
+    small layer), the score is ``log U`` minus a term of order 1e-5 that a
+    float32 subtraction of log-likelihoods in the hundreds would round away,
+    leaving near-ties to rounding.
+
     This is the only step that needs every unit at once: when units are scored
     in shards, compute ``log p(c | u)`` per shard, concatenate, then call this.
 
@@ -38,5 +43,6 @@ def pmi_combine(log_p_c_given_u, *, lam: float) -> torch.Tensor:
     if cond.ndim != 2 or 0 in cond.shape:
         raise AudioDissectError(f"log p(c|u) must be a non-empty (units, concepts) array, "
                                 f"got shape {tuple(cond.shape)}")
+    cond = cond.to(torch.float64)
     log_p_c = torch.logsumexp(cond, dim=0) - math.log(cond.shape[0])
     return (cond - lam * log_p_c).to(torch.float32)
