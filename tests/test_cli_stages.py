@@ -172,3 +172,18 @@ def test_describe_reuses_its_results(env, run_dir, tmp_path):
     path.write_text(json.dumps(data))  # the file changed: described again
     assert stage_describe(run, env["probe"], spec)[0] == "A dog barks."
     assert run.stage("describe")["key"] != seconds["key"]
+
+
+def test_evaluate_last_layer_flags_circular_tab_evidence(env, run_dir, capsys):
+    """A run whose TAB tagger is the dissected model says so under the last-layer table."""
+    desc = env["root"] / "descriptions.json"
+    assert cli(capsys, "identify", "--run", str(run_dir), "--method", "db", "--similarity", "cos",
+               "--descriptions", str(desc))[0] == 0
+    code, out, _ = cli(capsys, "evaluate", "last-layer", "--run", str(run_dir))
+    assert code == 0 and out.splitlines()[0].startswith("method") and "circular" not in out
+    run = RunDir(run_dir)
+    run.finish_stage("identify", run.stage("identify")["key"], {**run.stage("identify"), "circular": True})
+    code, out, _ = cli(capsys, "evaluate", "last-layer", "--run", str(run_dir))
+    model = run.stage("record")["model"]
+    assert code == 0 and out.strip().splitlines()[-1].startswith(
+        f"note: TAB's tagger is the dissected model itself ({model})")

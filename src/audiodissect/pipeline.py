@@ -373,4 +373,8 @@ def evaluate_last_layer(run: RunDir) -> str:
     writer.writeheader()
     writer.writerows(rows)
     write_text(run.path / "evaluation" / "last_layer.csv", buf.getvalue())
-    return format_table(rows)
+    table = format_table(rows)
+    if run.stage("identify").get("circular"):
+        table += (f"\nnote: TAB's tagger is the dissected model itself ({record['model']}): its output units "
+                  "explain themselves, so the TAB rows are circular and say nothing about the method")
+    return table
