@@ -9,7 +9,7 @@ from audiodissect.errors import AudioDissectError
 from audiodissect.config import RunConfig, from_dict, load_config, to_dict
 from audiodissect.progress import silent
 from audiodissect.prune.runner import PruneConfig, resolve_concepts, sample_evenly
-from stage_fixtures import PROBE_OPTIONS, make_target, record_run, tiny_probe, write_descriptions
+from stage_fixtures import PROBE_OPTIONS, make_target, tiny_probe, write_descriptions
 
 
 @pytest.fixture

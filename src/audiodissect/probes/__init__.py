@@ -21,7 +21,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import AudioDissectError, unknown_name_error
+from ..errors import unknown_name_error
 from .base import HELDOUT, PROBE, SPLITS, ArrayProbeSet, ClipInfo, ProbeSet, SkippedClip
 from .soundbank import SOUNDBANK_CONCEPTS, SOUNDBANK_LABELS
 
