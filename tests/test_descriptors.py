@@ -1,9 +1,21 @@
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from audiodissect.descriptors import Descriptors, descriptor_sentence, descriptor_words, measure
+from audiodissect.descriptors import (
+    DESCRIPTOR_WORDS,
+    FRAME_WORDS,
+    PHRASE_NOUNS,
+    THRESHOLDS,
+    Descriptors,
+    descriptor_phrases,
+    descriptor_sentence,
+    descriptor_words,
+    measure,
+    vocabulary,
+)
 from audiodissect.errors import AudioDissectError
 
 SR = 16000
@@ -96,3 +108,34 @@ def test_sentence_with_rhythm_and_article():
 def test_bad_clips(bad):
     with pytest.raises(AudioDissectError):
         measure(bad, SR)
+
+
+def band_descriptors():
+    """One Descriptors per combination of bands: each measurement below, between and above its thresholds."""
+    t = THRESHOLDS
+    def three(cuts):
+        return (cuts[0] - 0.01 * abs(cuts[0]) - 1e-3, (cuts[0] + cuts[1]) / 2, cuts[1] + 0.01 * abs(cuts[1]) + 1e-3)
+    out = []
+    for loud, pitch, bright, noise, rate, regular, attack, sustain in itertools.product(
+            three(t["loudness_db"]), three(t["pitch_hz"]) + (float("nan"),), three(t["brightness_hz"]),
+            three(t["noisiness"]), three(t["onset_rate"]), three(t["rhythm_regularity"]) + (float("nan"),),
+            three(t["attack_s"]), three(t["sustain"])):
+        out.append(Descriptors(loudness_db=loud, pitch_hz=pitch, pitchedness=0.9, brightness_hz=bright,
+                               noisiness=noise, onset_rate=rate, rhythm_regularity=regular, attack_s=attack,
+                               sustain=sustain, duration_s=3.0))
+    return out
+
+
+def test_vocabulary_covers_every_word_said():
+    said_words, said_phrases = set(), set()
+    for d in band_descriptors():
+        said_words |= set(descriptor_words(d).values())
+        sentence = descriptor_sentence(d)
+        tokens = sentence.lower().rstrip(".").replace(",", "").split()
+        assert set(tokens) <= vocabulary() | set(PHRASE_NOUNS.values()) | set(FRAME_WORDS), sentence
+        said_phrases |= {f"{a} {b}" for a, b in zip(tokens, tokens[1:]) if b in PHRASE_NOUNS.values()}
+    # every listed word is said by some clip, and nothing else is
+    assert said_words == vocabulary() == {w for words in DESCRIPTOR_WORDS.values() for w in words}
+    assert said_phrases == descriptor_phrases()
+    assert {"loose rhythm", "steady onsets", "moderate attack", "sharp attack"} <= descriptor_phrases()
+    assert len(descriptor_phrases()) == 9

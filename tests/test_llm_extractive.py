@@ -26,13 +26,13 @@ TRUMPETS = [
 def test_summary_names_what_most_descriptions_share():
     [answer] = ExtractiveLLM().complete([summary_prompt(TRUMPETS)])
     assert answer == ("Most of the clips feature trumpet and brass instrument. "
-                      "The sounds in these clips are mostly loud, bright and high-pitched.")
+                      "These clips sound loud, bright and high-pitched.")
 
 
 def test_summary_all_and_tag_lists():
     tags = "Tags: Trumpet, Brass instrument, Music. Loud, bright, high-pitched sound."
     assert summarise([tags] * 3) == ("All of the clips feature trumpet, brass instrument and music. "
-                                     "The sounds in these clips are all loud, bright and high-pitched.")
+                                     "These clips sound loud, bright and high-pitched.")
 
 
 def test_summary_of_descriptor_sentences_skips_measurement_nouns():
@@ -42,8 +42,47 @@ def test_summary_of_descriptor_sentences_skips_measurement_nouns():
         "Trumpet. A loud, high-pitched, bright, tonal, sustained sound with rapid onsets and a sharp attack.",
         "Dog. A quiet, unpitched, dull, noisy, percussive sound with sparse onsets and a soft attack.",
     ]
-    assert summarise(descriptions) == ("Most of the clips feature trumpet. The sounds in these clips are "
-                                       "mostly loud, bright, tonal and sustained.")
+    # "sharp attack" is a quality phrase, not the loudness word "sharp"; at most 3 qualities, the most shared first
+    assert summarise(descriptions) == ("Most of the clips feature trumpet. Loud, bright and tonal, with a sharp "
+                                       "attack.")
+
+
+LOOSE = ("Sounds of sitar, zither and pizzicato. A loud, low-pitched, bright, tonal, sustained sound with steady "
+         "onsets in a loose rhythm and a soft attack.")
+
+
+def test_descriptor_words_are_qualities_never_sources():
+    from audiodissect.descriptors import DESCRIPTOR_WORDS, PHRASE_NOUNS, descriptor_phrases, vocabulary
+    from audiodissect.llm.extractive import _terms
+
+    sources, qualities, phrases = _terms(LOOSE)
+    assert sources == ["sitar", "zither", "pizzicato"]
+    assert qualities == ["loud", "low-pitched", "bright", "tonal", "sustained"]
+    assert phrases == ["steady onsets", "loose rhythm", "soft attack"]
+    assert summarise([LOOSE] * 2) == ("All of the clips feature sitar, zither and pizzicato. Loud, low-pitched and "
+                                      "bright, with steady onsets and a loose rhythm.")
+    # every word the descriptors can say, in every slot of their sentence, reads as a quality
+    for aspect, said in DESCRIPTOR_WORDS.items():
+        for word in said:
+            if aspect in PHRASE_NOUNS:
+                text = f"Sounds of banjo. A loud sound with {word} {PHRASE_NOUNS[aspect]}."
+                assert _terms(text) == (["banjo"], ["loud"], [f"{word} {PHRASE_NOUNS[aspect]}"]), text
+            else:
+                text = f"Sounds of banjo. A {word} sound with steady onsets."
+                assert _terms(text) == (["banjo"], [word], ["steady onsets"]), text
+    assert {p.split()[0] for p in descriptor_phrases()} <= vocabulary()
+
+
+def test_quality_sentence_forms():
+    from audiodissect.llm.extractive import quality_sentence
+
+    assert quality_sentence(["loud", "tonal", "sustained"], ["steady onsets", "irregular rhythm"]) == \
+        "Loud, tonal and sustained, with steady onsets and an irregular rhythm."
+    # 5 words or fewer would be dropped by calibration as too short
+    assert quality_sentence(["loud", "tonal"], []) == "These clips sound loud and tonal."
+    assert quality_sentence(["loud"], ["sharp attack"]) == "These clips sound loud, with a sharp attack."
+    assert quality_sentence([], ["sparse onsets", "loose rhythm"]) == "These clips have sparse onsets and a loose rhythm."
+    assert quality_sentence([], []) == ""
 
 
 def test_summary_with_nothing_shared():
@@ -154,7 +193,8 @@ def test_cache_reports_progress(tmp_path):
 def test_load_llm_specs(tmp_path):
     assert isinstance(load_llm("extractive"), ExtractiveLLM)
     cached = load_llm("extractive", cache_path=tmp_path / "x.sqlite")
-    assert isinstance(cached, CachedLLM) and cached.name == "extractive"
+    # the name carries the wording's version, so answers cached under an older wording are not reused
+    assert isinstance(cached, CachedLLM) and cached.name == ExtractiveLLM.name == "extractive-v2"
     assert load_llm("transformers:/some/folder").name == "transformers:/some/folder"
     for bad in ["gpt4", "extractive:x", "http:", "transformers:", ""]:
         with pytest.raises(AudioDissectError, match="unknown LLM spec") as info:

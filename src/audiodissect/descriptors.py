@@ -32,6 +32,8 @@ sustain             fraction of the clip whose envelope is within 20 dB of      
 :func:`measure` gives the numbers, :func:`descriptor_words` the words and
 :func:`descriptor_sentence` one plain sentence, e.g. "A loud, mid-pitched,
 bright, tonal, sustained sound with steady onsets and a sharp attack."
+The words themselves are :data:`DESCRIPTOR_WORDS`; :func:`vocabulary` and
+:func:`descriptor_phrases` list them for the readers of such sentences.
 """
 
 from __future__ import annotations
@@ -55,6 +57,24 @@ THRESHOLDS = {
     "attack_s": (0.04, 0.15),
     "sustain": (0.25, 0.6),
 }
+
+#: The words each descriptor is said with by :func:`descriptor_words`, lowest
+#: band first; "pitch" starts with the word of a clip that is not pitched.
+DESCRIPTOR_WORDS: dict[str, tuple[str, ...]] = {
+    "loudness": ("quiet", "moderate", "loud"),
+    "pitch": ("unpitched", "low-pitched", "mid-pitched", "high-pitched"),
+    "brightness": ("dull", "warm", "bright"),
+    "noisiness": ("tonal", "mixed", "noisy"),
+    "onsets": ("sparse", "steady", "rapid"),
+    "attack": ("sharp", "moderate", "soft"),
+    "envelope": ("percussive", "decaying", "sustained"),
+    "rhythm": ("irregular", "loose", "regular"),
+}
+#: Descriptors :func:`descriptor_sentence` says as a word before a noun
+#: ("steady onsets", "a loose rhythm", "a sharp attack"), with that noun.
+PHRASE_NOUNS: dict[str, str] = {"onsets": "onsets", "rhythm": "rhythm", "attack": "attack"}
+#: The other words of :func:`descriptor_sentence`.
+FRAME_WORDS = ("a", "an", "sound", "with", "in", "and")
 
 _HOP_S = 0.01           # hop of every frame grid
 _ACTIVE_DB = 40.0       # active frames: within this many dB of the loudest frame
@@ -268,20 +288,19 @@ def descriptor_words(d: Descriptors) -> dict[str, str]:
         ``attack``, ``envelope`` and, with 3 or more onsets, ``rhythm``. ``pitch``
         is "unpitched" or one of low-/mid-/high-pitched.
     """
-    t = THRESHOLDS
+    t, w = THRESHOLDS, DESCRIPTOR_WORDS
     pitched = d.pitchedness >= t["pitchedness"] and not math.isnan(d.pitch_hz)
     words = {
-        "loudness": _band(d.loudness_db, t["loudness_db"], ("quiet", "moderate", "loud")),
-        "pitch": _band(d.pitch_hz, t["pitch_hz"], ("low-pitched", "mid-pitched", "high-pitched"))
-        if pitched else "unpitched",
-        "brightness": _band(d.brightness_hz, t["brightness_hz"], ("dull", "warm", "bright")),
-        "noisiness": _band(d.noisiness, t["noisiness"], ("tonal", "mixed", "noisy")),
-        "onsets": _band(d.onset_rate, t["onset_rate"], ("sparse", "steady", "rapid")),
-        "attack": _band(d.attack_s, t["attack_s"], ("sharp", "moderate", "soft")),
-        "envelope": _band(d.sustain, t["sustain"], ("percussive", "decaying", "sustained")),
+        "loudness": _band(d.loudness_db, t["loudness_db"], w["loudness"]),
+        "pitch": _band(d.pitch_hz, t["pitch_hz"], w["pitch"][1:]) if pitched else w["pitch"][0],
+        "brightness": _band(d.brightness_hz, t["brightness_hz"], w["brightness"]),
+        "noisiness": _band(d.noisiness, t["noisiness"], w["noisiness"]),
+        "onsets": _band(d.onset_rate, t["onset_rate"], w["onsets"]),
+        "attack": _band(d.attack_s, t["attack_s"], w["attack"]),
+        "envelope": _band(d.sustain, t["sustain"], w["envelope"]),
     }
     if not math.isnan(d.rhythm_regularity):
-        words["rhythm"] = _band(d.rhythm_regularity, t["rhythm_regularity"], ("irregular", "loose", "regular"))
+        words["rhythm"] = _band(d.rhythm_regularity, t["rhythm_regularity"], w["rhythm"])
     return words
 
 
@@ -290,8 +309,22 @@ def descriptor_sentence(d: Descriptors) -> str:
     with steady onsets and a sharp attack." (with "in a regular rhythm" when known)."""
     w = descriptor_words(d)
     adjectives = [w["loudness"], w["pitch"], w["brightness"], w["noisiness"], w["envelope"]]
-    onset_part = f"{w['onsets']} onsets"
+    onset_part = f"{w['onsets']} {PHRASE_NOUNS['onsets']}"
     if "rhythm" in w:
-        onset_part += f" in a {w['rhythm']} rhythm"
+        onset_part += f" in a {w['rhythm']} {PHRASE_NOUNS['rhythm']}"
     article = "An" if adjectives[0][0] in "aeiou" else "A"
-    return f"{article} {', '.join(adjectives)} sound with {onset_part} and a {w['attack']} attack."
+    return f"{article} {', '.join(adjectives)} sound with {onset_part} and a {w['attack']} {PHRASE_NOUNS['attack']}."
+
+
+def vocabulary() -> frozenset[str]:
+    """Every word :func:`descriptor_words` can say (the values of :data:`DESCRIPTOR_WORDS`).
+
+    Text readers use it to tell the descriptors' quality words from the names
+    of sound sources: "loose" in "a loose rhythm" is a quality, not a source.
+    """
+    return frozenset(word for words in DESCRIPTOR_WORDS.values() for word in words)
+
+
+def descriptor_phrases() -> frozenset[str]:
+    """Every "<word> <noun>" phrase of :func:`descriptor_sentence`: "steady onsets", "loose rhythm", ...."""
+    return frozenset(f"{word} {noun}" for aspect, noun in PHRASE_NOUNS.items() for word in DESCRIPTOR_WORDS[aspect])

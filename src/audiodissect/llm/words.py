@@ -1,8 +1,18 @@
-"""Word lists and light text normalisation for the extractive backend."""
+"""Word lists and light text normalisation for the extractive backend.
+
+Every word the acoustic descriptors can say (:func:`audiodissect.descriptors.vocabulary`)
+is a sound adjective here, and their phrase nouns ("onsets", "rhythm",
+"attack") are :data:`QUALITY_NOUNS` and stop words, so a description such as
+"... sound with steady onsets in a loose rhythm and a soft attack." is read
+as qualities only, never as the names of sound sources.
+"""
 
 from __future__ import annotations
 
 import re
+
+from ..descriptors import PHRASE_NOUNS
+from ..descriptors import vocabulary as descriptor_vocabulary
 
 #: Words that can describe the tone, emotion or acoustic features of a sound.
 SOUND_ADJECTIVES = frozenset("""
@@ -31,7 +41,13 @@ spacious wide narrow hollow lush dense layered complex simple minimal
 moderate pitched unpitched regular irregular mixed
 high-pitched low-pitched mid-pitched high-frequency low-frequency mid-range
 loud-ish soft-spoken fast-paced slow-paced
-""".split())
+""".split()) | descriptor_vocabulary()
+
+#: Nouns that make a quality word before them a quality phrase ("steady onsets",
+#: "a loose rhythm", "a sharp attack"): the descriptors' phrase nouns, with
+#: their other number.
+QUALITY_NOUNS = frozenset(PHRASE_NOUNS.values()) | frozenset(
+    n[:-1] if n.endswith("s") else n + "s" for n in PHRASE_NOUNS.values())
 
 #: Word endings of compound sound adjectives ("high-pitched", "sweet-sounding").
 SOUND_ADJECTIVE_ENDINGS = ("-pitched", "-sounding", "-toned", "-frequency", "-paced", "-tempo")
@@ -53,7 +69,7 @@ present presence appears appear seems seem type kind sort some thing things
 tag tags label labels description descriptions
 onset onsets attack attacks rhythm pitch tone timbre texture quality volume level character
 background foreground overall various different certain variety mix
-""".split())
+""".split()) | QUALITY_NOUNS
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 

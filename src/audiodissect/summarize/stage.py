@@ -23,6 +23,11 @@ from .summaries import SummarySettings, summarize_clip_sets
 from .topk import top_bottom_clips
 
 ICL_SUMMARIES = ("calibrated", "high")
+#: Version of the stage's records for the same inputs, part of the cache key:
+#: raised whenever the records change without any input changing (the
+#: extractive backend's wording, the open-concept rules, the ICL statuses), so
+#: a run summarised by older code is summarised again.
+RECORDS_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,9 +97,9 @@ def summarize_cache_key(activations_by_layer: Mapping[str, np.ndarray], descript
     """The cache key of one :func:`summarize_units` call: a digest of everything its records depend on.
 
     Only each unit's top and bottom clips matter, not the activation values,
-    so the key hashes those; the lexicon file and the prompt templates
-    (:func:`prompt_templates`) are part of it too, so a changed prompt is
-    asked again.
+    so the key hashes those; the lexicon file, the prompt templates
+    (:func:`prompt_templates`) and :data:`RECORDS_VERSION` are part of it too,
+    so a changed prompt is asked again and records of older code are not reused.
     """
     order = []
     for layer, acts in activations_by_layer.items():
@@ -104,7 +109,7 @@ def summarize_cache_key(activations_by_layer: Mapping[str, np.ndarray], descript
         order.append([layer, None if units is None or layer not in units else list(map(int, units[layer])),
                       top, bottom])
     lexicon = resources.files("audiodissect").joinpath("data", LEXICON_RESOURCE).read_text(encoding="utf-8")
-    return hash_key("summarize", order, list(descriptions), llm_name, embedder_name,
+    return hash_key("summarize", RECORDS_VERSION, order, list(descriptions), llm_name, embedder_name,
                     None if concepts is None else list(concepts), settings, lexicon, prompt_templates())
 
 
