@@ -9,6 +9,7 @@ from audiodissect.errors import AudioDissectError
 from audiodissect.llm.prompts import concept_choice_prompt, read_concept_choice_prompt
 from audiodissect.progress import silent
 from audiodissect.summarize import ICLSettings, choose_concepts, map_to_concepts
+from audiodissect.summarize.icl import is_copied_list
 
 CONCEPTS = ["dog", "trumpet", "rain", "church bells", "clock tick"]
 
@@ -104,6 +105,45 @@ def test_choose_concepts_records_answers():
     assert r1["icl_top1"] is None and r1["icl_top1_cosine"] is None
     assert r1["icl_status"] == "unparsed" and r1["icl_answer"] == "" and r1["icl_parsed"] == []
     assert r1["icl_topk"] == []
+    assert r0["icl_status_topk"] == "matched" and r1["icl_status_topk"] == "unparsed"
+
+
+CANDIDATES = ["dog", "trumpet", "rain", "church bells", "crying baby", "wind"]
+
+
+@pytest.mark.parametrize("names, copied", [
+    (["dog", "trumpet", "rain"], True),
+    ([" Dog", "TRUMPET ", "rain", "church bells", "crying baby"], True),
+    (CANDIDATES, True),
+    (["dog", "trumpet"], False),                     # too short to tell from a real answer
+    (["trumpet", "rain", "church bells"], False),    # not the start of the list
+    (["dog", "rain", "trumpet"], False),             # not in the list's order
+    (["dog", "trumpet", "rain", "thunder"], False),  # a name of its own
+    (CANDIDATES + ["dog"], False),
+    ([], False),
+])
+def test_is_copied_list(names, copied):
+    assert is_copied_list(names, CANDIDATES) is copied
+
+
+def test_copied_candidate_list_gets_its_own_status():
+    summary = "Most of the clips feature trumpet."
+    table = {(summary, 1): "1. dog\n2. trumpet\n3. rain",               # the top-1 answer copies the list too
+             (summary, 5): "dog, trumpet, rain, church bells, crying baby",
+             ("Rain falls.", 1): "rain",
+             ("Rain falls.", 5): "1. rain\n2. wind\n3. dog",
+             ("Dogs bark.", 1): "dog",
+             ("Dogs bark.", 5): "dog\ntrumpet"}
+    records = choose_concepts([summary, "Rain falls.", "Dogs bark."], CANDIDATES, llm=ChoiceLLM(table),
+                              embedder=StubEmbedder(), settings=ICLSettings(k=5), hook=silent)
+    copied, real, short = records
+    assert copied["icl_status"] == "copied_list" and copied["icl_status_topk"] == "copied_list"
+    # the mapped concepts are kept, so the answer can still be inspected
+    assert copied["icl_top1"] == "dog" and copied["icl_parsed"] == ["dog"]
+    assert copied["icl_topk"] == ["dog", "trumpet", "rain", "church bells", "crying baby"]
+    assert real["icl_status"] == "matched" and real["icl_status_topk"] == "matched"
+    assert real["icl_topk"] == ["rain", "wind", "dog"]
+    assert short["icl_status"] == "matched" and short["icl_status_topk"] == "matched"
 
 
 def test_choose_concepts_k1_only_asks_once():

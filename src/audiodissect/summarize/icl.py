@@ -19,6 +19,13 @@ tell", "I don't know", "None of the concepts fit") still reach cosines of
 barking", "heavy rainfall", "somebody knocking", "ticking") reach 0.79-0.93.
 The default 0.75 keeps the paraphrases and turns the others into None; set
 it to -1 to map every answer, as the method does.
+
+Copied lists. A small model (SmolLM2-135M) often answers by repeating the
+first candidates of the prompt's list in their order. An answer whose names
+are exactly the first n >= 3 concepts of the list, in order (case and
+surrounding space ignored; :func:`is_copied_list`), gets the status
+``"copied_list"`` instead of ``"matched"``: its concepts say nothing about
+the unit. The mapped concepts are still recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from .batching import complete_unique
 MATCH_TEMPLATE = "This is an audio about {}"
 #: Least cosine between an answer and its nearest concept for a match.
 DEFAULT_MIN_COSINE = 0.75
+#: Fewest names of an answer that, being the start of the candidate list, make it a copied list.
+COPIED_LIST_MIN = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +119,35 @@ def map_to_concepts(answers: Sequence[str], concepts: Sequence[str], *, embedder
     return [concepts[j] if c >= min_cosine else None for j, c in zip(best, cosine)], cosine
 
 
+def is_copied_list(names: Sequence[str], concepts: Sequence[str], *, min_length: int = COPIED_LIST_MIN) -> bool:
+    """Whether `names` are exactly the first ``len(names)`` `concepts`, in order, and at least `min_length`.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The names read from one answer, in the answer's order.
+    concepts : sequence of str
+        The candidate list in the prompt's order.
+    min_length : int
+
+    Returns
+    -------
+    bool
+        Case and surrounding white space are ignored.
+    """
+    if len(names) < min_length or len(names) > len(concepts):
+        return False
+    return all(str(a).strip().lower() == str(c).strip().lower() for a, c in zip(names, concepts))
+
+
+def _status(names: Sequence[str], mapped: Sequence[str | None], copied: bool) -> str:
+    if not names:
+        return "unparsed"
+    if copied:
+        return "copied_list"
+    return "matched" if any(m is not None for m in mapped) else "unmatched"
+
+
 def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, embedder,
                     settings: ICLSettings = ICLSettings(), hook: ProgressHook | None = None) -> list[dict]:
     """Ask the LLM for each summary's concept (and top `k`) and map the answers to `concepts`.
@@ -128,10 +166,13 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
     list of dict, length M
         ``icl_top1`` (concept or None), ``icl_top1_cosine`` (float or None),
         ``icl_status`` (``"matched"``; ``"unmatched"``: a name was read but no
-        concept is near it; ``"unparsed"``: no name could be read),
-        ``icl_answer`` (raw answer), ``icl_parsed`` (names read from it), and
-        when ``settings.k`` > 0: ``icl_topk`` (up to k distinct concepts, best
-        first), ``icl_answer_topk``, ``icl_parsed_topk``.
+        concept is near it; ``"unparsed"``: no name could be read;
+        ``"copied_list"``: the answer lists the first 3 or more candidates in
+        the prompt's order, see the module docstring), ``icl_answer`` (raw
+        answer), ``icl_parsed`` (names read from it), and when ``settings.k``
+        > 0: ``icl_topk`` (up to k distinct concepts, best first),
+        ``icl_answer_topk``, ``icl_parsed_topk`` and ``icl_status_topk`` (the
+        same statuses for the top-k answer; "matched" when any name maps).
     """
     from ..llm.prompts import concept_choice_prompt, parse_concepts
 
@@ -144,6 +185,9 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
         raw[k] = complete_unique(llm, prompts, params=params, batch_size=settings.batch_size, hook=hook,
                                  stage="icl", artefact=f"top{k}")
     parsed = {k: [parse_concepts(answer, k) for answer in raw[k]] for k in ks}
+    # every name an answer lists, however many were asked for, to tell a copied candidate list
+    copied = {k: [is_copied_list(parse_concepts(answer, len(concepts)), concepts) for answer in raw[k]]
+              for k in ks}
     names = list(dict.fromkeys(name for k in ks for items in parsed[k] for name in items))
     matched, cosine = map_to_concepts(names, concepts, embedder=embedder, template=settings.template,
                                       min_cosine=settings.min_cosine)
@@ -152,13 +196,14 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
     for i in range(len(summaries)):
         first = parsed[1][i]
         top1 = lookup[first[0]] if first else (None, None)
-        status = "unparsed" if not first else ("matched" if top1[0] is not None else "unmatched")
+        status = _status(first, [top1[0]], copied[1][i])
         record = {"icl_top1": top1[0], "icl_top1_cosine": None if top1[1] is None else round(top1[1], 4),
                   "icl_status": status, "icl_answer": raw[1][i], "icl_parsed": first}
         if settings.k > 0:
-            mapped = (lookup[name][0] for name in parsed[settings.k][i])
+            mapped = [lookup[name][0] for name in parsed[settings.k][i]]
             record["icl_topk"] = list(dict.fromkeys(m for m in mapped if m is not None))
             record["icl_answer_topk"] = raw[settings.k][i]
             record["icl_parsed_topk"] = parsed[settings.k][i]
+            record["icl_status_topk"] = _status(parsed[settings.k][i], mapped, copied[settings.k][i])
         records.append(record)
     return records

@@ -159,9 +159,10 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
         ``kept_sentences``, ``removed_sentences`` (with reasons),
         ``adjectives``, ``acoustic_adjectives``, ``nouns``, ``verbs``,
         ``prepositions``, ``summary_length``, and with `concepts` the ICL
-        fields (``icl_top1``, ``icl_top1_cosine``, ``icl_answer``,
+        fields (``icl_top1``, ``icl_top1_cosine``, ``icl_status``, ``icl_answer``,
         ``icl_parsed``, ``icl_topk``, ``icl_answer_topk``, ``icl_parsed_topk``,
-        ``icl_summary_source``).
+        ``icl_status_topk``, ``icl_summary_source``; see
+        :func:`~audiodissect.summarize.icl.choose_concepts`).
     """
     hook = hook or default_hook()
     n = len(descriptions)
