@@ -173,9 +173,38 @@ def test_lexicon_filter_precision_recall(lexicon_filter):
     p_held, r_held = precision_recall(lexicon_filter, HELD_OUT_ACOUSTIC, HELD_OUT_OTHER)
     print(f"lexicon filter: tuning precision {p_tune:.3f} recall {r_tune:.3f}; "
           f"held-out precision {p_held:.3f} recall {r_held:.3f}")
-    # measured with all-MiniLM-L6-v2: tuning 0.905 / 0.950, held-out 0.917 / 0.971
+    # measured with all-MiniLM-L6-v2: tuning 0.905 / 0.950, held-out 0.914 / 0.941
     assert p_tune >= 0.85 and r_tune >= 0.9
     assert p_held >= 0.85 and r_held >= 0.9
+
+
+# Names of sound sources, none in the lexicon: a tagger's tag names that may be read as adjectives.
+HELD_OUT_NAMES = """didgeridoo tabla bagpipe shofar harpsichord vibraphone mandolin cello clarinet saxophone trombone
+xylophone ocarina kazoo bongo timpani oboe bassoon tuba celesta dulcimer balalaika theremin ukulele""".split()
+
+
+def test_lexicon_filter_rejects_source_names(lexicon_filter):
+    acoustic, other = load_lexicon()
+    assert not set(HELD_OUT_NAMES) & (set(acoustic) | set(other))
+    judged = lexicon_filter.judge(HELD_OUT_NAMES)
+    print(f"instrument names judged acoustic: {sum(judged)}/{len(judged)}")
+    # measured: 3 of 24 (didgeridoo, shofar, balalaika); 17 without the lexicon's names of sources
+    assert sum(judged) <= 5
+    assert lexicon_filter.judge(["hammond", "hi-hat", "ding", "cymbal"]) == [False] * 4
+
+
+def test_descriptor_words_and_phrases_are_acoustic(lexicon_filter):
+    from audiodissect.descriptors import descriptor_phrases, vocabulary
+
+    said = sorted(vocabulary() | descriptor_phrases())
+    assert lexicon_filter.judge(said) == [True] * len(said)
+
+
+def test_quality_phrases_kept_with_their_noun(nlp):
+    out = one("Most of the clips feature drum kit. Loud and dull, with steady onsets and a loose rhythm. "
+              "These clips sound soft, with a soft attack.", nlp)
+    assert out["adjectives"] == ["loud", "dull", "steady onsets", "loose rhythm", "soft", "soft attack"]
+    assert out["nouns"] == ["drum", "kit"]
 
 
 def test_lexicon_filter_lexicon_words_and_scores(lexicon_filter):

@@ -9,12 +9,18 @@ For each text, spaCy's part-of-speech tags and lemmas give:
   the word is a filler (:data:`FILLER_ADJECTIVES`);
 - **nouns**: lemmas of NN, NNS, NNP, NNPS, lower-cased, without the nouns
   that talk about the task or say only "sound" (:data:`META_NOUNS`:
-  "clip", "recording", "sound", ...);
+  "clip", "recording", "sound", ...) and without :data:`QUALITY_NOUNS`;
 - **verbs**: lemmas of verbs (VB, VBD, VBG, VBP, VBZ; not auxiliaries);
 - **prepositions**: words tagged IN that spaCy calls prepositions (ADP);
 - **length**: the number of words (hyphenated compounds count once).
 
 Each list holds distinct items in order of first appearance.
+
+Quality phrases. An adjective directly before one of :data:`QUALITY_NOUNS`
+(the nouns of the acoustic descriptors' phrases: "onsets", "rhythm",
+"attack") is kept with its noun, "steady onsets", "loose rhythm", "soft
+attack": alone, "loose" or "soft" would say something else (a loose thing, a
+soft sound).
 
 Hyphenated compounds. spaCy's English tokenizer splits "high-pitched" into
 "high", "-", "pitched"; they are joined back here into one word before
@@ -30,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
+from ..descriptors import PHRASE_NOUNS
 from .sentences import words as _words
 
 #: Tags of adjectives (VBN: past participles used as adjectives, "muffled").
@@ -62,6 +69,11 @@ META_NOUNS = (
     "clip", "audio", "recording", "sound", "description", "summary", "feature", "commonality",
     "example", "sample", "file", "track",
 )
+
+#: Nouns that make the adjective before them a quality phrase ("loose rhythm"):
+#: the acoustic descriptors' phrase nouns, in both numbers. They are not nouns of the unit.
+QUALITY_NOUNS = frozenset(PHRASE_NOUNS.values()) | frozenset(
+    n[:-1] if n.endswith("s") else n + "s" for n in PHRASE_NOUNS.values())
 
 _HYPHENS = frozenset({"-", "\u2010", "\u2011"})
 _ADJ_LIKE = frozenset({"JJ", "JJR", "JJS", "VBN", "VBG"})
@@ -168,10 +180,13 @@ def open_concepts_from_words(words: Sequence[Word], *, text: str = "",
             form = w.lemma if w.tag in ("JJ", "JJR", "JJS") and "-" not in w.text else w.lower
             window = words[max(0, i - settings.negation_window):i]
             negated = any(v.lower in negations and v.sentence == w.sentence for v in window)
+            following = words[i + 1] if i + 1 < len(words) else None
             if not negated and form not in filler and w.lower not in filler:
+                if following is not None and following.sentence == w.sentence and following.lower in QUALITY_NOUNS:
+                    form = f"{form} {following.lower}"
                 adjectives.append(form)
         elif w.tag in NOUN_TAGS:
-            if w.lemma not in meta:
+            if w.lemma not in meta and w.lower not in QUALITY_NOUNS and w.lemma not in QUALITY_NOUNS:
                 nouns.append(w.lemma)
         elif w.tag in VERB_TAGS and w.pos == "VERB":
             verbs.append(w.lemma)
