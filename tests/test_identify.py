@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.evaluate_last_layer import last_layer_table, output_layer
+from audiodissect.evaluate_last_layer import icl_records, last_layer_table, output_layer
 from audiodissect.identify import identify_units, topk_clip_evidence
 
 
@@ -80,3 +80,16 @@ def test_last_layer_table_names_classes_by_synonym():
                             concepts=["violin", "piano", "marimba"])
     assert rows == [{"method": "db", "similarity": "cos", "top1": round(100 * 2 / 3, 1), "top5": 100.0,
                      "units": 3, "left_out": 1}]
+
+
+def test_icl_records_put_the_top1_answer_first_and_drop_copied_lists():
+    summaries = [
+        {"layer": "out", "index": 0, "icl_top1": "rain", "icl_status": "matched",
+         "icl_topk": ["dog", "rain", "wind"], "icl_status_topk": "matched"},
+        {"layer": "out", "index": 1, "icl_top1": "dog", "icl_status": "copied_list",
+         "icl_topk": ["dog", "rain", "wind"], "icl_status_topk": "copied_list"},
+        {"layer": "out", "index": 2, "icl_top1": None, "icl_status": "unparsed",
+         "icl_topk": ["wind"], "icl_status_topk": "matched"},
+    ]
+    assert [r["concepts"] for r in icl_records(summaries)] == [["rain", "dog", "wind"], ["(none)"], ["wind"]]
+    assert {(r["method"], r["similarity"]) for r in icl_records(summaries)} == {("icl", None)}

@@ -111,11 +111,13 @@ def test_collect_explanations_reads_summarize_stage_fields():
              "calibrated_summary": "Dogs bark.", "acoustic_adjectives": [], "nouns": ["dog"],
              "icl_top1": "dog barking", "icl_status": "matched"},
             {"unit": "l#1", "layer": "l", "index": 1, "s_high": "Rain.", "calibrated_summary": "",
-             "calibrated": "old field ignored", "nouns": [], "icl_top1": None, "icl_status": "unparsed"}]
+             "calibrated": "old field ignored", "nouns": [], "icl_top1": None, "icl_status": "unparsed"},
+            {"unit": "l#2", "layer": "l", "index": 2, "s_high": "Wind.", "calibrated_summary": "", "nouns": [],
+             "icl_top1": "dog barking", "icl_status": "copied_list"}]  # the LLM repeated the candidate list
     got = sorted((e["unit"], e["explanation"], e["text"]) for e in collect_explanations([], summ))
     assert got == [("l#0", "calibrated", "Dogs bark."), ("l#0", "icl", "dog barking"),
                    ("l#0", "open_concepts", "dog"), ("l#0", "summary", "Dogs bark. Rain falls."),
-                   ("l#1", "summary", "Rain.")]
+                   ("l#1", "summary", "Rain."), ("l#2", "summary", "Wind.")]
 
 
 def test_format_layer_table():

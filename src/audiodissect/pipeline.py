@@ -351,7 +351,7 @@ def evaluate_last_layer(run: RunDir) -> str:
     import io
 
     from .errors import AudioDissectError
-    from .evaluate_last_layer import format_table, last_layer_table, output_layer
+    from .evaluate_last_layer import format_table, icl_records, last_layer_table, output_layer
     from .text_embedder import load_text_embedder
 
     record = run.stage("record")
@@ -361,10 +361,7 @@ def evaluate_last_layer(run: RunDir) -> str:
                                 hint="record the classifier layer of a model with named classes")
     records = list(run.read_units("identify"))
     if run.has_units("summarize"):
-        for r in run.read_units("summarize"):
-            icl = r.get("icl_topk") or ([r["icl_top1"]] if r.get("icl_top1") else [])
-            records.append({"layer": r["layer"], "index": r["index"], "method": "icl", "similarity": None,
-                            "concepts": [c for c in icl if c] or ["(none)"]})
+        records += icl_records(run.read_units("summarize"))
     concepts = run.concepts() or []
     rows = last_layer_table(records, layer=layer, class_names=record["class_names"], concepts=concepts,
                             embedder=load_text_embedder())

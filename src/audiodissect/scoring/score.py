@@ -129,7 +129,8 @@ def collect_explanations(identify: Sequence[Mapping[str, Any]],
         kind = "icl" if r["method"] == "icl" else f"{r['method']}/{r['similarity']}"
         add(r, kind, r["concepts"][0])
     for r in summaries:
-        add(r, "icl", r.get("icl_top1") or ((r.get("icl") or {}).get("concepts") or [""])[0])
+        if r.get("icl_status") != "copied_list":  # a copied candidate list chose nothing
+            add(r, "icl", r.get("icl_top1") or ((r.get("icl") or {}).get("concepts") or [""])[0])
         add(r, "summary", r.get("s_high"))
         add(r, "calibrated", r["calibrated_summary"] if "calibrated_summary" in r else r.get("calibrated"))
         add(r, "open_concepts", open_concept_phrase(r))
