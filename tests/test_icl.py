@@ -105,7 +105,7 @@ def test_choose_concepts_records_answers():
     assert r1["icl_top1"] is None and r1["icl_top1_cosine"] is None
     assert r1["icl_status"] == "unparsed" and r1["icl_answer"] == "" and r1["icl_parsed"] == []
     assert r1["icl_topk"] == []
-    assert r0["icl_status_topk"] == "matched" and r1["icl_status_topk"] == "unparsed"
+    assert r0["icl_status_topk"] == "matched" and r1["icl_status_topk"] == "none"  # "None of the above"
 
 
 CANDIDATES = ["dog", "trumpet", "rain", "church bells", "crying baby", "wind"]
@@ -157,3 +157,13 @@ def test_choose_concepts_k1_only_asks_once():
     assert "icl_topk" not in none[0]
     with pytest.raises(AudioDissectError):
         ICLSettings(template="no placeholder")
+
+
+@pytest.mark.parametrize("answer, declines", [
+    ("none", True), ("None of the above.", True), ("Answer: N/A", True), ("**None**", True),
+    ("", False), ("I cannot tell", False), ("dog", False), ("none of the dogs", False),
+])
+def test_says_none(answer, declines):
+    from audiodissect.llm.prompts import says_none
+
+    assert says_none(answer) is declines

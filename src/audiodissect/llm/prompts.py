@@ -233,6 +233,12 @@ def _clean_item(item: str, lead: bool) -> str:
     return _ARTICLE.sub("", item) if lead else item
 
 
+def says_none(answer: str | None) -> bool:
+    """Whether `answer` declines to name a concept: "none", "None of the above.", "N/A"."""
+    text = _LABEL_PREFIX.sub("", (answer or "").strip())
+    return text.strip(" .!*\"'").lower() in _NONE_ANSWERS
+
+
 def parse_concepts(answer: str | None, k: int) -> list[str]:
     """Read up to `k` concept names from an answer; [] when there are none.
 

@@ -140,9 +140,11 @@ def is_copied_list(names: Sequence[str], concepts: Sequence[str], *, min_length:
     return all(str(a).strip().lower() == str(c).strip().lower() for a, c in zip(names, concepts))
 
 
-def _status(names: Sequence[str], mapped: Sequence[str | None], copied: bool) -> str:
+def _status(answer: str, names: Sequence[str], mapped: Sequence[str | None], copied: bool) -> str:
+    from ..llm.prompts import says_none
+
     if not names:
-        return "unparsed"
+        return "none" if says_none(answer) else "unparsed"
     if copied:
         return "copied_list"
     return "matched" if any(m is not None for m in mapped) else "unmatched"
@@ -166,7 +168,8 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
     list of dict, length M
         ``icl_top1`` (concept or None), ``icl_top1_cosine`` (float or None),
         ``icl_status`` (``"matched"``; ``"unmatched"``: a name was read but no
-        concept is near it; ``"unparsed"``: no name could be read;
+        concept is near it; ``"none"``: the answer declines ("none", "None of
+        the above"); ``"unparsed"``: no name could be read;
         ``"copied_list"``: the answer lists the first 3 or more candidates in
         the prompt's order, see the module docstring), ``icl_answer`` (raw
         answer), ``icl_parsed`` (names read from it), and when ``settings.k``
@@ -196,7 +199,7 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
     for i in range(len(summaries)):
         first = parsed[1][i]
         top1 = lookup[first[0]] if first else (None, None)
-        status = _status(first, [top1[0]], copied[1][i])
+        status = _status(raw[1][i], first, [top1[0]], copied[1][i])
         record = {"icl_top1": top1[0], "icl_top1_cosine": None if top1[1] is None else round(top1[1], 4),
                   "icl_status": status, "icl_answer": raw[1][i], "icl_parsed": first}
         if settings.k > 0:
@@ -204,6 +207,7 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
             record["icl_topk"] = list(dict.fromkeys(m for m in mapped if m is not None))
             record["icl_answer_topk"] = raw[settings.k][i]
             record["icl_parsed_topk"] = parsed[settings.k][i]
-            record["icl_status_topk"] = _status(parsed[settings.k][i], mapped, copied[settings.k][i])
+            record["icl_status_topk"] = _status(raw[settings.k][i], parsed[settings.k][i], mapped,
+                                                copied[settings.k][i])
         records.append(record)
     return records

@@ -27,7 +27,7 @@ ICL_SUMMARIES = ("calibrated", "high")
 #: raised whenever the records change without any input changing (the
 #: extractive backend's wording, the open-concept rules, the ICL statuses), so
 #: a run summarised by older code is summarised again.
-RECORDS_VERSION = 2
+RECORDS_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
