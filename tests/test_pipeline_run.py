@@ -1,5 +1,6 @@
 """run_pipeline end to end on the tiny run (seeded wave model, three-label soundbank): stages, timings, pruning."""
 
+import html
 from types import SimpleNamespace
 
 import pytest
@@ -95,3 +96,23 @@ def test_prune_settings_round_trip_through_config_files(tmp_path):
     loaded = load_config(path)
     assert loaded.prune.concepts == ["organ"] and loaded.prune.random_count == 2
     assert loaded.prune.seeds == 1 and loaded.prune.importance is False  # unset: the run's defaults
+
+
+def test_report_shows_what_the_summarize_stage_wrote(config):
+    """The unit pages read the summarize records' own fields (calibrated sentences, length, ICL)."""
+    config.stages = ["record", "describe", "identify", "summarize", "report"]
+    run = pipeline.run_pipeline(config, hook=silent, echo=lambda line: None)
+    summaries = [r for r in run.read_units("summarize") if r["kept_sentences"]]
+    assert summaries
+    pages = {p.name: p.read_text() for p in (run.path / "report" / "units").glob("*.html")}
+    shown = 0
+    for r in summaries:
+        page = next((text for name, text in pages.items() if f"{r['layer']}_{r['index']}-" in name), None)
+        if page is None:  # the report details a few units per layer
+            continue
+        shown += 1
+        for sentence in r["kept_sentences"]:
+            assert f"<li>{html.escape(sentence, quote=True)}</li>" in page
+        assert f"summary length: {r['summary_length']} words" in page
+        assert f"answer: {r['icl_status']}" in page
+    assert shown > 0

@@ -75,12 +75,14 @@ def make_run(tmp_path, *, full=True):
                     "unit": uid, "layer": layer, "index": u, "top_clips": ids[:5], "bottom_clips": ids[5:8],
                     "top_activations": [5.0, 4.0, 3.0, 2.0, 1.0], "bottom_activations": [0.0, -1.0, -2.0],
                     "s_high": f"Loud barking {XSS}.", "s_low": "Quiet rain.",
-                    "calibrated": "The clips contain loud high-pitched barking.",
-                    "kept": ["The clips contain loud high-pitched barking."],
-                    "removed": [{"sentence": f"They are recorded {XSS_IMG} outdoors.", "reason": "similar to S_low"}],
+                    "calibrated_summary": "The clips contain loud high-pitched barking.",
+                    "kept_sentences": ["The clips contain loud high-pitched barking."],
+                    "removed_sentences": [{"sentence": f"They are recorded {XSS_IMG} outdoors.",
+                                           "reason": "similar", "detail": "similar to S_low"}],
                     "adjectives": ["loud", "high-pitched"], "acoustic_adjectives": ["loud", "high-pitched"],
-                    "nouns": ["barking", XSS], "verbs": [], "prepositions": [], "length": 6,
-                    "icl": {"concepts": ["dog"], "raw": f"dog {XSS}"}})
+                    "nouns": ["barking", XSS], "verbs": [], "prepositions": [], "summary_length": 6,
+                    "icl_top1": "dog", "icl_status": "matched", "icl_answer": f"dog {XSS}",
+                    "icl_topk": ["dog", "rain"], "icl_answer_topk": "dog, rain"})
                 score.append({"unit": uid, "layer": layer, "index": u, "explanation": "calibrated",
                               "text": f"barking {XSS}", "spearman": 0.5 + 0.1 * u, "pearson": 0.4, "n_clips": 2})
     run.write_units("identify", identify)
@@ -117,6 +119,9 @@ def test_full_report_has_every_section_media_and_unit_pages(tmp_path):
     assert sum(u["p"] is not None for u in data["units"]) == 6
     page = next(p for p in pages if "mid_1" in p.name).read_text()
     assert "<del class=\"removed\">" in page and "similar to S_low" in page
+    assert "<li>The clips contain loud high-pitched barking.</li>" in page
+    assert "summary length: 6 words" in page
+    assert "ICL concept choice" in page and "answer: matched" in page and "<pre>dog, rain</pre>" in page
     assert "Highest-activating clips" in page and "Lowest-activating clips" in page
     srcs = re.findall(r'<audio controls preload="none" src="([^"]+)"', page)
     assert len(srcs) == 5 + 3

@@ -129,10 +129,10 @@ def calibrated_text(summary: dict[str, Any] | None) -> str:
     """The unit's calibrated summary as one string."""
     if not summary:
         return ""
-    text = summary.get("calibrated")
+    text = summary.get("calibrated_summary")
     if isinstance(text, str) and text.strip():
         return text.strip()
-    return " ".join(summary.get("kept") or [])
+    return " ".join(summary.get("kept_sentences") or [])
 
 
 def extreme_clips(data: RunData, run: RunDir, units: list[str], *, k: int = 5) -> dict[str, dict[str, Any]]:

@@ -228,10 +228,10 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
         body += "<h2>Summaries</h2>"
         body += f"<h3>S_high (top clips)</h3><pre>{esc(s.get('s_high') or '')}</pre>"
         body += f"<h3>S_low (bottom clips)</h3><pre>{esc(s.get('s_low') or '')}</pre>"
-        items = [f"<li>{esc(x)}</li>" for x in s.get("kept") or []]
+        items = [f"<li>{esc(x)}</li>" for x in s.get("kept_sentences") or []]
         items += [f'<li><del class="removed">{esc(r.get("sentence"))}</del> '
-                  f'<span class="reason">removed: {esc(r.get("reason"))}</span></li>'
-                  for r in s.get("removed") or []]
+                  f'<span class="reason">removed: {esc(r.get("detail") or r.get("reason"))}</span></li>'
+                  for r in s.get("removed_sentences") or []]
         body += ("<h3>Calibrated summary</h3>" + (f'<ul class="summary">{"".join(items)}</ul>' if items else
                                                     '<p class="note">no sentences</p>'))
         body += "<h2>Open-set concepts</h2>"
@@ -241,12 +241,15 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
         body += "<h3>Adjectives</h3>" + chips(s.get("adjectives") or [])
         body += "<h3>Verbs</h3>" + chips(s.get("verbs") or [])
         body += "<h3>Prepositions</h3>" + chips(s.get("prepositions") or [])
-        body += f'<p class="note">summary length: {esc(s.get("length"))} words</p></details>'
-        icl = s.get("icl") or {}
-        if icl.get("concepts") or icl.get("raw"):
-            body += "<h3>ICL concept choice</h3>" + chips(icl.get("concepts") or [])
-            if icl.get("raw"):
-                body += f"<details><summary>LLM answer</summary><pre>{esc(icl['raw'])}</pre></details>"
+        body += f'<p class="note">summary length: {esc(s.get("summary_length"))} words</p></details>'
+        if "icl_status" in s:
+            chosen = list(dict.fromkeys(c for c in [s.get("icl_top1"), *(s.get("icl_topk") or [])] if c))
+            body += ("<h3>ICL concept choice</h3>" + chips(chosen)
+                     + f'<p class="note">answer: {esc(s.get("icl_status"))}</p>')
+            answers = [a for a in (s.get("icl_answer"), s.get("icl_answer_topk")) if a]
+            if answers:
+                body += ("<details><summary>LLM answers</summary>"
+                         + "".join(f"<pre>{esc(a)}</pre>" for a in answers) + "</details>")
     sc = data.scores.get(unit)
     if sc:
         body += "<h2>Explanation scores</h2>" + table(
