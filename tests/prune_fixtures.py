@@ -107,8 +107,8 @@ IDENTIFY = [
 def _summary(unit, nouns, acoustic):
     layer, index = unit.split("#")
     return {"unit": unit, "layer": layer, "index": int(index), "nouns": nouns, "acoustic_adjectives": acoustic,
-            "adjectives": acoustic, "verbs": [], "prepositions": [], "kept": [], "removed": [], "length": 10,
-            "calibrated": " ".join(nouns)}
+            "adjectives": acoustic, "verbs": [], "prepositions": [], "kept_sentences": [" ".join(nouns)] if nouns else [],
+            "removed_sentences": [], "summary_length": 10, "calibrated_summary": " ".join(nouns)}
 
 
 SUMMARIZE = [

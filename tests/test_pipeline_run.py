@@ -9,6 +9,7 @@ import audiodissect.pipeline as pipeline
 from audiodissect.errors import AudioDissectError
 from audiodissect.config import RunConfig, from_dict, load_config, to_dict
 from audiodissect.progress import silent
+from audiodissect.prune.importance import PROPERTIES as IMPORTANCE_PROPERTIES
 from audiodissect.prune.runner import PruneConfig, resolve_concepts, sample_evenly
 from stage_fixtures import PROBE_OPTIONS, make_target, tiny_probe, write_descriptions
 
@@ -102,7 +103,10 @@ def test_report_shows_what_the_summarize_stage_wrote(config):
     """The unit pages read the summarize records' own fields (calibrated sentences, length, ICL)."""
     config.stages = ["record", "describe", "identify", "summarize", "report"]
     run = pipeline.run_pipeline(config, hook=silent, echo=lambda line: None)
-    summaries = [r for r in run.read_units("summarize") if r["kept_sentences"]]
+    records = run.read_units("summarize")
+    # the feature-importance rankings read list fields of these records by name
+    assert all(set(IMPORTANCE_PROPERTIES) <= set(r) for r in records)
+    summaries = [r for r in records if r["kept_sentences"]]
     assert summaries
     pages = {p.name: p.read_text() for p in (run.path / "report" / "units").glob("*.html")}
     shown = 0

@@ -30,7 +30,7 @@ from ..rundir import RunDir
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, heldout_logits, predictions
 
-PROPERTIES = ("nouns", "acoustic_adjectives", "adjectives", "verbs", "prepositions", "kept")
+PROPERTIES = ("nouns", "acoustic_adjectives", "adjectives", "verbs", "prepositions", "kept_sentences")
 
 
 def rank_by_property(records: Sequence[Mapping[str, Any]], prop: str, *, layers: Mapping[str, int],
