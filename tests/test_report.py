@@ -13,7 +13,7 @@ from audiodissect.progress import silent
 from audiodissect.record import run_record
 from audiodissect.report import build_report, detail_units
 from audiodissect.report.collect import collect
-from audiodissect.report.html import esc, script_json
+from audiodissect.report.html import esc, fmt_number, script_json
 from audiodissect.rundir import RunDir, unit_id
 from audiodissect.targets.base import Target
 
@@ -73,7 +73,6 @@ def make_run(tmp_path, *, full=True):
             if u < 2:
                 summarize.append({
                     "unit": uid, "layer": layer, "index": u, "top_clips": ids[:5], "bottom_clips": ids[5:8],
-                    "top_activations": [5.0, 4.0, 3.0, 2.0, 1.0], "bottom_activations": [0.0, -1.0, -2.0],
                     "s_high": f"Loud barking {XSS}.", "s_low": "Quiet rain.",
                     "calibrated_summary": "The clips contain loud high-pitched barking.",
                     "kept_sentences": ["The clips contain loud high-pitched barking."],
@@ -120,6 +119,10 @@ def test_full_report_has_every_section_media_and_unit_pages(tmp_path):
     page = next(p for p in pages if "mid_1" in p.name).read_text()
     assert "<del class=\"removed\">" in page and "similar to S_low" in page
     assert "<li>The clips contain loud high-pitched barking.</li>" in page
+    # the clip cards show the summarised clips with their recorded activations
+    mid = np.asarray(run.activations("mid"))
+    for i in range(5):
+        assert f"activation {fmt_number(float(mid[i, 1]))}" in page
     assert "summary length: 6 words" in page
     assert "ICL concept choice" in page and "answer: matched" in page and "<pre>dog, rain</pre>" in page
     assert "Highest-activating clips" in page and "Lowest-activating clips" in page

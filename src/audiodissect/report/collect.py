@@ -138,36 +138,35 @@ def calibrated_text(summary: dict[str, Any] | None) -> str:
 def extreme_clips(data: RunData, run: RunDir, units: list[str], *, k: int = 5) -> dict[str, dict[str, Any]]:
     """Top-k and bottom-k probe clips of `units` with their activations.
 
-    Taken from the summarize records where present, else computed from the
-    recorded activations over the probe clips.
+    The clips are the summarize records' (the ones the summaries describe)
+    where present, else the unit's top and bottom `k` probe clips; the
+    activations are read from the recorded activations.
 
     Returns
     -------
     dict
         ``{unit: {"top": [(clip_id, activation)], "bottom": [...]}}``.
     """
-    out: dict[str, dict[str, Any]] = {}
-    missing: dict[str, list[int]] = {}
-    for uid in units:
-        s = data.summaries.get(uid)
-        if s and s.get("top_clips"):
-            out[uid] = {"top": list(zip(s["top_clips"], s.get("top_activations") or [None] * len(s["top_clips"]))),
-                        "bottom": list(zip(s.get("bottom_clips") or [],
-                                           s.get("bottom_activations") or [None] * len(s.get("bottom_clips") or [])))}
-        elif data.record is not None and data.clips:
-            layer, index = parse_unit_id(uid)
-            missing.setdefault(layer, []).append(index)
-    if missing:
-        from ..analyses.interpretability import top_rows
+    if data.record is None or not data.clips:
+        return {}
+    from ..analyses.interpretability import top_rows
 
-        rows = run.probe_rows()
-        ids = [c.id for c in data.clips]
-        for layer, indices in missing.items():
-            acts = np.asarray(run.activations(layer))[rows][:, indices]  # (n_probe, u)
-            top = top_rows(acts, k)  # (u, k) positions among probe rows
-            bottom = top_rows(-acts, k)
-            for j, index in enumerate(indices):
-                out[unit_id(layer, index)] = {
-                    "top": [(ids[rows[p]], float(acts[p, j])) for p in top[j]],
-                    "bottom": [(ids[rows[p]], float(acts[p, j])) for p in bottom[j]]}
+    rows = run.probe_rows()
+    ids = [c.id for c in data.clips]
+    position = {ids[r]: p for p, r in enumerate(rows)}  # clip id -> position among probe rows
+    by_layer: dict[str, list[int]] = {}
+    for uid in units:
+        layer, index = parse_unit_id(uid)
+        by_layer.setdefault(layer, []).append(index)
+    out: dict[str, dict[str, Any]] = {}
+    for layer, indices in by_layer.items():
+        acts = np.asarray(run.activations(layer))[rows][:, indices]  # (n_probe, u)
+        top, bottom = top_rows(acts, k), top_rows(-acts, k)  # (u, k) positions among probe rows
+        for j, index in enumerate(indices):
+            s = data.summaries.get(unit_id(layer, index)) or {}
+            chosen = {}
+            for side, default in (("top", top[j]), ("bottom", bottom[j])):
+                named = [position[c] for c in s.get(f"{side}_clips") or [] if c in position]
+                chosen[side] = [(ids[rows[p]], float(acts[p, j])) for p in (named or default)]
+            out[unit_id(layer, index)] = chosen
     return out
