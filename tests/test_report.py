@@ -83,7 +83,7 @@ def make_run(tmp_path, *, full=True):
                     "icl_top1": "dog", "icl_status": "matched", "icl_answer": f"dog {XSS}",
                     "icl_topk": ["dog", "rain"], "icl_answer_topk": "dog, rain"})
                 score.append({"unit": uid, "layer": layer, "index": u, "explanation": "calibrated",
-                              "text": f"barking {XSS}", "spearman": 0.5 + 0.1 * u, "pearson": 0.4, "n_clips": 2})
+                              "predictor": "audio_text", "text": f"barking {XSS}", "spearman": 0.5 + 0.1 * u, "pearson": 0.4, "n_clips": 2})
     run.write_units("identify", identify)
     run.write_units("summarize", summarize)
     run.write_units("score", score)
@@ -119,6 +119,7 @@ def test_full_report_has_every_section_media_and_unit_pages(tmp_path):
     page = next(p for p in pages if "mid_1" in p.name).read_text()
     assert "<del class=\"removed\">" in page and "similar to S_low" in page
     assert "<li>The clips contain loud high-pitched barking.</li>" in page
+    assert "<th>predictor</th>" in page and "<td>audio-text</td>" in page
     # the clip cards show the summarised clips with their recorded activations
     mid = np.asarray(run.activations("mid"))
     for i in range(5):

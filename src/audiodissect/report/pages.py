@@ -252,9 +252,11 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
                          + "".join(f"<pre>{esc(a)}</pre>" for a in answers) + "</details>")
     sc = data.scores.get(unit)
     if sc:
+        ordered = sorted(sc, key=lambda r: str(r.get("predictor") or ""))  # stable: explanations keep their order
         body += "<h2>Explanation scores</h2>" + table(
-            [{"explanation": r.get("explanation"), "text": r.get("text"), "Spearman": r.get("spearman"),
-              "Pearson": r.get("pearson"), "held-out clips": r.get("n_clips")} for r in sc])
+            [{"predictor": (r.get("predictor") or "").replace("_", "-"), "explanation": r.get("explanation"),
+              "text": r.get("text"), "Spearman": r.get("spearman"), "Pearson": r.get("pearson"),
+              "held-out clips": r.get("n_clips")} for r in ordered])
     ui = data.uninterpretable.get(unit)
     if ui:
         body += (f'<p class="note">Top clips sharing one description cluster: {esc(ui["largest_group"])} of '
