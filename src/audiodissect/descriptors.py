@@ -73,6 +73,10 @@ DESCRIPTOR_WORDS: dict[str, tuple[str, ...]] = {
 #: Descriptors :func:`descriptor_sentence` says as a word before a noun
 #: ("steady onsets", "a loose rhythm", "a sharp attack"), with that noun.
 PHRASE_NOUNS: dict[str, str] = {"onsets": "onsets", "rhythm": "rhythm", "attack": "attack"}
+#: The phrase nouns in both numbers ("onsets" and "onset", ...): readers of
+#: descriptor sentences take a word before one of them as part of a quality.
+QUALITY_NOUNS = frozenset(PHRASE_NOUNS.values()) | frozenset(
+    n[:-1] if n.endswith("s") else n + "s" for n in PHRASE_NOUNS.values())
 #: The other words of :func:`descriptor_sentence`.
 FRAME_WORDS = ("a", "an", "sound", "with", "in", "and")
 

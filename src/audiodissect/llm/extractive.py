@@ -6,7 +6,7 @@ their inputs back out of the prompt text:
 - a summary prompt: it counts, over the listed descriptions, the words and
   two-word phrases each description contains (after dropping function words),
   the known sound adjectives, and the quality phrases (a sound adjective
-  before one of :data:`~audiodissect.llm.words.QUALITY_NOUNS`: "steady
+  before one of :data:`~audiodissect.descriptors.QUALITY_NOUNS`: "steady
   onsets", "a loose rhythm"), and writes one sentence naming the sources
   (words and phrases) and one naming the qualities that at least half of the
   descriptions share, the most shared first, e.g. "Most of the clips feature

@@ -2,7 +2,7 @@
 
 Every word the acoustic descriptors can say (:func:`audiodissect.descriptors.vocabulary`)
 is a sound adjective here, and their phrase nouns ("onsets", "rhythm",
-"attack") are :data:`QUALITY_NOUNS` and stop words, so a description such as
+"attack") are :data:`~audiodissect.descriptors.QUALITY_NOUNS` and stop words, so a description such as
 "... sound with steady onsets in a loose rhythm and a soft attack." is read
 as qualities only, never as the names of sound sources.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..descriptors import PHRASE_NOUNS
+from ..descriptors import QUALITY_NOUNS
 from ..descriptors import vocabulary as descriptor_vocabulary
 
 #: Words that can describe the tone, emotion or acoustic features of a sound.
@@ -43,11 +43,6 @@ high-pitched low-pitched mid-pitched high-frequency low-frequency mid-range
 loud-ish soft-spoken fast-paced slow-paced
 """.split()) | descriptor_vocabulary()
 
-#: Nouns that make a quality word before them a quality phrase ("steady onsets",
-#: "a loose rhythm", "a sharp attack"): the descriptors' phrase nouns, with
-#: their other number.
-QUALITY_NOUNS = frozenset(PHRASE_NOUNS.values()) | frozenset(
-    n[:-1] if n.endswith("s") else n + "s" for n in PHRASE_NOUNS.values())
 
 #: Word endings of compound sound adjectives ("high-pitched", "sweet-sounding").
 SOUND_ADJECTIVE_ENDINGS = ("-pitched", "-sounding", "-toned", "-frequency", "-paced", "-tempo")

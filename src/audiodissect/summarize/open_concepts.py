@@ -9,14 +9,16 @@ For each text, spaCy's part-of-speech tags and lemmas give:
   the word is a filler (:data:`FILLER_ADJECTIVES`);
 - **nouns**: lemmas of NN, NNS, NNP, NNPS, lower-cased, without the nouns
   that talk about the task or say only "sound" (:data:`META_NOUNS`:
-  "clip", "recording", "sound", ...) and without :data:`QUALITY_NOUNS`;
+  "clip", "recording", "sound", ...) and without
+  :data:`~audiodissect.descriptors.QUALITY_NOUNS`;
 - **verbs**: lemmas of verbs (VB, VBD, VBG, VBP, VBZ; not auxiliaries);
 - **prepositions**: words tagged IN that spaCy calls prepositions (ADP);
 - **length**: the number of words (hyphenated compounds count once).
 
 Each list holds distinct items in order of first appearance.
 
-Quality phrases. An adjective directly before one of :data:`QUALITY_NOUNS`
+Quality phrases. An adjective directly before one of
+:data:`~audiodissect.descriptors.QUALITY_NOUNS`
 (the nouns of the acoustic descriptors' phrases: "onsets", "rhythm",
 "attack") is kept with its noun, "steady onsets", "loose rhythm", "soft
 attack": alone, "loose" or "soft" would say something else (a loose thing, a
@@ -36,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from ..descriptors import PHRASE_NOUNS
+from ..descriptors import QUALITY_NOUNS
 from .sentences import words as _words
 
 #: Tags of adjectives (VBN: past participles used as adjectives, "muffled").
@@ -70,10 +72,6 @@ META_NOUNS = (
     "example", "sample", "file", "track",
 )
 
-#: Nouns that make the adjective before them a quality phrase ("loose rhythm"):
-#: the acoustic descriptors' phrase nouns, in both numbers. They are not nouns of the unit.
-QUALITY_NOUNS = frozenset(PHRASE_NOUNS.values()) | frozenset(
-    n[:-1] if n.endswith("s") else n + "s" for n in PHRASE_NOUNS.values())
 
 _HYPHENS = frozenset({"-", "\u2010", "\u2011"})
 _ADJ_LIKE = frozenset({"JJ", "JJR", "JJS", "VBN", "VBG"})
