@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..descriptors import descriptor_phrases, vocabulary
 from ..errors import AudioDissectError, unknown_name_error
 
 #: The lexicon shipped with the package.
@@ -143,8 +144,6 @@ class LexiconAcousticFilter:
         """True for each word judged able to describe a sound."""
         words = [str(w).lower() for w in words]
         unique = list(dict.fromkeys(words))
-        from ..descriptors import descriptor_phrases, vocabulary
-
         known = {w: True for w in (*vocabulary(), *descriptor_phrases(), *self.acoustic)}
         known.update({w: False for w in self.non_acoustic})
         unknown = [w for w in unique if w not in known]
