@@ -93,3 +93,10 @@ def test_icl_records_put_the_top1_answer_first_and_drop_copied_lists():
     ]
     assert [r["concepts"] for r in icl_records(summaries)] == [["rain", "dog", "wind"], ["(none)"], ["wind"]]
     assert {(r["method"], r["similarity"]) for r in icl_records(summaries)} == {("icl", None)}
+
+
+def test_format_table_shows_a_dash_for_icl_similarity():
+    from audiodissect.evaluate_last_layer import format_table
+
+    rows = [{"method": "icl", "similarity": None, "top1": 58.8, "top5": 64.7, "cosine": 0.672, "units": 17}]
+    assert format_table(rows).splitlines()[-1] == "icl     -                 58.8     64.7   0.672     17"

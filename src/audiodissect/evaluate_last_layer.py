@@ -107,6 +107,6 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         cos = f"{r['cosine']:.3f}" if "cosine" in r else "-"
-        lines.append(f"{r['method']:<7} {str(r['similarity']):<13} {r['top1']:>8.1f} {r['top5']:>8.1f} "
+        lines.append(f"{r['method']:<7} {r['similarity'] or '-':<13} {r['top1']:>8.1f} {r['top5']:>8.1f} "
                      f"{cos:>7} {r['units']:>6}")
     return "\n".join(lines)
