@@ -349,3 +349,15 @@ def test_registry_names_and_unknown_name():
 def test_unique_ids():
     assert unique_ids(["a", "b", "a"], ["f1", "f2", "f3"]) == ["f1-a", "b", "f3-a"]
     assert unique_ids(["a", "a", "q-a"], ["q", "q", "x"]) == ["q-a", "q-a-2", "q-a-3"]
+
+
+def test_content_key_changes_when_a_file_changes(tmp_path):
+    rate = 8000
+    for label in ("dog", "rain"):
+        (tmp_path / label).mkdir()
+        sf.write(tmp_path / label / "a.wav", 0.1 * np.ones(rate, dtype=np.float32), rate)
+    probe = load_probe("folder", root=str(tmp_path))
+    key = probe.content_key()
+    assert load_probe("folder", root=str(tmp_path)).content_key() == key
+    sf.write(tmp_path / "dog" / "a.wav", 0.2 * np.ones(2 * rate, dtype=np.float32), rate)
+    assert load_probe("folder", root=str(tmp_path)).content_key() != key

@@ -175,3 +175,14 @@ def test_bad_options(tmp_path):
     with pytest.raises(AudioDissectError) as info:
         load_probe("soundbank", root=str(tmp_path), clip_per_label=3)
     assert info.value.hint.startswith("closest: clips_per_label")
+
+
+def test_content_key_follows_the_audio_format(tmp_path, monkeypatch):
+    """Results cached on a soundbank (activations, the demo CNN) are keyed by what it holds, not only its spec."""
+    options = dict(root=str(tmp_path), seed=0, clips_per_label=1, labels=["flute"])
+    first = load_probe("soundbank", **options)
+    assert load_probe("soundbank", **options).content_key() == first.content_key()
+    monkeypatch.setattr(sb, "FORMAT_VERSION", sb.FORMAT_VERSION + 1)
+    regenerated = load_probe("soundbank", **options)
+    assert regenerated.spec == first.spec and [c.id for c in regenerated] == [c.id for c in first]
+    assert regenerated.content_key() != first.content_key()

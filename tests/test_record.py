@@ -160,6 +160,19 @@ def test_run_record_writes_files_and_reuses_cache(tmp_path):
     np.testing.assert_allclose(run.activations("proj"), proj.mean(1) + 1, rtol=1e-5, atol=1e-6)
 
 
+def test_changed_audio_under_the_same_ids_is_recorded_again(tmp_path):
+    probe, waves = make_probe(n=4)
+    run = RunDir(tmp_path / "run")
+    target = make_target()
+    run_record(run, target, probe, layers=["proj"], hook=silent)
+    louder = [2 * w for w in waves]  # same spec, ids, labels and splits; other audio
+    changed = ArrayProbeSet(name="tiny", clips=probe.clips, audio=louder, sample_rate=100, spec={"name": "tiny"})
+    assert changed.content_key() != probe.content_key()
+    run_record(run, target, changed, layers=["proj"], hook=silent)
+    proj, _ = expected(louder)
+    np.testing.assert_allclose(run.activations("proj"), proj.mean(1), rtol=1e-5, atol=1e-6)
+
+
 def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
     import audiodissect.record as rec
 

@@ -70,7 +70,7 @@ def test_cache_reuse_and_target(monkeypatch, tmp_path):
     probe = toy_probe(n=30)
     target = load_target("demo-cnn", probe=probe, **{**FAST, "epochs": 3})
     settings = TrainSettings(**{**FAST, "epochs": 3})
-    folder = model_dir(probe.spec, settings)
+    folder = model_dir(probe.content_key(), settings)
     assert folder.parent == tmp_path / "demo-cnn"
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metrics.json", "model.pt"]
     assert target.default_layers == ["features.conv1", "features.conv2", "features.conv3", "features.conv4",

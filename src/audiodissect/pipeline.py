@@ -198,7 +198,7 @@ def describe_key(run: RunDir, probe: ProbeSet, spec: str) -> str:
 
     source = Path(spec[5:]) if spec.startswith("file:") else None
     digest = hash_file(source) if source is not None and source.is_file() else None
-    return hash_key("describe", spec, digest, probe.spec, [c.id for c in probe.clips])
+    return hash_key("describe", spec, digest, probe.content_key())
 
 
 def stage_describe(run: RunDir, probe: ProbeSet, spec: str, *, hook: ProgressHook | None = None) -> list[str]:
@@ -220,8 +220,8 @@ def stage_describe(run: RunDir, probe: ProbeSet, spec: str, *, hook: ProgressHoo
         if kept is not None:
             return kept
     start = time.perf_counter()
-    captioner = load_captioner(spec, probe, cache_dir=run.path / "cache")
-    texts = describe_cached(captioner, probe_clips(probe), run.path / "cache" / "descriptions.json", hook=hook)
+    captioner = load_captioner(spec, probe, cache_dir=run.probe_cache(probe))
+    texts = describe_cached(captioner, probe_clips(probe), run.probe_cache(probe) / "descriptions.json", hook=hook)
     write_json(run.path / "descriptions.json", {c.id: t for c, t in zip(probe.clips, texts)})
     run.finish_stage("describe", key, {"captioner": spec, "n_clips": len(texts), "n_cached": texts.n_cached,
                                        "n_described": texts.n_described,
@@ -278,7 +278,7 @@ def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions
     evidence = {}
     for method in methods:
         ev = compute_evidence(method, probe, concepts, backend=cfg.tab_backend if method == "tab" else None,
-                              descriptions=descriptions if method == "db" else None, cache_dir=run.path / "cache",
+                              descriptions=descriptions if method == "db" else None, cache_dir=run.probe_cache(probe),
                               embedder=cfg.text_embedder)
         save_npy(run.path / "evidence" / f"{method}.npy", ev)
         evidence[method] = ev

@@ -141,8 +141,7 @@ def run_record(run: RunDir, target: Target, probe: ProbeSet, *, layers: LayerFil
     inputs were recorded before, nothing is recomputed.
     """
     names = resolve_layers(target.module, layers)
-    key = hash_key("record", target.name, module_fingerprint(target.module), probe.spec,
-                   [c.id for c in probe.clips], names, pool)
+    key = hash_key("record", target.name, module_fingerprint(target.module), probe.content_key(), names, pool)
     if run.stage_current("record", key):
         return run.manifest()["stages"]["record"]
     start = time.perf_counter()

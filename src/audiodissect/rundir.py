@@ -111,6 +111,16 @@ class RunDir:
             return None
         return [c for c in path.read_text(encoding="utf-8").split("\n") if c]
 
+    def probe_cache(self, probe: Any) -> Path:
+        """``cache/probe-<content key>``: where results about the clips' audio are cached.
+
+        Descriptions, tag logits, evidence matrices and the scoring's audio side
+        are kept per :meth:`ProbeSet.content_key <audiodissect.probes.base.ProbeSet.content_key>`,
+        so a probing set whose audio changed under the same clip ids never reads
+        results of the old audio.
+        """
+        return self.path / "cache" / f"probe-{probe.content_key()[:16]}"
+
     def descriptions(self) -> list[str] | None:
         """One description per clip in clip order, from ``descriptions.json``; None before a describe stage.
 

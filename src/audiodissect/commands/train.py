@@ -35,7 +35,7 @@ def main(args) -> int:
     settings = dataclasses.replace(TrainSettings(), **changes)
     probe = open_probe(ProbeConfig(name=args.probe, root=args.probe_root,
                                    options=parse_key_values(args.probe_option)))
-    folder = model_dir(probe.spec, settings)
+    folder = model_dir(probe.content_key(), settings)
     cached = (folder / "metrics.json").exists() and not args.force
     _, _, metrics = cached_demo_cnn(probe, settings=settings, force=args.force)
     held = metrics.get("heldout_accuracy")

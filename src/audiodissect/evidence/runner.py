@@ -23,10 +23,11 @@ def _embedder_name(embedder: Any) -> str:
 
 def evidence_cache_key(method: str, probe: Any, concepts: Sequence[str], *, settings: dict[str, Any],
                        descriptions: Sequence[str] | None = None) -> str:
-    """The cache key of an evidence matrix: method, clip ids, the set's spec, concepts, settings, descriptions."""
-    clip_ids = [c.id for c in probe.clips]
-    spec = getattr(probe, "spec", None)
-    return hash_key("evidence", 1, method, getattr(probe, "name", None), spec, clip_ids, list(concepts),
+    """The cache key of an evidence matrix: method, the set's content (or spec and clip ids), concepts, settings,
+    descriptions."""
+    content = probe.content_key() if hasattr(probe, "content_key") else \
+        [getattr(probe, "spec", None), [c.id for c in probe.clips]]
+    return hash_key("evidence", 2, method, getattr(probe, "name", None), content, list(concepts),
                     settings, list(descriptions) if descriptions is not None else None)
 
 

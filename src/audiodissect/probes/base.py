@@ -81,6 +81,31 @@ class ProbeSet:
     def __len__(self) -> int:
         return len(self.clips)
 
+    def content_key(self) -> str:
+        """A digest of what this set holds, for caches of results computed on it.
+
+        It covers the spec, every clip's id, label, split and source, and
+        :meth:`_content_parts` (the audio itself or what stands for it), so a
+        set whose audio changed under the same spec and ids gets a new key.
+        """
+        from ..cache import hash_key
+
+        return hash_key("probe", self.spec, [(c.id, c.label, c.split, c.path) for c in self.clips],
+                        self._content_parts())
+
+    def _content_parts(self) -> Any:
+        """What stands for the audio in :meth:`content_key`: by default each source file's size and mtime."""
+        import os
+
+        parts = []
+        for clip in self.clips:
+            try:
+                stat = os.stat(clip.path) if clip.path else None
+            except OSError:
+                stat = None
+            parts.append(None if stat is None else (stat.st_size, stat.st_mtime_ns))
+        return parts
+
     def __iter__(self) -> Iterator[ClipInfo]:
         return iter(self.clips)
 
@@ -135,3 +160,10 @@ class ArrayProbeSet(ProbeSet):
 
     def _read(self, index: int) -> tuple[np.ndarray, int]:
         return np.asarray(self._audio[index], dtype=np.float32), self.sample_rate
+
+    def _content_parts(self) -> Any:
+        """The sample rate and a digest of every waveform's samples."""
+        import hashlib
+
+        return [self.sample_rate] + [hashlib.sha256(np.ascontiguousarray(a, dtype=np.float32).tobytes()).hexdigest()
+                                     for a in self._audio]

@@ -108,6 +108,10 @@ class SoundbankProbeSet(ProbeSet):
     def _read(self, index: int) -> tuple[np.ndarray, int]:
         return np.asarray(self.waveforms[index], dtype=np.float32) / 32767.0, self.sample_rate
 
+    def _content_parts(self) -> Any:
+        """The cache folder's name: a digest of the format version, the settings and the synthesis packages."""
+        return self.folder.name
+
     def describe(self) -> str:
         text = super().describe()
         n_dropped = sum(self.metadata.get("dropped", {}).values())

@@ -44,5 +44,6 @@ def stage_score(run: RunDir, config: Any, *, hook: ProgressHook | None = None,
         backend = load_evidence_backend(config.identify.tab_backend, device=config.record.device)
         if is_circular(run.stage("record")["model"], backend):
             log.warning("the audio-text predictor's tagger is the dissected model: its scores are circular")
-        evidence_fn = AudioTextEvidence(backend, reopen_probe(run), heldout_rows(run), cache_dir=run.path / "cache")
+        probe = reopen_probe(run)
+        evidence_fn = AudioTextEvidence(backend, probe, heldout_rows(run), cache_dir=run.probe_cache(probe))
     return score_run(run, embedder=embedder, evidence_fn=evidence_fn, hook=hook)

@@ -123,9 +123,13 @@ class TrainSettings:
     threads: int = 2
 
 
-def model_dir(probe_spec: dict[str, Any], settings: TrainSettings) -> Path:
-    """``cache_dir()/demo-cnn/<hash of probe spec, settings, code version>``."""
-    return cache_dir() / "demo-cnn" / hash_key(probe_spec, settings, CODE_VERSION)
+def model_dir(probe_key: str, settings: TrainSettings) -> Path:
+    """``cache_dir()/demo-cnn/<hash of the probing set's content key, settings, code version>``.
+
+    `probe_key` is :meth:`ProbeSet.content_key <audiodissect.probes.base.ProbeSet.content_key>`,
+    so a probing set whose audio changed trains a new model.
+    """
+    return cache_dir() / "demo-cnn" / hash_key(probe_key, settings, CODE_VERSION)
 
 
 def save_model(folder: Path, model: DemoCNN, class_names: Sequence[str], metrics: dict[str, Any]) -> None:

@@ -206,7 +206,7 @@ def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(
     """
     from ..cache import read_json
 
-    folder = model_dir(probe.spec, settings)
+    folder = model_dir(probe.content_key(), settings)
     if is_cached(folder) and not force:
         model, names = load_model(folder)
         return model, names, read_json(folder / "metrics.json")
