@@ -79,3 +79,13 @@ def test_parse_values():
     for bad in (["=3"], ["seed"], ["seed=1", "seed=2"], ["two words=1"]):
         with pytest.raises(AudioDissectError):
             parse_key_values(bad)
+
+
+def test_first_use_training_is_announced_without_verbose(tmp_path, monkeypatch, capsys, caplog):
+    """Generating the soundbank and training the model take a while once: the CLI says so at default verbosity."""
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path))
+    assert main(["train", *TINY]) == 0
+    setup = [r.getMessage() for r in caplog.records if r.name == "audiodissect.setup"]
+    assert any(m.startswith("generating the soundbank (first use") for m in setup)
+    assert any(m.startswith("training the demo CNN on soundbank") for m in setup)
+    assert any(m.startswith("demo-cnn trained on 15 soundbank clips") for m in setup)

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s")
+    logging.getLogger("audiodissect.setup").setLevel(logging.INFO)  # one-time work: generating, training
     if args.command is None:
         parser.print_help()
         return 0

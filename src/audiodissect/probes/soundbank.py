@@ -62,6 +62,7 @@ from .phrases import INSTRUMENTS, phrase_for
 from .splits import HELDOUT_FRACTION, stratified_split
 
 logger = logging.getLogger("audiodissect")
+setup_log = logging.getLogger("audiodissect.setup")  # shown by the CLI without --verbose
 
 FORMAT_VERSION = 2
 SAMPLE_RATE = 16000
@@ -312,7 +313,7 @@ def load_soundbank(*, seed: int = 0, clips_per_label: int = DEFAULT_CLIPS_PER_LA
             logger.warning("soundbank cache in %s is damaged (%s); generating it again", folder, exc)
             waveforms = records = None
     if waveforms is None:
-        logger.info("generating the soundbank (%s) in %s", settings, folder)
+        setup_log.info("generating the soundbank (first use; cached in %s)", folder)
         start = time.perf_counter()
         audio, records, dropped = generate_soundbank(
             seed=settings["seed"], labels=label_list, clips_per_label=settings["clips_per_label"],

@@ -25,7 +25,8 @@ from ..progress import ProgressHook, track
 from .demo_cnn import FRONTEND, DemoCNN, TrainSettings, is_cached, load_model, model_dir, save_model
 from .frontend import LogMel, pad_batch
 
-log = logging.getLogger("audiodissect")
+#: One-time set-up work worth a line without --verbose (the CLI shows this logger's INFO records).
+setup_log = logging.getLogger("audiodissect.setup")
 
 
 @contextlib.contextmanager
@@ -188,9 +189,9 @@ def train_demo_cnn(probe: ProbeSet, *, seed: int = 0, epochs: int = 30, batch_si
         "class_names": names,
         "clip_samples": int(n_samples),
     }
-    log.info("demo-cnn trained on %d %s clips in %.1f s: held-out accuracy %s (%d clips)",
-             len(train_idx), probe.name, seconds,
-             "n/a" if held_pred is None else f"{metrics['heldout_accuracy']:.3f}", len(held_idx))
+    setup_log.info("demo-cnn trained on %d %s clips in %.1f s: held-out accuracy %s (%d clips)",
+                   len(train_idx), probe.name, seconds,
+                   "n/a" if held_pred is None else f"{metrics['heldout_accuracy']:.3f}", len(held_idx))
     return model, metrics
 
 
@@ -213,7 +214,8 @@ def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(
     options = dataclasses.asdict(settings)
     options["augment_data"] = options.pop("augment")
     options["widths"] = tuple(options["widths"])
-    log.info("training the demo CNN on %s (first use; cached in %s)", probe.describe(), folder)
+    setup_log.info("training the demo CNN on %s (first use, a few minutes on 2 CPU cores; cached in %s)",
+                   probe.describe(), folder)
     model, metrics = train_demo_cnn(probe, hook=hook, **options)
     metrics["settings"] = dataclasses.asdict(settings)
     save_model(folder, model, metrics["class_names"], metrics)
