@@ -220,8 +220,9 @@ def stage_describe(run: RunDir, probe: ProbeSet, spec: str, *, hook: ProgressHoo
         if kept is not None:
             return kept
     start = time.perf_counter()
-    captioner = load_captioner(spec, probe, cache_dir=run.probe_cache(probe))
-    texts = describe_cached(captioner, probe_clips(probe), run.probe_cache(probe) / "descriptions.json", hook=hook)
+    cache = run.probe_cache(probe)
+    captioner = load_captioner(spec, probe, cache_dir=cache)
+    texts = describe_cached(captioner, probe_clips(probe), cache / "descriptions.json", hook=hook)
     write_json(run.path / "descriptions.json", {c.id: t for c, t in zip(probe.clips, texts)})
     run.finish_stage("describe", key, {"captioner": spec, "n_clips": len(texts), "n_cached": texts.n_cached,
                                        "n_described": texts.n_described,
