@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 import audiodissect.pipeline as pipeline
+import audiodissect.prune.runner as prune_runner
 from audiodissect.errors import AudioDissectError
 from audiodissect.config import RunConfig, from_dict, load_config, to_dict
 from audiodissect.progress import silent
@@ -31,7 +32,7 @@ def config(tmp_path, monkeypatch):
     return config
 
 
-def test_run_pipeline_prunes_and_times_every_stage(config):
+def test_run_pipeline_prunes_and_times_every_stage(config, monkeypatch):
     lines = []
     run = pipeline.run_pipeline(config, hook=silent, echo=lines.append)
     stages = run.manifest()["stages"]
@@ -49,12 +50,17 @@ def test_run_pipeline_prunes_and_times_every_stage(config):
     assert any(line.startswith("[prune] done in") for line in lines)
     assert any(line.startswith("strategy") for line in lines)
 
-    # a second run recomputes nothing: same keys, same sections
+    # a second run recomputes nothing: same keys, same sections, no pruning pass
+    def no_pruning(*args, **kwargs):
+        raise AssertionError("pruning evaluated again")
+
+    monkeypatch.setattr(prune_runner, "evaluate_pruning", no_pruning)
     again = []
     pipeline.run_pipeline(config, hook=silent, echo=again.append)
     after = run.manifest()["stages"]
     for name in ("record", "describe", "identify", "summarize"):
         assert after[name] == stages[name], name
+    assert after["prune"]["key"] == stages["prune"]["key"] and after["prune"]["table"] == stages["prune"]["table"]
     first_llm = [line for line in lines if line.startswith("LLM ")]
     assert first_llm == [f"LLM extractive: {stages['summarize']['llm_calls']} calls, 0 cache hits"]
     assert stages["summarize"]["llm_calls"] > 0

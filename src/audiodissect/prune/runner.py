@@ -325,10 +325,16 @@ def stage_prune(run: RunDir, config: PruneConfig, *, target: Target | None = Non
     """Pipeline stage: the pruning table and, when ``config.importance``, the feature-importance curves.
 
     Reopens the run's target and probing set when they are not given. Returns a
-    manifest section (also recorded as stage ``prune``).
+    manifest section (also recorded as stage ``prune``); when the settings and
+    the record, identify and summarize stages are those of the last pruning
+    stage, that stage's section, without recomputing.
     """
     from ..pipeline import reopen_probe, reopen_target
 
+    upstream = [run.manifest()["stages"].get(name, {}).get("key") for name in ("record", "identify", "summarize")]
+    key = hash_key("prune", 2, dataclasses.asdict(config), upstream)
+    if run.stage_current("prune", key):
+        return run.stage("prune")
     target = target or reopen_target(run, device=config.device)
     probe = probe or reopen_probe(run)
     table = evaluate_pruning(run, target, probe, config, hook=hook)
@@ -338,5 +344,5 @@ def stage_prune(run: RunDir, config: PruneConfig, *, target: Target | None = Non
         from .importance import run_importance
 
         section["importance"] = run_importance(run, target, probe, config, hook=hook)["summary"]
-    run.finish_stage("prune", hash_key("prune", dataclasses.asdict(config)), section)
+    run.finish_stage("prune", key, section)
     return section
