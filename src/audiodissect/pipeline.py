@@ -141,8 +141,11 @@ def stage_prune_timed(run: RunDir, config: RunConfig, *, target: Target, probe: 
     """The pruning stage (:func:`audiodissect.prune.runner.stage_prune`), its wall time added to the manifest."""
     from .prune.runner import stage_prune
 
+    before = run.manifest()["stages"].get("prune")
     start = time.perf_counter()
     section = stage_prune(run, config.prune, target=target, probe=probe, hook=hook)
+    if section == before:  # reused: keep the time the stage took when it ran
+        return section
     section = {**section, "seconds": round(time.perf_counter() - start, 2)}
     run.finish_stage("prune", run.stage("prune")["key"], section)
     return section
