@@ -81,24 +81,19 @@ def last_layer_table(records: Sequence[dict[str, Any]], *, layer: str, class_nam
 def icl_records(summaries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """ICL's answers in the shape of identify records (method ``"icl"``), for :func:`last_layer_table`.
 
-    A unit's concepts are its top-1 answer, then the other concepts of its
-    top-k answer; an answer that copied the candidate list (status
-    ``"copied_list"``) chose nothing and is left out; a unit with no answer
-    left gets ``["(none)"]``, a miss.
+    A unit's concepts are :func:`~audiodissect.summarize.icl.chosen_concepts`
+    (copied candidate lists chose nothing); a unit with none gets
+    ``["(none)"]``, a miss.
 
     Parameters
     ----------
     summaries : sequence of dict
         Summarize records (``units/summarize.jsonl``).
     """
-    records = []
-    for r in summaries:
-        top1 = r.get("icl_top1") if r.get("icl_status") != "copied_list" else None
-        topk = (r.get("icl_topk") or []) if r.get("icl_status_topk") != "copied_list" else []
-        concepts = list(dict.fromkeys(c for c in [top1, *topk] if c))
-        records.append({"layer": r["layer"], "index": r["index"], "method": "icl", "similarity": None,
-                        "concepts": concepts or ["(none)"]})
-    return records
+    from .summarize.icl import chosen_concepts
+
+    return [{"layer": r["layer"], "index": r["index"], "method": "icl", "similarity": None,
+             "concepts": chosen_concepts(r) or ["(none)"]} for r in summaries]
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:

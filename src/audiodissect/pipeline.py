@@ -280,9 +280,10 @@ def stage_identify(run: RunDir, probe: ProbeSet, config: RunConfig, descriptions
     start = time.perf_counter()
     write_text(run.path / "concepts.txt", "\n".join(concepts) + "\n")
     evidence = {}
+    cache = run.probe_cache(probe)
     for method in methods:
         ev = compute_evidence(method, probe, concepts, backend=cfg.tab_backend if method == "tab" else None,
-                              descriptions=descriptions if method == "db" else None, cache_dir=run.probe_cache(probe),
+                              descriptions=descriptions if method == "db" else None, cache_dir=cache,
                               embedder=cfg.text_embedder)
         save_npy(run.path / "evidence" / f"{method}.npy", ev)
         evidence[method] = ev

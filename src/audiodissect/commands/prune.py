@@ -55,9 +55,9 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    from ..class_names import class_index
     from ..errors import AudioDissectError
     from ..pipeline import reopen_probe, reopen_target
-    from ..class_names import class_index
     from ..prune.evaluate import format_table, pruning_table
     from ..prune.runner import PruningContext, select_for_concept
     from ..prune.strategies import concept_slug

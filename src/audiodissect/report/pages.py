@@ -243,8 +243,9 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
         body += "<h3>Prepositions</h3>" + chips(s.get("prepositions") or [])
         body += f'<p class="note">summary length: {esc(s.get("summary_length"))} words</p></details>'
         if "icl_status" in s:
-            chosen = list(dict.fromkeys(c for c in [s.get("icl_top1"), *(s.get("icl_topk") or [])] if c))
-            body += ("<h3>ICL concept choice</h3>" + chips(chosen)
+            from ..summarize.icl import chosen_concepts
+
+            body += ("<h3>ICL concept choice</h3>" + chips(chosen_concepts(s))
                      + f'<p class="note">answer: {esc(s.get("icl_status"))}</p>')
             answers = [a for a in (s.get("icl_answer"), s.get("icl_answer_topk")) if a]
             if answers:

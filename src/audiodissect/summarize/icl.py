@@ -187,10 +187,10 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
         prompts = [concept_choice_prompt(s, concepts, k=k) for s in summaries]
         raw[k] = complete_unique(llm, prompts, params=params, batch_size=settings.batch_size, hook=hook,
                                  stage="icl", artefact=f"top{k}")
-    parsed = {k: [parse_concepts(answer, k) for answer in raw[k]] for k in ks}
     # every name an answer lists, however many were asked for, to tell a copied candidate list
-    copied = {k: [is_copied_list(parse_concepts(answer, len(concepts)), concepts) for answer in raw[k]]
-              for k in ks}
+    listed = {k: [parse_concepts(answer, len(concepts)) for answer in raw[k]] for k in ks}
+    parsed = {k: [names[:k] for names in listed[k]] for k in ks}
+    copied = {k: [is_copied_list(names, concepts) for names in listed[k]] for k in ks}
     names = list(dict.fromkeys(name for k in ks for items in parsed[k] for name in items))
     matched, cosine = map_to_concepts(names, concepts, embedder=embedder, template=settings.template,
                                       min_cosine=settings.min_cosine)
@@ -211,3 +211,19 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
                                                 copied[settings.k][i])
         records.append(record)
     return records
+
+
+def chosen_concepts(record: dict) -> list[str]:
+    """The concepts a unit's ICL answers chose: the top-1 answer's, then the top-k answer's others.
+
+    An answer with the status ``"copied_list"`` chose nothing and adds none.
+
+    Parameters
+    ----------
+    record : dict
+        A record of :func:`choose_concepts` (or a summarize record holding its fields).
+    """
+    top1 = record.get("icl_top1") if record.get("icl_status") != "copied_list" else None
+    topk = (record.get("icl_topk") or []) if record.get("icl_status_topk") != "copied_list" else []
+    return list(dict.fromkeys(c for c in [top1, *topk] if c))
+

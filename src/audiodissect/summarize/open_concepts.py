@@ -72,7 +72,6 @@ META_NOUNS = (
     "example", "sample", "file", "track",
 )
 
-
 _HYPHENS = frozenset({"-", "\u2010", "\u2011"})
 _ADJ_LIKE = frozenset({"JJ", "JJR", "JJS", "VBN", "VBG"})
 _COORDINATION = frozenset({",", "and", "or"})
