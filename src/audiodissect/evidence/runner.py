@@ -12,6 +12,7 @@ import numpy as np
 
 from ..cache import hash_key, load_npy, save_npy
 from ..errors import AudioDissectError, unknown_name_error
+from ..probes.base import ProbeSet
 
 log = logging.getLogger(__name__)
 METHODS = ("tab", "db")
@@ -21,13 +22,10 @@ def _embedder_name(embedder: Any) -> str:
     return embedder if isinstance(embedder, str) else str(getattr(embedder, "name", type(embedder).__name__))
 
 
-def evidence_cache_key(method: str, probe: Any, concepts: Sequence[str], *, settings: dict[str, Any],
+def evidence_cache_key(method: str, probe: ProbeSet, concepts: Sequence[str], *, settings: dict[str, Any],
                        descriptions: Sequence[str] | None = None) -> str:
-    """The cache key of an evidence matrix: method, the set's content (or spec and clip ids), concepts, settings,
-    descriptions."""
-    content = probe.content_key() if hasattr(probe, "content_key") else \
-        [getattr(probe, "spec", None), [c.id for c in probe.clips]]
-    return hash_key("evidence", 2, method, getattr(probe, "name", None), content, list(concepts),
+    """The cache key of an evidence matrix: method, the set's content key, concepts, settings, descriptions."""
+    return hash_key("evidence", 2, method, probe.name, probe.content_key(), list(concepts),
                     settings, list(descriptions) if descriptions is not None else None)
 
 
@@ -40,7 +38,7 @@ def compute_evidence(method: str, probe: Any, concepts: Sequence[str], *, backen
     ----------
     method : {"tab", "db"}
     probe : ProbeSet
-        Its clip ids (and spec) key the cache.
+        Its :meth:`~audiodissect.probes.base.ProbeSet.content_key` keys the cache.
     concepts : sequence of str, length C
     backend : backend or str, optional
         For ``"tab"``: an evidence backend or a spec for
