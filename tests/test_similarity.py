@@ -83,7 +83,7 @@ def ref_wpmi(P, A, a=2.0, k=28, lam=0.6):
 def ref_soft_wpmi(P, A, a=10.0, k=100, lam=1.0):
     Q = _softmax_rows(a * P)
     k = min(k, P.shape[0])
-    w = [0.998] if k == 1 else [0.998 + (0.97 - 0.998) * i / (k - 1) for i in range(k)]
+    w = [0.998 - 0.028 * i / k for i in range(k)]
     cond = np.zeros((A.shape[1], P.shape[1]))
     for u in range(A.shape[1]):
         top = np.argsort(-A[:, u], kind="stable")[:k]
@@ -198,17 +198,33 @@ def test_wpmi_by_hand():
     np.testing.assert_allclose(got[0], [math.log(0.5), math.log(1.5)], atol=1e-6)
 
 
+def test_soft_wpmi_rank_weights_are_the_published_schedule():
+    from audiodissect.similarity.soft_wpmi import rank_weights
+
+    w = rank_weights(100, dtype=torch.float64).numpy()
+    np.testing.assert_allclose(w, [0.998 - 0.028 * i / 100 for i in range(100)], rtol=0, atol=1e-15)
+    assert w[0] == 0.998 and abs(w[-1] - 0.97028) < 1e-12  # not 0.97
+    np.testing.assert_allclose(rank_weights(4, dtype=torch.float64).numpy(), [0.998, 0.991, 0.984, 0.977],
+                               rtol=0, atol=1e-15)
+    assert rank_weights(1).tolist() == [pytest.approx(0.998)]
+    with pytest.raises(AudioDissectError):
+        rank_weights(0)
+
+
 def test_soft_wpmi_by_hand():
-    # k = 2 clips with weights 0.998 and 0.97; one unit, so log p(c) = log p(c|u) and lam=0 keeps it.
+    # k = 2 clips with the published weights 0.998 and 0.998 - 0.028/2 = 0.984; one unit, so
+    # log p(c) = log p(c|u) and lam=0 keeps it.
     P = np.array([[0.0, math.log(3)], [math.log(3), 0.0]])
     A = np.array([[2.0], [1.0]])  # rank 1: clip 0, rank 2: clip 1
     got = S.soft_wpmi(P, A, a=1.0, k=2, lam=0.0).numpy()[0]
     eps = 1e-7
-    c0 = math.log(1 + 0.998 * (0.25 - 1) + eps) + math.log(1 + 0.97 * (0.75 - 1) + eps)
-    c1 = math.log(1 + 0.998 * (0.75 - 1) + eps) + math.log(1 + 0.97 * (0.25 - 1) + eps)
+    c0 = math.log(1 + 0.998 * (0.25 - 1) + eps) + math.log(1 + 0.984 * (0.75 - 1) + eps)
+    c1 = math.log(1 + 0.998 * (0.75 - 1) + eps) + math.log(1 + 0.984 * (0.25 - 1) + eps)
     np.testing.assert_allclose(got, [c0, c1], rtol=1e-6)
     # With lam = 1 and a single unit, the prior cancels the likelihood exactly.
     np.testing.assert_allclose(S.soft_wpmi(P, A, a=1.0, k=2, lam=1.0).numpy(), 0.0, atol=1e-6)
+    # k above N: the weights are those of min(k, N) = 2 clips, as in the original code.
+    np.testing.assert_allclose(S.soft_wpmi(P, A, a=1.0, k=100, lam=0.0).numpy()[0], [c0, c1], rtol=1e-6)
 
 
 def test_rank_reorder_by_hand():

@@ -14,26 +14,45 @@ from .wpmi import MIN_PROB
 TABLE_ELEMENTS = 2**24
 
 
-def rank_weights(k: int, *, w_start: float = 0.998, w_end: float = 0.97,
-                 dtype=torch.float32, device=None) -> torch.Tensor:
-    """Weights of the top-k clips, falling linearly from `w_start` (rank 1) to `w_end` (rank k).
+#: Weight of the unit's most-activating clip.
+W_FIRST = 0.998
+#: Total fall of the weight over the top clips: ``w_i = W_FIRST - W_DROP * i / k``.
+W_DROP = 0.028
+
+
+def rank_weights(k: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Weights of the top-k clips in rank order, as published: ``w_i = 0.998 - 0.028 * i / k``.
+
+    The schedule of the original code (CLIP-Dissect, then AND): it starts at
+    0.998 for the best clip and falls by ``0.028 / k`` per rank, so the last
+    of the k clips gets ``0.998 - 0.028 (k - 1) / k`` (0.97028 for k = 100),
+    not 0.97.
+
+    Parameters
+    ----------
+    k : int
+        Number of top clips (at least 1).
+    dtype : torch.dtype
+    device : torch.device, optional
 
     Returns
     -------
     torch.Tensor, shape (k,)
-        ``[w_start]`` when k is 1.
+        Computed in float64, returned in `dtype`.
     """
-    return torch.linspace(w_start, w_end, k, dtype=dtype, device=device)
+    k = check_int(k, "k")
+    i = torch.arange(k, dtype=torch.float64, device=device)
+    return (W_FIRST - W_DROP * i / k).to(dtype)
 
 
 def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int = 100,
-                             w_start: float = 0.998, w_end: float = 0.97,
                              chunk_size: int | None = None) -> torch.Tensor:
     """``log p(c | u)`` of soft-WPMI for every unit, before the prior is subtracted.
 
     ``log p(c | u) = sum_i log(1 + w_i (Q[clip_i, c] - 1) + 1e-7)`` over the
-    unit's ``min(k, N)`` top clips in rank order, with weights from
-    :func:`rank_weights` over those clips.
+    unit's ``min(k, N)`` top clips in rank order, with the weights of
+    :func:`rank_weights` for ``min(k, N)`` clips (as the original code, which
+    lowers k to N before building its weights).
 
     Returns
     -------
@@ -42,13 +61,11 @@ def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int =
     """
     a = check_number(a, "a")
     k = check_int(k, "k")
-    w_start = check_number(w_start, "w_start")
-    w_end = check_number(w_end, "w_end")
     ev, act = prepare(evidence, activations)
     n, c = ev.shape
     k = min(k, n)
     q_minus_1 = concept_probabilities(ev, a) - 1.0  # (N, C)
-    w = rank_weights(k, w_start=w_start, w_end=w_end, dtype=ev.dtype, device=ev.device)
+    w = rank_weights(k, dtype=ev.dtype, device=ev.device)
     cond = torch.empty((act.shape[1], c), dtype=ev.dtype, device=act.device)
     # Every term depends only on (rank, clip, concept): when that table is
     # small, compute its logs once and sum rows of it per unit.
@@ -67,15 +84,14 @@ def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int =
 
 
 def soft_wpmi(evidence, activations, *, a: float = 10.0, k: int = 100, lam: float = 1.0,
-              w_start: float = 0.998, w_end: float = 0.97,
               chunk_size: int | None = None) -> torch.Tensor:
     """Soft weighted PMI of every (unit, concept) pair.
 
     As :func:`~audiodissect.similarity.wpmi`, but clip ``i`` of the unit's top
     `k` (in rank order) enters as a soft event of probability ``w_i``:
     ``log p(c | u) = sum_i log(1 + w_i (Q[clip_i, c] - 1) + 1e-7)`` with
-    ``Q = softmax(a * evidence)`` over concepts and ``w_i`` falling linearly
-    from `w_start` to `w_end`; ``log p(c) = logsumexp over units of
+    ``Q = softmax(a * evidence)`` over concepts and the published weights
+    ``w_i = 0.998 - 0.028 * i / k`` (:func:`rank_weights`); ``log p(c) = logsumexp over units of
     log p(c | u) - log U``; score ``= log p(c | u) - lam * log p(c)``.
 
     Parameters
@@ -90,8 +106,6 @@ def soft_wpmi(evidence, activations, *, a: float = 10.0, k: int = 100, lam: floa
         Top clips per unit (all clips if N < k).
     lam : float, default 1
         Weight of the concept prior ``log p(c)``.
-    w_start, w_end : float, default 0.998 and 0.97
-        Weights of the first and the last of the top clips.
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
 
@@ -101,6 +115,5 @@ def soft_wpmi(evidence, activations, *, a: float = 10.0, k: int = 100, lam: floa
         Scores; higher means a better match.
     """
     lam = check_number(lam, "lam")
-    cond = soft_wpmi_log_likelihood(evidence, activations, a=a, k=k, w_start=w_start,
-                                    w_end=w_end, chunk_size=chunk_size)
+    cond = soft_wpmi_log_likelihood(evidence, activations, a=a, k=k, chunk_size=chunk_size)
     return pmi_combine(cond, lam=lam)
