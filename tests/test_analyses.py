@@ -10,6 +10,8 @@ from scipy.stats import linregress
 from audiodissect.analyses import (adjective_counts, adjectives_per_layer, clip_clusters, cluster_sentences,
                                    depth_trend, description_sentences, largest_shared_group, top_rows,
                                    uninterpretable)
+from audiodissect.analyses.interpretability import (DEFAULT_RULE, RULES, clip_cluster_sets, clip_memberships,
+                                                    layer_columns, layer_interpretability, layer_row, unit_rows)
 from audiodissect.analyses.run import run_analyses
 from audiodissect.errors import AudioDissectError
 from audiodissect.probes.base import ClipInfo
@@ -58,6 +60,65 @@ def test_unit_with_top_clips_in_one_cluster_is_interpretable_and_spread_is_not()
     assert largest_shared_group(top).tolist() == [5, 1, 3, 2]
     flags = uninterpretable(top, (3, 4, 5))
     assert flags.tolist() == [[False, False, False], [True, True, True], [False, True, True], [True, True, True]]
+
+
+def _disagreeing_clusters():
+    """6 clips in 3 clusters; clip 5 has no description.
+
+    clip 0: sentences in 0, 0, 1 (majority 0, any {0, 1}); clip 1: 1, 1, 0 (1, {0, 1});
+    clip 2: 1 (1, {1}); clip 3: 2, 0 (tie, earliest: 2; {0, 2}); clip 4: 0 (0, {0}).
+    """
+    labels = np.array([0, 0, 1, 1, 1, 0, 1, 2, 0, 0])
+    owners = np.array([0, 0, 0, 1, 1, 1, 2, 3, 3, 4])
+    return labels, owners
+
+
+def test_clip_memberships_under_both_rules():
+    labels, owners = _disagreeing_clusters()
+    m = clip_memberships(labels, owners, 6)
+    assert set(m) == set(RULES) and RULES[0] == DEFAULT_RULE == "any"
+    assert m["any"].astype(int).tolist() == [[1, 1, 0], [1, 1, 0], [0, 1, 0], [1, 0, 1], [1, 0, 0], [0, 0, 0]]
+    assert m["majority"].astype(int).tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0],
+                                                  [0, 0, 0]]
+    assert clip_cluster_sets(labels, owners, 6, n_clusters=5).shape == (6, 5)
+
+
+def test_paper_rule_counts_a_clip_in_every_cluster_of_its_sentences():
+    labels, owners = _disagreeing_clusters()
+    m = clip_memberships(labels, owners, 6)
+    top = np.array([[0, 1, 3], [0, 4, 2], [2, 5, 4], [1, 2, 0]])  # each unit's top-3 clips
+    # majority: u0 clusters 0,1,2 -> 1; u1 0,0,1 -> 2; u2 1,-,0 -> 1; u3 1,1,0 -> 2
+    # any: u0 cluster 0 holds clips 0,1,3 -> 3; u1 -> 2; u2 -> 1; u3 cluster 1 holds 1,2,0 -> 3
+    result = layer_interpretability(m, top, kprimes=(2, 3))
+    assert result["largest"]["majority"].tolist() == [1, 2, 1, 2]
+    assert result["largest"]["any"].tolist() == [3, 2, 1, 3]
+    assert result["shares"] == {"any": {2: 0.25, 3: 0.5}, "majority": {2: 0.5, 3: 1.0}}
+    assert result["flags"]["any"].tolist() == [[False, False], [False, True], [True, True], [False, False]]
+    row = layer_row(result, layer="L", depth=4)
+    assert row == {"layer": "L", "depth": 4, "units": 4, "rule": "any", "share_k2": 0.25, "share_k3": 0.5,
+                   "share_k2_any": 0.25, "share_k3_any": 0.5, "share_k2_majority": 0.5, "share_k3_majority": 1.0}
+    assert list(row) == layer_columns((2, 3))
+    major = layer_interpretability(m, top, kprimes=(2, 3), rule="majority")
+    assert layer_row(major, layer="L", depth=4)["share_k2"] == 0.5
+    rows = unit_rows(result, m, top, layer="L", unit_ids=[f"L#{u}" for u in range(4)])
+    assert rows[0] == {"unit": "L#0", "layer": "L", "index": 0, "rule": "any", "largest_group": 3,
+                       "largest_group_any": 3, "largest_group_majority": 1, "top_clusters": [0, 1, 2],
+                       "top_cluster_sets": [[0, 1], [0, 1], [0, 2]]}
+    assert rows[2]["top_clusters"] == [1, -1, 0] and rows[2]["top_cluster_sets"] == [[1], [], [0]]
+    with pytest.raises(AudioDissectError, match="rule"):
+        layer_interpretability(m, top, rule="mode")
+
+
+def test_paper_rule_never_finds_more_uninterpretable_units():
+    rng = np.random.default_rng(0)
+    owners = np.sort(rng.integers(0, 40, size=120))
+    labels = rng.integers(0, 11, size=120)
+    m = clip_memberships(labels, owners, 40, n_clusters=11)
+    top = np.argsort(rng.random((40, 300)), axis=0)[:5].T  # 300 units, 5 distinct clips each
+    result = layer_interpretability(m, top)
+    assert np.all(result["largest"]["any"] >= result["largest"]["majority"])
+    assert np.all(result["flags"]["any"] <= result["flags"]["majority"])
+    assert np.array_equal(result["largest"]["majority"], largest_shared_group(clip_clusters(labels, owners, 40)[top]))
 
 
 def test_top_rows_are_best_first():
