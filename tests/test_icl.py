@@ -108,6 +108,28 @@ def test_choose_concepts_records_answers():
     assert r0["icl_status_topk"] == "matched" and r1["icl_status_topk"] == "none"  # "None of the above"
 
 
+def test_two_shot_icl_asks_with_worked_examples_and_answers_for_the_unit():
+    from audiodissect.llm.extractive import ExtractiveLLM
+
+    concepts = ["dog", "trumpet", "rain", "church bells", "clock tick", "wind"]
+    llm = ChoiceLLM({("Loud trumpets play.", 1): "trumpet", ("Loud trumpets play.", 2): "trumpet\ndog"})
+    records = choose_concepts(["Loud trumpets play."], concepts, llm=llm, embedder=StubEmbedder(),
+                              settings=ICLSettings(k=2, shots=2), hook=silent)
+    assert llm.prompts == [concept_choice_prompt("Loud trumpets play.", concepts, k=1, shots=2),
+                           concept_choice_prompt("Loud trumpets play.", concepts, k=2, shots=2)]
+    assert "Example summary: All of the clips contain the sound of rain." in llm.prompts[0]
+    assert "Example summary: Every clip features clock tick," in llm.prompts[0]
+    assert records[0]["icl_top1"] == "trumpet" and records[0]["icl_topk"] == ["trumpet", "dog"]
+    # the extractive backend answers the unit's summary, not the examples' (rain, clock tick)
+    extractive = choose_concepts(["Most of the clips feature a barking dog."], concepts, llm=ExtractiveLLM(),
+                                 embedder=StubEmbedder(), settings=ICLSettings(k=2, shots=2), hook=silent)
+    assert extractive[0]["icl_top1"] == "dog" and extractive[0]["icl_status"] == "matched"
+    assert ICLSettings().shots == 0
+    for bad in (3, -1, 1.5, True):
+        with pytest.raises(AudioDissectError, match="shots"):
+            ICLSettings(shots=bad)
+
+
 CANDIDATES = ["dog", "trumpet", "rain", "church bells", "crying baby", "wind"]
 
 

@@ -63,6 +63,67 @@ def test_concept_choice_prompt_names_no_concept_but_the_candidates():
                      "sitar", "banjo", "which", "concept", "matches", "the", "best", "reply", "with", "only"}
 
 
+CONCEPTS6 = ["dog", "rain", "siren", "wind", "bell", "cat"]
+EXAMPLE_1 = ("All of the clips contain the sound of {}. The sound is loud and repeats several times within "
+             "each clip. The recordings are noisy and of poor quality.")
+EXAMPLE_2 = ("Every clip features {}, recorded close to the microphone. One clip also holds a sound that is not "
+             "among the candidate concepts. The sound is steady, with no other source in the background.")
+LEAD = ("Pick the candidate concepts that match a unit summary best. "
+        "Worked examples come first, then the unit to answer for.")
+LISTED = "Candidate concepts:\n- dog\n- rain\n- siren\n- wind\n- bell\n- cat\n"
+
+
+def test_two_shot_concept_choice_prompt_exact():
+    expected = (
+        LEAD + "\n\n" + LISTED + "\n"
+        "Example summary: " + EXAMPLE_1.format("siren") + "\n"
+        "Answer: siren\n"
+        "\n"
+        "Example summary: " + EXAMPLE_2.format("bell") + "\n"
+        "Answer: bell\n"
+        "\n"
+        "Unit summary: Loud sirens. Rising pitch.\n"
+        "Which candidate concept matches the unit summary best? Reply with the concept only."
+    )
+    prompt = concept_choice_prompt("Loud sirens.\nRising pitch.", CONCEPTS6, shots=2)
+    assert prompt == expected
+    assert read_concept_choice_prompt(prompt) == ("Loud sirens. Rising pitch.", CONCEPTS6, 1)
+
+
+def test_two_shot_prompt_for_k_concepts_answers_spread_names_one_per_line():
+    expected = (
+        LEAD + "\n\n" + LISTED + "\n"
+        "Example summary: " + EXAMPLE_1.format("siren") + "\n"
+        "Answer:\nsiren\nbell\ndog\n"
+        "\n"
+        "Example summary: " + EXAMPLE_2.format("bell") + "\n"
+        "Answer:\nbell\ndog\nsiren\n"
+        "\n"
+        "Unit summary: x\n"
+        "Which 3 candidate concepts match the unit summary best? "
+        "Reply with the 3 concepts only, one per line, best first."
+    )
+    prompt = concept_choice_prompt("x", CONCEPTS6, k=3, shots=2)
+    assert prompt == expected
+    assert read_concept_choice_prompt(prompt) == ("x", CONCEPTS6, 3)
+    one = concept_choice_prompt("x", CONCEPTS6, shots=1)  # one example: the middle concept
+    assert "Example summary: " + EXAMPLE_1.format("wind") + "\nAnswer: wind\n\nUnit summary: x\n" in one
+
+
+def test_worked_examples_are_deterministic_and_checked():
+    from audiodissect.llm.icl_examples import example_answer, example_positions, worked_examples
+
+    assert example_positions(50, 2) == [16, 33] and example_positions(2, 2) == [0, 1]
+    assert example_positions(50, 0) == []
+    assert example_answer([f"c{i}" for i in range(50)], 16, 5) == ["c16", "c26", "c36", "c46", "c6"]
+    assert example_answer(["a", "b"], 1, 5) == ["b", "a"]  # k above C: every concept once
+    assert worked_examples(CONCEPTS6, k=1) == worked_examples(list(CONCEPTS6), k=1)
+    with pytest.raises(AudioDissectError, match="at least 2 concepts"):
+        concept_choice_prompt("x", ["only"], shots=2)
+    with pytest.raises(AudioDissectError, match="shots"):
+        concept_choice_prompt("x", CONCEPTS6, shots=3)
+
+
 def test_adjective_check_prompt_exact():
     prompt = adjective_check_prompt("high-pitched")
     assert prompt == ("Can the word \"high-pitched\" describe the tone, emotion or acoustic features "

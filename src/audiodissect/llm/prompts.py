@@ -5,7 +5,8 @@ Three prompts:
 - :func:`summary_prompt` asks what a set of clip descriptions has in common
   (Module B: the summaries of a unit's top and bottom clips);
 - :func:`concept_choice_prompt` asks which concepts of a list best describe a
-  unit, given its summary (Module A, in-context learning);
+  unit, given its summary (Module A, in-context learning), zero-shot or after
+  worked examples (:mod:`audiodissect.llm.icl_examples`);
 - :func:`adjective_check_prompt` asks whether a word can describe a sound
   (Module C: filtering open-set adjectives).
 
@@ -42,6 +43,13 @@ _CHOICE_ONE = "Which candidate concept matches the unit summary best? Reply with
 #: The question for `k` concepts (``{k}`` filled in).
 _CHOICE_MANY = ("Which {k} candidate concepts match the unit summary best? "
                 "Reply with the {k} concepts only, one per line, best first.")
+#: The first line of a :func:`concept_choice_prompt` with worked examples.
+_CHOICE_FEW_SHOT_LEAD = ("Pick the candidate concepts that match a unit summary best. "
+                         "Worked examples come first, then the unit to answer for.")
+#: The prefix of each worked example's summary line.
+EXAMPLE_SUMMARY_PREFIX = "Example summary:"
+#: The prefix of each worked example's answer.
+ANSWER_PREFIX = "Answer:"
 _CHOICE_QUESTION_RE = re.compile(r"^Which (?:(\d+) )?candidate concepts? match(?:es)? the unit summary best\?")
 
 _ADJECTIVE_QUESTION = (
@@ -76,37 +84,57 @@ def summary_prompt(descriptions: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def concept_choice_prompt(summary: str, concepts: Sequence[str], k: int = 1) -> str:
+def concept_choice_prompt(summary: str, concepts: Sequence[str], k: int = 1, *, shots: int = 0) -> str:
     """The prompt asking for the `k` concepts that best describe a unit with this summary.
 
-    The prompt holds nothing but the unit's summary, the candidate list and
-    the question: no worked example, whose concept a small model repeats as
-    its answer (SmolLM2-135M-Instruct answered "The answer is: cat", the
-    example's distractor, for every unit of a run).
+    Zero-shot (the default), the prompt holds nothing but the unit's
+    summary, the candidate list and the question: no worked example, whose
+    concept a small model repeats as its answer (SmolLM2-135M-Instruct
+    answered "The answer is: cat", the example's distractor, for every unit
+    of a run).
+
+    With ``shots`` > 0 (the paper's ICL uses 2) it opens with a line saying
+    so, lists the candidates, then shows each worked example of
+    :func:`~audiodissect.llm.icl_examples.worked_examples` (built from the
+    concept list) as ``"Example summary: <text>"`` and its answer
+    (``"Answer: <concept>"`` for k = 1; ``"Answer:"`` and then one concept
+    per line for k > 1), and ends with the unit's summary line and the
+    question. Each part is separated by an empty line.
 
     Parameters
     ----------
     summary : str
-        The unit's (calibrated) summary; newlines become spaces.
+        The unit's summary; newlines become spaces.
     concepts : sequence of str
         The closed concept set, listed one per line.
     k : int
         How many concepts to name.
+    shots : int
+        Worked examples before the unit, ``0..MAX_SHOTS`` (at most the number of concepts).
 
     Returns
     -------
     str
-        ``"Unit summary: <summary>"``, the line :data:`CONCEPTS_MARKER`, one
-        line ``"- <concept>"`` per concept, an empty line and the question.
+        Zero-shot: ``"Unit summary: <summary>"``, the line
+        :data:`CONCEPTS_MARKER`, one line ``"- <concept>"`` per concept, an
+        empty line and the question.
     """
     if k < 1:
         raise AudioDissectError(f"k must be at least 1, got {k}")
     if not concepts:
         raise AudioDissectError("concept_choice_prompt needs at least one concept")
-    lines = [f"{UNIT_SUMMARY_PREFIX} {_one_line(summary)}", CONCEPTS_MARKER]
-    lines += [BULLET + _one_line(c) for c in concepts]
-    lines += ["", _CHOICE_ONE if k == 1 else _CHOICE_MANY.format(k=k)]
-    return "\n".join(lines)
+    question = _CHOICE_ONE if k == 1 else _CHOICE_MANY.format(k=k)
+    listed = [CONCEPTS_MARKER] + [BULLET + _one_line(c) for c in concepts]
+    unit = f"{UNIT_SUMMARY_PREFIX} {_one_line(summary)}"
+    if shots == 0:
+        return "\n".join([unit, *listed, "", question])
+    from .icl_examples import worked_examples
+
+    lines = [_CHOICE_FEW_SHOT_LEAD, "", *listed]
+    for text, answer in worked_examples([_one_line(c) for c in concepts], k=k, shots=shots):
+        said = f"{ANSWER_PREFIX} {answer[0]}" if k == 1 else "\n".join([ANSWER_PREFIX, *answer])
+        lines += ["", f"{EXAMPLE_SUMMARY_PREFIX} {text}", said]
+    return "\n".join([*lines, "", unit, question])
 
 
 def adjective_check_prompt(word: str) -> str:
@@ -138,12 +166,16 @@ def read_summary_prompt(prompt: str) -> list[str] | None:
 
 
 def read_concept_choice_prompt(prompt: str) -> tuple[str, list[str], int] | None:
-    """``(summary, concepts, k)`` of a :func:`concept_choice_prompt`, or None if `prompt` is not one."""
+    """``(summary, concepts, k)`` of a :func:`concept_choice_prompt`, or None if `prompt` is not one.
+
+    With worked examples, the summary is the unit's (the last ``"Unit summary:"`` line), not an example's.
+    """
     lines = prompt.split("\n")
     question = _CHOICE_QUESTION_RE.match(lines[-1])
-    if question is None or not lines[0].startswith(UNIT_SUMMARY_PREFIX + " ") or CONCEPTS_MARKER not in lines:
+    units = [i for i, line in enumerate(lines) if line.startswith(UNIT_SUMMARY_PREFIX + " ")]
+    if question is None or not units or CONCEPTS_MARKER not in lines:
         return None
-    summary = lines[0][len(UNIT_SUMMARY_PREFIX) + 1:]
+    summary = lines[units[-1]][len(UNIT_SUMMARY_PREFIX) + 1:]
     concepts = _bulleted_after(lines, lines.index(CONCEPTS_MARKER) + 1)
     return summary, concepts, int(question.group(1) or 1)
 

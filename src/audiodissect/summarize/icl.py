@@ -26,6 +26,16 @@ are exactly the first n >= 3 concepts of the list, in order (case and
 surrounding space ignored; :func:`is_copied_list`), gets the status
 ``"copied_list"`` instead of ``"matched"``: its concepts say nothing about
 the unit. The mapped concepts are still recorded.
+
+Zero-shot or two-shot. By default the prompt holds no worked example
+(``ICLSettings.shots = 0``). The paper's ICL shows two worked examples first
+and gives the LLM the raw summary of the top clips (S_high): set
+``shots=2`` here and ``icl_summary="high"`` in
+:class:`~audiodissect.summarize.units.SummarizeSettings` for that procedure.
+The examples are built from the concept list
+(:mod:`audiodissect.llm.icl_examples`); a weak model may answer an
+example's concept whatever the summary, so compare the answers' spread
+with the zero-shot run's.
 """
 
 from __future__ import annotations
@@ -55,6 +65,9 @@ class ICLSettings:
     ----------
     k : int
         Concepts asked for in the second question (0: ask only for one).
+    shots : int
+        Worked examples before the unit's summary: 0 (zero-shot, the default)
+        up to :data:`~audiodissect.llm.icl_examples.MAX_SHOTS`; the paper uses 2.
     template : str
         Sentence with ``{}`` used to match answers to concepts.
     min_cosine : float
@@ -66,6 +79,7 @@ class ICLSettings:
     """
 
     k: int = 5
+    shots: int = 0
     template: str = MATCH_TEMPLATE
     min_cosine: float = DEFAULT_MIN_COSINE
     temperature: float = 0.0
@@ -76,6 +90,11 @@ class ICLSettings:
     def __post_init__(self) -> None:
         if self.k < 0:
             raise AudioDissectError(f"ICL k must be >= 0, got {self.k}")
+        from ..llm.icl_examples import MAX_SHOTS
+
+        if isinstance(self.shots, bool) or not isinstance(self.shots, int) or not 0 <= self.shots <= MAX_SHOTS:
+            raise AudioDissectError(f"ICL shots must be an integer in 0..{MAX_SHOTS}, got {self.shots!r}",
+                                    hint="0 asks zero-shot; 2 shows the paper's two worked examples")
         if "{}" not in self.template:
             raise AudioDissectError(f"the ICL template needs a '{{}}', got {self.template!r}")
 
@@ -184,7 +203,7 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
     ks = sorted({1, settings.k} - {0})
     raw: dict[int, list[str]] = {}
     for k in ks:
-        prompts = [concept_choice_prompt(s, concepts, k=k) for s in summaries]
+        prompts = [concept_choice_prompt(s, concepts, k=k, shots=settings.shots) for s in summaries]
         raw[k] = complete_unique(llm, prompts, params=params, batch_size=settings.batch_size, hook=hook,
                                  stage="icl", artefact=f"top{k}")
     # every name an answer lists, however many were asked for, to tell a copied candidate list
