@@ -9,7 +9,7 @@ from audiodissect.errors import AudioDissectError
 from audiodissect.probes import HELDOUT, PROBE, SOUNDBANK_CONCEPTS, SOUNDBANK_LABELS, load_probe
 from audiodissect.probes import soundbank as sb
 from audiodissect.probes.phrases import INSTRUMENT_BY_NAME
-from audiodissect.probes.splits import stratified_split
+from audiodissect.probes.splits import numbered_split, seeded_split
 
 N_PER_LABEL = 4
 
@@ -78,18 +78,41 @@ def test_audio_is_16k_three_seconds_and_normalised(bank):
     assert bank.audio(0, sample_rate=8000).shape == (24000,)
 
 
-def test_split_is_stratified(bank):
+def test_split_is_even_per_label_and_follows_each_clip(bank, tmp_path):
+    numbers = [int(c.id.rsplit("-", 1)[1]) for c in bank]
+    assert [c.split for c in bank] == numbered_split([c.label for c in bank], numbers, seed=0)
     for label in SOUNDBANK_LABELS:
         splits = [c.split for c in bank if c.label == label]
-        assert splits.count(HELDOUT) == 1 and splits.count(PROBE) == 3  # floor(0.2 * 4 + 0.5) = 1
-    ids = [f"x{i:03d}" for i in range(200)]
-    labels = ["a"] * 100 + ["b"] * 100
-    splits = stratified_split(ids, labels, seed=3)
-    assert splits[:100].count(HELDOUT) == 20 and splits[100:].count(HELDOUT) == 20
-    # the order the clips are listed in does not matter
-    back = stratified_split(ids[::-1], labels[::-1], seed=3)
-    assert back[::-1] == splits
-    assert stratified_split(ids, labels, seed=4) != splits
+        assert splits.count(HELDOUT) in (0, 1)  # floor or ceil of 0.2 * 4
+    # a subset (fewer clips per label, fewer labels) keeps every clip's split
+    full = {c.id: c.split for c in bank}
+    subset = load_probe("soundbank", root=str(tmp_path), seed=0, clips_per_label=3, labels=["piano", "harp"])
+    assert [c.id for c in subset] == ["piano-0000", "piano-0001", "piano-0002", "harp-0000", "harp-0001",
+                                      "harp-0002"]
+    assert all(c.split == full[c.id] for c in subset)
+    # any prefix of n clips of a label holds out floor(n / 5) or ceil(n / 5), and keeps its splits
+    labels = ["a"] * 118 + ["b"] * 118
+    numbers = list(range(118)) * 2
+    splits = numbered_split(labels, numbers, seed=3)
+    for n in (1, 4, 5, 7, 50, 118):
+        part = numbered_split(labels[:n], numbers[:n], seed=3)
+        assert part == splits[:n] and part.count(HELDOUT) in (n // 5, -(-n // 5))
+    assert splits[118:].count(HELDOUT) in (23, 24)
+    # listing order does not matter; another seed moves the offsets
+    assert numbered_split(labels[::-1], numbers[::-1], seed=3)[::-1] == splits
+    assert numbered_split(labels, numbers, seed=4) != splits
+
+
+def test_seeded_split_follows_each_clip():
+    ids = [f"x{i:05d}" for i in range(20000)]
+    splits = seeded_split(ids, seed=3)
+    assert 0.19 < splits.count(HELDOUT) / len(ids) < 0.21
+    assert seeded_split(ids[::-1], seed=3)[::-1] == splits
+    assert seeded_split(ids[::7], seed=3) == splits[::7]  # a subset keeps every clip's split
+    assert seeded_split(ids, seed=4) != splits
+    wider = seeded_split(ids, seed=3, fraction=0.3)  # a larger fraction only adds held-out clips
+    assert all(w == HELDOUT for w, s in zip(wider, splits) if s == HELDOUT)
+    assert seeded_split(ids, seed=3, fraction=0.0) == [PROBE] * len(ids)
 
 
 def test_bass_is_darker_than_flute(bank):

@@ -2,8 +2,9 @@
 
 Layout: ``<root>/genres/<genre>/*.wav`` (``genres_original/`` is accepted
 too, as is a root that is the genres folder itself). The label is the
-genre folder's name. There are no folds: a seeded, stratified 20 % of each
-genre is held out. Unreadable files (the distribution has a broken
+genre folder's name. There are no folds: each file is held out with a seeded
+chance of 20 % (about 20 % of each genre; a file keeps its split in any
+subset of the files). Unreadable files (the distribution has a broken
 ``jazz.00054.wav``) are skipped and reported.
 """
 
@@ -36,7 +37,7 @@ def load_gtzan(*, root: str | None, seed: int = 0, heldout_fraction: float = HEL
     seed : int
         Decides the held-out clips.
     heldout_fraction : float
-        Share of each genre held out.
+        Chance of each file to be held out.
     """
     base = require_root("gtzan", root, expected=EXPECTED)
     folder = _genres_folder(base)
@@ -48,4 +49,5 @@ def load_gtzan(*, root: str | None, seed: int = 0, heldout_fraction: float = HEL
                   for genre in genres for path in audio_files(genre)]
     spec = {"name": "gtzan", "root": str(root), "seed": int(seed), "heldout_fraction": float(heldout_fraction)}
     return build_disk_set("gtzan", candidates, spec=spec, seed=int(seed),
-                          heldout_fraction=float(heldout_fraction), where=str(folder))
+                          heldout_fraction=float(heldout_fraction), where=str(folder),
+                          empty_probe_hint="lower heldout_fraction")

@@ -29,9 +29,13 @@ Concepts: ``audiodissect/data/soundbank_concepts.txt`` (:data:`SOUNDBANK_CONCEPT
 lists the 17 labels, one per line, as the closed concept set that matches
 this probing set.
 
-Split: within every label, a seeded 20 % of the clips (rounded) is held out
-(:func:`audiodissect.probes.splits.stratified_split`); held-out clips are
-never used to describe units.
+Split: one clip in five of every label is held out, evenly along the clip
+numbers from a seeded offset per label
+(:func:`audiodissect.probes.splits.numbered_split`): a clip's split depends
+only on the seed, its label and its number, so a subset (fewer
+``clips_per_label``, fewer labels) never moves a clip to the other split,
+and the first ``n`` clips of a label hold out ``floor(n / 5)`` or
+``ceil(n / 5)`` of them. Held-out clips are never used to describe units.
 
 Cache: the set is generated once per distinct settings and kept under
 ``cache_dir() / "soundbank" / <key>`` (``key`` hashes the settings, the
@@ -59,7 +63,7 @@ from ..cache import cache_dir, hash_key, load_npy, read_json, read_jsonl, save_n
 from ..errors import AudioDissectError, unknown_name_error
 from .base import ClipInfo, ProbeSet
 from .phrases import INSTRUMENTS, phrase_for
-from .splits import HELDOUT_FRACTION, stratified_split
+from .splits import HELDOUT_FRACTION, numbered_split
 
 logger = logging.getLogger("audiodissect")
 setup_log = logging.getLogger("audiodissect.setup")  # shown by the CLI without --verbose
@@ -333,9 +337,8 @@ def load_soundbank(*, seed: int = 0, clips_per_label: int = DEFAULT_CLIPS_PER_LA
         write_jsonl(folder / "clips.jsonl", records)
         write_json(meta_path, metadata)
         waveforms = load_npy(folder / "audio.npy", mmap=True)
-    ids = [r["id"] for r in records]
-    rec_labels = [r["label"] for r in records]
-    splits = stratified_split(ids, rec_labels, seed=int(seed), fraction=float(heldout_fraction))
+    splits = numbered_split([r["label"] for r in records], [int(r["id"].rsplit("-", 1)[1]) for r in records],
+                            seed=int(seed), fraction=float(heldout_fraction))
     clips = [ClipInfo(id=r["id"], label=r["label"], split=s, metadata=r["metadata"])
              for r, s in zip(records, splits)]
     return SoundbankProbeSet(clips=clips, waveforms=waveforms, spec=spec, folder=folder,

@@ -1,41 +1,55 @@
-"""Seeded, stratified probing / held-out splits and unique clip ids."""
+"""Seeded probing / held-out splits that follow each clip, checks on a split, and unique clip ids."""
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import AudioDissectError
 from .base import HELDOUT, PROBE
 
 HELDOUT_FRACTION = 0.2
 
 
-def _label_key(label: str | None) -> int:
-    """A stable integer for `label` (Python's ``hash`` of a string changes between runs)."""
-    digest = hashlib.sha256(("" if label is None else label).encode()).hexdigest()
-    return int(digest[:8], 16)
-
-
-def stratified_split(ids: Sequence[str], labels: Sequence[str | None], *, seed: int,
-                     fraction: float = HELDOUT_FRACTION) -> list[str]:
-    """Assign each clip to the probing or held-out split, per label.
-
-    Within every label, the clips are sorted by id and shuffled by a generator
-    seeded with ``(seed, label)``; the first ``floor(fraction * n + 0.5)`` go
-    to the held-out split. The result depends only on the seed, the ids and
-    the labels, not on the order they are listed in.
+def clip_draws(keys: Sequence[str], *, seed: int) -> np.ndarray:
+    """A seeded uniform number in [0, 1) for each clip, a function of its key and the seed only.
 
     Parameters
     ----------
-    ids : sequence of str, length N
-    labels : sequence of str or None, length N
+    keys : sequence of str, length N
+        What names each clip for good: its id, or its path within the data set.
+    seed : int
+
+    Returns
+    -------
+    np.ndarray, shape (N,), float64
+        The first 8 bytes of ``sha256(f"{seed}:{key}")`` divided by 2**64.
+    """
+    words = [hashlib.sha256(f"{int(seed)}:{key}".encode()).digest()[:8] for key in keys]
+    values = np.frombuffer(b"".join(words), dtype=">u8").astype(np.float64)
+    return values / 2.0 ** 64
+
+
+def seeded_split(keys: Sequence[str], *, seed: int, fraction: float = HELDOUT_FRACTION) -> list[str]:
+    """Assign each clip to the probing or held-out split by a seeded hash of its key.
+
+    A clip is held out when its draw (:func:`clip_draws`) is below `fraction`,
+    so its split depends on nothing but its key, the seed and the fraction: a
+    subset of a set (fewer clips per label, fewer labels, a file gone bad)
+    never moves a clip to the other split, the listing order does not matter,
+    and a larger fraction only moves probe clips to the held-out split. Each
+    label keeps `fraction` of its clips in expectation (not exactly: with 118
+    clips a label holds out 23.6 on average, with a standard deviation of 4.3).
+
+    Parameters
+    ----------
+    keys : sequence of str, length N
     seed : int
     fraction : float
-        Share of each label's clips that are held out, in [0, 1).
+        Chance of each clip to be held out, in [0, 1).
 
     Returns
     -------
@@ -44,18 +58,65 @@ def stratified_split(ids: Sequence[str], labels: Sequence[str | None], *, seed: 
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError("the held-out fraction must be in [0, 1)")
-    groups: dict[str | None, list[int]] = defaultdict(list)
-    for i, label in enumerate(labels):
-        groups[label].append(i)
-    splits = [PROBE] * len(ids)
-    for label, members in groups.items():
-        members = sorted(members, key=lambda i: ids[i])
-        rng = np.random.default_rng([int(seed), _label_key(label)])
-        order = rng.permutation(len(members))
-        n_heldout = int(math.floor(fraction * len(members) + 0.5))
-        for j in order[:n_heldout]:
-            splits[members[j]] = HELDOUT
-    return splits
+    heldout = clip_draws(keys, seed=seed) < fraction
+    return [HELDOUT if h else PROBE for h in heldout.tolist()]
+
+
+def numbered_split(labels: Sequence[str | None], numbers: Sequence[int], *, seed: int,
+                   fraction: float = HELDOUT_FRACTION) -> list[str]:
+    """Assign numbered clips to the probing or held-out split, evenly within each label.
+
+    For clips numbered 0, 1, 2, ... within their label (as the soundbank
+    numbers them), clip `k` is held out when ``floor((k + 1) * fraction + u)``
+    exceeds ``floor(k * fraction + u)``, with ``u`` a seeded draw per label
+    (:func:`clip_draws` of the label). A clip's split thus depends only on the
+    seed, its label and its number, so a subset (the first `n` clips of some
+    labels) never moves a clip to the other split, and the first `n` clips
+    of a label always hold out ``floor(n * fraction)`` or ``ceil(n * fraction)``.
+
+    Parameters
+    ----------
+    labels : sequence of str or None, length N
+    numbers : sequence of int, length N
+        Each clip's number within its label (gaps allowed).
+    seed : int
+    fraction : float
+        Share of each label held out, in [0, 1).
+
+    Returns
+    -------
+    list of str, length N
+        ``"probe"`` or ``"heldout"`` for each clip.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError("the held-out fraction must be in [0, 1)")
+    names = ["" if label is None else label for label in labels]
+    distinct = sorted(set(names))
+    offsets = dict(zip(distinct, clip_draws([f"label:{name}" for name in distinct], seed=seed).tolist()))
+    u = np.array([offsets[name] for name in names], dtype=np.float64)
+    k = np.asarray(numbers, dtype=np.float64)
+    heldout = np.floor((k + 1.0) * fraction + u) > np.floor(k * fraction + u)
+    return [HELDOUT if h else PROBE for h in heldout.tolist()]
+
+
+def require_probe_clips(splits: Sequence[str], *, name: str, where: str, hint: str) -> None:
+    """Raise a clear error when no clip is in the probing split.
+
+    Parameters
+    ----------
+    splits : sequence of str
+        The split of every usable clip.
+    name : str
+        The probing set's name.
+    where : str
+        Its root, manifest or data set, for the message.
+    hint : str
+        What the user can change.
+    """
+    if PROBE in splits:
+        return
+    what = "has no usable clip" if not splits else f"holds all its {len(splits)} usable clips out"
+    raise AudioDissectError(f"the {name} probing set in {where} {what}: its probe split is empty", hint=hint)
 
 
 def unique_ids(stems: Sequence[str], qualifiers: Sequence[str]) -> list[str]:
