@@ -13,7 +13,7 @@ import soundfile as sf
 from audiodissect.audio import resample
 from audiodissect.errors import AudioDissectError
 from audiodissect.probes import HELDOUT, PROBE, PROBE_NAMES, load_probe
-from audiodissect.probes.splits import unique_ids
+from audiodissect.probes.splits import seeded_split, unique_ids
 
 RNG_SEED = 1234
 
@@ -204,17 +204,15 @@ def gtzan(tmp_path):
     return tmp_path / "gtzan"
 
 
-def test_gtzan_seeded_stratified_split(gtzan, caplog):
+def test_gtzan_seeded_split(gtzan, caplog):
     caplog.set_level(logging.WARNING, logger="audiodissect")
     probe = load_probe("gtzan", root=str(gtzan))
     assert len(probe) == 10 and probe.labels == ["blues", "jazz"]
     assert probe[0].id == "blues.00000"
     assert [(Path(s.source).name, s.reason.split(" (")[0]) for s in probe.skipped] == [
         ("jazz.00054.wav", "cannot decode audio")]
-    heldout = [c for c in probe if c.split == HELDOUT]
-    # 5 listed blues files -> 1 held out; 6 listed jazz files (one broken) -> 1 held out
-    assert sum(c.label == "blues" for c in heldout) == 1
-    assert sum(c.label == "jazz" for c in heldout) <= 1
+    # each file's split is the seeded draw of "<genre>/<file name>"
+    assert [c.split for c in probe] == seeded_split([f"{c.label}/{Path(c.path).name}" for c in probe], seed=0)
     # same seed, same split; the genres folder itself is accepted as root
     same = load_probe("gtzan", root=str(gtzan / "genres"))
     assert [(c.id, c.split) for c in same] == [(c.id, c.split) for c in probe]
@@ -251,10 +249,9 @@ def test_folder_layout_with_mixed_formats(tmp_path, caplog):
     assert "bird-take0" in ids and "wind-take4" in ids and "stereo" in ids  # take0 occurs in each folder
     assert len(ids) == 16
     assert_bad_files_reported(probe, bad, caplog)
-    heldout = [c.label for c in probe if c.split == HELDOUT]
-    # the split is drawn over the listed files: 6 bird -> 1 held out, 5 wind -> 1,
-    # 9 rain (4 of them bad) -> 2, of which the bad ones drop out
-    assert heldout.count("bird") == 1 and heldout.count("wind") == 1 and heldout.count("rain") <= 2
+    # each file's split is the seeded draw of "<label>/<file name>", whatever the other files
+    assert [c.split for c in probe] == seeded_split([f"{c.label}/{Path(c.path).name}" for c in probe], seed=0)
+    assert {PROBE, HELDOUT} <= {c.split for c in probe}
     stereo = probe.audio(ids.index("stereo"), sample_rate=16000)
     assert stereo.ndim == 1 and stereo.shape == (3200,)
     assert [c.id for c in load_probe(**probe.spec)] == ids
@@ -313,7 +310,9 @@ def test_csv_manifest(tmp_path, caplog):
     assert ids == ["x-clip0", "x-clip1", "x-clip2", "x-clip3", "y-clip0", "y-clip1", "y-clip2", "y-clip3", "far"]
     assert {c.id: c.split for c in probe if c.label == "dog"} == {
         "y-clip0": HELDOUT, "y-clip1": PROBE, "y-clip2": PROBE, "y-clip3": PROBE, "far": HELDOUT}
-    assert [c.split for c in probe if c.label == "cat"].count(HELDOUT) == 1  # seeded: 20 % of 5 listed
+    # rows without a split: the seeded draw of their path cell
+    cats = [c for c in probe if c.label == "cat"]
+    assert [c.split for c in cats] == seeded_split([f"x/clip{k}.wav" for k in range(4)], seed=0)
     assert probe[0].metadata == {"speaker": "s0"}
     assert [(Path(s.source).name, s.reason) for s in probe.skipped] == [("missing.wav", "file not found")]
     assert probe.spec["name"] == "csv" and probe.spec["root"] == str(manifest)
@@ -337,11 +336,12 @@ def test_csv_manifest_errors(tmp_path):
 # ---------------------------------------------------------------- registry and helpers
 
 def test_registry_names_and_unknown_name():
-    assert PROBE_NAMES == ("soundbank", "esc50", "urbansound8k", "gtzan", "folder", "csv")
+    assert PROBE_NAMES == ("soundbank", "esc50", "urbansound8k", "gtzan", "folder", "csv",
+                           "hf-dataset:<id or path>")
     with pytest.raises(AudioDissectError, match="unknown probe set 'esc-50'") as info:
         load_probe("esc-50", root="x")
     assert info.value.hint.startswith("closest: esc50")
-    for name in PROBE_NAMES[1:]:
+    for name in PROBE_NAMES[1:-1]:
         with pytest.raises(AudioDissectError, match="needs a root"):
             load_probe(name)
 
@@ -356,8 +356,8 @@ def test_content_key_changes_when_a_file_changes(tmp_path):
     for label in ("dog", "rain"):
         (tmp_path / label).mkdir()
         sf.write(tmp_path / label / "a.wav", 0.1 * np.ones(rate, dtype=np.float32), rate)
-    probe = load_probe("folder", root=str(tmp_path))
+    probe = load_probe("folder", root=str(tmp_path), heldout_fraction=0.0)
     key = probe.content_key()
-    assert load_probe("folder", root=str(tmp_path)).content_key() == key
+    assert load_probe(**probe.spec).content_key() == key
     sf.write(tmp_path / "dog" / "a.wav", 0.2 * np.ones(2 * rate, dtype=np.float32), rate)
-    assert load_probe("folder", root=str(tmp_path)).content_key() != key
+    assert load_probe(**probe.spec).content_key() != key

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import BadClipError, read_audio
 from ..errors import AudioDissectError
 from .base import SPLITS, ClipInfo, ProbeSet, SkippedClip
-from .splits import HELDOUT_FRACTION, stratified_split, unique_ids
+from .decode import clip_problem, read_clip
+from .splits import HELDOUT_FRACTION, require_probe_clips, seeded_split, unique_ids
 
 logger = logging.getLogger("audiodissect")
 
@@ -42,8 +42,11 @@ class Candidate:
         What tells files with the same stem apart (a fold, a folder name).
     split : str or None
         ``"probe"`` or ``"heldout"`` when the layout decides; None for a
-        seeded stratified split.
+        seeded split.
     metadata : dict
+    key : str or None
+        What names the file for good within the set, hashed with the seed
+        for its split; ``"<qualifier>/<file name>"`` when None.
     """
 
     path: Path
@@ -51,6 +54,11 @@ class Candidate:
     qualifier: str = ""
     split: str | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    key: str | None = None
+
+    @property
+    def split_key(self) -> str:
+        return self.key if self.key is not None else f"{self.qualifier}/{self.path.name}"
 
 
 class DiskProbeSet(ProbeSet):
@@ -60,7 +68,7 @@ class DiskProbeSet(ProbeSet):
         path = self.clips[index].path
         if path is None:
             raise AudioDissectError(f"clip {self.clips[index].id!r} has no file")
-        return read_audio(path)
+        return read_clip(path)
 
 
 def require_root(layout: str, root: str | os.PathLike | None, *, expected: str) -> Path:
@@ -82,21 +90,43 @@ def audio_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if is_audio_file(p))
 
 
-def read_table(path: Path, *, required: Sequence[str], expected: str) -> list[dict[str, str]]:
-    """Rows of a CSV file with a header, checked for the `required` columns."""
+def read_table_lines(path: Path, *, required: Sequence[str], expected: str) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file with a header, each with the line it starts on.
+
+    Blank lines are left out; cells are stripped of surrounding blanks.
+
+    Raises
+    ------
+    AudioDissectError
+        When the file cannot be read, lacks a `required` column, or a row
+        has more or fewer cells than the header (naming the file and line).
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = [c.strip() for c in (reader.fieldnames or [])]
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-                    for row in reader]
+            reader = csv.reader(f)
+            header = [c.strip() for c in next(reader, [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise AudioDissectError(f"{path} lacks the column(s) {', '.join(missing)}",
+                                        hint=f"expected {expected}; found columns: {', '.join(header) or 'none'}")
+            rows = []
+            line = reader.line_num + 1
+            for cells in reader:
+                if cells and any(c.strip() for c in cells):
+                    if len(cells) != len(header):
+                        raise AudioDissectError(
+                            f"{path}, line {line}: {len(cells)} cells, but the header has {len(header)} columns",
+                            hint=f"give every row the columns {','.join(header)}; quote cells that hold commas")
+                    rows.append((line, dict(zip(header, (c.strip() for c in cells)))))
+                line = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise AudioDissectError(f"cannot read {path}: {exc}", hint=f"expected {expected}") from None
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise AudioDissectError(f"{path} lacks the column(s) {', '.join(missing)}",
-                                hint=f"expected {expected}; found columns: {', '.join(columns) or 'none'}")
     return rows
+
+
+def read_table(path: Path, *, required: Sequence[str], expected: str) -> list[dict[str, str]]:
+    """Rows of a CSV file with a header, checked as :func:`read_table_lines` does."""
+    return [row for _, row in read_table_lines(path, required=required, expected=expected)]
 
 
 def read_layout_table(layout: str, base: Path, relative: str, *, required: Sequence[str],
@@ -132,25 +162,19 @@ def parse_folds(folds: int | Sequence[int], *, option: str) -> list[int]:
 
 
 def check_file(path: Path) -> str | None:
-    """None if `path` reads as usable audio, else the reason it does not."""
-    if not path.is_file():
-        return "file not found"
-    try:
-        read_audio(path)
-    except BadClipError as exc:
-        prefix = f"{path}: "
-        return exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
-    return None
+    """None if `path` reads as usable audio, else the reason it does not (see :func:`~.decode.clip_problem`)."""
+    return clip_problem(path)
 
 
 def build_disk_set(name: str, candidates: Sequence[Candidate], *, spec: dict[str, Any], seed: int,
-                   heldout_fraction: float = HELDOUT_FRACTION, where: str) -> DiskProbeSet:
+                   heldout_fraction: float = HELDOUT_FRACTION, where: str,
+                   empty_probe_hint: str = "leave some clips in the probe split") -> DiskProbeSet:
     """Check every file and assemble the probing set.
 
-    Ids come from file stems (qualified where stems collide); clips without a
-    split from the layout get a seeded stratified one, drawn among the listed
-    files without a split, bad ones included, so that a file going bad does
-    not move the others.
+    Ids come from file stems (qualified where stems collide); a clip without
+    a split from the layout gets a seeded one from its
+    :attr:`Candidate.split_key` (:func:`~.splits.seeded_split`), so that
+    neither a file going bad nor a subset of the files moves the others.
 
     Parameters
     ----------
@@ -162,16 +186,19 @@ def build_disk_set(name: str, candidates: Sequence[Candidate], *, spec: dict[str
     heldout_fraction : float
     where : str
         The root, for the error raised when no clip is usable.
+    empty_probe_hint : str
+        What to do when every usable clip is held out.
+
+    Raises
+    ------
+    AudioDissectError
+        When no file is listed or usable, or no usable clip is in the probe split.
     """
     if not candidates:
         raise AudioDissectError(f"no audio files found for the {name} probing set in {where}")
     ids = unique_ids([c.path.stem for c in candidates], [c.qualifier for c in candidates])
-    free = [i for i, c in enumerate(candidates) if c.split is None]
-    seeded: list[str | None] = [c.split for c in candidates]
-    drawn = stratified_split([ids[i] for i in free], [candidates[i].label for i in free], seed=seed,
-                             fraction=heldout_fraction)
-    for i, split in zip(free, drawn):
-        seeded[i] = split
+    drawn = seeded_split([c.split_key for c in candidates], seed=seed, fraction=heldout_fraction)
+    seeded = [c.split if c.split is not None else d for c, d in zip(candidates, drawn)]
     clips, skipped = [], []
     for clip_id, cand, split in zip(ids, candidates, seeded):
         reason = check_file(cand.path)
@@ -187,6 +214,7 @@ def build_disk_set(name: str, candidates: Sequence[Candidate], *, spec: dict[str
                                 hint=f"first problem: {skipped[0].source}: {skipped[0].reason}")
     if skipped:
         logger.warning("%s: %d of %d files skipped", name, len(skipped), len(candidates))
+    require_probe_clips([c.split for c in clips], name=name, where=where, hint=empty_probe_hint)
     return DiskProbeSet(name=name, clips=clips, spec=spec, skipped=skipped)
 
 

@@ -47,4 +47,5 @@ def load_esc50(*, root: str | None, heldout_folds: int | Sequence[int] = (5,)) -
                                     split=HELDOUT if fold in folds else PROBE))
     require_folds(candidates, folds, table=table)
     spec = {"name": "esc50", "root": str(root), "heldout_folds": folds}
-    return build_disk_set("esc50", candidates, spec=spec, seed=0, where=str(base))
+    return build_disk_set("esc50", candidates, spec=spec, seed=0, where=str(base),
+                          empty_probe_hint="hold out fewer folds (heldout_folds)")

@@ -48,4 +48,5 @@ def load_urbansound8k(*, root: str | None, heldout_folds: int | Sequence[int] = 
                                     split=HELDOUT if fold in folds else PROBE))
     require_folds(candidates, folds, table=table)
     spec = {"name": "urbansound8k", "root": str(root), "heldout_folds": folds}
-    return build_disk_set("urbansound8k", candidates, spec=spec, seed=0, where=str(base))
+    return build_disk_set("urbansound8k", candidates, spec=spec, seed=0, where=str(base),
+                          empty_probe_hint="hold out fewer folds (heldout_folds)")
