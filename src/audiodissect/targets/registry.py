@@ -12,7 +12,7 @@ from ..errors import AudioDissectError, unknown_name_error
 from ..layers import unit_layers
 from .base import Target
 
-NAMES = ("yamnet", "demo-cnn", "hf:<model id or local path>")
+NAMES = ("yamnet", "demo-cnn", "hf:<model id or local path>", "beats:<checkpoint path>")
 
 
 def load_target(spec: str, *, device: str | None = None, **options: Any) -> Target:
@@ -41,6 +41,10 @@ def load_target(spec: str, *, device: str | None = None, **options: Any) -> Targ
         from .hf import hf_target
 
         return hf_target(spec[3:], device=device, **options)
+    if spec.startswith("beats:"):
+        from .beats import beats_target
+
+        return beats_target(spec[6:], device=device, **options)
     if spec == "yamnet":
         _no_options(spec, options)
         from .yamnet import yamnet_target
