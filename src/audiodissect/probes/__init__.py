@@ -2,15 +2,26 @@
 
 ``load_probe(name, root=..., **options)`` builds any of them:
 
-==============  ===========================================================
-``soundbank``   built in and offline: phrases of 16 named instruments and
-                speech, generated and cached (``root``: optional cache folder)
-``esc50``       ESC-50 on disk (``heldout_folds``, default fold 5)
-``urbansound8k`` UrbanSound8K on disk (``heldout_folds``, default fold 10)
-``gtzan``       GTZAN on disk (seeded stratified 20 % held out)
-``folder``      ``<root>/<label>/*`` audio files
-``csv``         a manifest ``path,label[,split]`` (``root`` is the file)
-==============  ===========================================================
+============================  ===============================================
+``soundbank``                 built in and offline: phrases of 16 named
+                              instruments and speech, generated and cached
+                              (``root``: optional cache folder)
+``esc50``                     ESC-50 on disk (``heldout_folds``, default 5)
+``urbansound8k``              UrbanSound8K on disk (``heldout_folds``,
+                              default fold 10)
+``gtzan``                     GTZAN on disk (a seeded 20 % held out)
+``folder``                    ``<root>/<label>/*`` audio files
+``csv``                       a manifest ``path,label[,split]`` (``root`` is
+                              the file)
+``hf-dataset:<id or path>``   a Hugging Face data set: a folder written by
+                              ``save_to_disk``, or a hub id (``split``,
+                              ``audio_column``, ``label_column``,
+                              ``heldout_column`` + ``heldout_values``; needs
+                              the ``hf`` extra)
+============================  ===============================================
+
+Splits without folds or a fixed column are seeded per clip: a clip keeps its
+split in any subset of the set (:func:`audiodissect.probes.splits.seeded_split`).
 
 Every set's :attr:`ProbeSet.spec` rebuilds it: ``load_probe(**probe.spec)``.
 """
@@ -21,14 +32,24 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import unknown_name_error
+from ..errors import AudioDissectError, unknown_name_error
 from .base import HELDOUT, PROBE, SPLITS, ArrayProbeSet, ClipInfo, ProbeSet, SkippedClip
 from .soundbank import SOUNDBANK_CONCEPTS, SOUNDBANK_LABELS
 
-PROBE_NAMES = ("soundbank", "esc50", "urbansound8k", "gtzan", "folder", "csv")
+HF_DATASET = "hf-dataset:<id or path>"
+PROBE_NAMES = ("soundbank", "esc50", "urbansound8k", "gtzan", "folder", "csv", HF_DATASET)
+_HF_PREFIX = "hf-dataset:"
+
+
+def _base_name(name: str) -> str:
+    """``"hf-dataset:<id or path>"`` for any ``hf-dataset:...`` name, else `name`."""
+    return HF_DATASET if name == "hf-dataset" or name.startswith(_HF_PREFIX) else name
 
 
 def _loader(name: str) -> Callable[..., ProbeSet]:
+    if _base_name(name) == HF_DATASET:
+        from .hf_dataset import load_hf_dataset
+        return load_hf_dataset
     if name == "soundbank":
         from .soundbank import load_soundbank
         return load_soundbank
@@ -49,10 +70,10 @@ def _loader(name: str) -> Callable[..., ProbeSet]:
 
 
 def probe_options(name: str) -> list[str]:
-    """The options `load_probe(name, ...)` accepts besides ``root``."""
-    if name not in PROBE_NAMES:
+    """The options `load_probe(name, ...)` accepts besides ``root`` (and an ``hf-dataset:`` set's source)."""
+    if _base_name(name) not in PROBE_NAMES:
         raise unknown_name_error("probe set", name, PROBE_NAMES)
-    return [p for p in inspect.signature(_loader(name)).parameters if p != "root"]
+    return [p for p in inspect.signature(_loader(name)).parameters if p not in ("root", "source")]
 
 
 def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSet:
@@ -61,13 +82,17 @@ def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSe
     Parameters
     ----------
     name : str
-        One of :data:`PROBE_NAMES`.
+        One of :data:`PROBE_NAMES`; for a Hugging Face data set,
+        ``"hf-dataset:<hub id or folder>"`` (or ``"hf-dataset"`` with the
+        folder or id as `root`).
     root : str, optional
         The data set's folder (the manifest file for ``csv``; an optional
         cache folder for ``soundbank``).
     **options
         The set's own settings, e.g. ``seed``, ``clips_per_label`` for the
-        soundbank, ``heldout_folds`` for ESC-50 (see each loader).
+        soundbank, ``heldout_folds`` for ESC-50, ``split``, ``label_column``,
+        ``heldout_column`` and ``heldout_values`` for ``hf-dataset:`` (see
+        each loader).
 
     Returns
     -------
@@ -82,9 +107,16 @@ def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSe
     valid = probe_options(name)
     for key in options:
         if key not in valid:
-            raise unknown_name_error(f"{name} option", key, valid)
+            raise unknown_name_error(f"{_base_name(name)} option", key, valid)
+    if _base_name(name) == HF_DATASET:
+        source = name[len(_HF_PREFIX):] if name.startswith(_HF_PREFIX) else ""
+        if bool(source) == (root is not None):
+            raise AudioDissectError("an hf-dataset probing set needs its data set once: hf-dataset:<id or path>, "
+                                    "or hf-dataset with the root option",
+                                    hint="e.g. --probe hf-dataset:/data/esc50_saved")
+        return _loader(name)(source=source or str(root), **options)
     return _loader(name)(root=root, **options)
 
 
-__all__ = ["ArrayProbeSet", "ClipInfo", "HELDOUT", "PROBE", "PROBE_NAMES", "ProbeSet", "SOUNDBANK_CONCEPTS",
+__all__ = ["ArrayProbeSet", "ClipInfo", "HELDOUT", "HF_DATASET", "PROBE", "PROBE_NAMES", "ProbeSet", "SOUNDBANK_CONCEPTS",
            "SOUNDBANK_LABELS", "SPLITS", "SkippedClip", "load_probe", "probe_options"]
