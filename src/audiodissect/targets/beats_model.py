@@ -103,7 +103,9 @@ class MultiheadAttention(torch.nn.Module):
     Input (B, T, C), output (B, T, C). Submodules ``q_proj``, ``k_proj``,
     ``v_proj``, ``out_proj`` (B, T, C); with ``gru_rel_pos``, ``grep_linear``
     (B, H, T, 8) and the parameter ``grep_a`` (1, H, 1, 1). The layer that owns
-    the shared bias table has ``relative_attention_bias`` (num_buckets, H).
+    the shared bias table has ``relative_attention_bias`` (num_buckets, H); it
+    is a lookup over (T, T) offsets whose output (T, T, H) has no clip axis, so
+    it is not a layer to record.
     """
 
     def __init__(self, config: BEATsConfig, *, owns_bias: bool):
