@@ -118,5 +118,5 @@ def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSe
     return _loader(name)(root=root, **options)
 
 
-__all__ = ["ArrayProbeSet", "ClipInfo", "HELDOUT", "HF_DATASET", "PROBE", "PROBE_NAMES", "ProbeSet", "SOUNDBANK_CONCEPTS",
-           "SOUNDBANK_LABELS", "SPLITS", "SkippedClip", "load_probe", "probe_options"]
+__all__ = ["ArrayProbeSet", "ClipInfo", "HELDOUT", "HF_DATASET", "PROBE", "PROBE_NAMES", "ProbeSet",
+           "SOUNDBANK_CONCEPTS", "SOUNDBANK_LABELS", "SPLITS", "SkippedClip", "load_probe", "probe_options"]

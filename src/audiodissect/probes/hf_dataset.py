@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +95,16 @@ def _cell_source(cell: Any, folder: Path | None) -> bytes | Path:
     return path if path.is_absolute() or folder is None else folder / path
 
 
-def _cell_name(cell: Any) -> str | None:
-    """The file name an audio cell carries, if any."""
+def _cell_path(cell: Any) -> str | None:
+    """The path an audio cell carries, if any."""
     path = cell.get("path") if isinstance(cell, dict) else cell
-    return os.path.basename(str(path)) if path else None
+    return str(path) if path else None
+
+
+def _cells(audio: Any, column: str, *, batch_size: int = 64) -> Iterator[Any]:
+    """The audio cells of every row in order, read a batch at a time (never all bytes at once)."""
+    for batch in audio.iter(batch_size=batch_size):
+        yield from batch[column]
 
 
 def _digest(source: bytes | Path) -> str:
@@ -196,9 +202,8 @@ def load_hf_dataset(*, source: str, split: str = "train", audio_column: str = "a
         raise AudioDissectError(f"row {row} of {where} has no label in the column {label_column!r}",
                                 hint="choose a labelled split, or label_column=none for unlabelled clips")
     meta = scalar_columns(dataset, exclude={audio_column, label_column})
-    cells = [batch[audio_column] for batch in audio.iter(batch_size=256)]
-    cells = [cell for batch in cells for cell in batch]
-    names = [_cell_name(cell) for cell in cells]
+    paths = [_cell_path(cell) for cell in _cells(audio, audio_column)]
+    names = [os.path.basename(path) if path else None for path in paths]
     if id_column is not None:
         ids = [str(v) for v in dataset.select_columns([id_column]).to_dict()[id_column]]
         if len(set(ids)) != n:
@@ -208,7 +213,7 @@ def load_hf_dataset(*, source: str, split: str = "train", audio_column: str = "a
     elif all(names):
         ids = unique_ids([os.path.splitext(name)[0] for name in names],
                          [label or f"row{i}" for i, label in enumerate(labels)])
-        keys = [str(cell.get("path") if isinstance(cell, dict) else cell) for cell in cells]
+        keys = [str(path) for path in paths]
     else:
         ids = keys = [f"row{i:06d}" for i in range(n)]
     if heldout_column is not None:
@@ -219,7 +224,7 @@ def load_hf_dataset(*, source: str, split: str = "train", audio_column: str = "a
     else:
         splits = seeded_split(keys, seed=int(seed), fraction=float(heldout_fraction))
     clips, rows, digests, skipped = [], [], [], []
-    for i, cell in enumerate(cells):
+    for i, cell in enumerate(_cells(audio, audio_column)):
         try:
             source_i = _cell_source(cell, folder)
         except AudioDissectError as exc:

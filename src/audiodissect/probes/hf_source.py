@@ -109,7 +109,7 @@ def raw_audio_column(dataset: Any, column: str, *, where: str) -> Any:
         return audio_only
     audio = [name for name, f in dataset.features.items() if isinstance(f, datasets.Audio)]
     raise AudioDissectError(f"the column {column!r} of {where} does not hold audio (its type: {feature})",
-                            hint="audio columns: " + (", ".join(audio) or "none") + "; choose one with audio_column=NAME")
+                            hint=f"audio columns: {', '.join(audio) or 'none'}; choose one with audio_column=NAME")
 
 
 def label_names(dataset: Any, column: str, *, where: str) -> list[str | None]:
