@@ -132,6 +132,9 @@ def test_description_sentences_keep_clip_positions():
                                               ["a", "b", "c"])
     assert sentences == ["Rain.", "A dog barks.", "It is loud."]
     assert owners.tolist() == [0, 1, 1]
+    chatty = {"a": "Sure, here is a description. A dog barks.", "b": "Based on the audio, rain falls."}
+    assert description_sentences(chatty, ["a", "b"])[0] == ["A dog barks."]
+    assert len(description_sentences(chatty, ["a", "b"], drop_boilerplate=False)[0]) == 3
 
 
 class TopicEmbedder:
@@ -230,7 +233,7 @@ def test_cluster_count_is_capped_by_distinct_sentences():
 def test_analyze_command_prints_results_and_skips(tmp_path, capsys):
     import argparse
 
-    from audiodissect.commands import analyze
+    from audiodissect.cli import analyze
 
     run = make_analysis_run(tmp_path)
     (run.path / "descriptions.json").unlink()

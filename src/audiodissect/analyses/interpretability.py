@@ -1,7 +1,8 @@
 """Uninterpretable units (paper Fig. 6): do a unit's top clips tell one story?
 
-Every sentence of every clip description is embedded and the sentences are
-clustered with k-means (k = 11 in the paper). A unit is *uninterpretable at
+Every sentence of every clip description (boiler-plate sentences left out,
+as in the original code) is embedded and the sentences are clustered with
+k-means (k = 11 in the paper). A unit is *uninterpretable at
 K'* when no cluster holds at least K' of its top-K clips (K = 5). Which
 clusters hold a clip is decided by one of two rules (:data:`RULES`):
 
@@ -34,8 +35,13 @@ RULES = ("any", "majority")
 DEFAULT_RULE = "any"
 
 
-def description_sentences(descriptions: Mapping[str, str], clip_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+def description_sentences(descriptions: Mapping[str, str], clip_ids: Sequence[str], *,
+                          drop_boilerplate: bool = True) -> tuple[list[str], np.ndarray]:
     """Split clip descriptions into sentences.
+
+    As in the original code, sentences that talk about the task rather than
+    the sound ("Sure, here is a description.", :data:`~audiodissect.summarize.
+    sentences.BOILERPLATE_PHRASES`) are left out of the clustering.
 
     Parameters
     ----------
@@ -43,6 +49,8 @@ def description_sentences(descriptions: Mapping[str, str], clip_ids: Sequence[st
         ``{clip_id: description}``; clips not in `clip_ids` are ignored.
     clip_ids : sequence of str, shape (N,)
         Clip order; positions index the result.
+    drop_boilerplate : bool
+        Leave out boiler-plate sentences (default, as the original); False keeps every sentence.
 
     Returns
     -------
@@ -50,7 +58,7 @@ def description_sentences(descriptions: Mapping[str, str], clip_ids: Sequence[st
     owners : np.ndarray, shape (S,), int64
         Position in `clip_ids` of each sentence's clip.
     """
-    from ..summarize.sentences import split_sentences
+    from ..summarize.sentences import boilerplate_phrase, split_sentences
 
     sentences: list[str] = []
     owners: list[int] = []
@@ -58,7 +66,8 @@ def description_sentences(descriptions: Mapping[str, str], clip_ids: Sequence[st
         text = descriptions.get(cid)
         if not text:
             continue
-        parts = [s for s in split_sentences(str(text)) if s.strip()]
+        parts = [s for s in split_sentences(str(text))
+                 if s.strip() and not (drop_boilerplate and boilerplate_phrase(s))]
         sentences.extend(parts)
         owners.extend([pos] * len(parts))
     return sentences, np.asarray(owners, dtype=np.int64)
