@@ -20,14 +20,16 @@ class LLM(Protocol):
     ``"extractive"``); it is part of the LLM cache's keys.
 
     ``complete(prompts, **params)`` sends each prompt as one user message of a
-    chat and returns one answer per prompt, in order. ``params``:
+    chat and returns one answer per prompt, in order; a backend that can fail
+    per prompt (HTTP) returns :class:`~audiodissect.llm.answers.Answers`,
+    with ``None`` where a prompt got no usable answer. ``params``:
     ``system`` (a system prompt, or None), ``temperature``, ``max_tokens``,
     ``seed``.
     """
 
     name: str
 
-    def complete(self, prompts: Sequence[str], **params: Any) -> list[str]: ...
+    def complete(self, prompts: Sequence[str], **params: Any) -> list[str | None]: ...
 
 
 def check_params(params: dict[str, Any]) -> dict[str, Any]:

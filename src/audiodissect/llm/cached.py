@@ -9,11 +9,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..progress import ProgressHook, silent, track
+from ..progress import ProgressHook, silent
+from .answers import Answers, Completed, Failure, usable
 from .base import LLM, check_params
 
 _SCHEMA = """
@@ -26,6 +27,9 @@ CREATE TABLE IF NOT EXISTS answers (
     created REAL NOT NULL
 )
 """
+
+#: Longest time new answers of a streaming backend wait before they are committed, in seconds.
+COMMIT_EVERY_S = 1.0
 
 
 def answer_key(backend: str, prompt: str, params: dict[str, Any]) -> str:
@@ -43,10 +47,20 @@ class CachedLLM:
     Sampling with temperature > 0 and no seed is cached too: the first answer
     is kept, which makes repeated runs reproducible.
 
-    Within one :meth:`complete` call identical prompts are sent once. New
-    prompts go to the backend in batches of `batch_size`, and each batch's
-    answers are committed as soon as it returns, so an interrupted run loses
-    at most one batch.
+    Only usable answers are stored: an empty or missing answer (``None`` from
+    an HTTP backend whose retries ran out, ``""`` from any backend) counts as
+    a failure, is returned as ``None`` and is asked again next time. Stored
+    empty answers (from older versions) are ignored the same way.
+
+    Within one :meth:`complete` call identical prompts are sent once. A
+    backend with ``complete_iter`` (the HTTP backend) streams answers as they
+    arrive, with up to its ``concurrency`` requests in flight, and they are
+    committed at least every :data:`COMMIT_EVERY_S` seconds; other backends
+    get `batch_size` prompts at a time, committed per batch. An interrupted
+    run loses at most that much.
+
+    Safe to share between threads, and between processes on one file (sqlite
+    locking); answers are always returned in prompt order.
 
     Parameters
     ----------
@@ -55,9 +69,14 @@ class CachedLLM:
     path : str or path-like
         The sqlite file (created with its folder when missing).
     batch_size : int
-        Prompts sent to the backend at a time.
+        Prompts sent to a non-streaming backend at a time.
     hook : progress hook, optional
-        Reports ``("llm", name, completed=, total=)`` over the batches of new prompts.
+        Reports ``("llm", name, completed=, total=)`` over the prompts sent
+        (streaming backends) or the batches sent (others).
+    refresh : bool
+        Ask every prompt again instead of reading answers stored before this
+        object was made (they are replaced); answers it got itself are reused.
+        (The command line's ``--refresh-cache``.)
 
     Attributes
     ----------
@@ -66,61 +85,123 @@ class CachedLLM:
     hits : int
         Prompts answered without a new backend request (from the file, or a
         repeat of a prompt already sent in the same call).
+    failed : int
+        Prompts that got no usable answer so far (each counted once per call).
+    failures : list of Failure
+        Those prompts and the reasons (in prompt order within each call).
     """
 
     def __init__(self, llm: LLM, path: str | os.PathLike, *, batch_size: int = 32,
-                 hook: ProgressHook | None = None):
+                 hook: ProgressHook | None = None, refresh: bool = False):
         self.llm = llm
         self.name = llm.name
         self.path = Path(path)
         self.batch_size = max(1, int(batch_size))
         self.hook = hook or silent
+        self.refresh = bool(refresh)
         self.calls = 0
         self.hits = 0
+        self.failed = 0
+        self.failures: list[Failure] = []
+        self._fresh: set[str] = set()  # keys this object stored (the answers `refresh` trusts)
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute(_SCHEMA)
             db.commit()
 
+    @property
+    def concurrency(self) -> int:
+        """The backend's requests in flight at once (1 for in-process backends)."""
+        return int(getattr(self.llm, "concurrency", 1))
+
     def _connect(self) -> contextlib.closing[sqlite3.Connection]:
         return contextlib.closing(sqlite3.connect(self.path, timeout=60.0))
 
     def _lookup(self, db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        keys = list(keys)
+        keys = [k for k in keys if k in self._fresh] if self.refresh else list(keys)
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(db.execute(f"SELECT key, answer FROM answers WHERE key IN ({marks})", chunk))
+            found.update((key, answer) for key, answer in
+                         db.execute(f"SELECT key, answer FROM answers WHERE key IN ({marks})", chunk)
+                         if usable(answer))
         return found
 
-    def complete(self, prompts: Sequence[str], **params: Any) -> list[str]:
-        """One answer per prompt, from the cache where possible; see :class:`~audiodissect.llm.base.LLM`."""
+    def _store(self, db: sqlite3.Connection, rows: list[tuple[str, str, str, str, str, float]]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.commit()
+            self._fresh.update(row[0] for row in rows)
+        rows.clear()
+
+    def _stream(self, keys: list[str], prompts: list[str], given: dict[str, Any]) -> Iterator[Completed]:
+        if hasattr(self.llm, "complete_iter"):
+            yield from self.llm.complete_iter(prompts, **given)  # type: ignore[attr-defined]
+            return
+        for start in range(0, len(prompts), self.batch_size):
+            batch = prompts[start:start + self.batch_size]
+            replies = self.llm.complete(batch, **given)
+            if len(replies) != len(batch):
+                raise RuntimeError(f"{self.name} returned {len(replies)} answers for {len(batch)} prompts")
+            errors = getattr(replies, "errors", {})
+            for offset, reply in enumerate(replies):
+                yield Completed(start + offset, None if reply is None else str(reply), errors.get(offset))
+            yield Completed(-1, None, "batch end")  # commit point
+
+    def complete(self, prompts: Sequence[str], **params: Any) -> Answers:
+        """One answer per prompt, in order, from the cache where possible; ``None`` where it failed.
+
+        See :class:`~audiodissect.llm.base.LLM`; the reasons of failures are in
+        the result's ``.errors`` and in :attr:`failures`.
+        """
         prompts = list(prompts)
         p = check_params(params)
-        given = {k: v for k, v in params.items()}
+        given = dict(params)
         keys = [answer_key(self.name, prompt, p) for prompt in prompts]
         unique = dict(zip(keys, prompts))  # first prompt of each key, in order
-        with self._lock, self._connect() as db:
-            answers = self._lookup(db, unique)
+        with self._connect() as db:
+            with self._lock:
+                answers: dict[str, str] = self._lookup(db, list(unique))
             missing = [key for key in unique if key not in answers]
-            batches = [missing[i:i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
+            errors: dict[str, str] = {}
             params_json = json.dumps(p, sort_keys=True)
-            for batch in track(batches, "llm", hook=self.hook, artefact=self.name):
-                replies = self.llm.complete([unique[key] for key in batch], **given)
-                if len(replies) != len(batch):
-                    raise RuntimeError(f"{self.name} returned {len(replies)} answers for {len(batch)} prompts")
-                now = time.time()
-                db.executemany(
-                    "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-                    [(key, self.name, unique[key], params_json, str(reply), now)
-                     for key, reply in zip(batch, replies)])
-                db.commit()
-                answers.update(zip(batch, map(str, replies)))
-                self.calls += len(batch)
-            self.hits += len(prompts) - len(missing)
-        return [answers[key] for key in keys]
+            rows: list[tuple[str, str, str, str, str, float]] = []
+            done = 0
+            last_commit = time.monotonic()
+            streaming = hasattr(self.llm, "complete_iter")
+            total = len(missing) if streaming else -(-len(missing) // self.batch_size)
+            self.hook("llm", self.name, completed=0, total=total)
+            try:
+                for item in self._stream(missing, [unique[k] for k in missing], given):
+                    if item.index >= 0:
+                        key = missing[item.index]
+                        done += 1
+                        if usable(item.text):
+                            answers[key] = item.text  # type: ignore[assignment]
+                            rows.append((key, self.name, unique[key], params_json, item.text, time.time()))
+                        else:
+                            errors[key] = item.error or ("the answer was empty" if item.text is not None
+                                                         else "no answer")
+                    if streaming and item.index >= 0:
+                        self.hook("llm", self.name, completed=done, total=total)
+                    elif item.index < 0:
+                        self.hook("llm", self.name, completed=-(-done // self.batch_size), total=total)
+                    if item.index < 0 or time.monotonic() - last_commit >= COMMIT_EVERY_S:
+                        self._store(db, rows)
+                        last_commit = time.monotonic()
+            finally:
+                self._store(db, rows)  # keep what arrived, also on errors and Ctrl-C
+                with self._lock:
+                    self.calls += done
+                    self.hits += len(prompts) - len(missing)
+                    self.failed += len(errors)
+                    self.failures.extend(Failure(unique[k], errors[k]) for k in missing if k in errors)
+        return Answers([answers.get(key) for key in keys],
+                       errors={i: errors[key] for i, key in enumerate(keys) if key in errors})
 
     def __len__(self) -> int:
         """Number of answers stored in the file."""

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .answers import Answers, Completed
 from .base import chat_messages, check_params
-from .http_client import ChatClient
+from .http_client import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, ChatClient
+
+#: How users set the HTTP LLM's options, quoted in error hints.
+LLM_SETTINGS = {
+    "timeout": "timeout= (load_llm, HttpLLM), --llm-timeout on the command line or summarize.timeout in a config",
+    "concurrency": "concurrency= (load_llm, HttpLLM) or summarize.concurrency in a config",
+    "retries": "retries= (load_llm, HttpLLM) or summarize.retries in a config",
+}
 
 
 class HttpLLM:
@@ -23,32 +31,58 @@ class HttpLLM:
     api_key_env : str or None
         Environment variable holding the API key, sent as a bearer token when set.
     timeout : float
-        Seconds to wait for one answer.
-    max_concurrency : int
-        Most requests in flight at once.
+        Deadline of one request (connect, send, whole answer), in seconds;
+        120 by default (see :data:`~audiodissect.llm.http_client.DEFAULT_TIMEOUT_S`).
+    concurrency : int
+        Most requests in flight at once (4 by default), so that the server can batch them.
     retries : int
-        Extra tries after timeouts, connection errors, HTTP 5xx/408/429 and
-        replies that are not JSON; other 4xx replies fail at once.
+        Extra tries after connection errors, HTTP 5xx/408/429 and unusable
+        answers (empty, null, not JSON); other 4xx replies and deadline hits
+        fail at once.
     backoff : float
-        Pause before the first retry, in seconds; doubles with each retry.
+        Ceiling of the pause before the first retry, in seconds; doubles with each retry.
     extra_body : dict, optional
         Extra request fields (e.g. ``{"top_p": 0.9}``).
+    max_concurrency : int, optional
+        Older name of `concurrency`.
+
+    Notes
+    -----
+    :meth:`complete` returns :class:`~audiodissect.llm.answers.Answers`: a
+    list with one ``str`` per prompt, or ``None`` where the answers stayed
+    unusable after the retries (the reason in ``.errors``).
     """
 
     def __init__(self, *, base_url: str, model: str, api_key_env: str | None = "OPENAI_API_KEY",
-                 timeout: float = 60.0, max_concurrency: int = 8, retries: int = 3,
-                 backoff: float = 1.0, extra_body: dict | None = None):
-        self.client = ChatClient(base_url=base_url, model=model, api_key_env=api_key_env,
-                                 timeout=timeout, max_concurrency=max_concurrency,
-                                 retries=retries, backoff=backoff, extra_body=extra_body)
+                 timeout: float = DEFAULT_TIMEOUT_S, concurrency: int = DEFAULT_CONCURRENCY,
+                 retries: int = DEFAULT_RETRIES, backoff: float = 1.0, extra_body: dict | None = None,
+                 max_concurrency: int | None = None):
+        self.client = ChatClient(base_url=base_url, model=model, api_key_env=api_key_env, timeout=timeout,
+                                 concurrency=concurrency, max_concurrency=max_concurrency, retries=retries,
+                                 backoff=backoff, extra_body=extra_body, settings=LLM_SETTINGS)
         self.name = f"http:{model}"
 
-    def complete(self, prompts: Sequence[str], **params: Any) -> list[str]:
-        """One answer per prompt, each sent as one chat; see :class:`~audiodissect.llm.base.LLM`."""
+    @property
+    def concurrency(self) -> int:
+        """Most requests in flight at once."""
+        return self.client.concurrency
+
+    def complete_iter(self, prompts: Sequence[str], **params: Any) -> Iterator[Completed]:
+        """Send each prompt as one chat, :attr:`concurrency` at a time; yield each answer as it arrives.
+
+        Yields
+        ------
+        Completed
+            ``(index, text, None)`` or ``(index, None, reason)``, in the order answers arrive.
+        """
         p = check_params(params)
         conversations = [chat_messages(prompt, system=p["system"]) for prompt in prompts]
-        return self.client.chat(conversations, temperature=p["temperature"],
-                                max_tokens=p["max_tokens"], seed=p["seed"])
+        return self.client.chat_iter(conversations, temperature=p["temperature"],
+                                     max_tokens=p["max_tokens"], seed=p["seed"])
+
+    def complete(self, prompts: Sequence[str], **params: Any) -> Answers:
+        """One answer per prompt, in order (``None`` where it failed); see :class:`~audiodissect.llm.base.LLM`."""
+        return Answers.from_completed(len(prompts), self.complete_iter(prompts, **params))
 
     def __repr__(self) -> str:
         return f"HttpLLM(base_url={self.client.base_url!r}, model={self.client.model!r})"

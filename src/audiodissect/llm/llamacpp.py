@@ -54,10 +54,17 @@ class LlamaCppLLM:
         CPU threads; by default all cores.
     n_gpu_layers : int, optional
         Layers to offload to a GPU when xllamacpp was built with GPU support.
+    n_parallel : int
+        Requests the model's own HTTP server (:attr:`server_address`) decodes
+        together; each gets ``n_ctx / n_parallel`` tokens of context.
+        :meth:`complete` itself answers one prompt at a time.
     """
 
+    #: Prompts :meth:`complete` works on at once.
+    concurrency = 1
+
     def __init__(self, model_path: str | os.PathLike | None = None, *, n_ctx: int = 2048,
-                 n_threads: int | None = None, n_gpu_layers: int | None = None):
+                 n_threads: int | None = None, n_gpu_layers: int | None = None, n_parallel: int = 1):
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
             raise AudioDissectError(f"no GGUF model file at {path}")
@@ -65,6 +72,9 @@ class LlamaCppLLM:
         self.n_ctx = int(n_ctx)
         self.n_threads = n_threads
         self.n_gpu_layers = n_gpu_layers
+        if int(n_parallel) < 1:
+            raise AudioDissectError(f"n_parallel must be at least 1, got {n_parallel}")
+        self.n_parallel = int(n_parallel)
         self.name = f"llamacpp:{path.name}"
         self._server: Any = None
         self._lock = threading.Lock()
@@ -79,7 +89,7 @@ class LlamaCppLLM:
             params = xllamacpp.CommonParams()
             params.model.path = str(self.model_path)
             params.n_ctx = self.n_ctx
-            params.n_parallel = 1
+            params.n_parallel = self.n_parallel
             params.verbosity = -1  # no llama.cpp log lines
             if self.n_threads is not None:
                 params.cpuparams.n_threads = int(self.n_threads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -24,8 +25,12 @@ SPEC_FORMS = (
 
 _HTTP_RE = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
 
+log = logging.getLogger("audiodissect")
 
-def load_llm(spec: str, *, cache_path: str | os.PathLike | None = None, **options: Any) -> LLM:
+
+def load_llm(spec: str, *, cache_path: str | os.PathLike | None = None, timeout: float | None = None,
+             concurrency: int | None = None, retries: int | None = None, refresh: bool = False,
+             **options: Any) -> LLM:
     """The LLM backend named by `spec`.
 
     Parameters
@@ -44,9 +49,20 @@ def load_llm(spec: str, *, cache_path: str | os.PathLike | None = None, **option
         - ``"transformers:<hub id or folder>"``: a causal LM run with transformers.
     cache_path : path-like, optional
         Wrap the backend in a :class:`~audiodissect.llm.cached.CachedLLM` on this file.
+    timeout : float, optional
+        HTTP only: deadline of one request in seconds (default 120; the
+        command line's ``--llm-timeout``, config ``summarize.timeout``).
+    concurrency : int, optional
+        Requests in flight at once: default 4 for HTTP; in-process backends
+        answer one prompt at a time and ignore a larger value (with a warning).
+    retries : int, optional
+        HTTP only: extra tries after retryable failures (default 3).
+    refresh : bool
+        With `cache_path`: ask every prompt again instead of reading stored
+        answers (the command line's ``--refresh-cache``).
     **options
         Keyword arguments for the backend's constructor (e.g. ``n_threads``,
-        ``max_concurrency``, ``device``).
+        ``backoff``, ``device``).
 
     Raises
     ------
@@ -54,6 +70,12 @@ def load_llm(spec: str, *, cache_path: str | os.PathLike | None = None, **option
         For a spec of none of these forms.
     """
     kind, _, rest = spec.strip().partition(":")
+    http_options = {name: value for name, value in
+                    (("timeout", timeout), ("concurrency", concurrency), ("retries", retries)) if value is not None}
+    if kind != "http" and http_options:
+        if concurrency is not None and concurrency > 1:
+            log.warning("the %s backend answers one prompt at a time: concurrency=%d is ignored", kind, concurrency)
+        log.debug("settings for HTTP backends ignored by %s: %s", kind, sorted(http_options))
     llm: LLM
     if kind == "extractive" and not rest:
         from .extractive import ExtractiveLLM
@@ -68,7 +90,7 @@ def load_llm(spec: str, *, cache_path: str | os.PathLike | None = None, **option
             model, base_url = match.group("model"), match.group("url")
         else:
             model, base_url = rest, os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        llm = HttpLLM(base_url=base_url, model=model, **options)
+        llm = HttpLLM(base_url=base_url, model=model, **http_options, **options)
     elif kind == "transformers" and rest:
         from .transformers_llm import TransformersLLM
         llm = TransformersLLM(rest, **options)
@@ -76,5 +98,5 @@ def load_llm(spec: str, *, cache_path: str | os.PathLike | None = None, **option
         raise AudioDissectError(f"unknown LLM spec {spec!r}", hint="valid forms: " + ", ".join(SPEC_FORMS))
     if cache_path is not None:
         from .cached import CachedLLM
-        llm = CachedLLM(llm, cache_path)
+        llm = CachedLLM(llm, cache_path, refresh=refresh)
     return llm
