@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..cache import read_json, write_json
+from ..cache import read_json
 from ..errors import AudioDissectError
-from ..progress import ProgressHook, track
+from ..llm.answers import Completed
+from ..progress import ProgressHook, default_hook
+from .checkpoint import DescriptionStore
 
 log = logging.getLogger("audiodissect")
 
@@ -83,18 +84,31 @@ class Captioner(Protocol):
 class Descriptions(list):
     """The descriptions returned by :func:`describe_cached` (a list of str, in clip order).
 
+    A clip the captioner failed on (its answers stayed empty or unusable)
+    holds ``""`` and is listed in ``failed``; it is not cached, so the next
+    run describes it again.
+
     Attributes
     ----------
     n_cached : int
-        Clips whose description came from the file.
+        Clips whose description came from the cache.
     n_described : int
-        Clips the captioner described in this call.
+        Clips the captioner described in this call (failures included).
+    failed : dict of str to str
+        Clip id to the reason, for the clips that got no description.
     """
 
-    def __init__(self, items: Sequence[str], *, n_cached: int, n_described: int):
+    def __init__(self, items: Sequence[str], *, n_cached: int, n_described: int,
+                 failed: dict[str, str] | None = None):
         super().__init__(items)
         self.n_cached = n_cached
         self.n_described = n_described
+        self.failed: dict[str, str] = dict(failed or {})
+
+    @property
+    def n_failed(self) -> int:
+        """Number of clips without a description."""
+        return len(self.failed)
 
 
 def read_descriptions(path: str | os.PathLike) -> dict[str, Any]:
@@ -106,44 +120,100 @@ def read_descriptions(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def describe_cached(captioner: Captioner, clips: Sequence[Any], path: str | os.PathLike, *,
-                    batch_size: int = 16, hook: ProgressHook | None = None) -> Descriptions:
-    """Describe `clips`, keeping the descriptions per clip id in the JSON file `path`.
+def _described(captioner: Captioner, clips: Sequence[Any], todo: list[int],
+               batch_size: int) -> Iterator[Completed]:
+    """Descriptions of ``clips[i] for i in todo`` as they finish (``index`` into `todo`), with commit points.
 
-    Only clips missing from the file are described, `batch_size` at a time;
-    the file is rewritten atomically after every batch, so an interrupted run
-    resumes where it stopped. A file written by a captioner of another
-    ``name`` is ignored (and replaced).
-
-    Returns
-    -------
-    Descriptions
-        One description per clip, in order, with the counts ``n_cached`` and
-        ``n_described``.
+    A captioner with ``describe_iter`` streams; any other is asked `batch_size`
+    clips at a time. A commit point is ``Completed(-1, None)``.
     """
-    ids = [clip.id for clip in clips]
-    if len(set(ids)) != len(ids):
-        raise AudioDissectError("clip ids must be unique to cache descriptions")
-    path = Path(path)
-    stored: dict[str, str] = {}
-    if path.exists():
-        data = read_descriptions(path)
-        if data.get("captioner") == captioner.name:
-            stored = {str(k): str(v) for k, v in data["descriptions"].items()}
-        else:
-            log.info("%s was written by captioner %r, not %r: describing again",
-                     path, data.get("captioner"), captioner.name)
-    todo = [i for i, clip_id in enumerate(ids) if clip_id not in stored]
-    n_cached = len(ids) - len(todo)
-    batches = [todo[s:s + max(1, batch_size)] for s in range(0, len(todo), max(1, batch_size))]
-    for batch in track(batches, "describe", hook=hook, artefact=captioner.name):
+    if hasattr(captioner, "describe_iter"):
+        yield from captioner.describe_iter([clips[i] for i in todo])  # type: ignore[attr-defined]
+        return
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
         texts = captioner.describe([clips[i] for i in batch])
         if len(texts) != len(batch):
             raise RuntimeError(f"captioner {captioner.name} returned {len(texts)} descriptions "
                                f"for {len(batch)} clips")
-        stored.update({ids[i]: str(text) for i, text in zip(batch, texts)})
-        write_json(path, {"captioner": captioner.name, "descriptions": stored})
-    if not todo and not path.exists():
-        write_json(path, {"captioner": captioner.name, "descriptions": stored})
-    log.info("descriptions: %d from %s, %d new from %s", n_cached, path, len(todo), captioner.name)
-    return Descriptions([stored[clip_id] for clip_id in ids], n_cached=n_cached, n_described=len(todo))
+        errors = getattr(texts, "errors", {})
+        for offset, text in enumerate(texts):
+            yield Completed(start + offset, None if text is None else str(text), errors.get(offset))
+        yield Completed(-1, None)
+
+
+def describe_cached(captioner: Captioner, clips: Sequence[Any], path: str | os.PathLike, *,
+                    batch_size: int = 16, hook: ProgressHook | None = None) -> Descriptions:
+    """Describe `clips`, keeping the descriptions per clip id in the JSON file `path`.
+
+    Only clips missing from the cache are described. Finished descriptions
+    are checkpointed as they come, every `batch_size` clips, into shards in
+    ``<path>.parts/`` (atomic writes), so even a killed run keeps its finished
+    work and the next run describes only what is missing. When the call ends
+    (done, failed or interrupted with Ctrl-C) the shards are merged into
+    `path`. Temporary files of a killed run are removed first. A file written
+    by a captioner of another ``name`` is ignored (and replaced).
+
+    A captioner with ``describe_iter`` (the HTTP captioner) is sent all
+    missing clips at once, its own concurrency bounding the requests; any
+    other gets `batch_size` clips per :meth:`~Captioner.describe` call.
+    Empty or missing descriptions (``None`` from the HTTP captioner after its
+    retries, or ``""``) are failures: never cached, returned as ``""`` and
+    listed in ``failed``.
+
+    Parameters
+    ----------
+    captioner : Captioner
+    clips : sequence of clips, length N
+        Objects with ``id``, ``path``, ``audio`` and ``sample_rate``; unique ids.
+    path : path-like
+        The cache file.
+    batch_size : int
+        Clips per checkpoint (and per ``describe`` call).
+    hook : progress hook, optional
+        Told ``("describe", name, completed=, total=)`` over the clips described.
+
+    Returns
+    -------
+    Descriptions
+        N descriptions, in clip order, with ``n_cached``, ``n_described`` and ``failed``.
+    """
+    ids = [clip.id for clip in clips]
+    if len(set(ids)) != len(ids):
+        raise AudioDissectError("clip ids must be unique to cache descriptions")
+    batch_size = max(1, int(batch_size))
+    store = DescriptionStore(path, captioner.name)
+    store.remove_temporary()
+    stored = store.load()
+    todo = [i for i, clip_id in enumerate(ids) if clip_id not in stored]
+    n_cached = len(ids) - len(todo)
+    failed: dict[str, str] = {}
+    pending: dict[str, str] = {}
+    hook = hook or default_hook()
+    hook("describe", captioner.name, completed=0, total=len(todo))
+    done = 0
+    try:
+        for item in _described(captioner, clips, todo, batch_size):
+            if item.index >= 0:
+                clip_id = ids[todo[item.index]]
+                done += 1
+                if item.text is not None and item.text.strip():
+                    pending[clip_id] = item.text
+                else:
+                    failed[clip_id] = item.error or "the description was empty"
+                hook("describe", captioner.name, completed=done, total=len(todo))
+            if pending and (item.index < 0 or len(pending) >= batch_size):
+                store.checkpoint(pending)
+                stored.update(pending)
+                pending.clear()
+    finally:
+        store.checkpoint(pending)
+        stored.update(pending)
+        if todo or not store.path.exists() or store.shard_files():
+            store.merge(stored)
+    if failed:
+        log.warning("%d of %d clips got no description from %s (described as empty; the next run asks again), "
+                    "e.g. %s: %s", len(failed), len(todo), captioner.name, *next(iter(failed.items())))
+    log.info("descriptions: %d from %s, %d new from %s", n_cached, path, len(todo) - len(failed), captioner.name)
+    return Descriptions([stored.get(clip_id, "") for clip_id in ids], n_cached=n_cached, n_described=len(todo),
+                        failed=failed)

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..cache import hash_key
 from ..errors import AudioDissectError
-from ..llm.http_client import ChatClient, map_bounded
+from ..llm.answers import Answers, Completed
+from ..llm.http_client import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, ChatClient
+
+#: How users set the captioner's options, quoted in error hints.
+CAPTIONER_SETTINGS = {
+    "timeout": "timeout= (HttpAudioCaptioner) or describe.timeout in a config",
+    "concurrency": "concurrency= (HttpAudioCaptioner) or describe.concurrency in a config",
+    "retries": "retries= (HttpAudioCaptioner) or describe.retries in a config",
+}
 
 #: The default instruction sent with each clip.
 DEFAULT_PROMPT = ("Describe this audio clip in one or two sentences: what sound sources you hear, "
@@ -72,21 +80,38 @@ class HttpAudioCaptioner:
         Send at most this many seconds from the start of each clip.
     temperature, max_tokens, seed
         Generation parameters (None: the server's default).
-    api_key_env, timeout, max_concurrency, retries, backoff
+    timeout : float
+        Deadline of one request (connect, send, whole answer), in seconds; 120 by default.
+    concurrency : int
+        Clips in flight at once (4 by default).
+    retries : int
+        Extra tries after connection errors, HTTP 5xx/408/429 and unusable
+        answers; deadline hits and other 4xx fail at once.
+    api_key_env, backoff
         As for :class:`~audiodissect.llm.http.HttpLLM`.
+    max_concurrency : int, optional
+        Older name of `concurrency`.
+
+    Notes
+    -----
+    :meth:`describe` returns :class:`~audiodissect.llm.answers.Answers`:
+    one description per clip, ``None`` where the answers stayed unusable
+    (empty, null, not JSON) after the retries, the reason in ``.errors``.
     """
 
     def __init__(self, base_url: str, model: str, *, prompt: str = DEFAULT_PROMPT, system: str | None = None,
                  audio_format: str = "input_audio", sample_rate: int | None = None,
                  max_seconds: float | None = None, temperature: float | None = 0.0,
                  max_tokens: int | None = 200, seed: int | None = None,
-                 api_key_env: str | None = "OPENAI_API_KEY", timeout: float = 120.0,
-                 max_concurrency: int = 4, retries: int = 3, backoff: float = 1.0):
+                 api_key_env: str | None = "OPENAI_API_KEY", timeout: float = DEFAULT_TIMEOUT_S,
+                 concurrency: int = DEFAULT_CONCURRENCY, retries: int = DEFAULT_RETRIES, backoff: float = 1.0,
+                 max_concurrency: int | None = None):
         if audio_format not in AUDIO_FORMATS:
             raise AudioDissectError(f"unknown audio_format {audio_format!r}",
                                     hint="valid: " + ", ".join(AUDIO_FORMATS))
         self.client = ChatClient(base_url=base_url, model=model, api_key_env=api_key_env, timeout=timeout,
-                                 max_concurrency=max_concurrency, retries=retries, backoff=backoff)
+                                 concurrency=concurrency, max_concurrency=max_concurrency, retries=retries,
+                                 backoff=backoff, settings=CAPTIONER_SETTINGS)
         self.prompt = prompt
         self.system = system
         self.audio_format = audio_format
@@ -122,10 +147,26 @@ class HttpAudioCaptioner:
         messages.append({"role": "user", "content": content})
         return messages
 
-    def describe(self, clips: Sequence[Any]) -> list[str]:
-        """One description per clip, requests sent with bounded concurrency (each WAV encoded when sent)."""
-        return map_bounded(lambda clip: self.client.chat_one(self.messages(clip), **self.params), clips,
-                           max_concurrency=self.client.max_concurrency)
+    @property
+    def concurrency(self) -> int:
+        """Clips in flight at once."""
+        return self.client.concurrency
+
+    def describe_iter(self, clips: Sequence[Any]) -> Iterator[Completed]:
+        """Describe clips, :attr:`concurrency` at a time; yield each description as it arrives.
+
+        Each clip's WAV is encoded only when its request is sent.
+
+        Yields
+        ------
+        Completed
+            ``(index, text, None)`` or ``(index, None, reason)``, in the order answers arrive.
+        """
+        return self.client.chat_iter(clips, build=self.messages, **self.params)
+
+    def describe(self, clips: Sequence[Any]) -> Answers:
+        """One description per clip, in order (``None`` where it failed)."""
+        return Answers.from_completed(len(clips), self.describe_iter(clips))
 
     def __repr__(self) -> str:
         return f"HttpAudioCaptioner(base_url={self.client.base_url!r}, model={self.client.model!r})"
