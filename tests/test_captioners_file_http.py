@@ -240,3 +240,103 @@ def test_probe_clips_from_a_real_probe_set():
                           audio=[tone(100, seconds=0.1, rate=8000)], sample_rate=8000, spec={})
     [clip] = probe_clips(probe, sample_rate=16000)
     assert (clip.id, clip.path, clip.sample_rate, clip.audio.shape) == ("x", "/p/x.wav", 16000, (1600,))
+
+
+class InterruptingCaptioner(CountingCaptioner):
+    """Stops like Ctrl-C when asked to describe clip `stop_at`."""
+
+    def __init__(self, stop_at):
+        super().__init__()
+        self.stop_at = stop_at
+
+    def describe(self, batch):
+        if any(c.id == self.stop_at for c in batch):
+            raise KeyboardInterrupt
+        return super().describe(batch)
+
+
+class StreamingCaptioner(CountingCaptioner):
+    """Has ``describe_iter``, like the HTTP captioner; Ctrl-C after `stop_after` clips."""
+
+    def __init__(self, stop_after=None):
+        super().__init__()
+        self.stop_after = stop_after
+
+    def describe_iter(self, batch):
+        from audiodissect.llm import Completed
+
+        for i, clip in enumerate(batch):
+            if i == self.stop_after:
+                raise KeyboardInterrupt
+            self.described.append(clip.id)
+            yield Completed(i, f"{clip.id} streamed")
+
+
+def test_ctrl_c_keeps_the_finished_descriptions(tmp_path):
+    path = tmp_path / "d.json"
+    some = clips(7)
+    with pytest.raises(KeyboardInterrupt):
+        describe_cached(InterruptingCaptioner(stop_at="c4"), some, path, batch_size=2)
+    assert sorted(read_descriptions(path)["descriptions"]) == ["c0", "c1", "c2", "c3"]
+    with pytest.raises(KeyboardInterrupt):  # a streaming captioner keeps even a part of a checkpoint
+        describe_cached(StreamingCaptioner(stop_after=1), some, path, batch_size=2)
+    assert sorted(read_descriptions(path)["descriptions"]) == ["c0", "c1", "c2", "c3", "c4"]
+    assert not (tmp_path / "d.json.parts").exists()
+    rest = StreamingCaptioner()
+    out = describe_cached(rest, some, path, batch_size=2)
+    assert rest.described == ["c5", "c6"] and (out.n_cached, out.n_described) == (5, 2)
+    assert out[4] == "c4 streamed" and out[0] == "c0 has 400 samples"
+
+
+KILLED_RUN = """
+import sys, time
+import numpy as np
+from audiodissect.captioners import ClipAudio, describe_cached
+
+class Slow:
+    name = "slow"
+    def describe(self, batch):
+        time.sleep(0.05)
+        return [f"{c.id} described" for c in batch]
+
+clips = [ClipAudio(id=f"k{i}", audio=np.zeros(10, np.float32), sample_rate=8000) for i in range(200)]
+describe_cached(Slow(), clips, sys.argv[1], batch_size=2)
+"""
+
+
+def test_a_killed_describe_keeps_its_checkpoints_and_the_rerun_does_the_rest(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "d.json"
+    parts = tmp_path / "d.json.parts"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(path)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(parts.glob("*.json"))) < 3:
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    shards = list(parts.glob("*.json"))
+    assert len(shards) >= 3 and not path.exists()
+    (parts / ".123-1.json.abcd1234.tmp").write_text('{"half": ')  # what a kill during a write leaves
+    (tmp_path / ".d.json.efgh5678.tmp").write_text("")
+
+    class Named(CountingCaptioner):
+        name = "slow"
+
+    from audiodissect.captioners import ClipAudio
+
+    all_clips = [ClipAudio(id=f"k{i}", audio=np.zeros(10, np.float32), sample_rate=8000) for i in range(200)]
+    rest = Named()
+    out = describe_cached(rest, all_clips, path, batch_size=50)
+    kept = out.n_cached
+    assert kept >= 6 and kept % 2 == 0 and len(rest.described) == 200 - kept
+    assert set(rest.described).isdisjoint({f"k{i}" for i in range(kept)})
+    assert out[0] == "k0 described" and out[199] == "k199 has 10 samples"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.json"]  # shards merged, leftovers gone
+    assert len(read_descriptions(path)["descriptions"]) == 200

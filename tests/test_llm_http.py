@@ -1,13 +1,16 @@
 """The OpenAI-compatible HTTP backend against a real server on 127.0.0.1."""
 
 import json
+import random
 import time
 
 import pytest
 
 from audiodissect.errors import AudioDissectError
 from audiodissect.llm import HttpLLM, load_llm
-from audiodissect.llm.http_client import backoff_delay, map_bounded, message_text
+from audiodissect.llm.bounded import map_bounded
+from audiodissect.llm.http_client import message_text
+from audiodissect.llm.retry import backoff_delay, jittered_delay
 from llm_chat_server import ChatServer, chat_reply
 
 
@@ -50,15 +53,19 @@ def test_concurrency_is_bounded_and_order_kept():
     assert elapsed >= 3 * 0.15  # at least three waves of three
 
 
-def test_timeout_then_retry_succeeds():
-    def first_slow(n, body, headers):
-        return 200, chat_reply(f"try {n}"), (1.0 if n == 0 else 0)
+def test_a_deadline_hit_fails_at_once_and_names_the_setting():
+    def slow(n, body, headers):
+        return 200, chat_reply("late"), 1.0
 
-    with ChatServer(first_slow) as server:
+    with ChatServer(slow) as server:
         llm = HttpLLM(base_url=server.base_url, model="m", timeout=0.3, retries=2, backoff=0.01,
                       api_key_env=None)
-        assert llm.complete(["q"]) == ["try 1"]
-    assert len(server.requests) == 2
+        start = time.perf_counter()
+        with pytest.raises(AudioDissectError, match="within the 0.3 s deadline") as info:
+            llm.complete(["q"])
+        assert time.perf_counter() - start < 0.9
+    assert len(server.requests) == 1  # not tried again: that would multiply the wait
+    assert "--llm-timeout" in info.value.hint and "summarize.timeout" in info.value.hint
 
 
 def test_server_error_then_success():
@@ -73,19 +80,20 @@ def test_server_error_then_success():
     assert len(server.requests) == 2
 
 
-def test_malformed_json_fails_after_the_retries():
+def test_malformed_json_fails_alone_after_the_retries():
     with ChatServer(lambda n, body, headers: (200, b"{not json", 0)) as server:
         llm = HttpLLM(base_url=server.base_url, model="m", retries=2, backoff=0.01, api_key_env=None)
-        with pytest.raises(AudioDissectError, match="after 3 tries.*malformed JSON"):
-            llm.complete(["q"])
+        answers = llm.complete(["q"])
+    assert answers == [None] and answers.n_failed == 1
+    assert "not JSON" in answers.errors[0] and "3 attempts" in answers.errors[0]
     assert len(server.requests) == 3
 
 
-def test_missing_choices_is_a_clear_error():
+def test_missing_choices_is_a_per_item_failure():
     with ChatServer(lambda n, body, headers: (200, {"object": "chat.completion"}, 0)) as server:
-        llm = HttpLLM(base_url=server.base_url, model="m", api_key_env=None)
-        with pytest.raises(AudioDissectError, match="no choices"):
-            llm.complete(["q"])
+        llm = HttpLLM(base_url=server.base_url, model="m", retries=0, api_key_env=None)
+        answers = llm.complete(["q"])
+    assert answers == [None] and "no choices" in answers.errors[0]
 
 
 def test_401_fails_at_once_and_the_key_is_sent(monkeypatch):
@@ -118,7 +126,7 @@ def test_unreachable_server():
         url = server.base_url
     # the server is shut down: the port refuses connections
     llm = HttpLLM(base_url=url, model="m", retries=1, backoff=0.01, timeout=2, api_key_env=None)
-    with pytest.raises(AudioDissectError, match="after 2 tries: cannot reach") as info:
+    with pytest.raises(AudioDissectError, match="failed 2 times .*cannot reach.*connection refused") as info:
         llm.complete(["q"])
     assert "base_url" in info.value.hint
 
@@ -131,9 +139,12 @@ def test_bad_base_url_and_params():
         llm.complete(["q"], top_q=1)
 
 
-def test_backoff_doubles_and_is_capped():
+def test_backoff_doubles_and_is_capped_and_jitter_stays_in_the_upper_half():
     assert [backoff_delay(a, backoff=0.5) for a in range(4)] == [0.5, 1.0, 2.0, 4.0]
     assert backoff_delay(20, backoff=1.0) == 30.0
+    rng = random.Random(0)
+    draws = [jittered_delay(2, backoff=0.5, rng=rng) for _ in range(200)]
+    assert all(1.0 <= d <= 2.0 for d in draws) and max(draws) - min(draws) > 0.5
 
 
 def test_map_bounded_keeps_order():
@@ -158,7 +169,15 @@ def test_load_llm_http_specs(monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "https://example.org/v1")
     assert load_llm("http:gpt-x").client.base_url == "https://example.org/v1"
     monkeypatch.delenv("OPENAI_BASE_URL")
-    assert load_llm("http:gpt-x", max_concurrency=2).client.base_url == "http://127.0.0.1:8000/v1"
+    llm = load_llm("http:gpt-x", timeout=5, concurrency=2, retries=1)
+    assert llm.client.base_url == "http://127.0.0.1:8000/v1"
+    assert (llm.client.timeout, llm.concurrency, llm.client.retries) == (5.0, 2, 1)
+    assert load_llm("http:gpt-x").concurrency == 4  # the HTTP default
+    assert load_llm("http:gpt-x", max_concurrency=3).concurrency == 3  # the older name still works
+    with pytest.raises(AudioDissectError, match="concurrency"):
+        load_llm("http:gpt-x", concurrency=0)
+    with pytest.raises(AudioDissectError, match="timeout"):
+        load_llm("http:gpt-x", timeout=-1)
 
 
 def test_request_body_is_json_serialisable_with_extra_body():
