@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.hooks import channel_axis, pool_units, recording
+from audiodissect.record.hooks import channel_axis, pool_units, recording
 from audiodissect.layers import resolve_layers
 from audiodissect.probes.base import ArrayProbeSet, ClipInfo
 from audiodissect.progress import silent
@@ -84,10 +84,12 @@ def test_rows_stay_in_clip_order_when_batches_are_sorted_by_length():
         np.testing.assert_allclose(acts["proj"][i], proj[0].mean(0), rtol=1e-5, atol=1e-6)
 
 
-def test_length_batches_cover_each_position_once():
-    batches = length_batches([5, 1, 3, 1, 5], 2)
-    assert sorted(np.concatenate(batches).tolist()) == [0, 1, 2, 3, 4]
-    assert [b.tolist() for b in batches] == [[1, 3], [2, 0], [4]]
+def test_length_batches_hold_one_length_each_and_cover_each_position_once():
+    batches = length_batches([5, 1, 3, 1, 5, 5, 5], 2)
+    assert sorted(np.concatenate(batches).tolist()) == [0, 1, 2, 3, 4, 5, 6]
+    assert [b.tolist() for b in batches] == [[1, 3], [2], [0, 4], [5, 6]]
+    with pytest.raises(AudioDissectError, match="batch_size"):
+        length_batches([1], 0)
 
 
 def test_channel_axis_rules():

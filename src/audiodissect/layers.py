@@ -1,4 +1,11 @@
-"""Choosing layers by module path, with glob patterns."""
+"""Choosing layers by module path, with glob patterns, in the user's order.
+
+:func:`resolve_layers` keeps the order the user lists names and patterns in.
+The paths one glob pattern matches, those a predicate selects and a target's
+default layers form *groups*: the recorder puts each group's layers in the
+order the forward pass first reaches them (module registration order says
+nothing about the computation), and keeps the groups in the user's order.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,37 @@ LayerFilter = str | Sequence[str] | Callable[[str], bool]
 #: Module types whose output channels count as units when layers are chosen by type.
 UNIT_TYPES = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
+_GLOB = set("*?[")
+
+
+class LayerSelection(list):
+    """Module paths (a list of str) plus the groups whose order the forward pass decides.
+
+    Attributes
+    ----------
+    groups : list of list of str
+        A partition of the paths, in list order; a group of more than one
+        path (the matches of one glob pattern, of a predicate, or a target's
+        defaults) is reordered by :meth:`in_forward_order`.
+    """
+
+    def __init__(self, groups: Sequence[Sequence[str]]):
+        seen: set[str] = set()
+        kept = []
+        for group in groups:
+            fresh = [n for n in group if n not in seen]
+            seen.update(fresh)
+            if fresh:
+                kept.append(fresh)
+        super().__init__(n for group in kept for n in group)
+        self.groups = kept
+
+    def in_forward_order(self, reached: Sequence[str]) -> list[str]:
+        """The paths with each group sorted by its first position in `reached` (groups keep their order)."""
+        rank = {name: i for i, name in enumerate(reached)}
+        end = len(rank)
+        return [n for group in self.groups for n in sorted(group, key=lambda n: rank.get(n, end))]
+
 
 def layer_predicate(layers: LayerFilter) -> Callable[[str], bool]:
     """Normalise a name, a list of names/globs or a predicate into one predicate."""
@@ -23,30 +61,60 @@ def layer_predicate(layers: LayerFilter) -> Callable[[str], bool]:
     return lambda name: any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def resolve_layers(module: torch.nn.Module, layers: LayerFilter) -> list[str]:
-    """Module paths in `module` chosen by `layers`, in ``named_modules()`` order.
+def resolve_layers(module: torch.nn.Module, layers: LayerFilter, *, one_group: bool = False) -> LayerSelection:
+    """Module paths in `module` chosen by `layers`, in the order they are listed.
 
-    Each string pattern must match at least one module path; an unknown name
-    raises :class:`AudioDissectError` listing the closest existing paths.
+    Parameters
+    ----------
+    module : torch.nn.Module
+    layers : str, sequence of str, or callable
+        Exact paths and glob patterns (each must match at least one path), or
+        a predicate on paths. A :class:`LayerSelection` is returned as it is.
+    one_group : bool
+        Treat all the chosen paths as one group to be put in forward order
+        (for a target's default layers).
+
+    Returns
+    -------
+    LayerSelection
+        Exact names in the order given; the matches of a glob pattern or a
+        predicate in ``named_modules()`` order, as a group that recording
+        puts in forward order. A path listed twice is kept the first time.
+
+    Raises
+    ------
+    AudioDissectError
+        For an unknown name (listing the closest existing paths), a pattern
+        or predicate that matches nothing, or an empty list.
     """
+    if isinstance(layers, LayerSelection) and not one_group:
+        return layers
     names = [n for n, _ in module.named_modules() if n]
     if callable(layers):
         chosen = [n for n in names if layers(n)]
         if not chosen:
             raise AudioDissectError("the layer predicate matched no module")
-        return chosen
+        return LayerSelection([chosen])
     patterns = [layers] if isinstance(layers, str) else list(layers)
     if not patterns:
         raise AudioDissectError("no layers given", hint="name module paths, e.g. 'classifier' or 'layers.*'")
+    known = set(names)
+    groups = []
     for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+        if pattern in known:
+            groups.append([pattern])
+            continue
+        matches = [n for n in names if fnmatch.fnmatchcase(n, pattern)] if _GLOB & set(pattern) else []
+        if not matches:
             close = closest_names(pattern, names)
             raise AudioDissectError(
                 f"no module path matches {pattern!r}",
                 hint="closest: " + ", ".join(close) if close else "the model has no submodules",
             )
-    keep = layer_predicate(patterns)
-    return [n for n in names if keep(n)]
+        groups.append(matches)
+    if one_group:
+        return LayerSelection([[n for group in groups for n in group]])
+    return LayerSelection(groups)
 
 
 def unit_layers(module: torch.nn.Module, types: Iterable[type] = UNIT_TYPES) -> list[str]:

@@ -10,15 +10,21 @@ import numpy as np
 import torch
 
 
-def _call_module(module: torch.nn.Module, inputs: Any) -> torch.Tensor:
+def _call_module(module: torch.nn.Module, inputs: Any) -> Any:
     if isinstance(inputs, dict):
         out = module(**inputs)
     else:
         out = module(inputs)
-    logits = getattr(out, "logits", out)
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError("the target's forward must return a tensor of logits or an object with .logits")
-    return logits
+    logits = getattr(out, "logits", None)
+    return logits if isinstance(logits, torch.Tensor) else out
+
+
+def pad_to(waveforms: Sequence[np.ndarray], min_samples: int | None) -> list[np.ndarray]:
+    """Each waveform (T_i,) as float32, zero-padded at its end to `min_samples` when shorter."""
+    out = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waveforms]
+    if not min_samples:
+        return out
+    return [np.pad(w, (0, min_samples - w.size)) if w.size < min_samples else w for w in out]
 
 
 def move_to(inputs: Any, device: torch.device | str) -> Any:
@@ -51,10 +57,27 @@ class Target:
     class_names : list of str, optional
         Names of the output classes, in logit order, when the model has them.
     default_layers : list of str
-        Layer patterns dissected when the user names none.
+        Layer patterns dissected when the user names none; recorded in the
+        order the forward pass reaches them.
     forward : callable
-        ``forward(module, inputs) -> logits (B, n_classes)``; the default calls the module
-        (with ``**inputs`` for a dict) and takes ``.logits`` when the output has it.
+        ``forward(module, inputs) -> output``, `inputs` being what `preprocess`
+        made. The default calls the module (with ``**inputs`` for a dict) and
+        takes ``.logits`` when the output has it. An output counts as the
+        clips' logits when it is a tensor with the B clips on axis 0 (or
+        `output_layout` says where they are); anything else (None, a dict, a
+        frame-wise tensor) means the model has no logits.
+    layouts : dict of str to str
+        Declared output layouts by layer path or glob pattern, e.g.
+        ``{"encoder.*": "BTC", "head": "(BT)C"}``: B the clips, C the units,
+        other letters pooled, ``(BT)`` every frame of every clip on one axis,
+        clip-major (see :mod:`audiodissect.record.layout`).
+    min_samples : int, optional
+        Fewest samples the model takes; shorter clips (and windows) are
+        zero-padded at their end to this length before `preprocess`.
+    output_layout : str, optional
+        Layout of `forward`'s output when it is not (B, n_classes), e.g.
+        ``"(BT)C"`` for frame-wise class scores; the logits are then its mean
+        over every axis but B and C.
     """
 
     name: str
@@ -63,7 +86,10 @@ class Target:
     preprocess: Callable[[Sequence[np.ndarray]], Any]
     class_names: list[str] | None = None
     default_layers: list[str] = dataclasses.field(default_factory=list)
-    forward: Callable[[torch.nn.Module, Any], torch.Tensor] = _call_module
+    forward: Callable[[torch.nn.Module, Any], Any] = _call_module
+    layouts: dict[str, str] = dataclasses.field(default_factory=dict)
+    min_samples: int | None = None
+    output_layout: str | None = None
 
     @property
     def device(self) -> torch.device:
@@ -73,7 +99,11 @@ class Target:
             return torch.device("cpu")
 
     def logits(self, waveforms: Sequence[np.ndarray]) -> torch.Tensor:
-        """Logits of a batch of waveforms, shape (B, n_classes), without gradients."""
-        inputs = move_to(self.preprocess(waveforms), self.device)
+        """Logits of a batch of waveforms, shape (B, n_classes), without gradients.
+
+        Waveforms shorter than `min_samples` are zero-padded to it first. For a
+        model without logits, the forward's output as it is.
+        """
+        inputs = move_to(self.preprocess(pad_to(waveforms, self.min_samples)), self.device)
         with torch.inference_mode():
             return self.forward(self.module, inputs)

@@ -166,7 +166,13 @@ def make_target(model: DemoCNN, class_names: Sequence[str], *, device: str | Non
         model = model.to(device)
     layers = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     return Target(name=name, module=model, sample_rate=FRONTEND.sample_rate, preprocess=LogMelPreprocess(),
-                  class_names=list(class_names), default_layers=layers)
+                  class_names=list(class_names), default_layers=layers, min_samples=min_samples(model))
+
+
+def min_samples(model: DemoCNN) -> int:
+    """Fewest samples the CNN takes: enough frames to leave one after its 2x2 max-poolings."""
+    frames = 2 ** (len(model.config["widths"]) - 1)
+    return FRONTEND.window_length + (frames - 1) * FRONTEND.hop_length
 
 
 def demo_cnn_target(*, device: str | None = None, probe: Any = None, probe_options: dict[str, Any] | None = None,
