@@ -24,7 +24,7 @@ from .prompts import (
 from .transformers_llm import TransformersLLM
 
 __all__ = [
-    "LLM", "PARAMS", "Answers", "Completed", "Failure", "CachedLLM", "answer_key", "ExtractiveLLM", "HttpLLM", "LlamaCppLLM",
-    "TransformersLLM", "SPEC_FORMS", "load_llm", "summary_prompt", "concept_choice_prompt",
+    "LLM", "PARAMS", "Answers", "Completed", "Failure", "CachedLLM", "answer_key", "ExtractiveLLM", "HttpLLM",
+    "LlamaCppLLM", "TransformersLLM", "SPEC_FORMS", "load_llm", "summary_prompt", "concept_choice_prompt",
     "adjective_check_prompt", "parse_yes_no", "parse_concepts",
 ]

@@ -138,7 +138,7 @@ class CachedLLM:
             self._fresh.update(row[0] for row in rows)
         rows.clear()
 
-    def _stream(self, keys: list[str], prompts: list[str], given: dict[str, Any]) -> Iterator[Completed]:
+    def _stream(self, prompts: list[str], given: dict[str, Any]) -> Iterator[Completed]:
         if hasattr(self.llm, "complete_iter"):
             yield from self.llm.complete_iter(prompts, **given)  # type: ignore[attr-defined]
             return
@@ -176,7 +176,7 @@ class CachedLLM:
             total = len(missing) if streaming else -(-len(missing) // self.batch_size)
             self.hook("llm", self.name, completed=0, total=total)
             try:
-                for item in self._stream(missing, [unique[k] for k in missing], given):
+                for item in self._stream([unique[k] for k in missing], given):
                     if item.index >= 0:
                         key = missing[item.index]
                         done += 1

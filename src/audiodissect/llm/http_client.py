@@ -203,7 +203,8 @@ class ChatClient:
                          **(settings or {})}
         self._sleep = sleep
         self._rng = random.Random()
-        self._warned = threading.Event()
+        self._warned = False
+        self._warn_lock = threading.Lock()
 
     @property
     def max_concurrency(self) -> int:
@@ -219,8 +220,10 @@ class ChatClient:
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         if key:
             parts = urllib.parse.urlsplit(self.base_url)
-            if parts.scheme == "http" and not is_loopback_host(parts.hostname or "") and not self._warned.is_set():
-                self._warned.set()
+            plain = parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
+            with self._warn_lock:
+                first, self._warned = plain and not self._warned, self._warned or plain
+            if first:
                 log.warning("the API key in $%s is sent over plain http:// to %s, readable by anyone on the "
                             "network path; use https://, or unset %s if the server needs no key",
                             self.api_key_env, parts.hostname, self.api_key_env)
