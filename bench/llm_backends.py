@@ -2,7 +2,7 @@
 
 Takes a finished run (record, describe, identify done), draws `per_layer`
 units of every layer (seeded), and runs the summarise stage
-(:func:`audiodissect.summarize.stage.summarize_units`, the run's default
+(:func:`audiodissect.summarize.units.summarize_units`, the run's default
 settings) on those units once per backend. Each backend's explanations
 (raw summary S_high, calibrated summary, open concepts, ICL concept) are
 scored like ``audiodissect score`` does: predict the unit's activations on
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from audiodissect.scoring.score import (DescriptionEvidence, collect_explanations, description_map,
                                             heldout_descriptions, heldout_rows, score_explanations)
     from audiodissect.summarize.nlp import load_nlp
-    from audiodissect.summarize.stage import make_summarize_settings, summarize_units
+    from audiodissect.summarize.units import make_summarize_settings, summarize_units
     from audiodissect.text_embedder import load_text_embedder
 
     run = RunDir(args.run)

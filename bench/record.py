@@ -5,7 +5,7 @@ once and turned into log-mel batches (length-sorted, as
 :func:`audiodissect.record.record_waveforms` batches them) before timing.
 The bare side runs demo-cnn on each batch and copies the logits to the host;
 the recording side runs an identical copy of the model with a recording hook
-on every default layer (:func:`audiodissect.hooks.recording`): pooling where
+on every default layer (:func:`audiodissect.record.hooks.recording`): pooling where
 the output lies, one host copy of the pooled values per batch and the write
 into the preallocated (N, U) arrays, plus the same logits copy. The two run
 batch by batch, alternating which goes first, so a load change on the
@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from audiodissect.hooks import recording
+from audiodissect.record.hooks import recording
 from audiodissect.probes import load_probe
 from audiodissect.progress import silent
 from audiodissect.record import length_batches, read_waveforms, record_waveforms

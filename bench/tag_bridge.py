@@ -58,7 +58,7 @@ def patch_logits_of(probe, idx: np.ndarray, tagger, *, batch_size: int = 32) -> 
 
 def accuracy(evidence: np.ndarray, activations: np.ndarray, truth: np.ndarray, similarity: str) -> float:
     """Share of units whose best concept under `similarity` is `truth[u]`."""
-    from audiodissect.identify import score_units
+    from audiodissect.identify.units import score_units
 
     scores = score_units(np.asarray(evidence, dtype=np.float32), np.asarray(activations, dtype=np.float32),
                          similarity=similarity).numpy()
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from audiodissect.cache import cache_dir, hash_array, hash_key, load_npy, save_npy
-    from audiodissect.concepts import load_concepts
+    from audiodissect.identify.concepts import load_concepts
     from audiodissect.evidence.tag_bridge import VARIANTS, bridge_evidence, name_similarity
     from audiodissect.evidence.tag_logits import POOLINGS, pool_patches
     from audiodissect.probes import load_probe

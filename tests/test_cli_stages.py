@@ -6,11 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-import audiodissect.identify
-import audiodissect.summarize.stage
+import audiodissect.identify.units
+import audiodissect.summarize.units
 from audiodissect.cli import main
-from audiodissect.config import RunConfig
-from audiodissect.pipeline import stage_describe, stage_identify, stage_summarize
+from audiodissect import Dissection
 from audiodissect.rundir import RunDir
 from stage_fixtures import record_run, tiny_probe, write_descriptions
 
@@ -103,8 +102,9 @@ def test_clear_errors(env, run_dir, capsys, tmp_path):
     for command in ("describe", "identify", "summarize"):
         code, out, err = cli(capsys, command, "--run", str(empty))
         assert code == 2 and out == ""
-        assert err.splitlines() == [f"audiodissect: error: {empty} has no recorded activations",
-                                    f"  hint: run `audiodissect record --out {empty}` first"]
+        assert err.splitlines() == [f"audiodissect: error: {empty} is not a run directory (it has no manifest.json)",
+                                    "  hint: give the folder a dissection wrote (e.g. runs/default)"]
+    assert not (empty / "config.json").exists()  # nothing was written into the mistyped folder
     code, _, err = cli(capsys, "describe", "--run", str(tmp_path / "missing"))
     assert code == 2 and "no run directory at" in err
     code, _, err = cli(capsys, "identify", "--run", str(run_dir), "--method", "tab", "--similarity", "cosine")
@@ -124,53 +124,49 @@ def _count(monkeypatch, module, name):
 
 
 def test_identify_and_summarize_reuse_their_results(env, run_dir, monkeypatch, tmp_path):
-    run = RunDir(run_dir)
-    probe = env["probe"]
-    descriptions = stage_describe(run, probe, f"file:{env['root'] / 'descriptions.json'}")
-    config = RunConfig()
-    config.identify.methods = ["db"]
-    config.identify.similarities = ["cos"]
-    identified = _count(monkeypatch, audiodissect.identify, "identify_units")
-    first = stage_identify(run, probe, config, descriptions)
+    d = Dissection.open(run_dir, probe=env["probe"])
+    run = d.run_dir
+    descriptions = list(d.describe(f"file:{env['root'] / 'descriptions.json'}"))
+    identified = _count(monkeypatch, audiodissect.identify.units, "identify_units")
+    first = d.identify(methods=["db"], similarities=["cos"])
     key = run.stage("identify")["key"]
-    assert stage_identify(run, probe, config, descriptions) == first
+    assert d.identify().records == first.records
     assert len(identified) == 1 and run.stage("identify")["key"] == key
 
     concepts = tmp_path / "concepts.txt"
     concepts.write_text("trumpet\norgan\nspeech\n")
-    config.identify.concepts = str(concepts)
-    changed = stage_identify(run, probe, config, descriptions)
+    changed = d.identify(concepts)
     assert len(identified) == 2 and run.stage("identify")["key"] != key
     assert run.concepts() == ["trumpet", "organ", "speech"]
     assert {c for r in changed for c in r["concepts"]} <= {"trumpet", "organ", "speech"}
-    other = list(descriptions)
-    other[0] = "A dog barks."
-    stage_identify(run, probe, config, other)
+    clips = run.clips()
+    run.write_descriptions({c.id: ("A dog barks." if i == 0 else t) for i, (c, t) in enumerate(zip(clips, descriptions))})
+    d.identify()  # other descriptions: identified again
     assert len(identified) == 3
 
-    summarized = _count(monkeypatch, audiodissect.summarize.stage, "summarize_units")
-    records = stage_summarize(run, config, descriptions)
-    assert stage_summarize(run, config, descriptions) == records and len(summarized) == 1
-    config.summarize.threshold = 0.5
-    stage_summarize(run, config, descriptions)
+    summarized = _count(monkeypatch, audiodissect.summarize.units, "summarize_units")
+    records = d.summarize()
+    assert d.summarize().records == records.records and len(summarized) == 1
+    d.summarize(threshold=0.5)
     assert len(summarized) == 2
     (run.units_path("summarize")).unlink()  # a missing results file is recomputed
-    stage_summarize(run, config, descriptions)
+    d.summarize()
     assert len(summarized) == 3
 
 
 def test_describe_reuses_its_results(env, run_dir, tmp_path):
-    run = RunDir(run_dir)
+    d = Dissection.open(run_dir, probe=env["probe"])
+    run = d.run_dir
     path = tmp_path / "d.json"
     write_descriptions(path, env["probe"])
     spec = f"file:{path}"
-    first = stage_describe(run, env["probe"], spec)
+    first = list(d.describe(spec))
     seconds = run.stage("describe")
-    assert stage_describe(run, env["probe"], spec) == first and run.stage("describe") == seconds
+    assert list(d.describe(spec)) == first and run.stage("describe") == seconds
     data = json.loads(path.read_text())
     data["organ-0000"] = "A dog barks."
     path.write_text(json.dumps(data))  # the file changed: described again
-    assert stage_describe(run, env["probe"], spec)[0] == "A dog barks."
+    assert d.describe(spec)[0] == "A dog barks."
     assert run.stage("describe")["key"] != seconds["key"]
 
 

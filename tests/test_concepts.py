@@ -2,14 +2,14 @@ import logging
 
 import pytest
 
-from audiodissect.concepts import clean_concepts, load_concepts
+from audiodissect.identify.concepts import clean_concepts, load_concepts
 from audiodissect.errors import AudioDissectError
 
 
 def test_load_concepts(tmp_path, caplog):
     path = tmp_path / "c.txt"
     path.write_text("dog_bark\n\n  church  bells \nrain\ndog bark\nrain\n   \n", encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="audiodissect.concepts"):
+    with caplog.at_level(logging.WARNING, logger="audiodissect.identify.concepts"):
         assert load_concepts(path) == ["dog bark", "church bells", "rain"]
     assert "2 blank line(s) and 2 duplicate concept(s); 3 concepts kept" in caplog.text
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.hooks import pool_units, recording
+from audiodissect.record.hooks import pool_units, recording
 
 
 def reference(x: np.ndarray, axis: int, pool: str) -> np.ndarray:

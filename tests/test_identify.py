@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.evaluate_last_layer import icl_records, last_layer_table, output_layer
-from audiodissect.identify import identify_units, topk_clip_evidence
+from audiodissect.scoring.last_layer import icl_records, last_layer_table, output_layer
+from audiodissect.identify.units import identify_units, topk_clip_evidence
 
 
 def planted_case(seed=0, n=400, c=4):
@@ -96,7 +96,7 @@ def test_icl_records_put_the_top1_answer_first_and_drop_copied_lists():
 
 
 def test_format_table_shows_a_dash_for_icl_similarity():
-    from audiodissect.evaluate_last_layer import format_table
+    from audiodissect.scoring.last_layer import format_table
 
     rows = [{"method": "icl", "similarity": None, "top1": 58.8, "top5": 64.7, "cosine": 0.672, "units": 17}]
     assert format_table(rows).splitlines()[-1] == "icl     -                 58.8     64.7   0.672     17"

@@ -1,24 +1,27 @@
-"""run_pipeline end to end on the tiny run (seeded wave model, three-label soundbank): stages, timings, pruning."""
+"""`Dissection.run` end to end on the tiny run (seeded wave model, three-label soundbank): stages, timings, pruning.
+
+The model is passed to the API as it is: nothing is monkeypatched.
+"""
 
 import html
 from types import SimpleNamespace
 
 import pytest
 
-import audiodissect.pipeline as pipeline
 import audiodissect.prune.runner as prune_runner
+from audiodissect import Dissection
 from audiodissect.errors import AudioDissectError
 from audiodissect.config import RunConfig, from_dict, load_config, to_dict
 from audiodissect.progress import silent
 from audiodissect.prune.importance import PROPERTIES as IMPORTANCE_PROPERTIES
-from audiodissect.prune.runner import PruneConfig, resolve_concepts, sample_evenly
+from audiodissect.config import PruneConfig
+from audiodissect.prune.runner import resolve_concepts, sample_evenly
 from stage_fixtures import PROBE_OPTIONS, make_target, tiny_probe, write_descriptions
 
 
 @pytest.fixture
 def config(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(pipeline, "open_target", lambda config, probe=None: make_target())
     descriptions = tmp_path / "descriptions.json"
     write_descriptions(descriptions, tiny_probe())
     config = RunConfig(out=str(tmp_path / "run"))
@@ -32,9 +35,15 @@ def config(tmp_path, monkeypatch):
     return config
 
 
+def run_pipeline(config, *, echo):
+    d = Dissection(make_target(), config=config, hook=silent, echo=echo)
+    d.run()
+    return d.run_dir
+
+
 def test_run_pipeline_prunes_and_times_every_stage(config, monkeypatch):
     lines = []
-    run = pipeline.run_pipeline(config, hook=silent, echo=lines.append)
+    run = run_pipeline(config, echo=lines.append)
     stages = run.manifest()["stages"]
     assert list(stages) == ["record", "describe", "identify", "summarize", "prune"]
     for name, section in stages.items():
@@ -56,7 +65,7 @@ def test_run_pipeline_prunes_and_times_every_stage(config, monkeypatch):
 
     monkeypatch.setattr(prune_runner, "evaluate_pruning", no_pruning)
     again = []
-    pipeline.run_pipeline(config, hook=silent, echo=again.append)
+    run_pipeline(config, echo=again.append)
     after = run.manifest()["stages"]
     for name in ("record", "describe", "identify", "summarize"):
         assert after[name] == stages[name], name
@@ -108,7 +117,7 @@ def test_prune_settings_round_trip_through_config_files(tmp_path):
 def test_report_shows_what_the_summarize_stage_wrote(config):
     """The unit pages read the summarize records' own fields (calibrated sentences, length, ICL)."""
     config.stages = ["record", "describe", "identify", "summarize", "report"]
-    run = pipeline.run_pipeline(config, hook=silent, echo=lambda line: None)
+    run = run_pipeline(config, echo=lambda line: None)
     records = run.read_units("summarize")
     # the feature-importance rankings read list fields of these records by name
     assert all(set(IMPORTANCE_PROPERTIES) <= set(r) for r in records)

@@ -6,17 +6,19 @@ import json
 import pytest
 import torch
 
-import audiodissect.pipeline as pipeline
+import audiodissect.cli._stage as stage_helpers
+from audiodissect import Dissection
 from audiodissect.cache import read_jsonl
-from audiodissect.commands import evaluate_pruning, prune
+from audiodissect.cli import evaluate_pruning, prune
 from prune_fixtures import make_run
 
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     run, target, probe = make_run(tmp_path / "run")
-    monkeypatch.setattr(pipeline, "reopen_target", lambda r, device=None: target)
-    monkeypatch.setattr(pipeline, "reopen_probe", lambda r: probe)
+    # the run's clips live in memory: the commands reopen the run with them through the API
+    monkeypatch.setattr(stage_helpers, "open_run",
+                        lambda path, device=None, needs_record=True: Dissection.open(path, target=target, probe=probe))
     parser = argparse.ArgumentParser(prog="audiodissect")
     sub = parser.add_subparsers(dest="command")
     prune.register(sub)
@@ -87,7 +89,8 @@ def test_evaluate_importance_command(cli, capsys):
 
 
 def test_stage_prune_records_the_manifest_section(tmp_path):
-    from audiodissect.prune.runner import PruneConfig, stage_prune
+    from audiodissect.config import PruneConfig
+    from audiodissect.prune import stage_prune
 
     run, target, probe = make_run(tmp_path)
     config = PruneConfig(strategies=["tab", "ocp"], ocp_threshold=None, importance_fractions=[0.34],

@@ -6,7 +6,7 @@ import pytest
 from audiodissect.errors import AudioDissectError
 from audiodissect.class_names import normalize_concept
 from audiodissect.prune.matching import concept_keys, lemma, match_nouns
-from audiodissect.prune.strategies import (Selection, concept_slug, eligible_layers, load_selection, output_layer,
+from audiodissect.prune.strategies import (Selection, concept_slug, eligible_layers, load_selection,
                                            save_selection, select_closed_set, select_given, select_ocp,
                                            select_random)
 from prune_fixtures import IDENTIFY, SUMMARIZE, fake_encoder
@@ -15,14 +15,10 @@ LAYERS = {"hidden": 3, "classifier": 2}
 ELIGIBLE = {"hidden": 3}
 
 
-def test_output_layer_rule():
-    assert output_layer(LAYERS, ["a", "b"]) == "classifier"
-    assert output_layer(LAYERS, ["a", "b", "c"]) is None          # unit count differs from the classes
-    assert output_layer({"classifier": 2, "hidden": 3}, ["a", "b", "c"]) == "hidden"  # last in order counts
-    assert output_layer({"classifier": 2, "hidden": 3}, ["a", "b"]) is None  # a 2-unit layer that is not last
-    assert output_layer(LAYERS, None) is None
-    assert eligible_layers(LAYERS, ["a", "b"]) == ELIGIBLE
-    assert eligible_layers(LAYERS, ["a", "b"], include_output_layer=True) == LAYERS
+def test_eligible_layers_leave_out_the_output_layer():
+    assert eligible_layers(LAYERS, "classifier") == ELIGIBLE
+    assert eligible_layers(LAYERS, "classifier", include_output_layer=True) == LAYERS
+    assert eligible_layers(LAYERS, None) == LAYERS  # a model without an output layer among the recorded ones
 
 
 def test_tab_selects_top3_with_soft_wpmi_and_explains_ranks():

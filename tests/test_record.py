@@ -176,7 +176,7 @@ def test_changed_audio_under_the_same_ids_is_recorded_again(tmp_path):
 
 
 def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
-    import audiodissect.record as rec
+    import audiodissect.record.stage as rec
 
     probe, waves = make_probe(n=6)
     run = RunDir(tmp_path / "run")

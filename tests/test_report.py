@@ -214,7 +214,7 @@ def test_analysis_plots_are_embedded(tmp_path):
 def test_report_command(tmp_path, capsys):
     import argparse
 
-    from audiodissect.commands import report
+    from audiodissect.cli import report
 
     run, _ = make_run(tmp_path, full=False)
     parser = argparse.ArgumentParser()

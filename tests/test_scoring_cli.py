@@ -2,7 +2,7 @@
 
 import argparse
 
-from audiodissect.commands import evaluate_planted, score
+from audiodissect.cli import evaluate_planted, score
 
 
 def test_score_parser():

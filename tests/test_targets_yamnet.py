@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiodissect.hooks import recording
+from audiodissect.record.hooks import recording
 from audiodissect.targets import clip_logits, load_target
 from audiodissect.targets import yamnet as y
 

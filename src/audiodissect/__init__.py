@@ -5,10 +5,33 @@ and beyond: record unit activations over a probing set, name each unit's concept
 summarise what its most- and least-activating clips share, calibrate the
 summary, extract open-vocabulary concepts, prune units to forget a concept,
 score every explanation, and report it all.
+
+The front door is :class:`Dissection`::
+
+    import audiodissect as ad
+
+    d = ad.Dissection("demo-cnn", probe="soundbank", out="runs/demo")
+    acts = d.record(layers=["features.conv2", "classifier"])   # acts["features.conv2"]: (N, U)
+    d.describe()
+    units = d.identify()                                        # units.to_pandas()
+    d.summarize()
+    d.prune("trumpet").table
+    d.report()                                                  # runs/demo/report/index.html
 """
 
 __version__ = "0.1.0"
 
+from .config import RunConfig, load_config
+from .dissection import Dissection, clips
 from .errors import AudioDissectError
+from .probes import load_probe
+from .probes.base import ClipInfo, ProbeSet
+from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
+from .stage import StageOutcome
+from .targets import Target, from_module, load_target
 
-__all__ = ["AudioDissectError", "__version__"]
+__all__ = [
+    "Activations", "Analyses", "AudioDissectError", "ClipInfo", "Descriptions", "Dissection", "ProbeSet",
+    "PruneResult", "RunConfig", "StageOutcome", "Target", "UnitRecords", "__version__", "clips", "from_module",
+    "load_config", "load_probe", "load_target",
+]

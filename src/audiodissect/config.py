@@ -1,7 +1,9 @@
-"""Settings: one typed tree of dataclasses.
+"""Settings: one typed tree of dataclasses, validated when it is filled in.
 
-The command line and config files (TOML or JSON) only fill it in; the
-resolved tree is saved as ``config.json`` beside the results.
+The Python API, the command line and config files (TOML or JSON) only fill
+this tree in; every default and every allowed range is written here once, in
+the field's metadata. The resolved tree is saved as ``config.json`` beside the
+results. :func:`validate` checks types and ranges and names the bad setting.
 """
 
 from __future__ import annotations
@@ -9,141 +11,280 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import types
+import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import AudioDissectError
 
-if TYPE_CHECKING:
-    from .prune.runner import PruneConfig
+#: The stages of ``audiodissect run``, in order.
+STAGES = ("record", "describe", "identify", "summarize", "score", "prune", "analyze", "report")
+POOLS = ("mean", "max", "first")
+
+
+def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, help: str = "",
+            min: float | None = None, max: float | None = None, choices: tuple | None = None) -> Any:
+    """A config field with its help text and allowed values (checked by :func:`validate`)."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices}
+    if factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _similarity_names() -> tuple[str, ...]:
+    from .similarity.registry import FUNCTIONS
+
+    return tuple(FUNCTIONS)
 
 
 @dataclasses.dataclass
 class ProbeConfig:
     """Which probing set: a name (``soundbank``, ``esc50``, ...), its root and options."""
 
-    name: str = "soundbank"
-    root: str | None = None
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    name: str = setting("soundbank", help="probing set name")
+    root: str | None = setting(None, help="the data set's folder or manifest")
+    options: dict[str, Any] = setting(factory=dict, help="the probing set's own options")
 
 
 @dataclasses.dataclass
 class RecordConfig:
     """Which model and layers to record, and how to pool."""
 
-    model: str = "demo-cnn"
-    layers: list[str] = dataclasses.field(default_factory=list)  # empty: the target's defaults
-    pool: str = "mean"
-    batch_size: int = 32
-    device: str | None = None
-
-
-@dataclasses.dataclass
-class IdentifyConfig:
-    """Module A: closed-set concepts by audio-text (TAB) and description (DB) evidence."""
-
-    concepts: str | None = None  # None: the probing set's own concept list
-    methods: list[str] = dataclasses.field(default_factory=lambda: ["tab", "db"])
-    similarities: list[str] = dataclasses.field(
-        default_factory=lambda: ["cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"])
-    tab_backend: str = "tag-bridge"  # or "clap" / "clap:<hub id or path>"
-    db_scope: str = "all"  # "all" clips, or "topk": each unit's top-k clips (the original's choice)
-    db_topk: int = 5
-    text_embedder: str = "minilm"
-    top: int = 5
+    model: str = setting("demo-cnn", help="target model: demo-cnn, yamnet, hf:<id or path>, beats:<checkpoint>")
+    layers: list[str] = setting(factory=list, help="module paths or globs, in the order given (empty: defaults)")
+    pool: str = setting("mean", choices=POOLS, help="reduction over time/tokens")
+    batch_size: int = setting(32, min=1, help="clips per forward pass")
+    device: str | None = setting(None, help="torch device (default: cpu)")
+    output_layer: str | None = setting(None, help="the layer whose units are the model's classes "
+                                                  "(default: the recorded layer that produces the logits)")
+    window_seconds: float | None = setting(10.0, min=0.1, help="longer clips are recorded in windows of at most "
+                                                                "this many seconds (None: whole clips)")
 
 
 @dataclasses.dataclass
 class DescribeConfig:
     """Step 1: one description per clip."""
 
-    captioner: str = "tags"  # "tags" (offline tags + descriptors), "file:<json>", "http:<model>@<url>"
+    captioner: str = setting("tags", help="tags (offline), file:<json>, http:<model>@<url>")
+    timeout: float = setting(120.0, min=0.1, help="HTTP captioner: deadline of one request, in seconds")
+    concurrency: int = setting(4, min=1, help="HTTP captioner: requests in flight at once")
+    retries: int = setting(3, min=0, help="HTTP captioner: extra tries after a retryable failure")
+
+
+@dataclasses.dataclass
+class IdentifyConfig:
+    """Module A: closed-set concepts by audio-text (TAB) and description (DB) evidence."""
+
+    concepts: str | None = setting(None, help="concept set file, one per line (default: the probing set's)")
+    methods: list[str] = setting(factory=lambda: ["tab", "db"], choices=("tab", "db"), help="evidence sources")
+    similarities: list[str] = setting(factory=lambda: list(_similarity_names()), choices=_similarity_names,
+                                      help="similarity functions")
+    tab_backend: str = setting("tag-bridge", help="tag-bridge[:<tagger>] or clap[:<hub id or path>]")
+    db_scope: str = setting("all", choices=("all", "topk"),
+                            help="DB on hidden layers: all clips, or each unit's top-k clips (the original's)")
+    db_topk: int = setting(5, min=1, help="clips per unit when db_scope is topk")
+    text_embedder: str = setting("minilm", help="sentence embedder for DB, calibration and scoring")
+    top: int = setting(5, min=1, help="concepts kept per unit")
 
 
 @dataclasses.dataclass
 class SummarizeConfig:
     """Modules B and C and ICL."""
 
-    llm: str = "extractive"
-    k: int = 5
-    threshold: float = 0.75  # measured: see audiodissect.summarize.calibration
-    adjective_filter: str = "lexicon"  # or "llm"
-    icl: bool = True
-    temperature: float = 0.0
-    max_tokens: int = 256
+    llm: str = setting("extractive", help="extractive, llamacpp[:<gguf>], http:<model>@<url>, transformers:<id>")
+    k: int = setting(5, min=1, help="top and bottom clips per unit")
+    threshold: float = setting(0.75, min=-1.0, max=1.0, help="calibration cosine threshold")
+    adjective_filter: str = setting("lexicon", choices=("lexicon", "llm"), help="acoustic-adjective judge")
+    icl: bool = setting(True, help="ask the LLM to choose a concept (ICL)")
+    temperature: float = setting(0.0, min=0.0, max=2.0, help="LLM sampling temperature")
+    max_tokens: int = setting(256, min=1, help="LLM answer length limit")
+    timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request, in seconds")
+    concurrency: int = setting(4, min=1, help="HTTP LLM: requests in flight at once (in-process LLMs: 1)")
+    retries: int = setting(3, min=0, help="HTTP LLM: extra tries after a retryable failure")
+    refresh_cache: bool = setting(False, help="ask every prompt again instead of reading cached answers")
+
+
+@dataclasses.dataclass
+class PruneConfig:
+    """Concept-specific pruning and its evaluation (paper Step 4 and the feature-importance analysis)."""
+
+    concepts: list[str] = setting(factory=lambda: ["all"],
+                                  help='classes to prune: names, "all", or "sample:N" (N spread evenly)')
+    strategies: list[str] = setting(factory=lambda: ["tab", "db", "ocp", "random"],
+                                    choices=("tab", "db", "ocp", "random", "units"), help="unit selections")
+    seeds: int = setting(3, min=1, help="random draws per concept, averaged")
+    random_count: int | None = setting(None, min=1, help="size of random draws (default: as the other strategy)")
+    random_reference: str | None = setting(None, help="strategy whose size random draws copy (default: each)")
+    top: int = setting(3, min=1, help="a unit is chosen when the concept is among its top concepts")
+    tab_similarity: str = setting("soft_wpmi", choices=_similarity_names, help="similarity ranking TAB's concepts")
+    db_similarity: str = setting("cos3", choices=_similarity_names, help="similarity ranking DB's concepts")
+    ocp_threshold: float | None = setting(0.7, min=-1.0, max=1.0, help="OCP noun match cosine (None: lemmas)")
+    text_embedder: str = setting("minilm", help="sentence embedder for OCP matching")
+    include_output_layer: bool = setting(False, help="let strategies choose the output layer's units")
+    batch_size: int = setting(32, min=1, help="clips per forward pass")
+    device: str | None = setting(None, help="torch device")
+    importance: bool = setting(True, help="also compute the feature-importance curves")
+    importance_properties: list[str] = setting(factory=lambda: ["nouns", "acoustic_adjectives"],
+                                               help="summary properties that rank units")
+    importance_fractions: list[float] = setting(factory=lambda: [0.02, 0.04, 0.06, 0.08, 0.10, 0.12],
+                                                min=0.0, max=1.0, help="shares of units pruned")
+    importance_seeds: int = setting(3, min=1, help="random rankings averaged")
 
 
 def run_prune_config() -> PruneConfig:
     """The pruning settings of ``audiodissect run``: the paper's four strategies, kept cheap.
 
     Three classes spread evenly over the classes with held-out clips
-    (``["sample:3"]``, see :func:`audiodissect.prune.runner.resolve_concepts`), one
-    random draw per class instead of three, and no feature-importance curves;
-    ``audiodissect evaluate pruning`` and ``evaluate importance`` do every
-    class, three draws and the curves. Everything else is
-    :class:`~audiodissect.prune.runner.PruneConfig`'s default.
+    (``["sample:3"]``), one random draw per class instead of three, and no
+    feature-importance curves; ``audiodissect evaluate pruning`` and
+    ``evaluate importance`` do every class, three draws and the curves.
     """
-    from .prune.runner import PruneConfig
-
     return PruneConfig(concepts=["sample:3"], seeds=1, importance=False)
 
 
 @dataclasses.dataclass
 class RunConfig:
-    """Everything `audiodissect run` does."""
+    """Everything ``audiodissect run`` does."""
 
-    out: str = "runs/default"
-    probe: ProbeConfig = dataclasses.field(default_factory=ProbeConfig)
-    record: RecordConfig = dataclasses.field(default_factory=RecordConfig)
-    describe: DescribeConfig = dataclasses.field(default_factory=DescribeConfig)
-    identify: IdentifyConfig = dataclasses.field(default_factory=IdentifyConfig)
-    summarize: SummarizeConfig = dataclasses.field(default_factory=SummarizeConfig)
-    prune: PruneConfig = dataclasses.field(default_factory=run_prune_config)
-    stages: list[str] = dataclasses.field(default_factory=list)  # empty: every stage
+    out: str = setting("runs/default", help="run directory")
+    probe: ProbeConfig = setting(factory=ProbeConfig)
+    record: RecordConfig = setting(factory=RecordConfig)
+    describe: DescribeConfig = setting(factory=DescribeConfig)
+    identify: IdentifyConfig = setting(factory=IdentifyConfig)
+    summarize: SummarizeConfig = setting(factory=SummarizeConfig)
+    prune: PruneConfig = setting(factory=run_prune_config)
+    stages: list[str] = setting(factory=list, choices=STAGES, help="stages to run (empty: every stage)")
+
+
+SECTIONS = {c.__name__: c for c in (ProbeConfig, RecordConfig, DescribeConfig, IdentifyConfig, SummarizeConfig,
+                                    PruneConfig, RunConfig)}
 
 
 def to_dict(config: Any) -> dict[str, Any]:
+    """The config tree as plain data (what ``config.json`` holds)."""
     return dataclasses.asdict(config)
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Build dataclass `cls` from a nested dict; unknown keys are an error naming the valid ones.
+    """Build dataclass `cls` from a nested dict, validated.
 
     Settings the dict leaves out keep `cls`'s defaults, also inside nested
     sections (a ``[prune]`` table with one key keeps the run's other pruning
-    defaults).
+    defaults). Unknown keys are an error naming the valid ones.
     """
-    return _merge(cls(), data)
+    return validate(_merge(cls(), data))
 
 
-def _merge(base: Any, data: dict[str, Any]) -> Any:
+def _merge(base: Any, data: dict[str, Any], where: str = "") -> Any:
     cls = type(base)
     if not isinstance(data, dict):
-        raise AudioDissectError(f"settings of [{cls.__name__}] must be a table, got {data!r}")
+        raise AudioDissectError(f"settings of [{where or cls.__name__}] must be a table, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
             from .errors import unknown_name_error
 
-            raise unknown_name_error(f"setting in [{cls.__name__}]", key, fields)
-        sub = _dataclass_type(fields[key].type)
-        kwargs[key] = _merge(getattr(base, key), value) if sub is not None and isinstance(value, dict) else value
+            raise unknown_name_error(f"setting in [{where or 'top level'}]", key, fields)
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            kwargs[key] = _merge(current, value, f"{where}.{key}" if where else key)
+        else:
+            kwargs[key] = value
     return dataclasses.replace(base, **kwargs)
 
 
-def _dataclass_type(ftype: Any) -> type | None:
-    from .prune.runner import PruneConfig
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
-    names = {c.__name__: c for c in (ProbeConfig, RecordConfig, IdentifyConfig, DescribeConfig,
-                                     SummarizeConfig, PruneConfig, RunConfig)}
-    return names.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
+
+def _check(value: Any, tp: Any, name: str) -> Any:
+    """`value` checked against annotation `tp` (ints accepted for floats); returns the value, converted."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check(value, arg, name)
+            except AudioDissectError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise AudioDissectError(f"setting {name} must be a list, got {value!r}")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_check(v, item, f"{name}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise AudioDissectError(f"setting {name} must be a table, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AudioDissectError(f"setting {name} must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise AudioDissectError(f"setting {name} must be an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise AudioDissectError(f"setting {name} must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise AudioDissectError(f"setting {name} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _check_range(value: Any, meta: dict[str, Any], name: str) -> None:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if item is None:
+            continue
+        low, high, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+        choices = choices() if callable(choices) else choices
+        if choices is not None and item not in choices:
+            from .errors import unknown_name_error
+
+            raise unknown_name_error(f"value of setting {name}", str(item), choices)
+        if low is not None and isinstance(item, (int, float)) and item < low:
+            raise AudioDissectError(f"setting {name} must be at least {low}, got {item!r}")
+        if high is not None and isinstance(item, (int, float)) and item > high:
+            raise AudioDissectError(f"setting {name} must be at most {high}, got {item!r}")
+
+
+def validate(config: Any, *, where: str = "") -> Any:
+    """Check every field of a config dataclass tree against its type and range; returns `config`.
+
+    Values are converted where that loses nothing (an int where a float is
+    expected). Raises :class:`AudioDissectError` naming the first bad setting.
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        name = f"{where}.{f.name}" if where else f.name
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            validate(value, where=name)
+            continue
+        value = _check(value, hints[f.name], name)
+        _check_range(value, dict(f.metadata), name)
+        setattr(config, f.name, value)
+    return config
 
 
 def load_config(path: str | os.PathLike) -> RunConfig:
-    """Read a TOML (``.toml``) or JSON file into a :class:`RunConfig`."""
+    """Read a TOML (``.toml``) or JSON file into a validated :class:`RunConfig`."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise AudioDissectError(f"config file {path} does not exist")
     text = path.read_text(encoding="utf-8")
     try:
@@ -157,4 +298,7 @@ def load_config(path: str | os.PathLike) -> RunConfig:
             data = json.loads(text)
     except Exception as exc:
         raise AudioDissectError(f"cannot parse config file {path}: {exc}") from None
-    return from_dict(RunConfig, data)
+    try:
+        return from_dict(RunConfig, data)
+    except AudioDissectError as exc:
+        raise AudioDissectError(f"{path}: {exc.message}", hint=exc.hint) from None

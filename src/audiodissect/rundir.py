@@ -1,13 +1,25 @@
-"""The run directory: where every stage reads its inputs and writes its results.
+"""The run directory: the one place that names every file of a run and how it is read.
 
-Layout::
+Layout (every name below is defined here, and only here)::
 
-    manifest.json            stages done, their cache keys, timings and facts
-    config.json              the resolved settings of the last run
-    clips.jsonl              one record per clip (id, label, split, metadata, path)
-    logits.npy               (N, n_classes) float32
-    activations/<layer>.npy  (N, U) float32, rows in clip order
-    ...                      later stages add their own files
+    manifest.json              format version; per stage: cache key, readable key parts, code version, time, facts
+    config.json                the resolved settings of the last run
+    target.json                how to reopen the model (its spec, or the import path of a user's factory)
+    clips.jsonl                one record per clip (id, label, split, metadata, path)
+    logits.npy                 (N, n_classes) float32
+    activations/<layer>.npy    (N, U) float32, rows in clip order
+    layers.txt                 a short text overview of the recorded layers
+    descriptions.json          {clip id: description}
+    concepts.txt               the concept set, one per line
+    evidence/<method>.npy      (N, C) float32 evidence of TAB / DB
+    units/<stage>.jsonl        one record per unit (and method) of identify, summarize, score
+    evaluation/last_layer.csv  last-layer dissection accuracy
+    score/                     explanation-score tables
+    pruning/                   selections, ablation results, pruning and importance tables
+    planted/                   planted-unit benchmark tables
+    analysis/                  the paper's analyses (CSV, JSON, PNG)
+    report/                    the static HTML report
+    cache/                     LLM answers (llm.sqlite) and other per-run caches
 """
 
 from __future__ import annotations
@@ -18,9 +30,33 @@ from typing import Any
 
 import numpy as np
 
-from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
+from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl, write_text
 from .errors import AudioDissectError
 from .probes.base import PROBE, ClipInfo, ProbeSet
+
+#: Version of the run directory's record formats; a run written by a newer version is refused.
+FORMAT_VERSION = 2
+
+MANIFEST = "manifest.json"
+CONFIG = "config.json"
+TARGET = "target.json"
+CLIPS = "clips.jsonl"
+LOGITS = "logits.npy"
+ACTIVATIONS = "activations"
+LAYERS_OVERVIEW = "layers.txt"
+DESCRIPTIONS = "descriptions.json"
+CONCEPTS = "concepts.txt"
+EVIDENCE = "evidence"
+UNITS = "units"
+EVALUATION = "evaluation"
+LAST_LAYER = "evaluation/last_layer.csv"
+SCORE = "score"
+PRUNING = "pruning"
+PLANTED = "planted"
+ANALYSIS = "analysis"
+REPORT = "report"
+CACHE = "cache"
+LLM_CACHE = "cache/llm.sqlite"
 
 
 class RunDir:
@@ -29,22 +65,41 @@ class RunDir:
     Parameters
     ----------
     path : path-like
-        Created when missing.
+    create : bool
+        Create the folder when missing (default). With ``create=False`` a
+        folder that is not a run directory (no ``manifest.json``) is an error,
+        so a mistyped path never becomes an empty run.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
+        if not create:
+            if not self.path.is_dir():
+                raise AudioDissectError(f"no run directory at {self.path}",
+                                        hint="give the folder a dissection wrote (e.g. runs/default)")
+            if not (self.path / MANIFEST).is_file():
+                raise AudioDissectError(f"{self.path} is not a run directory (it has no {MANIFEST})",
+                                        hint="give the folder a dissection wrote (e.g. runs/default)")
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def file(self, name: str) -> Path:
+        """The path of one of the run's files or folders (a name defined in this module)."""
+        return self.path / name
 
     # -- manifest -----------------------------------------------------------
     @property
     def manifest_path(self) -> Path:
-        return self.path / "manifest.json"
+        return self.path / MANIFEST
 
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
-            return {"stages": {}}
-        return read_json(self.manifest_path)
+            return {"format": FORMAT_VERSION, "stages": {}}
+        manifest = read_json(self.manifest_path)
+        if int(manifest.get("format", 1)) > FORMAT_VERSION:
+            raise AudioDissectError(f"{self.path} was written by a newer audiodissect "
+                                    f"(format {manifest['format']}, this version reads up to {FORMAT_VERSION})",
+                                    hint="upgrade audiodissect")
+        return manifest
 
     def stage_current(self, stage: str, key: str) -> bool:
         """True when `stage` finished before with the same cache `key`."""
@@ -53,6 +108,7 @@ class RunDir:
     def finish_stage(self, stage: str, key: str, section: dict[str, Any]) -> None:
         """Record that `stage` finished with cache `key`; `section` is kept in the manifest."""
         manifest = self.manifest()
+        manifest["format"] = FORMAT_VERSION
         manifest["stages"][stage] = {**section, "key": key}
         write_json(self.manifest_path, manifest)
 
@@ -61,15 +117,39 @@ class RunDir:
         section = self.manifest()["stages"].get(stage)
         if section is None:
             raise AudioDissectError(f"{self.path} has no results of the {stage!r} stage",
-                                    hint=f"run `audiodissect {stage}` (or `audiodissect run`) first")
+                                    hint=f"run `audiodissect {stage} --run {self.path}` (or `audiodissect run`) "
+                                         "first")
         return section
+
+    def has_stage(self, stage: str) -> bool:
+        return stage in self.manifest()["stages"]
+
+    # -- settings -------------------------------------------------------------
+    def read_config(self) -> dict[str, Any] | None:
+        """The saved settings (``config.json``) as plain data, or None."""
+        path = self.path / CONFIG
+        return read_json(path) if path.exists() else None
+
+    def write_config(self, data: dict[str, Any]) -> None:
+        write_json(self.path / CONFIG, data)
+
+    def read_target(self) -> dict[str, Any] | None:
+        """How to reopen the run's model (``target.json``), or None for runs that predate it."""
+        path = self.path / TARGET
+        return read_json(path) if path.exists() else None
+
+    def write_target(self, data: dict[str, Any]) -> None:
+        write_json(self.path / TARGET, data)
 
     # -- clips ----------------------------------------------------------------
     def write_clips(self, probe: ProbeSet) -> None:
-        write_jsonl(self.path / "clips.jsonl", (c.to_record() for c in probe.clips))
+        write_jsonl(self.path / CLIPS, (c.to_record() for c in probe.clips))
+
+    def has_clips(self) -> bool:
+        return (self.path / CLIPS).exists()
 
     def clips(self) -> list[ClipInfo]:
-        path = self.path / "clips.jsonl"
+        path = self.path / CLIPS
         if not path.exists():
             raise AudioDissectError(f"{self.path} holds no recorded clips",
                                     hint="run `audiodissect record` first")
@@ -81,7 +161,11 @@ class RunDir:
 
     # -- arrays ---------------------------------------------------------------
     def activation_path(self, layer: str) -> Path:
-        return self.path / "activations" / f"{layer}.npy"
+        return self.path / ACTIVATIONS / f"{layer}.npy"
+
+    def shard_dir(self, key: str) -> Path:
+        """Where the record stage keeps finished shards of the recording with cache `key`."""
+        return self.path / ACTIVATIONS / "shards" / key
 
     def save_activations(self, layer: str, array: np.ndarray) -> None:
         save_npy(self.activation_path(layer), np.asarray(array, dtype=np.float32))
@@ -96,30 +180,48 @@ class RunDir:
         return load_npy(path, mmap=mmap)
 
     def layers(self) -> list[str]:
-        """Recorded layers, in recording order."""
+        """Recorded layers, in recording order (the order the user gave, or the forward pass reached)."""
         return list(self.stage("record")["layers"])
+
+    def output_layer(self) -> str | None:
+        """The recorded layer whose units are the model's classes (None when there is none).
+
+        The record stage stores it (the ``record.output_layer`` setting, else the
+        layer whose pooled activations are the logits); for runs recorded before
+        that, the last recorded layer with one unit per class name.
+        """
+        record = self.stage("record")
+        if "output_layer" in record:
+            return record["output_layer"]
+        names = record.get("class_names") or []
+        matches = [layer for layer, units in record["layers"].items() if names and units == len(names)]
+        return matches[-1] if matches else None
 
     def probe_activations(self) -> dict[str, np.ndarray]:
         """Each recorded layer's activations on the probe clips only, {layer: (n_probe, U)}."""
         rows = self.probe_rows()
         return {layer: np.asarray(self.activations(layer))[rows] for layer in self.layers()}
 
-    def concepts(self) -> list[str] | None:
-        """The concept set written by the identify stage (``concepts.txt``), or None before it ran."""
-        path = self.path / "concepts.txt"
-        if not path.exists():
-            return None
-        return [c for c in path.read_text(encoding="utf-8").split("\n") if c]
+    def save_logits(self, array: np.ndarray) -> None:
+        save_npy(self.path / LOGITS, np.asarray(array, dtype=np.float32))
 
-    def probe_cache(self, probe: Any) -> Path:
-        """``cache/probe-<content key>``: where results about the clips' audio are cached.
+    def logits(self) -> np.ndarray:
+        return load_npy(self.path / LOGITS)
 
-        Descriptions, tag logits, evidence matrices and the scoring's audio side
-        are kept per :meth:`ProbeSet.content_key <audiodissect.probes.base.ProbeSet.content_key>`,
-        so a probing set whose audio changed under the same clip ids never reads
-        results of the old audio.
-        """
-        return self.path / "cache" / f"probe-{probe.content_key()[:16]}"
+    def write_layers_overview(self, text: str) -> None:
+        write_text(self.path / LAYERS_OVERVIEW, text)
+
+    def evidence_path(self, method: str) -> Path:
+        """``evidence/<method>.npy``: (N, C) evidence of one method over every clip."""
+        return self.path / EVIDENCE / f"{method}.npy"
+
+    # -- descriptions and concepts ----------------------------------------------
+    @property
+    def descriptions_path(self) -> Path:
+        return self.path / DESCRIPTIONS
+
+    def write_descriptions(self, by_id: dict[str, str]) -> None:
+        write_json(self.path / DESCRIPTIONS, by_id)
 
     def descriptions(self) -> list[str] | None:
         """One description per clip in clip order, from ``descriptions.json``; None before a describe stage.
@@ -129,7 +231,7 @@ class RunDir:
         AudioDissectError
             When the file lacks some of the run's clips (it belongs to other clips).
         """
-        path = self.path / "descriptions.json"
+        path = self.path / DESCRIPTIONS
         if not path.exists():
             return None
         by_id = read_json(path)
@@ -141,16 +243,24 @@ class RunDir:
                                     hint=f"describe again: `audiodissect describe --run {self.path}`")
         return [str(by_id[i]) for i in ids]
 
-    def save_logits(self, array: np.ndarray) -> None:
-        save_npy(self.path / "logits.npy", np.asarray(array, dtype=np.float32))
+    @property
+    def concepts_path(self) -> Path:
+        return self.path / CONCEPTS
 
-    def logits(self) -> np.ndarray:
-        return load_npy(self.path / "logits.npy")
+    def write_concepts(self, concepts: list[str]) -> None:
+        write_text(self.path / CONCEPTS, "".join(c + "\n" for c in concepts))
+
+    def concepts(self) -> list[str] | None:
+        """The concept set written by the identify stage (``concepts.txt``), or None before it ran."""
+        path = self.path / CONCEPTS
+        if not path.exists():
+            return None
+        return [c for c in path.read_text(encoding="utf-8").split("\n") if c]
 
     # -- per-unit records -------------------------------------------------------
     def units_path(self, stage: str) -> Path:
         """``units/<stage>.jsonl``: one JSON record per unit (and method) written by `stage`."""
-        return self.path / "units" / f"{stage}.jsonl"
+        return self.path / UNITS / f"{stage}.jsonl"
 
     def write_units(self, stage: str, records) -> None:
         write_jsonl(self.units_path(stage), records)
@@ -164,6 +274,54 @@ class RunDir:
 
     def has_units(self, stage: str) -> bool:
         return self.units_path(stage).exists()
+
+    # -- result folders -----------------------------------------------------------
+    @property
+    def last_layer_path(self) -> Path:
+        """``evaluation/last_layer.csv``."""
+        return self.path / LAST_LAYER
+
+    @property
+    def score_dir(self) -> Path:
+        return self.path / SCORE
+
+    @property
+    def pruning_dir(self) -> Path:
+        return self.path / PRUNING
+
+    @property
+    def planted_dir(self) -> Path:
+        return self.path / PLANTED
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.path / ANALYSIS
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / REPORT
+
+    @property
+    def llm_cache_path(self) -> Path:
+        """``cache/llm.sqlite``: every LLM answer of the run, keyed by backend, prompt and settings."""
+        return self.path / LLM_CACHE
+
+    def probe_cache(self, probe: Any) -> Path:
+        """Where results about the clips' audio are cached, shared by every run on the same clips.
+
+        Descriptions, tag logits, evidence matrices and the scoring's audio side
+        depend only on the probing set's content
+        (:meth:`ProbeSet.content_key <audiodissect.probes.base.ProbeSet.content_key>`),
+        so they live under the user cache (``$AUDIODISSECT_CACHE``, default
+        ``~/.cache/audiodissect``) in ``probes/<content key>``: a second run on
+        the same clips (another model or other layers) reuses them, and a
+        probing set whose audio changed never reads results of the old audio.
+        """
+        from .cache import cache_dir
+
+        path = cache_dir() / "probes" / probe.content_key()[:16]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 def unit_id(layer: str, index: int) -> str:

@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..cache import hash_file, hash_key, read_json, write_json, write_jsonl, write_text
+from ..cache import hash_file, read_json, write_json, write_jsonl, write_text
 from ..errors import AudioDissectError
 from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir, unit_id
 from . import adjectives as adj
 from . import interpretability as interp
 from . import plots
-
-ANALYSIS_DIR = "analysis"
-
 
 def read_csv_rows(path: str | Path) -> list[dict[str, Any]]:
     """Rows of a CSV file as dicts; numeric-looking cells become floats, empty cells None."""
@@ -62,13 +59,6 @@ def _csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     for row in rows:
         writer.writerow({c: row.get(c) for c in columns})
     return buf.getvalue()
-
-
-def _input_digest(run: RunDir) -> list[Any]:
-    files = [run.units_path("summarize"), run.path / "descriptions.json",
-             run.path / "evaluation" / "last_layer.csv"]
-    record = run.manifest()["stages"].get("record", {}).get("key")
-    return [record] + [hash_file(p) if p.exists() else None for p in files]
 
 
 def analyze_adjectives(run: RunDir, out: Path, *, field: str, top: int) -> dict[str, Any]:
@@ -103,7 +93,7 @@ def analyze_adjectives(run: RunDir, out: Path, *, field: str, top: int) -> dict[
 def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequence[int], top: int,
                              seed: int, embedder=None) -> dict[str, Any]:
     """Cluster description sentences and count uninterpretable units per layer; writes data and a plot."""
-    path = run.path / "descriptions.json"
+    path = run.descriptions_path
     if not path.exists():
         raise AudioDissectError(f"{run.path} holds no clip descriptions", hint="run `audiodissect describe` first")
     descriptions = read_json(path)
@@ -146,7 +136,7 @@ def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequenc
 
 def analyze_last_layer(run: RunDir, out: Path) -> dict[str, Any]:
     """Plot the last-layer accuracy table written by ``audiodissect evaluate last-layer``."""
-    path = run.path / "evaluation" / "last_layer.csv"
+    path = run.last_layer_path
     if not path.exists():
         raise AudioDissectError(f"{run.path} has no last-layer evaluation",
                                 hint="run `audiodissect evaluate last-layer` first")
@@ -157,51 +147,59 @@ def analyze_last_layer(run: RunDir, out: Path) -> dict[str, Any]:
     return {"rows": rows, "files": {}}
 
 
-def run_analyses(run: RunDir, *, k: int = interp.DEFAULT_K, kprimes: Sequence[int] = interp.DEFAULT_KPRIMES,
-                 top: int = interp.DEFAULT_TOP, seed: int = 0, field: str = adj.DEFAULT_FIELD,
-                 top_adjectives: int = 20, embedder=None, hook: ProgressHook | None = None,
-                 force: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Settings of the analyses (see :func:`write_analyses`)."""
+
+    k: int = interp.DEFAULT_K
+    kprimes: tuple[int, ...] = tuple(interp.DEFAULT_KPRIMES)
+    top: int = interp.DEFAULT_TOP
+    seed: int = 0
+    field: str = adj.DEFAULT_FIELD
+    top_adjectives: int = 20
+
+    def __post_init__(self) -> None:
+        kprimes = tuple(int(x) for x in self.kprimes)
+        if any(x < 1 or x > self.top for x in kprimes):
+            raise AudioDissectError(f"every K' must lie in 1..{self.top}, got {list(kprimes)}")
+        object.__setattr__(self, "kprimes", kprimes)
+
+
+def analysis_inputs(run: RunDir) -> dict[str, Any]:
+    """What the analyses read: the recording, the summaries, the descriptions and the last-layer table."""
+    files = {"summaries": run.units_path("summarize"), "descriptions": run.descriptions_path,
+             "last_layer": run.last_layer_path}
+    record = run.manifest()["stages"].get("record", {}).get("key")
+    return {"record": record, **{name: hash_file(p) if p.exists() else None for name, p in files.items()}}
+
+
+def write_analyses(run: RunDir, settings: AnalysisSettings = AnalysisSettings(), *, embedder=None,
+                   hook: ProgressHook | None = None) -> dict[str, Any]:
     """Run every analysis whose inputs exist and write ``analysis/``.
 
     Parameters
     ----------
     run : RunDir
-    k : int
-        Clusters of description sentences.
-    kprimes : sequence of int
-        Thresholds K': a unit is uninterpretable when fewer than K' of its top clips share a cluster.
-    top : int
-        Top clips per unit for the interpretability test.
-    seed : int
-        k-means seed.
-    field : str
-        Summarize-record field counted as adjectives.
-    top_adjectives : int
-        Bars in the adjective plot.
+    settings : AnalysisSettings
+        ``k`` clusters of description sentences; thresholds ``kprimes`` (K': a
+        unit is uninterpretable when fewer than K' of its ``top`` clips share a
+        cluster); k-means ``seed``; the summarize-record ``field`` counted as
+        adjectives; ``top_adjectives`` bars in the adjective plot.
     embedder : TextEmbedder, optional
         Sentence embedder; the packaged MiniLM when None.
     hook : ProgressHook, optional
-    force : bool
-        Recompute even when the inputs did not change.
 
     Returns
     -------
     dict
         The content of ``analysis/summary.json``.
     """
-    kprimes = [int(x) for x in kprimes]
-    if any(x < 1 or x > top for x in kprimes):
-        raise AudioDissectError(f"every K' must lie in 1..{top}, got {kprimes}")
     hook = hook or default_hook()
-    out = run.path / ANALYSIS_DIR
-    key = hash_key("analyze", _input_digest(run), k, kprimes, top, seed, field, top_adjectives,
-                   getattr(embedder, "name", "minilm"))
-    if not force and run.stage_current("analyze", key) and (out / "summary.json").exists():
-        return read_json(out / "summary.json")
-    start = time.perf_counter()
-    steps = [("adjectives", lambda: analyze_adjectives(run, out, field=field, top=top_adjectives)),
-             ("uninterpretable", lambda: analyze_interpretability(run, out, k=k, kprimes=kprimes, top=top,
-                                                                  seed=seed, embedder=embedder)),
+    out = run.analysis_dir
+    steps = [("adjectives", lambda: analyze_adjectives(run, out, field=settings.field, top=settings.top_adjectives)),
+             ("uninterpretable", lambda: analyze_interpretability(run, out, k=settings.k, kprimes=settings.kprimes,
+                                                                  top=settings.top, seed=settings.seed,
+                                                                  embedder=embedder)),
              ("last_layer", lambda: analyze_last_layer(run, out))]
     summary: dict[str, Any] = {"skipped": {}}
     hook("analyze", None, completed=0, total=len(steps))
@@ -212,7 +210,22 @@ def run_analyses(run: RunDir, *, k: int = interp.DEFAULT_K, kprimes: Sequence[in
             summary["skipped"][name] = str(exc)
         hook("analyze", None, completed=done, total=len(steps))
     write_json(out / "summary.json", summary)
-    run.finish_stage("analyze", key, {"seconds": round(time.perf_counter() - start, 2),
-                                      "done": [s for s, _ in steps if s in summary],
-                                      "skipped": sorted(summary["skipped"])})
     return summary
+
+
+def run_analyses(run: RunDir, *, k: int = interp.DEFAULT_K, kprimes: Sequence[int] = interp.DEFAULT_KPRIMES,
+                 top: int = interp.DEFAULT_TOP, seed: int = 0, field: str = adj.DEFAULT_FIELD,
+                 top_adjectives: int = 20, embedder=None, hook: ProgressHook | None = None,
+                 force: bool = False) -> dict[str, Any]:
+    """Run the analyze stage on `run` (:func:`write_analyses`); nothing is recomputed when its inputs are unchanged.
+
+    Returns the content of ``analysis/summary.json``.
+    """
+    from ..config import RunConfig
+    from ..stage import Context, Runner
+    from .stage import AnalyzeStage
+
+    settings = AnalysisSettings(k=k, kprimes=tuple(kprimes), top=top, seed=seed, field=field,
+                                top_adjectives=top_adjectives)
+    ctx = Context(run, RunConfig(), hook=hook)
+    return Runner(run)(AnalyzeStage(settings, embedder=embedder), ctx, force=force).value

@@ -40,7 +40,7 @@ def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, 
     -------
     dict of (method, similarity) to np.ndarray, shape (U, C)
     """
-    from ..identify import score_units
+    from ..identify.units import score_units
 
     out = {}
     for method, ev in evidence.items():
@@ -92,7 +92,7 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     list of dict
         The table rows.
     """
-    from ..identify import concept_records
+    from ..identify.units import concept_records
     from ..record import run_record
 
     hook = hook or default_hook()

@@ -5,7 +5,8 @@
 - :mod:`~audiodissect.prune.matching`: noun-concept matching for OCP;
 - :mod:`~audiodissect.prune.evaluate`: dA, dR and selectivity on held-out clips;
 - :mod:`~audiodissect.prune.importance`: accuracy when pruning units ranked by their summaries;
-- :mod:`~audiodissect.prune.runner`: the run-directory runners and the pipeline stage.
+- :mod:`~audiodissect.prune.runner`: pruning a run directory's units, cached per selection;
+- :mod:`~audiodissect.prune.stage`: the prune stage.
 """
 
 from ..class_names import class_index, normalize_concept
@@ -14,9 +15,9 @@ from .evaluate import (HeldoutAudio, confidence, evaluate_selection, format_tabl
                        heldout_logits, heldout_targets, pruning_effect, pruning_table)
 from .importance import plot_importance, rank_by_property, rank_random, run_importance
 from .matching import concept_keys, lemma, match_nouns
-from .runner import (PruneConfig, PruningContext, evaluate_pruning, in_module_order, prune_concept,
-                     select_for_concept, stage_prune)
-from .strategies import (STRATEGIES, Selection, eligible_layers, output_layer, select_closed_set, select_given,
+from .runner import PruneConfig, PruningContext, evaluate_pruning, prune_concept, select_for_concept
+from .stage import PruneStage, stage_prune
+from .strategies import (STRATEGIES, Selection, eligible_layers, select_closed_set, select_given,
                          select_ocp, select_random)
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "heldout_targets", "pruning_effect", "pruning_table",
     "plot_importance", "rank_by_property", "rank_random", "run_importance",
     "concept_keys", "lemma", "match_nouns", "normalize_concept",
-    "PruneConfig", "PruningContext", "evaluate_pruning", "in_module_order", "prune_concept", "select_for_concept", "stage_prune",
-    "STRATEGIES", "Selection", "eligible_layers", "output_layer", "select_closed_set", "select_given",
+    "PruneConfig", "PruningContext", "evaluate_pruning", "prune_concept", "select_for_concept", "stage_prune", "PruneStage",
+    "STRATEGIES", "Selection", "eligible_layers", "select_closed_set", "select_given",
     "select_ocp", "select_random",
 ]

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from ..errors import AudioDissectError, unknown_name_error
-from ..hooks import channel_axis
+from ..record.unit_axis import UnitAxes
 from ..rundir import parse_unit_id
 
 #: Layers whose weights :func:`zero_units_` can edit, with the weight axis of their output channels.
@@ -63,11 +63,11 @@ def _modules_for(module: torch.nn.Module, grouped: dict[str, list[int]]) -> dict
     return found
 
 
-def _zero_hook(layer: str, indices: list[int]):
+def _zero_hook(layer: str, indices: list[int], axes: UnitAxes):
     cache: dict[torch.device, torch.Tensor] = {}
 
     def zero(module: torch.nn.Module, tensor: torch.Tensor) -> torch.Tensor:
-        axis = channel_axis(module, tensor)
+        axis = axes.layout(layer, tensor).unit % tensor.ndim
         _check_range(layer, indices, tensor.shape[axis])
         index = cache.get(tensor.device)
         if index is None:
@@ -86,19 +86,22 @@ def _zero_hook(layer: str, indices: list[int]):
 
 
 @contextlib.contextmanager
-def ablate(module: torch.nn.Module, units: Sequence[str]) -> Iterator[dict[str, list[int]]]:
+def ablate(module: torch.nn.Module, units: Sequence[str], *,
+           layouts: dict[str, str] | None = None) -> Iterator[dict[str, list[int]]]:
     """Force the outputs of `units` to zero while the block runs.
 
     One forward hook per layer replaces the layer's output by a copy whose
-    chosen channels (on the axis :func:`audiodissect.hooks.channel_axis`
-    gives, the same one recording uses) are zero. The hooks are removed on
-    exit, also after an error.
+    chosen units (on the unit axis recording uses:
+    :class:`audiodissect.record.unit_axis.UnitAxes`) are zero. The hooks are
+    removed on exit, also after an error.
 
     Parameters
     ----------
     module : torch.nn.Module
     units : sequence of str
         Unit ids ``"<module path>#<index>"``; may be empty (nothing is changed).
+    layouts : dict of str to str, optional
+        Declared layouts of layers (the target's ``layouts``).
 
     Yields
     ------
@@ -113,10 +116,11 @@ def ablate(module: torch.nn.Module, units: Sequence[str]) -> Iterator[dict[str, 
     """
     grouped = group_units(units)
     modules = _modules_for(module, grouped)
+    axes = UnitAxes(module, layouts)
     handles = []
     try:
         for layer, indices in grouped.items():
-            handles.append(modules[layer].register_forward_hook(_zero_hook(layer, indices)))
+            handles.append(modules[layer].register_forward_hook(_zero_hook(layer, indices, axes)))
         yield grouped
     finally:
         for handle in handles:

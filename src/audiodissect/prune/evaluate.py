@@ -138,7 +138,7 @@ def heldout_logits(target: Target, audio: HeldoutAudio, *, units: Sequence[str] 
     n = len(audio)
     out: np.ndarray | None = None
     target.module.eval()
-    with ablate(target.module, units), torch.inference_mode():
+    with ablate(target.module, units, layouts=getattr(target, "layouts", None)), torch.inference_mode():
         for batch in length_batches([len(w) for w in audio.waves], batch_size):
             inputs = move_to(audio.inputs(target, batch), target.device)
             logits = target.forward(target.module, inputs).float().cpu().numpy().reshape(len(batch), -1)

@@ -13,7 +13,6 @@ Files written::
 from __future__ import annotations
 
 import csv
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from ..cache import atomic_path, hash_key, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
 from ..class_names import class_index
+from ..config import PruneConfig
 from ..errors import AudioDissectError, unknown_name_error
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
@@ -37,31 +37,6 @@ from .strategies import (CLOSED_SET, STRATEGIES, Selection, concept_slug, eligib
 log = logging.getLogger("audiodissect")
 
 
-@dataclasses.dataclass
-class PruneConfig:
-    """Concept-specific pruning and its evaluation (paper Step 4 and the feature-importance analysis)."""
-
-    # "all": every class with held-out clips; "sample:N": N of them (see resolve_concepts)
-    concepts: list[str] = dataclasses.field(default_factory=lambda: ["all"])
-    strategies: list[str] = dataclasses.field(default_factory=lambda: ["tab", "db", "ocp", "random"])
-    seeds: int = 3  # random draws per concept, averaged
-    random_count: int | None = None  # None: as many units as random_reference selected
-    random_reference: str | None = None  # None: one set of draws sized like each other chosen strategy
-    top: int = 3
-    tab_similarity: str = "soft_wpmi"
-    db_similarity: str = "cos3"
-    ocp_threshold: float | None = 0.7  # None: lemma matches only
-    text_embedder: str = "minilm"
-    include_output_layer: bool = False
-    batch_size: int = 32
-    device: str | None = None
-    importance: bool = True
-    importance_properties: list[str] = dataclasses.field(default_factory=lambda: ["nouns", "acoustic_adjectives"])
-    importance_fractions: list[float] = dataclasses.field(
-        default_factory=lambda: [0.02, 0.04, 0.06, 0.08, 0.10, 0.12])
-    importance_seeds: int = 3
-
-
 class PruningContext:
     """What every ablation of one run shares: held-out audio, baseline logits and eligible layers.
 
@@ -69,10 +44,9 @@ class PruningContext:
     ----------
     run : RunDir
     target : Target
-        The run's model (:func:`audiodissect.pipeline.reopen_target`).
+        The run's model.
     probe : ProbeSet
-        The run's probing set (:func:`audiodissect.pipeline.reopen_probe`); only
-        its held-out clips are read.
+        The run's probing set; only its held-out clips are read.
     batch_size : int
     include_output_layer : bool
         Let strategies choose the classifier's own output units.
@@ -92,8 +66,9 @@ class PruningContext:
         if [c.id for c in probe.clips] != [c.id for c in clips]:
             raise AudioDissectError("the probing set does not hold the run's clips",
                                     hint="pass the set the run was recorded on")
-        self.layers = in_module_order(target.module, record["layers"])
-        self.eligible = eligible_layers(self.layers, self.class_names, include_output_layer=include_output_layer)
+        self.layers = {name: int(units) for name, units in record["layers"].items()}  # the recording's order
+        self.output_layer = run.output_layer()
+        self.eligible = eligible_layers(self.layers, self.output_layer, include_output_layer=include_output_layer)
         rows, self.classes, self.skipped = heldout_targets(clips, self.class_names)
         if len(rows) == 0:
             raise AudioDissectError(f"{run.path} has no held-out clips labelled with a class",
@@ -116,7 +91,7 @@ class PruningContext:
 
     @property
     def root(self) -> Path:
-        return self.run.path / "pruning"
+        return self.run.pruning_dir
 
     def _baseline(self) -> tuple[str, np.ndarray]:
         from ..record import module_fingerprint
@@ -156,19 +131,6 @@ class PruningContext:
         rows = [r for r in rows if r.get("label") != selection.label] + [row]
         write_jsonl(path, rows)
         return row
-
-
-def in_module_order(module, layers: dict[str, int]) -> dict[str, int]:
-    """`layers` ({path: unit count}) reordered as the paths appear in ``module.named_modules()``.
-
-    The manifest is not trusted for the order (JSON objects may come back
-    sorted by name); the model's own module order decides which recorded
-    layer is last, i.e. the output layer. Paths not in the module keep their
-    relative order at the end.
-    """
-    position = {name: i for i, (name, _) in enumerate(module.named_modules())}
-    names = sorted(layers, key=lambda n: position.get(n, len(position)))
-    return {name: int(layers[name]) for name in names}
 
 
 def _text_encoder(spec: str) -> Encode:
@@ -318,31 +280,3 @@ def write_table(root: Path, table: Sequence[dict[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(TABLE_COLUMNS))
         writer.writeheader()
         writer.writerows({k: row[k] for k in TABLE_COLUMNS} for row in table)
-
-
-def stage_prune(run: RunDir, config: PruneConfig, *, target: Target | None = None, probe: ProbeSet | None = None,
-                hook: ProgressHook | None = None) -> dict[str, Any]:
-    """Pipeline stage: the pruning table and, when ``config.importance``, the feature-importance curves.
-
-    Reopens the run's target and probing set when they are not given. Returns a
-    manifest section (also recorded as stage ``prune``); when the settings and
-    the record, identify and summarize stages are those of the last pruning
-    stage, that stage's section, without recomputing.
-    """
-    from ..pipeline import reopen_probe, reopen_target
-
-    upstream = [run.manifest()["stages"].get(name, {}).get("key") for name in ("record", "identify", "summarize")]
-    key = hash_key("prune", 2, dataclasses.asdict(config), upstream)
-    if run.stage_current("prune", key):
-        return run.stage("prune")
-    target = target or reopen_target(run, device=config.device)
-    probe = probe or reopen_probe(run)
-    table = evaluate_pruning(run, target, probe, config, hook=hook)
-    pruned = dict.fromkeys(row["concept"] for row in read_jsonl(run.path / "pruning" / "results.jsonl"))
-    section: dict[str, Any] = {"table": table, "concepts": list(pruned)}
-    if config.importance and run.has_units("summarize"):
-        from .importance import run_importance
-
-        section["importance"] = run_importance(run, target, probe, config, hook=hook)["summary"]
-    run.finish_stage("prune", key, section)
-    return section

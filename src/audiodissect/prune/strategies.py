@@ -80,23 +80,14 @@ class Selection:
         return dataclasses.asdict(self)
 
 
-def output_layer(layers: Mapping[str, int], class_names: Sequence[str] | None) -> str | None:
-    """The classifier's output layer among recorded `layers`, or None.
-
-    It is the last layer in `layers` when its unit count equals
-    ``len(class_names)``. Pass `layers` in the model's module order
-    (:func:`audiodissect.prune.runner.in_module_order`).
-    """
-    if not layers or not class_names:
-        return None
-    last = list(layers)[-1]
-    return last if int(layers[last]) == len(class_names) else None
-
-
-def eligible_layers(layers: Mapping[str, int], class_names: Sequence[str] | None, *,
+def eligible_layers(layers: Mapping[str, int], output_layer: str | None, *,
                     include_output_layer: bool = False) -> dict[str, int]:
-    """The recorded layers a strategy may choose from, in order: ``{layer: unit count}``."""
-    skip = None if include_output_layer else output_layer(layers, class_names)
+    """The recorded layers a strategy may choose from, in order: ``{layer: unit count}``.
+
+    The model's output layer (:meth:`audiodissect.rundir.RunDir.output_layer`) is left
+    out unless `include_output_layer`.
+    """
+    skip = None if include_output_layer else output_layer
     return {name: int(n) for name, n in layers.items() if name != skip}
 
 

@@ -1,5 +1,6 @@
 """The static HTML report of a run directory."""
 
-from .build import build_report, detail_units, stage_report
+from .build import build_report, detail_units
+from .stage import ReportStage
 
-__all__ = ["build_report", "detail_units", "stage_report"]
+__all__ = ["ReportStage", "build_report", "detail_units"]

@@ -20,7 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..cache import write_text
+from ..cache import read_json, write_json, write_text
+from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
 from ..rundir import RunDir
@@ -33,6 +34,8 @@ log = logging.getLogger("audiodissect")
 DEFAULT_UNITS_PER_LAYER = 20
 DEFAULT_TABLE_LIMIT = 1000
 #: Analysis plots copied into the report, by their key in ``analysis/summary.json``.
+#: The file that marks a folder as this report's (the pages it wrote); nothing else in a folder is touched.
+REPORT_MARKER = "report.json"
 FIGURE_KEYS = ("adjective_counts_png", "adjectives_by_layer_png", "uninterpretable_png", "last_layer_png")
 
 
@@ -64,12 +67,13 @@ def detail_units(data: RunData, *, per_layer: int) -> list[str]:
 
 def _figures(data: RunData, out: Path) -> dict[str, str]:
     """Copy the analysis plots into ``figures/``; returns ``{key: href}``."""
+    run_analysis_dir = RunDir(data.path).analysis_dir
     found: dict[str, str] = {}
     for section in (data.analysis or {}).values():
         if not isinstance(section, dict):
             continue
         for key, name in (section.get("files") or {}).items():
-            src = data.path / "analysis" / str(name)
+            src = run_analysis_dir / str(name)
             if key in FIGURE_KEYS and src.exists():
                 dst = out / "figures" / src.name
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -85,9 +89,9 @@ def _write_media(data: RunData, run: RunDir, clip_ids: list[str], out: Path, pro
         return {}
     if probe is None:
         try:
-            from ..pipeline import reopen_probe
+            from ..probes.reopen import reopen_probe
 
-            probe = reopen_probe(run)
+            probe = reopen_probe(run.stage("record")["probe"], [c.id for c in run.clips()])
         except Exception as exc:  # data moved, a loader missing, the set changed: report without audio
             notes.append(f"Audio players and spectrograms are left out: the probing set could not be "
                          f"reopened ({exc}).")
@@ -140,8 +144,9 @@ def build_report(run: RunDir | str | os.PathLike, *, probe: ProbeSet | None = No
     Path
         The written ``index.html``.
     """
-    run = run if isinstance(run, RunDir) else RunDir(run)
-    out = Path(out) if out is not None else run.path / "report"
+    run = run if isinstance(run, RunDir) else RunDir(run, create=False)
+    out = Path(out) if out is not None else run.report_dir
+    previous = _previous_pages(out)
     out.mkdir(parents=True, exist_ok=True)
     data = collect(run)
     notes: list[str] = []
@@ -153,9 +158,6 @@ def build_report(run: RunDir | str | os.PathLike, *, probe: ProbeSet | None = No
                                 for cid, _ in clips.get(u, {}).get(part, [])))
     media = _write_media(data, run, needed, out, probe, hook, notes)
     units_dir = out / "units"
-    if units_dir.exists():
-        for old in units_dir.glob("*.html"):
-            old.unlink()
     pages: dict[str, str] = {}
     for uid in chosen:
         name = f"{media_files.slug(uid)}.html"
@@ -165,11 +167,31 @@ def build_report(run: RunDir | str | os.PathLike, *, probe: ProbeSet | None = No
     figures = _figures(data, out)
     index = out / "index.html"
     write_text(index, index_page(data, pages=pages, figures=figures, notes=notes, limit=table_limit))
+    for old in previous - set(pages.values()):  # pages of an earlier build of this report, no longer linked
+        (out / old).unlink(missing_ok=True)
+    write_json(out / REPORT_MARKER, {"pages": sorted(pages.values()), "run": str(run.path)})
+    media_files.remove_stray_temporaries(out / "media")
     return index
 
 
-def stage_report(run: RunDir, probe: ProbeSet | None = None, *, hook: ProgressHook | None = None,
-                 units_per_layer: int = DEFAULT_UNITS_PER_LAYER) -> dict[str, Any]:
-    """Pipeline runner: build the report and return a manifest-style section with its path."""
-    index = build_report(run, probe=probe, hook=hook, units_per_layer=units_per_layer)
-    return {"index": str(index)}
+def _previous_pages(out: Path) -> set[str]:
+    """The unit pages an earlier build wrote into `out`; refuses a folder that holds something else.
+
+    Raises
+    ------
+    AudioDissectError
+        When `out` is a non-empty folder without this report's marker file: the
+        report never overwrites or deletes files it did not write.
+    """
+    if not out.exists():
+        return set()
+    marker = out / REPORT_MARKER
+    if marker.is_file():
+        return set(read_json(marker).get("pages", []))
+    if any(out.iterdir()):
+        raise AudioDissectError(f"{out} is not empty and holds no audiodissect report",
+                                hint="choose a new or empty folder for --out (nothing was written)")
+    return set()
+
+
+

@@ -88,21 +88,21 @@ def collect(run: RunDir) -> RunData:
         for uid in list(identify) + list(summaries) + list(scores):
             layer, index = parse_unit_id(uid)
             layers[layer] = max(layers.get(layer, 0), index + 1)
-    clips = run.clips() if (run.path / "clips.jsonl").exists() else []
-    desc_path = run.path / "descriptions.json"
-    analysis_path = run.path / "analysis" / "summary.json"
-    last_layer_path = run.path / "evaluation" / "last_layer.csv"
-    concepts_path = run.path / "concepts.txt"
+    clips = run.clips() if run.has_clips() else []
+    desc_path = run.descriptions_path
+    analysis_path = run.analysis_dir / "summary.json"
+    last_layer_path = run.last_layer_path
+    concepts_path = run.concepts_path
     return RunData(
         path=run.path, manifest=manifest, record=record,
-        config=read_json(run.path / "config.json") if (run.path / "config.json").exists() else None,
+        config=run.read_config(),
         layers=layers, clips=clips,
         descriptions={str(k): str(v) for k, v in read_json(desc_path).items()} if desc_path.exists() else {},
         identify=identify, summaries=summaries, scores=scores,
-        uninterpretable={r["unit"]: r for r in _maybe_jsonl(run.path / "analysis" / "uninterpretable_units.jsonl")},
+        uninterpretable={r["unit"]: r for r in _maybe_jsonl(run.analysis_dir / "uninterpretable_units.jsonl")},
         analysis=read_json(analysis_path) if analysis_path.exists() else None,
         last_layer=read_csv_rows(last_layer_path) if last_layer_path.exists() else [],
-        pruning=_maybe_jsonl(run.path / "pruning" / "table.jsonl"),
+        pruning=_maybe_jsonl(run.pruning_dir / "table.jsonl"),
         concepts=[line.strip() for line in concepts_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if concepts_path.exists() else [],
     )

@@ -104,3 +104,13 @@ def write_clip_media(media_dir: Path, clip_id: str, audio: np.ndarray, sample_ra
     if not png.exists():
         write_spectrogram(png, audio, sample_rate)
     return wav, png
+
+
+def remove_stray_temporaries(media_dir: Path) -> int:
+    """Delete temporary files that an interrupted report left in `media_dir`; returns how many."""
+    if not media_dir.is_dir():
+        return 0
+    stray = [p for p in media_dir.glob(".*.tmp") if p.is_file()]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return len(stray)

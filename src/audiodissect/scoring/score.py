@@ -32,14 +32,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..cache import atomic_path, hash_file, hash_key, read_json
+from ..cache import atomic_path, hash_file, read_json
 from ..errors import AudioDissectError
 from ..probes.base import HELDOUT
 from ..progress import ProgressHook, default_hook
@@ -51,8 +50,6 @@ from .simulate import paired_correlation, rank_columns, simulate
 ExplanationEvidence = Callable[[Sequence[str]], np.ndarray]
 
 SUMMARY_KINDS = ("summary", "calibrated", "open_concepts")
-#: Enters the score stage's cache key; raise it when what is collected or how it is scored changes.
-SCORE_VERSION = 2
 SUMMARY_COLUMNS = ("predictor", "explanation", "layer", "n", "n_undefined", "spearman_mean",
                    "spearman_median", "spearman_share_positive", "pearson_mean")
 
@@ -359,7 +356,7 @@ def description_map(data: Any) -> dict[str, str]:
 
 def heldout_descriptions(run: RunDir, rows: np.ndarray) -> list[str]:
     """The descriptions of the clips at `rows`, from ``descriptions.json``."""
-    path = run.path / "descriptions.json"
+    path = run.descriptions_path
     if not path.exists():
         raise AudioDissectError(f"{run.path} has no clip descriptions",
                                 hint=f"run `audiodissect describe --run {run.path}` first")
@@ -372,15 +369,36 @@ def heldout_descriptions(run: RunDir, rows: np.ndarray) -> list[str]:
     return [descriptions[clips[i].id] for i in rows]
 
 
-def score_run(run: RunDir, *, embedder, evidence_fn: ExplanationEvidence | None = None,
-              hook: ProgressHook | None = None) -> list[dict[str, Any]]:
-    """Score every explanation of a run on its held-out clips, with caching.
+def score_sources(run: RunDir) -> list[str]:
+    """The stages whose explanations a run holds (``identify``, ``summarize``), or a clear error."""
+    sources = [s for s in ("identify", "summarize") if run.has_units(s)]
+    if not sources:
+        raise AudioDissectError(f"{run.path} has no explanations to score",
+                                hint=f"run `audiodissect identify --run {run.path}` or "
+                                     f"`audiodissect summarize --run {run.path}` first")
+    return sources
+
+
+def score_inputs(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence | None) -> dict[str, Any]:
+    """What the scores of a run depend on: explanations, descriptions, activations, held-out rows, predictors."""
+    sources = score_sources(run)
+    rows = heldout_rows(run)
+    descriptions = run.descriptions_path
+    return {"explanations": [hash_file(run.units_path(s)) for s in sources],
+            "descriptions": hash_file(descriptions) if descriptions.exists() else None,
+            "activations": [hash_file(run.activation_path(layer)) for layer in run.layers()],
+            "heldout": rows.tolist(), "embedder": getattr(embedder, "name", type(embedder).__name__),
+            "audio_text": None if evidence_fn is None else getattr(evidence_fn, "name", type(evidence_fn).__name__)}
+
+
+def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence | None = None,
+                 hook: ProgressHook | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score every explanation of a run on its held-out clips.
 
     Reads ``units/identify.jsonl`` and ``units/summarize.jsonl`` (whichever
     exist), ``descriptions.json`` and the activations; writes
     ``units/score.jsonl``, ``score/summary.csv`` (per predictor, explanation
-    kind and layer), ``score/by_layer.md`` (:func:`format_layer_table`) and the
-    ``score`` manifest section.
+    kind and layer) and ``score/by_layer.md`` (:func:`format_layer_table`).
 
     Parameters
     ----------
@@ -389,29 +407,18 @@ def score_run(run: RunDir, *, embedder, evidence_fn: ExplanationEvidence | None 
         Embeds explanations and descriptions for the ``description`` predictor.
     evidence_fn : ExplanationEvidence, optional
         The ``audio_text`` predictor: texts -> (N_heldout, n_texts) on the held-out
-        clips in clip order. Its ``name`` attribute, when present, enters the cache key.
+        clips in clip order.
     hook : ProgressHook, optional
 
     Returns
     -------
-    list of dict
+    facts : dict
+        The score stage's manifest facts.
+    records : list of dict
         The ``units/score.jsonl`` records.
     """
-    sources = [s for s in ("identify", "summarize") if run.has_units(s)]
-    if not sources:
-        raise AudioDissectError(f"{run.path} has no explanations to score",
-                                hint=f"run `audiodissect identify --run {run.path}` or "
-                                     f"`audiodissect summarize --run {run.path}` first")
+    sources = score_sources(run)
     rows = heldout_rows(run)
-    layers = run.layers()
-    key = hash_key("score", SCORE_VERSION, [hash_file(run.units_path(s)) for s in sources],
-                   hash_file(run.path / "descriptions.json") if (run.path / "descriptions.json").exists() else None,
-                   [hash_file(run.activation_path(layer)) for layer in layers], rows,
-                   getattr(embedder, "name", type(embedder).__name__),
-                   None if evidence_fn is None else getattr(evidence_fn, "name", type(evidence_fn).__name__))
-    if run.stage_current("score", key) and run.has_units("score"):
-        return run.read_units("score")
-    start = time.perf_counter()
     explanations = collect_explanations(run.read_units("identify") if "identify" in sources else [],
                                         run.read_units("summarize") if "summarize" in sources else [])
     predictors: dict[str, ExplanationEvidence] = {
@@ -419,15 +426,12 @@ def score_run(run: RunDir, *, embedder, evidence_fn: ExplanationEvidence | None 
     if evidence_fn is not None:
         predictors["audio_text"] = evidence_fn
     wanted = {e["layer"] for e in explanations}
-    activations = {layer: np.asarray(run.activations(layer))[rows] for layer in layers if layer in wanted}
+    activations = {layer: np.asarray(run.activations(layer))[rows] for layer in run.layers() if layer in wanted}
     records = score_explanations(explanations, activations, predictors, hook=hook)
     run.write_units("score", records)
     table = summarize_scores(records)
-    write_summary_csv(run.path / "score" / "summary.csv", table)
-    with atomic_path(run.path / "score" / "by_layer.md") as tmp:
+    write_summary_csv(run.score_dir / "summary.csv", table)
+    with atomic_path(run.score_dir / "by_layer.md") as tmp:
         tmp.write_text(format_layer_table(table), encoding="utf-8")
-    run.finish_stage("score", key, {"n_records": len(records), "n_clips": int(len(rows)),
-                                    "predictors": list(predictors), "sources": sources,
-                                    "audio_text_clips": getattr(evidence_fn, "clip_side_source", None),
-                                    "seconds": round(time.perf_counter() - start, 2)})
-    return records
+    return {"n_records": len(records), "n_clips": int(len(rows)), "predictors": list(predictors),
+            "sources": sources, "audio_text_clips": getattr(evidence_fn, "clip_side_source", None)}, records

@@ -21,7 +21,7 @@ from .calibration import CalibrationSettings, calibrate_sentences, calibrate_sum
 from .icl import ICLSettings, choose_concepts, map_to_concepts
 from .open_concepts import OpenConceptSettings, extract_open_concepts
 from .sentences import BOILERPLATE_PHRASES, split_sentences
-from .stage import SummarizeSettings, make_summarize_settings, summarize_cache_key, summarize_units
+from .units import SummarizeSettings, make_summarize_settings, summarize_cache_key, summarize_units
 from .summaries import SummarySettings, summarize_clip_sets, summary_prompts
 from .topk import top_bottom_clips
 

@@ -183,7 +183,7 @@ class LLMAcousticFilter:
             replies = self.llm.complete([adjective_check_prompt(w) for w in new], **self.params)
             if len(replies) != len(new):
                 raise AudioDissectError(f"the LLM returned {len(replies)} answers for {len(new)} questions")
-            self.answers.update(zip(new, (str(r) for r in replies)))
+            self.answers.update(zip(new, ("" if r is None else str(r) for r in replies)))
         return [parse_yes_no(self.answers[w]) is True for w in words]
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import AudioDissectError
-from ..layers import resolve_layers
+from ..layers import layer_predicate, resolve_layers
 from .base import Target
 from .beats_config import BEATsConfig
 from .beats_fbank import PATCH_FRAMES, SAMPLE_RATE, fbank_batch
@@ -213,4 +213,4 @@ def beats_target(path: str | Path, *, device: str | None = None,
                                 f"release's {PATCH_FRAMES}, which the front end pads short clips to")
     return Target(name=f"beats:{path}", module=model, sample_rate=SAMPLE_RATE,
                   preprocess=beats_preprocess, class_names=names,
-                  default_layers=resolve_layers(model, patterns))
+                  default_layers=list(resolve_layers(model, layer_predicate(patterns))))  # module order

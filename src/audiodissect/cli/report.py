@@ -25,6 +25,6 @@ def main(args) -> int:
 
     if args.units_per_layer < 0:
         raise AudioDissectError(f"--units-per-layer must be 0 or more, got {args.units_per_layer}")
-    index = build_report(RunDir(args.run), units_per_layer=args.units_per_layer, out=args.out)
+    index = build_report(RunDir(args.run, create=False), units_per_layer=args.units_per_layer, out=args.out)
     print(f"report: {index}")
     return 0

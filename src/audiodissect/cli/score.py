@@ -31,26 +31,22 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from ..cache import read_json
-    from ..config import RunConfig, from_dict
-    from ..rundir import RunDir
     from ..scoring.score import (compare_explanations, format_comparison, format_layer_table, format_summary,
                                  summarize_scores)
-    from ..scoring.stage import stage_score
+    from ._stage import open_run
 
-    run = RunDir(args.run)
-    saved = run.path / "config.json"
-    config = from_dict(RunConfig, read_json(saved)) if saved.exists() else RunConfig()
+    d = open_run(args.run)
+    run = d.run_dir
     if args.text_embedder:
-        config.identify.text_embedder = args.text_embedder
+        d.config.identify.text_embedder = args.text_embedder
     if args.tab_backend:
-        config.identify.tab_backend = args.tab_backend
-    records = stage_score(run, config, audio_text=not args.no_audio_text)
+        d.config.identify.tab_backend = args.tab_backend
+    records = list(d.score(audio_text=not args.no_audio_text))
     rows = summarize_scores(records)
     print(format_summary(rows), end="")
     if args.layers:
         print("\n" + format_layer_table(rows), end="")
     for first, second in args.compare:
         print(format_comparison(compare_explanations(records, first, second)), end="")
-    print(f"{len(records)} scores -> {run.units_path('score')}, {run.path / 'score' / 'summary.csv'}")
+    print(f"{len(records)} scores -> {run.units_path('score')}, {run.score_dir / 'summary.csv'}")
     return 0

@@ -33,13 +33,15 @@ def register(evaluate_sub) -> None:
 
 
 def main(args) -> int:
-    from ..config import ProbeConfig, RecordConfig
-    from ..pipeline import open_probe, open_target
     from ..planted import benchmark_concepts, default_detectors, format_table, plant_units, run_planted
     from ..rundir import RunDir
+    from ..targets import load_target
+    from ..targets.specs import check_target_spec
+    from ._options import open_probe
 
-    probe = open_probe(ProbeConfig(name=args.probe, root=args.probe_root))
-    base = open_target(RecordConfig(model=args.model, device=args.device), probe=probe)
+    check_target_spec(args.model)
+    probe = open_probe(args.probe, root=args.probe_root)
+    base = load_target(args.model, device=args.device)
     target = plant_units(base, default_detectors(base.class_names, acoustic=not args.no_acoustic))
     concepts = benchmark_concepts(base.class_names, acoustic=not args.no_acoustic)
     run = RunDir(args.out)
@@ -48,7 +50,7 @@ def main(args) -> int:
     print(format_table(rows), end="")
     best = max(rows, key=lambda r: r["top1"])
     print(f"best: {best['method']}/{best['similarity']} {best['top1']}% top-1 over {best['units']} planted units "
-          f"-> {run.path / 'planted' / 'table.csv'}")
+          f"-> {run.planted_dir / 'table.csv'}")
     return 0
 
 
@@ -64,10 +66,10 @@ def _evidence_fn(args):
                 logging.getLogger("audiodissect").warning(
                     "the tag bridge's tagger is the wrapped model: class-copy units are recovered circularly")
             out["tab"] = compute_evidence("tab", probe, concepts, backend=args.tab_backend,
-                                          cache_dir=run.path / "evidence", embedder=args.text_embedder)
+                                          cache_dir=run.probe_cache(probe), embedder=args.text_embedder)
         if "db" in methods:
             out["db"] = compute_evidence("db", probe, concepts, descriptions=_descriptions(args, run, probe),
-                                         cache_dir=run.path / "evidence", embedder=args.text_embedder)
+                                         cache_dir=run.probe_cache(probe), embedder=args.text_embedder)
         return out
 
     return evidence
@@ -85,18 +87,10 @@ def _descriptions(args, run, probe) -> list[str]:
             raise AudioDissectError(f"{args.descriptions} lacks {len(missing)} clips (e.g. {missing[0]!r})")
         return [stored[c.id] for c in probe.clips]
     from .. import captioners
+    from ..cache import hash_key
+    from ..describe import load_captioner
 
-    load = getattr(captioners, "load_captioner", None)
-    if load is not None:
-        captioner = load(args.captioner)
-    elif args.captioner == "tags":
-        from ..captioners.tags_descriptors import TagsDescriptorsCaptioner
-
-        captioner = TagsDescriptorsCaptioner(cache_dir=run.path / "evidence")  # tag logits shared with TAB
-    else:
-        raise AudioDissectError(f"cannot load captioner {args.captioner!r} here",
-                                hint="use --captioner tags, pass --descriptions FILE, or --methods tab")
-    clips = captioners.probe_clips(probe)
-    if hasattr(captioner, "calibrate"):
-        captioner.calibrate(clips)  # z-score tags against the whole probing set
-    return list(captioners.describe_cached(captioner, clips, run.path / "descriptions.json"))
+    cache = run.probe_cache(probe)  # tag logits shared with TAB
+    captioner = load_captioner(args.captioner, probe, cache_dir=cache)
+    store = cache / f"descriptions-{hash_key(args.captioner)[:12]}.json"
+    return list(captioners.describe_cached(captioner, captioners.probe_clips(probe), store))

@@ -6,10 +6,10 @@ import importlib
 
 #: (module, register function) of each ``evaluate`` sub-command.
 SUBCOMMANDS = (
-    ("audiodissect.commands.evaluate_last_layer", "register"),
-    ("audiodissect.commands.evaluate_pruning", "register"),
-    ("audiodissect.commands.evaluate_pruning", "register_importance"),
-    ("audiodissect.commands.evaluate_planted", "register"),
+    ("audiodissect.cli.evaluate_last_layer", "register"),
+    ("audiodissect.cli.evaluate_pruning", "register"),
+    ("audiodissect.cli.evaluate_pruning", "register_importance"),
+    ("audiodissect.cli.evaluate_planted", "register"),
 )
 
 

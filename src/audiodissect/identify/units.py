@@ -2,7 +2,7 @@
 
 Pure functions turn evidence (clips x concepts) and activations (clips x
 units) into per-unit records of the top concepts for every similarity
-function; the identify stage in :mod:`audiodissect.pipeline` caches them.
+function; the identify stage (:mod:`audiodissect.identify.stage`) caches them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .rundir import unit_id
+from ..rundir import unit_id
 
 METHODS = ("tab", "db")
 
@@ -53,7 +53,7 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
         ``"all"`` compares whole columns; ``"topk"`` scores by the unit's top-k clips
         only (:func:`topk_clip_evidence`; the similarity function is then unused).
     """
-    from . import similarity as sim
+    from .. import similarity as sim
 
     if scope == "topk":
         return torch.from_numpy(topk_clip_evidence(evidence, activations, k=topk))

@@ -25,16 +25,15 @@ def register(evaluate_sub) -> None:
 
 
 def main(args) -> int:
-    from ..pipeline import reopen_probe, reopen_target
     from ..prune.evaluate import format_table
     from ..prune.runner import evaluate_pruning
-    from ..rundir import RunDir
+    from ._stage import open_run
 
     config = config_from_args(args, concepts=list(args.concepts), strategies=list(args.strategies))
-    run = RunDir(args.run)
-    table = evaluate_pruning(run, reopen_target(run, device=args.device), reopen_probe(run), config)
+    d = open_run(args.run, device=args.device)
+    table = evaluate_pruning(d.run_dir, d.target, d.probe, config)
     print(format_table(table))
-    print(f"table: {run.path / 'pruning' / 'table.csv'}")
+    print(f"table: {d.run_dir.pruning_dir / 'table.csv'}")
     return 0
 
 
@@ -59,19 +58,20 @@ def register_importance(evaluate_sub) -> None:
 
 
 def main_importance(args) -> int:
-    from ..pipeline import reopen_probe, reopen_target
+    from ..config import PruneConfig, validate
     from ..prune.importance import run_importance
-    from ..prune.runner import PruneConfig
-    from ..rundir import RunDir
+    from ._stage import open_run
 
-    config = PruneConfig(importance_properties=list(args.properties), importance_fractions=list(args.fractions),
-                         importance_seeds=args.seeds, include_output_layer=args.include_output_layer,
-                         batch_size=args.batch_size, device=args.device)
-    run = RunDir(args.run)
-    result = run_importance(run, reopen_target(run, device=args.device), reopen_probe(run), config)
+    config = validate(PruneConfig(importance_properties=list(args.properties),
+                                  importance_fractions=list(args.fractions), importance_seeds=args.seeds,
+                                  include_output_layer=args.include_output_layer, batch_size=args.batch_size,
+                                  device=args.device))
+    d = open_run(args.run, device=args.device)
+    run = d.run_dir
+    result = run_importance(run, d.target, d.probe, config)
     summary = result["summary"]
     print(f"unpruned held-out accuracy: {summary['baseline_accuracy']:.3f}")
     for name, points in summary["curves"].items():
         print(f"{name:>20}: " + "  ".join(f"{100 * p['fraction']:.0f}% {p['mean']:.3f}" for p in points))
-    print(f"plot: {run.path / 'pruning' / 'importance.png'}")
+    print(f"plot: {run.pruning_dir / 'importance.png'}")
     return 0

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import AudioDissectError
+from ..errors import AudioDissectError
 
 log = logging.getLogger(__name__)
 

@@ -78,10 +78,13 @@ def parse_key_values(items: Sequence[str] | None, *, flag: str = "--probe-option
     return out
 
 
-def run_config(run) -> Any:
-    """The :class:`~audiodissect.config.RunConfig` saved in run directory `run`, else the defaults."""
-    from ..cache import read_json
-    from ..config import RunConfig, from_dict
+def open_probe(name: str, *, root: str | None = None, options: dict[str, Any] | None = None) -> Any:
+    """Load a probing set by name and log each skipped file with its reason."""
+    import logging
 
-    saved = run.path / "config.json"
-    return from_dict(RunConfig, read_json(saved)) if saved.exists() else RunConfig()
+    from ..probes import load_probe
+
+    probe = load_probe(name, root=root, **(options or {}))
+    for bad in probe.skipped:
+        logging.getLogger("audiodissect").warning("skipped %s: %s", bad.source, bad.reason)
+    return probe

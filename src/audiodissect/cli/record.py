@@ -16,24 +16,21 @@ def register(sub) -> None:
                    help="module paths or globs, e.g. 'layers.*' 'classifier' (default: the model's unit layers)")
     p.add_argument("--pool", choices=("mean", "max", "first"), default="mean",
                    help="reduction over time/tokens: mean, max or first position (default: mean)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help="clips per forward pass (results do not depend on it; default: 32)")
     p.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
-    from ..config import ProbeConfig, RecordConfig
-    from ..pipeline import open_probe, open_target, stage_record
-    from ..rundir import RunDir
+    from ..dissection import Dissection
     from ._options import parse_key_values
 
-    probe = open_probe(ProbeConfig(name=args.probe, root=args.probe_root,
-                                   options=parse_key_values(args.probe_option)))
-    record = RecordConfig(model=args.model, layers=args.layers or [], pool=args.pool,
-                          batch_size=args.batch_size, device=args.device)
-    target = open_target(record, probe=probe)
-    section = stage_record(RunDir(args.out), target, probe, record)
+    d = Dissection(args.model, args.probe, args.out, probe_root=args.probe_root,
+                   probe_options=parse_key_values(args.probe_option), device=args.device)
+    d.record(args.layers or None, pool=args.pool, batch_size=args.batch_size)
+    section = d.run_dir.stage("record")
     total = sum(section["layers"].values())
     print(f"recorded {total} units in {len(section['layers'])} layers over {section['n_clips']} clips -> {args.out}")
     return 0

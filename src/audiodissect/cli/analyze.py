@@ -26,7 +26,7 @@ def main(args) -> int:
     from ..analyses import run_analyses
     from ..rundir import RunDir
 
-    run = RunDir(args.run)
+    run = RunDir(args.run, create=False)
     summary = run_analyses(run, k=args.k, kprimes=args.kprime, seed=args.seed, force=args.force)
     adj = summary.get("adjectives")
     if adj:
@@ -42,5 +42,5 @@ def main(args) -> int:
             print(f"uninterpretable {row['layer']}: {shares}")
     for name, reason in summary.get("skipped", {}).items():
         print(f"skipped {name}: {reason}")
-    print(f"analysis: {run.path / 'analysis'}")
+    print(f"analysis: {run.analysis_dir}")
     return 0

@@ -20,35 +20,31 @@ def register(sub) -> None:
     p.add_argument("--threshold", type=float, metavar="X",
                    help="calibration: drop summary sentences this similar to the bottom clips' summary "
                         "(default: the run's setting, else 0.75)")
+    p.add_argument("--llm-timeout", type=float, metavar="SECONDS",
+                   help="HTTP LLM: deadline of one request (default: the run's setting, else 120)")
+    p.add_argument("--refresh-cache", action="store_true",
+                   help="ask every prompt again instead of reading the run's cached answers")
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
-    from ..errors import AudioDissectError
-    from ..pipeline import stage_summarize
-    from ._stage import open_recorded_run, reused, saved_descriptions, save_config
+    from ._stage import open_run, reused
 
-    run, config, _ = open_recorded_run(args.run)
-    cfg = config.summarize
-    if args.llm:
-        cfg.llm = args.llm
-    if args.k is not None:
-        if args.k < 1:
-            raise AudioDissectError("--k must be at least 1")
-        cfg.k = args.k
-    if args.threshold is not None:
-        if not -1.0 <= args.threshold <= 1.0:
-            raise AudioDissectError("--threshold is a cosine similarity, between -1 and 1")
-        cfg.threshold = args.threshold
-    descriptions = saved_descriptions(run)
+    d = open_run(args.run)
+    run = d.run_dir
     before = run.manifest()["stages"].get("summarize")
-    records = stage_summarize(run, config, descriptions)
-    save_config(run, config)
+    if args.llm_timeout is not None:
+        d.config.summarize.timeout = args.llm_timeout
+    d.config.summarize.refresh_cache = bool(args.refresh_cache)
+    records = d.summarize(args.llm, k=args.k, threshold=args.threshold)
+    cfg = d.config.summarize
     section = run.stage("summarize")
     if reused(before, run, "summarize"):
         how = "unchanged since the last summarize (nothing recomputed)"
     else:
         how = f"{section['llm_calls']} LLM calls, {section['llm_cache_hits']} cache hits, {section['seconds']} s"
+        if section.get("failed"):
+            how += f"; {section['failed']} prompts failed (not cached: run summarize again to retry them)"
     icl = ", with ICL" if section.get("icl") else ""
     print(f"{len(records)} units summarised by {cfg.llm}{icl}: {how}")
     print(f"records: {run.units_path('summarize')}")

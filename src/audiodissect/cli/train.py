@@ -22,19 +22,16 @@ def register(sub) -> None:
 def main(args) -> int:
     import dataclasses
 
-    from ..config import ProbeConfig
     from ..errors import AudioDissectError
-    from ..pipeline import open_probe
     from ..targets.demo_cnn import TrainSettings, model_dir
     from ..targets.demo_train import cached_demo_cnn
-    from ._options import parse_key_values
+    from ._options import open_probe, parse_key_values
 
     changes = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
     if changes.get("epochs", 1) < 1:
         raise AudioDissectError("--epochs must be at least 1")
     settings = dataclasses.replace(TrainSettings(), **changes)
-    probe = open_probe(ProbeConfig(name=args.probe, root=args.probe_root,
-                                   options=parse_key_values(args.probe_option)))
+    probe = open_probe(args.probe, root=args.probe_root, options=parse_key_values(args.probe_option))
     folder = model_dir(probe.content_key(), settings)
     cached = (folder / "metrics.json").exists() and not args.force
     _, _, metrics = cached_demo_cnn(probe, settings=settings, force=args.force)

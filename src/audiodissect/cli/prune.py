@@ -27,12 +27,12 @@ def add_pruning_options(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, **fields):
     """A :class:`~audiodissect.prune.runner.PruneConfig` from the shared options plus `fields`."""
-    from ..prune.runner import PruneConfig
+    from ..config import PruneConfig, validate
 
     threshold = args.ocp_threshold if args.ocp_threshold is not None and args.ocp_threshold > 0 else None
-    return PruneConfig(seeds=args.seeds, random_count=args.random_count, top=args.top, ocp_threshold=threshold,
-                       include_output_layer=args.include_output_layer, batch_size=args.batch_size,
-                       device=args.device, **fields)
+    return validate(PruneConfig(seeds=args.seeds, random_count=args.random_count, top=args.top,
+                                ocp_threshold=threshold, include_output_layer=args.include_output_layer,
+                                batch_size=args.batch_size, device=args.device, **fields))
 
 
 def register(sub) -> None:
@@ -57,17 +57,15 @@ def register(sub) -> None:
 def main(args) -> int:
     from ..class_names import class_index
     from ..errors import AudioDissectError
-    from ..pipeline import reopen_probe, reopen_target
     from ..prune.evaluate import format_table, pruning_table
     from ..prune.runner import PruningContext, select_for_concept
     from ..prune.strategies import concept_slug
-    from ..rundir import RunDir
+    from ._stage import open_run
 
     strategies = list(args.strategy) if args.strategy else ([] if args.units else list(DEFAULT_STRATEGIES))
     config = config_from_args(args, strategies=strategies)
-    run = RunDir(args.run)
-    target = reopen_target(run, device=args.device)
-    probe = reopen_probe(run)
+    d = open_run(args.run, device=args.device)
+    run, target, probe = d.run_dir, d.target, d.probe
     ctx = PruningContext(run, target, probe, batch_size=config.batch_size,
                          include_output_layer=config.include_output_layer)
     class_index(args.concept, ctx.class_names)

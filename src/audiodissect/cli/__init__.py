@@ -1,6 +1,6 @@
 """The ``audiodissect`` command line.
 
-Each command lives in its own module under :mod:`audiodissect.commands` with
+Each command lives in its own module under :mod:`audiodissect.cli` with
 ``register(subparsers)`` (adds its parser and sets ``handler``) and a handler
 ``main(args) -> int``. User mistakes surface as one line plus a hint and exit
 code 2, never a traceback.
@@ -13,8 +13,8 @@ import importlib
 import logging
 import sys
 
-from . import __version__
-from .errors import AudioDissectError
+from .. import __version__
+from ..errors import AudioDissectError
 
 COMMANDS = ("run", "train", "record", "describe", "identify", "summarize", "prune", "score", "evaluate", "report",
             "analyze")
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"audiodissect.commands.{name}").register(sub)
+        importlib.import_module(f"audiodissect.cli.{name}").register(sub)
     return parser
 
 

@@ -20,20 +20,17 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from ..pipeline import stage_describe
-    from ._stage import open_recorded_run, reused, save_config
+    from ._stage import open_run, reused
 
-    run, config, probe = open_recorded_run(args.run)
-    if args.captioner:
-        config.describe.captioner = args.captioner
+    d = open_run(args.run)
+    run = d.run_dir
     before = run.manifest()["stages"].get("describe")
-    texts = stage_describe(run, probe, config.describe.captioner)
-    save_config(run, config)
+    texts = d.describe(args.captioner)
     section = run.stage("describe")
     if reused(before, run, "describe"):
         how = "unchanged since the last describe (nothing recomputed)"
     else:
         how = f"{section['n_described']} described, {section['n_cached']} from the cache, {section['seconds']} s"
-    print(f"{len(texts)} descriptions by {config.describe.captioner}: {how}")
-    print(f"descriptions: {run.path / 'descriptions.json'}")
+    print(f"{len(texts)} descriptions by {d.config.describe.captioner}: {how}")
+    print(f"descriptions: {run.descriptions_path}")
     return 0

@@ -16,9 +16,9 @@ def register(evaluate_sub) -> None:
 
 
 def main(args) -> int:
-    from ..pipeline import evaluate_last_layer
     from ..rundir import RunDir
+    from ..scoring.last_layer import last_layer_report
 
-    table = evaluate_last_layer(RunDir(args.run))
+    table = last_layer_report(RunDir(args.run, create=False))
     print(table)
     return 0

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .class_names import concepts_of_classes, normalize_concept
-from .errors import AudioDissectError
+from ..class_names import concepts_of_classes, normalize_concept
+from ..errors import AudioDissectError
 
 
 def output_layer(layers: dict[str, int], class_names: Sequence[str] | None) -> str | None:
@@ -90,7 +90,7 @@ def icl_records(summaries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     summaries : sequence of dict
         Summarize records (``units/summarize.jsonl``).
     """
-    from .summarize.icl import chosen_concepts
+    from ..summarize.icl import chosen_concepts
 
     return [{"layer": r["layer"], "index": r["index"], "method": "icl", "similarity": None,
              "concepts": chosen_concepts(r) or ["(none)"]} for r in summaries]
@@ -105,3 +105,53 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         lines.append(f"{r['method']:<7} {r['similarity'] or '-':<13} {r['top1']:>8.1f} {r['top5']:>8.1f} "
                      f"{cos:>7} {r['units']:>6}")
     return "\n".join(lines)
+
+
+def write_last_layer(run: Any) -> list[dict[str, Any]]:
+    """Last-layer accuracy of a run (identify records, plus ICL's answers): ``evaluation/last_layer.csv``.
+
+    Parameters
+    ----------
+    run : RunDir
+
+    Returns
+    -------
+    list of dict
+        The :func:`last_layer_table` rows.
+
+    Raises
+    ------
+    AudioDissectError
+        When the run has no output layer with named classes.
+    """
+    import csv
+    import io
+
+    from ..cache import write_text
+    from ..text_embedder import load_text_embedder
+
+    record = run.stage("record")
+    layer = run.output_layer()
+    if layer is None or not record.get("class_names"):
+        raise AudioDissectError("no recorded layer is the model's output layer with named classes",
+                                hint="record the classifier layer of a model with named classes")
+    records = list(run.read_units("identify"))
+    if run.has_units("summarize"):
+        records += icl_records(run.read_units("summarize"))
+    rows = last_layer_table(records, layer=layer, class_names=record["class_names"], concepts=run.concepts() or [],
+                            embedder=load_text_embedder())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["method", "similarity", "top1", "top5", "cosine", "units", "left_out"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(run.last_layer_path, buf.getvalue())
+    return rows
+
+
+def last_layer_report(run: Any) -> str:
+    """:func:`write_last_layer` as a text table, with a note when TAB's evidence is circular."""
+    table = format_table(write_last_layer(run))
+    if run.stage("identify").get("circular"):
+        table += (f"\nnote: TAB's tagger is the dissected model itself ({run.stage('record')['model']}): its output "
+                  "units explain themselves, so the TAB rows are circular and say nothing about the method")
+    return table

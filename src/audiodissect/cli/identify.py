@@ -30,36 +30,26 @@ def register(sub) -> None:
 
 def main(args) -> int:
     from ..errors import AudioDissectError, unknown_name_error
-    from ..pipeline import stage_describe, stage_identify
     from ..similarity import FUNCTIONS
-    from ._stage import open_recorded_run, reused, save_config
+    from ._stage import open_run, reused
 
-    run, config, probe = open_recorded_run(args.run)
-    cfg = config.identify
+    d = open_run(args.run)
+    run = d.run_dir
     for name in args.similarity or ():
         if name not in FUNCTIONS:
             raise unknown_name_error("similarity function", name, FUNCTIONS)
-    if args.concepts:
-        cfg.concepts = args.concepts
-    if args.method:
-        cfg.methods = list(dict.fromkeys(args.method))
-    if args.similarity:
-        cfg.similarities = list(dict.fromkeys(args.similarity))
-    if args.tab_backend:
-        cfg.tab_backend = args.tab_backend
     if args.descriptions:
-        config.describe.captioner = f"file:{args.descriptions}"
-        descriptions = stage_describe(run, probe, config.describe.captioner)
-        print(f"descriptions from {args.descriptions} -> {run.path / 'descriptions.json'}")
-    else:
-        descriptions = run.descriptions()
-    if "db" in cfg.methods and descriptions is None:
+        d.import_descriptions(args.descriptions)
+        print(f"descriptions from {args.descriptions} -> {run.descriptions_path}")
+    methods = list(dict.fromkeys(args.method)) if args.method else d.config.identify.methods
+    if "db" in methods and not run.descriptions_path.exists():
         raise AudioDissectError(f"DB needs clip descriptions and {run.path} has none",
                                 hint=f"run `audiodissect describe --run {run.path}`, pass --descriptions FILE, "
                                      "or use --method tab")
     before = run.manifest()["stages"].get("identify")
-    records = stage_identify(run, probe, config, descriptions)
-    save_config(run, config)
+    records = d.identify(args.concepts, methods=methods, similarities=args.similarity,
+                         tab_backend=args.tab_backend)
+    cfg = d.config.identify
     section = run.stage("identify")
     how = ("unchanged since the last identify (nothing recomputed)" if reused(before, run, "identify")
            else f"{section['seconds']} s")

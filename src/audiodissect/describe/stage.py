@@ -1,0 +1,108 @@
+"""The describe stage: one description per clip (probe and held-out), cached per clip and captioner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..cache import hash_file, hash_key
+from ..errors import AudioDissectError
+from ..probes.base import ProbeSet
+from ..rundir import DESCRIPTIONS, RunDir
+from ..stage import Stage
+
+CAPTIONERS = ("tags", "file:<json>", "http:<model>@<base url>")
+
+
+def load_captioner(spec: str, probe: ProbeSet, *, cache_dir: Path | None = None, **http: Any) -> Any:
+    """A captioner from its spec: ``tags`` (offline default), ``file:<json>``, ``http:<model>@<url>``.
+
+    ``tags`` keeps its tag logits in `cache_dir` (the probing set's shared
+    cache), where the tag bridge finds them. `http` (``timeout``,
+    ``concurrency``, ``retries``) goes to the HTTP captioner.
+    """
+    from ..captioners import FileCaptioner, HttpAudioCaptioner, probe_clips
+
+    if spec == "tags":
+        from ..captioners.tags_descriptors import TagsDescriptorsCaptioner
+
+        captioner = TagsDescriptorsCaptioner(cache_dir=cache_dir)
+        captioner.calibrate(probe_clips(probe))  # z-scores over the whole probing set
+        return captioner
+    if spec.startswith("file:"):
+        return FileCaptioner(spec[5:])
+    if spec.startswith("http:") and "@" in spec:
+        model, _, url = spec[5:].rpartition("@")
+        return HttpAudioCaptioner(url, model, **http)
+    raise AudioDissectError(f"unknown captioner {spec!r}", hint="one of: " + ", ".join(CAPTIONERS))
+
+
+def check_captioner_spec(spec: str) -> None:
+    """Refuse a malformed captioner spec before any work is done."""
+    if spec == "tags" or (spec.startswith("file:") and len(spec) > 5) or (spec.startswith("http:") and "@" in spec):
+        return
+    raise AudioDissectError(f"unknown captioner {spec!r}", hint="one of: " + ", ".join(CAPTIONERS))
+
+
+def _file_digest(spec: str) -> str | None:
+    source = Path(spec[5:]) if spec.startswith("file:") else None
+    return hash_file(source) if source is not None and source.is_file() else None
+
+
+class DescribeStage(Stage):
+    """Describe every clip with the configured captioner into ``descriptions.json``.
+
+    Descriptions are cached per clip in the probing set's shared cache, one
+    file per captioner, so an interrupted describe resumes and another run on
+    the same clips describes nothing again.
+    """
+
+    name = "describe"
+    outputs = (DESCRIPTIONS,)
+
+    def inputs(self, ctx: Any) -> dict[str, Any]:
+        spec = ctx.config.describe.captioner
+        check_captioner_spec(spec)
+        return {"captioner": spec, "file": _file_digest(spec), "probe": ctx.probe.content_key()}
+
+    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[str]]:
+        from ..captioners import describe_cached, probe_clips
+
+        spec = ctx.config.describe.captioner
+        probe = ctx.probe
+        cache = ctx.run.probe_cache(probe)
+        cfg = ctx.config.describe
+        captioner = load_captioner(spec, probe, cache_dir=cache, timeout=cfg.timeout, concurrency=cfg.concurrency,
+                                   retries=cfg.retries)
+        store = cache / f"descriptions-{hash_key(spec, _file_digest(spec))[:12]}.json"
+        texts = describe_cached(captioner, probe_clips(probe), store, hook=ctx.hook)
+        ctx.run.write_descriptions({c.id: t for c, t in zip(probe.clips, texts)})
+        failed = dict(getattr(texts, "failed", {}) or {})
+        return {"captioner": spec, "n_clips": len(texts), "n_cached": texts.n_cached,
+                "n_described": texts.n_described, "failed": len(failed),
+                "failures": [{"clip": k, "error": v} for k, v in list(failed.items())[:20]]}, list(texts)
+
+    def load(self, ctx: Any) -> list[str] | None:
+        return ctx.run.descriptions()
+
+
+def import_descriptions(run: RunDir, probe: ProbeSet, path: str | Path) -> dict[str, str]:
+    """Make a JSON file of descriptions (clip id or file name -> text) the run's descriptions.
+
+    Every clip must have a description; otherwise nothing is changed and the
+    error names the missing clips. Returns {clip id: text}.
+    """
+    from ..captioners import FileCaptioner, probe_clips
+
+    captioner = FileCaptioner(str(path))
+    clips = probe_clips(probe)
+    missing = [c.id for c in clips if captioner.lookup(c) is None]
+    if missing:
+        raise AudioDissectError(f"{path} has no description for {len(missing)} of the run's {len(clips)} clips "
+                                f"(e.g. {', '.join(repr(m) for m in missing[:3])})",
+                                hint="add them to the file (keys are clip ids or file names); the run's "
+                                     "descriptions were left unchanged")
+    texts = captioner.describe(clips)
+    by_id = {c.id: str(t) for c, t in zip(clips, texts)}
+    run.write_descriptions(by_id)
+    return by_id

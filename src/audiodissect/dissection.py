@@ -1,0 +1,571 @@
+"""The front door: :class:`Dissection`, one object per run directory, with a method per stage.
+
+>>> import audiodissect as ad
+>>> d = ad.Dissection("demo-cnn", probe="soundbank", out="runs/demo")      # doctest: +SKIP
+>>> acts = d.record(layers=["features.conv2", "classifier"])               # doctest: +SKIP
+>>> acts["features.conv2"].shape                                          # doctest: +SKIP
+(2006, 32)
+>>> d.identify().to_pandas().head()                                        # doctest: +SKIP
+
+Every method runs one stage through the same runner as ``audiodissect run``:
+a stage whose inputs, settings and code are unchanged is not recomputed,
+and an interrupted stage resumes.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import STAGES, RunConfig, from_dict, to_dict, validate
+from .errors import AudioDissectError
+from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
+from .progress import ProgressHook, default_hook
+from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
+from .rundir import RunDir
+from .stage import Context, Runner, StageOutcome, check_stage_names
+from .targets.base import Target
+
+log = logging.getLogger("audiodissect")
+
+
+def clips(waveforms: Sequence[np.ndarray], *, sample_rate: int, labels: Sequence[str | None] | None = None,
+          ids: Sequence[str] | None = None, splits: Sequence[str] | None = None, heldout_fraction: float = 0.2,
+          seed: int = 0, name: str = "memory") -> ProbeSet:
+    """A probing set from clips held in memory.
+
+    Parameters
+    ----------
+    waveforms : sequence of np.ndarray, each (T_i,)
+        Mono audio, float.
+    sample_rate : int
+        Hz, of every waveform.
+    labels : sequence of str, optional
+        One class name per clip.
+    ids : sequence of str, optional
+        Unique clip ids (default ``clip00000``, ...).
+    splits : sequence of {"probe", "heldout"}, optional
+        Default: a seeded, per-label `heldout_fraction` of the clips is held out.
+    heldout_fraction : float
+    seed : int
+
+    Returns
+    -------
+    ProbeSet
+
+    Examples
+    --------
+    >>> import numpy as np, audiodissect as ad
+    >>> rng = np.random.default_rng(0)
+    >>> probe = ad.clips([rng.normal(size=16000) for _ in range(10)], sample_rate=16000,
+    ...                  labels=["noise"] * 5 + ["hum"] * 5)
+    >>> len(probe), sorted(set(probe.labels))
+    (10, ['hum', 'noise'])
+    """
+    waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waveforms]
+    n = len(waves)
+    if n == 0:
+        raise AudioDissectError("no clips given")
+    if int(sample_rate) <= 0:
+        raise AudioDissectError(f"sample_rate must be positive, got {sample_rate}")
+    labels = list(labels) if labels is not None else [None] * n
+    ids = list(ids) if ids is not None else [f"clip{i:05d}" for i in range(n)]
+    for what, values in (("labels", labels), ("ids", ids)):
+        if len(values) != n:
+            raise AudioDissectError(f"{len(values)} {what} for {n} waveforms")
+    if len(set(ids)) != n:
+        raise AudioDissectError("clip ids must be unique")
+    if splits is None:
+        rng = np.random.default_rng(seed)
+        splits = [PROBE] * n
+        by_label: dict[Any, list[int]] = {}
+        for i, label in enumerate(labels):
+            by_label.setdefault(label, []).append(i)
+        for members in by_label.values():
+            count = int(round(heldout_fraction * len(members)))
+            for i in rng.permutation(members)[:count]:
+                splits[int(i)] = HELDOUT
+    splits = list(splits)
+    if len(splits) != n or any(s not in (PROBE, HELDOUT) for s in splits):
+        raise AudioDissectError(f"splits must be {n} values, each {PROBE!r} or {HELDOUT!r}")
+    if PROBE not in splits:
+        raise AudioDissectError("every clip is held out: no clip is left to describe units",
+                                hint="mark some clips 'probe' (or lower heldout_fraction)")
+    infos = [ClipInfo(id=str(i), label=None if lab is None else str(lab), split=s)
+             for i, lab, s in zip(ids, labels, splits)]
+    return ArrayProbeSet(name=name, clips=infos, audio=waves, sample_rate=int(sample_rate),
+                         spec={"name": name, "in_memory": True})
+
+
+def _import_factory(path: str) -> Callable[[], Any]:
+    module, sep, attr = path.partition(":")
+    if not sep or not module or not attr:
+        raise AudioDissectError(f"bad factory {path!r}", hint="write 'package.module:function'")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as exc:
+        raise AudioDissectError(f"cannot import {module!r} for the model factory {path!r}: {exc}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise AudioDissectError(f"{module!r} has no {attr!r} (the model factory {path!r})")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise AudioDissectError(f"the model factory {path!r} is not callable")
+    return obj
+
+
+def _as_target(obj: Any, *, sample_rate: int | None, preprocess: Callable | None, forward: Callable | None,
+               class_names: Sequence[str] | None, layouts: dict[str, str] | None, name: str | None) -> Target:
+    import torch
+
+    from .targets import from_module
+
+    if isinstance(obj, Target):
+        return obj
+    if isinstance(obj, torch.jit.ScriptModule):
+        raise AudioDissectError("TorchScript modules cannot be dissected: forward hooks do not run inside them",
+                                hint="load the model's Python nn.Module (not the scripted one) and pass that")
+    if isinstance(obj, torch.nn.Module):
+        if sample_rate is None or preprocess is None:
+            raise AudioDissectError("a torch module needs sample_rate= and preprocess= (waveforms -> model input)",
+                                    hint="e.g. Dissection(model, sample_rate=16000, preprocess=my_log_mel, ...)")
+        options: dict[str, Any] = {"sample_rate": sample_rate, "preprocess": preprocess,
+                                   "class_names": class_names, "name": name or "custom"}
+        if forward is not None:
+            options["forward"] = forward
+        if layouts is not None:
+            options["layouts"] = layouts
+        return from_module(obj, **options)
+    raise AudioDissectError(f"cannot dissect a {type(obj).__name__}",
+                            hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch module, "
+                                 "or an audiodissect Target")
+
+
+def _check_device(device: str | None) -> None:
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise AudioDissectError(f"unknown torch device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AudioDissectError(f"device {device!r} was asked for, but this torch has no CUDA device",
+                                hint="drop --device (CPU), or install the torch build for your GPU")
+
+
+class Dissection:
+    """One dissection: a model, a probing set and the run directory that holds the results.
+
+    Parameters
+    ----------
+    target : str, torch.nn.Module or Target
+        A built-in name (``"demo-cnn"``, ``"yamnet"``), ``"hf:<id or path>"``,
+        ``"beats:<checkpoint>"``, your own ``nn.Module`` (with `sample_rate`
+        and `preprocess`), or a :class:`~audiodissect.targets.Target`.
+    probe : str, path, or ProbeSet
+        A probing-set name (``"soundbank"``, ``"esc50"``, ...), a folder of
+        ``<label>/*.wav`` files, or clips in memory (:func:`clips`).
+    out : path, optional
+        The run directory (default ``runs/default``, or the config's ``out``).
+    sample_rate, preprocess, forward, class_names, layouts
+        For an ``nn.Module`` target: its rate in Hz, ``preprocess(list of (T_i,)
+        waveforms) -> model input``, optionally ``forward(module, inputs) ->
+        logits`` and per-layer layouts (see :func:`audiodissect.targets.from_module`).
+    factory : str, optional
+        ``"package.module:function"`` returning the target (a Target or, with the
+        arguments above, an nn.Module); stored in the run, so the run can be
+        reopened in another process without passing the model again.
+    probe_root : str, optional
+        The data set's folder or manifest for named probing sets.
+    probe_options : dict, optional
+        The probing set's own options (``clips_per_label``, ``heldout_folds``, ...).
+    config : RunConfig or dict, optional
+        Settings; fields left out keep their defaults.
+    device : str, optional
+        Torch device for the model (``"cuda"``).
+    hook : ProgressHook, optional
+        Progress reporting; default: tqdm bars on a terminal.
+    echo : callable, optional
+        Receives one line per stage and the tables ``run`` prints (default: nothing).
+
+    Examples
+    --------
+    >>> import torch, audiodissect as ad                                     # doctest: +SKIP
+    >>> d = ad.Dissection(my_cnn, probe="soundbank", out="runs/mine",        # doctest: +SKIP
+    ...                   sample_rate=16000, preprocess=log_mel, class_names=labels)
+    >>> d.record(layers=["conv1", "conv2", "head"])["conv2"].shape         # doctest: +SKIP
+    (2006, 32)
+    """
+
+    def __init__(self, target: Any = None, probe: Any = None, out: str | os.PathLike | None = None, *,
+                 sample_rate: int | None = None, preprocess: Callable | None = None,
+                 forward: Callable | None = None, class_names: Sequence[str] | None = None,
+                 layouts: dict[str, str] | None = None, factory: str | None = None,
+                 probe_root: str | None = None, probe_options: dict[str, Any] | None = None,
+                 config: RunConfig | dict[str, Any] | None = None, device: str | None = None,
+                 hook: ProgressHook | None = None, echo: Callable[[str], None] | None = None,
+                 _create: bool = True):
+        config = from_dict(RunConfig, config) if isinstance(config, dict) else (config or RunConfig())
+        config = copy.deepcopy(config)  # the caller's object is never changed
+        if out is not None:
+            config.out = str(out)
+        if device is not None:
+            config.record.device = device
+        if isinstance(target, str) and not factory:
+            config.record.model = target
+        if isinstance(probe, (str, os.PathLike)):
+            name = str(probe)
+            if Path(name).is_dir() and name not in _probe_names():
+                config.probe.name, config.probe.root = "folder", name
+            else:
+                config.probe.name = name
+        if probe_root is not None:
+            config.probe.root = probe_root
+        if probe_options:
+            config.probe.options.update(probe_options)
+        self.config = validate(config)
+        _check_device(self.config.record.device)
+        self.run_dir = RunDir(self.config.out, create=_create)
+        self.hook = hook or default_hook()
+        self.echo = echo or (lambda line: None)
+        self._factory = factory
+        self._target_arg = target
+        self._target_options = {"sample_rate": sample_rate, "preprocess": preprocess, "forward": forward,
+                                "class_names": class_names, "layouts": layouts}
+        self._probe_arg = probe if isinstance(probe, ProbeSet) else None
+        if target is None and factory is None:
+            self._target_arg = self.config.record.model
+        if isinstance(self._target_arg, str):
+            from .targets.specs import check_target_spec
+
+            check_target_spec(self._target_arg)  # a typo fails before any data is generated
+        self.context = Context(self.run_dir, self.config, target_source=self._open_target,
+                               probe_source=self._open_probe, hook=self.hook, echo=self.echo)
+        self.runner = Runner(self.run_dir, echo=self.echo)
+
+    # -- opening ---------------------------------------------------------------
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike, target: Any = None, probe: Any = None, **options: Any) -> Dissection:
+        """Reopen a run directory written before, with its saved settings.
+
+        Parameters
+        ----------
+        run_dir : path
+        target : optional
+            The model, when the run was made from a Python module without a
+            factory (the same arguments as the constructor's apply).
+        probe : ProbeSet, optional
+            The clips, when the run was recorded on clips held in memory.
+        **options
+            Constructor keywords (``sample_rate``, ``preprocess``, ``device``, ...).
+
+        Raises
+        ------
+        AudioDissectError
+            When `run_dir` is not a run directory, or the model is needed and
+            cannot be rebuilt (then the message says what to pass).
+        """
+        run = RunDir(run_dir, create=False)
+        saved = run.read_config() or {}
+        config = from_dict(RunConfig, saved)
+        config.out = str(run.path)
+        record = run.manifest()["stages"].get("record")
+        if record is not None:  # what was recorded, whatever the saved settings say
+            spec = dict(record["probe"])
+            config.record.model, config.record.pool = record["model"], record["pool"]
+            config.record.layers = list(record["layers"])
+            if not spec.get("in_memory"):
+                config.probe.name, config.probe.root = spec.pop("name"), spec.pop("root", None)
+                config.probe.options = spec
+        stored = run.read_target() or {}
+        factory = options.pop("factory", None) or stored.get("factory")
+        if target is None and factory is None:
+            from .targets.specs import is_target_spec
+
+            spec = stored.get("spec") or config.record.model
+            target = spec if stored.get("kind") != "module" and is_target_spec(spec) else \
+                _MissingModule(stored.get("name") or spec)
+        return cls(target, probe, run.path, factory=factory, config=config, _create=False, **options)
+
+    def _open_target(self) -> Target:
+        arg = self._target_arg
+        if isinstance(arg, _MissingModule):
+            raise AudioDissectError(f"the run at {self.run_dir.path} was made from a Python model "
+                                    f"({arg.name!r}) without a factory, so it cannot be rebuilt here",
+                                    hint="pass the model again: Dissection.open(run, target=model, ...), or record "
+                                         "with factory='package.module:function'")
+        if self._factory is not None:
+            arg = _import_factory(self._factory)()
+        if isinstance(arg, str):
+            from .targets import load_target
+
+            target = load_target(arg, device=self.config.record.device)
+        else:
+            target = _as_target(arg, name=None, **self._target_options)
+            if self.config.record.device is not None:
+                target.module.to(self.config.record.device)
+        if target.sample_rate <= 0:
+            raise AudioDissectError(f"the model {target.name!r} has no valid sample rate")
+        return target
+
+    def _open_probe(self) -> ProbeSet:
+        if self._probe_arg is not None:
+            return self._probe_arg
+        run = self.run_dir
+        if run.has_stage("record"):
+            record = run.stage("record")
+            if record["probe"].get("in_memory"):
+                raise AudioDissectError("this run was recorded on clips held in memory",
+                                        hint="pass the same clips again: Dissection.open(run, probe=clips)")
+        from .probes import load_probe
+
+        cfg = self.config.probe
+        probe = load_probe(cfg.name, root=cfg.root, **cfg.options)
+        for bad in probe.skipped:
+            log.warning("skipped %s: %s", bad.source, bad.reason)
+        if run.has_stage("record") and run.has_clips():
+            if [c.id for c in probe.clips] != [c.id for c in run.clips()]:
+                raise AudioDissectError(f"the probing set {cfg.name!r} changed since {run.path} was recorded",
+                                        hint="record again (a new run directory), or pass the original clips")
+        return probe
+
+    @property
+    def target(self) -> Target:
+        """The model (opened on first use)."""
+        return self.context.target
+
+    @property
+    def probe(self) -> ProbeSet:
+        """The probing set (opened on first use)."""
+        return self.context.probe
+
+    @property
+    def path(self) -> Path:
+        """The run directory."""
+        return self.run_dir.path
+
+    def _save(self) -> None:
+        self.run_dir.write_config(to_dict(self.config))
+
+    def _stage(self, stage: Any, *, force: bool = False) -> StageOutcome:
+        self._save()
+        return self.runner(stage, self.context, force=force)
+
+    # -- the stages ------------------------------------------------------------
+    def record(self, layers: str | Sequence[str] | Callable[[str], bool] | None = None, *,
+               pool: str | None = None, batch_size: int | None = None,
+               output_layer: str | None = None) -> Activations:
+        """Step 0: record every chosen unit's activations over the probing set.
+
+        Parameters
+        ----------
+        layers : str, list of str, or predicate, optional
+            Module paths or globs, in the order you want them (default: the
+            config's, else the model's default layers).
+        pool : {"mean", "max", "first"}, optional
+        batch_size : int, optional
+        output_layer : str, optional
+            The layer whose units are the model's classes (default: the
+            recorded layer that produces the logits).
+
+        Returns
+        -------
+        Activations
+            ``acts[layer]`` is an (N clips, U units) float32 array.
+        """
+        from .record import RecordStage
+
+        cfg = self.config.record
+        if pool is not None:
+            cfg.pool = pool
+        if batch_size is not None:
+            cfg.batch_size = batch_size
+        if output_layer is not None:
+            cfg.output_layer = output_layer
+        if layers is not None and not callable(layers):
+            cfg.layers = [layers] if isinstance(layers, str) else list(layers)
+        validate(self.config)
+        self._write_target()
+        self._stage(RecordStage(layers if callable(layers) else None))
+        return self.activations()
+
+    def _write_target(self) -> None:
+        arg = self._target_arg
+        if self._factory is not None:
+            self.run_dir.write_target({"kind": "factory", "factory": self._factory})
+        elif isinstance(arg, str):
+            self.run_dir.write_target({"kind": "spec", "spec": arg})
+        else:
+            self.run_dir.write_target({"kind": "module", "name": self.target.name})
+
+    def activations(self) -> Activations:
+        """The recorded activations of this run (see :class:`~audiodissect.results.Activations`)."""
+        record = self.run_dir.stage("record")
+        return Activations(layers=dict(record["layers"]), clips=self.run_dir.clips(),
+                           output_layer=self.run_dir.output_layer(), run_path=self.path)
+
+    def describe(self, captioner: str | None = None) -> Descriptions:
+        """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""
+        from .describe import DescribeStage
+
+        if captioner is not None:
+            self.config.describe.captioner = captioner
+        self._stage(DescribeStage())
+        return Descriptions(texts=self.run_dir.descriptions() or [], clips=self.run_dir.clips())
+
+    def import_descriptions(self, path: str | os.PathLike) -> Descriptions:
+        """Make a JSON file of descriptions (clip id or file name -> text) this run's descriptions."""
+        from .describe import DescribeStage, import_descriptions
+
+        import_descriptions(self.run_dir, self.probe, path)
+        self.config.describe.captioner = f"file:{path}"
+        self._stage(DescribeStage())
+        return Descriptions(texts=self.run_dir.descriptions() or [], clips=self.run_dir.clips())
+
+    def identify(self, concepts: str | os.PathLike | None = None, *, methods: Sequence[str] | None = None,
+                 similarities: Sequence[str] | None = None, tab_backend: str | None = None) -> UnitRecords:
+        """Module A: each unit's closed-set concepts by TAB and DB evidence.
+
+        Parameters
+        ----------
+        concepts : path, optional
+            A concept set, one per line (default: the probing set's labels).
+        methods : list of {"tab", "db"}, optional
+        similarities : list of str, optional
+            From ``cos``, ``cos3``, ``rank_reorder``, ``wpmi``, ``soft_wpmi``.
+        tab_backend : str, optional
+            ``tag-bridge`` (offline) or ``clap[:<id>]``.
+
+        Returns
+        -------
+        UnitRecords
+            One record per (unit, method, similarity) with its top concepts.
+        """
+        from .identify import IdentifyStage
+
+        cfg = self.config.identify
+        if concepts is not None:
+            cfg.concepts = str(concepts)
+        if methods is not None:
+            cfg.methods = list(dict.fromkeys(methods))
+        if similarities is not None:
+            cfg.similarities = list(dict.fromkeys(similarities))
+        if tab_backend is not None:
+            cfg.tab_backend = tab_backend
+        validate(self.config)
+        if "db" in cfg.methods and not self.run_dir.descriptions_path.exists():
+            if methods is not None:
+                raise AudioDissectError(f"DB needs clip descriptions and {self.path} has none",
+                                        hint="call describe() first, or identify(methods=['tab'])")
+        return UnitRecords("identify", self._stage(IdentifyStage()).value)
+
+    def summarize(self, llm: str | None = None, *, k: int | None = None,
+                  threshold: float | None = None) -> UnitRecords:
+        """Modules B and C and ICL: summaries, calibration, open concepts and an LLM's concept choice.
+
+        Parameters
+        ----------
+        llm : str, optional
+            ``extractive`` (offline), ``llamacpp[:<gguf>]``, ``http:<model>@<url>``, ``transformers:<id>``.
+        k : int, optional
+            Top and bottom clips per unit.
+        threshold : float, optional
+            Calibration's cosine threshold.
+        """
+        from .summarize.stage import SummarizeStage
+
+        cfg = self.config.summarize
+        if llm is not None:
+            cfg.llm = llm
+        if k is not None:
+            cfg.k = k
+        if threshold is not None:
+            cfg.threshold = threshold
+        validate(self.config)
+        return UnitRecords("summarize", self._stage(SummarizeStage()).value)
+
+    def score(self, *, audio_text: bool = True) -> UnitRecords:
+        """Score every explanation by how well it predicts the unit on held-out clips."""
+        from .scoring import ScoreStage
+
+        return UnitRecords("score", self._stage(ScoreStage(audio_text=audio_text)).value)
+
+    def prune(self, concept: str | Sequence[str] | None = None, *, strategies: Sequence[str] | None = None,
+              seeds: int | None = None, importance: bool | None = None) -> PruneResult:
+        """Prune units to make the model forget `concept` (a class name, a list, ``"all"``, ``"sample:N"``).
+
+        Returns
+        -------
+        PruneResult
+            ``.table`` (one row per strategy: dA, dR, selectivity, accuracies)
+            and ``.results`` (one row per concept and selection).
+        """
+        from .cache import read_jsonl
+        from .prune import PruneStage
+
+        cfg = self.config.prune
+        if concept is not None:
+            cfg.concepts = [concept] if isinstance(concept, str) else list(concept)
+        if strategies is not None:
+            cfg.strategies = list(strategies)
+        if seeds is not None:
+            cfg.seeds = seeds
+        if importance is not None:
+            cfg.importance = importance
+        validate(self.config)
+        section = self._stage(PruneStage()).section
+        results_path = self.run_dir.pruning_dir / "results.jsonl"
+        results = read_jsonl(results_path) if results_path.exists() else []
+        return PruneResult(table=list(section["table"]), results=results)
+
+    def evaluate_last_layer(self) -> list[dict[str, Any]]:
+        """Last-layer dissection accuracy (the output units' known classes); writes ``evaluation/last_layer.csv``."""
+        from .scoring.last_layer import write_last_layer
+
+        return write_last_layer(self.run_dir)
+
+    def analyze(self) -> Analyses:
+        """The paper's analyses (adjectives, adjectives by depth, uninterpretable units) in ``analysis/``."""
+        from .analyses.stage import AnalyzeStage
+
+        return Analyses(summary=self._stage(AnalyzeStage()).value, folder=self.run_dir.analysis_dir)
+
+    def report(self) -> Path:
+        """Write the static HTML report; returns ``report/index.html``."""
+        from .report import ReportStage
+
+        return self._stage(ReportStage()).value
+
+    # -- everything --------------------------------------------------------------
+    def run(self, stages: Sequence[str] | None = None) -> dict[str, StageOutcome]:
+        """Every stage in turn (or the named ones), as ``audiodissect run``; returns each stage's outcome.
+
+        A stage that cannot run says why (through `echo` and the log) and the
+        later stages still run with what exists, so the report is always written.
+        """
+        from .pipeline import run_stages
+
+        wanted = check_stage_names(list(stages or self.config.stages or STAGES), STAGES)
+        return run_stages(self, wanted)
+
+
+class _MissingModule:
+    """Stands for a user's module that a reopened run cannot rebuild."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _probe_names() -> tuple[str, ...]:
+    from .probes import PROBE_NAMES
+
+    return tuple(PROBE_NAMES)

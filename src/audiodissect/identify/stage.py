@@ -1,0 +1,74 @@
+"""The identify stage: evidence matrices and each unit's closed-set concepts (``units/identify.jsonl``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cache import hash_key, save_npy
+from ..probes.base import ProbeSet
+from ..rundir import CONCEPTS, UNITS
+from ..stage import Stage
+from .concepts import clean_concepts, load_concepts
+
+
+def read_concepts(path: str | None, probe: ProbeSet) -> list[str]:
+    """The concept set: the given file, else the soundbank's labels, else the probing set's labels."""
+    if path:
+        return load_concepts(path)
+    if probe.name == "soundbank":
+        from ..probes import SOUNDBANK_CONCEPTS
+
+        return load_concepts(SOUNDBANK_CONCEPTS)
+    return clean_concepts(probe.labels, source=probe.name)
+
+
+class IdentifyStage(Stage):
+    """Module A over every recorded unit; DB is left out when the run has no descriptions."""
+
+    name = "identify"
+    outputs = (CONCEPTS, f"{UNITS}/identify.jsonl")
+
+    def methods(self, ctx: Any) -> list[str]:
+        has_descriptions = ctx.run.descriptions_path.exists()
+        return [m for m in dict.fromkeys(ctx.config.identify.methods) if not (m == "db" and not has_descriptions)]
+
+    def inputs(self, ctx: Any) -> dict[str, Any]:
+        cfg = ctx.config.identify
+        methods = self.methods(ctx)
+        descriptions = ctx.run.descriptions() if "db" in methods else None
+        return {"record": ctx.run.stage("record")["key"], "concepts": read_concepts(cfg.concepts, ctx.probe),
+                "methods": methods, "similarities": list(cfg.similarities),
+                "tab_backend": cfg.tab_backend if "tab" in methods else None, "db_scope": cfg.db_scope,
+                "db_topk": cfg.db_topk, "text_embedder": cfg.text_embedder, "top": cfg.top,
+                "descriptions": hash_key(descriptions) if descriptions is not None else None}
+
+    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[dict]]:
+        from ..evidence import compute_evidence, is_circular
+        from .units import identify_units
+
+        cfg = ctx.config.identify
+        run, probe = ctx.run, ctx.probe
+        concepts = read_concepts(cfg.concepts, probe)
+        methods = self.methods(ctx)
+        descriptions = run.descriptions() if "db" in methods else None
+        run.write_concepts(concepts)
+        evidence = {}
+        cache = run.probe_cache(probe)
+        for method in methods:
+            ev = compute_evidence(method, probe, concepts, backend=cfg.tab_backend if method == "tab" else None,
+                                  descriptions=descriptions if method == "db" else None, cache_dir=cache,
+                                  embedder=cfg.text_embedder)
+            save_npy(run.evidence_path(method), ev)
+            evidence[method] = ev
+        rows = run.probe_rows()
+        record = run.stage("record")
+        records = identify_units({m: e[rows] for m, e in evidence.items()}, run.probe_activations(), concepts,
+                                 similarities=cfg.similarities, top=cfg.top, db_scope=cfg.db_scope,
+                                 db_topk=cfg.db_topk, output_layer=run.output_layer())
+        run.write_units("identify", records)
+        circular = "tab" in evidence and is_circular(record["model"], cfg.tab_backend)
+        return {"concepts": len(concepts), "methods": list(evidence), "circular": circular,
+                "similarities": list(cfg.similarities), "units": len(records)}, records
+
+    def load(self, ctx: Any) -> list[dict]:
+        return ctx.run.read_units("identify")

@@ -1,0 +1,247 @@
+"""One stage protocol and one runner for every stage of a dissection.
+
+A stage declares its ``name``, the ``outputs`` it leaves in the run
+directory, its ``inputs`` (everything its result depends on, hashed into the
+cache key) and ``run``. The :class:`Runner` does the rest, the same way for
+every stage: it derives the stage's code version from the source of every
+project module the stage's module imports (directly or not), so an edited
+stage never reuses stale outputs; it reuses the last result when the key
+matches and the outputs exist; otherwise it runs the stage, times it and
+writes the manifest section with the key, its readable parts and the time.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.util
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .cache import hash_key
+from .errors import AudioDissectError
+from .rundir import RunDir
+
+PACKAGE = __name__.rpartition(".")[0]
+
+
+@dataclass
+class Context:
+    """What stages read: the run directory, the settings, the model and the probing set, opened lazily.
+
+    Parameters
+    ----------
+    run : RunDir
+    config : RunConfig
+    target, probe : object or callable, optional
+        The :class:`~audiodissect.targets.base.Target` and
+        :class:`~audiodissect.probes.base.ProbeSet`, or functions that open them
+        on first use (a stage that needs neither never opens them).
+    hook : ProgressHook, optional
+    echo : callable, optional
+        Receives the lines a stage prints.
+    """
+
+    run: RunDir
+    config: Any
+    target_source: Any = None
+    probe_source: Any = None
+    hook: Any = None
+    echo: Callable[[str], None] = lambda line: None
+
+    @functools.cached_property
+    def target(self) -> Any:
+        source = self.target_source
+        if source is None:
+            raise AudioDissectError("this step needs the run's model, and none was given",
+                                    hint="pass the model (target=...) when opening the run")
+        return source() if callable(source) and not hasattr(source, "module") else source
+
+    @functools.cached_property
+    def probe(self) -> Any:
+        source = self.probe_source
+        if source is None:
+            raise AudioDissectError("this step needs the run's probing set, and none was given")
+        return source() if callable(source) and not hasattr(source, "clips") else source
+
+
+@dataclass
+class StageOutcome:
+    """What running (or reusing) one stage gave.
+
+    Attributes
+    ----------
+    name : str
+    section : dict
+        The stage's manifest section (its facts, ``key``, ``seconds``).
+    reused : bool
+        True when the stage's earlier result was kept (nothing recomputed).
+    value : Any
+        What the stage's ``run`` or ``load`` returned (records, arrays, paths).
+    """
+
+    name: str
+    section: dict[str, Any]
+    reused: bool
+    value: Any = None
+
+
+class Stage:
+    """Base class of a stage; subclasses set :attr:`name`, :attr:`outputs` and implement the methods.
+
+    Attributes
+    ----------
+    name : str
+        The stage's name (``record``, ``describe``, ...), also its manifest section.
+    outputs : tuple of str
+        Run-directory files or folders (names from :mod:`audiodissect.rundir`)
+        that must exist for an earlier result to be reused.
+    """
+
+    name: ClassVar[str] = ""
+    outputs: ClassVar[tuple[str, ...]] = ()
+
+    def inputs(self, ctx: Any) -> dict[str, Any]:
+        """Everything the result depends on besides the code: {readable name: value}."""
+        raise NotImplementedError
+
+    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], Any]:
+        """Compute and write the stage's outputs; return (manifest facts, value)."""
+        raise NotImplementedError
+
+    def load(self, ctx: Any) -> Any:
+        """The value of an earlier, reused result, read back from the run directory."""
+        return None
+
+    def output_paths(self, run: RunDir) -> list[Path]:
+        return [run.file(name) for name in self.outputs]
+
+
+@functools.lru_cache(maxsize=None)
+def _module_file(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+@functools.lru_cache(maxsize=None)
+def _imports(path: Path, module: str) -> tuple[str, ...]:
+    """Project modules that the file `path` (module `module`) imports, anywhere in its body."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            found.append(stem)
+            found += [f"{stem}.{a.name}" for a in node.names]  # `from . import x` names modules
+    return tuple(m for m in found if m == PACKAGE or m.startswith(PACKAGE + "."))
+
+
+@functools.lru_cache(maxsize=None)
+def code_version(module: str) -> str:
+    """Digest of the source of `module` and of every project module it imports, transitively.
+
+    Parameters
+    ----------
+    module : str
+        A dotted module name inside this package.
+    """
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        seen[name] = path
+        todo += [m for m in _imports(path, name) if m not in seen]
+    digest = hashlib.sha256()
+    for name in sorted(seen):
+        digest.update(name.encode())
+        digest.update(seen[name].read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def readable(value: Any, *, limit: int = 80) -> Any:
+    """A short form of one key part for the manifest: small values as they are, large ones as a digest."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str) and len(value) <= limit:
+        return value
+    if isinstance(value, (list, tuple)) and len(value) <= 8 and all(
+            isinstance(v, (str, int, float, bool)) and len(str(v)) <= limit for v in value):
+        return list(value)
+    if isinstance(value, dict) and len(str(value)) <= 4 * limit:
+        return value
+    return f"sha:{hash_key(value)[:12]}"
+
+
+@dataclass
+class Runner:
+    """Runs stages on one run directory: reuse, timing, manifest.
+
+    Parameters
+    ----------
+    run : RunDir
+    echo : callable, optional
+        Receives one line per stage (``[name] done in X s`` / ``[name] unchanged``).
+    """
+
+    run: RunDir
+    echo: Callable[[str], None] | None = None
+    outcomes: dict[str, StageOutcome] = field(default_factory=dict)
+
+    def key(self, stage: Stage, ctx: Any) -> tuple[str, dict[str, Any], str]:
+        """(cache key, readable key parts, code version) of `stage` in `ctx`."""
+        version = code_version(type(stage).__module__)
+        parts = stage.inputs(ctx)
+        return hash_key(stage.name, version, parts), {k: readable(v) for k, v in parts.items()}, version
+
+    def __call__(self, stage: Stage, ctx: Any, *, force: bool = False) -> StageOutcome:
+        """Run `stage` unless its last result is current; returns its outcome."""
+        key, parts, version = self.key(stage, ctx)
+        previous = self.run.manifest()["stages"].get(stage.name)
+        current = (previous is not None and previous.get("key") == key
+                   and all(p.exists() for p in stage.output_paths(self.run)))
+        if current and not force:
+            outcome = StageOutcome(stage.name, previous, True, stage.load(ctx))
+            if self.echo:
+                self.echo(f"[{stage.name}] unchanged (took {previous.get('seconds', 0):.1f} s when it ran)")
+        else:
+            start = time.perf_counter()
+            facts, value = stage.run(ctx, key)
+            section = {**facts, "key_parts": parts, "code_version": version,
+                       "seconds": round(time.perf_counter() - start, 2)}
+            # a stage with failed items is never current: the next run asks the failed ones again
+            self.run.finish_stage(stage.name, key if not facts.get("failed") else f"incomplete-{key}", section)
+            outcome = StageOutcome(stage.name, self.run.stage(stage.name), False, value)
+            if self.echo:
+                failed = f" ({facts['failed']} failed: rerun to retry them)" if facts.get("failed") else ""
+                self.echo(f"[{stage.name}] done in {section['seconds']:.1f} s{failed}")
+        self.outcomes[stage.name] = outcome
+        return outcome
+
+
+def check_stage_names(names: list[str] | tuple[str, ...], valid: tuple[str, ...]) -> list[str]:
+    """`names` checked against the valid stage names (an unknown one is an error naming them)."""
+    for name in names:
+        if name not in valid:
+            raise AudioDissectError(f"unknown stage {name!r}", hint="valid stages: " + ", ".join(valid))
+    return list(names)
