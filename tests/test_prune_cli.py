@@ -85,7 +85,8 @@ def test_evaluate_importance_command(cli, capsys):
     text = capsys.readouterr().out
     assert "unpruned held-out accuracy: 1.000" in text
     assert (run.path / "pruning" / "importance.png").exists()
-    assert len(read_jsonl(run.path / "pruning" / "importance.jsonl")) == 1 + 3
+    assert len(read_jsonl(run.path / "pruning" / "importance.jsonl")) == 1 + 5  # 4 properties, 1 random
+    assert (run.path / "pruning" / "importance_summary_length.png").exists()
 
 
 def test_stage_prune_records_the_manifest_section(tmp_path):
@@ -98,5 +99,8 @@ def test_stage_prune_records_the_manifest_section(tmp_path):
     section = stage_prune(run, config, target=target, probe=probe)
     stored = run.stage("prune")
     assert stored["table"] == section["table"] and [r["strategy"] for r in stored["table"]] == ["tab", "ocp"]
-    assert set(stored["importance"]["curves"]) == {"nouns", "acoustic_adjectives", "random"}
+    assert set(stored["importance"]["curves"]) == {"summary_length", "adjectives", "nouns", "acoustic_adjectives",
+                                                   "random"}
+    assert [r["strategy"] for r in stored["class_drop"]] == ["tab", "ocp"]
+    assert (run.path / "pruning" / "class_drop.png").exists()
     assert stored["importance"]["baseline_accuracy"] == 1.0

@@ -194,8 +194,10 @@ def pruning_effect(baseline: np.ndarray, ablated: np.ndarray, classes: np.ndarra
     -------
     dict
         ``dA``, ``dR``, ``selectivity`` (dR - dA), ``acc_c_before``, ``acc_c_after``,
-        ``acc_rest_before``, ``acc_rest_after``, ``n_c``, ``n_rest``. Means over an
-        empty group are NaN.
+        ``acc_rest_before``, ``acc_rest_after``, ``n_c``, ``n_rest``, and
+        ``class_change``: the mean confidence change of each class's clips
+        (:func:`class_changes`; keys are class indices as strings, for JSON).
+        Means over an empty group are NaN.
     """
     classes = np.asarray(classes)
     change = confidence(ablated, classes) - confidence(baseline, classes)
@@ -212,7 +214,29 @@ def pruning_effect(baseline: np.ndarray, ablated: np.ndarray, classes: np.ndarra
         "acc_c_before": mean(right_before, is_c), "acc_c_after": mean(right_after, is_c),
         "acc_rest_before": mean(right_before, ~is_c), "acc_rest_after": mean(right_after, ~is_c),
         "n_c": int(is_c.sum()), "n_rest": int((~is_c).sum()),
+        "class_change": class_changes(change, classes),
     }
+
+
+def class_changes(change: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+    """Mean of `change` over the clips of each class present (paper Fig. 10's per-class drop).
+
+    Parameters
+    ----------
+    change : np.ndarray, shape (n,)
+        Confidence change of each held-out clip.
+    classes : np.ndarray, shape (n,)
+        True class index of each clip.
+
+    Returns
+    -------
+    dict of str to float
+        ``{str(class index): mean change}`` for the classes with clips, in class order.
+    """
+    classes = np.asarray(classes, dtype=np.int64)
+    present, inverse, counts = np.unique(classes, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=np.asarray(change, dtype=np.float64), minlength=len(present))
+    return {str(int(k)): float(v) for k, v in zip(present, sums / np.maximum(counts, 1))}
 
 
 def evaluate_selection(target: Target, audio: HeldoutAudio, baseline: np.ndarray, classes: np.ndarray,

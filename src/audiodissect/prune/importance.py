@@ -1,17 +1,23 @@
 """Feature importance (paper Fig. 4): held-out accuracy when pruning units ranked by a summary property.
 
-Units are ranked by a property of their calibrated summary, most first (the
-number of nouns, the number of acoustic adjectives; ties broken by a seeded
-shuffle), and the top 2, 4, ..., 12 % are switched off together. The same
-fractions of randomly ranked units (several seeds) give the reference curve.
-If a property marks important units, its curve falls below the random one.
-The pool is every summarised unit of the eligible layers (the classifier's
-output layer is left out unless asked for), the same pool for every ranking.
+Units are ranked by a property of their calibrated summary, most first (ties
+broken by a seeded shuffle), and the top 2, 4, ..., 12 % are switched off
+together. The properties are those of the summarize records (paper Step 3,
+Module C): ``summary_length`` (words of the calibrated summary, Fig. 4b),
+the numbers of ``adjectives`` and of ``nouns`` (Fig. 4c), of
+``acoustic_adjectives`` (those judged to describe a sound, Fig. 4a), of
+``verbs``, ``prepositions`` and ``kept_sentences``. The same fractions of
+randomly ranked units (several seeds) give the reference curve. If a
+property marks important units, its curve falls below the random one. The
+pool is every summarised unit of the eligible layers (the classifier's output
+layer is left out unless asked for), the same pool for every ranking.
 
 Files written::
 
-    pruning/importance.jsonl   one row per (ranking, seed, fraction): n_units, accuracy
-    pruning/importance.png     the curves
+    pruning/importance.jsonl          one row per (ranking, seed, fraction): n_units, accuracy
+    pruning/importance.json           the curves (mean, sd over seeds), property statistics, plot names
+    pruning/importance.png            every curve
+    pruning/importance_<prop>.png     one property's curve against the random ones
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import atomic_path, write_jsonl
+from ..cache import atomic_path, write_json, write_jsonl
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
@@ -30,33 +36,70 @@ from ..rundir import RunDir
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, heldout_logits, predictions
 
-PROPERTIES = ("nouns", "acoustic_adjectives", "adjectives", "verbs", "prepositions", "kept_sentences")
+#: Summary properties a ranking can use: a count field, or a list field counted by its length.
+PROPERTIES = ("summary_length", "adjectives", "nouns", "acoustic_adjectives", "verbs", "prepositions",
+              "kept_sentences")
+#: The curves' summary under ``pruning/``.
+SUMMARY_NAME = "importance.json"
+#: The properties ranked by default: the paper's Figs 4a-4c.
+DEFAULT_PROPERTIES = ("summary_length", "adjectives", "nouns", "acoustic_adjectives")
+
+
+def property_values(records: Sequence[Mapping[str, Any]], prop: str) -> np.ndarray:
+    """The size of `prop` in each record: a number as it is, a list by its length, missing as 0.
+
+    Parameters
+    ----------
+    records : sequence of dict, length n
+        ``units/summarize.jsonl`` records.
+    prop : str
+        One of :data:`PROPERTIES`.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float64
+    """
+    if prop not in PROPERTIES:
+        from ..errors import unknown_name_error
+
+        raise unknown_name_error("summary property", prop, PROPERTIES)
+    values = [r.get(prop) for r in records]
+    return np.array([0.0 if v is None else float(v) if isinstance(v, (int, float)) else float(len(v))
+                     for v in values], dtype=np.float64)
 
 
 def rank_by_property(records: Sequence[Mapping[str, Any]], prop: str, *, layers: Mapping[str, int],
                      seed: int = 0) -> list[str]:
-    """Unit ids of `records` in `layers`, the largest ``len(record[prop])`` first.
+    """Unit ids of `records` in `layers`, the largest `prop` first (:func:`property_values`).
 
     Parameters
     ----------
     records : sequence of dict
         ``units/summarize.jsonl`` records.
     prop : str
-        A list-valued field, e.g. ``"nouns"`` or ``"acoustic_adjectives"``.
+        One of :data:`PROPERTIES`, e.g. ``"summary_length"`` or ``"nouns"``.
     layers : mapping of str to int
         Eligible layers.
     seed : int
         Ties are ordered by a shuffle with this seed.
     """
-    if prop not in PROPERTIES:
-        from ..errors import unknown_name_error
-
-        raise unknown_name_error("summary property", prop, PROPERTIES)
     kept = [r for r in records if r.get("layer") in layers]
-    counts = np.array([len(r.get(prop) or []) for r in kept], dtype=np.int64)
+    values = property_values(kept, prop)
     tie = np.random.default_rng(seed).permutation(len(kept))
-    order = np.lexsort((tie, -counts))
+    order = np.lexsort((tie, -values))
     return [kept[i]["unit"] for i in order]
+
+
+def property_stats(records: Sequence[Mapping[str, Any]], props: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Mean, median, max and share of zeros of each property over `records` (how much ties weigh)."""
+    out = {}
+    for prop in props:
+        v = property_values(records, prop)
+        out[prop] = {"mean": float(v.mean()) if len(v) else float("nan"),
+                     "median": float(np.median(v)) if len(v) else float("nan"),
+                     "max": float(v.max()) if len(v) else float("nan"),
+                     "zero_share": float(np.mean(v == 0)) if len(v) else float("nan")}
+    return out
 
 
 def rank_random(units: Sequence[str], *, seed: int) -> list[str]:
@@ -121,8 +164,29 @@ def summarize_curves(rows: Sequence[Mapping[str, Any]], *, baseline: float) -> d
                               for f, v in sorted(points.items())] for name, points in curves.items()}}
 
 
-def plot_importance(summary: Mapping[str, Any], path: str | Path, *, title: str = "") -> Path:
-    """Accuracy against the percentage of pruned units, one line per ranking (random with a ±1 sd band)."""
+#: Legend label of each property's ranking.
+_LABELS = {"summary_length": "longest summaries first"}
+
+
+def ranking_label(name: str) -> str:
+    """Legend label of a ranking: ``"nouns"`` -> ``"most nouns first"``."""
+    return _LABELS.get(name, f"most {name.replace('_', ' ')} first")
+
+
+def plot_importance(summary: Mapping[str, Any], path: str | Path, *, title: str = "",
+                    rankings: Sequence[str] | None = None) -> Path:
+    """Accuracy against the percentage of pruned units, one line per ranking (random with a ±1 sd band).
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`summarize_curves` output.
+    path : path
+        The PNG written.
+    title : str
+    rankings : sequence of str, optional
+        The property rankings drawn (default: all); the random curve is always drawn.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -130,18 +194,20 @@ def plot_importance(summary: Mapping[str, Any], path: str | Path, *, title: str 
 
     fig, ax = plt.subplots(figsize=(6, 4))
     base = summary["baseline_accuracy"]
-    for name, points in summary["curves"].items():
+    shown = {name: points for name, points in summary["curves"].items()
+             if name == "random" or rankings is None or name in rankings}
+    for name, points in shown.items():
         x = [0.0] + [100 * p["fraction"] for p in points]
         y = np.array([base] + [p["mean"] for p in points])
         sd = np.array([0.0] + [p["std"] for p in points])
-        label = f"random ({points[0]['n']} seeds, ±1 sd)" if name == "random" else f"most {name.replace('_', ' ')} first"
+        label = f"random ({points[0]['n']} seeds, ±1 sd)" if name == "random" else ranking_label(name)
         line, = ax.plot(x, y, marker="o", linestyle="--" if name == "random" else "-", label=label)
         if name == "random":
             ax.fill_between(x, y - sd, y + sd, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("units pruned (%)")
     ax.set_ylabel("held-out accuracy")
-    ax.set_title(title or "Feature importance: pruning units ranked by their summaries")
-    ax.legend()
+    ax.set_title(title or "Feature importance: pruning units ranked by their summaries", fontsize=10)
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
@@ -151,9 +217,14 @@ def plot_importance(summary: Mapping[str, Any], path: str | Path, *, title: str 
     return path
 
 
+def plot_name(prop: str) -> str:
+    """File name of one property's plot under ``pruning/``: ``importance_<prop>.png``."""
+    return f"importance_{prop}.png"
+
+
 def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
                    hook: ProgressHook | None = None) -> dict[str, Any]:
-    """Compute the curves of a run and write ``pruning/importance.jsonl`` and ``pruning/importance.png``.
+    """Compute the curves of a run; write ``pruning/importance.jsonl``, ``importance.json`` and the plots.
 
     Parameters
     ----------
@@ -164,11 +235,19 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
     Returns
     -------
     dict
-        ``{"rows": [...], "summary": {...}}``.
+        ``{"rows": [...], "summary": {...}}``; the summary holds the curves
+        (:func:`summarize_curves`), ``properties`` (:func:`property_stats` over
+        the pool), ``units``, ``heldout_clips`` and ``files`` (plot names under
+        ``pruning/``: ``"all"`` and one per property).
     """
     from .runner import PruneConfig, PruningContext
 
     config = config or PruneConfig()
+    for prop in config.importance_properties:
+        if prop not in PROPERTIES:
+            from ..errors import unknown_name_error
+
+            raise unknown_name_error("summary property", prop, PROPERTIES)
     ctx = PruningContext(run, target, probe, batch_size=config.batch_size,
                          include_output_layer=config.include_output_layer, hook=hook)
     records = run.read_units("summarize")
@@ -187,6 +266,17 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
     write_jsonl(ctx.root / "importance.jsonl",
                 [{"ranking": "none", "seed": None, "fraction": 0.0, "n_units": 0, "accuracy": baseline}, *rows])
     summary = summarize_curves(rows, baseline=baseline)
-    plot_importance(summary, ctx.root / "importance.png",
-                    title=f"Feature importance ({target.name}, {len(pool)} units, {len(ctx.classes)} held-out clips)")
+    pooled = [r for r in records if r.get("layer") in ctx.eligible]
+    summary["properties"] = property_stats(pooled, config.importance_properties)
+    summary["units"] = len(pool)
+    summary["heldout_clips"] = len(ctx.classes)
+    where = f"{target.name}, {len(pool)} units, {len(ctx.classes)} held-out clips"
+    plot_importance(summary, ctx.root / "importance.png", title=f"Feature importance ({where})")
+    files = {"all": "importance.png"}
+    for prop in config.importance_properties:
+        plot_importance(summary, ctx.root / plot_name(prop), rankings=[prop],
+                        title=f"Pruning units by {prop.replace('_', ' ')} ({where})")
+        files[prop] = plot_name(prop)
+    summary["files"] = files
+    write_json(ctx.root / SUMMARY_NAME, summary)
     return {"rows": rows, "summary": summary}

@@ -120,8 +120,8 @@ class PruningContext:
         key = hash_key(self.baseline_key, selection.units)
         path = self.root / concept_slug(selection.concept) / "results.jsonl"
         rows = read_jsonl(path) if path.exists() else []
-        for row in rows:
-            if row.get("key") == key and row.get("label") == selection.label:
+        for row in rows:  # rows cached before per-class changes were measured are measured again
+            if row.get("key") == key and row.get("label") == selection.label and "class_change" in row:
                 return row
         k = class_index(selection.concept, self.class_names)
         effect = evaluate_selection(self.target, self.audio, self.baseline, self.classes, k, selection.units,

@@ -1,4 +1,4 @@
-"""The prune stage: the paper's pruning table (and, when asked, the feature-importance curves)."""
+"""The prune stage: the pruning table, the per-class drops (Fig. 10) and, when asked, feature importance."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ class PruneStage(Stage):
         table = evaluate_pruning(run, ctx.target, ctx.probe, config, encode=self.encode, hook=ctx.hook)
         pruned = dict.fromkeys(row["concept"] for row in read_jsonl(run.pruning_dir / "results.jsonl"))
         section: dict[str, Any] = {"table": table, "concepts": list(pruned), "output_layer": run.output_layer()}
+        from .class_drop import write_class_drop
+
+        section["class_drop"] = write_class_drop(run)["summary"]
         if config.importance and run.has_units("summarize"):
             from .importance import run_importance
 
