@@ -125,8 +125,10 @@ class PruneConfig:
     batch_size: int = setting(32, min=1, help="clips per forward pass")
     device: str | None = setting(None, help="torch device")
     importance: bool = setting(True, help="also compute the feature-importance curves")
-    importance_properties: list[str] = setting(factory=lambda: ["nouns", "acoustic_adjectives"],
-                                               help="summary properties that rank units")
+    importance_properties: list[str] = setting(
+        factory=lambda: ["summary_length", "adjectives", "nouns", "acoustic_adjectives"],
+        help="summary properties that rank units (summary_length, adjectives, nouns, acoustic_adjectives, "
+             "verbs, prepositions, kept_sentences)")
     importance_fractions: list[float] = setting(factory=lambda: [0.02, 0.04, 0.06, 0.08, 0.10, 0.12],
                                                 min=0.0, max=1.0, help="shares of units pruned")
     importance_seeds: int = setting(3, min=1, help="random rankings averaged")
