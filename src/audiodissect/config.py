@@ -80,7 +80,10 @@ class IdentifyConfig:
     methods: list[str] = setting(factory=lambda: ["tab", "db"], choices=("tab", "db"), help="evidence sources")
     similarities: list[str] = setting(factory=lambda: list(_similarity_names()), choices=_similarity_names,
                                       help="similarity functions")
-    tab_backend: str = setting("tag-bridge", help="tag-bridge[:<tagger>] or clap[:<hub id or path>]")
+    tab_backend: str = setting("tag-bridge", help="tag-bridge[:<tagger>], clap[:<hub id or path>], acoustic, or "
+                                                  "either of the first two + '+acoustic' (acoustic words measured)")
+    acoustic_concepts: bool = setting(False, help="without a concept file, add the default acoustic words "
+                                                  "(audiodissect/data/acoustic_evidence.toml) to the probe labels")
     db_scope: str = setting("all", choices=("all", "topk"),
                             help="DB on hidden layers: all clips, or each unit's top-k clips (the original's)")
     db_topk: int = setting(5, min=1, help="clips per unit when db_scope is topk")
@@ -97,6 +100,10 @@ class SummarizeConfig:
     threshold: float = setting(0.75, min=-1.0, max=1.0, help="calibration cosine threshold")
     adjective_filter: str = setting("lexicon", choices=("lexicon", "llm"), help="acoustic-adjective judge")
     icl: bool = setting(True, help="ask the LLM to choose a concept (ICL)")
+    calibration: str = setting("sentence", choices=("sentence", "content"),
+                               help="Module B: drop S_high sentences close to S_low (sentence, the paper's) or "
+                                    "drop only the sources and qualities S_low also names (content)")
+    contrastive: bool = setting(False, help="summaries state what the top clips share and the bottom clips lack")
     temperature: float = setting(0.0, min=0.0, max=2.0, help="LLM sampling temperature")
     max_tokens: int = setting(256, min=1, help="LLM answer length limit")
     timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request, in seconds")

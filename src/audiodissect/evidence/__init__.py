@@ -3,7 +3,10 @@
 - TAB (audio-text): a backend with ``evidence(probe_or_waveforms, concepts)``;
   :class:`ClapEvidence` (a CLAP model, online) also gives ``audio_embeddings``
   and ``text_embeddings``; :class:`TagBridge` (a tagger plus a sentence
-  embedder) is the offline default.
+  embedder) is the offline default. :class:`AcousticEvidence` (``"acoustic"``)
+  measures acoustic words (pitch register, brightness, noisiness, loudness,
+  attack, sustain) on the audio; ``"<base>+acoustic"`` (:class:`CombinedEvidence`)
+  takes those words' columns from it and every other column from the base.
 - DB (descriptions): :func:`description_evidence`.
 - :func:`compute_evidence` runs either with a cache on disk.
 """
@@ -17,12 +20,14 @@ import numpy as np
 
 from ..audio import resample
 from ..errors import AudioDissectError, unknown_name_error
+from .acoustic import AcousticEvidence, CombinedEvidence, default_acoustic_concepts, load_vocabulary
 from .clap import DEFAULT_CLAP, ClapEvidence
 from .descriptions import description_evidence, top_k_clips
 from .tag_bridge import DEFAULT_VARIANT, VARIANTS, TagBridge, bridge_evidence, is_circular
 
 DEFAULT_TAB_BACKEND = "tag-bridge"
-BACKENDS = ("tag-bridge", "clap")
+BACKENDS = ("tag-bridge", "clap", "acoustic", "tag-bridge+acoustic", "clap+acoustic")
+ACOUSTIC_SUFFIX = "+acoustic"
 
 
 class EvidenceBackend(Protocol):
@@ -68,7 +73,10 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
     ----------
     spec : str
         ``"tag-bridge"`` (YAMNet as the tagger), ``"tag-bridge:<target spec>"``,
-        ``"clap"`` (``laion/clap-htsat-unfused``) or ``"clap:<hub id or local folder>"``.
+        ``"clap"`` (``laion/clap-htsat-unfused``) or ``"clap:<hub id or local folder>"``;
+        ``"acoustic"`` (measured acoustic words only); any of the first two with
+        ``"+acoustic"`` appended (``"tag-bridge+acoustic"``, ``"clap:<id>+acoustic"``):
+        the acoustic words' columns measured, the others from that backend.
     device : str, optional
         For CLAP.
     variant : str
@@ -77,7 +85,14 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
         Tag-bridge name matcher.
     batch_size : int, optional
     """
-    kind, _, arg = str(spec).partition(":")
+    spec = str(spec).strip()
+    if spec.lower() == "acoustic":
+        return AcousticEvidence()
+    if spec.lower().endswith(ACOUSTIC_SUFFIX):
+        base = load_evidence_backend(spec[:-len(ACOUSTIC_SUFFIX)], device=device, variant=variant,
+                                     embedder=embedder, batch_size=batch_size)
+        return CombinedEvidence(base)
+    kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
     if kind in ("tag-bridge", "tag_bridge", "tags"):
         return TagBridge(tagger_name=arg.strip() or "yamnet", embedder=embedder, variant=variant,
@@ -90,7 +105,8 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
 from .runner import compute_evidence, evidence_cache_key  # noqa: E402
 
 __all__ = [
-    "BACKENDS", "DEFAULT_TAB_BACKEND", "VARIANTS", "ClapEvidence", "EvidenceBackend", "TagBridge",
-    "bridge_evidence", "compute_evidence", "description_evidence", "evidence_cache_key", "is_circular",
-    "load_evidence_backend", "top_k_clips", "waveforms_at",
+    "BACKENDS", "DEFAULT_TAB_BACKEND", "VARIANTS", "AcousticEvidence", "ClapEvidence", "CombinedEvidence",
+    "EvidenceBackend", "TagBridge", "bridge_evidence", "compute_evidence", "default_acoustic_concepts",
+    "description_evidence", "evidence_cache_key", "is_circular", "load_evidence_backend", "load_vocabulary",
+    "top_k_clips", "waveforms_at",
 ]

@@ -71,8 +71,9 @@ def compute_evidence(method: str, probe: Any, concepts: Sequence[str], *, backen
             from . import load_evidence_backend
 
             backend = load_evidence_backend(backend or "tag-bridge")
-        if cache_dir is not None and hasattr(backend, "pooling") and getattr(backend, "cache_dir", 0) is None:
-            backend.cache_dir = cache_dir  # the tag bridge shares its clip logits with the captioner
+        if cache_dir is not None and getattr(backend, "cache_dir", 0) is None:
+            # the tag bridge shares its clip logits with the captioner; acoustic evidence keeps its features
+            backend.cache_dir = cache_dir
         settings = backend.settings() if hasattr(backend, "settings") else {"backend": backend.name}
     else:
         if descriptions is None:

@@ -223,9 +223,11 @@ def is_circular(target_name: str, evidence_backend: Any) -> bool:
         A backend object with a ``tagger_name`` attribute, or a spec string
         (``"tag-bridge"``, ``"tag-bridge:<tagger>"``, ``"clap..."``).
     """
-    tagger = getattr(evidence_backend, "tagger_name", None)
+    tagger = getattr(getattr(evidence_backend, "base", evidence_backend), "tagger_name", None)
     if tagger is None and isinstance(evidence_backend, str):
-        kind, _, arg = evidence_backend.partition(":")
+        spec = evidence_backend.strip()
+        spec = spec[:-len("+acoustic")] if spec.lower().endswith("+acoustic") else spec
+        kind, _, arg = spec.partition(":")
         if kind.strip().lower() in ("tag-bridge", "tag_bridge", "tags"):
             tagger = arg.strip() or DEFAULT_TAGGER
     if tagger is None:
@@ -308,7 +310,7 @@ class TagBridge:
 
     def probe_logits(self, probe: Any) -> np.ndarray:
         """Pooled clip logits of every clip of a probing set, (N, T) float32, through the shared cache."""
-        from ..captioners.base import probe_clips
+        from ..probes.clip_audio import probe_clips
 
         return cached_tag_logits(self.tagger, probe_clips(probe, sample_rate=self.sample_rate),
                                  cache_dir=self.cache_dir, tagger_name=self.tagger_name, pooling=self.pooling,

@@ -11,15 +11,27 @@ from ..stage import Stage
 from .concepts import clean_concepts, load_concepts
 
 
-def read_concepts(path: str | None, probe: ProbeSet) -> list[str]:
-    """The concept set: the given file, else the soundbank's labels, else the probing set's labels."""
+def read_concepts(path: str | None, probe: ProbeSet, *, acoustic: bool = False) -> list[str]:
+    """The concept set: the given file, else the soundbank's labels, else the probing set's labels.
+
+    With `acoustic` and no file, the default acoustic words
+    (:func:`audiodissect.evidence.default_acoustic_concepts`: low-pitched,
+    high-pitched, noisy, bright, dull) follow the labels, so that hidden units
+    can be named by what they hear; a word already in the labels is not repeated.
+    """
     if path:
         return load_concepts(path)
     if probe.name == "soundbank":
         from ..probes import SOUNDBANK_CONCEPTS
 
-        return load_concepts(SOUNDBANK_CONCEPTS)
-    return clean_concepts(probe.labels, source=probe.name)
+        concepts = load_concepts(SOUNDBANK_CONCEPTS)
+    else:
+        concepts = clean_concepts(probe.labels, source=probe.name)
+    if acoustic:
+        from ..evidence import default_acoustic_concepts
+
+        concepts = list(dict.fromkeys(concepts + default_acoustic_concepts()))
+    return concepts
 
 
 class IdentifyStage(Stage):
@@ -36,7 +48,8 @@ class IdentifyStage(Stage):
         cfg = ctx.config.identify
         methods = self.methods(ctx)
         descriptions = ctx.run.descriptions() if "db" in methods else None
-        return {"record": ctx.run.stage("record")["key"], "concepts": read_concepts(cfg.concepts, ctx.probe),
+        return {"record": ctx.run.stage("record")["key"],
+                "concepts": read_concepts(cfg.concepts, ctx.probe, acoustic=cfg.acoustic_concepts),
                 "methods": methods, "similarities": list(cfg.similarities),
                 "tab_backend": cfg.tab_backend if "tab" in methods else None, "db_scope": cfg.db_scope,
                 "db_topk": cfg.db_topk, "text_embedder": cfg.text_embedder, "top": cfg.top,
@@ -48,7 +61,7 @@ class IdentifyStage(Stage):
 
         cfg = ctx.config.identify
         run, probe = ctx.run, ctx.probe
-        concepts = read_concepts(cfg.concepts, probe)
+        concepts = read_concepts(cfg.concepts, probe, acoustic=cfg.acoustic_concepts)
         methods = self.methods(ctx)
         descriptions = run.descriptions() if "db" in methods else None
         run.write_concepts(concepts)

@@ -12,6 +12,10 @@ their inputs back out of the prompt text:
   descriptions share, the most shared first, e.g. "Most of the clips feature
   trumpet and brass instrument. Loud, bright and high-pitched, with steady
   onsets and a sharp attack.";
+- a contrastive summary prompt: the same terms, ranked by the share of top
+  descriptions that have them minus the share of bottom descriptions that do
+  (:func:`contrast_summary`): "Unlike the other clips, most of these feature
+  trumpet. Bright and high-pitched.";
 - a concept-choice prompt: it ranks the candidate concepts by the share of
   their words (crudely stemmed) found in the summary, ties broken by list
   order, and answers the best `k`, one per line, or "none" when no concept
@@ -46,9 +50,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import AudioDissectError
-from ..summarize.sentences import MAX_SHORT_WORDS, is_short
+from ..sentences import MAX_SHORT_WORDS, is_short
 from .base import check_params
-from .prompts import read_adjective_check_prompt, read_concept_choice_prompt, read_summary_prompt
+from .prompts import (read_adjective_check_prompt, read_concept_choice_prompt, read_contrastive_summary_prompt,
+                      read_summary_prompt)
 from .words import QUALITY_NOUNS, STOP_WORDS, is_sound_adjective, singular, stem, words
 
 #: The answer to a summary prompt whose descriptions share nothing.
@@ -92,6 +97,12 @@ def _terms(description: str) -> tuple[list[str], list[str], list[str]]:
     return sources, qualities, phrases
 
 
+def description_terms(text: str) -> set[str]:
+    """Every source term, quality word and quality phrase of `text` (see :func:`_terms`)."""
+    sources, qualities, phrases = _terms(text)
+    return set(sources) | set(qualities) | set(phrases)
+
+
 def _shared(per_description: list[list[str]], *, threshold: int, limit: int) -> tuple[list[str], int]:
     """Terms found in at least `threshold` descriptions, most common first; and their least count."""
     counts: Counter[str] = Counter()
@@ -131,7 +142,7 @@ def quality_sentence(qualities: Sequence[str], phrases: Sequence[str]) -> str:
     -------
     str
         "" when both lists are empty. A sentence that calibration would drop
-        as too short (:data:`~audiodissect.summarize.sentences.MAX_SHORT_WORDS`
+        as too short (:data:`~audiodissect.sentences.MAX_SHORT_WORDS`
         words or fewer) starts with "These clips sound", and phrases alone
         with "These clips have".
     """
@@ -180,6 +191,69 @@ def summarise(descriptions: Sequence[str], *, max_sources: int = 4, max_qualitie
     return " ".join(sentences) if sentences else NOTHING_SHARED
 
 
+def _shares(per_description: list[list[str]]) -> dict[str, float]:
+    """Share of the descriptions that contain each term."""
+    counts: Counter[str] = Counter(t for terms in per_description for t in dict.fromkeys(terms))
+    n = max(len(per_description), 1)
+    return {t: c / n for t, c in counts.items()}
+
+
+def _contrast(top: list[list[str]], bottom: list[list[str]], *, min_gap: float, limit: int) -> list[str]:
+    """Terms whose share in `top` exceeds their share in `bottom` by `min_gap` or more, largest gap first.
+
+    A single word is left out when a phrase containing it is chosen with at least its gap.
+    """
+    high, low = _shares(top), _shares(bottom)
+    order = {t: i for i, t in enumerate(high)}
+    gaps = {t: high[t] - low.get(t, 0.0) for t in high}
+    chosen = [t for t in high if gaps[t] >= min_gap and high[t] >= 0.5]
+    phrases = [t for t in chosen if " " in t]
+    chosen = [t for t in chosen if " " in t or not any(t in p.split() and gaps[p] >= gaps[t] for p in phrases)]
+    chosen.sort(key=lambda t: (-gaps[t], -high[t], order[t]))
+    return chosen[:limit]
+
+
+def contrast_summary(top: Sequence[str], bottom: Sequence[str], *, min_gap: float = 0.4, max_sources: int = 4,
+                     max_qualities: int = 3, max_phrases: int = 2) -> str:
+    """What most `top` descriptions share and the `bottom` ones lack, in one or two sentences.
+
+    Source terms, quality words and quality phrases are ranked by the share of
+    top descriptions that have them minus the share of bottom descriptions
+    that do; a term is said when at least half of the top descriptions have
+    it and the gap is at least `min_gap`, e.g. "Unlike the other clips, most
+    of these feature trumpet and brass instrument. Bright and high-pitched,
+    with rapid onsets."
+
+    Parameters
+    ----------
+    top, bottom : sequence of str
+        Descriptions of the most and least activating clips.
+    min_gap : float
+        Least difference of shares (0..1).
+    max_sources, max_qualities, max_phrases : int
+
+    Returns
+    -------
+    str
+        :data:`NOTHING_SHARED` when no term sets the top clips apart.
+    """
+    top = [d for d in top if d.strip()]
+    bottom = [d for d in bottom if d.strip()]
+    if not top:
+        return NOTHING_SHARED
+    parsed_top = [_terms(d) for d in top]
+    parsed_bottom = [_terms(d) for d in bottom]
+    picked = [_contrast([p[i] for p in parsed_top], [p[i] for p in parsed_bottom], min_gap=min_gap, limit=limit)
+              for i, limit in enumerate((max_sources, max_qualities, max_phrases))]
+    sentences = []
+    if picked[0]:
+        sentences.append(f"Unlike the other clips, most of these feature {_join(picked[0])}.")
+    quality = quality_sentence(picked[1], picked[2])
+    if quality:
+        sentences.append(quality)
+    return " ".join(sentences) if sentences else NOTHING_SHARED
+
+
 def choose_concepts(summary: str, concepts: Sequence[str], k: int) -> list[str]:
     """The `k` concepts sharing the largest share of their (stemmed) words with `summary`.
 
@@ -220,6 +294,9 @@ class ExtractiveLLM:
         descriptions = read_summary_prompt(prompt)
         if descriptions is not None:
             return summarise(descriptions)
+        pair = read_contrastive_summary_prompt(prompt)
+        if pair is not None:
+            return contrast_summary(*pair)
         choice = read_concept_choice_prompt(prompt)
         if choice is not None:
             summary, concepts, k = choice
@@ -229,7 +306,8 @@ class ExtractiveLLM:
             return "yes" if is_sound_adjective(word) else "no"
         raise AudioDissectError(
             f"the extractive backend cannot answer this prompt: {prompt[:80]!r}",
-            hint="it only answers summary_prompt, concept_choice_prompt and adjective_check_prompt "
+            hint="it only answers summary_prompt, contrastive_summary_prompt, concept_choice_prompt and "
+                 "adjective_check_prompt "
                  "of audiodissect.llm.prompts; use a real LLM (llamacpp, http:, transformers:) for others")
 
     def __repr__(self) -> str:

@@ -142,6 +142,44 @@ def adjective_check_prompt(word: str) -> str:
     return _ADJECTIVE_QUESTION.format(word=_one_line(word))
 
 
+#: The line after which :func:`contrastive_summary_prompt` lists the top clips' descriptions.
+TOP_MARKER = "Descriptions of the most activating clips:"
+#: The line after which :func:`contrastive_summary_prompt` lists the bottom clips' descriptions.
+BOTTOM_MARKER = "Descriptions of the least activating clips:"
+
+_CONTRAST_INSTRUCTIONS = (
+    "Below are descriptions of two sets of audio clips, one per line: the clips that activate a unit most "
+    "and the clips that activate it least. In two or three short sentences, say what most of the most "
+    "activating clips have in common that the least activating clips lack: the sound sources, and the tone, "
+    "pitch, loudness, brightness, noisiness and rhythm that set them apart. "
+    "Do not mention what both sets share, and do not mention individual clips."
+)
+
+
+def contrastive_summary_prompt(top: Sequence[str], bottom: Sequence[str]) -> str:
+    """The prompt asking what the top clips share and the bottom clips lack.
+
+    Parameters
+    ----------
+    top, bottom : sequence of str
+        Descriptions of a unit's most and least activating clips (newlines
+        inside a description become spaces).
+
+    Returns
+    -------
+    str
+        Instructions, :data:`TOP_MARKER` and one ``"- <description>"`` line per
+        top clip, a blank line, then :data:`BOTTOM_MARKER` and the bottom clips.
+    """
+    if isinstance(top, str) or isinstance(bottom, str):
+        raise AudioDissectError("contrastive_summary_prompt takes two lists of descriptions, not strings")
+    lines = [_CONTRAST_INSTRUCTIONS, "", TOP_MARKER]
+    lines += [BULLET + _one_line(d) for d in top]
+    lines += ["", BOTTOM_MARKER]
+    lines += [BULLET + _one_line(d) for d in bottom]
+    return "\n".join(lines)
+
+
 # ----- reading prompts back (used by the extractive backend) -----
 
 _ADJECTIVE_RE = re.compile(
@@ -163,6 +201,15 @@ def read_summary_prompt(prompt: str) -> list[str] | None:
     if DESCRIPTIONS_MARKER not in lines or not prompt.startswith(_SUMMARY_INSTRUCTIONS):
         return None
     return _bulleted_after(lines, len(lines) - lines[::-1].index(DESCRIPTIONS_MARKER))
+
+
+def read_contrastive_summary_prompt(prompt: str) -> tuple[list[str], list[str]] | None:
+    """``(top, bottom)`` descriptions of a :func:`contrastive_summary_prompt`, or None if `prompt` is not one."""
+    lines = prompt.split("\n")
+    if not prompt.startswith(_CONTRAST_INSTRUCTIONS) or TOP_MARKER not in lines or BOTTOM_MARKER not in lines:
+        return None
+    return (_bulleted_after(lines, lines.index(TOP_MARKER) + 1),
+            _bulleted_after(lines, len(lines) - lines[::-1].index(BOTTOM_MARKER)))
 
 
 def read_concept_choice_prompt(prompt: str) -> tuple[str, list[str], int] | None:

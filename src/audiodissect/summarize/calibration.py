@@ -16,20 +16,36 @@ sentence pairs about clip summaries gave: paraphrases of one property
 sentences would have been deleted; at 0.9 none of the 8 paraphrases. The
 default, 0.75, deletes about half of the paraphrases and none of the
 different-content sentences; set 0.5 or 0.9 to follow either source.
+
+Content calibration (``mode="content"``)
+----------------------------------------
+Sentence cosine cannot see that "Low-pitched, dull and tonal" and
+"Mid-pitched, tonal and warm" differ in the one word that matters. The
+content rule compares what the sentences *say*: the sound sources (content
+words and two-word phrases), quality words and quality phrases of each
+sentence (:func:`~audiodissect.llm.extractive.description_terms`). From each
+S_high sentence it strikes the terms S_low also names and keeps the rest; a
+sentence left without a term of its own is deleted (reason ``"shared"``).
+"Low-pitched, dull and tonal." against "Mid-pitched, tonal and warm."
+becomes "Low-pitched and dull.".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import AudioDissectError
-from .sentences import BOILERPLATE_PHRASES, MAX_SHORT_WORDS, boilerplate_phrase, is_short, split_sentences
+from ..sentences import BOILERPLATE_PHRASES, MAX_SHORT_WORDS, boilerplate_phrase, is_short, split_sentences
 
 #: Default cosine above which an S_high sentence counts as also said of the bottom clips.
 DEFAULT_THRESHOLD = 0.75
+#: Calibration rules: whole sentences by cosine, or the terms S_low also names.
+MODES = ("sentence", "content")
+_SEPARATOR = r"(?:\s*,\s*(?:and\s+)?|\s+(?:and|or)\s+)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +61,19 @@ class CalibrationSettings:
         Sentences with this many words or fewer are dropped.
     boilerplate : tuple of str
         Phrases that mark a sentence as boiler-plate.
+    mode : {"sentence", "content"}
+        Delete whole sentences by cosine (the paper's rule) or strike the terms
+        S_low also names (see the module docstring); `threshold` is for "sentence".
     """
 
     threshold: float = DEFAULT_THRESHOLD
     max_short_words: int = MAX_SHORT_WORDS
     boilerplate: tuple[str, ...] = BOILERPLATE_PHRASES
+    mode: str = "sentence"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise AudioDissectError(f"unknown calibration mode {self.mode!r}", hint=f"one of {', '.join(MODES)}")
         if not -1.0 <= float(self.threshold) <= 1.0:
             raise AudioDissectError(f"calibration threshold must lie in [-1, 1], got {self.threshold}")
         if self.max_short_words < 0:
@@ -135,6 +157,77 @@ def calibrate_sentences(high: Sequence[str], low: Sequence[str], high_embeddings
     return kept, removed
 
 
+def _term_pattern(term: str) -> re.Pattern:
+    """A term's words in order, each also in a plural form, as whole words."""
+    parts = [re.escape(w) + r"(?:s|es)?" for w in term.split()]
+    return re.compile(r"(?<![\w-])" + r"\s+".join(parts) + r"(?![\w-])", re.IGNORECASE)
+
+
+def strike_terms(sentence: str, terms: Sequence[str]) -> str:
+    """`sentence` without `terms` (longest first) and the list separators next to them.
+
+    "Loud, low-pitched, dull and tonal." without "loud" and "tonal" ->
+    "Low-pitched, dull." -> "Low-pitched and dull.".
+    """
+    text = sentence
+    for term in sorted(terms, key=len, reverse=True):
+        text = _term_pattern(term).sub("\0", text)
+    text = re.sub(_SEPARATOR + r"\0", "", text)
+    text = re.sub(r"\0" + _SEPARATOR, "", text)
+    text = text.replace("\0", "")
+    text = re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
+    # a list that lost its last "and": "a, b." -> "a and b."
+    if " and " not in text and text.count(",") == 1 and text.endswith("."):
+        head, tail = text.rsplit(",", 1)
+        if " " not in tail.strip().rstrip(".") and "," not in head:
+            text = f"{head} and{tail}"
+    text = re.sub(r"^[,;:\s]+|(?<=\s)(?:and|or)\s*(?=[.!?]$)", "", text).strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+def calibrate_content(high: Sequence[str], low: Sequence[str]) -> tuple[list[str], list[dict]]:
+    """Strike from each `high` sentence the sources and qualities that `low` also names.
+
+    Parameters
+    ----------
+    high, low : sequence of str
+        Content sentences of S_high and S_low.
+
+    Returns
+    -------
+    kept : list of str
+        The high sentences with the shared terms struck; a sentence with no term
+        of its own is left out.
+    removed : list of dict
+        ``reason`` ``"shared"`` (a whole sentence) or ``"struck"`` (some terms),
+        ``detail`` naming the terms.
+    """
+    from ..llm.extractive import description_terms
+
+    low_terms = set().union(*(description_terms(s) for s in low)) if low else set()
+    kept, removed = [], []
+    for sentence in high:
+        terms = description_terms(sentence)
+        own = terms - low_terms
+        shared = terms & low_terms
+        if not own:
+            if terms:
+                removed.append(_removed(sentence, "shared", "the bottom clips' summary names "
+                                        + ", ".join(sorted(terms))))
+                continue
+            kept.append(sentence)
+            continue
+        # shared phrases go whole; a shared word only when no term of the sentence's own contains it
+        own_words = {w for t in own for w in t.split()}
+        strike = [t for t in shared if " " in t or t not in own_words]
+        text = strike_terms(sentence, strike) if strike else sentence
+        if strike:
+            removed.append(_removed(sentence, "struck", "also in the bottom clips' summary: "
+                                    + ", ".join(sorted(strike))))
+        kept.append(text)
+    return kept, removed
+
+
 def calibrate_summaries(high_summaries: Sequence[str], low_summaries: Sequence[str], *, embedder,
                         settings: CalibrationSettings = CalibrationSettings()) -> list[dict]:
     """Calibrate many (S_high, S_low) pairs, embedding all their sentences in one call.
@@ -159,6 +252,12 @@ def calibrate_summaries(high_summaries: Sequence[str], low_summaries: Sequence[s
         raise AudioDissectError(f"{len(high_summaries)} high summaries but {len(low_summaries)} low ones")
     highs = [content_sentences(text, settings) for text in high_summaries]
     lows = [content_sentences(text, settings) for text in low_summaries]
+    if settings.mode == "content":
+        out = []
+        for (high, high_removed), (low, _) in zip(highs, lows):
+            kept, struck = calibrate_content(high, low)
+            out.append({"summary": " ".join(kept), "kept": kept, "removed": high_removed + struck})
+        return out
     unique = list(dict.fromkeys(s for part in (highs, lows) for kept, _ in part for s in kept))
     vectors = embedder.encode(unique) if unique else np.zeros((0, 1), dtype=np.float32)
     row = {s: i for i, s in enumerate(unique)}

@@ -38,7 +38,8 @@ class SummarizeStage(Stage):
         texts = [descriptions[i] for i in rows]
         concepts = (run.concepts() or None) if cfg.icl else None
         settings = make_summarize_settings(k=cfg.k, threshold=cfg.threshold, adjective_filter=cfg.adjective_filter,
-                                           temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+                                           temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                                           calibration=cfg.calibration, contrastive=cfg.contrastive)
         return run.probe_activations(), texts, concepts, settings
 
     def inputs(self, ctx: Any) -> dict[str, Any]:

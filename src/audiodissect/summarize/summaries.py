@@ -6,6 +6,12 @@ its K least activating clips into another (S_low). By default the
 descriptions are listed in clip order rather than rank order: a summary is
 about what the clips share, so their order carries nothing, and units with
 the same clip set (common in wide layers) then share one prompt, asked once.
+
+Contrastive summaries (``contrastive=True``) ask instead what the top clips
+share and the bottom clips lack
+(:func:`~audiodissect.llm.prompts.contrastive_summary_prompt`, both sets'
+descriptions in one prompt), and S_low the reverse: what the bottom clips
+share and the top clips lack.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class SummarySettings:
     temperature : float
         The paper sampled at 1.0; the default 0.0 makes summaries repeatable,
         which is what lets units with the same clips share one answer.
+    contrastive : bool
+        Summaries of what one clip set has and the other lacks (see the module docstring).
     max_tokens : int
     seed : int or None
     system : str or None
@@ -49,6 +57,7 @@ class SummarySettings:
     system: str | None = None
     batch_size: int = 32
     share_sets: bool = True
+    contrastive: bool = False
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -61,7 +70,7 @@ class SummarySettings:
 
 
 def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[str], *,
-                    share_sets: bool = True) -> tuple[list[str], list[str]]:
+                    share_sets: bool = True, contrastive: bool = False) -> tuple[list[str], list[str]]:
     """The S_high and S_low prompts of every unit.
 
     Parameters
@@ -72,12 +81,15 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
         One description per probe clip.
     share_sets : bool
         List the descriptions in clip order (True) or in the rows' order.
+    contrastive : bool
+        Contrastive prompts: S_high's lists the top clips against the bottom
+        ones, S_low's the bottom clips against the top ones.
 
     Returns
     -------
     high_prompts, low_prompts : list of str, length U each
     """
-    from ..llm.prompts import summary_prompt
+    from ..llm.prompts import contrastive_summary_prompt, summary_prompt
 
     top, bottom = np.asarray(top), np.asarray(bottom)
     if top.ndim != 2 or bottom.shape != top.shape:
@@ -86,14 +98,20 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
     n = len(descriptions)
     if top.size and (min(top.min(), bottom.min()) < 0 or max(top.max(), bottom.max()) >= n):
         raise AudioDissectError(f"clip indices out of range for {n} descriptions")
-    cache: dict[tuple[int, ...], str] = {}
+    cache: dict[tuple[tuple[int, ...], ...], str] = {}
 
-    def prompt(row: np.ndarray) -> str:
-        key = tuple(sorted(int(i) for i in row)) if share_sets else tuple(int(i) for i in row)
+    def order(row: np.ndarray) -> tuple[int, ...]:
+        return tuple(sorted(int(i) for i in row)) if share_sets else tuple(int(i) for i in row)
+
+    def prompt(*rows: np.ndarray) -> str:
+        key = tuple(order(r) for r in rows)
         if key not in cache:
-            cache[key] = summary_prompt([descriptions[i] for i in key])
+            texts = [[descriptions[i] for i in k] for k in key]
+            cache[key] = contrastive_summary_prompt(*texts) if contrastive else summary_prompt(texts[0])
         return cache[key]
 
+    if contrastive:
+        return [prompt(t, b) for t, b in zip(top, bottom)], [prompt(b, t) for t, b in zip(top, bottom)]
     return [prompt(r) for r in top], [prompt(r) for r in bottom]
 
 
@@ -114,7 +132,8 @@ def summarize_clip_sets(top: np.ndarray, bottom: np.ndarray, descriptions: Seque
     -------
     high, low : list of str, length U each
     """
-    high_prompts, low_prompts = summary_prompts(top, bottom, descriptions, share_sets=settings.share_sets)
+    high_prompts, low_prompts = summary_prompts(top, bottom, descriptions, share_sets=settings.share_sets,
+                                                contrastive=settings.contrastive)
     answers = complete_unique(llm, high_prompts + low_prompts, params=settings.params,
                               batch_size=settings.batch_size, hook=hook, stage="summaries")
     u = len(high_prompts)

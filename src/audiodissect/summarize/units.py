@@ -72,7 +72,8 @@ def make_summarize_settings(*, k: int = 5, threshold: float = CalibrationSetting
                             max_tokens: int = 256, seed: int | None = 0, icl_k: int = 5,
                             icl_min_cosine: float = ICLSettings().min_cosine,
                             icl_summary: str = "calibrated", batch_size: int = 32,
-                            spacy_model: str | None = None) -> SummarizeSettings:
+                            spacy_model: str | None = None, calibration: str = "sentence",
+                            contrastive: bool = False) -> SummarizeSettings:
     """A :class:`SummarizeSettings` from the flat options a command line or config file gives.
 
     ``temperature``, ``seed`` and ``batch_size`` apply to the summaries and to
@@ -80,8 +81,8 @@ def make_summarize_settings(*, k: int = 5, threshold: float = CalibrationSetting
     """
     return SummarizeSettings(
         summary=SummarySettings(k=k, temperature=temperature, max_tokens=max_tokens, seed=seed,
-                                batch_size=batch_size),
-        calibration=CalibrationSettings(threshold=threshold),
+                                batch_size=batch_size, contrastive=contrastive),
+        calibration=CalibrationSettings(threshold=threshold, mode=calibration),
         acoustic_filter=adjective_filter,
         icl=ICLSettings(k=icl_k, min_cosine=icl_min_cosine, temperature=temperature,
                         max_tokens=max(64, max_tokens // 4), seed=seed, batch_size=batch_size),
