@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl, write_text
 from .errors import AudioDissectError
 from .probes.base import PROBE, ClipInfo, ProbeSet
+
+if TYPE_CHECKING:
+    from .arrays import RowSubset
 
 #: Version of the run directory's record formats; a run written by a newer version is refused.
 FORMAT_VERSION = 2
@@ -197,10 +200,16 @@ class RunDir:
         matches = [layer for layer, units in record["layers"].items() if names and units == len(names)]
         return matches[-1] if matches else None
 
-    def probe_activations(self) -> dict[str, np.ndarray]:
-        """Each recorded layer's activations on the probe clips only, {layer: (n_probe, U)}."""
+    def probe_activations(self) -> dict[str, RowSubset]:
+        """Each recorded layer's activations on the probe clips only, {layer: (n_probe, U)}.
+
+        Lazy: a :class:`~audiodissect.arrays.RowSubset` of the memory-mapped
+        layer reads only the columns asked for (``np.asarray`` reads it all).
+        """
+        from .arrays import RowSubset
+
         rows = self.probe_rows()
-        return {layer: np.asarray(self.activations(layer))[rows] for layer in self.layers()}
+        return {layer: RowSubset(self.activations(layer), rows) for layer in self.layers()}
 
     def save_logits(self, array: np.ndarray) -> None:
         save_npy(self.path / LOGITS, np.asarray(array, dtype=np.float32))

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..arrays import RowSubset, column_blocks
 from ..rundir import unit_id
 
 METHODS = ("tab", "db")
 
 
-def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int = 5) -> np.ndarray:
+def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int = 5,
+                       block_units: int | None = None) -> np.ndarray:
     """Score units by the mean evidence of their k most-activating clips.
 
     This is the original AND's description-based variant for hidden units:
@@ -27,16 +29,23 @@ def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int 
     Parameters
     ----------
     evidence : np.ndarray, shape (N, C)
-    activations : np.ndarray, shape (N, U)
+    activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
+        Read a block of units at a time.
     k : int
+    block_units : int, optional
+        Units per block (default: about 64 MiB of activations).
 
     Returns
     -------
     np.ndarray, shape (U, C), float32
     """
+    evidence = np.asarray(evidence)
     k = min(k, activations.shape[0])
-    top = np.argpartition(-activations, k - 1, axis=0)[:k]  # (k, U)
-    return evidence[top].mean(axis=0).astype(np.float32)     # (U, C)
+    out = np.empty((activations.shape[1], evidence.shape[1]), dtype=np.float32)
+    for units, block in column_blocks(activations, block_units=block_units):
+        top = np.argpartition(-block, k - 1, axis=0)[:k]  # (k, m)
+        out[units] = evidence[top].mean(axis=0)           # (m, C)
+    return out
 
 
 def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: str,
@@ -46,7 +55,7 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
     Parameters
     ----------
     evidence : np.ndarray, shape (N, C)
-    activations : np.ndarray, shape (N, U)
+    activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
     similarity : str
         A name in :data:`audiodissect.similarity.FUNCTIONS`.
     scope : {"all", "topk"}
@@ -85,7 +94,8 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
     ----------
     evidence : mapping of method name ("tab", "db") to np.ndarray (N, C)
         Rows are probe clips, in the same order as the activation rows.
-    activations : mapping of layer name to np.ndarray (N, U)
+    activations : mapping of layer name to np.ndarray, np.memmap or RowSubset (N, U)
+        float32 memory maps and row subsets are read a block of units at a time.
     concepts : sequence of str, length C
     similarities : sequence of str
     db_scope : {"all", "topk"}
@@ -102,7 +112,8 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
     records: list[dict[str, Any]] = []
     for method, ev in evidence.items():
         for layer, acts in activations.items():
-            acts = np.asarray(acts, dtype=np.float32)
+            if not (isinstance(acts, (np.ndarray, RowSubset)) and acts.dtype == np.float32):
+                acts = np.asarray(acts, dtype=np.float32)  # memory maps and row subsets stay lazy
             scope = db_scope if (method == "db" and layer != output_layer) else "all"
             if scope == "topk":
                 scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk)
