@@ -224,3 +224,36 @@ def test_report_command(tmp_path, capsys):
     assert args.handler(args) == 0
     assert (tmp_path / "r" / "index.html").exists()
     assert str(tmp_path / "r" / "index.html") in capsys.readouterr().out
+
+
+def test_pruning_figures_and_tables_shown_when_their_data_exists(tmp_path):
+    """Figs 4 and 10: copied, captioned, summarised; absent data leaves their sections out."""
+    from audiodissect.config import PruneConfig
+    from audiodissect.prune.class_drop import write_class_drop
+    from audiodissect.prune.importance import run_importance
+    from audiodissect.prune.runner import evaluate_pruning
+    from prune_fixtures import make_run as make_pruning_run
+
+    run, target, probe = make_pruning_run(tmp_path / "pruned")
+    evaluate_pruning(run, target, probe, PruneConfig(strategies=["tab"], importance=False))
+    out = tmp_path / "report"
+    text = build_report(run, hook=silent, units_per_layer=0, out=out).read_text()
+    assert "Concept-specific pruning" in text
+    for absent in ("Feature importance", "Which classes lose confidence", "figures/importance", "class_drop.png"):
+        assert absent not in text
+    write_class_drop(run)
+    run_importance(run, target, probe, PruneConfig(importance_fractions=[0.34, 0.67], importance_seeds=1))
+    text = build_report(run, hook=silent, units_per_layer=0, out=out).read_text()
+    imgs = re.findall(r'<img src="(figures/[^"]+)"', text)
+    assert imgs == ["figures/class_drop.png", "figures/importance.png", "figures/importance_summary_length.png",
+                    "figures/importance_adjectives.png", "figures/importance_nouns.png",
+                    "figures/importance_acoustic_adjectives.png"]
+    assert all((out / i).read_bytes()[:4] == b"\x89PNG" for i in imgs)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", text)
+    assert len(captions) == 6 and "(paper Fig. 10)" in captions[0] and "(paper Fig. 4b)" in captions[2]
+    assert "longest calibrated summaries" in captions[2] and "most adjectives" in captions[3]
+    # tab prunes hidden#0 + hidden#2 for trumpet (-3.5 vs -0.5) and hidden#1 for organ (-4.5 vs 0)
+    row = re.search(r"<tr><td>tab</td>(.*?)</tr>", text.split("Which classes lose confidence")[1]).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    assert cells[:3] == ["2", "2", "2 of 2"] and [float(c) for c in cells[3:]] == [1.0, -4.0, -0.25, 3.75]
+    assert "share of units with none" in text and "unpruned accuracy 1" in text

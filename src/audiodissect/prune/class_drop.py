@@ -11,7 +11,8 @@ out, as in the pruning table.
 Reads ``pruning/results.jsonl`` only (no model pass). Files written::
 
     pruning/class_drop.csv    one row per (strategy, concept, class): mean confidence change
-    pruning/class_drop.json   per strategy: how often and how far the concept's own class loses most
+    pruning/class_drop.json   per strategy: how often and how far the concept's own class loses most,
+                              and the names of these files
     pruning/class_drop.png    heat maps concept x class of the mean confidence change, one per strategy
 """
 
@@ -287,9 +288,11 @@ def write_class_drop(run: RunDir, *, results: Sequence[Mapping[str, Any]] | None
     matrices = class_drop_matrices(results, names)
     summary = class_drop_summary(matrices)
     write_text(run.pruning_dir / CSV_NAME, _csv_text(class_drop_rows(matrices, names)))
-    write_json(run.pruning_dir / JSON_NAME, {"strategies": summary})
     files = {"csv": CSV_NAME, "json": JSON_NAME}
     if matrices:
         plot_class_drop(matrices, names, run.pruning_dir / PNG_NAME)
         files["png"] = PNG_NAME
+    else:
+        (run.pruning_dir / PNG_NAME).unlink(missing_ok=True)  # no plot of an earlier, different set of results
+    write_json(run.pruning_dir / JSON_NAME, {"strategies": summary, "files": files})
     return {"summary": summary, "files": files}

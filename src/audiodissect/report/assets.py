@@ -35,6 +35,7 @@ table.units td.summary { max-width: 34rem; color: var(--muted); }
 figure { margin: .6rem 0 1.2rem; }
 figure img { max-width: 100%; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: .88rem; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: .4rem 1rem; }
 .clips { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: .8rem; }
 .clip { border: 1px solid var(--line); border-radius: 6px; padding: .5rem; background: #fff; }
 .clip img { width: 100%; height: 70px; object-fit: fill; display: block; border-radius: 3px; }

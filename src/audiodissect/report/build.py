@@ -6,7 +6,7 @@ Layout under ``report/`` (or the chosen output folder)::
     units/<unit>.html   detail pages (a configurable number per layer, best scored first)
     media/<clip>.wav    16-bit audio of each clip shown, written once and shared
     media/<clip>.png    mel-spectrogram thumbnail of each clip
-    figures/*.png       the plots of ``audiodissect analyze``
+    figures/*.png       the plots of ``audiodissect analyze`` and of the pruning evaluations
 
 The pages open from disk: no server, no network resources.
 """
@@ -66,19 +66,29 @@ def detail_units(data: RunData, *, per_layer: int) -> list[str]:
 
 
 def _figures(data: RunData, out: Path) -> dict[str, str]:
-    """Copy the analysis plots into ``figures/``; returns ``{key: href}``."""
-    run_analysis_dir = RunDir(data.path).analysis_dir
-    found: dict[str, str] = {}
+    """Copy the analysis and pruning plots into ``figures/``; returns ``{key: href}``.
+
+    Pruning plots get the keys ``importance_<ranking>_png`` (``importance_all_png``
+    for every curve) and ``class_drop_png``.
+    """
+    run = RunDir(data.path)
+    sources: dict[str, Path] = {}
     for section in (data.analysis or {}).values():
-        if not isinstance(section, dict):
-            continue
-        for key, name in (section.get("files") or {}).items():
-            src = run_analysis_dir / str(name)
-            if key in FIGURE_KEYS and src.exists():
-                dst = out / "figures" / src.name
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
-                found[key] = f"figures/{src.name}"
+        if isinstance(section, dict):
+            sources.update({key: run.analysis_dir / str(name) for key, name in (section.get("files") or {}).items()
+                            if key in FIGURE_KEYS})
+    for key, name in ((data.importance or {}).get("files") or {}).items():
+        sources[f"importance_{key}_png"] = run.pruning_dir / str(name)
+    class_drop_png = ((data.class_drop or {}).get("files") or {}).get("png")
+    if class_drop_png:
+        sources["class_drop_png"] = run.pruning_dir / str(class_drop_png)
+    found: dict[str, str] = {}
+    for key, src in sources.items():
+        if src.exists():
+            dst = out / "figures" / src.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            found[key] = f"figures/{src.name}"
     return found
 
 

@@ -44,6 +44,10 @@ class RunData:
     last_layer: list[dict[str, Any]]
     pruning: list[dict[str, Any]]
     concepts: list[str]
+    #: ``pruning/importance.json``: feature-importance curves (paper Fig. 4), when computed
+    importance: dict[str, Any] | None = None
+    #: ``pruning/class_drop.json``: per-class confidence changes after pruning (paper Fig. 10), when computed
+    class_drop: dict[str, Any] | None = None
 
     @property
     def methods(self) -> list[str]:
@@ -93,6 +97,11 @@ def collect(run: RunDir) -> RunData:
     analysis_path = run.analysis_dir / "summary.json"
     last_layer_path = run.last_layer_path
     concepts_path = run.concepts_path
+    from ..prune.class_drop import JSON_NAME as CLASS_DROP_JSON
+    from ..prune.importance import SUMMARY_NAME as IMPORTANCE_JSON
+
+    importance_path = run.pruning_dir / IMPORTANCE_JSON
+    class_drop_path = run.pruning_dir / CLASS_DROP_JSON
     return RunData(
         path=run.path, manifest=manifest, record=record,
         config=run.read_config(),
@@ -105,6 +114,8 @@ def collect(run: RunDir) -> RunData:
         pruning=_maybe_jsonl(run.pruning_dir / "table.jsonl"),
         concepts=[line.strip() for line in concepts_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if concepts_path.exists() else [],
+        importance=read_json(importance_path) if importance_path.exists() else None,
+        class_drop=read_json(class_drop_path) if class_drop_path.exists() else None,
     )
 
 

@@ -159,6 +159,7 @@ def _evaluation(data: RunData, figures: dict[str, str]) -> str:
         body += ('<p class="note">Confidence changes on held-out clips after ablating the units chosen for a '
                  "concept: dA on the concept's clips, dR on the others; selectivity = dR - dA (paper Table 4).</p>")
         body += table(data.pruning)
+    body += _class_drop(data, figures) + _importance(data, figures)
     if data.scores:
         groups: dict[str, list[dict[str, Any]]] = {}
         for rs in data.scores.values():
@@ -175,6 +176,74 @@ def _evaluation(data: RunData, figures: dict[str, str]) -> str:
         body += ('<p class="note">How well each kind of explanation predicts its unit\'s activations on held-out '
                  "clips (correlation between predicted and real activations).</p>") + table(rows)
     return section("evaluation", "Evaluation", body) if body else ""
+
+
+def _class_drop(data: RunData, figures: dict[str, str]) -> str:
+    """Per-class confidence change after pruning (paper Fig. 10): the heat maps and the per-strategy summary."""
+    strategies = (data.class_drop or {}).get("strategies") or []
+    if not strategies:
+        return ""
+    body = "<h3>Which classes lose confidence when a concept is pruned</h3>"
+    if "class_drop_png" in figures:
+        body += figure(figures["class_drop_png"],
+                       "Mean change of each held-out class's true-class logit (columns) after pruning the units "
+                       "chosen for each concept (rows), one panel per strategy; the concept's own class is "
+                       "outlined (paper Fig. 10).", alt="heat maps of the per-class confidence change")
+    rows = [{"strategy": r["strategy"], "concepts": r["n_concepts"], "classes": r["n_classes"],
+             "own class loses most": f"{r['own_first']} of {r['n_concepts']}", "mean rank of own class":
+             r["mean_own_rank"], "own class change": r["own_change"], "other classes' change": r["other_change"],
+             "gap": r["gap"]} for r in strategies]
+    body += ('<p class="note">Rank 1: the concept\'s own class loses the most of all classes. The other classes\' '
+             "change is their mean, each class weighted equally; gap = others' change - own change (positive: "
+             "the own class loses more).</p>") + table(rows)
+    return body
+
+
+#: Captions of the feature-importance plots, by ranking (``all``: every curve in one plot).
+_IMPORTANCE_CAPTIONS = {
+    "all": "every ranking in one plot",
+    "summary_length": "units with the longest calibrated summaries (words) first (paper Fig. 4b)",
+    "adjectives": "units with the most adjectives in their calibrated summaries first (paper Fig. 4c)",
+    "nouns": "units with the most nouns in their calibrated summaries first (paper Fig. 4c)",
+    "acoustic_adjectives": "units with the most acoustic adjectives first (paper Fig. 4a)",
+}
+
+
+def _importance(data: RunData, figures: dict[str, str]) -> str:
+    """Feature importance (paper Fig. 4): accuracy after pruning units ranked by a summary property."""
+    imp = data.importance
+    if not imp or not imp.get("curves"):
+        return ""
+    units = imp.get("units")
+    body = "<h3>Feature importance</h3>"
+    body += (f'<p class="note">Held-out accuracy after pruning the first 2-12 % of '
+             f"{units if units is not None else 'the'} summarised units of each ranking, against random rankings "
+             f"(mean of {imp['curves'].get('random', [{}])[0].get('n', 0)} seeds, ±1 sd); unpruned accuracy "
+             f"{fmt_number(imp.get('baseline_accuracy'))}. A curve below the random one marks the property as "
+             "a sign of important units.</p>")
+    def caption(name: str) -> str:
+        what = _IMPORTANCE_CAPTIONS.get(name, f"units with the most {name.replace('_', ' ')} first")
+        return f"Held-out accuracy when pruning {what}, against random rankings."
+
+    shown = "".join(figure(figures[f"importance_{name}_png"], caption(name), alt=f"feature importance: {name}")
+                    for name in (imp.get("files") or {}) if f"importance_{name}_png" in figures)
+    if shown:
+        body += f'<div class="figures">{shown}</div>'
+    fractions = sorted({p["fraction"] for points in imp["curves"].values() for p in points})
+    rows = []
+    for f in fractions:
+        row: dict[str, Any] = {"pruned (%)": 100 * f}
+        for name, points in imp["curves"].items():
+            point = next((p for p in points if p["fraction"] == f), None)
+            row[name] = None if point is None else (f"{point['mean']:.3f} ± {point['std']:.3f}"
+                                                     if name == "random" else point["mean"])
+        rows.append(row)
+    body += table(rows)
+    stats = imp.get("properties") or {}
+    if stats:
+        body += table([{"property": name, **values} for name, values in stats.items()],
+                      headers={"zero_share": "share of units with none"})
+    return body
 
 
 def index_page(data: RunData, *, pages: dict[str, str], figures: dict[str, str], notes: list[str],

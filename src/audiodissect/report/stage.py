@@ -20,9 +20,16 @@ class ReportStage(Stage):
         self.units_per_layer = units_per_layer
 
     def inputs(self, ctx: Any) -> dict[str, Any]:
+        from ..cache import hash_file
+        from ..prune.class_drop import JSON_NAME as CLASS_DROP_JSON
+        from ..prune.importance import SUMMARY_NAME as IMPORTANCE_JSON
+
         stages = ctx.run.manifest()["stages"]
+        # results that `audiodissect evaluate ...` writes outside the stages
+        written = [ctx.run.pruning_dir / name for name in ("table.jsonl", IMPORTANCE_JSON, CLASS_DROP_JSON)]
         return {**{name: section.get("key") for name, section in sorted(stages.items()) if name != "report"},
-                "config": ctx.run.read_config(), "units_per_layer": self.units_per_layer}
+                "config": ctx.run.read_config(), "units_per_layer": self.units_per_layer,
+                "evaluations": {path.name: hash_file(path) for path in written if path.exists()}}
 
     def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], Path]:
         probe = ctx.probe if ctx.probe_source is not None else None
