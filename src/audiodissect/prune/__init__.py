@@ -5,15 +5,17 @@
 - :mod:`~audiodissect.prune.matching`: noun-concept matching for OCP;
 - :mod:`~audiodissect.prune.evaluate`: dA, dR and selectivity on held-out clips;
 - :mod:`~audiodissect.prune.importance`: accuracy when pruning units ranked by their summaries;
+- :mod:`~audiodissect.prune.class_drop`: which classes lose confidence when a concept is pruned;
 - :mod:`~audiodissect.prune.runner`: pruning a run directory's units, cached per selection;
 - :mod:`~audiodissect.prune.stage`: the prune stage.
 """
 
 from ..class_names import class_index, normalize_concept
 from .ablation import ablate, group_units, zero_units_
-from .evaluate import (HeldoutAudio, confidence, evaluate_selection, format_table,
+from .evaluate import (HeldoutAudio, class_changes, confidence, evaluate_selection, format_table,
                        heldout_logits, heldout_targets, pruning_effect, pruning_table)
-from .importance import plot_importance, rank_by_property, rank_random, run_importance
+from .class_drop import ClassDrop, class_drop_matrices, class_drop_summary, plot_class_drop, write_class_drop
+from .importance import plot_importance, property_values, rank_by_property, rank_random, run_importance
 from .matching import concept_keys, lemma, match_nouns
 from .runner import PruneConfig, PruningContext, evaluate_pruning, prune_concept, select_for_concept
 from .stage import PruneStage, stage_prune
@@ -22,9 +24,10 @@ from .strategies import (STRATEGIES, Selection, eligible_layers, select_closed_s
 
 __all__ = [
     "ablate", "zero_units_", "group_units",
-    "HeldoutAudio", "class_index", "confidence", "evaluate_selection", "format_table", "heldout_logits",
-    "heldout_targets", "pruning_effect", "pruning_table",
-    "plot_importance", "rank_by_property", "rank_random", "run_importance",
+    "HeldoutAudio", "class_changes", "class_index", "confidence", "evaluate_selection", "format_table",
+    "heldout_logits", "heldout_targets", "pruning_effect", "pruning_table",
+    "ClassDrop", "class_drop_matrices", "class_drop_summary", "plot_class_drop", "write_class_drop",
+    "plot_importance", "property_values", "rank_by_property", "rank_random", "run_importance",
     "concept_keys", "lemma", "match_nouns", "normalize_concept",
     "PruneConfig", "PruningContext", "evaluate_pruning", "prune_concept", "select_for_concept", "stage_prune", "PruneStage",
     "STRATEGIES", "Selection", "eligible_layers", "select_closed_set", "select_given",
