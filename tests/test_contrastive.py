@@ -1,0 +1,114 @@
+"""Contrastive summaries, content calibration and the acoustic default concepts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audiodissect.errors import AudioDissectError
+from audiodissect.llm.extractive import NOTHING_SHARED, ExtractiveLLM, contrast_summary
+from audiodissect.llm.prompts import contrastive_summary_prompt, read_contrastive_summary_prompt, read_summary_prompt
+from audiodissect.summarize.calibration import (CalibrationSettings, calibrate_content, calibrate_summaries,
+                                                strike_terms)
+from audiodissect.summarize.summaries import SummarySettings, summarize_clip_sets, summary_prompts
+
+TRUMPET = ("Sounds of trumpet and brass instrument. A loud, high-pitched, bright, tonal, sustained sound "
+           "with steady onsets and a sharp attack.")
+PIANO = ("Sounds of piano. A loud, mid-pitched, warm, tonal, sustained sound with steady onsets and a "
+         "sharp attack.")
+
+
+def test_contrastive_prompt_exact_and_read_back():
+    prompt = contrastive_summary_prompt(["a dog\nbarks", "a dog"], ["rain"])
+    assert prompt == (
+        "Below are descriptions of two sets of audio clips, one per line: the clips that activate a unit most "
+        "and the clips that activate it least. In two or three short sentences, say what most of the most "
+        "activating clips have in common that the least activating clips lack: the sound sources, and the tone, "
+        "pitch, loudness, brightness, noisiness and rhythm that set them apart. "
+        "Do not mention what both sets share, and do not mention individual clips.\n"
+        "\n"
+        "Descriptions of the most activating clips:\n"
+        "- a dog barks\n"
+        "- a dog\n"
+        "\n"
+        "Descriptions of the least activating clips:\n"
+        "- rain")
+    assert read_contrastive_summary_prompt(prompt) == (["a dog barks", "a dog"], ["rain"])
+    assert read_summary_prompt(prompt) is None
+    assert read_contrastive_summary_prompt("Clip descriptions:\n- x") is None
+    with pytest.raises(AudioDissectError):
+        contrastive_summary_prompt("one string", ["x"])
+
+
+def test_contrast_names_only_what_sets_the_top_apart():
+    top = [TRUMPET] * 4 + [PIANO]
+    bottom = [PIANO] * 5
+    assert contrast_summary(top, bottom) == ("Unlike the other clips, most of these feature trumpet and brass "
+                                             "instrument. These clips sound high-pitched and bright.")
+    assert contrast_summary(bottom, top) == ("Unlike the other clips, most of these feature piano. "
+                                             "These clips sound mid-pitched and warm.")
+    assert contrast_summary([PIANO] * 3, [PIANO] * 3) == NOTHING_SHARED
+    answer = ExtractiveLLM().complete([contrastive_summary_prompt(top, bottom)])[0]
+    assert answer == contrast_summary(top, bottom)
+
+
+def test_summary_prompts_contrastive_pairs_top_and_bottom():
+    descriptions = [TRUMPET, PIANO, "rain", "wind"]
+    top, bottom = np.array([[0, 2]]), np.array([[1, 3]])
+    high, low = summary_prompts(top, bottom, descriptions, contrastive=True)
+    assert read_contrastive_summary_prompt(high[0]) == ([TRUMPET, "rain"], [PIANO, "wind"])
+    assert read_contrastive_summary_prompt(low[0]) == ([PIANO, "wind"], [TRUMPET, "rain"])
+    s_high, s_low = summarize_clip_sets(np.array([[0, 0]]), np.array([[1, 1]]), descriptions, llm=ExtractiveLLM(),
+                                        settings=SummarySettings(k=2, contrastive=True))
+    assert "trumpet" in s_high[0] and "piano" not in s_high[0]
+    assert "piano" in s_low[0] and "trumpet" not in s_low[0]
+
+
+def test_strike_terms_keeps_the_list_readable():
+    assert strike_terms("Loud, low-pitched, dull and tonal.", ["loud", "tonal"]) == "Low-pitched and dull."
+    assert strike_terms("Most of the clips feature piano and organ.", ["piano"]) == \
+        "Most of the clips feature organ."
+    assert strike_terms("Low-pitched, dull and tonal, with steady onsets and a sharp attack.",
+                        ["tonal", "steady onsets"]) == "Low-pitched, dull, with a sharp attack."
+
+
+def test_content_calibration_keeps_the_decisive_word():
+    kept, removed = calibrate_content(["Low-pitched, dull and tonal."], ["Mid-pitched, tonal and warm."])
+    assert kept == ["Low-pitched and dull."]
+    assert removed[0]["reason"] == "struck" and "tonal" in removed[0]["detail"]
+    kept, removed = calibrate_content(["Most of the clips feature bass guitar and electric bass."],
+                                      ["Most of the clips feature piano and electric bass."])
+    assert kept == ["Most of the clips feature bass guitar."]
+    kept, removed = calibrate_content(["Most of the clips feature piano and organ."],
+                                      ["Most of the clips feature organ and piano."])
+    assert kept == [] and removed[0]["reason"] == "shared"
+
+
+class _SameEmbedder:
+    """Every sentence maps to one vector: the sentence rule then deletes every S_high sentence."""
+
+    def encode(self, texts):
+        return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2)
+
+
+def test_modes_differ_where_sentence_cosine_is_blind():
+    high = ["These clips sound low-pitched, dull and tonal."]
+    low = ["These clips sound mid-pitched, tonal and warm."]
+    sentence = calibrate_summaries(high, low, embedder=_SameEmbedder(), settings=CalibrationSettings())
+    content = calibrate_summaries(high, low, embedder=_SameEmbedder(), settings=CalibrationSettings(mode="content"))
+    assert sentence[0]["summary"] == ""
+    assert content[0]["summary"] == "These clips sound low-pitched and dull."
+    with pytest.raises(AudioDissectError, match="calibration mode"):
+        CalibrationSettings(mode="words")
+
+
+def test_default_concepts_add_acoustic_words():
+    from audiodissect.identify.stage import read_concepts
+
+    class Probe:
+        name = "mine"
+        labels = ["dog", "noisy"]
+
+    assert read_concepts(None, Probe()) == ["dog", "noisy"]
+    assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "high-pitched",
+                                                           "bright", "dull"]
