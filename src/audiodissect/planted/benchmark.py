@@ -10,6 +10,12 @@ The benchmark layer of a target with class names holds
   ``"high-pitched"`` (f0 880-4000 Hz), ``"noisy"`` (spectral flatness),
   ``"bright"`` (power share above 2 kHz), ``"dull"`` (power share below 500 Hz).
 
+These detectors are defined independently of the acoustic evidence
+(:mod:`audiodissect.evidence.acoustic`, whose docstring sets both side by
+side): autocorrelation pitch on 1024-sample frames instead of YIN, band power
+shares instead of the spectral centroid, mean instead of median flatness, so
+that recovering them with that evidence measures something.
+
 The concept set is the class names followed by :data:`ACOUSTIC_CONCEPTS`
 (:func:`benchmark_concepts`). A unit is recovered at top-1 when the
 identified concept is its own, at top-5 when its own is among the five best.
