@@ -363,3 +363,80 @@ def test_compare_explanations_pairs_units():
     assert format_comparison(rows) == (
         "description: 2 units with both; rho mean summary 0.300, calibrated 0.250; calibrated higher on 50%, "
         "lower on 50%\naudio_text: no unit has both 'summary' and 'calibrated'\n")
+
+
+# -- blocked scoring equals the per-layer path --------------------------------------
+
+def per_layer_reference(explanations, activations, predictors):
+    """The per-layer scoring (whole layers ranked at once, texts per layer) the blocked path replaced."""
+    by_layer = {}
+    for e in explanations:
+        by_layer.setdefault(e["layer"], []).append(e)
+    out = []
+    for pname, predictor in predictors.items():
+        for layer, group in by_layer.items():
+            acts = np.asarray(activations[layer], dtype=np.float64)
+            texts = list(dict.fromkeys(e["text"] for e in group))
+            pred = np.asarray(predictor(texts), dtype=np.float64)
+            t_idx = np.array([texts.index(e["text"]) for e in group])
+            u_idx = np.array([e["index"] for e in group])
+            pearson = paired_correlation(pred, t_idx, acts, u_idx)
+            spearman = paired_correlation(rank_columns(pred), t_idx, rank_columns(acts), u_idx)
+            out += [(e["unit"], e["explanation"], pname, rho, r) for e, rho, r in zip(group, spearman, pearson)]
+    return out
+
+
+@pytest.mark.parametrize("block_units", [1, 3, 64, None])
+def test_blocked_scores_equal_per_layer_scores(tmp_path, block_units):
+    from audiodissect.arrays import RowSubset
+    from audiodissect.scoring import DescriptionEvidence, score_explanations
+
+    rng = np.random.default_rng(7)
+    words = ["dog", "bark", "rain", "wind", "bird", "engine", "loud", "soft"]
+    n_all, heldout = 40, np.arange(5, 40, 2)  # 18 held-out rows of a larger memory-mapped array
+    descriptions = [" ".join(rng.choice(words, size=3)) for _ in heldout]
+    layers = {"a": 7, "b.c": 11, "d": 5}
+    activations, explanations = {}, []
+    for layer, n_units in layers.items():
+        path = tmp_path / f"{layer}.npy"
+        arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_all, n_units))
+        arr[:] = rng.normal(size=(n_all, n_units))
+        arr[:, 0] = 1.5                                        # a dead unit: undefined scores
+        arr[:, 1] = rng.integers(0, 3, size=n_all)             # ties
+        arr.flush()
+        activations[layer] = RowSubset(np.load(path, mmap_mode="r"), heldout)
+        for u in rng.permutation(n_units)[: n_units - 1]:      # one unit unexplained, units out of order
+            for kind in ("tab/cos", "summary", "icl"):
+                text = str(rng.choice(words[:3])) if kind != "summary" else " ".join(rng.choice(words, size=4))
+                explanations.append({"unit": unit_id(layer, int(u)), "layer": layer, "index": int(u),
+                                     "explanation": kind, "text": text})
+    projection = rng.normal(size=(len(heldout), 16))
+    predictors = {"description": DescriptionEvidence(descriptions, embedder=BagOfWords()),
+                  "audio_text": lambda texts: projection @ BagOfWords(16).encode(texts).T}
+    got = score_explanations(explanations, activations, predictors, hook=silent, block_units=block_units)
+    want = per_layer_reference(explanations, {k: np.asarray(v) for k, v in activations.items()}, predictors)
+    assert [(r["unit"], r["explanation"], r["predictor"]) for r in got] == [w[:3] for w in want]
+    for r, (_, _, _, rho, pearson) in zip(got, want):
+        for value, ref in ((r["spearman"], rho), (r["pearson"], pearson)):
+            assert (value is None) == (not np.isfinite(ref))
+            if value is not None:
+                assert value == pytest.approx(ref, abs=1.5e-6)
+    assert {r["n_clips"] for r in got} == {len(heldout)}
+    assert sum(r["spearman"] is None for r in got) == 2 * 3 * 3  # the dead units, 3 layers x 3 kinds x 2
+
+
+def test_blocked_scores_ask_each_block_for_distinct_texts(tmp_path):
+    from audiodissect.scoring import score_explanations
+
+    calls = []
+
+    def predictor(texts):
+        calls.append(list(texts))
+        return np.stack([np.arange(10.0) * (1 + len(t)) for t in texts], axis=1)
+
+    acts = np.random.default_rng(0).normal(size=(10, 6)).astype(np.float32)
+    explanations = [{"unit": unit_id("l", u), "layer": "l", "index": u, "explanation": k, "text": t}
+                    for u in range(6) for k, t in (("tab/cos", "dog"), ("icl", "dog"), ("summary", f"s{u % 2}"))]
+    score_explanations(explanations, {"l": acts}, {"p": predictor}, hook=silent, block_units=4)
+    assert [sorted(c) for c in calls] == [["dog", "s0", "s1"], ["dog", "s0", "s1"]]
+    assert all(len(c) == len(set(c)) for c in calls)

@@ -38,12 +38,14 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import RowSubset
 from ..cache import atomic_path, hash_file, read_json
 from ..errors import AudioDissectError
 from ..probes.base import HELDOUT
 from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir
-from .simulate import paired_correlation, rank_columns, simulate
+from .blocks import layer_correlations
+from .simulate import simulate
 
 #: ``explanation_evidence(texts) -> (N_heldout, len(texts))``: a similarity between every
 #: held-out clip (rows in clip order) and every text; higher = the clip fits the text better.
@@ -136,60 +138,71 @@ def collect_explanations(identify: Sequence[Mapping[str, Any]],
 
 def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: Mapping[str, np.ndarray],
                        predictors: Mapping[str, ExplanationEvidence], *,
-                       hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+                       hook: ProgressHook | None = None, block_units: int | None = None) -> list[dict[str, Any]]:
     """Correlate every explanation's simulated activations with the real ones.
+
+    Layer by layer, a block of units at a time (:func:`~audiodissect.scoring.blocks.layer_correlations`):
+    each block of activations is ranked once, each predictor is asked once per
+    block for the distinct texts of the block's explanations, and the
+    correlations of all (text, unit) pairs are batched column dot products.
 
     Parameters
     ----------
     explanations : sequence of dict
         From :func:`collect_explanations`.
-    activations : mapping of layer to np.ndarray, shape (n, U)
+    activations : mapping of layer to np.ndarray, np.memmap or RowSubset, shape (n, U)
         Real activations on the scoring clips (held-out rows only).
     predictors : mapping of predictor name to ExplanationEvidence
         Each maps texts to (n, len(texts)) predictions on the same clips.
     hook : ProgressHook, optional
+        Told ``("score", None, completed=, total=)`` once per layer.
+    block_units : int, optional
+        Units read at once (default: about 64 MiB of working copies).
 
     Returns
     -------
     list of dict
         One record per (explanation, predictor): the explanation's fields plus
-        ``predictor``, ``spearman``, ``pearson`` (None where undefined) and ``n_clips``.
+        ``predictor``, ``spearman``, ``pearson`` (None where undefined) and
+        ``n_clips``; predictor by predictor, layer by layer in first-seen
+        order, explanations in their order within a layer.
     """
     hook = hook or default_hook()
     by_layer: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    text_pos: dict[str, int] = {}
     for e in explanations:
         if e["layer"] not in activations:
             raise AudioDissectError(f"explanations name layer {e['layer']!r}, which has no activations",
                                     hint="record the layer again, or rerun the later stages")
         by_layer[e["layer"]].append(e)
-    steps = [(p, layer) for p in predictors for layer in by_layer]
+        text_pos.setdefault(e["text"], len(text_pos))
+    texts = list(text_pos)
+    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    hook("score", None, completed=0, total=len(by_layer))
+    for step, (layer, group) in enumerate(by_layer.items(), 1):
+        u_idx = np.fromiter((e["index"] for e in group), dtype=np.int64, count=len(group))
+        t_idx = np.fromiter((text_pos[e["text"]] for e in group), dtype=np.int64, count=len(group))
+        if len(u_idx) and (u_idx.min() < 0 or u_idx.max() >= activations[layer].shape[1]):
+            raise AudioDissectError(f"a unit index of layer {layer!r} is outside its "
+                                    f"{activations[layer].shape[1]} units")
+        scores[layer] = layer_correlations(activations[layer], u_idx, t_idx, texts, predictors,
+                                           block_units=block_units)
+        hook("score", None, completed=step, total=len(by_layer))
     records: list[dict[str, Any]] = []
-    hook("score", None, completed=0, total=len(steps))
-    for step, (pname, layer) in enumerate(steps, 1):
-        group = by_layer[layer]
-        acts = np.asarray(activations[layer], dtype=np.float64)  # (n, U)
-        texts = list(dict.fromkeys(e["text"] for e in group))
-        text_pos = {t: i for i, t in enumerate(texts)}
-        pred = np.asarray(predictors[pname](texts), dtype=np.float64)  # (n, T)
-        if pred.shape != (acts.shape[0], len(texts)):
-            raise AudioDissectError(f"predictor {pname!r} gave shape {pred.shape}, "
-                                    f"expected {(acts.shape[0], len(texts))}")
-        t_idx = np.array([text_pos[e["text"]] for e in group], dtype=np.int64)
-        u_idx = np.array([e["index"] for e in group], dtype=np.int64)
-        if len(u_idx) and (u_idx.min() < 0 or u_idx.max() >= acts.shape[1]):
-            raise AudioDissectError(f"a unit index of layer {layer!r} is outside its {acts.shape[1]} units")
-        pearson = paired_correlation(pred, t_idx, acts, u_idx)
-        spearman = paired_correlation(rank_columns(pred), t_idx, rank_columns(acts), u_idx)
-        for e, rho, r in zip(group, spearman, pearson):
-            records.append({"unit": e["unit"], "layer": layer, "index": int(e["index"]),
-                            "explanation": e["explanation"], "text": e["text"], "predictor": pname,
-                            "spearman": _finite(rho), "pearson": _finite(r), "n_clips": int(acts.shape[0])})
-        hook("score", None, completed=step, total=len(steps))
+    for pname in predictors:
+        for layer, group in by_layer.items():
+            spearman, pearson = scores[layer][pname]
+            n_clips = int(activations[layer].shape[0])
+            records += [{"unit": e["unit"], "layer": layer, "index": int(e["index"]),
+                         "explanation": e["explanation"], "text": e["text"], "predictor": pname,
+                         "spearman": rho, "pearson": r, "n_clips": n_clips}
+                        for e, rho, r in zip(group, _rounded(spearman), _rounded(pearson))]
     return records
 
 
-def _finite(x: float) -> float | None:
-    return None if not math.isfinite(float(x)) else round(float(x), 6)
+def _rounded(x: np.ndarray) -> list[float | None]:
+    """`x` rounded to 6 decimals as Python floats, None where not finite."""
+    return [round(v, 6) if math.isfinite(v) else None for v in x.tolist()]
 
 
 def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -426,7 +439,7 @@ def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence
     if evidence_fn is not None:
         predictors["audio_text"] = evidence_fn
     wanted = {e["layer"] for e in explanations}
-    activations = {layer: np.asarray(run.activations(layer))[rows] for layer in run.layers() if layer in wanted}
+    activations = {layer: RowSubset(run.activations(layer), rows) for layer in run.layers() if layer in wanted}
     records = score_explanations(explanations, activations, predictors, hook=hook)
     run.write_units("score", records)
     table = summarize_scores(records)
