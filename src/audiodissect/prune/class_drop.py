@@ -194,12 +194,14 @@ def plot_class_drop(matrices: Mapping[str, ClassDrop], class_names: Sequence[str
                     title: str = "") -> Path:
     """Heat maps concept x class of the mean confidence change, one panel per strategy; own classes outlined.
 
-    One colour scale for all panels, symmetric about zero (blue: confidence lost).
+    One colour scale for all panels, symmetric about zero (red: confidence lost, blue: gained).
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
 
     drops = list(matrices.values())
     if not drops:
@@ -209,32 +211,33 @@ def plot_class_drop(matrices: Mapping[str, ClassDrop], class_names: Sequence[str
     n_rows = math.ceil(len(drops) / n_cols)
     n_classes = max(len(d.classes) for d in drops)
     n_concepts = max(len(d.concepts) for d in drops)
-    cell = 0.16 if n_classes > 20 else 0.4
-    width = n_cols * max(3.2, cell * n_classes + 1.8) + 1.0
+    cell = 0.16 if max(n_classes, n_concepts) > 20 else 0.4
+    fontsize = 5 if max(n_classes, n_concepts) > 20 else 8
+    width = n_cols * max(3.0, cell * n_classes + 1.6) + 1.2
     height = n_rows * max(2.4, cell * n_concepts + 1.6) + 0.6
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, height), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, height), dpi=100, squeeze=False, layout="constrained")
     finite = np.concatenate([d.change[np.isfinite(d.change)] for d in drops])
     limit = float(np.max(np.abs(finite))) if len(finite) else 1.0
     limit = limit if limit > 0 else 1.0
-    fontsize = 5 if n_classes > 20 else 8
     image = None
-    for ax, drop in zip(axes.ravel(), drops):
+    for n, (ax, drop) in enumerate(zip(axes.ravel(), drops)):
         image = ax.imshow(np.ma.masked_invalid(drop.change), cmap="RdBu", vmin=-limit, vmax=limit,
                           aspect="auto", interpolation="nearest")
         rows = np.nonzero(drop.own >= 0)[0]
-        ax.scatter(drop.own[rows], rows, marker="s", s=(60 if n_classes <= 20 else 12), facecolors="none",
-                   edgecolors="black", linewidths=0.8)
+        ax.add_collection(PatchCollection([Rectangle((c - 0.5, r - 0.5), 1, 1) for r, c in zip(rows, drop.own[rows])],
+                                          facecolor="none", edgecolor="black", linewidth=2.0))
         ax.set_title(f"{drop.strategy} ({len(drop.concepts)} concepts)", fontsize=9)
         ax.set_xticks(np.arange(len(drop.classes)))
         ax.set_xticklabels([class_names[k] for k in drop.classes], rotation=90, fontsize=fontsize)
         ax.set_yticks(np.arange(len(drop.concepts)))
         ax.set_yticklabels(drop.concepts, fontsize=fontsize)
-        ax.set_xlabel("held-out class", fontsize=8)
-        ax.set_ylabel("pruned concept", fontsize=8)
+        if n // n_cols == n_rows - 1 or n + n_cols >= len(drops):
+            ax.set_xlabel("held-out class", fontsize=8)
+        if n % n_cols == 0:
+            ax.set_ylabel("pruned concept", fontsize=8)
     for ax in axes.ravel()[len(drops):]:
         ax.set_visible(False)
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8,
-                 label="mean change of the true-class logit")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="mean change of the true-class logit")
     fig.suptitle(title or "Per-class confidence change after pruning a concept's units (own class outlined)",
                  fontsize=10)
     path = Path(path)
