@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     print(table(tab_rows))
 
     if args.db:
-        from audiodissect.captioners.base import probe_clips
+        from audiodissect.probes.clip_audio import probe_clips
         from audiodissect.captioners.tags_descriptors import TagsDescriptorsCaptioner
         from audiodissect.evidence.descriptions import description_evidence
 

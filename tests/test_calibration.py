@@ -14,7 +14,7 @@ from audiodissect.summarize import (
     content_sentences,
     split_sentences,
 )
-from audiodissect.summarize.sentences import boilerplate_phrase, is_short, words
+from audiodissect.sentences import boilerplate_phrase, is_short, words
 
 
 def test_split_prose_lists_and_abbreviations():

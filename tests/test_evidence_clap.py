@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-transformers = pytest.importorskip("transformers")
+import transformers
 
 from audiodissect.errors import AudioDissectError
 from audiodissect.evidence import ClapEvidence

@@ -40,7 +40,6 @@ def test_the_same_model_over_http(smollm2):
 
 
 def test_llamacpp_rejects_a_file_that_is_not_gguf(tmp_path):
-    pytest.importorskip("xllamacpp")
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model")
     with pytest.raises(AudioDissectError, match="could not load"):
@@ -50,7 +49,7 @@ def test_llamacpp_rejects_a_file_that_is_not_gguf(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
     """A 2-layer Llama with a 12-word vocabulary whose logits are all zero: greedy picks token 0 ("la")."""
-    torch = pytest.importorskip("torch")
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 

@@ -142,7 +142,6 @@ def test_benchmark_concepts():
 
 def test_run_planted_recovers_units_from_matching_evidence(tmp_path):
     """Evidence that is a noisy copy of each planted unit must recover every unit at top-1 with cos3."""
-    pytest.importorskip("audiodissect.similarity")
     base = stats_target()
     target = plant_units(base, default_detectors(base.class_names))
     rng = np.random.default_rng(0)

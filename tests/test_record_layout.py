@@ -12,7 +12,7 @@ from audiodissect.errors import AudioDissectError
 from audiodissect.layers import resolve_layers
 from audiodissect.progress import silent
 from audiodissect.record import record_waveforms
-from audiodissect.record.layout import parse_layout
+from audiodissect.layout import parse_layout
 from audiodissect.record.unit_axis import channel_axis
 from audiodissect.record.windows import plan_windows
 from audiodissect.targets import from_module

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiodissect.captioners.base import ClipAudio
+from audiodissect.probes.clip_audio import ClipAudio
 from audiodissect.captioners.tags_descriptors import TagsDescriptorsCaptioner
 from audiodissect.errors import AudioDissectError
 from audiodissect.evidence import TagBridge, bridge_evidence, compute_evidence

@@ -6,7 +6,7 @@ from audiodissect.errors import AudioDissectError
 from audiodissect.layers import resolve_layers
 from audiodissect.targets import from_module, load_target
 
-transformers = pytest.importorskip("transformers")
+import transformers
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,7 @@ def test_clip_logits_groups_lengths(target):
 
 
 def _espeak(text: str) -> np.ndarray:
-    loader = pytest.importorskip("espeakng_loader")
+    import espeakng_loader as loader
     from audiodissect.audio import resample
 
     lib = ctypes.CDLL(loader.get_library_path())

@@ -52,6 +52,8 @@ class RecordConfig:
     """Which model and layers to record, and how to pool."""
 
     model: str = setting("demo-cnn", help="target model: demo-cnn, yamnet, hf:<id or path>, beats:<checkpoint>")
+    model_options: dict[str, Any] = setting(factory=dict, help="the model loader's own options (e.g. demo-cnn's "
+                                                               "epochs, beats' class_map)")
     layers: list[str] = setting(factory=list, help="module paths or globs, in the order given (empty: defaults)")
     pool: str = setting("mean", choices=POOLS, help="reduction over time/tokens")
     batch_size: int = setting(32, min=1, help="clips per forward pass")
@@ -98,12 +100,15 @@ class SummarizeConfig:
     llm: str = setting("extractive", help="extractive, llamacpp[:<gguf>], http:<model>@<url>, transformers:<id>")
     k: int = setting(5, min=1, help="top and bottom clips per unit")
     threshold: float = setting(0.75, min=-1.0, max=1.0, help="calibration cosine threshold")
-    adjective_filter: str = setting("lexicon", choices=("lexicon", "llm"), help="acoustic-adjective judge")
-    icl: bool = setting(True, help="ask the LLM to choose a concept (ICL)")
     calibration: str = setting("sentence", choices=("sentence", "content"),
                                help="Module B: drop S_high sentences close to S_low (sentence, the paper's) or "
                                     "drop only the sources and qualities S_low also names (content)")
     contrastive: bool = setting(False, help="summaries state what the top clips share and the bottom clips lack")
+    adjective_filter: str = setting("lexicon", choices=("lexicon", "llm"), help="acoustic-adjective judge")
+    icl: bool = setting(True, help="ask the LLM to choose a concept (ICL)")
+    icl_shots: int = setting(0, min=0, max=2, help="worked examples in the ICL prompt (the paper: 2)")
+    icl_summary: str = setting("calibrated", choices=("calibrated", "high"),
+                               help="the summary ICL reads: the calibrated one, or S_high (the paper's raw summary)")
     temperature: float = setting(0.0, min=0.0, max=2.0, help="LLM sampling temperature")
     max_tokens: int = setting(256, min=1, help="LLM answer length limit")
     timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request, in seconds")

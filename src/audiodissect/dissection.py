@@ -244,6 +244,8 @@ class Dissection:
         self._probe_arg = probe if isinstance(probe, ProbeSet) else None
         if target is None and factory is None:
             self._target_arg = self.config.record.model
+        if factory is not None and isinstance(target, str):
+            self._target_arg = None
         if isinstance(self._target_arg, str):
             from .targets.specs import check_target_spec
 
@@ -303,12 +305,12 @@ class Dissection:
                                     f"({arg.name!r}) without a factory, so it cannot be rebuilt here",
                                     hint="pass the model again: Dissection.open(run, target=model, ...), or record "
                                          "with factory='package.module:function'")
-        if self._factory is not None:
-            arg = _import_factory(self._factory)()
+        if self._factory is not None and (arg is None or isinstance(arg, str)):
+            arg = _import_factory(self._factory)()  # the model as the stored import path builds it
         if isinstance(arg, str):
             from .targets import load_target
 
-            target = load_target(arg, device=self.config.record.device)
+            target = load_target(arg, device=self.config.record.device, **self.config.record.model_options)
         else:
             target = _as_target(arg, name=None, **self._target_options)
             if self.config.record.device is not None:
@@ -523,9 +525,13 @@ class Dissection:
             cfg.importance = importance
         validate(self.config)
         section = self._stage(PruneStage()).section
+        from .prune.strategies import concept_slug, load_selection
+
         results_path = self.run_dir.pruning_dir / "results.jsonl"
         results = read_jsonl(results_path) if results_path.exists() else []
-        return PruneResult(table=list(section["table"]), results=results)
+        selections = [load_selection(path) for concept in section["concepts"]
+                      for path in sorted((self.run_dir.pruning_dir / concept_slug(concept)).glob("selection-*.json"))]
+        return PruneResult(table=list(section["table"]), results=results, selections=selections)
 
     def evaluate_last_layer(self) -> list[dict[str, Any]]:
         """Last-layer dissection accuracy (the output units' known classes); writes ``evaluation/last_layer.csv``."""

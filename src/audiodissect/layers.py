@@ -121,3 +121,13 @@ def unit_layers(module: torch.nn.Module, types: Iterable[type] = UNIT_TYPES) -> 
     """Paths of every submodule of the given types (Linear and Conv by default)."""
     types = tuple(types)
     return [n for n, m in module.named_modules() if n and isinstance(m, types)]
+
+
+def check_scriptable(model: torch.nn.Module) -> None:
+    """Raise a clear :class:`AudioDissectError` for a TorchScript module, whose submodules' hooks never run."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise AudioDissectError(
+            f"the model is a TorchScript module ({type(model).__name__}): its compiled forward does not run "
+            "the forward hooks that record layers",
+            hint="pass the original Python nn.Module (before torch.jit.script or torch.jit.trace), "
+                 "e.g. rebuild it from its class and load_state_dict(scripted.state_dict())")

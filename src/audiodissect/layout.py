@@ -27,7 +27,7 @@ import re
 
 import torch
 
-from ..errors import AudioDissectError
+from .errors import AudioDissectError
 from .pooling import pool_units
 
 _TOKEN = re.compile(r"\(([A-Z]+)\)|([A-Z])")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import AudioDissectError
+from .errors import AudioDissectError
 
 POOLS = ("mean", "max", "first")
 

@@ -149,11 +149,14 @@ class PruneResult:
     table : list of dict
         One row per strategy (:data:`~audiodissect.prune.evaluate.TABLE_COLUMNS`).
     results : list of dict
-        One row per (concept, selection): dA, dR, selectivity, accuracies, units.
+        One row per (concept, selection): dA, dR, selectivity, accuracies.
+    selections : list of Selection
+        The units each strategy chose per concept (``.concept``, ``.strategy``, ``.units``).
     """
 
     table: list[dict[str, Any]]
     results: list[dict[str, Any]]
+    selections: list[Any] = field(default_factory=list)
 
     def to_pandas(self):
         """The table, one row per strategy."""

@@ -58,7 +58,7 @@ def description_sentences(descriptions: Mapping[str, str], clip_ids: Sequence[st
     owners : np.ndarray, shape (S,), int64
         Position in `clip_ids` of each sentence's clip.
     """
-    from ..summarize.sentences import boilerplate_phrase, split_sentences
+    from ..sentences import boilerplate_phrase, split_sentences
 
     sentences: list[str] = []
     owners: list[int] = []

@@ -91,8 +91,12 @@ def analyze_adjectives(run: RunDir, out: Path, *, field: str, top: int) -> dict[
 
 
 def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequence[int], top: int,
-                             seed: int, embedder=None) -> dict[str, Any]:
-    """Cluster description sentences and count uninterpretable units per layer; writes data and a plot."""
+                             seed: int, rule: str = interp.DEFAULT_RULE, embedder=None) -> dict[str, Any]:
+    """Cluster description sentences and count uninterpretable units per layer under both rules.
+
+    `rule` (``any``: the paper's; ``majority``) is the one ``share_k<K'>`` reports;
+    ``share_k<K'>_any`` and ``share_k<K'>_majority`` give both. Writes data and a plot.
+    """
     path = run.descriptions_path
     if not path.exists():
         raise AudioDissectError(f"{run.path} holds no clip descriptions", hint="run `audiodissect describe` first")
@@ -104,31 +108,26 @@ def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequenc
 
         embedder = load_text_embedder("minilm")
     labels = interp.cluster_sentences(embedder.encode(sentences), k=k, seed=seed)
-    clusters = interp.clip_clusters(labels, owners, len(clips))
+    n_clusters = int(labels.max()) + 1
+    memberships = interp.clip_memberships(labels, owners, len(clips), n_clusters=n_clusters)
     rows_probe = run.probe_rows()
     layer_rows, unit_rows = [], []
     for depth, layer in enumerate(run.layers()):
-        acts = np.asarray(run.activations(layer))[rows_probe]  # (n_probe, U)
-        top_clip_rows = rows_probe[interp.top_rows(acts, top)]  # (U, top) clip positions
-        top_clusters = clusters[top_clip_rows]
-        largest = interp.largest_shared_group(top_clusters)
-        flags = largest[:, None] < np.asarray(kprimes)[None, :]  # (U, P)
-        row = {"layer": layer, "depth": depth, "units": int(acts.shape[1])}
-        for j, kp in enumerate(kprimes):
-            row[f"share_k{kp}"] = float(flags[:, j].mean()) if flags.shape[0] else 0.0
-        layer_rows.append(row)
-        unit_rows.extend({"unit": unit_id(layer, u), "layer": layer, "index": u,
-                          "largest_group": int(largest[u]), "top_clusters": top_clusters[u].tolist()}
-                         for u in range(acts.shape[1]))
-    write_text(out / "uninterpretable.csv",
-               _csv_text(layer_rows, ["layer", "depth", "units"] + [f"share_k{kp}" for kp in kprimes]))
+        acts = run.activations(layer)
+        top_clip_rows = rows_probe[interp.top_rows(np.asarray(acts[rows_probe]), top)]  # (U, top) clip positions
+        result = interp.layer_interpretability(memberships, top_clip_rows, kprimes=kprimes, rule=rule)
+        layer_rows.append(interp.layer_row(result, layer=layer, depth=depth))
+        unit_rows.extend(interp.unit_rows(result, memberships, top_clip_rows, layer=layer,
+                                          unit_ids=[unit_id(layer, u) for u in range(acts.shape[1])]))
+    write_text(out / "uninterpretable.csv", _csv_text(layer_rows, interp.layer_columns(kprimes)))
     write_jsonl(out / "uninterpretable_units.jsonl", unit_rows)
     examples = interp.cluster_examples(sentences, labels)
     write_json(out / "clusters.json", examples)
     plots.plot_uninterpretable(layer_rows, kprimes, out / "uninterpretable.png", k=int(labels.max()) + 1)
     return {"k": int(labels.max()) + 1, "k_requested": k, "kprimes": list(kprimes), "top": top, "seed": seed,
-            "sentences": len(sentences), "described_clips": int((clusters >= 0).sum()),
-            "clip_cluster_rule": "majority cluster of the clip's sentences (ties: earliest sentence)",
+            "sentences": len(sentences), "described_clips": int(memberships["any"].any(axis=1).sum()),
+            "rule": rule, "rules": {"any": "a clip counts in every cluster one of its sentences falls in (the paper's)",
+                                    "majority": "a clip counts in the majority cluster of its sentences"},
             "by_layer": layer_rows, "clusters": examples,
             "files": {"uninterpretable_csv": "uninterpretable.csv", "uninterpretable_png": "uninterpretable.png",
                       "uninterpretable_units": "uninterpretable_units.jsonl", "clusters": "clusters.json"}}
@@ -157,8 +156,12 @@ class AnalysisSettings:
     seed: int = 0
     field: str = adj.DEFAULT_FIELD
     top_adjectives: int = 20
+    rule: str = interp.DEFAULT_RULE
 
     def __post_init__(self) -> None:
+        if self.rule not in interp.RULES:
+            raise AudioDissectError(f"unknown uninterpretable-unit rule {self.rule!r}",
+                                    hint="one of " + ", ".join(interp.RULES))
         kprimes = tuple(int(x) for x in self.kprimes)
         if any(x < 1 or x > self.top for x in kprimes):
             raise AudioDissectError(f"every K' must lie in 1..{self.top}, got {list(kprimes)}")
@@ -199,7 +202,7 @@ def write_analyses(run: RunDir, settings: AnalysisSettings = AnalysisSettings(),
     steps = [("adjectives", lambda: analyze_adjectives(run, out, field=settings.field, top=settings.top_adjectives)),
              ("uninterpretable", lambda: analyze_interpretability(run, out, k=settings.k, kprimes=settings.kprimes,
                                                                   top=settings.top, seed=settings.seed,
-                                                                  embedder=embedder)),
+                                                                  rule=settings.rule, embedder=embedder)),
              ("last_layer", lambda: analyze_last_layer(run, out))]
     summary: dict[str, Any] = {"skipped": {}}
     hook("analyze", None, completed=0, total=len(steps))
@@ -215,8 +218,8 @@ def write_analyses(run: RunDir, settings: AnalysisSettings = AnalysisSettings(),
 
 def run_analyses(run: RunDir, *, k: int = interp.DEFAULT_K, kprimes: Sequence[int] = interp.DEFAULT_KPRIMES,
                  top: int = interp.DEFAULT_TOP, seed: int = 0, field: str = adj.DEFAULT_FIELD,
-                 top_adjectives: int = 20, embedder=None, hook: ProgressHook | None = None,
-                 force: bool = False) -> dict[str, Any]:
+                 top_adjectives: int = 20, rule: str = interp.DEFAULT_RULE, embedder=None,
+                 hook: ProgressHook | None = None, force: bool = False) -> dict[str, Any]:
     """Run the analyze stage on `run` (:func:`write_analyses`); nothing is recomputed when its inputs are unchanged.
 
     Returns the content of ``analysis/summary.json``.
@@ -226,6 +229,6 @@ def run_analyses(run: RunDir, *, k: int = interp.DEFAULT_K, kprimes: Sequence[in
     from .stage import AnalyzeStage
 
     settings = AnalysisSettings(k=k, kprimes=tuple(kprimes), top=top, seed=seed, field=field,
-                                top_adjectives=top_adjectives)
+                                top_adjectives=top_adjectives, rule=rule)
     ctx = Context(run, RunConfig(), hook=hook)
     return Runner(run)(AnalyzeStage(settings, embedder=embedder), ctx, force=force).value

@@ -5,7 +5,8 @@
 - :func:`describe_cached`: run any captioner with a resumable per-clip cache.
 """
 
-from .base import Captioner, ClipAudio, Descriptions, ProbeClip, describe_cached, probe_clips, read_descriptions
+from ..probes.clip_audio import ClipAudio, ProbeClip, probe_clips
+from .base import Captioner, Descriptions, describe_cached, read_descriptions
 from .from_file import FileCaptioner
 from .http_audio import HttpAudioCaptioner
 

@@ -34,6 +34,13 @@ def add_probe_option_flag(parser: argparse.ArgumentParser) -> None:
                              "labels=trumpet,organ (numbers and true/false are parsed; commas make a list)")
 
 
+def add_model_option_flag(parser: argparse.ArgumentParser) -> None:
+    """The repeatable ``--model-option KEY=VALUE`` (parse with :func:`parse_key_values`)."""
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the model's loader, repeatable, e.g. class_map=labels.csv (beats:) "
+                             "or epochs=5 (demo-cnn)")
+
+
 def add_run_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     parser.add_argument("--run", required=required, metavar="DIR", help="run directory")
 

@@ -18,6 +18,9 @@ def register(sub) -> None:
                    help="a unit is uninterpretable when fewer than K' of its top-5 clips share a cluster "
                         "(default: 3 4 5)")
     p.add_argument("--seed", type=int, default=0, help="k-means seed (default: 0)")
+    p.add_argument("--rule", choices=("any", "majority"), default="any",
+                   help="uninterpretable units: a clip counts in every cluster one of its sentences falls in "
+                        "(any: the paper's rule) or in its majority cluster (both are written; default: any)")
     p.add_argument("--force", action="store_true", help="recompute even if the inputs did not change")
     p.set_defaults(handler=main)
 
@@ -27,7 +30,7 @@ def main(args) -> int:
     from ..rundir import RunDir
 
     run = RunDir(args.run, create=False)
-    summary = run_analyses(run, k=args.k, kprimes=args.kprime, seed=args.seed, force=args.force)
+    summary = run_analyses(run, k=args.k, kprimes=args.kprime, seed=args.seed, rule=args.rule, force=args.force)
     adj = summary.get("adjectives")
     if adj:
         top = ", ".join(f"{w} ({c})" for w, c in adj["top"][:5]) or "none"
@@ -38,7 +41,8 @@ def main(args) -> int:
     un = summary.get("uninterpretable")
     if un:
         for row in un["by_layer"]:
-            shares = ", ".join(f"K'={kp}: {100 * row[f'share_k{kp}']:.0f}%" for kp in un["kprimes"])
+            shares = ", ".join(f"K'={kp}: {100 * row[f'share_k{kp}_any']:.0f}% (majority rule "
+                               f"{100 * row[f'share_k{kp}_majority']:.0f}%)" for kp in un["kprimes"])
             print(f"uninterpretable {row['layer']}: {shares}")
     for name, reason in summary.get("skipped", {}).items():
         print(f"skipped {name}: {reason}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._options import add_probe_options
+from ._options import add_model_option_flag, add_probe_options
 
 
 def register(sub) -> None:
@@ -12,6 +12,7 @@ def register(sub) -> None:
     p.add_argument("--model", default="demo-cnn",
                    help="yamnet, demo-cnn, or hf:<model id or local path> (default: demo-cnn)")
     add_probe_options(p, options=True)
+    add_model_option_flag(p)
     p.add_argument("--layers", nargs="+", metavar="PATTERN",
                    help="module paths or globs, e.g. 'layers.*' 'classifier' (default: the model's unit layers)")
     p.add_argument("--pool", choices=("mean", "max", "first"), default="mean",
@@ -28,7 +29,8 @@ def main(args) -> int:
     from ._options import parse_key_values
 
     d = Dissection(args.model, args.probe, args.out, probe_root=args.probe_root,
-                   probe_options=parse_key_values(args.probe_option), device=args.device)
+                   probe_options=parse_key_values(args.probe_option), device=args.device,
+                   config={"record": {"model_options": parse_key_values(args.model_option, flag="--model-option")}})
     d.record(args.layers or None, pool=args.pool, batch_size=args.batch_size)
     section = d.run_dir.stage("record")
     total = sum(section["layers"].values())

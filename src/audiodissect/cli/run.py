@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ._options import add_probe_option_flag
+from ._options import add_model_option_flag, add_probe_option_flag
 
 #: (flag, setting path, argparse keywords) of every settings flag of ``run``.
 FLAGS = (
@@ -63,6 +63,7 @@ def register(sub) -> None:
             extra = {"metavar": path[-1].upper(), **extra}
         p.add_argument(flag, dest="_".join(path), default=None, help=text, **extra)
     add_probe_option_flag(p)
+    add_model_option_flag(p)
     p.set_defaults(handler=main)
 
 
@@ -73,6 +74,7 @@ def main(args) -> int:
 
     config = load_config(args.config) if args.config else RunConfig()
     config.probe.options.update(parse_key_values(args.probe_option))
+    config.record.model_options.update(parse_key_values(args.model_option, flag="--model-option"))
     for _, path, _ in FLAGS:
         value = getattr(args, "_".join(path))
         if value is None:

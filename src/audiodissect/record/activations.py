@@ -34,9 +34,10 @@ from ..layers import LayerFilter, resolve_layers
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, default_hook
 from ..targets.base import Target, move_to, pad_to
-from .hooks import check_scriptable, recording
-from .layout import Layout, parse_layout, pool_output
-from .pooling import check_pool
+from ..layers import check_scriptable
+from .hooks import recording
+from ..layout import Layout, parse_layout, pool_output
+from ..pooling import check_pool
 from .windows import Windows, combine_windows, plan_windows
 
 #: Longest stretch of audio one clip (window) brings into a forward pass, in seconds. Ten seconds is

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from ..errors import AudioDissectError
-from .layout import pool_output
-from .pooling import POOLS, check_pool, pool_units
+from ..layers import check_scriptable
+from ..layout import pool_output
+from ..pooling import POOLS, check_pool, pool_units
 from .unit_axis import UnitAxes, channel_axis
 
-__all__ = ["POOLS", "ActivationRecorder", "channel_axis", "check_scriptable", "pool_units", "recording"]
+__all__ = ["POOLS", "ActivationRecorder", "channel_axis", "pool_units", "recording"]
 
 
 def _first_tensor(output: object) -> torch.Tensor | None:
@@ -33,16 +34,6 @@ def _first_tensor(output: object) -> torch.Tensor | None:
                 return found
     last = getattr(output, "last_hidden_state", None)
     return last if isinstance(last, torch.Tensor) else None
-
-
-def check_scriptable(model: torch.nn.Module) -> None:
-    """Raise a clear :class:`AudioDissectError` for a TorchScript module, whose submodules' hooks never run."""
-    if isinstance(model, torch.jit.ScriptModule):
-        raise AudioDissectError(
-            f"the model is a TorchScript module ({type(model).__name__}): its compiled forward does not run "
-            "the forward hooks that record layers",
-            hint="pass the original Python nn.Module (before torch.jit.script or torch.jit.trace), "
-                 "e.g. rebuild it from its class and load_state_dict(scripted.state_dict())")
 
 
 class ActivationRecorder:
@@ -163,7 +154,7 @@ def recording(model: torch.nn.Module, layers: Sequence[str], *, n_rows: int, poo
     pool : {"mean", "max", "first"}
     layouts : mapping of str to str, optional
         Declared layouts by layer path or glob pattern, e.g. ``{"frontend.*": "BCT",
-        "head": "(BT)C"}`` (see :mod:`~audiodissect.record.layout`).
+        "head": "(BT)C"}`` (see :mod:`~audiodissect.layout`).
 
     Yields
     ------

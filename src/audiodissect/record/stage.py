@@ -129,7 +129,7 @@ class RecordStage(Stage):
     def inputs(self, ctx: Any) -> dict[str, Any]:
         target = ctx.target
         cfg = ctx.config.record
-        return {"model": target.name, "weights": module_fingerprint(target.module),
+        return {"model": target.name, "model_options": cfg.model_options, "weights": module_fingerprint(target.module),
                 "probe": ctx.probe.content_key(), "layers": self.layer_selection(ctx).groups, "pool": cfg.pool,
                 "output_layer": cfg.output_layer, "window_seconds": cfg.window_seconds,
                 "layouts": dict(getattr(target, "layouts", None) or {}),

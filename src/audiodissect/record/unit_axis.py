@@ -32,7 +32,7 @@ from collections.abc import Mapping
 import torch
 
 from ..errors import AudioDissectError, closest_names
-from .layout import CHANNEL_FIRST, CHANNEL_LAST, FLAT, SEQUENCE_FIRST, Layout, parse_layout
+from ..layout import CHANNEL_FIRST, CHANNEL_LAST, FLAT, SEQUENCE_FIRST, Layout, parse_layout
 
 nn = torch.nn
 
@@ -81,14 +81,14 @@ def type_layout(module: nn.Module) -> Layout | None:
 
 
 class UnitAxes:
-    """Resolves each layer's :class:`~audiodissect.record.layout.Layout` in one model.
+    """Resolves each layer's :class:`~audiodissect.layout.Layout` in one model.
 
     Parameters
     ----------
     model : torch.nn.Module
     layouts : mapping of str to str, optional
         Declared layouts by layer path or glob pattern (see
-        :func:`~audiodissect.record.layout.parse_layout`). Each pattern must
+        :func:`~audiodissect.layout.parse_layout`). Each pattern must
         match a module path of `model`.
     """
 

@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from ..cache import read_json, write_json, write_text
 from ..errors import AudioDissectError

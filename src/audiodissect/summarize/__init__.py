@@ -20,7 +20,7 @@ from .batching import complete_unique
 from .calibration import CalibrationSettings, calibrate_sentences, calibrate_summaries, calibrate_summary, content_sentences
 from .icl import ICLSettings, choose_concepts, map_to_concepts
 from .open_concepts import OpenConceptSettings, extract_open_concepts
-from .sentences import BOILERPLATE_PHRASES, split_sentences
+from ..sentences import BOILERPLATE_PHRASES, split_sentences
 from .units import SummarizeSettings, make_summarize_settings, summarize_cache_key, summarize_units
 from .summaries import SummarySettings, summarize_clip_sets, summary_prompts
 from .topk import top_bottom_clips

@@ -39,7 +39,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 from ..descriptors import QUALITY_NOUNS
-from .sentences import words as _words
+from ..sentences import words as _words
 
 #: Tags of adjectives (VBN: past participles used as adjectives, "muffled").
 ADJECTIVE_TAGS = frozenset({"JJ", "JJR", "JJS", "VBN"})

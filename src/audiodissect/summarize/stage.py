@@ -39,7 +39,8 @@ class SummarizeStage(Stage):
         concepts = (run.concepts() or None) if cfg.icl else None
         settings = make_summarize_settings(k=cfg.k, threshold=cfg.threshold, adjective_filter=cfg.adjective_filter,
                                            temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                           calibration=cfg.calibration, contrastive=cfg.contrastive)
+                                           calibration=cfg.calibration, contrastive=cfg.contrastive,
+                                           icl_shots=cfg.icl_shots, icl_summary=cfg.icl_summary)
         return run.probe_activations(), texts, concepts, settings
 
     def inputs(self, ctx: Any) -> dict[str, Any]:
@@ -66,7 +67,9 @@ class SummarizeStage(Stage):
         run = ctx.run
         rows = run.probe_rows()
         clips = run.clips()
-        llm = CachedLLM(load_llm(cfg.llm, timeout=cfg.timeout, concurrency=cfg.concurrency, retries=cfg.retries),
+        remote = cfg.llm.startswith("http:")  # in-process backends answer one prompt at a time
+        llm = CachedLLM(load_llm(cfg.llm, timeout=cfg.timeout, retries=cfg.retries,
+                                 concurrency=cfg.concurrency if remote else None),
                         run.llm_cache_path, refresh=cfg.refresh_cache)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
                                   concepts=concepts, settings=settings, hook=ctx.hook)

@@ -71,7 +71,7 @@ def make_summarize_settings(*, k: int = 5, threshold: float = CalibrationSetting
                             adjective_filter: str = "lexicon", temperature: float = 0.0,
                             max_tokens: int = 256, seed: int | None = 0, icl_k: int = 5,
                             icl_min_cosine: float = ICLSettings().min_cosine,
-                            icl_summary: str = "calibrated", batch_size: int = 32,
+                            icl_summary: str = "calibrated", icl_shots: int = 0, batch_size: int = 32,
                             spacy_model: str | None = None, calibration: str = "sentence",
                             contrastive: bool = False) -> SummarizeSettings:
     """A :class:`SummarizeSettings` from the flat options a command line or config file gives.
@@ -84,7 +84,7 @@ def make_summarize_settings(*, k: int = 5, threshold: float = CalibrationSetting
                                 batch_size=batch_size, contrastive=contrastive),
         calibration=CalibrationSettings(threshold=threshold, mode=calibration),
         acoustic_filter=adjective_filter,
-        icl=ICLSettings(k=icl_k, min_cosine=icl_min_cosine, temperature=temperature,
+        icl=ICLSettings(k=icl_k, shots=icl_shots, min_cosine=icl_min_cosine, temperature=temperature,
                         max_tokens=max(64, max_tokens // 4), seed=seed, batch_size=batch_size),
         icl_summary=icl_summary,
         spacy_model=spacy_model,
@@ -119,7 +119,8 @@ def prompt_templates() -> list[str]:
     from ..llm.prompts import adjective_check_prompt, concept_choice_prompt, summary_prompt
 
     return [summary_prompt(["{description}"]), concept_choice_prompt("{summary}", ["{concept}"], k=1),
-            concept_choice_prompt("{summary}", ["{concept}"], k=2), adjective_check_prompt("{word}")]
+            concept_choice_prompt("{summary}", ["{concept}"], k=2), adjective_check_prompt("{word}"),
+            concept_choice_prompt("{summary}", ["{concept}", "{concept}"], k=1, shots=2)]
 
 
 def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions: Sequence[str], *,

@@ -70,7 +70,7 @@ class Target:
         Declared output layouts by layer path or glob pattern, e.g.
         ``{"encoder.*": "BTC", "head": "(BT)C"}``: B the clips, C the units,
         other letters pooled, ``(BT)`` every frame of every clip on one axis,
-        clip-major (see :mod:`audiodissect.record.layout`).
+        clip-major (see :mod:`audiodissect.layout`).
     min_samples : int, optional
         Fewest samples the model takes; shorter clips (and windows) are
         zero-padded at their end to this length before `preprocess`.

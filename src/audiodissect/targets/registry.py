@@ -135,8 +135,8 @@ def from_module(module: torch.nn.Module, *, sample_rate: int,
     >>> acts["0"].shape, acts["2"].shape, logits.shape
     ((2, 8), (2, 4), (2, 0))
     """
-    from ..record.hooks import check_scriptable
-    from ..record.layout import parse_layout
+    from ..layers import check_scriptable
+    from ..layout import parse_layout
 
     if not isinstance(module, torch.nn.Module):
         raise AudioDissectError(f"expected a torch.nn.Module, got {type(module).__name__}")

@@ -1,0 +1,165 @@
+"""Out-of-core: column blocks of memory-mapped activations give the in-memory results with bounded memory."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from audiodissect import similarity as S
+from audiodissect.arrays import RowSubset, column_blocks, read_columns
+from audiodissect.errors import AudioDissectError
+from audiodissect.identify.units import identify_units, topk_clip_evidence
+from audiodissect.rundir import RunDir
+from audiodissect.summarize.topk import top_bottom_clips
+
+
+def saved(tmp_path, array, name="acts.npy"):
+    path = tmp_path / name
+    np.save(path, array)
+    return np.load(path, mmap_mode="r")
+
+
+@pytest.fixture
+def data(tmp_path):
+    rng = np.random.default_rng(3)
+    acts = rng.normal(size=(90, 37)).astype(np.float32)
+    acts[:, 4] = 0.0                                   # dead unit
+    acts[:, 5] = rng.integers(0, 3, size=90)           # ties
+    ev = rng.normal(size=(90, 6)).astype(np.float32)
+    return acts, ev, saved(tmp_path, acts)
+
+
+def test_read_columns_and_row_subsets(data, monkeypatch):
+    import audiodissect.arrays as arrays
+
+    acts, _, mm = data
+    monkeypatch.setattr(arrays, "ROWS_PER_RELEASE", 7)     # several page releases per block
+    rows = np.array([80, 3, 3, 41, 0])
+    np.testing.assert_array_equal(read_columns(mm, 5, 12), acts[:, 5:12])
+    np.testing.assert_array_equal(read_columns(mm, 5, 12, rows=rows), acts[rows, 5:12])
+    sub = RowSubset(mm, rows)
+    assert sub.shape == (5, 37) and sub.dtype == np.float32 and len(sub) == 5
+    np.testing.assert_array_equal(sub[:, 2:9], acts[rows, 2:9])
+    np.testing.assert_array_equal(sub[:, [9, 1]], acts[rows][:, [9, 1]])
+    np.testing.assert_array_equal(sub[:, 6], acts[rows, 6])
+    np.testing.assert_array_equal(np.asarray(sub), acts[rows])
+    np.testing.assert_array_equal(read_columns(sub, 0, 3, rows=np.array([4, 0])), acts[[0, 80], 0:3])
+    blocks = list(column_blocks(sub, block_units=10))
+    assert [b[0] for b in blocks] == [slice(0, 10), slice(10, 20), slice(20, 30), slice(30, 37)]
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in blocks], axis=1), acts[rows])
+    with pytest.raises(AudioDissectError, match="outside"):
+        RowSubset(mm, [90])
+    with pytest.raises(AudioDissectError, match="block_units"):
+        list(column_blocks(mm, block_units=0))
+
+
+@pytest.mark.parametrize("name", sorted(S.FUNCTIONS))
+def test_similarities_on_memory_maps_equal_in_memory(data, name, monkeypatch):
+    import audiodissect.arrays as arrays
+
+    acts, ev, mm = data
+    monkeypatch.setattr(arrays, "BLOCK_ELEMENTS", 90 * 8)  # read ahead 8 units, computed in chunks of 3
+    want = S.FUNCTIONS[name](ev, acts, chunk_size=5)
+    torch.testing.assert_close(S.FUNCTIONS[name](ev, mm, chunk_size=3), want, rtol=1e-6, atol=1e-6)
+    rows = np.arange(0, 90, 2)
+    torch.testing.assert_close(S.FUNCTIONS[name](ev[rows], RowSubset(mm, rows), chunk_size=3),
+                               S.FUNCTIONS[name](ev[rows], acts[rows], chunk_size=5), rtol=1e-6, atol=1e-6)
+
+
+def test_memory_mapped_nan_is_an_error(tmp_path):
+    acts = np.ones((20, 9), dtype=np.float32)
+    acts[3, 7] = np.nan
+    mm = saved(tmp_path, acts)
+    with pytest.raises(AudioDissectError, match="activations holds 1 NaN"):
+        S.cos(np.ones((20, 2)), mm, chunk_size=2)
+    with pytest.raises(AudioDissectError, match="NaN"):
+        top_bottom_clips(mm, k=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_top_bottom_clips_match_a_stable_sort(tmp_path, dtype):
+    rng = np.random.default_rng(5)
+    acts = rng.integers(-3, 4, size=(50, 23)).astype(dtype)
+    acts[:, 0] = 0
+    if dtype != np.int16:
+        acts[7, 1] = -0.0                                  # equal to 0.0: a tie, not smaller
+        acts[:, 2] = rng.normal(size=50)
+        acts[9, 3], acts[11, 3] = np.inf, -np.inf
+    top, bottom = top_bottom_clips(saved(tmp_path, acts), k=6, chunk_units=4)
+    cols = acts.T.astype(np.float64)
+    np.testing.assert_array_equal(top, np.argsort(-cols, axis=1, kind="stable")[:, :6])
+    np.testing.assert_array_equal(bottom, np.argsort(cols, axis=1, kind="stable")[:, :6])
+
+
+def test_identify_on_lazy_probe_rows_equals_in_memory(tmp_path, data):
+    acts, ev, mm = data
+    rows = np.arange(1, 90, 3)
+    concepts = [f"c{i}" for i in range(ev.shape[1])]
+    lazy = identify_units({"tab": ev[rows], "db": ev[rows] * 2}, {"l": RowSubset(mm, rows)}, concepts,
+                          similarities=sorted(S.FUNCTIONS), db_scope="topk", top=3)
+    whole = identify_units({"tab": ev[rows], "db": ev[rows] * 2}, {"l": acts[rows]}, concepts,
+                           similarities=sorted(S.FUNCTIONS), db_scope="topk", top=3)
+    assert lazy == whole
+    np.testing.assert_array_equal(topk_clip_evidence(ev, mm, k=4, block_units=5),
+                                  topk_clip_evidence(ev, acts, k=4))
+
+
+def test_run_probe_activations_are_lazy_row_subsets(tmp_path):
+    run = RunDir(tmp_path / "run")
+    acts = np.arange(12, dtype=np.float32).reshape(4, 3)
+    run.save_activations("layer", acts)
+    layer = RowSubset(run.activations("layer"), [2, 0])
+    assert isinstance(run.activations("layer"), np.memmap)
+    np.testing.assert_array_equal(layer[:, 1:3], acts[[2, 0], 1:3])
+
+
+CHILD = textwrap.dedent("""
+    import json, resource, sys
+    import numpy as np
+    import audiodissect.arrays as arrays
+    from audiodissect import similarity as S
+    from audiodissect.summarize.topk import top_bottom_clips
+
+    import audiodissect.similarity._inputs as inputs
+
+    arrays.BLOCK_ELEMENTS = 2**19                      # 2 MiB blocks read: the bound to check
+    inputs.CHUNK_ELEMENTS = 2**18                      # and small working chunks of the similarity
+    path, mode = sys.argv[1], sys.argv[2]
+    ev = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)
+    mm = np.load(path, mmap_mode="r")
+    S.cos(ev[:2], mm[:2, :2]); top_bottom_clips(np.ones((3, 2), np.float32), k=1)   # warm up
+    page = resource.getpagesize()
+    before = int(open("/proc/self/statm").read().split()[1]) * page
+    if mode == "blocks":
+        S.soft_wpmi(ev, arrays.RowSubset(mm, np.arange(1000)))
+        top_bottom_clips(mm, k=5)
+    else:
+        float(np.asarray(mm).sum())                    # reading it whole: the control
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"growth": peak - before}))
+    print(peak - before, file=sys.stderr)
+""")
+
+
+def test_peak_memory_stays_far_below_a_memory_mapped_array(tmp_path):
+    n, u = 1000, 25_000                                   # 100 MB of float32
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, u))
+    for lo in range(0, n, 250):
+        out[lo:lo + 250] = rng.standard_normal((250, u), dtype=np.float32)
+    out.flush()
+    del out
+    size = n * u * 4
+
+    def growth(mode):
+        res = subprocess.run([sys.executable, "-c", CHILD, str(path), mode], capture_output=True, text=True,
+                             check=True)
+        return json.loads(res.stdout.strip().splitlines()[-1])["growth"]
+
+    assert growth("whole") > 0.9 * size                  # the measurement sees a whole read
+    assert growth("blocks") < 0.3 * size
