@@ -110,3 +110,29 @@ def test_in_memory_clips_and_clear_errors(tmp_path, monkeypatch):
     assert not (tmp_path / "missing-run").exists()
     with pytest.raises(ad.AudioDissectError, match="every clip is held out"):
         ad.clips(waves[:2], sample_rate=16000, splits=["heldout", "heldout"])
+
+
+def test_paper_preset_on_a_hugging_face_ast(tmp_path, monkeypatch):
+    """`preset="paper"`: first-token pooling and the paper's AST layers (attention output, fc1, fc2, classifier)."""
+    import torch
+    import transformers
+
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                    max_length=64, num_mel_bins=32, num_labels=3)
+    torch.manual_seed(0)
+    transformers.ASTForAudioClassification(config).save_pretrained(tmp_path / "ast")
+    transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=64).save_pretrained(tmp_path / "ast")
+    rng = np.random.default_rng(1)
+    probe = ad.clips([rng.normal(size=8000).astype(np.float32) for _ in range(6)], sample_rate=16000,
+                     labels=["a", "b", "c"] * 2)
+    d = ad.Dissection(f"hf:{tmp_path / 'ast'}", probe, tmp_path / "run", preset="paper", hook=silent)
+    assert d.config.identify.db_scope == "topk" and d.config.summarize.icl_shots == 2
+    acts = d.record()
+    blocks = [f"audio_spectrogram_transformer.layers.{i}.{name}" for i in range(2)
+              for name in ("attention.o_proj", "mlp.fc1", "mlp.fc2")]
+    assert list(acts) == blocks + ["classifier.dense"]
+    assert d.run_dir.stage("record")["pool"] == "first"
+    assert acts.output_layer == "classifier.dense"
+    with pytest.raises(ad.AudioDissectError, match="unknown preset 'paperr'"):
+        ad.Dissection("demo-cnn", probe, tmp_path / "x", preset="paperr")

@@ -60,6 +60,10 @@ class RecordConfig:
     device: str | None = setting(None, help="torch device (default: cpu)")
     output_layer: str | None = setting(None, help="the layer whose units are the model's classes "
                                                   "(default: the recorded layer that produces the logits)")
+    layer_set: str | None = setting(None, choices=("paper",), help="a named layer set used when no layers are "
+                                                                  "given (paper: AST's attention-output, "
+                                                                  "intermediate and output dense of every block "
+                                                                  "and the classifier; BEATs' fc1 and fc2)")
     window_seconds: float | None = setting(10.0, min=0.1, help="longer clips are recorded in windows of at most "
                                                                 "this many seconds (None: whole clips)")
 
@@ -158,6 +162,21 @@ def run_prune_config() -> PruneConfig:
 
 
 @dataclasses.dataclass
+class ExecutorConfig:
+    """Where embarrassingly parallel work runs (recording's clip shards): in this process, or on Ray."""
+
+    name: str = setting("local", choices=("local", "ray"), help="where parallel work runs: in this process or on Ray")
+    ray_address: str | None = setting(None, help="Ray cluster to join (auto, host:6379, ray://host:10001); "
+                                                 "none starts Ray on this machine")
+    ray_num_cpus: int | None = setting(None, min=1, help="CPUs of a Ray instance started here (default: all)")
+    gpus_per_worker: float = setting(0.0, min=0.0, help="GPUs per Ray worker holding a model replica (default 0: "
+                                                        "CPU workers)")
+    cpus_per_worker: float = setting(1.0, min=0.0, help="CPUs per Ray worker")
+    workers: int | None = setting(None, min=1, help="most model replicas at once (default: what the cluster fits)")
+    max_retries: int = setting(3, min=0, help="reruns of a work item whose Ray worker died")
+
+
+@dataclasses.dataclass
 class RunConfig:
     """Everything ``audiodissect run`` does."""
 
@@ -168,11 +187,38 @@ class RunConfig:
     identify: IdentifyConfig = setting(factory=IdentifyConfig)
     summarize: SummarizeConfig = setting(factory=SummarizeConfig)
     prune: PruneConfig = setting(factory=run_prune_config)
+    executor: ExecutorConfig = setting(factory=ExecutorConfig)
     stages: list[str] = setting(factory=list, choices=STAGES, help="stages to run (empty: every stage)")
+    preset: str | None = setting(None, choices=("paper",), help="a named set of settings applied first "
+                                                                 "(paper: the original AND procedures)")
+
+
+#: Named settings. ``paper``: the original AND procedures where ours differ (first-token pooling, the
+#: paper's layer set for AST and BEATs, DB on each hidden unit's top-5 clips, two-shot ICL on the raw
+#: summary, the released code's calibration threshold 0.5). soft-WPMI's published rank weights and the
+#: paper's uninterpretable-unit rule are the defaults already.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {
+        "record": {"pool": "first", "layer_set": "paper"},
+        "identify": {"db_scope": "topk", "db_topk": 5},
+        "summarize": {"icl_shots": 2, "icl_summary": "high", "threshold": 0.5},
+    },
+}
+
+
+def apply_preset(config: Any, name: str) -> Any:
+    """`config` (a :class:`RunConfig`) with the settings of preset `name` set; returns a new, validated tree."""
+    if name not in PRESETS:
+        from .errors import unknown_name_error
+
+        raise unknown_name_error("preset", name, PRESETS)
+    merged = _merge(config, PRESETS[name])
+    merged.preset = name
+    return validate(merged)
 
 
 SECTIONS = {c.__name__: c for c in (ProbeConfig, RecordConfig, DescribeConfig, IdentifyConfig, SummarizeConfig,
-                                    PruneConfig, RunConfig)}
+                                    PruneConfig, ExecutorConfig, RunConfig)}
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -185,9 +231,13 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 
     Settings the dict leaves out keep `cls`'s defaults, also inside nested
     sections (a ``[prune]`` table with one key keeps the run's other pruning
-    defaults). Unknown keys are an error naming the valid ones.
+    defaults). Unknown keys are an error naming the valid ones. A ``preset``
+    key (:data:`PRESETS`) is applied first, so the dict's other settings win.
     """
-    return validate(_merge(cls(), data))
+    base = cls()
+    if isinstance(data, dict) and data.get("preset") and cls is RunConfig:
+        base = apply_preset(base, data["preset"])
+    return validate(_merge(base, data))
 
 
 def _merge(base: Any, data: dict[str, Any], where: str = "") -> Any:

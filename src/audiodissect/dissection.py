@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import STAGES, RunConfig, from_dict, to_dict, validate
+from .config import STAGES, RunConfig, apply_preset, from_dict, to_dict, validate
 from .errors import AudioDissectError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
@@ -190,6 +190,9 @@ class Dissection:
         The probing set's own options (``clips_per_label``, ``heldout_folds``, ...).
     config : RunConfig or dict, optional
         Settings; fields left out keep their defaults.
+    preset : {"paper"}, optional
+        Named settings applied to `config` first (:data:`audiodissect.config.PRESETS`):
+        ``"paper"`` follows the original AND procedures.
     device : str, optional
         Torch device for the model (``"cuda"``).
     hook : ProgressHook, optional
@@ -211,11 +214,14 @@ class Dissection:
                  forward: Callable | None = None, class_names: Sequence[str] | None = None,
                  layouts: dict[str, str] | None = None, factory: str | None = None,
                  probe_root: str | None = None, probe_options: dict[str, Any] | None = None,
-                 config: RunConfig | dict[str, Any] | None = None, device: str | None = None,
+                 config: RunConfig | dict[str, Any] | None = None, preset: str | None = None,
+                 device: str | None = None,
                  hook: ProgressHook | None = None, echo: Callable[[str], None] | None = None,
                  _create: bool = True):
         config = from_dict(RunConfig, config) if isinstance(config, dict) else (config or RunConfig())
         config = copy.deepcopy(config)  # the caller's object is never changed
+        if preset is not None:
+            config = apply_preset(config, preset)
         if out is not None:
             config.out = str(out)
         if device is not None:

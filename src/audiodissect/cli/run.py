@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..config import PRESETS
 from ._options import add_model_option_flag, add_probe_option_flag
 
 #: (flag, setting path, argparse keywords) of every settings flag of ``run``.
@@ -28,6 +29,9 @@ FLAGS = (
     ("--llm-timeout", ("summarize", "timeout"), {"type": float, "metavar": "SECONDS"}),
     ("--llm-concurrency", ("summarize", "concurrency"), {"type": int, "metavar": "N"}),
     ("--refresh-cache", ("summarize", "refresh_cache"), {"action": "store_true"}),
+    ("--executor", ("executor", "name"), {"metavar": "NAME"}),
+    ("--ray-address", ("executor", "ray_address"), {"metavar": "ADDR"}),
+    ("--gpus-per-worker", ("executor", "gpus_per_worker"), {"type": float, "metavar": "N"}),
     ("--stages", ("stages",), {"nargs": "+", "metavar": "STAGE"}),
 )
 
@@ -49,6 +53,10 @@ def register(sub) -> None:
                                    "analyse, and write the HTML report. With no arguments it dissects the "
                                    "built-in demo CNN on the built-in soundbank with the offline backends.")
     p.add_argument("--config", metavar="FILE", help="settings file (TOML or JSON); the options below override it")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="named settings applied before the options below (paper: the original AND procedures: "
+                        "first-token pooling, the paper's AST/BEATs layers, DB on each hidden unit's top-5 clips, "
+                        "two-shot ICL on the raw summary, calibration threshold 0.5)")
     for flag, path, extra in FLAGS:
         field, default = _field(path)
         choices = field.metadata.get("choices")
@@ -68,11 +76,13 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from ..config import RunConfig, load_config, validate
+    from ..config import RunConfig, apply_preset, load_config, validate
     from ..dissection import Dissection
     from ._options import parse_key_values
 
     config = load_config(args.config) if args.config else RunConfig()
+    if args.preset:
+        config = apply_preset(config, args.preset)
     config.probe.options.update(parse_key_values(args.probe_option))
     config.record.model_options.update(parse_key_values(args.model_option, flag="--model-option"))
     for _, path, _ in FLAGS:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from ..cache import load_npy, read_json, save_npy, write_json
+from ..cache import atomic_path, load_npy, read_json, save_npy, write_json
 from ..errors import AudioDissectError
 from ..layers import LayerFilter, LayerSelection, resolve_layers
 from ..probes.base import ProbeSet
-from ..progress import ProgressHook
+from ..executor import Executor, LocalExecutor, make_executor, worker_device
+from ..progress import ProgressHook, default_hook, silent
 from ..rundir import ACTIVATIONS, CLIPS, LOGITS, RunDir
 from ..stage import Stage
 from ..targets.base import Target
@@ -38,13 +44,17 @@ def detect_output_layer(arrays: dict[str, np.ndarray], logits: np.ndarray) -> st
 def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Sequence[str], pool: str,
                     batch_size: int, key: str, shard_size: int = SHARD_SIZE,
                     window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
-                    hook: ProgressHook | None = None) -> dict[str, Any]:
+                    hook: ProgressHook | None = None, executor: Executor | None = None) -> dict[str, Any]:
     """Record `layers` over every clip of `probe` into `run`, resuming shards finished before.
 
     Writes ``activations/<layer>.npy`` (N, U) float32 in clip order, ``logits.npy``
     (N, n_classes) and ``clips.jsonl``. Each shard of `shard_size` clips is
-    written under ``activations/shards/<key>/`` as soon as it is done, so an
-    interrupted recording resumes; the shards are removed once merged. Clips
+    recorded by `executor` (default: in this process; on Ray, by a worker
+    holding one model replica) and written under
+    ``activations/shards/<key>/<shard>/`` atomically, its ``<shard>.done``
+    marker last, so an interrupted recording resumes and a shard recorded
+    again (a retried worker) replaces its files; the merge into one array per
+    layer is a separate step, after which the shards are removed. Clips
     longer than `window_seconds` are recorded in windows
     (:func:`~audiodissect.record.activations.record_activations`).
 
@@ -56,25 +66,42 @@ def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Seq
     """
     if len(probe) == 0:
         raise AudioDissectError(f"the probing set {probe.name!r} holds no clips", hint="check its folder or options")
+    executor = executor or LocalExecutor()
+    hook = hook or default_hook()
     run.write_clips(probe)
     shard_dir = run.shard_dir(key)
     n = len(probe)
     shards = [np.arange(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
-    for number, shard in enumerate(shards):
-        done_marker = shard_dir / f"{number:05d}.done"
-        if done_marker.exists():
-            continue
-        arrays, logits = record_activations(target, probe, layers, pool=pool, batch_size=batch_size,
-                                            indices=shard, hook=hook, window_seconds=window_seconds)
-        for name, array in arrays.items():
-            save_npy(shard_dir / f"{number:05d}" / f"{name}.npy", array)
-        save_npy(shard_dir / f"{number:05d}" / "logits.npy", logits)
-        write_json(shard_dir / "order.json", list(arrays))  # the recorder's layer order
-        done_marker.write_text("")
+    todo = [(number, shard) for number, shard in enumerate(shards) if not _done_marker(shard_dir, number).exists()]
+    local = executor.name == "local"
+    recorder = ShardRecorder(shard_dir.resolve(), layers=layers, pool=pool, batch_size=batch_size,
+                             window_seconds=window_seconds, hook=hook if local else None)
+    setup = functools.partial(model_replica, target if local else shippable(target), probe,
+                              device=worker_device(executor, None))
+    done = n - sum(len(shard) for _, shard in todo)
+    for number in executor.map(recorder, todo, setup=setup):
+        done += len(shards[number])
+        if not local:
+            hook("record", None, completed=done, total=n)
+    return merge_shards(run, shard_dir, len(shards), target=target, probe=probe, pool=pool)
+
+
+def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target, probe: ProbeSet,
+                 pool: str) -> dict[str, Any]:
+    """Concatenate the `n_shards` finished shards under `shard_dir` into the run's arrays; returns the facts.
+
+    Every shard must be marked done; each layer's (n_shard, U) blocks are
+    stacked in shard order into ``activations/<layer>.npy`` (N, U), the
+    logits into ``logits.npy``; the shards are then removed.
+    """
+    missing = [i for i in range(n_shards) if not _done_marker(shard_dir, i).exists()]
+    if missing:
+        raise AudioDissectError(f"{len(missing)} of {n_shards} recording shards are missing in {shard_dir}",
+                                hint="run the record stage again: it records the missing shards only")
     order = read_json(shard_dir / "order.json")
 
     def merged(name: str) -> np.ndarray:
-        return np.concatenate([load_npy(shard_dir / f"{i:05d}" / f"{name}.npy") for i in range(len(shards))])
+        return np.concatenate([load_npy(shard_dir / f"{i:05d}" / f"{name}.npy") for i in range(n_shards)])
 
     units, arrays = {}, {}
     for name in order:
@@ -85,9 +112,72 @@ def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Seq
     run.save_logits(logits)
     shutil.rmtree(shard_dir.parent, ignore_errors=True)
     return {"model": target.name, "probe": probe.spec, "pool": pool, "layers": units,
-            "output_layer": detect_output_layer(arrays, logits), "n_clips": n,
+            "output_layer": detect_output_layer(arrays, logits), "n_clips": len(probe),
             "class_names": target.class_names, "sample_rate": target.sample_rate,
             "skipped_clips": [vars(s) for s in probe.skipped]}
+
+
+def _done_marker(shard_dir: Path, number: int) -> Path:
+    return shard_dir / f"{number:05d}.done"
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardRecorder:
+    """Records one shard of clips with a model replica and writes its rows; the same for every shard.
+
+    Called as ``recorder((target, probe), (number, indices))`` by an executor;
+    returns ``number``. Idempotent: a shard whose marker exists is left as
+    it is, and one recorded again (after its worker died) replaces its files.
+
+    Parameters
+    ----------
+    shard_dir : Path
+        ``activations/shards/<key>``; shard ``number`` goes to ``<number:05d>/<layer>.npy``
+        (n_shard, U) float32 and ``<number:05d>/logits.npy``, then ``<number:05d>.done``.
+    layers, pool, batch_size, window_seconds
+        As :func:`~audiodissect.record.activations.record_activations` takes them.
+    hook : ProgressHook, optional
+        Per-batch progress (only in the driver's process; workers report nothing).
+    """
+
+    shard_dir: Path
+    layers: Sequence[str]
+    pool: str
+    batch_size: int
+    window_seconds: float | None
+    hook: ProgressHook | None = None
+
+    def __call__(self, replica: tuple[Target, ProbeSet], item: tuple[int, np.ndarray]) -> int:
+        target, probe = replica
+        number, indices = item
+        marker = _done_marker(self.shard_dir, number)
+        if marker.exists():
+            return number
+        arrays, logits = record_activations(target, probe, self.layers, pool=self.pool, batch_size=self.batch_size,
+                                            indices=indices, hook=self.hook or silent,
+                                            window_seconds=self.window_seconds)
+        folder = self.shard_dir / f"{number:05d}"
+        for name, array in arrays.items():
+            save_npy(folder / f"{name}.npy", array)
+        save_npy(folder / "logits.npy", logits)
+        write_json(self.shard_dir / "order.json", list(arrays))  # the recorder's layer order, the same from all
+        with atomic_path(marker) as tmp:
+            tmp.write_text("", encoding="utf-8")
+        return number
+
+
+def model_replica(target: Target, probe: ProbeSet, *, device: str | None) -> tuple[Target, ProbeSet]:
+    """A worker's state for :class:`ShardRecorder`: the target (moved to `device` unless None) and the clips."""
+    if device is not None and target.device != torch.device(device):
+        target.module.to(device)
+    return target, probe
+
+
+def shippable(target: Target) -> Target:
+    """`target` ready to be pickled to workers: the same object on CPU, else a copy with its module on CPU."""
+    if target.device.type == "cpu":
+        return target
+    return dataclasses.replace(target, module=copy.deepcopy(target.module).to("cpu"))
 
 
 def run_record(run: RunDir, target: Target, probe: ProbeSet, *, layers: LayerFilter, pool: str = "mean",
@@ -124,6 +214,10 @@ class RecordStage(Stage):
         given = self.layers or ctx.config.record.layers
         if given:
             return resolve_layers(ctx.target.module, given)
+        if ctx.config.record.layer_set == "paper":
+            from ..targets.paper_layers import paper_layers
+
+            return resolve_layers(ctx.target.module, paper_layers(ctx.target.module), one_group=True)
         return resolve_layers(ctx.target.module, ctx.target.default_layers, one_group=True)
 
     def inputs(self, ctx: Any) -> dict[str, Any]:
@@ -140,7 +234,8 @@ class RecordStage(Stage):
         cfg = ctx.config.record
         facts = write_recording(ctx.run, ctx.target, ctx.probe, layers=self.layer_selection(ctx), pool=cfg.pool,
                                 batch_size=cfg.batch_size, key=key, shard_size=self.shard_size,
-                                window_seconds=cfg.window_seconds, hook=ctx.hook)
+                                window_seconds=cfg.window_seconds, hook=ctx.hook,
+                                executor=make_executor(getattr(ctx.config, "executor", None)))
         if cfg.output_layer is not None:
             if cfg.output_layer not in facts["layers"]:
                 from ..errors import unknown_name_error
