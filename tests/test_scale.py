@@ -37,7 +37,7 @@ def test_read_columns_and_row_subsets(data, monkeypatch):
     import audiodissect.arrays as arrays
 
     acts, _, mm = data
-    monkeypatch.setattr(arrays, "ROWS_PER_RELEASE", 7)     # several page releases per block
+    monkeypatch.setattr(arrays, "RELEASE_BYTES", 7 * 37 * 4)  # several page releases per block
     rows = np.array([80, 3, 3, 41, 0])
     np.testing.assert_array_equal(read_columns(mm, 5, 12), acts[:, 5:12])
     np.testing.assert_array_equal(read_columns(mm, 5, 12, rows=rows), acts[rows, 5:12])
@@ -127,6 +127,7 @@ CHILD = textwrap.dedent("""
     import audiodissect.similarity._inputs as inputs
 
     arrays.BLOCK_ELEMENTS = 2**19                      # 2 MiB blocks read: the bound to check
+    arrays.RELEASE_BYTES = 2**21                       # pages of 2 MiB of rows mapped at most
     inputs.CHUNK_ELEMENTS = 2**18                      # and small working chunks of the similarity
     path, mode = sys.argv[1], sys.argv[2]
     ev = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)

@@ -8,9 +8,9 @@ a block of units (columns) at a time with :func:`read_columns` or
 array's size.
 
 Reading columns of a row-major memory map touches every row of the file; the
-kernel keeps the touched pages (and, on a read fault, up to 64 KiB around
-each) mapped into the process, where they count towards its resident memory
-until the mapping goes away. :func:`read_columns` therefore copies a memory
+kernel keeps the touched pages (and, on a read fault, pages around each, up
+to a whole large folio of the page cache) mapped into the process, where they
+count towards its resident memory until the mapping goes away. :func:`read_columns` therefore copies a memory
 map in groups of rows and drops each group's pages from the process with
 ``madvise(MADV_DONTNEED)`` once copied: the data stays in the page cache, the
 process holds only the block it asked for.
@@ -30,8 +30,9 @@ from .errors import AudioDissectError
 
 #: Elements (float32) of one column block when the caller gives no block size: 64 MiB.
 BLOCK_ELEMENTS = 2**24
-#: Rows of a memory map copied between two page releases (at most ~64 KiB mapped per row).
-ROWS_PER_RELEASE = 256
+#: Bytes of whole rows of a memory map copied between two page releases. A read fault may
+#: map a whole large folio of the page cache (up to whole rows), so this bounds what is mapped.
+RELEASE_BYTES = 2**24
 
 
 class RowSubset:
@@ -136,9 +137,9 @@ def read_columns(array, start: int, stop: int, *, rows: np.ndarray | None = None
     -------
     np.ndarray, shape (n or N, stop - start)
         C-contiguous, in the array's dtype. For a memory map, read in groups
-        of :data:`ROWS_PER_RELEASE` rows, each group's pages released after
-        it is copied, so the process never holds more than the block plus
-        one group's pages.
+        of rows of about :data:`RELEASE_BYTES` in all, each group's pages
+        released after it is copied, so the process never holds more than the
+        block plus one group's pages.
     """
     if isinstance(array, RowSubset):
         sub = array.rows if rows is None else array.rows[np.asarray(rows, dtype=np.int64)]
@@ -148,8 +149,9 @@ def read_columns(array, start: int, stop: int, *, rows: np.ndarray | None = None
         return np.ascontiguousarray(block)
     n = array.shape[0] if rows is None else len(rows)
     out = np.empty((n, stop - start), dtype=array.dtype)
-    for lo in range(0, n, ROWS_PER_RELEASE):
-        hi = min(lo + ROWS_PER_RELEASE, n)
+    group = max(1, RELEASE_BYTES // max(1, array.shape[1] * array.dtype.itemsize))
+    for lo in range(0, n, group):
+        hi = min(lo + group, n)
         out[lo:hi] = array[lo:hi, start:stop] if rows is None else array[rows[lo:hi], start:stop]
         release_pages(array)
     return out
