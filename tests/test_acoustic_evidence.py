@@ -98,7 +98,7 @@ def test_combined_takes_acoustic_columns_and_keeps_the_rest():
     assert np.all(ev[:, [0, 2]] == 7.0)
     np.testing.assert_allclose(ev[:, 1], AcousticEvidence().evidence(_clips(), ["low-pitched"])[:, 0])
     assert combined.name == "fake-base+acoustic"
-    assert set(combined.settings()) == {"base", "acoustic"}
+    assert set(combined.settings()) == {"base", "acoustic", "combine"}
 
 
 def test_specs_and_circularity():
@@ -114,3 +114,50 @@ def test_specs_and_circularity():
 def test_acoustic_columns_none_covered():
     ev, covered = acoustic_columns(np.zeros((2, len(FEATURES))), ["dog", "cat"])
     assert not covered.any() and np.all(ev == 0)
+
+
+def test_mentioned_words_skip_negations():
+    vocab = load_vocabulary()
+    assert [w.word for w in vocab.mentioned("Bass guitar. Low-pitched and dull, not bright.")] == \
+        ["low-pitched", "dull"]
+    assert [w.word for w in vocab.mentioned("A deep, booming drum.")] == ["low-pitched", "loud"]
+    assert vocab.mentioned("most of the clips feature trumpet") == []
+
+
+def test_combined_averages_a_sentence_with_the_words_it_names():
+    base = _Base()
+    combined = CombinedEvidence(base)
+    ev = combined.evidence(_clips(), ["Trumpet. Low-pitched and dull.", "trumpet"])
+    assert base.asked == ["Trumpet. Low-pitched and dull.", "trumpet"]
+    measured = AcousticEvidence().evidence(_clips(), ["low-pitched", "dull"])
+    np.testing.assert_allclose(ev[:, 0], (7.0 + measured.sum(axis=1)) / 3, rtol=1e-5)
+    assert np.all(ev[:, 1] == 7.0)
+
+
+def test_audio_text_predictor_with_a_combined_backend(tmp_path):
+    from audiodissect.scoring.audio_text import AudioTextEvidence
+
+    class _Probe:
+        name = "tones"
+
+        def __init__(self):
+            self.waves = _clips()
+            self.clips = [type("Clip", (), {"id": str(i)})() for i in range(len(self.waves))]
+
+        def __len__(self):
+            return len(self.waves)
+
+        def content_key(self):
+            return "tones-v1"
+
+        def audio(self, i, sample_rate=SR):
+            return self.waves[i]
+
+    base = _Base()
+    base.sample_rate = SR
+    predictor = AudioTextEvidence(CombinedEvidence(base), _Probe(), [0, 2], cache_dir=tmp_path)
+    out = predictor(["high-pitched", "noisy", "dog"])
+    assert out.shape == (2, 3)
+    assert out[1, 1] > out[0, 1]              # the noise clip is the noisy one
+    assert np.all(out[:, 2] == 7.0) and base.asked == ["dog"]
+    assert list(tmp_path.glob("acoustic-features-*.npy"))   # measured once per probing set, cached

@@ -6,7 +6,8 @@
   embedder) is the offline default. :class:`AcousticEvidence` (``"acoustic"``)
   measures acoustic words (pitch register, brightness, noisiness, loudness,
   attack, sustain) on the audio; ``"<base>+acoustic"`` (:class:`CombinedEvidence`)
-  takes those words' columns from it and every other column from the base.
+  takes those words' columns from it, averages a text that mentions them with
+  their columns, and takes every other column from the base.
 - DB (descriptions): :func:`description_evidence`.
 - :func:`compute_evidence` runs either with a cache on disk.
 """

@@ -18,8 +18,9 @@ A concept is *covered* when it is a word of the file or one of its aliases
 (case and spacing ignored). :class:`AcousticEvidence` alone gives zero
 columns for uncovered concepts; :class:`CombinedEvidence` (specs
 ``"tag-bridge+acoustic"``, ``"clap+acoustic"``) takes the covered concepts'
-columns from the acoustic measurements and every other column, unchanged,
-from its base backend.
+columns from the acoustic measurements, averages a text that mentions
+acoustic words ("Low-pitched and dull.") with those words' columns, and
+takes every other column, unchanged, from its base backend.
 
 How this differs from the planted acoustic detectors
 (:mod:`audiodissect.planted.detectors`), which stay independent of it:
@@ -42,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Sequence
 from importlib import resources
@@ -67,6 +69,7 @@ SIDES = ("above", "below", "between")
 #: The rate clips are measured at.
 RATE = 16000
 _LOG_FLOOR = 1e-3
+_NEGATIONS = frozenset({"no", "not", "without", "never"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +111,30 @@ class Vocabulary:
     def covered(self, concepts: Sequence[str]) -> np.ndarray:
         """Which concepts have acoustic evidence, shape (C,), bool."""
         return np.array([self.lookup(c) is not None for c in concepts], dtype=bool)
+
+    def mentioned(self, text: str) -> list[AcousticWord]:
+        """The words `text` names (by word or alias, whole words), each once, in vocabulary order.
+
+        Longer names win where matches overlap ("low-pitched" is not also
+        "pitched"). A word with "no", "not", "without" or "never" among the
+        four words before it is not counted ("not high-pitched").
+        """
+        tokens = normalize_word(re.sub(r"[^\w\s-]", " ", str(text))).split()
+        matches = []                                           # (length, start, word name)
+        for w in self.words.values():
+            for name in (w.word, *w.aliases):
+                key = normalize_word(name).split()
+                matches += [(len(key), i, w.word) for i in range(len(tokens) - len(key) + 1)
+                            if tokens[i:i + len(key)] == key]
+        used = np.zeros(len(tokens), dtype=bool)
+        found: set[str] = set()
+        for length, start, word in sorted(matches, key=lambda m: (-m[0], m[1])):
+            if used[start:start + length].any():
+                continue
+            used[start:start + length] = True
+            if not _NEGATIONS & set(tokens[max(0, start - 4):start]):
+                found.add(word)
+        return [w for w in self.words.values() if w.word in found]
 
 
 def _parse(table: dict[str, Any], source: str) -> Vocabulary:
@@ -311,11 +338,20 @@ class AcousticEvidence:
 
 
 class CombinedEvidence:
-    """A base backend's evidence with the acoustic words' columns measured (``"<base>+acoustic"``).
+    """A base backend's evidence with the acoustic words measured (``"<base>+acoustic"``).
 
-    Columns of concepts the acoustic vocabulary covers come from
-    :class:`AcousticEvidence`; every other column comes unchanged from `base`.
-    The base backend is not asked about covered concepts at all.
+    How a text's column is made (:meth:`combine`):
+
+    * a text that *is* an acoustic word or alias ("low-pitched", "deep") gets
+      its measured column alone; the base backend is not asked about it;
+    * a text that *mentions* acoustic words ("Bass guitar. Low-pitched and
+      dull.", not negated) gets the mean of its base column and those words'
+      measured columns, so that a summary is heard for what it says of the
+      sound as well as of its sources;
+    * every other text gets its base column unchanged.
+
+    Both kinds of column are rank-Gaussianised over the clips (the tag
+    bridge's scale), so the mean weighs them alike.
     """
 
     def __init__(self, base: Any, acoustic: AcousticEvidence | None = None):
@@ -335,14 +371,53 @@ class CombinedEvidence:
 
     def settings(self) -> dict[str, Any]:
         base = self.base.settings() if hasattr(self.base, "settings") else {"backend": self.base.name}
-        return {"base": base, "acoustic": self.acoustic.settings()}
+        return {"base": base, "acoustic": self.acoustic.settings(), "combine": "exact-or-mean"}
+
+    def combine(self, features: np.ndarray, texts: Sequence[str], base_fn: Any) -> np.ndarray:
+        """Evidence of `texts` on clips whose qualities are `features` (see the class docstring).
+
+        Parameters
+        ----------
+        features : np.ndarray, shape (N, len(FEATURES))
+            From :meth:`AcousticEvidence.features` (rows: the clips wanted).
+        texts : sequence of str, length T
+            Concepts or explanation texts.
+        base_fn : callable
+            ``base_fn(texts) -> (N, len(texts))``: the base backend on the same
+            clips; asked once, for the texts that are not acoustic words.
+
+        Returns
+        -------
+        np.ndarray, shape (N, T), float32
+        """
+        texts = list(texts)
+        vocab = self.acoustic.vocabulary
+        exact = [vocab.lookup(t) for t in texts]
+        named = [[] if w is not None else vocab.mentioned(t) for t, w in zip(texts, exact)]
+        words = list({w.word: w for w in [*(w for w in exact if w), *(x for ws in named for x in ws)]}.values())
+        column = {w.word: j for j, w in enumerate(words)}
+        n = len(features)
+        mix = np.zeros((len(words), len(texts)))                      # (W, T) weights of measured columns
+        base_weight = np.zeros(len(texts))                             # (T,) weight of the base column
+        for t, (w, ws) in enumerate(zip(exact, named)):
+            if w is not None:
+                mix[column[w.word], t] = 1.0
+                continue
+            share = 1.0 / (1 + len(ws))
+            base_weight[t] = share
+            mix[[column[x.word] for x in ws], t] = share
+        out = np.zeros((n, len(texts)))
+        rest = np.flatnonzero(base_weight > 0)
+        if rest.size:
+            out[:, rest] = np.asarray(base_fn([texts[t] for t in rest]), dtype=np.float64) * base_weight[rest]
+        if words:
+            out += rank_gaussian(memberships(features, words, vocab)) @ mix
+        return out.astype(np.float32)
 
     def evidence(self, probe_or_waveforms: Any, concepts: Sequence[str]) -> np.ndarray:
-        """Clip-concept evidence, shape (N, C), float32."""
+        """Clip-concept evidence, shape (N, C), float32 (see :meth:`combine`)."""
         concepts = list(concepts)
-        covered = self.acoustic.covered(concepts)
-        out = self.acoustic.evidence(probe_or_waveforms, concepts)
-        rest = [c for c, k in zip(concepts, covered) if not k]
-        if rest:
-            out[:, ~covered] = np.asarray(self.base.evidence(probe_or_waveforms, rest), dtype=np.float32)
-        return out
+        if not concepts:
+            raise AudioDissectError("no concepts to compute evidence for")
+        return self.combine(self.acoustic.features(probe_or_waveforms), concepts,
+                            lambda texts: self.base.evidence(probe_or_waveforms, texts))

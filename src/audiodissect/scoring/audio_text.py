@@ -24,7 +24,9 @@ class AudioTextEvidence:
     from it when it is there (the TAB stage wrote it); otherwise the clip side
     of the given rows is saved as ``audio-text-<key>.npy``, keyed by the
     backend's name and the clips' ids. Any other backend's
-    ``evidence(waveforms, texts)`` is called as is.
+    ``evidence(waveforms, texts)`` is called as is, except a combined
+    ``"<base>+acoustic"`` backend: its base is a predictor of its own and
+    the rows' measured qualities come from the probing set's feature cache.
 
     Parameters
     ----------
@@ -90,6 +92,15 @@ class AudioTextEvidence:
         """Similarities, shape (N, len(texts)), float32."""
         texts = list(texts)
         b = self.backend
+        if hasattr(b, "combine") and hasattr(b, "base") and hasattr(b, "acoustic"):
+            # "<base>+acoustic": the base as its own predictor, the rows' measured qualities read once
+            if self._clip_side is None:
+                if self._cache_dir is not None and b.acoustic.cache_dir is None:
+                    b.acoustic.cache_dir = self._cache_dir
+                self._base = AudioTextEvidence(b.base, self._probe, self._rows, cache_dir=self._cache_dir)
+                self._clip_side = np.asarray(b.acoustic.features(self._probe))[self._rows]
+                self.clip_side_source = "acoustic features"
+            return b.combine(self._clip_side, texts, self._base)
         if hasattr(b, "tag_logits") and hasattr(b, "evidence_from_logits"):
             if self._clip_side is None:
                 shared = self._shared_tag_logits()
