@@ -364,6 +364,13 @@ class Dissection:
     def _save(self) -> None:
         self.run_dir.write_config(to_dict(self.config))
 
+    def _update(self, section: Any, **changes: Any) -> None:
+        """Set the given (not None) settings of one config section, then validate the whole tree."""
+        for name, value in changes.items():
+            if value is not None:
+                setattr(section, name, value)
+        validate(self.config)
+
     def _stage(self, stage: Any, *, force: bool = False) -> StageOutcome:
         self._save()
         return self.runner(stage, self.context, force=force)
@@ -392,16 +399,10 @@ class Dissection:
         """
         from .record import RecordStage
 
-        cfg = self.config.record
-        if pool is not None:
-            cfg.pool = pool
-        if batch_size is not None:
-            cfg.batch_size = batch_size
-        if output_layer is not None:
-            cfg.output_layer = output_layer
         if layers is not None and not callable(layers):
-            cfg.layers = [layers] if isinstance(layers, str) else list(layers)
-        validate(self.config)
+            layers = [layers] if isinstance(layers, str) else list(layers)
+        self._update(self.config.record, pool=pool, batch_size=batch_size, output_layer=output_layer,
+                     layers=None if callable(layers) else layers)
         self._write_target()
         self._stage(RecordStage(layers if callable(layers) else None))
         return self.activations()
@@ -461,15 +462,9 @@ class Dissection:
         from .identify import IdentifyStage
 
         cfg = self.config.identify
-        if concepts is not None:
-            cfg.concepts = str(concepts)
-        if methods is not None:
-            cfg.methods = list(dict.fromkeys(methods))
-        if similarities is not None:
-            cfg.similarities = list(dict.fromkeys(similarities))
-        if tab_backend is not None:
-            cfg.tab_backend = tab_backend
-        validate(self.config)
+        self._update(cfg, concepts=None if concepts is None else str(concepts), tab_backend=tab_backend,
+                     methods=None if methods is None else list(dict.fromkeys(methods)),
+                     similarities=None if similarities is None else list(dict.fromkeys(similarities)))
         if "db" in cfg.methods and not self.run_dir.descriptions_path.exists():
             if methods is not None:
                 raise AudioDissectError(f"DB needs clip descriptions and {self.path} has none",
@@ -491,14 +486,7 @@ class Dissection:
         """
         from .summarize.stage import SummarizeStage
 
-        cfg = self.config.summarize
-        if llm is not None:
-            cfg.llm = llm
-        if k is not None:
-            cfg.k = k
-        if threshold is not None:
-            cfg.threshold = threshold
-        validate(self.config)
+        self._update(self.config.summarize, llm=llm, k=k, threshold=threshold)
         return UnitRecords("summarize", self._stage(SummarizeStage()).value)
 
     def score(self, *, audio_text: bool = True) -> UnitRecords:
@@ -520,16 +508,9 @@ class Dissection:
         from .cache import read_jsonl
         from .prune import PruneStage
 
-        cfg = self.config.prune
-        if concept is not None:
-            cfg.concepts = [concept] if isinstance(concept, str) else list(concept)
-        if strategies is not None:
-            cfg.strategies = list(strategies)
-        if seeds is not None:
-            cfg.seeds = seeds
-        if importance is not None:
-            cfg.importance = importance
-        validate(self.config)
+        self._update(self.config.prune, seeds=seeds, importance=importance,
+                     concepts=None if concept is None else [concept] if isinstance(concept, str) else list(concept),
+                     strategies=None if strategies is None else list(strategies))
         section = self._stage(PruneStage()).section
         from .prune.strategies import concept_slug, load_selection
 
