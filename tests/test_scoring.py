@@ -386,10 +386,13 @@ def per_layer_reference(explanations, activations, predictors):
     return out
 
 
-@pytest.mark.parametrize("block_units", [1, 3, 64, None])
-def test_blocked_scores_equal_per_layer_scores(tmp_path, block_units):
+@pytest.mark.parametrize("block_units,table", [(1, True), (3, True), (64, True), (None, True), (3, False)])
+def test_blocked_scores_equal_per_layer_scores(tmp_path, block_units, table, monkeypatch):
     from audiodissect.arrays import RowSubset
-    from audiodissect.scoring import DescriptionEvidence, score_explanations
+    from audiodissect.scoring import DescriptionEvidence, blocks, score_explanations
+
+    if not table:
+        monkeypatch.setattr(blocks, "TABLE_ELEMENTS", 0)
 
     rng = np.random.default_rng(7)
     words = ["dog", "bark", "rain", "wind", "bird", "engine", "loud", "soft"]
@@ -425,9 +428,12 @@ def test_blocked_scores_equal_per_layer_scores(tmp_path, block_units):
     assert sum(r["spearman"] is None for r in got) == 2 * 3 * 3  # the dead units, 3 layers x 3 kinds x 2
 
 
-def test_blocked_scores_ask_each_block_for_distinct_texts(tmp_path):
-    from audiodissect.scoring import score_explanations
+@pytest.mark.parametrize("table", [True, False])
+def test_blocked_scores_ask_for_distinct_texts(table, monkeypatch):
+    from audiodissect.scoring import blocks, score_explanations
 
+    if not table:
+        monkeypatch.setattr(blocks, "TABLE_ELEMENTS", 0)  # past the budget: predictions per block
     calls = []
 
     def predictor(texts):
@@ -437,6 +443,10 @@ def test_blocked_scores_ask_each_block_for_distinct_texts(tmp_path):
     acts = np.random.default_rng(0).normal(size=(10, 6)).astype(np.float32)
     explanations = [{"unit": unit_id("l", u), "layer": "l", "index": u, "explanation": k, "text": t}
                     for u in range(6) for k, t in (("tab/cos", "dog"), ("icl", "dog"), ("summary", f"s{u % 2}"))]
-    score_explanations(explanations, {"l": acts}, {"p": predictor}, hook=silent, block_units=4)
-    assert [sorted(c) for c in calls] == [["dog", "s0", "s1"], ["dog", "s0", "s1"]]
+    got = score_explanations(explanations, {"l": acts}, {"p": predictor}, hook=silent, block_units=4)
     assert all(len(c) == len(set(c)) for c in calls)
+    if table:
+        assert calls == [["s0", "s1", "dog"]]             # once, all texts, shortest first
+    else:
+        assert [sorted(c) for c in calls] == [["dog", "s0", "s1"], ["dog", "s0", "s1"]]  # once per block
+    assert len(got) == 18

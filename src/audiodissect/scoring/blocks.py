@@ -1,11 +1,12 @@
 """Correlations of one layer's explanations, a block of units at a time.
 
-The pairs (explanation text, unit) of a layer are sorted by unit; each block
+The distinct explanation texts of all layers are predicted once
+(:class:`PredictionTable`). The pairs (explanation text, unit) of a layer are sorted by unit; each block
 of units is read once (held-out rows only, from a memory map if that is
 what the layer is), ranked and standardised once, and correlated with the
 predictions for the distinct texts of its pairs, for every predictor, as
 batched column dot products. Memory is bounded by one block of activations
-and the predictions for one block's distinct texts.
+and the prediction table (or, past its budget, one block's predictions).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from .simulate import paired_dot, rank_columns, standardize_columns
 
 #: Float64 copies of a block held at once (activations, ranks and their standardised forms).
 _BLOCK_COPIES = 4
+#: Largest (clips x texts x predictors) table of predictions kept for all texts at once (1 GiB of float64).
+TABLE_ELEMENTS = 2**27
+#: Texts given to a predictor in one call when the table is built.
+TEXTS_PER_CALL = 4096
 
 
 def predict(predictor: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str], *, n: int,
@@ -31,8 +36,47 @@ def predict(predictor: Callable[[Sequence[str]], np.ndarray], texts: Sequence[st
     return pred
 
 
-def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, texts: Sequence[str],
-                       predictors: Mapping[str, Callable[[Sequence[str]], np.ndarray]], *,
+class PredictionTable:
+    """Every predictor's predictions for every distinct text, computed once when they fit in memory.
+
+    The texts of all layers are predicted in chunks of :data:`TEXTS_PER_CALL`
+    texts (so an embedder sees long, length-sorted batches) and kept as
+    float64 columns, when ``n * T * predictors`` stays within
+    :data:`TABLE_ELEMENTS`; otherwise :meth:`columns` asks the predictor for
+    the wanted texts each time (memory then bounded by one block's texts).
+
+    Parameters
+    ----------
+    predictors : mapping of name to ``f(texts) -> (n, len(texts))``
+    texts : sequence of str, length T
+        Distinct texts.
+    n : int
+        Rows (scoring clips) of every prediction.
+    """
+
+    def __init__(self, predictors: Mapping[str, Callable[[Sequence[str]], np.ndarray]], texts: Sequence[str],
+                 *, n: int):
+        self.predictors = dict(predictors)
+        self.texts = list(texts)
+        self.n = n
+        self.tables: dict[str, np.ndarray] = {}
+        if n * len(self.texts) * max(1, len(self.predictors)) <= TABLE_ELEMENTS:
+            order = sorted(range(len(self.texts)), key=lambda i: len(self.texts[i]))
+            for name, predictor in self.predictors.items():
+                table = np.empty((n, len(self.texts)), dtype=np.float64)
+                for lo in range(0, len(order), TEXTS_PER_CALL):
+                    ids = order[lo:lo + TEXTS_PER_CALL]
+                    table[:, ids] = predict(predictor, [self.texts[i] for i in ids], n=n, name=name)
+                self.tables[name] = table
+
+    def columns(self, name: str, text_ids: np.ndarray) -> np.ndarray:
+        """Predictions of predictor `name` for the texts `text_ids`, shape (n, len(text_ids)), float64."""
+        if name in self.tables:
+            return self.tables[name][:, text_ids]
+        return predict(self.predictors[name], [self.texts[i] for i in text_ids], n=self.n, name=name)
+
+
+def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, predictions: PredictionTable, *,
                        block_units: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Spearman and Pearson correlation of every (unit, text) pair of one layer, for every predictor.
 
@@ -43,10 +87,9 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, tex
     units : np.ndarray of int, shape (m,)
         The unit of each pair.
     text_ids : np.ndarray of int, shape (m,)
-        The text of each pair, an index into `texts`.
-    texts : sequence of str, length T
-        Distinct explanation texts.
-    predictors : mapping of name to ``f(texts) -> (n, len(texts))``
+        The text of each pair, an index into ``predictions.texts``.
+    predictions : PredictionTable
+        The predictors and the distinct explanation texts.
     block_units : int, optional
         Units read at once (default: about 64 MiB of float64 working copies).
 
@@ -60,7 +103,7 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, tex
     units = np.asarray(units, dtype=np.int64)
     text_ids = np.asarray(text_ids, dtype=np.int64)
     m = len(units)
-    out = {name: (np.full(m, np.nan), np.full(m, np.nan)) for name in predictors}
+    out = {name: (np.full(m, np.nan), np.full(m, np.nan)) for name in predictions.predictors}
     if m == 0:
         return out
     if units.min() < 0 or units.max() >= n_units:
@@ -77,15 +120,14 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, tex
         pairs = order[lo:hi]
         block_texts, local_text = np.unique(text_ids[pairs], return_inverse=True)
         local_unit = units[pairs] - start
-        names = [texts[i] for i in block_texts]
         block = np.asarray(read_columns(activations, start, stop), dtype=np.float64)  # (n, w)
         if n < 2:
             continue
         plain = standardize_columns(block)
         ranked = standardize_columns(rank_columns(block))
         del block
-        for name, predictor in predictors.items():
-            pred = predict(predictor, names, n=n, name=name)  # (n, t)
+        for name in predictions.predictors:
+            pred = predictions.columns(name, block_texts)  # (n, t)
             spearman, pearson = out[name]
             pearson[pairs] = np.clip(paired_dot(standardize_columns(pred), local_text, plain, local_unit), -1, 1)
             spearman[pairs] = np.clip(paired_dot(standardize_columns(rank_columns(pred)), local_text,

@@ -44,7 +44,7 @@ from ..errors import AudioDissectError
 from ..probes.base import HELDOUT
 from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir
-from .blocks import layer_correlations
+from .blocks import PredictionTable, layer_correlations
 from .simulate import simulate
 
 #: ``explanation_evidence(texts) -> (N_heldout, len(texts))``: a similarity between every
@@ -141,10 +141,12 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
                        hook: ProgressHook | None = None, block_units: int | None = None) -> list[dict[str, Any]]:
     """Correlate every explanation's simulated activations with the real ones.
 
-    Layer by layer, a block of units at a time (:func:`~audiodissect.scoring.blocks.layer_correlations`):
-    each block of activations is ranked once, each predictor is asked once per
-    block for the distinct texts of the block's explanations, and the
-    correlations of all (text, unit) pairs are batched column dot products.
+    The distinct texts of all explanations are predicted once by every
+    predictor (:class:`~audiodissect.scoring.blocks.PredictionTable`); then,
+    layer by layer, a block of units at a time
+    (:func:`~audiodissect.scoring.blocks.layer_correlations`), each block of
+    activations is ranked once and the correlations of all its (text, unit)
+    pairs are batched column dot products.
 
     Parameters
     ----------
@@ -176,17 +178,19 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
                                     hint="record the layer again, or rerun the later stages")
         by_layer[e["layer"]].append(e)
         text_pos.setdefault(e["text"], len(text_pos))
-    texts = list(text_pos)
-    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    n_clips = {int(activations[layer].shape[0]) for layer in by_layer}
+    if len(n_clips) > 1:
+        raise AudioDissectError(f"the layers' activations have different numbers of clips: {sorted(n_clips)}")
     hook("score", None, completed=0, total=len(by_layer))
+    predictions = PredictionTable(predictors, list(text_pos), n=n_clips.pop() if n_clips else 0)
+    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for step, (layer, group) in enumerate(by_layer.items(), 1):
         u_idx = np.fromiter((e["index"] for e in group), dtype=np.int64, count=len(group))
         t_idx = np.fromiter((text_pos[e["text"]] for e in group), dtype=np.int64, count=len(group))
         if len(u_idx) and (u_idx.min() < 0 or u_idx.max() >= activations[layer].shape[1]):
             raise AudioDissectError(f"a unit index of layer {layer!r} is outside its "
                                     f"{activations[layer].shape[1]} units")
-        scores[layer] = layer_correlations(activations[layer], u_idx, t_idx, texts, predictors,
-                                           block_units=block_units)
+        scores[layer] = layer_correlations(activations[layer], u_idx, t_idx, predictions, block_units=block_units)
         hook("score", None, completed=step, total=len(by_layer))
     records: list[dict[str, Any]] = []
     for pname in predictors:
