@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
-from ..cache import hash_file, read_json
+from ..cache import hash_file
 from ..errors import AudioDissectError
 
-#: How many missing clip ids an error message lists.
+#: How many missing clip ids (or repeated keys) an error message lists.
 SHOW_MISSING = 5
+
+
+class _Pairs(list):
+    """The (key, value) pairs of one JSON object, in file order (repeats kept)."""
+
+
+def _read_pairs(path: Path) -> Any:
+    """The JSON document at `path`, every object kept as :class:`_Pairs` so repeated keys stay visible."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_Pairs)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AudioDissectError(f"{path} is not valid JSON: {exc}",
+                                hint="check the file's syntax (e.g. python -m json.tool FILE)") from None
+
+
+def _unique(pairs: _Pairs, path: Path) -> dict[str, Any]:
+    """`pairs` as a dict; a key given twice is an error naming the repeated keys."""
+    seen: set[str] = set()
+    repeated = list(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    if repeated:
+        shown = ", ".join(repr(k) for k in repeated[:SHOW_MISSING])
+        more = f" and {len(repeated) - SHOW_MISSING} more" if len(repeated) > SHOW_MISSING else ""
+        raise AudioDissectError(f"{path} gives {len(repeated)} key(s) more than once: {shown}{more}",
+                                hint="keep one description per clip id or file name, then run again")
+    return dict(pairs)
 
 
 def _basename(name: str) -> str:
@@ -46,12 +72,11 @@ class FileCaptioner:
         self.path = Path(path)
         if not self.path.is_file():
             raise AudioDissectError(f"no description file at {self.path}")
-        try:
-            data = read_json(self.path)
-        except ValueError as exc:
-            raise AudioDissectError(f"{self.path} is not valid JSON: {exc}") from exc
-        if isinstance(data, dict) and isinstance(data.get("descriptions"), dict):
-            data = data["descriptions"]
+        data = _read_pairs(self.path)
+        if isinstance(data, _Pairs):
+            data = _unique(data, self.path)
+            if isinstance(data.get("descriptions"), _Pairs):
+                data = _unique(data["descriptions"], self.path)
         if not isinstance(data, dict):
             raise AudioDissectError(f"{self.path} must hold a JSON object mapping clip ids or file names "
                                     "to descriptions")
@@ -75,20 +100,33 @@ class FileCaptioner:
                 return self.by_basename[key]
         return None
 
+    def require(self, clips: Sequence[Any]) -> None:
+        """Fail unless every clip has a description (unless `allow_missing`), counting over all of `clips`.
+
+        Raises
+        ------
+        AudioDissectError
+            Naming how many of the clips have no description, and the first few.
+        """
+        missing = [clip.id for clip in clips if self.lookup(clip) is None]
+        if missing and not self.allow_missing:
+            raise AudioDissectError(self._missing_message(missing, len(clips)),
+                                    hint="add the missing clips to the file (keys are clip ids or audio file "
+                                         "names, e.g. '1-100032-A-0.wav') and run again")
+
+    def _missing_message(self, missing: Sequence[str], total: int) -> str:
+        shown = ", ".join(repr(m) for m in missing[:SHOW_MISSING])
+        more = f" and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
+        return f"{len(missing)} of {total} clips have no description in {self.path}: {shown}{more}"
+
     def describe(self, clips: Sequence[Any]) -> list[str]:
         """One description per clip, in order (only ``id`` and ``path`` are read)."""
+        self.require(clips)
         found = [self.lookup(clip) for clip in clips]
         missing = [clip.id for clip, text in zip(clips, found) if text is None]
         self.n_missing = len(missing)
         if missing:
-            shown = ", ".join(repr(m) for m in missing[:SHOW_MISSING])
-            more = f" and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
-            message = f"{len(missing)} of {len(clips)} clips have no description in {self.path}: {shown}{more}"
-            if not self.allow_missing:
-                raise AudioDissectError(
-                    message, hint="keys must be clip ids or audio file names (e.g. '1-100032-A-0.wav'); "
-                                  "pass allow_missing=True to give those clips an empty description")
-            warnings.warn(message + " (described as empty)", stacklevel=2)
+            warnings.warn(self._missing_message(missing, len(clips)) + " (described as empty)", stacklevel=2)
         return [text or "" for text in found]
 
     def __repr__(self) -> str:

@@ -30,7 +30,9 @@ def load_captioner(spec: str, probe: ProbeSet, *, cache_dir: Path | None = None,
         captioner.calibrate(probe_clips(probe))  # z-scores over the whole probing set
         return captioner
     if spec.startswith("file:"):
-        return FileCaptioner(spec[5:])
+        captioner = FileCaptioner(spec[5:])
+        captioner.require(probe_clips(probe))  # counted over every clip, before anything is described
+        return captioner
     if spec.startswith("http:") and "@" in spec:
         model, _, url = spec[5:].rpartition("@")
         return HttpAudioCaptioner(url, model, **http)
@@ -103,6 +105,10 @@ def import_descriptions(run: RunDir, probe: ProbeSet, path: str | Path) -> dict[
                                 hint="add them to the file (keys are clip ids or file names); the run's "
                                      "descriptions were left unchanged")
     texts = captioner.describe(clips)
+    if not any(t.strip() for t in texts):
+        raise AudioDissectError(f"every clip description in {path} is empty: DB would have nothing to match",
+                                hint="write the descriptions into the file, or use --method tab; the run's "
+                                     "descriptions were left unchanged")
     by_id = {c.id: str(t) for c, t in zip(clips, texts)}
     run.write_descriptions(by_id)
     return by_id

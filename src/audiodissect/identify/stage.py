@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ..cache import hash_key, save_npy
+from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import CONCEPTS, UNITS
 from ..stage import Stage
 from .concepts import clean_concepts, load_concepts
+
+EMPTY_DESCRIPTIONS = "every clip description is empty"
 
 
 def read_concepts(path: str | None, probe: ProbeSet, *, acoustic: bool = False) -> list[str]:
@@ -41,8 +45,17 @@ class IdentifyStage(Stage):
     outputs = (CONCEPTS, f"{UNITS}/identify.jsonl")
 
     def methods(self, ctx: Any) -> list[str]:
-        has_descriptions = ctx.run.descriptions_path.exists()
-        return [m for m in dict.fromkeys(ctx.config.identify.methods) if not (m == "db" and not has_descriptions)]
+        return [m for m in dict.fromkeys(ctx.config.identify.methods) if m not in self.left_out(ctx)]
+
+    def left_out(self, ctx: Any) -> dict[str, str]:
+        """{method: reason} of the configured methods this run cannot use (DB without descriptions with text)."""
+        if "db" not in ctx.config.identify.methods:
+            return {}
+        if not ctx.run.descriptions_path.exists():
+            return {"db": "the run has no clip descriptions"}
+        if not any(text.strip() for text in ctx.run.descriptions() or []):
+            return {"db": EMPTY_DESCRIPTIONS}  # all-equal evidence would rank the concepts arbitrarily
+        return {}
 
     def inputs(self, ctx: Any) -> dict[str, Any]:
         cfg = ctx.config.identify
@@ -63,6 +76,14 @@ class IdentifyStage(Stage):
         run, probe = ctx.run, ctx.probe
         concepts = read_concepts(cfg.concepts, probe, acoustic=cfg.acoustic_concepts)
         methods = self.methods(ctx)
+        left_out = self.left_out(ctx)
+        if left_out.get("db") == EMPTY_DESCRIPTIONS:
+            if not methods:
+                raise AudioDissectError(f"{EMPTY_DESCRIPTIONS}: DB has nothing to match",
+                                        hint=f"describe the clips again (audiodissect describe --run {run.path} "
+                                             "--captioner ...), or use --method tab")
+            warnings.warn(f"{EMPTY_DESCRIPTIONS}: DB is left out; identify uses {', '.join(methods)}",
+                          stacklevel=2)
         descriptions = run.descriptions() if "db" in methods else None
         run.write_concepts(concepts)
         evidence = {}
@@ -80,7 +101,7 @@ class IdentifyStage(Stage):
                                  db_topk=cfg.db_topk, output_layer=run.output_layer())
         run.write_units("identify", records)
         circular = "tab" in evidence and is_circular(record["model"], cfg.tab_backend)
-        return {"concepts": len(concepts), "methods": list(evidence), "circular": circular,
+        return {"concepts": len(concepts), "methods": list(evidence), "circular": circular, "skipped": left_out,
                 "similarities": list(cfg.similarities), "units": len(records)}, records
 
     def load(self, ctx: Any) -> list[dict]:

@@ -162,17 +162,19 @@ def build_report(run: RunDir | str | os.PathLike, *, probe: ProbeSet | None = No
     if data.record is None:
         notes.append("Nothing was recorded in this run yet: run `audiodissect record` (or `audiodissect run`).")
     chosen = detail_units(data, per_layer=units_per_layer)
+    planned = {uid: f"units/{media_files.slug(uid)}.html" for uid in chosen}
+    # the folder is claimed before anything is written into it: a build cut short (Ctrl-C, SIGKILL) is
+    # recognised as this report's by the next one, which finishes it and removes what it left
+    write_json(out / REPORT_MARKER, {"pages": sorted(previous | set(planned.values())), "run": str(run.path)})
     clips = extreme_clips(data, run, chosen)
     needed = list(dict.fromkeys(cid for u in chosen for part in ("top", "bottom")
                                 for cid, _ in clips.get(u, {}).get(part, [])))
     media = _write_media(data, run, needed, out, probe, hook, notes)
-    units_dir = out / "units"
     pages: dict[str, str] = {}
     for uid in chosen:
-        name = f"{media_files.slug(uid)}.html"
-        write_text(units_dir / name, unit_page(data, uid, clips=clips.get(uid), media=media,
-                                               index_href="../index.html"))
-        pages[uid] = f"units/{name}"
+        write_text(out / planned[uid], unit_page(data, uid, clips=clips.get(uid), media=media,
+                                                 index_href="../index.html"))
+        pages[uid] = planned[uid]
     figures = _figures(data, out)
     index = out / "index.html"
     write_text(index, index_page(data, pages=pages, figures=figures, notes=notes, limit=table_limit))
