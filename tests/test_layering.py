@@ -14,7 +14,7 @@ ROOT = Path(audiodissect.__file__).parent
 #: Lowest first. A package may import its own layer or lower ones, never a higher one.
 LAYERS = [
     {"errors", "cache", "progress", "audio", "class_names", "layers", "pooling", "layout", "sentences",
-     "descriptors"},
+     "descriptors", "executor", "arrays"},
     {"probes", "text_embedder", "similarity", "targets"},
     {"config", "rundir", "stage", "llm", "evidence"},
     {"captioners"},
