@@ -112,3 +112,17 @@ def test_default_concepts_add_acoustic_words():
     assert read_concepts(None, Probe()) == ["dog", "noisy"]
     assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "high-pitched",
                                                            "bright", "dull"]
+
+
+def test_content_calibration_keeps_the_contrast_frame_and_drops_the_article():
+    organ = ("Sounds of organ, hammond organ and electronic organ. A loud, low-pitched, dull, tonal, sustained "
+             "sound with sparse onsets and a soft attack.")
+    drums = ("Sounds of drum kit, drum machine and percussion. A moderate, unpitched, dull, mixed, percussive "
+             "sound with steady onsets in a regular rhythm and a soft attack.")
+    high, low = contrast_summary([organ] * 3, [drums] * 3), contrast_summary([drums] * 3, [organ] * 3)
+    kept, _ = calibrate_content([s.strip() + "." for s in high.split(".") if s.strip()],
+                                [s.strip() + "." for s in low.split(".") if s.strip()])
+    assert kept[0] == "Unlike the other clips, most of these feature hammond organ."
+    plain = calibrate_content(["Loud and low-pitched, with sparse onsets and a soft attack."],
+                              ["Moderate and dull, with steady onsets and a soft attack."])[0]
+    assert plain == ["Loud and low-pitched, with sparse onsets."]

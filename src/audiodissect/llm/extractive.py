@@ -97,9 +97,24 @@ def _terms(description: str) -> tuple[list[str], list[str], list[str]]:
     return sources, qualities, phrases
 
 
+#: The openings of this backend's summary sentences: they say nothing of the clips.
+CONTRAST_FRAME = "Unlike the other clips, most of these feature"
+FRAMES = (CONTRAST_FRAME, "All of the clips feature", "Most of the clips feature", "These clips sound",
+          "These clips have")
+
+
 def description_terms(text: str) -> set[str]:
-    """Every source term, quality word and quality phrase of `text` (see :func:`_terms`)."""
+    """Every source term, quality word and quality phrase of `text` (see :func:`_terms`).
+
+    Words of the summary frames (:data:`FRAMES`: "unlike" in "Unlike the other
+    clips, ...") are not terms.
+    """
     sources, qualities, phrases = _terms(text)
+    return (set(sources) | set(qualities) | set(phrases)) - _frame_terms()
+
+
+def _frame_terms() -> set[str]:
+    sources, qualities, phrases = _terms(". ".join(FRAMES))
     return set(sources) | set(qualities) | set(phrases)
 
 
@@ -247,7 +262,7 @@ def contrast_summary(top: Sequence[str], bottom: Sequence[str], *, min_gap: floa
               for i, limit in enumerate((max_sources, max_qualities, max_phrases))]
     sentences = []
     if picked[0]:
-        sentences.append(f"Unlike the other clips, most of these feature {_join(picked[0])}.")
+        sentences.append(f"{CONTRAST_FRAME} {_join(picked[0])}.")
     quality = quality_sentence(picked[1], picked[2])
     if quality:
         sentences.append(quality)

@@ -158,9 +158,9 @@ def calibrate_sentences(high: Sequence[str], low: Sequence[str], high_embeddings
 
 
 def _term_pattern(term: str) -> re.Pattern:
-    """A term's words in order, each also in a plural form, as whole words."""
+    """A term's words in order, each also in a plural form, as whole words, with an article before them."""
     parts = [re.escape(w) + r"(?:s|es)?" for w in term.split()]
-    return re.compile(r"(?<![\w-])" + r"\s+".join(parts) + r"(?![\w-])", re.IGNORECASE)
+    return re.compile(r"(?<![\w-])(?:(?:a|an|the)\s+)?" + r"\s+".join(parts) + r"(?![\w-])", re.IGNORECASE)
 
 
 def strike_terms(sentence: str, terms: Sequence[str]) -> str:
