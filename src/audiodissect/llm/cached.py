@@ -28,10 +28,6 @@ CREATE TABLE IF NOT EXISTS answers (
 )
 """
 
-#: Longest time new answers of a streaming backend wait before they are committed, in seconds.
-COMMIT_EVERY_S = 1.0
-
-
 def answer_key(backend: str, prompt: str, params: dict[str, Any]) -> str:
     """The cache key of one request: a digest of the backend name, the prompt and the parameters."""
     text = json.dumps([backend, prompt, {k: params.get(k) for k in sorted(params)}],
@@ -54,10 +50,10 @@ class CachedLLM:
 
     Within one :meth:`complete` call identical prompts are sent once. A
     backend with ``complete_iter`` (the HTTP backend) streams answers as they
-    arrive, with up to its ``concurrency`` requests in flight, and they are
-    committed at least every :data:`COMMIT_EVERY_S` seconds; other backends
-    get `batch_size` prompts at a time, committed per batch. An interrupted
-    run loses at most that much.
+    arrive, with up to its ``concurrency`` requests in flight, and each is
+    committed as it arrives (a stalled server never holds answers back from
+    disk); other backends get `batch_size` prompts at a time, committed per
+    batch. An interrupted run loses at most the answers in flight (one batch).
 
     Safe to share between threads, and between processes on one file (sqlite
     locking); answers are always returned in prompt order.
@@ -171,7 +167,6 @@ class CachedLLM:
             params_json = json.dumps(p, sort_keys=True)
             rows: list[tuple[str, str, str, str, str, float]] = []
             done = 0
-            last_commit = time.monotonic()
             streaming = hasattr(self.llm, "complete_iter")
             total = len(missing) if streaming else -(-len(missing) // self.batch_size)
             self.hook("llm", self.name, completed=0, total=total)
@@ -190,9 +185,8 @@ class CachedLLM:
                         self.hook("llm", self.name, completed=done, total=total)
                     elif item.index < 0:
                         self.hook("llm", self.name, completed=-(-done // self.batch_size), total=total)
-                    if item.index < 0 or time.monotonic() - last_commit >= COMMIT_EVERY_S:
+                    if item.index < 0 or streaming:
                         self._store(db, rows)
-                        last_commit = time.monotonic()
             finally:
                 self._store(db, rows)  # keep what arrived, also on errors and Ctrl-C
                 with self._lock:
