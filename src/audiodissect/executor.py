@@ -101,6 +101,10 @@ class RayExecutor:
         or GPUs when `gpus_per_worker` is positive, allow; never more than items).
     max_retries : int
         Times an item is run again after its worker process died.
+    runtime_env : dict, optional
+        Ray's runtime environment for the workers (e.g. ``{"py_modules": [...]}`` or
+        ``{"env_vars": {"PYTHONPATH": ...}}`` so they can import your own model
+        code); used when this executor starts or joins Ray.
 
     Raises
     ------
@@ -111,7 +115,8 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None, gpus_per_worker: float = 0.0,
-                 cpus_per_worker: float = 1.0, workers: int | None = None, max_retries: int = 3):
+                 cpus_per_worker: float = 1.0, workers: int | None = None, max_retries: int = 3,
+                 runtime_env: dict[str, Any] | None = None):
         for what, value, low in (("gpus_per_worker", gpus_per_worker, 0), ("cpus_per_worker", cpus_per_worker, 0),
                                  ("max_retries", max_retries, 0)):
             if value < low:
@@ -128,6 +133,7 @@ class RayExecutor:
         self.cpus_per_worker = float(cpus_per_worker)
         self.workers = workers
         self.max_retries = int(max_retries)
+        self.runtime_env = runtime_env
 
     # -- Ray itself ---------------------------------------------------------------
     def _ray(self) -> Any:
@@ -137,6 +143,8 @@ class RayExecutor:
                                        "configure_logging": True}
             if self.address is None:
                 options["num_cpus"] = self.num_cpus
+            if self.runtime_env is not None:
+                options["runtime_env"] = self.runtime_env
             try:
                 ray.init(address=self.address, **options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
