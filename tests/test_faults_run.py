@@ -65,6 +65,7 @@ def cache(tmp_path_factory, monkeypatch):
 
 # -- run degrades ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # the whole pipeline incl. scoring and pruning on a fresh probing set
 def test_labels_that_are_not_the_models_classes_skip_pruning_and_still_write_the_report(tmp_path):
     audio = write_folder(tmp_path / "audio", ["foo", "bar"], 8, 0.5)
     run, lines = degraded_run(tmp_path, "folder", audio, folder_descriptions(audio, tmp_path / "d.json"),
