@@ -1,7 +1,10 @@
 """Planted ground-truth units: exact detector outputs, recording, recovery arithmetic, the runner."""
 
+import functools
+
 import numpy as np
 import pytest
+import signals
 import torch
 
 from audiodissect.errors import AudioDissectError
@@ -29,13 +32,8 @@ from audiodissect.targets.base import Target
 SR = 8000
 
 
-def tone(freq, seconds=0.5, amp=0.5):
-    t = np.arange(int(SR * seconds)) / SR
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def noise(seconds=0.5, seed=0):
-    return (0.3 * np.random.default_rng(seed).normal(size=int(SR * seconds))).astype(np.float32)
+tone = functools.partial(signals.tone, rate=SR)
+noise = functools.partial(signals.noise, rate=SR)
 
 
 class Stats(torch.nn.Module):

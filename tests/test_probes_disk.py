@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
+import signals
 import soundfile as sf
 
 from audiodissect.audio import resample
@@ -18,13 +20,8 @@ from audiodissect.probes.splits import seeded_split, unique_ids
 RNG_SEED = 1234
 
 
-def tone(rate: int = 16000, seconds: float = 0.2, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
-    t = np.arange(int(rate * seconds)) / rate
-    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def noise(rng: np.random.Generator, rate: int = 16000, seconds: float = 0.2) -> np.ndarray:
-    return (0.3 * rng.standard_normal(int(rate * seconds))).astype(np.float32)
+tone = functools.partial(signals.tone, seconds=0.2)
+noise = functools.partial(signals.noise, seconds=0.2)
 
 
 def write_bad_files(folder: Path, stems: dict[str, str]) -> None:
@@ -79,7 +76,7 @@ def esc50(tmp_path):
         sf.write(audio / name, noise(rng), 16000, subtype="PCM_16")
         rows.append([name, fold, target, category, "True" if category == "dog" else "False", name[2:5], "A"])
     # a stereo 44.1 kHz file: left = tone, right = -tone / 2, so the mono mix is tone / 4
-    left = tone(44100, 0.25)
+    left = tone(rate=44100, seconds=0.25)
     sf.write(audio / "4-300-A-0.wav", np.stack([left, -0.5 * left], axis=1), 44100, subtype="FLOAT")
     rows.append(["4-300-A-0.wav", 4, 0, "dog", "True", "300", "A"])
     write_bad_files(audio, ESC_BAD)
@@ -114,7 +111,7 @@ def test_esc50_stereo_44k_is_mixed_and_resampled(esc50):
     i = [c.id for c in probe].index("4-300-A-0")
     raw, rate = probe._read(i)
     assert rate == 44100
-    np.testing.assert_allclose(raw, 0.25 * tone(44100, 0.25), atol=1e-6)
+    np.testing.assert_allclose(raw, 0.25 * tone(rate=44100, seconds=0.25), atol=1e-6)
     at16 = probe.audio(i, sample_rate=16000)
     assert at16.shape == (4000,) and at16.dtype == np.float32
     np.testing.assert_allclose(at16, resample(raw, 44100, 16000), atol=1e-7)

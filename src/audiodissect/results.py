@@ -30,6 +30,14 @@ class Activations:
     output_layer : str or None
         The layer whose units are the model's classes.
     run_path : Path
+
+    Examples
+    --------
+    >>> acts = ad.Dissection.open("runs/default").activations()     # doctest: +SKIP
+    >>> list(acts)                                                  # doctest: +SKIP
+    ['features.conv1', 'features.conv2', 'features.conv3', 'features.conv4', 'fc', 'classifier']
+    >>> acts["features.conv2"][acts.probe_rows].mean(axis=0).shape   # doctest: +SKIP
+    (32,)
     """
 
     layers: dict[str, int]
@@ -92,6 +100,14 @@ class UnitRecords(Sequence):
     stage : str
     records : list of dict
         The stage's ``units/<stage>.jsonl`` records.
+
+    Examples
+    --------
+    >>> units = ad.Dissection.open("runs/default").identify()       # doctest: +SKIP
+    >>> frame = units.to_pandas()                                    # doctest: +SKIP
+    >>> frame[(frame.method == "tab") & (frame.similarity == "soft_wpmi")][["unit", "concepts"]].head(2)  # doctest: +SKIP
+    >>> units.unit("classifier#15")[0]["concepts"][:3]              # doctest: +SKIP
+    ['trumpet', 'organ', 'flute']
     """
 
     stage: str
