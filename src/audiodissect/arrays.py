@@ -22,6 +22,7 @@ an array: it reads only the rows and columns a block needs.
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -115,6 +116,34 @@ def release_pages(array) -> None:
             pass
 
 
+def _whole_file(array) -> bool:
+    """Whether `array` is a whole C-ordered memory map of its file (not a view into one)."""
+    mm = _mapping(array)
+    if mm is None or not getattr(array, "filename", None) or not array.flags.c_contiguous:
+        return False
+    start = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    skip = int(array.offset) % mmap.ALLOCATIONGRANULARITY
+    return array.ctypes.data == start + skip and array.nbytes + skip == len(mm)
+
+
+def _pread_rows(array, out: np.ndarray, start: int, rows: np.ndarray) -> None:
+    """Fill `out` (n, m) with columns ``start:start + m`` of `rows`, read from the file with ``pread``.
+
+    Nothing of the file is mapped: each row's few bytes are read straight
+    into `out`, so the process holds only the block.
+    """
+    row_bytes = array.strides[0]
+    first = int(array.offset) + start * array.itemsize
+    fd = os.open(array.filename, os.O_RDONLY)
+    try:
+        for i, r in enumerate((rows % array.shape[0]).tolist()):
+            want = out[i].nbytes
+            if os.preadv(fd, [out[i]], first + r * row_bytes) != want:
+                raise AudioDissectError(f"{array.filename} is shorter than its array header says")
+    finally:
+        os.close(fd)
+
+
 def _release_after(array, read):
     try:
         return np.asarray(read())
@@ -136,10 +165,11 @@ def read_columns(array, start: int, stop: int, *, rows: np.ndarray | None = None
     Returns
     -------
     np.ndarray, shape (n or N, stop - start)
-        C-contiguous, in the array's dtype. For a memory map, read in groups
-        of rows of about :data:`RELEASE_BYTES` in all, each group's pages
-        released after it is copied, so the process never holds more than the
-        block plus one group's pages.
+        C-contiguous, in the array's dtype. A whole memory-mapped file is
+        read with ``pread`` row by row (nothing mapped); a view into one is
+        copied in groups of rows of about :data:`RELEASE_BYTES` in all, each
+        group's pages released after it is copied. Either way the process
+        holds little more than the block.
     """
     if isinstance(array, RowSubset):
         sub = array.rows if rows is None else array.rows[np.asarray(rows, dtype=np.int64)]
@@ -149,6 +179,9 @@ def read_columns(array, start: int, stop: int, *, rows: np.ndarray | None = None
         return np.ascontiguousarray(block)
     n = array.shape[0] if rows is None else len(rows)
     out = np.empty((n, stop - start), dtype=array.dtype)
+    if _whole_file(array) and stop > start:
+        _pread_rows(array, out, start, np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64))
+        return out
     group = max(1, RELEASE_BYTES // max(1, array.shape[1] * array.dtype.itemsize))
     for lo in range(0, n, group):
         hi = min(lo + group, n)
