@@ -34,7 +34,7 @@ def data(tmp_path):
 
 
 def test_read_columns_and_row_subsets(data, monkeypatch):
-    import audiodissect.arrays as arrays
+    from audiodissect import arrays
 
     acts, _, mm = data
     monkeypatch.setattr(arrays, "RELEASE_BYTES", 7 * 37 * 4)  # several page releases per block
@@ -59,7 +59,7 @@ def test_read_columns_and_row_subsets(data, monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(S.FUNCTIONS))
 def test_similarities_on_memory_maps_equal_in_memory(data, name, monkeypatch):
-    import audiodissect.arrays as arrays
+    from audiodissect import arrays
 
     acts, ev, mm = data
     monkeypatch.setattr(arrays, "BLOCK_ELEMENTS", 90 * 8)  # read ahead 8 units, computed in chunks of 3
@@ -120,7 +120,7 @@ def test_run_probe_activations_are_lazy_row_subsets(tmp_path):
 CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np
-    import audiodissect.arrays as arrays
+    from audiodissect import arrays
     import audiodissect.similarity._inputs as inputs
     from audiodissect import similarity as S
     from audiodissect.summarize.topk import top_bottom_clips
