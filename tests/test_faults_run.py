@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 
 from audiodissect import Dissection
-from audiodissect.cli import main
 from audiodissect.config import RunConfig
 from audiodissect.errors import AudioDissectError
 from audiodissect.progress import silent
 from audiodissect.rundir import RunDir
 from stage_fixtures import make_target, record_run, tiny_probe, write_descriptions
-from test_faults import RATE, assert_clear, cli, tone, write_folder
+from test_faults import assert_clear, cli, write_folder
 
 LATER = ["record", "describe", "identify", "summarize", "score", "prune", "analyze", "report"]
 
