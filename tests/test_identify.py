@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.scoring.last_layer import icl_records, last_layer_table, output_layer
 from audiodissect.identify.units import identify_units, topk_clip_evidence
+from audiodissect.rundir import guess_output_layer
+from audiodissect.scoring.last_layer import icl_records, last_layer_table
 
 
 def planted_case(seed=0, n=400, c=4):
@@ -57,9 +58,9 @@ def test_last_layer_table_counts_hits_and_leaves_out_unknown_classes():
 
 
 def test_output_layer_is_the_last_with_one_unit_per_class():
-    assert output_layer({"a": 3, "b": 5, "c": 3, "d": 8}, ["x", "y", "z"]) == "c"
-    assert output_layer({"a": 4}, ["x"]) is None
-    assert output_layer({"a": 4}, None) is None
+    assert guess_output_layer({"a": 3, "b": 5, "c": 3, "d": 8}, ["x", "y", "z"]) == "c"
+    assert guess_output_layer({"a": 4}, ["x"]) is None
+    assert guess_output_layer({"a": 4}, None) is None
 
 
 def test_no_output_records_is_an_error():

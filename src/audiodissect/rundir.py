@@ -25,6 +25,7 @@ Layout (every name below is defined here, and only here)::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,9 +197,7 @@ class RunDir:
         record = self.stage("record")
         if "output_layer" in record:
             return record["output_layer"]
-        names = record.get("class_names") or []
-        matches = [layer for layer, units in record["layers"].items() if names and units == len(names)]
-        return matches[-1] if matches else None
+        return guess_output_layer(record["layers"], record.get("class_names"))
 
     def probe_activations(self) -> dict[str, RowSubset]:
         """Each recorded layer's activations on the probe clips only, {layer: (n_probe, U)}.
@@ -331,6 +330,15 @@ class RunDir:
         path = cache_dir() / "probes" / probe.content_key()[:16]
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def guess_output_layer(layers: dict[str, int], class_names: Sequence[str] | None) -> str | None:
+    """The last of `layers` ({path: unit count}) with one unit per class name: the rule for runs recorded
+    before the record stage stored its output layer."""
+    if not class_names:
+        return None
+    matches = [name for name, units in layers.items() if units == len(class_names)]
+    return matches[-1] if matches else None
 
 
 def unit_id(layer: str, index: int) -> str:

@@ -17,14 +17,6 @@ from ..class_names import concepts_of_classes, normalize_concept
 from ..errors import AudioDissectError
 
 
-def output_layer(layers: dict[str, int], class_names: Sequence[str] | None) -> str | None:
-    """The recorded layer whose units are the classes: the last layer with one unit per class name."""
-    if not class_names:
-        return None
-    matches = [name for name, units in layers.items() if units == len(class_names)]
-    return matches[-1] if matches else None
-
-
 def last_layer_table(records: Sequence[dict[str, Any]], *, layer: str, class_names: Sequence[str],
                      concepts: Sequence[str], embedder=None) -> list[dict[str, Any]]:
     """Accuracy of the concepts named for `layer`'s units against their class names.
