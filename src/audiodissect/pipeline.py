@@ -24,10 +24,9 @@ def _record(d: Any) -> None:
 
 
 def _summarize(d: Any) -> None:
-    before = d.run_dir.manifest()["stages"].get("summarize")
     d.summarize()
     summary = d.run_dir.stage("summarize")
-    if summary == before:  # the stage's key matched: no prompt was built
+    if d.runner.outcomes["summarize"].reused:  # the stage's key matched: no prompt was built
         d.echo(f"LLM {summary['llm']}: 0 calls, 0 cache hits (summaries of the last run reused)")
     else:
         d.echo(f"LLM {summary['llm']}: {summary['llm_calls']} calls, {summary['llm_cache_hits']} cache hits")

@@ -21,8 +21,3 @@ def open_run(path: str, *, device: str | None = None, needs_record: bool = True)
         raise AudioDissectError(f"{d.path} has no recorded activations",
                                 hint=f"run `audiodissect record --out {d.path}` first")
     return d
-
-
-def reused(before: dict[str, Any] | None, run: Any, stage: str) -> bool:
-    """True when `stage`'s manifest section is the one from before the call (nothing was recomputed)."""
-    return before is not None and run.manifest()["stages"].get(stage) == before

@@ -20,14 +20,13 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from ._stage import open_run, reused
+    from ._stage import open_run
 
     d = open_run(args.run)
     run = d.run_dir
-    before = run.manifest()["stages"].get("describe")
     texts = d.describe(args.captioner)
     section = run.stage("describe")
-    if reused(before, run, "describe"):
+    if d.runner.outcomes["describe"].reused:
         how = "unchanged since the last describe (nothing recomputed)"
     else:
         how = f"{section['n_described']} described, {section['n_cached']} from the cache, {section['seconds']} s"

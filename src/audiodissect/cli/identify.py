@@ -31,7 +31,7 @@ def register(sub) -> None:
 def main(args) -> int:
     from ..errors import AudioDissectError, unknown_name_error
     from ..similarity import FUNCTIONS
-    from ._stage import open_run, reused
+    from ._stage import open_run
 
     d = open_run(args.run)
     run = d.run_dir
@@ -46,12 +46,11 @@ def main(args) -> int:
         raise AudioDissectError(f"DB needs clip descriptions and {run.path} has none",
                                 hint=f"run `audiodissect describe --run {run.path}`, pass --descriptions FILE, "
                                      "or use --method tab")
-    before = run.manifest()["stages"].get("identify")
     records = d.identify(args.concepts, methods=methods, similarities=args.similarity,
                          tab_backend=args.tab_backend)
     cfg = d.config.identify
     section = run.stage("identify")
-    how = ("unchanged since the last identify (nothing recomputed)" if reused(before, run, "identify")
+    how = ("unchanged since the last identify (nothing recomputed)" if d.runner.outcomes["identify"].reused
            else f"{section['seconds']} s")
     units = len({(r["layer"], r["index"]) for r in records})
     print(f"{units} units x {len(section['methods'])} methods ({', '.join(section['methods'])}) x "

@@ -28,18 +28,17 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from ._stage import open_run, reused
+    from ._stage import open_run
 
     d = open_run(args.run)
     run = d.run_dir
-    before = run.manifest()["stages"].get("summarize")
     if args.llm_timeout is not None:
         d.config.summarize.timeout = args.llm_timeout
     d.config.summarize.refresh_cache = bool(args.refresh_cache)
     records = d.summarize(args.llm, k=args.k, threshold=args.threshold)
     cfg = d.config.summarize
     section = run.stage("summarize")
-    if reused(before, run, "summarize"):
+    if d.runner.outcomes["summarize"].reused:
         how = "unchanged since the last summarize (nothing recomputed)"
     else:
         how = f"{section['llm_calls']} LLM calls, {section['llm_cache_hits']} cache hits, {section['seconds']} s"
