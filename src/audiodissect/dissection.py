@@ -52,7 +52,8 @@ def clips(waveforms: Sequence[np.ndarray], *, sample_rate: int, labels: Sequence
     ids : sequence of str, optional
         Unique clip ids (default ``clip00000``, ...).
     splits : sequence of {"probe", "heldout"}, optional
-        Default: a seeded, per-label `heldout_fraction` of the clips is held out.
+        Default: about `heldout_fraction` of each label's clips held out, evenly over
+        their order (:func:`audiodissect.probes.splits.numbered_split`, the soundbank's rule).
     heldout_fraction : float
     seed : int
 
@@ -82,16 +83,15 @@ def clips(waveforms: Sequence[np.ndarray], *, sample_rate: int, labels: Sequence
             raise AudioDissectError(f"{len(values)} {what} for {n} waveforms")
     if len(set(ids)) != n:
         raise AudioDissectError("clip ids must be unique")
-    if splits is None:
-        rng = np.random.default_rng(seed)
-        splits = [PROBE] * n
-        by_label: dict[Any, list[int]] = {}
-        for i, label in enumerate(labels):
-            by_label.setdefault(label, []).append(i)
-        for members in by_label.values():
-            count = int(round(heldout_fraction * len(members)))
-            for i in rng.permutation(members)[:count]:
-                splits[int(i)] = HELDOUT
+    if splits is None:  # the soundbank's rule: each label's clips, numbered in order, held out evenly
+        from .probes.splits import numbered_split
+
+        counts: dict[Any, int] = {}
+        numbers = []
+        for label in labels:
+            numbers.append(counts.get(label, 0))
+            counts[label] = numbers[-1] + 1
+        splits = numbered_split(labels, numbers, seed=seed, fraction=heldout_fraction)
     splits = list(splits)
     if len(splits) != n or any(s not in (PROBE, HELDOUT) for s in splits):
         raise AudioDissectError(f"splits must be {n} values, each {PROBE!r} or {HELDOUT!r}")
