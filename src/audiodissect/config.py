@@ -217,10 +217,6 @@ def apply_preset(config: Any, name: str) -> Any:
     return validate(merged)
 
 
-SECTIONS = {c.__name__: c for c in (ProbeConfig, RecordConfig, DescribeConfig, IdentifyConfig, SummarizeConfig,
-                                    PruneConfig, ExecutorConfig, RunConfig)}
-
-
 def to_dict(config: Any) -> dict[str, Any]:
     """The config tree as plain data (what ``config.json`` holds)."""
     return dataclasses.asdict(config)
@@ -257,10 +253,6 @@ def _merge(base: Any, data: dict[str, Any], where: str = "") -> Any:
         else:
             kwargs[key] = value
     return dataclasses.replace(base, **kwargs)
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
 def _check(value: Any, tp: Any, name: str) -> Any:
