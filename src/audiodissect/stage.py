@@ -37,7 +37,7 @@ class Context:
     ----------
     run : RunDir
     config : RunConfig
-    target, probe : object or callable, optional
+    target_source, probe_source : object or callable, optional
         The :class:`~audiodissect.targets.base.Target` and
         :class:`~audiodissect.probes.base.ProbeSet`, or functions that open them
         on first use (a stage that needs neither never opens them).
@@ -59,14 +59,14 @@ class Context:
         if source is None:
             raise AudioDissectError("this step needs the run's model, and none was given",
                                     hint="pass the model (target=...) when opening the run")
-        return source() if callable(source) and not hasattr(source, "module") else source
+        return source() if callable(source) else source
 
     @functools.cached_property
     def probe(self) -> Any:
         source = self.probe_source
         if source is None:
             raise AudioDissectError("this step needs the run's probing set, and none was given")
-        return source() if callable(source) and not hasattr(source, "clips") else source
+        return source() if callable(source) else source
 
 
 @dataclass
