@@ -1,6 +1,7 @@
 """Out-of-core: column blocks of memory-mapped activations give the in-memory results with bounded memory."""
 
 import json
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -55,6 +56,36 @@ def test_read_columns_and_row_subsets(data, monkeypatch):
         RowSubset(mm, [90])
     with pytest.raises(AudioDissectError, match="block_units"):
         list(column_blocks(mm, block_units=0))
+
+
+def test_row_subsets_of_a_file_pickle_as_its_name_and_in_memory_ones_as_data(data):
+    acts, _, mm = data
+    rows = np.array([7, 2, 2, 60])
+    on_disk = pickle.dumps(RowSubset(mm, rows))
+    assert len(on_disk) < 1000 < acts.nbytes  # the file name and rows, not the 90 x 37 floats
+    copy = pickle.loads(on_disk)
+    assert isinstance(copy.base, np.memmap) and str(copy.base.filename) == str(mm.filename)
+    np.testing.assert_array_equal(np.asarray(copy), acts[rows])
+    in_memory = pickle.loads(pickle.dumps(RowSubset(acts, rows)))
+    assert not isinstance(in_memory.base, np.memmap)
+    np.testing.assert_array_equal(np.asarray(in_memory), acts[rows])
+
+
+def test_jsonl_lines_convert_numpy_values_paths_and_keys_as_before(tmp_path):
+    import dataclasses
+    from pathlib import Path
+
+    from audiodissect.cache import _jsonable, read_jsonl, write_jsonl
+
+    @dataclasses.dataclass
+    class Point:
+        x: np.float32
+
+    records = [{"a": np.float32(0.5), "b": [np.int64(3), Path("x/y")], "c": Point(np.float32(2.0)), 1: "one"},
+               {(1, 2): "tuple key", "n": None}]
+    write_jsonl(tmp_path / "r.jsonl", records)
+    assert read_jsonl(tmp_path / "r.jsonl") == [json.loads(json.dumps(_jsonable(r))) for r in records]
+    assert read_jsonl(tmp_path / "r.jsonl")[0] == {"a": 0.5, "b": [3, "x/y"], "c": {"x": 2.0}, "1": "one"}
 
 
 @pytest.mark.parametrize("name", sorted(S.FUNCTIONS))

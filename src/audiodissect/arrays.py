@@ -92,6 +92,21 @@ class RowSubset:
         out = self.columns(0, self.shape[1])
         return out if dtype is None else out.astype(dtype, copy=False)
 
+    def __reduce__(self):
+        """Pickle a subset of a whole ``.npy`` memory map as its file name and rows, not its data.
+
+        So a subset sent to another process (an executor's worker) reopens
+        the file there, memory-mapped; an in-memory base travels as data.
+        """
+        if _whole_file(self.base) and str(self.base.filename).endswith(".npy"):
+            return (_npy_rows, (str(self.base.filename), self.rows))
+        return (RowSubset, (np.asarray(self.base), self.rows))
+
+
+def _npy_rows(path: str, rows: np.ndarray) -> RowSubset:
+    """`rows` of the ``.npy`` file at `path`, memory-mapped (the unpickling side of :class:`RowSubset`)."""
+    return RowSubset(np.load(path, mmap_mode="r", allow_pickle=False), rows)
+
 
 def _is_full_slice(key) -> bool:
     return isinstance(key, slice) and key == slice(None)

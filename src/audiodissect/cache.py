@@ -101,8 +101,24 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def _json_default(obj: Any) -> Any:
+    """`json.dumps`'s fallback for the values :func:`_jsonable` converts (numpy scalars, paths, ...)."""
+    converted = _jsonable(obj)
+    if converted is obj:
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+    return converted
+
+
+def _json_line(record: dict) -> str:
+    """One record as a JSON line; plain records go straight to the encoder (a large run writes millions)."""
+    try:
+        return json.dumps(record, ensure_ascii=False, default=_json_default)
+    except TypeError:  # a key that is not a string, number or None
+        return json.dumps(_jsonable(record), ensure_ascii=False)
+
+
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
-    lines = [json.dumps(_jsonable(r), ensure_ascii=False) for r in records]
+    lines = [_json_line(r) for r in records]
     write_text(path, "".join(line + "\n" for line in lines))
 
 

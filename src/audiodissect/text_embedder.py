@@ -98,6 +98,10 @@ class SentenceEmbedder:
     def dim(self) -> int:
         return int(self._model.get_sentence_embedding_dimension())
 
+    def __getstate__(self) -> dict:
+        """Pickled (sent to another process) without the loaded model and memo; the copy loads its own."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_memo")} | {"_memo": {}}
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts`, shape (n,) -> (n, d) float32 with unit-norm rows."""
         texts = [str(t) for t in texts]
@@ -155,6 +159,10 @@ class ClipTextEmbedder:
     @property
     def dim(self) -> int:
         return int(self._loaded[1].config.projection_dim)
+
+    def __getstate__(self) -> dict:
+        """Pickled (sent to another process) without the loaded model and memo; the copy loads its own."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_loaded", "_memo")} | {"_memo": {}}
 
     @property
     def max_length(self) -> int:

@@ -50,6 +50,13 @@ class AudioTextEvidence:
         #: Where the clip side came from: ``"computed"``, ``"cache"`` or ``"run tag logits"`` (None before use).
         self.clip_side_source: str | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Once the clip side is known, a copy (for another process) leaves the probing set behind."""
+        state = dict(self.__dict__)
+        if state["_clip_side"] is not None:
+            state["_probe"] = None
+        return state
+
     def _waveforms(self) -> list[np.ndarray]:
         rate = int(self.backend.sample_rate)
         return [self._probe.audio(r, sample_rate=rate) for r in self._rows]

@@ -11,12 +11,15 @@ and the prediction table (or, past its budget, one block's predictions).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..arrays import block_size, read_columns
 from ..errors import AudioDissectError
+from ..executor import LocalExecutor
 from .simulate import paired_dot, rank_columns, standardize_columns
 
 #: Float64 copies of a block held at once (activations, ranks and their standardised forms).
@@ -45,6 +48,12 @@ class PredictionTable:
     :data:`TABLE_ELEMENTS`; otherwise :meth:`columns` asks the predictor for
     the wanted texts each time (memory then bounded by one block's texts).
 
+    With an executor, the chunks are predicted by its workers, each holding
+    a copy of the predictors (sent once per worker); the first chunk of each
+    predictor is predicted here first, so whatever a predictor computes once
+    (a clip side, a loaded model) is computed before the copies are made.
+    The chunks are the same either way, so the table is too.
+
     Parameters
     ----------
     predictors : mapping of name to ``f(texts) -> (n, len(texts))``
@@ -52,28 +61,53 @@ class PredictionTable:
         Distinct texts.
     n : int
         Rows (scoring clips) of every prediction.
+    executor : Executor, optional
+        Where the chunks are predicted (default: in this process).
     """
 
     def __init__(self, predictors: Mapping[str, Callable[[Sequence[str]], np.ndarray]], texts: Sequence[str],
-                 *, n: int):
+                 *, n: int, executor: Any = None):
         self.predictors = dict(predictors)
+        self.names = list(self.predictors)
         self.texts = list(texts)
         self.n = n
         self.tables: dict[str, np.ndarray] = {}
-        if n * len(self.texts) * max(1, len(self.predictors)) <= TABLE_ELEMENTS:
-            order = sorted(range(len(self.texts)), key=lambda i: len(self.texts[i]))
-            for name, predictor in self.predictors.items():
-                table = np.empty((n, len(self.texts)), dtype=np.float64)
-                for lo in range(0, len(order), TEXTS_PER_CALL):
-                    ids = order[lo:lo + TEXTS_PER_CALL]
-                    table[:, ids] = predict(predictor, [self.texts[i] for i in ids], n=n, name=name)
-                self.tables[name] = table
+        if n * len(self.texts) * max(1, len(self.predictors)) > TABLE_ELEMENTS:
+            return
+        order = sorted(range(len(self.texts)), key=lambda i: len(self.texts[i]))
+        chunks = [order[lo:lo + TEXTS_PER_CALL] for lo in range(0, len(order), TEXTS_PER_CALL)]
+        self.tables = {name: np.empty((n, len(self.texts)), dtype=np.float64) for name in self.names}
+        if not chunks:
+            return
+        work = functools.partial(_predict_chunk, texts=self.texts, n=n)
+        for name in self.names:
+            self.tables[name][:, chunks[0]] = work(self.predictors, (name, chunks[0]))
+        rest = [(name, ids) for name in self.names for ids in chunks[1:]]
+        if rest:
+            predictors = self.predictors
+            runner = executor if executor is not None else LocalExecutor()
+            for (name, ids), pred in zip(rest, runner.map(work, rest, setup=lambda: predictors)):
+                self.tables[name][:, ids] = pred
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A complete table travels without its predictors (workers only read columns)."""
+        state = dict(self.__dict__)
+        if all(name in self.tables for name in self.names):
+            state["predictors"] = {}
+        return state
 
     def columns(self, name: str, text_ids: np.ndarray) -> np.ndarray:
         """Predictions of predictor `name` for the texts `text_ids`, shape (n, len(text_ids)), float64."""
         if name in self.tables:
             return self.tables[name][:, text_ids]
         return predict(self.predictors[name], [self.texts[i] for i in text_ids], n=self.n, name=name)
+
+
+def _predict_chunk(predictors: Mapping[str, Callable], item: tuple[str, list[int]], *, texts: Sequence[str],
+                   n: int) -> np.ndarray:
+    """Predictor ``item[0]``'s (n, len(item[1])) predictions for the texts at indices ``item[1]``."""
+    name, ids = item
+    return predict(predictors[name], [texts[i] for i in ids], n=n, name=name)
 
 
 def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, predictions: PredictionTable, *,
@@ -103,7 +137,7 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, pre
     units = np.asarray(units, dtype=np.int64)
     text_ids = np.asarray(text_ids, dtype=np.int64)
     m = len(units)
-    out = {name: (np.full(m, np.nan), np.full(m, np.nan)) for name in predictions.predictors}
+    out = {name: (np.full(m, np.nan), np.full(m, np.nan)) for name in predictions.names}
     if m == 0:
         return out
     if units.min() < 0 or units.max() >= n_units:
@@ -126,7 +160,7 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, pre
         plain = standardize_columns(block)
         ranked = standardize_columns(rank_columns(block))
         del block
-        for name in predictions.predictors:
+        for name in predictions.names:
             pred = predictions.columns(name, block_texts)  # (n, t)
             spearman, pearson = out[name]
             pearson[pairs] = np.clip(paired_dot(standardize_columns(pred), local_text, plain, local_unit), -1, 1)

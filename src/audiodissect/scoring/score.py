@@ -30,6 +30,7 @@ units never enter a score.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections import defaultdict
@@ -41,6 +42,7 @@ import numpy as np
 from ..arrays import RowSubset
 from ..cache import atomic_path, hash_file, read_json
 from ..errors import AudioDissectError
+from ..executor import Executor, LocalExecutor
 from ..probes.base import HELDOUT
 from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir
@@ -138,7 +140,8 @@ def collect_explanations(identify: Sequence[Mapping[str, Any]],
 
 def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: Mapping[str, np.ndarray],
                        predictors: Mapping[str, ExplanationEvidence], *,
-                       hook: ProgressHook | None = None, block_units: int | None = None) -> list[dict[str, Any]]:
+                       hook: ProgressHook | None = None, block_units: int | None = None,
+                       executor: Executor | None = None) -> list[dict[str, Any]]:
     """Correlate every explanation's simulated activations with the real ones.
 
     The distinct texts of all explanations are predicted once by every
@@ -146,7 +149,10 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
     layer by layer, a block of units at a time
     (:func:`~audiodissect.scoring.blocks.layer_correlations`), each block of
     activations is ranked once and the correlations of all its (text, unit)
-    pairs are batched column dot products.
+    pairs are batched column dot products. With an executor, the text chunks
+    are predicted and the layers correlated by its workers (each layer's
+    activations travel as their file name when they are a memory map); the
+    records are the same.
 
     Parameters
     ----------
@@ -160,6 +166,8 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
         Told ``("score", None, completed=, total=)`` once per layer.
     block_units : int, optional
         Units read at once (default: about 64 MiB of working copies).
+    executor : Executor, optional
+        Where predictions and correlations run (default: in this process).
 
     Returns
     -------
@@ -182,15 +190,20 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
     if len(n_clips) > 1:
         raise AudioDissectError(f"the layers' activations have different numbers of clips: {sorted(n_clips)}")
     hook("score", None, completed=0, total=len(by_layer))
-    predictions = PredictionTable(predictors, list(text_pos), n=n_clips.pop() if n_clips else 0)
-    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for step, (layer, group) in enumerate(by_layer.items(), 1):
+    executor = executor or LocalExecutor()
+    predictions = PredictionTable(predictors, list(text_pos), n=n_clips.pop() if n_clips else 0, executor=executor)
+    tasks = []
+    for layer, group in by_layer.items():
         u_idx = np.fromiter((e["index"] for e in group), dtype=np.int64, count=len(group))
         t_idx = np.fromiter((text_pos[e["text"]] for e in group), dtype=np.int64, count=len(group))
         if len(u_idx) and (u_idx.min() < 0 or u_idx.max() >= activations[layer].shape[1]):
             raise AudioDissectError(f"a unit index of layer {layer!r} is outside its "
                                     f"{activations[layer].shape[1]} units")
-        scores[layer] = layer_correlations(activations[layer], u_idx, t_idx, predictions, block_units=block_units)
+        tasks.append((activations[layer], u_idx, t_idx))
+    correlate = functools.partial(_correlate_layer, predictions=predictions, block_units=block_units)
+    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for step, (layer, result) in enumerate(zip(by_layer, executor.map(correlate, tasks)), 1):
+        scores[layer] = result
         hook("score", None, completed=step, total=len(by_layer))
     records: list[dict[str, Any]] = []
     for pname in predictors:
@@ -202,6 +215,13 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
                          "spearman": rho, "pearson": r, "n_clips": n_clips}
                         for e, rho, r in zip(group, _rounded(spearman), _rounded(pearson))]
     return records
+
+
+def _correlate_layer(task: tuple[Any, np.ndarray, np.ndarray], *, predictions: PredictionTable,
+                     block_units: int | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`~audiodissect.scoring.blocks.layer_correlations` of one ``(activations, units, text ids)`` task."""
+    activations, units, text_ids = task
+    return layer_correlations(activations, units, text_ids, predictions, block_units=block_units)
 
 
 def _rounded(x: np.ndarray) -> list[float | None]:
@@ -409,7 +429,8 @@ def score_inputs(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence
 
 
 def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence | None = None,
-                 hook: ProgressHook | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                 hook: ProgressHook | None = None,
+                 executor: Executor | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Score every explanation of a run on its held-out clips.
 
     Reads ``units/identify.jsonl`` and ``units/summarize.jsonl`` (whichever
@@ -426,6 +447,8 @@ def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence
         The ``audio_text`` predictor: texts -> (N_heldout, n_texts) on the held-out
         clips in clip order.
     hook : ProgressHook, optional
+    executor : Executor, optional
+        Where predictions and correlations run (default: in this process).
 
     Returns
     -------
@@ -444,7 +467,7 @@ def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence
         predictors["audio_text"] = evidence_fn
     wanted = {e["layer"] for e in explanations}
     activations = {layer: RowSubset(run.activations(layer), rows) for layer in run.layers() if layer in wanted}
-    records = score_explanations(explanations, activations, predictors, hook=hook)
+    records = score_explanations(explanations, activations, predictors, hook=hook, executor=executor)
     run.write_units("score", records)
     table = summarize_scores(records)
     write_summary_csv(run.score_dir / "summary.csv", table)

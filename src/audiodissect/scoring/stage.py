@@ -68,7 +68,10 @@ class ScoreStage(Stage):
         return parts
 
     def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[dict]]:
-        return write_scores(ctx.run, embedder=self.embedder(ctx), evidence_fn=self.evidence_fn(ctx), hook=ctx.hook)
+        from ..executor import make_executor
+
+        return write_scores(ctx.run, embedder=self.embedder(ctx), evidence_fn=self.evidence_fn(ctx), hook=ctx.hook,
+                            executor=make_executor(getattr(ctx.config, "executor", None)))
 
     def load(self, ctx: Any) -> list[dict]:
         return ctx.run.read_units("score")
