@@ -1,6 +1,7 @@
-"""Benchmark: out-of-core identification, and score against record on a YAMNet-all-layers run.
+"""Benchmark: the four figures of scaling, printed in one run.
 
-Run ``python bench/scale.py`` (options: ``--help``). It prints two parts.
+Run ``python bench/scale.py`` (options: ``--help``; each part can be left
+out with ``--skip-<part>``). It prints four parts.
 
 1. **Out-of-core identify.** Synthetic activations, (N clips, U units)
    float32, are written to a ``.npy`` file in row blocks (never whole in
@@ -21,9 +22,19 @@ Run ``python bench/scale.py`` (options: ``--help``). It prints two parts.
    run, reads) ``audiodissect run --model yamnet --layers '*'
    --probe-option clips_per_label=30 --stages record describe identify
    summarize score`` and prints every stage's seconds from the run's
-   ``manifest.json``, and score / record. ``--skip-run`` leaves this part out.
+   ``manifest.json``, and score / record.
+3. **Local against Ray executor on the default run.** ``audiodissect run``
+   with its defaults, once to fill the shared caches (the trained demo CNN,
+   the soundbank, its tags and descriptions; not timed), then once with
+   ``--executor local`` and once with ``--executor ray`` (a Ray instance
+   started on this machine), each into a fresh folder. Prints both runs'
+   wall time and stage times, and whether their results are equal:
+   activations and logits bit for bit, and every unit record, table and
+   score file byte for byte.
+4. **HTTP requests/s at concurrency 1 and 4** against llama.cpp's own
+   server in this process (:mod:`http_concurrency`, next to this file).
 
-Quick check: ``python bench/scale.py --clips 2000 --units 5000 --skip-run``.
+Quick check: ``python bench/scale.py --clips 2000 --units 5000 --skip-yamnet --skip-executors --skip-http``.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -167,6 +179,69 @@ def yamnet_run(args: argparse.Namespace) -> None:
         print(f"\nscore / record = {seconds['score'] / seconds['record']:.2f}")
 
 
+# ------------------------------------------------------------------ executors
+
+#: Files of a run compared between executors (besides every layer's activations and the logits).
+COMPARED = ["units/identify.jsonl", "units/summarize.jsonl", "units/score.jsonl", "descriptions.json",
+            "concepts.txt", "pruning/table.csv", "pruning/class_drop.csv", "score/summary.csv", "evaluation/last_layer.csv"]
+
+
+def timed_run(out: Path, extra: list[str]) -> float:
+    """Wall seconds of ``audiodissect run --out OUT EXTRA`` (the folder is emptied first)."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "audiodissect", "run", "--out", str(out), *extra]
+    print("$ audiodissect " + " ".join(cmd[3:]))
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def same_results(a: Path, b: Path) -> list[tuple[str, bool | None]]:
+    """(what, equal) for every layer's activations, the logits and :data:`COMPARED` (None: in neither run)."""
+    from audiodissect.rundir import RunDir
+
+    ra, rb = RunDir(a), RunDir(b)
+    out: list[tuple[str, bool | None]] = []
+    for layer in ra.layers():
+        out.append((f"activations {layer}", layer in rb.layers() and
+                    np.array_equal(np.load(ra.activation_path(layer)), np.load(rb.activation_path(layer)))))
+    out.append(("logits", np.array_equal(ra.logits(), rb.logits())))
+    for name in COMPARED:
+        fa, fb = a / name, b / name
+        out.append((name, None if not (fa.exists() or fb.exists()) else
+                    fa.exists() and fb.exists() and fa.read_bytes() == fb.read_bytes()))
+    return out
+
+
+def executors(args: argparse.Namespace) -> None:
+    root = Path(args.default_out)
+    print("## Local against Ray executor on the default run\n")
+    timed_run(root / "warm", [])  # fills the shared caches; not compared
+    wall = {name: timed_run(root / name, ["--executor", name]) for name in ("local", "ray")}
+    seconds = {name: stage_seconds(root / name) for name in wall}
+    print("\n| stage | local (s) | ray (s) |\n|---|---|---|")
+    for stage in dict.fromkeys([*seconds["local"], *seconds["ray"]]):
+        cells = [f"{seconds[n][stage]:.1f}" if stage in seconds[n] else "-" for n in ("local", "ray")]
+        print(f"| {stage} | {cells[0]} | {cells[1]} |")
+    print(f"| wall, Ray's start included | {wall['local']:.1f} | {wall['ray']:.1f} |\n")
+    checks = same_results(root / "local", root / "ray")
+    for what, equal in checks:
+        if equal is not None:
+            print(f"{'equal' if equal else 'DIFFERENT'}: {what}")
+    compared = [e for _, e in checks if e is not None]
+    print(f"\n{sum(compared)} of {len(compared)} results equal between the executors\n")
+
+
+# ------------------------------------------------------------------ HTTP
+
+def http(args: argparse.Namespace) -> None:
+    print("## HTTP requests/s at concurrency 1 and 4 (llama.cpp server, SmolLM2)\n")
+    sys.path.insert(0, str(Path(__file__).parent))
+    import http_concurrency
+
+    http_concurrency.main(["--levels", "1,4", "--prompts", str(args.http_prompts)])
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clips", type=int, default=20_000, help="N, rows of the synthetic activations")
@@ -177,8 +252,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tmp", default=None, help="folder for the synthetic array (default: the system's)")
     p.add_argument("--out", default="/tmp/yamnet_all", help="run directory of the YAMNet run")
     p.add_argument("--run-dir", default=None, help="read the stage times of this finished run instead")
-    p.add_argument("--skip-run", action="store_true", help="leave out the YAMNet run")
-    p.add_argument("--skip-identify", action="store_true", help="leave out the out-of-core part")
+    p.add_argument("--default-out", default="/tmp/executors", help="folder of the default runs (part 3)")
+    p.add_argument("--http-prompts", type=int, default=16, help="prompts per concurrency level (part 4)")
+    for part in ("identify", "yamnet", "executors", "http"):
+        p.add_argument(f"--skip-{part}", action="store_true", help=f"leave out the {part} part")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--activations", help=argparse.SUPPRESS)
     p.add_argument("--evidence", help=argparse.SUPPRESS)
@@ -186,10 +263,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args)
         return
-    if not args.skip_identify:
-        out_of_core(args)
-    if not args.skip_run:
-        yamnet_run(args)
+    parts = {"identify": out_of_core, "yamnet": yamnet_run, "executors": executors, "http": http}
+    for name, part in parts.items():
+        if not getattr(args, f"skip_{name}"):
+            part(args)
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":
