@@ -8,6 +8,11 @@ Files written::
     pruning/<concept>/results.jsonl      one row per selection: dA, dR, selectivity, accuracies
     pruning/results.jsonl                every evaluated (concept, selection) row
     pruning/table.jsonl, table.csv       one row per strategy, averaged over concepts
+
+Selections are measured by an executor (:mod:`audiodissect.executor`): in
+this process by default, or by workers that each hold one model replica
+(:mod:`audiodissect.prune.replica`); rows are cached and written here, in
+the driver, in selection order, so the files are the same either way.
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ from ..cache import atomic_path, hash_key, load_npy, read_json, read_jsonl, save
 from ..class_names import class_index
 from ..config import PruneConfig
 from ..errors import AudioDissectError, unknown_name_error
+from ..executor import Executor, LocalExecutor
 from ..probes.base import ProbeSet
-from ..progress import ProgressHook, track
+from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir
 from ..targets.base import Target
-from .evaluate import (TABLE_COLUMNS, HeldoutAudio, evaluate_selection, heldout_logits,
+from .evaluate import (TABLE_COLUMNS, HeldoutAudio, heldout_logits,
                        heldout_targets, pruning_table, unmatched_labels)
 from .matching import Encode
+from .replica import measure_row, replica_setup, row_key
 from .strategies import (CLOSED_SET, STRATEGIES, Selection, concept_slug, eligible_layers, save_selection,
                          select_closed_set, select_given, select_ocp, select_random)
 
@@ -57,6 +64,8 @@ class PruningContext:
         record = run.stage("record")
         self.run = run
         self.target = target
+        #: the probing set the held-out audio is read from (by workers too)
+        self.audio_source = probe
         self.batch_size = batch_size
         self.hook = hook
         self.class_names = list(target.class_names or record.get("class_names") or [])
@@ -115,22 +124,73 @@ class PruningContext:
         """The concepts (held-out labels) of the classes with held-out clips, in class order."""
         return [self.label_of[int(k)] for k in self.among]
 
-    def measure(self, selection: Selection) -> dict[str, Any]:
-        """Evaluate one selection; the row is cached in ``pruning/<concept>/results.jsonl``."""
-        key = hash_key(self.baseline_key, selection.units)
-        path = self.root / concept_slug(selection.concept) / "results.jsonl"
-        rows = read_jsonl(path) if path.exists() else []
-        for row in rows:  # rows cached before per-class changes were measured are measured again
+    def _results_path(self, concept: str) -> Path:
+        return self.root / concept_slug(concept) / "results.jsonl"
+
+    def cached_row(self, selection: Selection) -> dict[str, Any] | None:
+        """The row of `selection` cached in ``pruning/<concept>/results.jsonl``, or None.
+
+        Rows cached before per-class changes were measured count as missing.
+        """
+        key = row_key(self.baseline_key, selection.units)
+        path = self._results_path(selection.concept)
+        for row in read_jsonl(path) if path.exists() else []:
             if row.get("key") == key and row.get("label") == selection.label and "class_change" in row:
                 return row
-        k = class_index(selection.concept, self.class_names)
-        effect = evaluate_selection(self.target, self.audio, self.baseline, self.classes, k, selection.units,
-                                    batch_size=self.batch_size, among=self.among)
-        row = {"concept": selection.concept, "strategy": selection.strategy, "seed": selection.seed,
-               "reference": selection.reference, "label": selection.label, **effect, "key": key}
-        rows = [r for r in rows if r.get("label") != selection.label] + [row]
-        write_jsonl(path, rows)
+        return None
+
+    def store_row(self, row: dict[str, Any]) -> None:
+        """Cache `row` in its concept's ``results.jsonl``, replacing an older row of its label."""
+        path = self._results_path(row["concept"])
+        rows = read_jsonl(path) if path.exists() else []
+        write_jsonl(path, [r for r in rows if r.get("label") != row["label"]] + [row])
+
+    def measure(self, selection: Selection) -> dict[str, Any]:
+        """Evaluate one selection; the row is cached in ``pruning/<concept>/results.jsonl``."""
+        row = self.cached_row(selection)
+        if row is None:
+            row = measure_row(self, selection)
+            self.store_row(row)
         return row
+
+    def measure_all(self, selections: Sequence[Selection], *,
+                    executor: Executor | None = None) -> list[dict[str, Any]]:
+        """Evaluate `selections` (cached rows reused), one row each, in order.
+
+        The selections not cached are measured by `executor` (default: in this
+        process, on this context's model); each row is cached as it arrives.
+        Progress goes to the hook per concept (``("prune", concept, ...)``).
+
+        Parameters
+        ----------
+        selections : sequence of Selection, length M
+        executor : Executor, optional
+            On Ray, each worker holds one model replica and the held-out audio.
+
+        Returns
+        -------
+        list of dict, length M
+        """
+        selections = list(selections)
+        rows = [self.cached_row(s) for s in selections]
+        todo = [i for i, row in enumerate(rows) if row is None]
+        hook = self.hook or default_hook()
+        total: dict[str, int] = {}
+        done: dict[str, int] = {}
+        for selection, row in zip(selections, rows):
+            total[selection.concept] = total.get(selection.concept, 0) + 1
+            done[selection.concept] = done.get(selection.concept, 0) + (row is not None)
+        for concept, count in total.items():
+            hook("prune", concept, completed=done[concept], total=count)
+        executor = executor or LocalExecutor()
+        measured = executor.map(measure_row, [selections[i] for i in todo], setup=replica_setup(self, executor))
+        for i, row in zip(todo, measured):
+            self.store_row(row)
+            rows[i] = row
+            concept = selections[i].concept
+            done[concept] += 1
+            hook("prune", concept, completed=done[concept], total=total[concept])
+        return rows  # type: ignore[return-value]
 
 
 def _text_encoder(spec: str) -> Encode:
@@ -206,12 +266,17 @@ def _random_sizes(chosen: Sequence[Selection], config: PruneConfig) -> list[tupl
 
 
 def prune_concept(ctx: PruningContext, concept: str, *, strategies: Sequence[str], units: Sequence[str] = (),
-                  config: PruneConfig | None = None, encode: Encode | None = None) -> list[dict[str, Any]]:
-    """Select units for `concept` with each strategy, ablate them and measure; one row per selection."""
+                  config: PruneConfig | None = None, encode: Encode | None = None,
+                  executor: Executor | None = None) -> list[dict[str, Any]]:
+    """Select units for `concept` with each strategy, ablate them and measure; one row per selection.
+
+    `executor` measures the selections (default: in this process; see
+    :meth:`PruningContext.measure_all`).
+    """
     class_index(concept, ctx.class_names)  # fail early on a concept that is not a class
     selections = select_for_concept(ctx, concept, strategies=strategies, units=units, config=config,
                                     encode=encode)
-    return [ctx.measure(s) for s in track(selections, "prune", hook=ctx.hook, artefact=concept)]
+    return ctx.measure_all(selections, executor=executor)
 
 
 def resolve_concepts(ctx: PruningContext, concepts: Sequence[str]) -> list[str]:
@@ -249,8 +314,13 @@ def sample_evenly(items: Sequence[str], spec: str) -> list[str]:
 
 
 def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: PruneConfig | None = None, *,
-                     encode: Encode | None = None, hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+                     encode: Encode | None = None, hook: ProgressHook | None = None,
+                     executor: Executor | None = None) -> list[dict[str, Any]]:
     """Prune every concept with every strategy and write the averaged table (paper Table 4).
+
+    Every concept's selections are chosen first, then all of them are measured
+    by `executor` at once (default: in this process; on Ray, spread over
+    workers that each hold one model replica); the files are the same either way.
 
     Returns
     -------
@@ -264,9 +334,10 @@ def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: Prune
                          include_output_layer=config.include_output_layer, hook=hook)
     if "ocp" in config.strategies and config.ocp_threshold is not None and encode is None:
         encode = _text_encoder(config.text_embedder)
-    results = []
-    for concept in resolve_concepts(ctx, config.concepts):
-        results += prune_concept(ctx, concept, strategies=config.strategies, config=config, encode=encode)
+    selections = [selection for concept in resolve_concepts(ctx, config.concepts)
+                  for selection in select_for_concept(ctx, concept, strategies=config.strategies, config=config,
+                                                      encode=encode)]
+    results = ctx.measure_all(selections, executor=executor)
     table = pruning_table(results)
     write_jsonl(ctx.root / "results.jsonl", results)
     write_table(ctx.root, table)

@@ -13,6 +13,10 @@ from ..stage import Stage
 class PruneStage(Stage):
     """Prune the chosen concepts with every strategy and measure on the held-out clips.
 
+    The selections are measured by the run's executor (``executor`` settings):
+    in this process, or on Ray workers that each hold one model replica; the
+    key leaves the executor out, so a table measured by one is reused by the other.
+
     Parameters
     ----------
     config : PruneConfig, optional
@@ -39,11 +43,13 @@ class PruneStage(Stage):
         return {**upstream, "settings": dataclasses.asdict(self.settings(ctx))}
 
     def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        from ..executor import make_executor
         from .runner import evaluate_pruning
 
         config = self.settings(ctx)
         run: RunDir = ctx.run
-        table = evaluate_pruning(run, ctx.target, ctx.probe, config, encode=self.encode, hook=ctx.hook)
+        table = evaluate_pruning(run, ctx.target, ctx.probe, config, encode=self.encode, hook=ctx.hook,
+                                 executor=make_executor(getattr(ctx.config, "executor", None)))
         pruned = dict.fromkeys(row["concept"] for row in read_jsonl(run.pruning_dir / "results.jsonl"))
         section: dict[str, Any] = {"table": table, "concepts": list(pruned), "output_layer": run.output_layer()}
         from .class_drop import write_class_drop
