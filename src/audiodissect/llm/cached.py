@@ -111,6 +111,11 @@ class CachedLLM:
         """The backend's requests in flight at once (1 for in-process backends)."""
         return int(getattr(self.llm, "concurrency", 1))
 
+    @property
+    def fans_out(self) -> bool:
+        """Whether the backend spreads one call's prompts over workers itself (then hand it all at once)."""
+        return bool(getattr(self.llm, "fans_out", False))
+
     def _connect(self) -> contextlib.closing[sqlite3.Connection]:
         return contextlib.closing(sqlite3.connect(self.path, timeout=60.0))
 

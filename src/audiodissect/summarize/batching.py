@@ -21,7 +21,8 @@ def complete_unique(llm, prompts: Sequence[str], *, params: dict[str, Any] | Non
     params : dict, optional
         Generation parameters (``system``, ``temperature``, ``max_tokens``, ``seed``).
     batch_size : int
-        Distinct prompts per ``complete`` call.
+        Distinct prompts per ``complete`` call; all of them in one call when
+        `llm` fans out (its ``fans_out`` is true: it spreads them over workers itself).
     hook : progress hook, optional
         Told the number of distinct prompts answered after each batch.
     stage, artefact : str
@@ -37,8 +38,9 @@ def complete_unique(llm, prompts: Sequence[str], *, params: dict[str, Any] | Non
     hook = hook or default_hook()
     hook(stage, artefact, completed=0, total=len(unique))
     answers: dict[str, str] = {}
-    for start in range(0, len(unique), batch_size):
-        batch = unique[start:start + batch_size]
+    step = max(len(unique), 1) if getattr(llm, "fans_out", False) else batch_size
+    for start in range(0, len(unique), step):
+        batch = unique[start:start + step]
         replies = llm.complete(batch, **(params or {}))
         if len(replies) != len(batch):
             raise AudioDissectError(f"the LLM {getattr(llm, 'name', '')!r} returned {len(replies)} answers "

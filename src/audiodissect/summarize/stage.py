@@ -16,6 +16,11 @@ class SummarizeStage(Stage):
     concept set. Every LLM answer is cached in ``cache/llm.sqlite``; the key
     covers each unit's top and bottom clips (not the activation values), the
     descriptions, the LLM, the embedder, the concepts and the settings.
+
+    With the Ray executor the prompts go out in batches to workers that each
+    build the LLM backend once (:class:`~audiodissect.llm.fanout.FannedOutLLM`);
+    the answer cache, the failure handling and the records are those of the
+    local executor, and the key leaves the executor out.
     """
 
     name = "summarize"
@@ -58,7 +63,9 @@ class SummarizeStage(Stage):
                 "clips": [clips[i].id for i in rows]}
 
     def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[dict]]:
+        from ..executor import make_executor
         from ..llm import CachedLLM, load_llm
+        from ..llm.fanout import FannedOutLLM
         from ..text_embedder import load_text_embedder
         from .units import summarize_units
 
@@ -68,9 +75,12 @@ class SummarizeStage(Stage):
         rows = run.probe_rows()
         clips = run.clips()
         remote = cfg.llm.startswith("http:")  # in-process backends answer one prompt at a time
-        llm = CachedLLM(load_llm(cfg.llm, timeout=cfg.timeout, retries=cfg.retries,
-                                 concurrency=cfg.concurrency if remote else None),
-                        run.llm_cache_path, refresh=cfg.refresh_cache)
+        options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency if remote else None}
+        backend = load_llm(cfg.llm, **options)
+        executor = make_executor(getattr(ctx.config, "executor", None))
+        if executor.name != "local":  # batches of prompts on the workers, one backend each
+            backend = FannedOutLLM(cfg.llm, executor=executor, name=backend.name, **options)
+        llm = CachedLLM(backend, run.llm_cache_path, refresh=cfg.refresh_cache)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
                                   concepts=concepts, settings=settings, hook=ctx.hook)
         for r in records:
