@@ -56,7 +56,10 @@ class DescribeStage(Stage):
 
     Descriptions are cached per clip in the probing set's shared cache, one
     file per captioner, so an interrupted describe resumes and another run on
-    the same clips describes nothing again.
+    the same clips describes nothing again. With the Ray executor, shards of
+    clips are described by workers that each build the captioner once
+    (:func:`~audiodissect.captioners.fanout.describe_fanned_out`), into the
+    same cache; the key leaves the executor out.
     """
 
     name = "describe"
@@ -68,16 +71,26 @@ class DescribeStage(Stage):
         return {"captioner": spec, "file": _file_digest(spec), "probe": ctx.probe.content_key()}
 
     def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[str]]:
+        import functools
+
         from ..captioners import describe_cached, probe_clips
+        from ..executor import make_executor
 
         spec = ctx.config.describe.captioner
         probe = ctx.probe
         cache = ctx.run.probe_cache(probe)
         cfg = ctx.config.describe
-        captioner = load_captioner(spec, probe, cache_dir=cache, timeout=cfg.timeout, concurrency=cfg.concurrency,
-                                   retries=cfg.retries)
+        options = {"cache_dir": cache, "timeout": cfg.timeout, "concurrency": cfg.concurrency, "retries": cfg.retries}
+        captioner = load_captioner(spec, probe, **options)
         store = cache / f"descriptions-{hash_key(spec, _file_digest(spec))[:12]}.json"
-        texts = describe_cached(captioner, probe_clips(probe), store, hook=ctx.hook)
+        executor = make_executor(getattr(ctx.config, "executor", None))
+        if executor.name == "local":
+            texts = describe_cached(captioner, probe_clips(probe), store, hook=ctx.hook)
+        else:  # shards of clips on the workers, each building the captioner once from its spec
+            from ..captioners.fanout import describe_fanned_out
+
+            texts = describe_fanned_out(captioner, probe_clips(probe), store, executor=executor, hook=ctx.hook,
+                                        build=functools.partial(load_captioner, spec, probe, **options))
         ctx.run.write_descriptions({c.id: t for c, t in zip(probe.clips, texts)})
         failed = dict(getattr(texts, "failed", {}) or {})
         return {"captioner": spec, "n_clips": len(texts), "n_cached": texts.n_cached,
