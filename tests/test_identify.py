@@ -54,7 +54,22 @@ def test_last_layer_table_counts_hits_and_leaves_out_unknown_classes():
     ]
     rows = last_layer_table(records, layer="out", class_names=["dog", "rain", "helicopter"],
                             concepts=["dog", "rain", "x", "y"])
-    assert rows == [{"method": "tab", "similarity": "cos3", "top1": 50.0, "top5": 100.0, "units": 2, "left_out": 1}]
+    assert rows == [{"method": "tab", "similarity": "cos3", "top1": 50.0, "top5": 100.0, "top1_classes": 50.0,
+                     "top5_classes": 100.0, "units": 2, "left_out": 1}]
+
+
+def test_last_layer_table_ranks_the_class_names_apart_from_other_concepts():
+    """A class unit named "low-pitched" first is a top-1 miss, but a hit among the class names."""
+    records = [
+        {"layer": "out", "index": 0, "method": "tab", "similarity": "cos", "concepts": ["low-pitched", "dog", "rain"]},
+        {"layer": "out", "index": 1, "method": "tab", "similarity": "cos", "concepts": ["rain", "noisy", "dog"]},
+        {"layer": "out", "index": 2, "method": "tab", "similarity": "cos", "concepts": ["noisy", "dog", "bright"]},
+    ]
+    rows = last_layer_table(records, layer="out", class_names=["dog", "rain", "wind"],
+                            concepts=["dog", "rain", "wind", "low-pitched", "noisy", "bright"])
+    assert rows == [{"method": "tab", "similarity": "cos", "top1": round(100 / 3, 1), "top5": round(200 / 3, 1),
+                     "top1_classes": round(200 / 3, 1), "top5_classes": round(200 / 3, 1), "units": 3,
+                     "left_out": 0}]
 
 
 def test_output_layer_is_the_last_with_one_unit_per_class():
@@ -80,7 +95,7 @@ def test_last_layer_table_names_classes_by_synonym():
                                                                "Music"],
                             concepts=["violin", "piano", "marimba"])
     assert rows == [{"method": "db", "similarity": "cos", "top1": round(100 * 2 / 3, 1), "top5": 100.0,
-                     "units": 3, "left_out": 1}]
+                     "top1_classes": round(100 * 2 / 3, 1), "top5_classes": 100.0, "units": 3, "left_out": 1}]
 
 
 def test_icl_records_put_the_top1_answer_first_and_drop_copied_lists():
@@ -99,5 +114,6 @@ def test_icl_records_put_the_top1_answer_first_and_drop_copied_lists():
 def test_format_table_shows_a_dash_for_icl_similarity():
     from audiodissect.scoring.last_layer import format_table
 
-    rows = [{"method": "icl", "similarity": None, "top1": 58.8, "top5": 64.7, "cosine": 0.672, "units": 17}]
-    assert format_table(rows).splitlines()[-1] == "icl     -                 58.8     64.7   0.672     17"
+    rows = [{"method": "icl", "similarity": None, "top1": 58.8, "top5": 64.7, "top1_classes": 64.7,
+             "top5_classes": 70.6, "cosine": 0.672, "units": 17}]
+    assert format_table(rows).splitlines()[-2].split() == ["icl", "-", "58.8", "64.7", "64.7", "70.6", "0.672", "17"]
