@@ -128,6 +128,14 @@ def test_paper_preset_on_a_hugging_face_ast(tmp_path, monkeypatch):
                      labels=["a", "b", "c"] * 2)
     d = ad.Dissection(f"hf:{tmp_path / 'ast'}", probe, tmp_path / "run", preset="paper", hook=silent)
     assert d.config.identify.db_scope == "topk" and d.config.summarize.icl_shots == 2
+    # the paper's TAB, concept set, summaries and calibration, where the defaults go beyond them
+    default = ad.Dissection(f"hf:{tmp_path / 'ast'}", probe, tmp_path / "default", hook=silent).config
+    for section, key, paper, ours in [("identify", "tab_backend", "tag-bridge", "tag-bridge+acoustic"),
+                                      ("identify", "acoustic_concepts", False, True),
+                                      ("summarize", "contrastive", False, True),
+                                      ("summarize", "calibration", "sentence", "content")]:
+        assert getattr(getattr(d.config, section), key) == paper
+        assert getattr(getattr(default, section), key) == ours
     acts = d.record()
     blocks = [f"audio_spectrogram_transformer.layers.{i}.{name}" for i in range(2)
               for name in ("attention.o_proj", "mlp.fc1", "mlp.fc2")]

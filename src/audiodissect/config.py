@@ -86,9 +86,9 @@ class IdentifyConfig:
     methods: list[str] = setting(factory=lambda: ["tab", "db"], choices=("tab", "db"), help="evidence sources")
     similarities: list[str] = setting(factory=lambda: list(_similarity_names()), choices=_similarity_names,
                                       help="similarity functions")
-    tab_backend: str = setting("tag-bridge", help="tag-bridge[:<tagger>], clap[:<hub id or path>], acoustic, or "
+    tab_backend: str = setting("tag-bridge+acoustic", help="tag-bridge[:<tagger>], clap[:<hub id or path>], acoustic, or "
                                                   "either of the first two + '+acoustic' (acoustic words measured)")
-    acoustic_concepts: bool = setting(False, help="without a concept file, add the default acoustic words "
+    acoustic_concepts: bool = setting(True, help="without a concept file, add the default acoustic words "
                                                   "(audiodissect/data/acoustic_evidence.toml) to the probe labels")
     db_scope: str = setting("all", choices=("all", "topk"),
                             help="DB on hidden layers: all clips, or each unit's top-k clips (the original's)")
@@ -104,10 +104,10 @@ class SummarizeConfig:
     llm: str = setting("extractive", help="extractive, llamacpp[:<gguf>], http:<model>@<url>, transformers:<id>")
     k: int = setting(5, min=1, help="top and bottom clips per unit")
     threshold: float = setting(0.75, min=-1.0, max=1.0, help="calibration cosine threshold")
-    calibration: str = setting("sentence", choices=("sentence", "content"),
+    calibration: str = setting("content", choices=("sentence", "content"),
                                help="Module B: drop S_high sentences close to S_low (sentence, the paper's) or "
                                     "drop only the sources and qualities S_low also names (content)")
-    contrastive: bool = setting(False, help="summaries state what the top clips share and the bottom clips lack")
+    contrastive: bool = setting(True, help="summaries state what the top clips share and the bottom clips lack")
     adjective_filter: str = setting("lexicon", choices=("lexicon", "llm"), help="acoustic-adjective judge")
     icl: bool = setting(True, help="ask the LLM to choose a concept (ICL)")
     icl_shots: int = setting(0, min=0, max=2, help="worked examples in the ICL prompt (the paper: 2)")
@@ -194,14 +194,16 @@ class RunConfig:
 
 
 #: Named settings. ``paper``: the original AND procedures where ours differ (first-token pooling, the
-#: paper's layer set for AST and BEATs, DB on each hidden unit's top-5 clips, two-shot ICL on the raw
-#: summary, the released code's calibration threshold 0.5). soft-WPMI's published rank weights and the
-#: paper's uninterpretable-unit rule are the defaults already.
+#: paper's layer set for AST and BEATs, DB on each hidden unit's top-5 clips, TAB without measured acoustic
+#: evidence and the label set as concepts, summaries of the top clips alone, two-shot ICL on the raw summary,
+#: sentence-level calibration at the released code's threshold 0.5). soft-WPMI's published rank weights and
+#: the paper's uninterpretable-unit rule are the defaults already.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "record": {"pool": "first", "layer_set": "paper"},
-        "identify": {"db_scope": "topk", "db_topk": 5},
-        "summarize": {"icl_shots": 2, "icl_summary": "high", "threshold": 0.5},
+        "identify": {"db_scope": "topk", "db_topk": 5, "tab_backend": "tag-bridge", "acoustic_concepts": False},
+        "summarize": {"icl_shots": 2, "icl_summary": "high", "threshold": 0.5, "calibration": "sentence",
+                      "contrastive": False},
     },
 }
 

@@ -22,8 +22,9 @@ def register(evaluate_sub) -> None:
     p.add_argument("--methods", nargs="+", choices=("tab", "db"), default=["tab", "db"])
     p.add_argument("--similarities", nargs="+", choices=SIMILARITIES, default=list(SIMILARITIES))
     p.add_argument("--no-acoustic", action="store_true", help="plant class copies only")
-    p.add_argument("--tab-backend", default="tag-bridge", metavar="SPEC",
-                   help="audio-text evidence: tag-bridge, tag-bridge:<tagger>, clap, clap:<id>")
+    p.add_argument("--tab-backend", default="tag-bridge+acoustic", metavar="SPEC",
+                   help="audio-text evidence: tag-bridge, tag-bridge:<tagger>, clap, clap:<id>, acoustic, or either "
+                        "of the first two + '+acoustic' (default: tag-bridge+acoustic)")
     p.add_argument("--descriptions", metavar="FILE",
                    help="clip descriptions for DB ({clip id: text} JSON); default: describe with --captioner")
     p.add_argument("--captioner", default="tags", help="captioner for DB when no --descriptions (default: tags)")

@@ -27,12 +27,13 @@ def register(evaluate_sub) -> None:
 
 def main(args) -> int:
     from ..prune.evaluate import format_table
+    from ..executor import make_executor
     from ..prune.runner import evaluate_pruning
     from ._stage import open_run
 
     config = config_from_args(args, concepts=list(args.concepts), strategies=list(args.strategies))
     d = open_run(args.run, device=args.device)
-    table = evaluate_pruning(d.run_dir, d.target, d.probe, config)
+    table = evaluate_pruning(d.run_dir, d.target, d.probe, config, executor=make_executor(d.config.executor))
     print(format_table(table))
     print(f"table: {d.run_dir.pruning_dir / 'table.csv'}")
     return 0

@@ -57,6 +57,7 @@ def register(sub) -> None:
 def main(args) -> int:
     from ..class_names import class_index
     from ..errors import AudioDissectError
+    from ..executor import make_executor
     from ..prune.evaluate import format_table, pruning_table
     from ..prune.runner import PruningContext, select_for_concept
     from ..prune.strategies import concept_slug
@@ -70,7 +71,7 @@ def main(args) -> int:
                          include_output_layer=config.include_output_layer)
     class_index(args.concept, ctx.class_names)
     selections = select_for_concept(ctx, args.concept, strategies=strategies, units=args.units, config=config)
-    rows = [ctx.measure(s) for s in selections]
+    rows = ctx.measure_all(selections, executor=make_executor(d.config.executor))
     skipped = f"; {ctx.skipped} skipped, their label is not a class" if ctx.skipped else ""
     print(f"concept {args.concept!r}: {len(ctx.classes)} held-out clips "
           f"({rows[0]['n_c'] if rows else 0} of the concept{skipped})")

@@ -26,7 +26,8 @@ from .clap import DEFAULT_CLAP, ClapEvidence
 from .descriptions import description_evidence, top_k_clips
 from .tag_bridge import DEFAULT_VARIANT, VARIANTS, TagBridge, bridge_evidence, is_circular
 
-DEFAULT_TAB_BACKEND = "tag-bridge"
+#: The tag bridge for sources, with the acoustic words (pitch, brightness, noisiness, ...) measured on the clips.
+DEFAULT_TAB_BACKEND = "tag-bridge+acoustic"
 BACKENDS = ("tag-bridge", "clap", "acoustic", "tag-bridge+acoustic", "clap+acoustic")
 ACOUSTIC_SUFFIX = "+acoustic"
 

@@ -42,7 +42,7 @@ def compute_evidence(method: str, probe: Any, concepts: Sequence[str], *, backen
     concepts : sequence of str, length C
     backend : backend or str, optional
         For ``"tab"``: an evidence backend or a spec for
-        :func:`audiodissect.evidence.load_evidence_backend` (default ``"tag-bridge"``).
+        :func:`audiodissect.evidence.load_evidence_backend` (default ``"tag-bridge+acoustic"``).
     descriptions : sequence of str, length N
         For ``"db"``: one description per clip, in clip order.
     cache_dir : path-like or None
@@ -68,9 +68,9 @@ def compute_evidence(method: str, probe: Any, concepts: Sequence[str], *, backen
         if descriptions is not None:
             raise AudioDissectError("descriptions are for method 'db', not 'tab'")
         if backend is None or isinstance(backend, str):
-            from . import load_evidence_backend
+            from . import DEFAULT_TAB_BACKEND, load_evidence_backend
 
-            backend = load_evidence_backend(backend or "tag-bridge")
+            backend = load_evidence_backend(backend or DEFAULT_TAB_BACKEND)
         if cache_dir is not None and getattr(backend, "cache_dir", 0) is None:
             # the tag bridge shares its clip logits with the captioner; acoustic evidence keeps its features
             backend.cache_dir = cache_dir
