@@ -22,17 +22,7 @@ from audiodissect.record.stage import write_recording
 from audiodissect.rundir import RunDir
 from stage_fixtures import PROBE_OPTIONS, make_target
 
-TESTS = Path(__file__).parent
 LAYERS = ["conv", "classifier"]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from audiodissect.cache import write_json, write_jsonl
 from audiodissect.executor import LocalExecutor, RayExecutor
@@ -21,17 +20,7 @@ from audiodissect.scoring import blocks
 from audiodissect.scoring.score import write_scores
 from audiodissect.text_embedder import load_text_embedder
 
-TESTS = Path(__file__).parent
 WORDS = ["dog", "bark", "piano", "note", "rain", "engine", "bird", "song", "low", "bright", "siren", "water"]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
-    yield ray
-    ray.shutdown()
 
 
 def make_run(path: Path, *, n_clips=30, layers=("a", "b", "c"), units=6, seed=0) -> RunDir:

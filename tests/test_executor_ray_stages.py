@@ -23,18 +23,8 @@ from audiodissect.progress import silent
 from llm_chat_server import ChatServer, chat_reply
 from stage_fixtures import PROBE_OPTIONS, make_target, write_descriptions
 
-TESTS = Path(__file__).parent
 LAYERS = ["conv", "classifier"]
 ON_RAY = {"name": "ray", "workers": 2, "max_retries": 2}
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

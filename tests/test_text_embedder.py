@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import string
 
 import numpy as np
@@ -108,3 +109,16 @@ def test_clip_from_the_hub_ranks_matching_concepts_first():
     d = embedder.encode(["A dog barks loudly in the yard."])
     c = embedder.encode(["dog", "rain", "church bells"])
     assert d.shape == (1, 512) and int(np.argmax(d @ c.T)) == 0
+
+
+def test_embedders_run_on_the_gpu_when_torch_sees_one(monkeypatch):
+    from audiodissect.text_embedder import default_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_device() == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_device() == "cpu"
+    assert SentenceEmbedder("minilm")._model.device.type == "cpu"
+    # an embedder sent to another machine decides there, unless a device was asked for
+    assert pickle.loads(pickle.dumps(SentenceEmbedder("minilm")))._device is None
+    assert pickle.loads(pickle.dumps(ClipTextEmbedder("x", device="cpu")))._device == "cpu"

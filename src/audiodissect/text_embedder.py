@@ -64,6 +64,13 @@ def quiet_weight_loading():
             hf_logging.enable_progress_bar()
 
 
+def default_device() -> str:
+    """Where a text embedder runs when not told: the GPU when torch sees one, else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class SentenceEmbedder:
     """A sentence-transformers model with a per-text memo.
 
@@ -73,13 +80,14 @@ class SentenceEmbedder:
         ``"minilm"`` (the packaged all-MiniLM-L6-v2), a sentence-transformers name
         or a local path.
     device : str, optional
+        Torch device (default: :func:`default_device`, chosen where the model loads).
     batch_size : int
     """
 
     def __init__(self, model: str = DEFAULT_TEXT_EMBEDDER, *, device: str | None = None, batch_size: int = 64):
         self.name = model
         self.batch_size = batch_size
-        self._device = device or "cpu"
+        self._device = device
         self._memo: dict[str, np.ndarray] = {}
 
     @functools.cached_property
@@ -89,7 +97,7 @@ class SentenceEmbedder:
         path = str(packaged_minilm_path()) if self.name == DEFAULT_TEXT_EMBEDDER else self.name
         try:
             with quiet_weight_loading():
-                return SentenceTransformer(path, device=self._device)
+                return SentenceTransformer(path, device=self._device or default_device())
         except Exception as exc:
             raise AudioDissectError(f"cannot load sentence embedder {self.name!r}: {exc}",
                                     hint="use 'minilm' offline, or a local sentence-transformers folder") from None
@@ -125,7 +133,7 @@ class ClipTextEmbedder:
         A hub id of a CLIP checkpoint (full CLIP or text tower only) or a local
         folder holding the model and its tokenizer.
     device : str, optional
-        Torch device (default CPU).
+        Torch device (default: :func:`default_device`, chosen where the model loads).
     batch_size : int
         Texts per forward pass.
     """
@@ -138,7 +146,7 @@ class ClipTextEmbedder:
         self.model_id = model
         self.name = CLIP_PREFIX + model
         self.batch_size = int(batch_size)
-        self._device = device or "cpu"
+        self._device = device
         self._memo: dict[str, np.ndarray] = {}
 
     @functools.cached_property
@@ -154,7 +162,7 @@ class ClipTextEmbedder:
                                     hint="offline, give a local folder holding a CLIP model and its tokenizer "
                                          "(save_pretrained); online, a hub id such as "
                                          f"{DEFAULT_CLIP!r}") from None
-        return tokenizer, model.to(self._device).eval()
+        return tokenizer, model.to(self._device or default_device()).eval()
 
     @property
     def dim(self) -> int:
@@ -178,7 +186,7 @@ class ClipTextEmbedder:
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 batch = tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
-                                  max_length=self.max_length, return_tensors="pt").to(self._device)
+                                  max_length=self.max_length, return_tensors="pt").to(model.device)
                 emb = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_embeds
                 out.append(torch.nn.functional.normalize(emb.float(), dim=1).cpu().numpy())
         return np.concatenate(out)

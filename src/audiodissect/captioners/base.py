@@ -94,6 +94,29 @@ def _described(captioner: Captioner, clips: Sequence[Any], todo: list[int],
         yield Completed(-1, None)
 
 
+def open_store(captioner: Captioner, clips: Sequence[Any], path: str | os.PathLike
+               ) -> tuple[list[str], DescriptionStore, dict[str, str], list[int]]:
+    """The description store at `path` for `captioner`, cleared of stray temporary files, and what it lacks.
+
+    Returns
+    -------
+    ids : list of str
+        The clips' ids, in order (an error when two are the same).
+    store : DescriptionStore
+    stored : dict of clip id to description
+        What the store holds already.
+    todo : list of int
+        Positions of the clips it has no description for.
+    """
+    ids = [clip.id for clip in clips]
+    if len(set(ids)) != len(ids):
+        raise AudioDissectError("clip ids must be unique to cache descriptions")
+    store = DescriptionStore(path, captioner.name)
+    store.remove_temporary()
+    stored = store.load()
+    return ids, store, stored, [i for i, clip_id in enumerate(ids) if clip_id not in stored]
+
+
 def describe_cached(captioner: Captioner, clips: Sequence[Any], path: str | os.PathLike, *,
                     batch_size: int = 16, hook: ProgressHook | None = None) -> Descriptions:
     """Describe `clips`, keeping the descriptions per clip id in the JSON file `path`.
@@ -130,14 +153,8 @@ def describe_cached(captioner: Captioner, clips: Sequence[Any], path: str | os.P
     Descriptions
         N descriptions, in clip order, with ``n_cached``, ``n_described`` and ``failed``.
     """
-    ids = [clip.id for clip in clips]
-    if len(set(ids)) != len(ids):
-        raise AudioDissectError("clip ids must be unique to cache descriptions")
+    ids, store, stored, todo = open_store(captioner, clips, path)
     batch_size = max(1, int(batch_size))
-    store = DescriptionStore(path, captioner.name)
-    store.remove_temporary()
-    stored = store.load()
-    todo = [i for i, clip_id in enumerate(ids) if clip_id not in stored]
     n_cached = len(ids) - len(todo)
     failed: dict[str, str] = {}
     pending: dict[str, str] = {}

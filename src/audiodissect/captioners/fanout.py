@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import AudioDissectError
 from ..executor import Executor
 from ..progress import ProgressHook, default_hook
-from .base import Captioner, Descriptions, _described
+from .base import Captioner, Descriptions, _described, open_store
 from .checkpoint import DescriptionStore
 
 log = logging.getLogger("audiodissect")
@@ -60,14 +60,8 @@ def describe_fanned_out(captioner: Captioner, clips: Sequence[Any], path: str | 
         N descriptions in clip order, with ``n_cached``, ``n_described`` and ``failed``,
         as :func:`~audiodissect.captioners.base.describe_cached` returns them.
     """
-    ids = [clip.id for clip in clips]
-    if len(set(ids)) != len(ids):
-        raise AudioDissectError("clip ids must be unique to cache descriptions")
+    ids, store, stored, todo = open_store(captioner, clips, path)
     batch_size = max(1, int(batch_size))
-    store = DescriptionStore(path, captioner.name)
-    store.remove_temporary()
-    stored = store.load()
-    todo = [i for i, clip_id in enumerate(ids) if clip_id not in stored]
     shards = [todo[start:start + batch_size] for start in range(0, len(todo), batch_size)]
     failed: dict[str, str] = {}
     hook = hook or default_hook()
