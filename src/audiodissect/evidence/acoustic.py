@@ -41,6 +41,7 @@ dull           spectral centroid below 800 Hz (log scale)  share of power below 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -100,13 +101,28 @@ class Vocabulary:
     words: dict[str, AcousticWord]
     default_concepts: tuple[str, ...]
 
+    @functools.cached_property
+    def _names(self) -> dict[str, AcousticWord]:
+        """Every word and alias, normalised, to its word; the first word naming it wins."""
+        names: dict[str, AcousticWord] = {}
+        for w in self.words.values():
+            for name in (w.word, *w.aliases):
+                names.setdefault(normalize_word(name), w)
+        return names
+
+    @functools.cached_property
+    def _by_first_token(self) -> dict[str, list[tuple[tuple[str, ...], str]]]:
+        """First token of every word and alias -> its (tokens, word name) pairs."""
+        index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for w in self.words.values():
+            for name in (w.word, *w.aliases):
+                key = tuple(normalize_word(name).split())
+                index.setdefault(key[0], []).append((key, w.word))
+        return index
+
     def lookup(self, concept: str) -> AcousticWord | None:
         """The word a concept names (by the word itself or an alias), or None."""
-        key = normalize_word(concept)
-        for w in self.words.values():
-            if key == normalize_word(w.word) or key in {normalize_word(a) for a in w.aliases}:
-                return w
-        return None
+        return self._names.get(normalize_word(concept))
 
     def covered(self, concepts: Sequence[str]) -> np.ndarray:
         """Which concepts have acoustic evidence, shape (C,), bool."""
@@ -121,11 +137,9 @@ class Vocabulary:
         """
         tokens = normalize_word(re.sub(r"[^\w\s-]", " ", str(text))).split()
         matches = []                                           # (length, start, word name)
-        for w in self.words.values():
-            for name in (w.word, *w.aliases):
-                key = normalize_word(name).split()
-                matches += [(len(key), i, w.word) for i in range(len(tokens) - len(key) + 1)
-                            if tokens[i:i + len(key)] == key]
+        for i, token in enumerate(tokens):
+            matches += [(len(key), i, word) for key, word in self._by_first_token.get(token, ())
+                        if tuple(tokens[i:i + len(key)]) == key]
         used = np.zeros(len(tokens), dtype=bool)
         found: set[str] = set()
         for length, start, word in sorted(matches, key=lambda m: (-m[0], m[1])):
