@@ -33,8 +33,14 @@ def test_contrastive_prompt_exact_and_read_back():
         "\n"
         "Descriptions of the least activating clips:\n"
         "- rain")
-    assert read_contrastive_summary_prompt(prompt) == (["a dog barks", "a dog"], ["rain"])
+    assert read_contrastive_summary_prompt(prompt) == (["a dog barks", "a dog"], ["rain"], {})
     assert read_summary_prompt(prompt) is None
+    with_base = contrastive_summary_prompt(["a dog"], ["rain"], {"music": 0.62, "loud": 0.3})
+    assert with_base.split("\n")[0].endswith("of the differences, name first those that are rare in the "
+                                              "probing set.")
+    assert with_base.endswith("- rain\n\nCommon in the whole probing set (share of all clips):\n- music: 62 %\n"
+                              "- loud: 30 %")
+    assert read_contrastive_summary_prompt(with_base) == (["a dog"], ["rain"], {"music": 0.62, "loud": 0.3})
     assert read_contrastive_summary_prompt("Clip descriptions:\n- x") is None
     with pytest.raises(AudioDissectError):
         contrastive_summary_prompt("one string", ["x"])
@@ -52,12 +58,43 @@ def test_contrast_names_only_what_sets_the_top_apart():
     assert answer == contrast_summary(top, bottom)
 
 
+def test_contrast_says_what_is_rare_in_the_probing_set_first():
+    top = [TRUMPET] * 4 + [PIANO]
+    bottom = [PIANO] * 5
+    # both set the top apart (gap 0.8); "high-pitched" is common in the probing set, so "bright" comes first
+    common = {"high-pitched": 0.5, "tonal": 0.9}
+    assert contrast_summary(top, bottom, common, max_qualities=1) == (
+        "Unlike the other clips, most of these feature trumpet and brass instrument. These clips sound bright.")
+    assert contrast_summary(top, bottom, max_qualities=1) == (
+        "Unlike the other clips, most of these feature trumpet and brass instrument. These clips sound high-pitched.")
+    # the base rate orders, it does not filter: both are still said when there is room
+    assert contrast_summary(top, bottom, common).endswith("These clips sound bright and high-pitched.")
+    assert contrast_summary(top, bottom).endswith("These clips sound high-pitched and bright.")
+    answer = ExtractiveLLM().complete([contrastive_summary_prompt(top, bottom, common)])[0]
+    assert answer == contrast_summary(top, bottom, common, max_qualities=3)
+
+
+def test_common_terms_are_the_probing_sets_frequent_terms_with_their_shares():
+    from audiodissect.llm.extractive import common_terms
+
+    descriptions = [TRUMPET, PIANO, PIANO, "Sounds of rain. A quiet, noisy sound."]
+    common = common_terms(descriptions, min_share=0.5)
+    assert common["piano"] == 0.5 and common["tonal"] == 0.75 and common["loud"] == 0.75
+    assert "trumpet" not in common and "rain" not in common
+    assert list(common)[:2] == sorted(list(common)[:2])  # ties in alphabetical order
+    assert len(common_terms(descriptions, min_share=0.5, limit=2)) == 2
+
+
 def test_summary_prompts_contrastive_pairs_top_and_bottom():
     descriptions = [TRUMPET, PIANO, "rain", "wind"]
     top, bottom = np.array([[0, 2]]), np.array([[1, 3]])
     high, low = summary_prompts(top, bottom, descriptions, contrastive=True)
-    assert read_contrastive_summary_prompt(high[0]) == ([TRUMPET, "rain"], [PIANO, "wind"])
-    assert read_contrastive_summary_prompt(low[0]) == ([PIANO, "wind"], [TRUMPET, "rain"])
+    from audiodissect.llm.extractive import common_terms
+
+    base = common_terms(descriptions)  # the probing set's base rate, in both prompts
+    assert base["tonal"] == 0.5 and base["piano"] == 0.25 and "rain" not in base
+    assert read_contrastive_summary_prompt(high[0]) == ([TRUMPET, "rain"], [PIANO, "wind"], base)
+    assert read_contrastive_summary_prompt(low[0]) == ([PIANO, "wind"], [TRUMPET, "rain"], base)
     s_high, s_low = summarize_clip_sets(np.array([[0, 0]]), np.array([[1, 1]]), descriptions, llm=ExtractiveLLM(),
                                         settings=SummarySettings(k=2, contrastive=True))
     assert "trumpet" in s_high[0] and "piano" not in s_high[0]

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import AudioDissectError
@@ -213,36 +213,44 @@ def _shares(per_description: list[list[str]]) -> dict[str, float]:
     return {t: c / n for t, c in counts.items()}
 
 
-def _contrast(top: list[list[str]], bottom: list[list[str]], *, min_gap: float, limit: int) -> list[str]:
-    """Terms whose share in `top` exceeds their share in `bottom` by `min_gap` or more, largest gap first.
+def _contrast(top: list[list[str]], bottom: list[list[str]], *, min_gap: float, limit: int,
+              base: Mapping[str, float]) -> list[str]:
+    """Terms whose share in `top` exceeds their share in `bottom` by `min_gap` or more, most distinctive first.
 
-    A single word is left out when a phrase containing it is chosen with at least its gap.
+    Distinctive: the share in `top` minus the larger of the share in `bottom`
+    and the term's base rate, so that of the terms that set the top clips
+    apart, those rare in the whole probing set are said first. A single word
+    is left out when a phrase containing it is chosen with at least its gap.
     """
     high, low = _shares(top), _shares(bottom)
     order = {t: i for i, t in enumerate(high)}
     gaps = {t: high[t] - low.get(t, 0.0) for t in high}
+    beyond_base = {t: high[t] - max(low.get(t, 0.0), base.get(t, 0.0)) for t in high}
     chosen = [t for t in high if gaps[t] >= min_gap and high[t] >= 0.5]
     phrases = [t for t in chosen if " " in t]
     chosen = [t for t in chosen if " " in t or not any(t in p.split() and gaps[p] >= gaps[t] for p in phrases)]
-    chosen.sort(key=lambda t: (-gaps[t], -high[t], order[t]))
+    chosen.sort(key=lambda t: (-beyond_base[t], -gaps[t], -high[t], order[t]))
     return chosen[:limit]
 
 
-def contrast_summary(top: Sequence[str], bottom: Sequence[str], *, min_gap: float = 0.4, max_sources: int = 4,
-                     max_qualities: int = 3, max_phrases: int = 2) -> str:
+def contrast_summary(top: Sequence[str], bottom: Sequence[str], common: Mapping[str, float] | None = None, *,
+                     min_gap: float = 0.4, max_sources: int = 4, max_qualities: int = 3, max_phrases: int = 2) -> str:
     """What most `top` descriptions share and the `bottom` ones lack, in one or two sentences.
 
     Source terms, quality words and quality phrases are ranked by the share of
-    top descriptions that have them minus the share of bottom descriptions
-    that do; a term is said when at least half of the top descriptions have
-    it and the gap is at least `min_gap`, e.g. "Unlike the other clips, most
-    of these feature trumpet and brass instrument. Bright and high-pitched,
-    with rapid onsets."
+    top descriptions that have them minus the larger of the share of bottom
+    descriptions that do and the term's base rate in `common`; a term is said
+    when at least half of the top descriptions have it and the gap is at
+    least `min_gap`, e.g. "Unlike the other clips, most of these feature
+    trumpet and brass instrument. Bright and high-pitched, with rapid onsets."
 
     Parameters
     ----------
     top, bottom : sequence of str
         Descriptions of the most and least activating clips.
+    common : mapping of str to float, optional
+        Base rates: the share of the whole probing set's descriptions that
+        have each term (:func:`common_terms`); terms left out count as 0.
     min_gap : float
         Least difference of shares (0..1).
     max_sources, max_qualities, max_phrases : int
@@ -258,7 +266,9 @@ def contrast_summary(top: Sequence[str], bottom: Sequence[str], *, min_gap: floa
         return NOTHING_SHARED
     parsed_top = [_terms(d) for d in top]
     parsed_bottom = [_terms(d) for d in bottom]
-    picked = [_contrast([p[i] for p in parsed_top], [p[i] for p in parsed_bottom], min_gap=min_gap, limit=limit)
+    base = dict(common or {})
+    picked = [_contrast([p[i] for p in parsed_top], [p[i] for p in parsed_bottom], min_gap=min_gap, limit=limit,
+                        base=base)
               for i, limit in enumerate((max_sources, max_qualities, max_phrases))]
     sentences = []
     if picked[0]:
@@ -267,6 +277,30 @@ def contrast_summary(top: Sequence[str], bottom: Sequence[str], *, min_gap: floa
     if quality:
         sentences.append(quality)
     return " ".join(sentences) if sentences else NOTHING_SHARED
+
+
+def common_terms(descriptions: Sequence[str], *, min_share: float = 0.2, limit: int = 12) -> dict[str, float]:
+    """The probing set's base rate: terms that at least `min_share` of `descriptions` have, with their share.
+
+    Parameters
+    ----------
+    descriptions : sequence of str
+        Every probe clip's description.
+    min_share : float
+        Least share (0..1) of descriptions a term must be in.
+    limit : int
+        Most terms returned, the most common first (ties in alphabetical order).
+
+    Returns
+    -------
+    dict of str to float
+        Term (source, quality word or quality phrase, as :func:`description_terms`
+        reads them) to the share of descriptions that have it, rounded to 2 decimals.
+    """
+    per_description = [sorted(description_terms(d)) for d in descriptions if d.strip()]
+    shares = _shares(per_description)
+    frequent = sorted((t for t in shares if shares[t] >= min_share), key=lambda t: (-shares[t], t))
+    return {t: round(shares[t], 2) for t in frequent[:limit]}
 
 
 def choose_concepts(summary: str, concepts: Sequence[str], k: int) -> list[str]:
@@ -309,9 +343,9 @@ class ExtractiveLLM:
         descriptions = read_summary_prompt(prompt)
         if descriptions is not None:
             return summarise(descriptions)
-        pair = read_contrastive_summary_prompt(prompt)
-        if pair is not None:
-            return contrast_summary(*pair)
+        contrast = read_contrastive_summary_prompt(prompt)
+        if contrast is not None:
+            return contrast_summary(*contrast)
         choice = read_concept_choice_prompt(prompt)
         if choice is not None:
             summary, concepts, k = choice

@@ -17,7 +17,7 @@ backend (:mod:`audiodissect.llm.extractive`) can read them back.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..errors import AudioDissectError
 
@@ -146,6 +146,8 @@ def adjective_check_prompt(word: str) -> str:
 TOP_MARKER = "Descriptions of the most activating clips:"
 #: The line after which :func:`contrastive_summary_prompt` lists the bottom clips' descriptions.
 BOTTOM_MARKER = "Descriptions of the least activating clips:"
+#: The line after which :func:`contrastive_summary_prompt` lists the terms common in the whole probing set.
+COMMON_MARKER = "Common in the whole probing set (share of all clips):"
 
 _CONTRAST_INSTRUCTIONS = (
     "Below are descriptions of two sets of audio clips, one per line: the clips that activate a unit most "
@@ -156,7 +158,14 @@ _CONTRAST_INSTRUCTIONS = (
 )
 
 
-def contrastive_summary_prompt(top: Sequence[str], bottom: Sequence[str]) -> str:
+_BASE_RATE_INSTRUCTIONS = (
+    "The sources and qualities common in the whole probing set are listed last, with their shares: of the "
+    "differences, name first those that are rare in the probing set."
+)
+
+
+def contrastive_summary_prompt(top: Sequence[str], bottom: Sequence[str],
+                               common: Mapping[str, float] | None = None) -> str:
     """The prompt asking what the top clips share and the bottom clips lack.
 
     Parameters
@@ -164,19 +173,27 @@ def contrastive_summary_prompt(top: Sequence[str], bottom: Sequence[str]) -> str
     top, bottom : sequence of str
         Descriptions of a unit's most and least activating clips (newlines
         inside a description become spaces).
+    common : mapping of str to float, optional
+        The probing set's base rate: terms common in all its descriptions and
+        the share of descriptions that have each (0..1), e.g. ``{"music": 0.62}``.
 
     Returns
     -------
     str
         Instructions, :data:`TOP_MARKER` and one ``"- <description>"`` line per
-        top clip, a blank line, then :data:`BOTTOM_MARKER` and the bottom clips.
+        top clip, a blank line, then :data:`BOTTOM_MARKER` and the bottom clips;
+        with `common`, a blank line, :data:`COMMON_MARKER` and one
+        ``"- <term>: <percent> %"`` line per term.
     """
     if isinstance(top, str) or isinstance(bottom, str):
         raise AudioDissectError("contrastive_summary_prompt takes two lists of descriptions, not strings")
-    lines = [_CONTRAST_INSTRUCTIONS, "", TOP_MARKER]
+    lines = [_CONTRAST_INSTRUCTIONS + (" " + _BASE_RATE_INSTRUCTIONS if common else ""), "", TOP_MARKER]
     lines += [BULLET + _one_line(d) for d in top]
     lines += ["", BOTTOM_MARKER]
     lines += [BULLET + _one_line(d) for d in bottom]
+    if common:
+        lines += ["", COMMON_MARKER]
+        lines += [f"{BULLET}{_one_line(term)}: {round(100 * share)} %" for term, share in common.items()]
     return "\n".join(lines)
 
 
@@ -203,13 +220,21 @@ def read_summary_prompt(prompt: str) -> list[str] | None:
     return _bulleted_after(lines, len(lines) - lines[::-1].index(DESCRIPTIONS_MARKER))
 
 
-def read_contrastive_summary_prompt(prompt: str) -> tuple[list[str], list[str]] | None:
-    """``(top, bottom)`` descriptions of a :func:`contrastive_summary_prompt`, or None if `prompt` is not one."""
+def read_contrastive_summary_prompt(prompt: str) -> tuple[list[str], list[str], dict[str, float]] | None:
+    """``(top, bottom, common)`` of a :func:`contrastive_summary_prompt`, or None if `prompt` is not one.
+
+    ``common`` maps each base-rate term to its share (0..1); empty when the prompt lists none.
+    """
     lines = prompt.split("\n")
     if not prompt.startswith(_CONTRAST_INSTRUCTIONS) or TOP_MARKER not in lines or BOTTOM_MARKER not in lines:
         return None
+    common: dict[str, float] = {}
+    if COMMON_MARKER in lines:
+        for item in _bulleted_after(lines, len(lines) - lines[::-1].index(COMMON_MARKER)):
+            term, _, percent = item.rpartition(": ")
+            common[term] = float(percent.removesuffix(" %")) / 100
     return (_bulleted_after(lines, lines.index(TOP_MARKER) + 1),
-            _bulleted_after(lines, len(lines) - lines[::-1].index(BOTTOM_MARKER)))
+            _bulleted_after(lines, len(lines) - lines[::-1].index(BOTTOM_MARKER)), common)
 
 
 def read_concept_choice_prompt(prompt: str) -> tuple[str, list[str], int] | None:

@@ -10,8 +10,9 @@ the same clip set (common in wide layers) then share one prompt, asked once.
 Contrastive summaries (``contrastive=True``) ask instead what the top clips
 share and the bottom clips lack
 (:func:`~audiodissect.llm.prompts.contrastive_summary_prompt`, both sets'
-descriptions in one prompt), and S_low the reverse: what the bottom clips
-share and the top clips lack.
+descriptions in one prompt, with the terms common in the whole probing set
+and their shares, so that neither says what most clips have anyway), and
+S_low the reverse: what the bottom clips share and the top clips lack.
 """
 
 from __future__ import annotations
@@ -83,12 +84,15 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
         List the descriptions in clip order (True) or in the rows' order.
     contrastive : bool
         Contrastive prompts: S_high's lists the top clips against the bottom
-        ones, S_low's the bottom clips against the top ones.
+        ones, S_low's the bottom clips against the top ones, and both the
+        probing set's base rate (:func:`~audiodissect.llm.extractive.common_terms`
+        of `descriptions`).
 
     Returns
     -------
     high_prompts, low_prompts : list of str, length U each
     """
+    from ..llm.extractive import common_terms
     from ..llm.prompts import contrastive_summary_prompt, summary_prompt
 
     top, bottom = np.asarray(top), np.asarray(bottom)
@@ -99,6 +103,7 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
     if top.size and (min(top.min(), bottom.min()) < 0 or max(top.max(), bottom.max()) >= n):
         raise AudioDissectError(f"clip indices out of range for {n} descriptions")
     cache: dict[tuple[tuple[int, ...], ...], str] = {}
+    common = common_terms(descriptions) if contrastive else {}
 
     def order(row: np.ndarray) -> tuple[int, ...]:
         return tuple(sorted(int(i) for i in row)) if share_sets else tuple(int(i) for i in row)
@@ -107,7 +112,7 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
         key = tuple(order(r) for r in rows)
         if key not in cache:
             texts = [[descriptions[i] for i in k] for k in key]
-            cache[key] = contrastive_summary_prompt(*texts) if contrastive else summary_prompt(texts[0])
+            cache[key] = contrastive_summary_prompt(*texts, common) if contrastive else summary_prompt(texts[0])
         return cache[key]
 
     if contrastive:
