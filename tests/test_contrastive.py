@@ -107,6 +107,9 @@ def test_strike_terms_keeps_the_list_readable():
         "Most of the clips feature organ."
     assert strike_terms("Low-pitched, dull and tonal, with steady onsets and a sharp attack.",
                         ["tonal", "steady onsets"]) == "Low-pitched, dull, with a sharp attack."
+    # a connective left with nothing after it goes too
+    assert strike_terms("Loud, low-pitched and dull, with steady onsets.", ["loud", "steady onsets"]) == \
+        "Low-pitched and dull."
 
 
 def test_content_calibration_keeps_the_decisive_word():

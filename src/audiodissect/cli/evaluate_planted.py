@@ -17,7 +17,7 @@ def register(evaluate_sub) -> None:
                     "report how often the known concept comes first (top-1) or among the first five (top-5). "
                     "Writes planted/table.csv and units/planted.jsonl.")
     p.add_argument("--model", default="demo-cnn", help="target to wrap (default: demo-cnn)")
-    add_probe_options(p)
+    add_probe_options(p, options=True)
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
     p.add_argument("--methods", nargs="+", choices=("tab", "db"), default=["tab", "db"])
     p.add_argument("--similarities", nargs="+", choices=SIMILARITIES, default=list(SIMILARITIES))
@@ -29,6 +29,12 @@ def register(evaluate_sub) -> None:
                    help="clip descriptions for DB ({clip id: text} JSON); default: describe with --captioner")
     p.add_argument("--captioner", default="tags", help="captioner for DB when no --descriptions (default: tags)")
     p.add_argument("--text-embedder", default="minilm", metavar="NAME")
+    p.add_argument("--summaries", choices=("contrastive", "plain", "none"), default="contrastive",
+                   help="also summarise every planted unit (contrastive: against its bottom clips, as the default "
+                        "run does; plain: its top clips alone), calibrate by both rules and report how often each "
+                        "text says the unit's concept (default: contrastive)")
+    p.add_argument("--llm", default="extractive", metavar="SPEC", help="LLM for the summaries (default: extractive)")
+    p.add_argument("--threshold", type=float, default=0.75, help="the sentence rule's cosine threshold (default 0.75)")
     p.add_argument("--device", help="torch device for the model")
     p.set_defaults(handler=main)
 
@@ -38,10 +44,10 @@ def main(args) -> int:
     from ..rundir import RunDir
     from ..targets import load_target
     from ..targets.specs import check_target_spec
-    from ._options import open_probe
+    from ._options import open_probe, parse_key_values
 
     check_target_spec(args.model)
-    probe = open_probe(args.probe, root=args.probe_root)
+    probe = open_probe(args.probe, root=args.probe_root, options=parse_key_values(args.probe_option))
     base = load_target(args.model, device=args.device)
     target = plant_units(base, default_detectors(base.class_names, acoustic=not args.no_acoustic))
     concepts = benchmark_concepts(base.class_names, acoustic=not args.no_acoustic)
@@ -52,7 +58,33 @@ def main(args) -> int:
     best = max(rows, key=lambda r: r["top1"])
     print(f"best: {best['method']}/{best['similarity']} {best['top1']}% top-1 over {best['units']} planted units "
           f"-> {run.planted_dir / 'table.csv'}")
+    if args.summaries != "none":
+        _summaries(args, run, probe, target)
     return 0
+
+
+def _summaries(args, run, probe, target) -> None:
+    """Summarise the planted units, calibrate by both rules, and print how often each text says the concept."""
+    import numpy as np
+
+    from ..llm import CachedLLM, load_llm
+    from ..planted import PLANTED_LAYER, planted_concepts
+    from ..planted.summaries import format_summary_table, planted_summaries, summary_recall, write_planted_summaries
+    from ..text_embedder import load_text_embedder
+
+    rows = run.probe_rows()
+    descriptions = _descriptions(args, run, probe)
+    llm = CachedLLM(load_llm(args.llm), run.llm_cache_path)
+    records = planted_summaries(np.asarray(run.activations(PLANTED_LAYER))[rows], [descriptions[i] for i in rows],
+                                llm=llm, embedder=load_text_embedder(args.text_embedder),
+                                contrastive=args.summaries == "contrastive", threshold=args.threshold)
+    truth = planted_concepts(target)
+    n_classes = sum(1 for d in target.module.planted.detectors if hasattr(d, "index"))
+    table = summary_recall(records, truth, n_classes=n_classes)
+    write_planted_summaries(run, records, truth, table)
+    print(f"{args.summaries} summaries by {llm.name}: does the text say the unit's concept?")
+    print(format_summary_table(table))
+    print(f"-> {run.planted_dir / 'summaries.csv'}")
 
 
 def _evidence_fn(args):

@@ -167,7 +167,8 @@ def strike_terms(sentence: str, terms: Sequence[str]) -> str:
     """`sentence` without `terms` (longest first) and the list separators next to them.
 
     "Loud, low-pitched, dull and tonal." without "loud" and "tonal" ->
-    "Low-pitched, dull." -> "Low-pitched and dull.".
+    "Low-pitched, dull." -> "Low-pitched and dull."; "Dull, with steady
+    onsets." without "steady onsets" -> "Dull.".
     """
     text = sentence
     for term in sorted(terms, key=len, reverse=True):
@@ -181,7 +182,8 @@ def strike_terms(sentence: str, terms: Sequence[str]) -> str:
         head, tail = text.rsplit(",", 1)
         if " " not in tail.strip().rstrip(".") and "," not in head:
             text = f"{head} and{tail}"
-    text = re.sub(r"^[,;:\s]+|(?<=\s)(?:and|or)\s*(?=[.!?]$)", "", text).strip()
+    # a connective left with nothing after it: "Low-pitched and dull, with." -> "Low-pitched and dull."
+    text = re.sub(r"^[,;:\s]+|[,;:]?\s+(?:and|or|with)\s*(?=[.!?]$)", "", text).strip()
     return text[:1].upper() + text[1:] if text else text
 
 
