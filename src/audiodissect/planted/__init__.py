@@ -12,10 +12,12 @@ from .benchmark import (
 from .detectors import BandEnergy, ClassCopy, Detector, Noisiness, PitchRange, Spectra, analyse
 from .model import PLANTED_LAYER, PlantedLayer, PlantedModel, plant_units, planted_concepts
 from .run import planted_scores, run_planted, truth_indices
+from .summaries import names_concept, planted_summaries, summary_recall, write_planted_summaries
 
 __all__ = [
     "ACOUSTIC_CONCEPTS", "BandEnergy", "ClassCopy", "Detector", "Noisiness", "PLANTED_LAYER", "PitchRange",
     "PlantedLayer", "PlantedModel", "Spectra", "acoustic_detectors", "analyse", "benchmark_concepts",
     "default_detectors", "format_table", "plant_units", "planted_concepts", "planted_scores", "recovery",
-    "recovery_rows", "run_planted", "truth_indices",
+    "recovery_rows", "run_planted", "truth_indices", "names_concept", "planted_summaries", "summary_recall",
+    "write_planted_summaries",
 ]
