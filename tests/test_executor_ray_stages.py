@@ -114,6 +114,19 @@ def test_a_worker_killed_mid_pruning_is_retried_and_nothing_is_lost_or_doubled(r
     _assert_same_pruning(local, on_ray)
 
 
+def test_importance_curves_on_ray_equal_local(ray_cluster, made, tmp_path):
+    runs = []
+    for name, executor in (("local", None), ("ray", ON_RAY)):
+        d = opened(made, tmp_path / name, executor=executor)
+        d.summarize()
+        d.config.prune.importance_fractions = [0.5, 1.0]
+        d.prune("all", strategies=["db"], seeds=1, importance=True)
+        runs.append(d.run_dir.pruning_dir)
+    local, on_ray = (read_jsonl(folder / "importance.jsonl") for folder in runs)
+    assert on_ray == local and len(local) == 1 + 7 * 2  # the baseline, then 4 properties and 3 random seeds x 2
+    assert {row["n_units"] for row in on_ray[1:]} == {2, 4}  # half and all of the conv layer's units pruned
+
+
 def test_extractive_summaries_on_ray_equal_local(ray_cluster, made, tmp_path):
     local = opened(made, tmp_path / "local")
     on_ray = opened(made, tmp_path / "ray", executor=ON_RAY)

@@ -107,6 +107,7 @@ def register_importance(evaluate_sub) -> None:
 
 def main_importance(args) -> int:
     from ..config import PruneConfig, validate
+    from ..executor import make_executor
     from ..prune.importance import ranking_label, run_importance
     from ._stage import open_run
 
@@ -117,7 +118,7 @@ def main_importance(args) -> int:
         config.importance_properties = list(args.properties)
     d = open_run(args.run, device=args.device)
     run = d.run_dir
-    result = run_importance(run, d.target, d.probe, config)
+    result = run_importance(run, d.target, d.probe, config, executor=make_executor(d.config.executor))
     summary = result["summary"]
     print(f"{summary['units']} units, {summary['heldout_clips']} held-out clips; "
           f"unpruned held-out accuracy: {summary['baseline_accuracy']:.3f}")

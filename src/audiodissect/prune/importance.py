@@ -22,7 +22,9 @@ Files written::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,13 @@ import numpy as np
 
 from ..cache import atomic_path, write_json, write_jsonl
 from ..errors import AudioDissectError
+from ..executor import Executor, LocalExecutor
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
 from ..rundir import RunDir
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, heldout_logits, predictions
+from .replica import _itself, replica_setup
 
 #: Summary properties a ranking can use: a count field, or a list field counted by its length.
 PROPERTIES = ("summary_length", "adjectives", "nouns", "acoustic_adjectives", "verbs", "prepositions",
@@ -120,10 +124,40 @@ def accuracy(logits: np.ndarray, classes: np.ndarray, among: np.ndarray | None =
     return float(np.mean(predictions(logits, among) == classes)) if len(classes) else float("nan")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Pruned:
+    """The model, held-out clips and classes an importance point is measured on (any object with these works)."""
+
+    target: Target
+    audio: HeldoutAudio
+    classes: np.ndarray
+    among: np.ndarray | None
+    batch_size: int
+
+
+def importance_point(state: Any, job: tuple[str, int | None, float, Sequence[str]]) -> dict[str, Any]:
+    """One point of a curve: accuracy after pruning the first ``fraction`` of a ranking's units.
+
+    Parameters
+    ----------
+    state : object with ``target``, ``audio``, ``classes``, ``among`` and ``batch_size``
+        A :class:`~audiodissect.prune.runner.PruningContext` here, or a worker's
+        :class:`~audiodissect.prune.replica.MeasureReplica`.
+    job : tuple
+        ``(ranking name, seed, fraction, units most important first)``.
+    """
+    name, seed, fraction, units = job
+    n = prune_count(len(units), fraction)
+    logits = heldout_logits(state.target, state.audio, units=list(units[:n]), batch_size=state.batch_size)
+    return {"ranking": name, "seed": seed, "fraction": float(fraction), "n_units": n,
+            "accuracy": accuracy(logits, state.classes, state.among)}
+
+
 def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
                       rankings: Mapping[tuple[str, int | None], Sequence[str]], fractions: Sequence[float], *,
                       batch_size: int = 32, among: np.ndarray | None = None,
-                      hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+                      hook: ProgressHook | None = None, executor: Executor | None = None,
+                      setup: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
     """Held-out accuracy after pruning the first units of each ranking.
 
     Parameters
@@ -138,6 +172,10 @@ def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
         Shares of the ranking's length to prune, e.g. 0.02 ... 0.12.
     among : np.ndarray, shape (m,), optional
         Classes competing for the accuracy (default: all).
+    executor : Executor, optional
+        Measures the points (default: in this process). With `setup`, each
+        worker builds its own state (:func:`~audiodissect.prune.replica.replica_setup`);
+        without, the state made of the arguments here travels to the workers.
 
     Returns
     -------
@@ -145,13 +183,12 @@ def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
         ``ranking``, ``seed``, ``fraction``, ``n_units``, ``accuracy`` per (ranking, fraction).
     """
     jobs = [(name, seed, f, units) for (name, seed), units in rankings.items() for f in fractions]
-    rows = []
-    for name, seed, fraction, units in track(jobs, "importance", hook=hook):
-        n = prune_count(len(units), fraction)
-        logits = heldout_logits(target, audio, units=list(units[:n]), batch_size=batch_size)
-        rows.append({"ranking": name, "seed": seed, "fraction": float(fraction), "n_units": n,
-                     "accuracy": accuracy(logits, classes, among)})
-    return rows
+    if setup is None:
+        state = _Pruned(target, audio, np.asarray(classes), among, batch_size)
+        setup = functools.partial(_itself, state)
+    points = (executor or LocalExecutor()).map(importance_point, jobs, setup=setup)
+    return list(track(points, "importance", hook=hook, total=len(jobs)))
+
 
 
 def summarize_curves(rows: Sequence[Mapping[str, Any]], *, baseline: float) -> dict[str, Any]:
@@ -223,7 +260,7 @@ def plot_name(prop: str) -> str:
 
 
 def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
-                   hook: ProgressHook | None = None) -> dict[str, Any]:
+                   hook: ProgressHook | None = None, executor: Executor | None = None) -> dict[str, Any]:
     """Compute the curves of a run; write ``pruning/importance.jsonl``, ``importance.json`` and the plots.
 
     Parameters
@@ -231,6 +268,9 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
     config : PruneConfig, optional
         Uses ``importance_properties``, ``importance_fractions``, ``importance_seeds``,
         ``include_output_layer`` and ``batch_size``.
+    executor : Executor, optional
+        Where the points are measured (default: in this process; on Ray, by
+        workers that each hold one model replica and the held-out audio).
 
     Returns
     -------
@@ -260,8 +300,10 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
                                 hint="run `audiodissect summarize`, or allow the output layer")
     for seed in range(config.importance_seeds):
         rankings[("random", seed)] = rank_random(pool, seed=seed)
+    executor = executor or LocalExecutor()
     rows = importance_curves(target, ctx.audio, ctx.classes, rankings, config.importance_fractions,
-                             batch_size=config.batch_size, among=ctx.among, hook=hook)
+                             batch_size=config.batch_size, among=ctx.among, hook=hook, executor=executor,
+                             setup=replica_setup(ctx, executor))
     baseline = accuracy(ctx.baseline, ctx.classes, ctx.among)
     write_jsonl(ctx.root / "importance.jsonl",
                 [{"ranking": "none", "seed": None, "fraction": 0.0, "n_units": 0, "accuracy": baseline}, *rows])

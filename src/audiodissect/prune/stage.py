@@ -48,8 +48,9 @@ class PruneStage(Stage):
 
         config = self.settings(ctx)
         run: RunDir = ctx.run
+        executor = make_executor(getattr(ctx.config, "executor", None))
         table = evaluate_pruning(run, ctx.target, ctx.probe, config, encode=self.encode, hook=ctx.hook,
-                                 executor=make_executor(getattr(ctx.config, "executor", None)))
+                                 executor=executor)
         pruned = dict.fromkeys(row["concept"] for row in read_jsonl(run.pruning_dir / "results.jsonl"))
         section: dict[str, Any] = {"table": table, "concepts": list(pruned), "output_layer": run.output_layer()}
         from .class_drop import write_class_drop
@@ -58,7 +59,8 @@ class PruneStage(Stage):
         if config.importance and run.has_units("summarize"):
             from .importance import run_importance
 
-            section["importance"] = run_importance(run, ctx.target, ctx.probe, config, hook=ctx.hook)["summary"]
+            section["importance"] = run_importance(run, ctx.target, ctx.probe, config, hook=ctx.hook,
+                                                   executor=executor)["summary"]
         return section, section
 
     def load(self, ctx: Any) -> dict[str, Any]:
