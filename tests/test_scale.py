@@ -148,6 +148,40 @@ def test_run_probe_activations_are_lazy_row_subsets(tmp_path):
     np.testing.assert_array_equal(layer[:, 1:3], acts[[2, 0], 1:3])
 
 
+def test_analyses_top_rows_read_row_subsets_of_a_memory_map(data):
+    from audiodissect.analyses import top_rows
+
+    acts, _, mm = data
+    rows = np.array([5, 80, 3, 41, 0, 17])
+    np.testing.assert_array_equal(top_rows(RowSubset(mm, rows), 4), top_rows(acts[rows], 4))
+    expected = np.argsort(-acts[rows], axis=0, kind="stable")[:4].T  # ties: the lower row first
+    np.testing.assert_array_equal(top_rows(acts[rows], 4), expected)
+
+
+def test_layer_overview_reads_blocks_and_matches_the_whole_array(tmp_path, monkeypatch):
+    from audiodissect import arrays
+    from audiodissect.cache import write_jsonl
+    from audiodissect.probes.base import ClipInfo
+    from audiodissect.record.stage import layer_overview
+
+    monkeypatch.setattr(arrays, "BLOCK_ELEMENTS", 8)  # blocks of 2 units for 4 probe rows
+    run = RunDir(tmp_path / "run")
+    labels = ["a", "b", "c", "d", "e"]
+    write_jsonl(run.path / "clips.jsonl", [ClipInfo(id=f"c{i}", label=label, split="heldout" if i == 4 else "probe")
+                                           .to_record() for i, label in enumerate(labels)])
+    acts = np.zeros((5, 10), dtype=np.float32)
+    acts[:4, 0] = [1, 4, 2, 3]          # unit 0: b, d first
+    acts[:4, 1] = [5, 5, 0, 0]          # a tie: the lower row first
+    acts[4, :] = 100.0                  # the held-out clip counts nowhere
+    acts[2, 9] = 7.0                    # the maximum, in the last block
+    run.save_activations("layer", acts)
+    text = layer_overview(run, {"layer": 10}, top=2)
+    probe = acts[:4]
+    assert text.splitlines()[0] == f"layer: 10 units, mean {probe.mean():.3g}, max 7"
+    assert text.splitlines()[1:3] == ["  #0: top clips b, d", "  #1: top clips a, b"]
+    assert text.splitlines()[-1] == "  ... 2 more units"
+
+
 CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np

@@ -378,26 +378,27 @@ def unit_rows(result: Mapping[str, Any], memberships: Mapping[str, np.ndarray], 
 
 
 def top_rows(activations: np.ndarray, top: int = DEFAULT_TOP) -> np.ndarray:
-    """Rows of each unit's `top` highest activations, best first.
+    """Rows of each unit's `top` highest activations, best first (ties: the lower row first).
 
     Parameters
     ----------
-    activations : np.ndarray, shape (N, U)
+    activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
+        Read a block of units at a time
+        (:func:`~audiodissect.summarize.topk.top_bottom_clips`), so a memory
+        map is never held whole.
     top : int
 
     Returns
     -------
     np.ndarray, shape (U, min(top, N)), int64
     """
-    a = np.asarray(activations, dtype=np.float32)
-    n = a.shape[0]
+    from ..summarize.topk import top_bottom_clips
+
+    n, u = int(activations.shape[0]), int(activations.shape[1])
     top = min(int(top), n)
     if top == 0:
-        return np.zeros((a.shape[1], 0), dtype=np.int64)
-    part = np.argpartition(-a, top - 1, axis=0)[:top] if top < n else np.tile(np.arange(n)[:, None], (1, a.shape[1]))
-    vals = np.take_along_axis(a, part, axis=0)
-    order = np.argsort(-vals, axis=0, kind="stable")
-    return np.take_along_axis(part, order, axis=0).T.astype(np.int64)
+        return np.zeros((u, 0), dtype=np.int64)
+    return top_bottom_clips(activations, k=top)[0]
 
 
 def cluster_examples(sentences: Sequence[str], labels: np.ndarray, *, per_cluster: int = 3) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import RowSubset
 from ..cache import hash_file, read_json, write_json, write_jsonl, write_text
 from ..errors import AudioDissectError
 from ..progress import ProgressHook, default_hook
@@ -114,7 +115,7 @@ def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequenc
     layer_rows, unit_rows = [], []
     for depth, layer in enumerate(run.layers()):
         acts = run.activations(layer)
-        top_clip_rows = rows_probe[interp.top_rows(np.asarray(acts[rows_probe]), top)]  # (U, top) clip positions
+        top_clip_rows = rows_probe[interp.top_rows(RowSubset(acts, rows_probe), top)]  # (U, top) clip positions
         result = interp.layer_interpretability(memberships, top_clip_rows, kprimes=kprimes, rule=rule)
         layer_rows.append(interp.layer_row(result, layer=layer, depth=depth))
         unit_rows.extend(interp.unit_rows(result, memberships, top_clip_rows, layer=layer,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..arrays import RowSubset, column_blocks, read_columns
 from ..cache import atomic_path, load_npy, read_json, save_npy, write_json
 from ..errors import AudioDissectError
 from ..layers import LayerFilter, LayerSelection, resolve_layers
@@ -250,23 +251,28 @@ class RecordStage(Stage):
 def layer_overview(run: RunDir, layers: dict[str, int], *, top: int = 3) -> str:
     """A short text summary per recorded layer: units, activation range, top clip labels per unit.
 
-    Uses probe clips only.
+    Uses probe clips only, read a block of units at a time (a layer is never held whole).
     """
     clips = run.clips()
     rows = run.probe_rows()
     labels = np.array([clips[i].label or "?" for i in rows])
     lines = []
     for layer in layers:
-        acts = np.asarray(run.activations(layer))[rows]
-        if acts.size == 0:
-            lines.append(f"{layer}: {acts.shape[1]} units, no probe clips")
+        acts = RowSubset(run.activations(layer), rows)
+        n, units = acts.shape
+        if n == 0 or units == 0:
+            lines.append(f"{layer}: {units} units, no probe clips")
             continue
-        order = np.argsort(-acts, axis=0)[:top]  # (top, U)
-        lines.append(f"{layer}: {acts.shape[1]} units, mean {acts.mean():.3g}, max {acts.max():.3g}")
-        show = min(acts.shape[1], 8)
+        total, peak = 0.0, -np.inf
+        for _, block in column_blocks(acts):
+            total += float(block.sum(dtype=np.float64))
+            peak = max(peak, float(block.max()))
+        lines.append(f"{layer}: {units} units, mean {total / (n * units):.3g}, max {peak:.3g}")
+        show = min(units, 8)
+        order = np.argsort(-read_columns(acts, 0, show), axis=0, kind="stable")[:top]  # (top, show)
         for u in range(show):
             names = ", ".join(labels[order[:, u]])
             lines.append(f"  #{u}: top clips {names}")
-        if acts.shape[1] > show:
-            lines.append(f"  ... {acts.shape[1] - show} more units")
+        if units > show:
+            lines.append(f"  ... {units - show} more units")
     return "\n".join(lines) + "\n"

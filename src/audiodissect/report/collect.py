@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import RowSubset
 from ..cache import read_json, read_jsonl
 from ..rundir import RunDir, parse_unit_id, unit_id
 
@@ -171,7 +172,7 @@ def extreme_clips(data: RunData, run: RunDir, units: list[str], *, k: int = 5) -
         by_layer.setdefault(layer, []).append(index)
     out: dict[str, dict[str, Any]] = {}
     for layer, indices in by_layer.items():
-        acts = np.asarray(run.activations(layer))[rows][:, indices]  # (n_probe, u)
+        acts = RowSubset(run.activations(layer), rows)[:, indices]  # (n_probe, u): only these units read
         top, bottom = top_rows(acts, k), top_rows(-acts, k)  # (u, k) positions among probe rows
         for j, index in enumerate(indices):
             s = data.summaries.get(unit_id(layer, index)) or {}
