@@ -44,7 +44,7 @@ def test_evaluate_planted_identifies_and_summarises_the_planted_units(tmp_path, 
     assert {r["truth"] for r in planted} == {"trumpet", "organ", "piano", "low-pitched", "high-pitched", "noisy",
                                              "bright", "dull"}
     # the summaries of the same units, calibrated by both rules, checked for each unit's concept
-    assert "contrastive summaries by extractive-v2: does the text say the unit's concept?" in printed
+    assert "contrastive summaries by extractive-v3: does the text say the unit's concept?" in printed
     rows = list(csv.DictReader((out / "planted" / "summaries.csv").open()))
     assert [r["kind"] for r in rows] == ["summary", "calibrated_sentence", "calibrated_content"]
     summaries = [json.loads(line) for line in (out / "units" / "planted_summaries.jsonl").open()]

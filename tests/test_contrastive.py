@@ -64,9 +64,9 @@ def test_contrast_says_what_is_rare_in_the_probing_set_first():
     # both set the top apart (gap 0.8); "high-pitched" is common in the probing set, so "bright" comes first
     common = {"high-pitched": 0.5, "tonal": 0.9}
     assert contrast_summary(top, bottom, common, max_qualities=1) == (
-        "Unlike the other clips, most of these feature trumpet and brass instrument. These clips sound bright.")
+        "Unlike the other clips, most of these feature trumpet and brass instrument. Most of these clips sound bright.")
     assert contrast_summary(top, bottom, max_qualities=1) == (
-        "Unlike the other clips, most of these feature trumpet and brass instrument. These clips sound high-pitched.")
+        "Unlike the other clips, most of these feature trumpet and brass instrument. Most of these clips sound high-pitched.")
     # the base rate orders, it does not filter: both are still said when there is room
     assert contrast_summary(top, bottom, common).endswith("These clips sound bright and high-pitched.")
     assert contrast_summary(top, bottom).endswith("These clips sound high-pitched and bright.")

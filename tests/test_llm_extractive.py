@@ -82,6 +82,13 @@ def test_quality_sentence_forms():
     assert quality_sentence(["loud", "tonal"], []) == "These clips sound loud and tonal."
     assert quality_sentence(["loud"], ["sharp attack"]) == "These clips sound loud, with a sharp attack."
     assert quality_sentence([], ["sparse onsets", "loose rhythm"]) == "These clips have sparse onsets and a loose rhythm."
+    # a sentence the length rule of calibration would drop gets the longer frame: no quality is lost to it
+    assert quality_sentence(["bright"], []) == "Most of these clips sound bright."
+    assert quality_sentence([], ["steady onsets"]) == "Most of these clips have steady onsets."
+    from audiodissect.sentences import is_short
+
+    assert not any(is_short(quality_sentence(q, p)) for q, p in [(["bright"], []), ([], ["steady onsets"]),
+                                                                 (["low-pitched"], []), ([], ["sharp attack"])])
     assert quality_sentence([], []) == ""
 
 
@@ -194,7 +201,7 @@ def test_load_llm_specs(tmp_path):
     assert isinstance(load_llm("extractive"), ExtractiveLLM)
     cached = load_llm("extractive", cache_path=tmp_path / "x.sqlite")
     # the name carries the wording's version, so answers cached under an older wording are not reused
-    assert isinstance(cached, CachedLLM) and cached.name == ExtractiveLLM.name == "extractive-v2"
+    assert isinstance(cached, CachedLLM) and cached.name == ExtractiveLLM.name == "extractive-v3"
     assert load_llm("transformers:/some/folder").name == "transformers:/some/folder"
     for bad in ["gpt4", "extractive:x", "http:", "transformers:", ""]:
         with pytest.raises(AudioDissectError, match="unknown LLM spec") as info:

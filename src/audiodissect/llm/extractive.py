@@ -100,7 +100,7 @@ def _terms(description: str) -> tuple[list[str], list[str], list[str]]:
 #: The openings of this backend's summary sentences: they say nothing of the clips.
 CONTRAST_FRAME = "Unlike the other clips, most of these feature"
 FRAMES = (CONTRAST_FRAME, "All of the clips feature", "Most of the clips feature", "These clips sound",
-          "These clips have")
+          "These clips have", "Most of these clips sound", "Most of these clips have")
 
 
 def description_terms(text: str) -> set[str]:
@@ -158,18 +158,26 @@ def quality_sentence(qualities: Sequence[str], phrases: Sequence[str]) -> str:
     str
         "" when both lists are empty. A sentence that calibration would drop
         as too short (:data:`~audiodissect.sentences.MAX_SHORT_WORDS`
-        words or fewer) starts with "These clips sound", and phrases alone
-        with "These clips have".
+        words or fewer) starts with "These clips sound", or "Most of these
+        clips sound" when that is still too short ("Most of these clips sound
+        bright."); phrases alone with "These clips have" (or "Most of these
+        clips have"). So no quality is lost to the length rule.
     """
     if not qualities and not phrases:
         return ""
     said = _join([_with_article(p) for p in phrases]) if phrases else ""
     if not qualities:
-        return f"These clips have {said}."
+        return _long_enough("These clips have", "Most of these clips have", said)
     text = _join(qualities) + (f", with {said}" if said else "")
     if is_short(text, max_words=MAX_SHORT_WORDS):
-        return f"These clips sound {text}."
+        return _long_enough("These clips sound", "Most of these clips sound", text)
     return text[0].upper() + text[1:] + "."
+
+
+def _long_enough(frame: str, longer: str, text: str) -> str:
+    """``"<frame> <text>."``, or with the `longer` frame when calibration would drop the first as too short."""
+    sentence = f"{frame} {text}."
+    return sentence if not is_short(sentence, max_words=MAX_SHORT_WORDS) else f"{longer} {text}."
 
 
 def summarise(descriptions: Sequence[str], *, max_sources: int = 4, max_qualities: int = 3,
@@ -331,7 +339,7 @@ class ExtractiveLLM:
 
     #: The backend's name in answer caches; the version changes whenever the
     #: wording of its answers does, so cached answers of an older wording are not reused.
-    name = "extractive-v2"
+    name = "extractive-v3"
 
     def complete(self, prompts: Sequence[str], **params: Any) -> list[str]:
         """One answer per prompt; raises AudioDissectError on a prompt it does not know."""
