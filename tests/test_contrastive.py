@@ -106,7 +106,11 @@ def test_strike_terms_keeps_the_list_readable():
     assert strike_terms("Most of the clips feature piano and organ.", ["piano"]) == \
         "Most of the clips feature organ."
     assert strike_terms("Low-pitched, dull and tonal, with steady onsets and a sharp attack.",
-                        ["tonal", "steady onsets"]) == "Low-pitched, dull, with a sharp attack."
+                        ["tonal", "steady onsets"]) == "Low-pitched and dull, with a sharp attack."
+    assert strike_terms("Loud, low-pitched and dull, with a sharp attack.", ["loud"]) == \
+        "Low-pitched and dull, with a sharp attack."
+    assert strike_terms("Loud, bright, warm and tonal, with a sharp attack.", ["tonal"]) == \
+        "Loud, bright and warm, with a sharp attack."
     # a connective left with nothing after it goes too
     assert strike_terms("Loud, low-pitched and dull, with steady onsets.", ["loud", "steady onsets"]) == \
         "Low-pitched and dull."

@@ -168,7 +168,8 @@ def strike_terms(sentence: str, terms: Sequence[str]) -> str:
 
     "Loud, low-pitched, dull and tonal." without "loud" and "tonal" ->
     "Low-pitched, dull." -> "Low-pitched and dull."; "Dull, with steady
-    onsets." without "steady onsets" -> "Dull.".
+    onsets." without "steady onsets" -> "Dull."; "Low-pitched, dull and tonal,
+    with steady onsets." without "tonal" -> "Low-pitched and dull, with steady onsets.".
     """
     text = sentence
     for term in sorted(terms, key=len, reverse=True):
@@ -177,11 +178,13 @@ def strike_terms(sentence: str, terms: Sequence[str]) -> str:
     text = re.sub(r"\0" + _SEPARATOR, "", text)
     text = text.replace("\0", "")
     text = re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
-    # a list that lost its last "and": "a, b." -> "a and b."
-    if " and " not in text and text.count(",") == 1 and text.endswith("."):
-        head, tail = text.rsplit(",", 1)
-        if " " not in tail.strip().rstrip(".") and "," not in head:
-            text = f"{head} and{tail}"
+    # a list that lost its last "and" (words after the first item): "a, b." -> "a and b.",
+    # "a, b, c, with d." -> "a, b and c, with d."
+    head, sep, rest = text.partition(", with ")
+    end = "" if sep or not head.endswith(".") else "."
+    items = (head[:-1] if end else head).split(", ")
+    if (sep or end) and len(items) >= 2 and " and " not in head and all(" " not in i.strip() for i in items[1:]):
+        text = ", ".join(items[:-1]) + " and " + items[-1] + end + sep + rest
     # a connective left with nothing after it: "Low-pitched and dull, with." -> "Low-pitched and dull."
     text = re.sub(r"^[,;:\s]+|[,;:]?\s+(?:and|or|with)\s*(?=[.!?]$)", "", text).strip()
     return text[:1].upper() + text[1:] if text else text
