@@ -1,13 +1,14 @@
 """The package's layering: no import cycles between its packages, and lower layers never import higher ones.
 
 Every import in every source file counts, also those inside functions (a
-deferred import is still a dependency), read with :mod:`ast`.
+deferred import is still a dependency), read with :mod:`ast` by
+:func:`audiodissect.stage.module_imports`.
 """
 
-import ast
 from pathlib import Path
 
 import audiodissect
+from audiodissect.stage import module_imports
 
 ROOT = Path(audiodissect.__file__).parent
 
@@ -38,25 +39,13 @@ def import_edges() -> dict[str, dict[str, str]]:
     for path in ROOT.rglob("*.py"):
         parts = ("audiodissect",) + path.relative_to(ROOT).with_suffix("").parts
         module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         source = component(module)
         if source is None:  # the package's own __init__
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    stem = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    stem = node.module or ""
-                names = [f"{stem}.{a.name}" for a in node.names] if node.module is None else [stem]
-            for name in names:
-                target = component(name)
-                if target and target != source and target != "__version__":
-                    edges.setdefault(source, {}).setdefault(target, str(path.relative_to(ROOT)))
+        for name in module_imports(path, module):  # the reader the stage runner derives code versions with
+            target = component(name)
+            if target and target != source and target != "__version__":
+                edges.setdefault(source, {}).setdefault(target, str(path.relative_to(ROOT)))
     return edges
 
 

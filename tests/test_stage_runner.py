@@ -36,7 +36,7 @@ def load_toy(folder, source):
     (folder / "toy_stage.py").write_text(source)
     sys.modules.pop("toy_stage", None)
     stage_module._module_file.cache_clear()
-    stage_module._imports.cache_clear()
+    stage_module.module_imports.cache_clear()
     code_version.cache_clear()
     return importlib.import_module("toy_stage")
 
@@ -71,7 +71,7 @@ def test_reuse_and_every_reason_to_run_again(tmp_path, monkeypatch):
 def test_code_version_follows_every_imported_module():
     version = code_version("audiodissect.describe.stage")
     assert version != code_version("audiodissect.identify.stage")
-    imported = stage_module._imports(stage_module._module_file("audiodissect.describe.stage"),
+    imported = stage_module.module_imports(stage_module._module_file("audiodissect.describe.stage"),
                                      "audiodissect.describe.stage")
     assert "audiodissect.captioners" in imported  # a deferred import inside a function counts
 

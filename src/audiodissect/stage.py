@@ -133,7 +133,7 @@ def _module_file(module: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=None)
-def _imports(path: Path, module: str) -> tuple[str, ...]:
+def module_imports(path: Path, module: str) -> tuple[str, ...]:
     """Project modules that the file `path` (module `module`) imports, anywhere in its body."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -171,7 +171,7 @@ def code_version(module: str) -> str:
         if path is None:
             continue
         seen[name] = path
-        todo += [m for m in _imports(path, name) if m not in seen]
+        todo += [m for m in module_imports(path, name) if m not in seen]
     digest = hashlib.sha256()
     for name in sorted(seen):
         digest.update(name.encode())
