@@ -16,7 +16,7 @@ import pytest
 import audiodissect as ad
 from audiodissect.config import RunConfig, from_dict
 from audiodissect.errors import AudioDissectError
-from audiodissect.executor import LocalExecutor, RayExecutor, make_executor
+from audiodissect.executor import LocalExecutor, RayExecutor, make_executor, shared_state
 from audiodissect.progress import silent
 from audiodissect.record.stage import write_recording
 from audiodissect.rundir import RunDir
@@ -116,6 +116,9 @@ def test_local_executor_keeps_order_and_sets_up_once():
     assert list(executor.map(_double, [3, 1, 2])) == [6, 2, 4]
     assert [v for v, _ in executor.map(_scaled, [1, 2, 3], setup=setup)] == [3, 6, 9] and calls == [1]
     assert list(executor.map(_scaled, [], setup=setup)) == [] and calls == [1]  # no items: no setup
+    state = {"factor": 2, "pid": 0}
+    assert [v for v, _ in executor.map(_scaled, [1, 2], setup=shared_state(state))] == [2, 4]
+    assert shared_state(state)() is state  # in this process the value itself, not a copy
 
 
 def test_executor_settings_are_validated_and_chosen_by_config():

@@ -27,6 +27,7 @@ imported only when a :class:`RayExecutor` first runs work.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
@@ -268,6 +269,15 @@ def make_executor(config: Any = None) -> Executor:
     raise unknown_name_error("executor", config.name, EXECUTORS)
 
 
+def shared_state(value: Any) -> Callable[[], Any]:
+    """A ``setup`` that gives every worker `value`: itself in this process, a copy sent once on Ray."""
+    return functools.partial(_itself, value)
+
+
+def _itself(value: Any) -> Any:
+    return value
+
+
 def worker_device(executor: Executor, default: str | None) -> str | None:
     """The torch device a stateful worker of `executor` puts its replica on: ``cuda`` when it holds GPUs."""
     if executor.name == "local":
@@ -275,5 +285,5 @@ def worker_device(executor: Executor, default: str | None) -> str | None:
     return "cuda" if executor.gpus_per_worker > 0 else "cpu"
 
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "import_ray", "make_executor",
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "import_ray", "make_executor", "shared_state",
            "worker_device"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AudioDissectError
-from ..executor import Executor
+from ..executor import Executor, shared_state
 from ..progress import ProgressHook, default_hook
 from .base import Captioner, Descriptions, _described, open_store
 from .checkpoint import DescriptionStore
@@ -66,7 +66,7 @@ def describe_fanned_out(captioner: Captioner, clips: Sequence[Any], path: str | 
     failed: dict[str, str] = {}
     hook = hook or default_hook()
     hook("describe", captioner.name, completed=0, total=len(todo))
-    setup = functools.partial(caption_replica, build or functools.partial(_itself, captioner), list(clips))
+    setup = functools.partial(caption_replica, build or shared_state(captioner), list(clips))
     done = 0
     try:
         for shard, results in zip(shards, executor.map(CaptionShard(store.path, captioner.name), shards,
@@ -131,6 +131,3 @@ class CaptionShard:
             {clips[i].id: text for i, (text, _) in zip(indices, results) if text is not None and text.strip()})
         return results
 
-
-def _itself(value: Any) -> Any:
-    return value

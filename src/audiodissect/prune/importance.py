@@ -23,7 +23,6 @@ Files written::
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,13 @@ import numpy as np
 
 from ..cache import atomic_path, write_json, write_jsonl
 from ..errors import AudioDissectError
-from ..executor import Executor, LocalExecutor
+from ..executor import Executor, LocalExecutor, shared_state
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
 from ..rundir import RunDir
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, heldout_logits, predictions
-from .replica import _itself, replica_setup
+from .replica import replica_setup
 
 #: Summary properties a ranking can use: a count field, or a list field counted by its length.
 PROPERTIES = ("summary_length", "adjectives", "nouns", "acoustic_adjectives", "verbs", "prepositions",
@@ -185,7 +184,7 @@ def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
     jobs = [(name, seed, f, units) for (name, seed), units in rankings.items() for f in fractions]
     if setup is None:
         state = _Pruned(target, audio, np.asarray(classes), among, batch_size)
-        setup = functools.partial(_itself, state)
+        setup = shared_state(state)
     points = (executor or LocalExecutor()).map(importance_point, jobs, setup=setup)
     return list(track(points, "importance", hook=hook, total=len(jobs)))
 

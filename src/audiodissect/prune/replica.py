@@ -21,7 +21,7 @@ import numpy as np
 
 from ..cache import hash_key
 from ..class_names import class_index
-from ..executor import Executor, worker_device
+from ..executor import Executor, shared_state, worker_device
 from ..probes.base import ProbeSet
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, evaluate_selection
@@ -119,7 +119,7 @@ def replica_setup(ctx: Any, executor: Executor) -> Callable[[], Any]:
     and the probing set, so each worker reads the held-out audio once.
     """
     if executor.name == "local":
-        return functools.partial(_itself, ctx)
+        return shared_state(ctx)
     from ..record.stage import shippable
 
     return functools.partial(build_replica, shippable(ctx.target), ctx.audio_source, ctx.audio.rows,
@@ -127,6 +127,3 @@ def replica_setup(ctx: Any, executor: Executor) -> Callable[[], Any]:
                              among=ctx.among, class_names=list(ctx.class_names), batch_size=ctx.batch_size,
                              baseline_key=ctx.baseline_key)
 
-
-def _itself(value: Any) -> Any:
-    return value

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..arrays import block_size, read_columns
 from ..errors import AudioDissectError
-from ..executor import LocalExecutor
+from ..executor import LocalExecutor, shared_state
 from .simulate import paired_dot, rank_columns, standardize_columns
 
 #: Float64 copies of a block held at once (activations, ranks and their standardised forms).
@@ -84,9 +84,8 @@ class PredictionTable:
             self.tables[name][:, chunks[0]] = work(self.predictors, (name, chunks[0]))
         rest = [(name, ids) for name in self.names for ids in chunks[1:]]
         if rest:
-            predictors = self.predictors
             runner = executor if executor is not None else LocalExecutor()
-            for (name, ids), pred in zip(rest, runner.map(work, rest, setup=lambda: predictors)):
+            for (name, ids), pred in zip(rest, runner.map(work, rest, setup=shared_state(self.predictors))):
                 self.tables[name][:, ids] = pred
 
     def __getstate__(self) -> dict[str, Any]:
