@@ -189,9 +189,6 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
     n_clips = {int(activations[layer].shape[0]) for layer in by_layer}
     if len(n_clips) > 1:
         raise AudioDissectError(f"the layers' activations have different numbers of clips: {sorted(n_clips)}")
-    hook("score", None, completed=0, total=len(by_layer))
-    executor = executor or LocalExecutor()
-    predictions = PredictionTable(predictors, list(text_pos), n=n_clips.pop() if n_clips else 0, executor=executor)
     tasks = []
     for layer, group in by_layer.items():
         u_idx = np.fromiter((e["index"] for e in group), dtype=np.int64, count=len(group))
@@ -200,6 +197,10 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
             raise AudioDissectError(f"a unit index of layer {layer!r} is outside its "
                                     f"{activations[layer].shape[1]} units")
         tasks.append((activations[layer], u_idx, t_idx))
+    hook("score", None, completed=0, total=len(by_layer))
+    executor = executor or LocalExecutor()
+    # the texts are predicted (embedded) only once every unit index is known to be valid
+    predictions = PredictionTable(predictors, list(text_pos), n=n_clips.pop() if n_clips else 0, executor=executor)
     correlate = functools.partial(_correlate_layer, predictions=predictions, block_units=block_units)
     scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for step, (layer, result) in enumerate(zip(by_layer, executor.map(correlate, tasks)), 1):
@@ -209,10 +210,10 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
     for pname in predictors:
         for layer, group in by_layer.items():
             spearman, pearson = scores[layer][pname]
-            n_clips = int(activations[layer].shape[0])
+            n = int(activations[layer].shape[0])
             records += [{"unit": e["unit"], "layer": layer, "index": int(e["index"]),
                          "explanation": e["explanation"], "text": e["text"], "predictor": pname,
-                         "spearman": rho, "pearson": r, "n_clips": n_clips}
+                         "spearman": rho, "pearson": r, "n_clips": n}
                         for e, rho, r in zip(group, _rounded(spearman), _rounded(pearson))]
     return records
 
