@@ -43,6 +43,7 @@ Generation parameters are accepted and ignored: the answers never vary.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -113,9 +114,11 @@ def description_terms(text: str) -> set[str]:
     return (set(sources) | set(qualities) | set(phrases)) - _frame_terms()
 
 
-def _frame_terms() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _frame_terms() -> frozenset[str]:
+    """The terms the frames' own words would give (parsed once)."""
     sources, qualities, phrases = _terms(". ".join(FRAMES))
-    return set(sources) | set(qualities) | set(phrases)
+    return frozenset(sources) | frozenset(qualities) | frozenset(phrases)
 
 
 def _shared(per_description: list[list[str]], *, threshold: int, limit: int) -> tuple[list[str], int]:
@@ -245,12 +248,14 @@ def contrast_summary(top: Sequence[str], bottom: Sequence[str], common: Mapping[
                      min_gap: float = 0.4, max_sources: int = 4, max_qualities: int = 3, max_phrases: int = 2) -> str:
     """What most `top` descriptions share and the `bottom` ones lack, in one or two sentences.
 
-    Source terms, quality words and quality phrases are ranked by the share of
-    top descriptions that have them minus the larger of the share of bottom
-    descriptions that do and the term's base rate in `common`; a term is said
-    when at least half of the top descriptions have it and the gap is at
-    least `min_gap`, e.g. "Unlike the other clips, most of these feature
-    trumpet and brass instrument. Bright and high-pitched, with rapid onsets."
+    A source term, quality word or quality phrase is said when at least half
+    of the top descriptions have it and its share there exceeds its share
+    among the bottom descriptions by at least `min_gap`, e.g. "Unlike the
+    other clips, most of these feature trumpet and brass instrument. Bright
+    and high-pitched, with rapid onsets." The terms said are ordered (and,
+    past the limits, chosen) by their top share minus the larger of their
+    bottom share and their base rate in `common`: the base rate orders, it
+    does not filter.
 
     Parameters
     ----------

@@ -11,7 +11,7 @@ Contrastive summaries (``contrastive=True``) ask instead what the top clips
 share and the bottom clips lack
 (:func:`~audiodissect.llm.prompts.contrastive_summary_prompt`, both sets'
 descriptions in one prompt, with the terms common in the whole probing set
-and their shares, so that neither says what most clips have anyway), and
+and their shares, so that of the differences the rare ones come first), and
 S_low the reverse: what the bottom clips share and the top clips lack.
 """
 
