@@ -18,6 +18,7 @@ from audiodissect.planted import (
     default_detectors,
     format_table,
     plant_units,
+    planted_class_count,
     planted_concepts,
     recovery,
     recovery_rows,
@@ -74,6 +75,9 @@ def test_class_copy_units_equal_the_wrapped_logits_and_logits_are_unchanged():
     np.testing.assert_array_equal(out[:, :3], logits)
     np.testing.assert_array_equal(planted.logits(waves).numpy(), base.logits(waves).numpy())
     assert planted_concepts(planted) == ["quiet thing", "peaky thing", "odd thing", *ACOUSTIC_CONCEPTS]
+    assert planted_class_count(planted) == 3
+    with pytest.raises(AudioDissectError, match="no planted layer"):
+        planted_class_count(base)
     assert planted.default_layers == ["planted"] and planted.name == "planted:stats"
 
 

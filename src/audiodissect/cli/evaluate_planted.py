@@ -68,7 +68,7 @@ def _summaries(args, run, probe, target) -> None:
     import numpy as np
 
     from ..llm import CachedLLM, load_llm
-    from ..planted import PLANTED_LAYER, planted_concepts
+    from ..planted import PLANTED_LAYER, planted_class_count, planted_concepts
     from ..planted.summaries import format_summary_table, planted_summaries, summary_recall, write_planted_summaries
     from ..text_embedder import load_text_embedder
 
@@ -79,8 +79,7 @@ def _summaries(args, run, probe, target) -> None:
                                 llm=llm, embedder=load_text_embedder(args.text_embedder),
                                 contrastive=args.summaries == "contrastive", threshold=args.threshold)
     truth = planted_concepts(target)
-    n_classes = sum(1 for d in target.module.planted.detectors if hasattr(d, "index"))
-    table = summary_recall(records, truth, n_classes=n_classes)
+    table = summary_recall(records, truth, n_classes=planted_class_count(target))
     write_planted_summaries(run, records, truth, table)
     print(f"{args.summaries} summaries by {llm.name}: does the text say the unit's concept?")
     print(format_summary_table(table))

@@ -89,6 +89,15 @@ class AcousticWord:
     aliases: tuple[str, ...] = ()
 
 
+def text_words(text: str) -> list[str]:
+    """The normalised words of a text, its punctuation dropped.
+
+    Hyphens become spaces as in :func:`normalize_word`, so "Low-pitched, dull."
+    gives ``["low", "pitched", "dull"]``.
+    """
+    return normalize_word(re.sub(r"[^\w\s-]", " ", str(text))).split()
+
+
 def normalize_word(text: str) -> str:
     """Lower case, hyphens and runs of spaces as one space: "Low-Pitched " -> "low pitched"."""
     return " ".join(str(text).lower().replace("-", " ").replace("_", " ").split())
@@ -135,7 +144,7 @@ class Vocabulary:
         "pitched"). A word with "no", "not", "without" or "never" among the
         four words before it is not counted ("not high-pitched").
         """
-        tokens = normalize_word(re.sub(r"[^\w\s-]", " ", str(text))).split()
+        tokens = text_words(text)
         matches = []                                           # (length, start, word name)
         for i, token in enumerate(tokens):
             matches += [(len(key), i, word) for key, word in self._by_first_token.get(token, ())

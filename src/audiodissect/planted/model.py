@@ -109,10 +109,20 @@ def plant_units(target: Target, detectors: Sequence[Detector], *, name: str | No
                   preprocess=preprocess, class_names=target.class_names, default_layers=[PLANTED_LAYER])
 
 
-def planted_concepts(target: Target) -> list[str]:
-    """The known concept of each unit of a planted target's ``planted`` layer."""
+def planted_layer(target: Target) -> PlantedLayer:
+    """A planted target's ``planted`` layer, or an error saying how to make one."""
     layer = getattr(target.module, PLANTED_LAYER, None)
     if not isinstance(layer, PlantedLayer):
         raise AudioDissectError(f"target {target.name!r} has no planted layer",
                                 hint="wrap it with audiodissect.planted.plant_units")
-    return layer.concepts
+    return layer
+
+
+def planted_concepts(target: Target) -> list[str]:
+    """The known concept of each unit of a planted target's ``planted`` layer."""
+    return planted_layer(target).concepts
+
+
+def planted_class_count(target: Target) -> int:
+    """How many units of a planted target's layer copy a class logit (they come first)."""
+    return sum(1 for d in planted_layer(target).detectors if hasattr(d, "index"))

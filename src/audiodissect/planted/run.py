@@ -16,7 +16,7 @@ from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir
 from ..targets.base import Target
 from .benchmark import TABLE_COLUMNS, recovery_rows
-from .model import PLANTED_LAYER, planted_concepts
+from .model import PLANTED_LAYER, planted_class_count, planted_concepts
 
 #: ``evidence_fn(run, probe, concepts, methods) -> {method: (N, C)}``: clip-concept evidence
 #: for every clip of the run (rows in clip order) and each method ("tab", "db").
@@ -104,8 +104,7 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     acts = np.asarray(run.activations(PLANTED_LAYER))[rows]
     evidence = {m: np.asarray(e)[rows] for m, e in evidence_fn(run, probe, concepts, methods).items()}
     scores = planted_scores(evidence, acts, similarities=similarities)
-    n_classes = sum(1 for d in target.module.planted.detectors if hasattr(d, "index"))
-    table = recovery_rows(scores, truth_idx, n_classes=n_classes)
+    table = recovery_rows(scores, truth_idx, n_classes=planted_class_count(target))
     records = []
     for (method, similarity), s in scores.items():
         for r in concept_records(_tensor(s), concepts, layer=PLANTED_LAYER, method=method, similarity=similarity):

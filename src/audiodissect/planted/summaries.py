@@ -12,13 +12,12 @@ that deletes the point of a summary shows as a lower share than S_high's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..evidence.acoustic import Vocabulary, load_vocabulary, normalize_word
+from ..evidence.acoustic import Vocabulary, load_vocabulary, normalize_word, text_words
 from ..summarize.calibration import CalibrationSettings, calibrate_summaries
 from ..summarize.summaries import SummarySettings, summarize_clip_sets
 from ..summarize.topk import top_bottom_clips
@@ -39,7 +38,7 @@ def names_concept(text: str, concept: str, vocabulary: Vocabulary) -> bool:
     word = vocabulary.lookup(concept)
     if word is not None:
         return any(w.word == word.word for w in vocabulary.mentioned(text))
-    words = normalize_word(re.sub(r"[^\w\s-]", " ", text)).split()
+    words = text_words(text)
     key = normalize_word(concept).split()
     return any(words[i:i + len(key)] == key for i in range(len(words) - len(key) + 1))
 
