@@ -22,7 +22,6 @@ Files written::
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,12 @@ import numpy as np
 
 from ..cache import atomic_path, write_json, write_jsonl
 from ..errors import AudioDissectError
-from ..executor import Executor, LocalExecutor, shared_state
+from ..executor import Executor, LocalExecutor
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
 from ..rundir import RunDir
 from ..targets.base import Target
-from .evaluate import HeldoutAudio, heldout_logits, predictions
+from .evaluate import heldout_logits, predictions
 from .replica import replica_setup
 
 #: Summary properties a ranking can use: a count field, or a list field counted by its length.
@@ -123,17 +122,6 @@ def accuracy(logits: np.ndarray, classes: np.ndarray, among: np.ndarray | None =
     return float(np.mean(predictions(logits, among) == classes)) if len(classes) else float("nan")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Pruned:
-    """The model, held-out clips and classes an importance point is measured on (any object with these works)."""
-
-    target: Target
-    audio: HeldoutAudio
-    classes: np.ndarray
-    among: np.ndarray | None
-    batch_size: int
-
-
 def importance_point(state: Any, job: tuple[str, int | None, float, Sequence[str]]) -> dict[str, Any]:
     """One point of a curve: accuracy after pruning the first ``fraction`` of a ranking's units.
 
@@ -152,29 +140,22 @@ def importance_point(state: Any, job: tuple[str, int | None, float, Sequence[str
             "accuracy": accuracy(logits, state.classes, state.among)}
 
 
-def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
-                      rankings: Mapping[tuple[str, int | None], Sequence[str]], fractions: Sequence[float], *,
-                      batch_size: int = 32, among: np.ndarray | None = None,
-                      hook: ProgressHook | None = None, executor: Executor | None = None,
-                      setup: Callable[[], Any] | None = None) -> list[dict[str, Any]]:
+def importance_curves(rankings: Mapping[tuple[str, int | None], Sequence[str]], fractions: Sequence[float], *,
+                      setup: Callable[[], Any], executor: Executor | None = None,
+                      hook: ProgressHook | None = None) -> list[dict[str, Any]]:
     """Held-out accuracy after pruning the first units of each ranking.
 
     Parameters
     ----------
-    target : Target
-    audio : HeldoutAudio
-    classes : np.ndarray, shape (n,)
-        True class of each held-out clip.
     rankings : mapping of (name, seed) to list of str
         Unit ids, most important first.
     fractions : sequence of float
         Shares of the ranking's length to prune, e.g. 0.02 ... 0.12.
-    among : np.ndarray, shape (m,), optional
-        Classes competing for the accuracy (default: all).
+    setup : callable
+        Gives each worker the state :func:`importance_point` measures on
+        (:func:`~audiodissect.prune.replica.replica_setup`).
     executor : Executor, optional
-        Measures the points (default: in this process). With `setup`, each
-        worker builds its own state (:func:`~audiodissect.prune.replica.replica_setup`);
-        without, the state made of the arguments here travels to the workers.
+        Measures the points (default: in this process).
 
     Returns
     -------
@@ -182,12 +163,8 @@ def importance_curves(target: Target, audio: HeldoutAudio, classes: np.ndarray,
         ``ranking``, ``seed``, ``fraction``, ``n_units``, ``accuracy`` per (ranking, fraction).
     """
     jobs = [(name, seed, f, units) for (name, seed), units in rankings.items() for f in fractions]
-    if setup is None:
-        state = _Pruned(target, audio, np.asarray(classes), among, batch_size)
-        setup = shared_state(state)
     points = (executor or LocalExecutor()).map(importance_point, jobs, setup=setup)
     return list(track(points, "importance", hook=hook, total=len(jobs)))
-
 
 
 def summarize_curves(rows: Sequence[Mapping[str, Any]], *, baseline: float) -> dict[str, Any]:
@@ -300,9 +277,8 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
     for seed in range(config.importance_seeds):
         rankings[("random", seed)] = rank_random(pool, seed=seed)
     executor = executor or LocalExecutor()
-    rows = importance_curves(target, ctx.audio, ctx.classes, rankings, config.importance_fractions,
-                             batch_size=config.batch_size, among=ctx.among, hook=hook, executor=executor,
-                             setup=replica_setup(ctx, executor))
+    rows = importance_curves(rankings, config.importance_fractions, setup=replica_setup(ctx, executor),
+                             executor=executor, hook=hook)
     baseline = accuracy(ctx.baseline, ctx.classes, ctx.among)
     write_jsonl(ctx.root / "importance.jsonl",
                 [{"ranking": "none", "seed": None, "fraction": 0.0, "n_units": 0, "accuracy": baseline}, *rows])
