@@ -56,3 +56,11 @@ def test_evaluate_planted_identifies_and_summarises_the_planted_units(tmp_path, 
     code = main(["evaluate", "planted", "--model", f"hf:{tiny_ast}", *TINY, "--similarities", "cos",
                  "--summaries", "none", "--out", str(tmp_path / "no_summaries")])
     assert code == 0 and not (tmp_path / "no_summaries" / "planted" / "summaries.csv").exists()
+
+
+def test_a_wrong_llm_spec_fails_before_anything_is_recorded(tmp_path, monkeypatch, capsys, tiny_ast):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "planted"
+    code = main(["evaluate", "planted", "--model", f"hf:{tiny_ast}", *TINY, "--llm", "nosuch", "--out", str(out)])
+    assert code != 0 and "unknown LLM spec 'nosuch'" in capsys.readouterr().err
+    assert not (out / "planted" / "table.csv").exists() and not (out / "activations").exists()

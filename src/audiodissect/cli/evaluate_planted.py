@@ -47,6 +47,11 @@ def main(args) -> int:
     from ._options import open_probe, parse_key_values
 
     check_target_spec(args.model)
+    llm = None
+    if args.summaries != "none":  # a wrong LLM spec fails here, before the planted layer is recorded
+        from ..llm import load_llm
+
+        llm = load_llm(args.llm)
     probe = open_probe(args.probe, root=args.probe_root, options=parse_key_values(args.probe_option))
     base = load_target(args.model, device=args.device)
     target = plant_units(base, default_detectors(base.class_names, acoustic=not args.no_acoustic))
@@ -58,23 +63,23 @@ def main(args) -> int:
     best = max(rows, key=lambda r: r["top1"])
     print(f"best: {best['method']}/{best['similarity']} {best['top1']}% top-1 over {best['units']} planted units "
           f"-> {run.planted_dir / 'table.csv'}")
-    if args.summaries != "none":
-        _summaries(args, run, probe, target)
+    if llm is not None:
+        _summaries(args, run, probe, target, llm)
     return 0
 
 
-def _summaries(args, run, probe, target) -> None:
+def _summaries(args, run, probe, target, backend) -> None:
     """Summarise the planted units, calibrate by both rules, and print how often each text says the concept."""
     import numpy as np
 
-    from ..llm import CachedLLM, load_llm
+    from ..llm import CachedLLM
     from ..planted import PLANTED_LAYER, planted_class_count, planted_concepts
     from ..planted.summaries import format_summary_table, planted_summaries, summary_recall, write_planted_summaries
     from ..text_embedder import load_text_embedder
 
     rows = run.probe_rows()
     descriptions = _descriptions(args, run, probe)
-    llm = CachedLLM(load_llm(args.llm), run.llm_cache_path)
+    llm = CachedLLM(backend, run.llm_cache_path)
     records = planted_summaries(np.asarray(run.activations(PLANTED_LAYER))[rows], [descriptions[i] for i in rows],
                                 llm=llm, embedder=load_text_embedder(args.text_embedder),
                                 contrastive=args.summaries == "contrastive", threshold=args.threshold)
