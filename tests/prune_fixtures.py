@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from audiodissect import Dissection
 from audiodissect.errors import AudioDissectError
 from audiodissect.probes.base import ArrayProbeSet, ClipInfo
 from audiodissect.progress import silent
-from audiodissect.record import run_record
 from audiodissect.rundir import RunDir
 from audiodissect.targets.base import Target
 
@@ -122,9 +122,10 @@ SUMMARIZE = [
 
 def make_run(path, *, with_units: bool = True):
     """Record the two-class model into a run directory; returns (run, target, probe) with the probe guarded."""
-    run = RunDir(path)
     target, probe = make_target(), make_probe()
-    run_record(run, target, probe, layers=["hidden", "classifier"], batch_size=3, hook=silent)
+    Dissection(target, probe, out=path, config={"record": {"batch_size": 3}}, hook=silent).record(
+        ["hidden", "classifier"])
+    run = RunDir(path)
     if with_units:
         run.write_units("identify", IDENTIFY)
         run.write_units("summarize", SUMMARIZE)

@@ -14,9 +14,9 @@ import json
 import numpy as np
 import torch
 
+from audiodissect import Dissection
 from audiodissect.probes import load_probe
 from audiodissect.progress import silent
-from audiodissect.record import run_record
 from audiodissect.rundir import RunDir
 from audiodissect.targets.base import Target
 
@@ -61,7 +61,5 @@ def write_descriptions(path, probe, *, by="id"):
 
 def record_run(path) -> RunDir:
     """Record the tiny model over the tiny soundbank into `path` (needs AUDIODISSECT_CACHE set)."""
-    run = RunDir(path)
-    probe = tiny_probe()
-    run_record(run, make_target(), probe, layers=["conv", "classifier"], hook=silent)
-    return run
+    Dissection(make_target(), tiny_probe(), out=path, hook=silent).record(["conv", "classifier"])
+    return RunDir(path)

@@ -12,7 +12,7 @@ from audiodissect.analyses import (adjective_counts, adjectives_per_layer, clip_
                                    uninterpretable)
 from audiodissect.analyses.interpretability import (DEFAULT_RULE, RULES, clip_cluster_sets, clip_memberships,
                                                     layer_columns, layer_interpretability, layer_row, unit_rows)
-from audiodissect.analyses.run import run_analyses
+from audiodissect import Dissection
 from audiodissect.errors import AudioDissectError
 from audiodissect.probes.base import ClipInfo
 from audiodissect.progress import silent
@@ -157,6 +157,15 @@ def test_cluster_sentences_separates_topics():
     assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
 
 
+def analyze(run, *, embedder=None, **settings):
+    """The analyze stage of `run` with `settings` (the ``analyze`` section) and a test sentence embedder."""
+    from backends import text_embedder
+
+    identify = {"text_embedder": text_embedder("topic", embedder)} if embedder is not None else {}
+    d = Dissection.open(run.path, settings={"analyze": settings, "identify": identify}, hook=silent)
+    return d.analyze().summary
+
+
 def make_analysis_run(tmp_path):
     """10 probe clips (c0-c4 dogs, c5-c9 rain) and 2 held-out clips; 3 layers with hand-set activations."""
     run = RunDir(tmp_path / "run")
@@ -174,7 +183,7 @@ def make_analysis_run(tmp_path):
     l3[5:10, 0] = [5, 4, 3, 2, 1]                # all rain
     for name, a in [("L1", l1), ("L2", l2), ("L3", l3)]:
         run.save_activations(name, a)
-    run.finish_stage("record", "k0", {"layers": {"L1": 2, "L2": 1, "L3": 1}, "n_clips": n, "model": "m",
+    run.finish_stage("record", "k0", {"layers": {"L1": 2, "L2": 1, "L3": 1}, "n_clips": n, "model": "m", "pool": "mean",
                                       "probe": {"name": "none"}, "sample_rate": 8000, "class_names": None})
     desc = {f"c{i}": "A dog barks loudly. The dog is near." for i in range(5)}
     desc.update({f"c{i}": "Rain falls on a roof." for i in range(5, 10)})
@@ -187,7 +196,7 @@ def make_analysis_run(tmp_path):
 
 def test_run_analyses_writes_known_shares_counts_and_plots(tmp_path):
     run = make_analysis_run(tmp_path)
-    summary = run_analyses(run, k=2, embedder=TopicEmbedder(), hook=silent)
+    summary = analyze(run, k=2, embedder=TopicEmbedder())
     out = run.path / "analysis"
     with open(out / "uninterpretable.csv") as f:
         rows = list(csv.DictReader(f))
@@ -204,9 +213,9 @@ def test_run_analyses_writes_known_shares_counts_and_plots(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # unchanged inputs: cached; a changed setting recomputes
     (out / "uninterpretable.png").unlink()
-    run_analyses(run, k=2, embedder=TopicEmbedder(), hook=silent)
+    analyze(run, k=2, embedder=TopicEmbedder())
     assert not (out / "uninterpretable.png").exists()
-    run_analyses(run, k=2, kprimes=(2, 5), embedder=TopicEmbedder(), hook=silent)
+    analyze(run, k=2, kprimes=[2, 5], embedder=TopicEmbedder())
     assert (out / "uninterpretable.png").exists()
 
 
@@ -214,14 +223,14 @@ def test_run_analyses_skips_what_is_missing(tmp_path):
     run = make_analysis_run(tmp_path)
     (run.path / "descriptions.json").unlink()
     run.units_path("summarize").unlink()
-    summary = run_analyses(run, hook=silent)
+    summary = analyze(run)
     assert set(summary["skipped"]) == {"adjectives", "uninterpretable", "last_layer"}
     assert "describe" in summary["skipped"]["uninterpretable"]
 
 
 def test_bad_kprime_is_an_error(tmp_path):
     with pytest.raises(AudioDissectError, match="K'"):
-        run_analyses(make_analysis_run(tmp_path), kprimes=(6,), hook=silent)
+        analyze(make_analysis_run(tmp_path), kprimes=[6])
 
 
 def test_cluster_count_is_capped_by_distinct_sentences():

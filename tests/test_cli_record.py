@@ -14,7 +14,9 @@ def test_record_command_writes_a_run(tmp_path, monkeypatch, capsys):
     code = main(["record", "--model", "yamnet", *TINY, "--layers", "classifier", "layers.layer14_pointwise",
                  "--batch-size", "3", "--out", str(out)])
     assert code == 0
-    assert capsys.readouterr().out.strip() == f"recorded 1545 units in 2 layers over 4 clips -> {out}"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[record] done in ")
+    assert lines[1:] == ["recorded 1545 units in 2 layers over 4 clips", f"results: {out}"]
     record = json.loads((out / "manifest.json").read_text())["stages"]["record"]
     assert list(record["layers"]) == ["classifier", "layers.layer14_pointwise"]  # the order given
     assert record["output_layer"] == "classifier" and record["batch_size"] == 3

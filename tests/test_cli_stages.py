@@ -40,17 +40,23 @@ def cli(capsys, *argv):
     return code, out, err
 
 
+def says(out: str, start: str) -> bool:
+    """Whether one line of `out` starts with `start` (the stage's own lines come first)."""
+    return any(line.startswith(start) for line in out.splitlines())
+
+
 def test_describe_identify_summarize_commands(env, run_dir, capsys):
     desc = env["root"] / "descriptions.json"
     code, out, _ = cli(capsys, "describe", "--run", str(run_dir), "--captioner", f"file:{desc}")
-    assert code == 0 and out.startswith(f"18 descriptions by file:{desc}: 18 described, 0 from the cache")
+    assert code == 0 and says(out, f"18 descriptions by file:{desc}: 18 described, 0 from the cache")
+    assert out.startswith("[describe] done in ")
     saved = json.loads((run_dir / "descriptions.json").read_text())
     assert saved == env["descriptions"]
 
     code, out, _ = cli(capsys, "identify", "--run", str(run_dir), "--method", "db", "--similarity", "cos", "cos3")
     assert code == 0
     # the default concept set: the 17 soundbank labels and the 5 default acoustic words
-    assert out.startswith("7 units x 1 methods (db) x 2 similarities over 22 concepts: ")
+    assert says(out, "7 units x 1 methods (db) x 2 similarities over 22 concepts: ")
     assert RunDir(run_dir).concepts()[-5:] == ["low-pitched", "high-pitched", "noisy", "bright", "dull"]
     assert f"records: {run_dir / 'units' / 'identify.jsonl'}" in out
     records = RunDir(run_dir).read_units("identify")
@@ -62,7 +68,8 @@ def test_describe_identify_summarize_commands(env, run_dir, capsys):
     assert sorted(classifier) == [0, 1, 2]
 
     code, out, _ = cli(capsys, "summarize", "--run", str(run_dir), "--k", "3")
-    assert code == 0 and out.startswith("7 units summarised by extractive, with ICL: ")
+    assert code == 0 and says(out, "7 units summarised by extractive, with ICL: ")
+    assert says(out, "LLM extractive: ")
     assert "LLM calls" in out
     summaries = RunDir(run_dir).read_units("summarize")
     assert len(summaries) == 7 and all(len(r["top_clips"]) == 3 for r in summaries)
@@ -110,7 +117,7 @@ def test_clear_errors(env, run_dir, capsys, tmp_path):
     code, _, err = cli(capsys, "describe", "--run", str(tmp_path / "missing"))
     assert code == 2 and "no run directory at" in err
     code, _, err = cli(capsys, "identify", "--run", str(run_dir), "--method", "tab", "--similarity", "cosine")
-    assert code == 2 and "unknown similarity function 'cosine'" in err and "cos" in err
+    assert code == 2 and "unknown value of setting identify.similarities 'cosine'" in err and "closest: cos" in err
 
 
 def _count(monkeypatch, module, name):
@@ -178,7 +185,9 @@ def test_evaluate_last_layer_flags_circular_tab_evidence(env, run_dir, capsys):
     assert cli(capsys, "identify", "--run", str(run_dir), "--method", "db", "--similarity", "cos",
                "--descriptions", str(desc))[0] == 0
     code, out, _ = cli(capsys, "evaluate", "last-layer", "--run", str(run_dir))
-    assert code == 0 and out.splitlines()[0].startswith("method") and "circular" not in out
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("[last-layer] done") and lines[1].startswith("method")
+    assert "circular" not in out
     run = RunDir(run_dir)
     run.finish_stage("identify", run.stage("identify")["key"], {**run.stage("identify"), "circular": True})
     code, out, _ = cli(capsys, "evaluate", "last-layer", "--run", str(run_dir))

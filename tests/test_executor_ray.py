@@ -186,7 +186,7 @@ def test_an_interrupted_local_recording_resumes_on_ray(ray_cluster, tmp_path, pr
     target.forward = FailAfterTwoBatches()  # shard 0 (two batches) is written, shard 1 fails
     with pytest.raises(AudioDissectError, match="planted failure"):
         _record(tmp_path / "run", probe, target=target)
-    shards = RunDir(tmp_path / "run").shard_dir("k")
+    shards = RunDir(tmp_path / "run").shard_dir("k-4")  # the stage's key and the shard size
     assert (shards / "00000.done").exists() and not (shards / "00001.done").exists()
     planted = np.zeros_like(np.load(shards / "00000" / "conv.npy"))
     np.save(shards / "00000" / "conv.npy", planted)  # what the finished shard holds now
@@ -219,10 +219,10 @@ def test_dissection_on_ray_gives_the_same_run_and_cache(ray_cluster, tmp_path, p
 
 def test_run_flags_fill_the_executor_settings():
     from audiodissect.cli import build_parser
+    from audiodissect.cli._settings import settings_from_args
     from audiodissect.cli.run import FLAGS
 
     args = build_parser().parse_args(["run", "--executor", "ray", "--ray-address", "auto",
                                       "--gpus-per-worker", "0.5"])
-    values = {path: getattr(args, "_".join(path)) for _, path, _ in FLAGS if path[0] == "executor"}
-    assert values == {("executor", "name"): "ray", ("executor", "ray_address"): "auto",
-                      ("executor", "gpus_per_worker"): 0.5}
+    assert settings_from_args(args, FLAGS) == {"executor": {"name": "ray", "ray_address": "auto",
+                                                            "gpus_per_worker": 0.5}}

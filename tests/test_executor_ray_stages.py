@@ -78,7 +78,7 @@ class DieOnceInWorker:
 
 def _prune(d: ad.Dissection):
     d.config.prune.random_count = 2  # every random draw ablates units: a forward pass per draw
-    return d.prune("all", strategies=["db", "random"], seeds=2, importance=False)
+    return d.prune("all", strategies=["db", "random"], seeds=2)
 
 
 def _assert_same_pruning(a: ad.Dissection, b: ad.Dissection) -> None:
@@ -119,8 +119,7 @@ def test_importance_curves_on_ray_equal_local(ray_cluster, made, tmp_path):
     for name, executor in (("local", None), ("ray", ON_RAY)):
         d = opened(made, tmp_path / name, executor=executor)
         d.summarize()
-        d.config.prune.importance_fractions = [0.5, 1.0]
-        d.prune("all", strategies=["db"], seeds=1, importance=True)
+        d.importance(fractions=[0.5, 1.0])
         runs.append(d.run_dir.pruning_dir)
     local, on_ray = (read_jsonl(folder / "importance.jsonl") for folder in runs)
     assert on_ray == local and len(local) == 1 + 7 * 2  # the baseline, then 4 properties and 3 random seeds x 2

@@ -120,7 +120,7 @@ def test_run_on_clips_too_short_says_why_each_stage_skips(tmp_path):
 @pytest.mark.parametrize("text, words", [
     ('[record]\nbatch_size = "big"\n', ["record.batch_size", "must be an integer", "'big'"]),
     ('[record]\nlayers = "conv"\n', ["record.layers", "must be a list"]),
-    ('[summarize]\nrefresh_cache = "yes"\n', ["summarize.refresh_cache", "true or false"]),
+    ('[summarize]\ncontrastive = "yes"\n', ["summarize.contrastive", "true or false"]),
     ('[probe]\noptions = 3\n', ["probe.options", "must be a table"]),
     ('stages = ["record", "sumarize"]\n', ["stages", "'sumarize'", "closest: summarize"]),
     ('[recrod]\nbatch_size = 4\n', ["recrod"]),

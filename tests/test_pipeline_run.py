@@ -31,7 +31,7 @@ def config(tmp_path, monkeypatch):
     config.identify.methods = ["db"]
     config.identify.similarities = ["cos3"]
     config.prune.strategies = ["db", "ocp", "random"]
-    config.stages = ["record", "describe", "identify", "summarize", "prune"]
+    config.stages = ["record", "describe", "identify", "summarize", "prune", "class-drop", "last-layer"]
     return config
 
 
@@ -45,7 +45,7 @@ def test_run_pipeline_prunes_and_times_every_stage(config, monkeypatch):
     lines = []
     run = run_pipeline(config, echo=lines.append)
     stages = run.manifest()["stages"]
-    assert list(stages) == ["record", "describe", "identify", "summarize", "prune"]
+    assert list(stages) == ["record", "describe", "identify", "summarize", "prune", "class-drop", "last-layer"]
     for name, section in stages.items():
         assert section["seconds"] >= 0, name
         assert len(section["key"]) == 16, name
@@ -54,10 +54,13 @@ def test_run_pipeline_prunes_and_times_every_stage(config, monkeypatch):
     assert any(name.startswith("random") for name in table)  # random draws sized like another strategy
     assert all(row["n_concepts"] >= 1 for row in table.values())
     assert stages["prune"]["concepts"] == ["organ", "speech", "trumpet"]  # sample:3 of three classes: all
-    assert "importance" not in stages["prune"]  # the run's default leaves the curves out
     assert (run.path / "pruning" / "table.csv").exists()
     assert any(line.startswith("[prune] done in") for line in lines)
     assert any(line.startswith("strategy") for line in lines)
+    # the evaluations are stages: in the manifest with keys, their tables printed
+    assert stages["class-drop"]["summary"] and (run.path / "pruning" / "class_drop.json").exists()
+    assert [r["method"] for r in stages["last-layer"]["rows"]] == ["db", "icl"]
+    assert any(line.startswith("method  similarity") for line in lines)
 
     # a second run recomputes nothing: same keys, same sections, no pruning pass
     def no_pruning(*args, **kwargs):
@@ -67,9 +70,11 @@ def test_run_pipeline_prunes_and_times_every_stage(config, monkeypatch):
     again = []
     run_pipeline(config, echo=again.append)
     after = run.manifest()["stages"]
-    for name in ("record", "describe", "identify", "summarize"):
+    for name in ("record", "describe", "identify", "summarize", "class-drop", "last-layer"):
         assert after[name] == stages[name], name
     assert after["prune"] == stages["prune"]  # its time too: the stage did not run again
+    assert any(line.startswith("[last-layer] unchanged") for line in again)
+    assert any(line.startswith("method  similarity") for line in again)  # a reused stage still shows its table
     first_llm = [line for line in lines if line.startswith("LLM ")]
     assert first_llm == [f"LLM extractive: {stages['summarize']['llm_calls']} calls, 0 cache hits"]
     assert stages["summarize"]["llm_calls"] > 0
@@ -102,8 +107,8 @@ def test_resolve_concepts_samples_the_held_out_labels_of_synonym_named_classes()
 def test_prune_settings_round_trip_through_config_files(tmp_path):
     config = RunConfig()
     assert isinstance(config.prune, PruneConfig)
-    assert config.prune.seeds == 1 and config.prune.importance is False
-    assert config.prune.concepts == ["sample:3"]
+    assert config.prune.seeds == 1 and "importance" not in config.stages  # the run leaves the curves out
+    assert config.prune.concepts == ["sample:3"] and PruneConfig() == config.prune  # one default per setting
     config.prune.concepts = ["trumpet"]
     again = from_dict(RunConfig, to_dict(config))
     assert isinstance(again.prune, PruneConfig) and again.prune.concepts == ["trumpet"]
@@ -111,7 +116,7 @@ def test_prune_settings_round_trip_through_config_files(tmp_path):
     path.write_text('[prune]\nconcepts = ["organ"]\nstrategies = ["random"]\nrandom_count = 2\n')
     loaded = load_config(path)
     assert loaded.prune.concepts == ["organ"] and loaded.prune.random_count == 2
-    assert loaded.prune.seeds == 1 and loaded.prune.importance is False  # unset: the run's defaults
+    assert loaded.prune.seeds == 1 and loaded.prune.top == 3  # unset: the defaults
 
 
 def test_report_shows_what_the_summarize_stage_wrote(config):

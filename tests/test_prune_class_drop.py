@@ -15,6 +15,7 @@ import json
 import numpy as np
 import pytest
 
+from audiodissect import Dissection
 from audiodissect.cache import read_jsonl, write_jsonl
 from audiodissect.cli import evaluate_pruning
 from audiodissect.errors import AudioDissectError
@@ -39,8 +40,10 @@ def test_class_changes_by_hand():
 @pytest.fixture
 def pruned(tmp_path):
     run, target, probe = make_run(tmp_path)
-    config = PruneConfig(strategies=["tab", "db", "random"], random_count=1, seeds=2, importance=False)
-    run_pruning(run, target, probe, config)
+    d = Dissection.open(run.path, target=target, probe=probe,
+                        settings={"prune": {"concepts": ["all"], "strategies": ["tab", "db", "random"],
+                                            "random_count": 1, "seeds": 2}})
+    d.prune()
     return run
 
 
@@ -126,7 +129,7 @@ def test_stale_results_and_missing_results(tmp_path, pruned):
 
 def test_cached_rows_without_class_change_are_measured_again(tmp_path):
     run, target, probe = make_run(tmp_path)
-    config = PruneConfig(concepts=["trumpet"], strategies=["tab"], importance=False)
+    config = PruneConfig(concepts=["trumpet"], strategies=["tab"])
     run_pruning(run, target, probe, config)
     path = run.path / "pruning" / "trumpet" / "results.jsonl"
     rows = read_jsonl(path)

@@ -125,8 +125,9 @@ def test_random_needs_a_size(tmp_path):
 
 def test_full_table_on_a_run(tmp_path):
     run, target, probe = make_run(tmp_path)
-    config = PruneConfig(strategies=["tab", "db", "ocp", "random"], seeds=2, ocp_threshold=None)
-    table = evaluate_pruning(run, target, probe, config)
+    config = PruneConfig(concepts=["all"], strategies=["tab", "db", "ocp", "random"], seeds=2, ocp_threshold=None)
+    table, results = evaluate_pruning(run, target, probe, config)
+    assert len(results) == 2 * (3 + 3 * 2)  # per concept: three strategies and two draws sized like each
     by = {r["strategy"]: r for r in table}
     assert list(by) == ["tab", "db", "ocp", "random~tab", "random~db", "random~ocp"]
     # tab: trumpet -> hidden#0 + hidden#2 (-3.5, -0.5); organ -> hidden#1 (-4.5, 0); classifier left out

@@ -124,7 +124,9 @@ def test_given_units_are_checked_against_recorded_layers():
 def test_selections_round_trip_on_disk(tmp_path):
     sel = Selection(strategy="random", concept="Crying Baby", units=["a#1"], reasons={"a#1": "random draw (seed 2)"},
                     seed=2, reference="ocp")
-    path = save_selection(tmp_path, sel)
-    assert path == tmp_path / "crying_baby" / "selection-random-ocp-seed2.json"
+    from audiodissect.rundir import RunDir
+
+    path = save_selection(RunDir(tmp_path), sel)
+    assert path == tmp_path / "pruning" / "crying_baby" / "selection-random-ocp-seed2.json"
     assert load_selection(path) == sel
     assert concept_slug("dog / bark!") == "dog_bark"

@@ -12,9 +12,16 @@ from audiodissect.record.hooks import channel_axis, pool_units, recording
 from audiodissect.layers import resolve_layers
 from audiodissect.probes.base import ArrayProbeSet, ClipInfo
 from audiodissect.progress import silent
-from audiodissect.record import length_batches, record_activations, run_record
+from audiodissect import Dissection
+from audiodissect.record import length_batches, record_activations
 from audiodissect.rundir import RunDir
 from audiodissect.targets.base import Target
+
+
+def run_record(run, target, probe, *, layers, shard_size=512, hook=silent):
+    """The record stage of `run` through the front door; returns its manifest section."""
+    Dissection(target, probe, out=run.path, config={"record": {"shard_size": shard_size}}, hook=hook).record(layers)
+    return run.stage("record")
 
 
 class TinyNet(torch.nn.Module):

@@ -10,7 +10,8 @@ import torch
 from audiodissect.cache import write_text
 from audiodissect.probes.base import ArrayProbeSet, ClipInfo
 from audiodissect.progress import silent
-from audiodissect.record import run_record
+from audiodissect import Dissection
+from audiodissect.config import ReportConfig
 from audiodissect.report import build_report, detail_units
 from audiodissect.report.collect import collect
 from audiodissect.report.html import esc, fmt_number, script_json
@@ -54,8 +55,8 @@ def make_run(tmp_path, *, full=True):
     probe = make_probe()
     target = Target(name="tiny", module=Tiny(), sample_rate=RATE,
                     preprocess=lambda ws: torch.tensor(np.stack(ws)), class_names=["dog", "rain"])
+    Dissection(target, probe, out=tmp_path / "run", hook=silent).record(["proj", "mid", "head"])
     run = RunDir(tmp_path / "run")
-    run_record(run, target, probe, layers=["proj", "mid", "head"], hook=silent)
     if not full:
         return run, probe
     ids = [c.id for c in probe.clips]
@@ -102,7 +103,7 @@ def html_files(root: Path):
 
 def test_full_report_has_every_section_media_and_unit_pages(tmp_path):
     run, probe = make_run(tmp_path)
-    index = build_report(run, probe=probe, hook=silent, units_per_layer=2)
+    index = build_report(run, probe=probe, hook=silent, settings=ReportConfig(units_per_layer=2))
     text = index.read_text()
     for anchor in ['id="overview"', 'id="evaluation"', 'id="units"']:
         assert anchor in text
@@ -142,7 +143,7 @@ def test_full_report_has_every_section_media_and_unit_pages(tmp_path):
 
 def test_untrusted_strings_stay_inert_text(tmp_path):
     run, probe = make_run(tmp_path)
-    index = build_report(run, probe=probe, hook=silent, units_per_layer=5)
+    index = build_report(run, probe=probe, hook=silent, settings=ReportConfig(units_per_layer=5))
     for path in html_files(index.parent):
         text = path.read_text()
         assert XSS not in text and "<img src=x" not in text and "onerror=\"document" not in text
@@ -162,7 +163,7 @@ def test_script_json_cannot_close_its_script_element():
 
 def test_minimal_run_report_skips_absent_sections_and_explains_missing_audio(tmp_path):
     run, _ = make_run(tmp_path, full=False)
-    index = build_report(run, hook=silent, units_per_layer=1)
+    index = build_report(run, hook=silent, settings=ReportConfig(units_per_layer=1))
     text = index.read_text()
     assert 'id="overview"' in text and 'id="units"' in text
     for absent in ['id="analyses"', 'id="evaluation"', "Circular evidence"]:
@@ -177,7 +178,7 @@ def test_minimal_run_report_skips_absent_sections_and_explains_missing_audio(tmp
 
 def test_top_clips_without_summaries_come_from_probe_activations(tmp_path):
     run, probe = make_run(tmp_path, full=False)
-    index = build_report(run, probe=probe, hook=silent, units_per_layer=9)
+    index = build_report(run, probe=probe, hook=silent, settings=ReportConfig(units_per_layer=9))
     acts = run.activations("head")[:, 0]
     rows = run.probe_rows()
     best = probe.clips[rows[np.argmax(acts[rows])]].id
@@ -197,12 +198,11 @@ def test_detail_units_prefer_summarized_then_best_scored(tmp_path):
 
 
 def test_analysis_plots_are_embedded(tmp_path):
-    from audiodissect.analyses.run import run_analyses
-    from test_analyses import TopicEmbedder
+    from test_analyses import TopicEmbedder, analyze
 
     run, probe = make_run(tmp_path)
-    run_analyses(run, k=2, embedder=TopicEmbedder(), hook=silent)
-    index = build_report(run, probe=probe, hook=silent, units_per_layer=1)
+    analyze(run, k=2, embedder=TopicEmbedder())
+    index = build_report(run, probe=probe, hook=silent, settings=ReportConfig(units_per_layer=1))
     text = index.read_text()
     assert 'id="analyses"' in text
     imgs = re.findall(r'<img src="(figures/[^"]+)"', text)
@@ -219,31 +219,30 @@ def test_report_command(tmp_path, capsys):
     run, _ = make_run(tmp_path, full=False)
     parser = argparse.ArgumentParser()
     report.register(parser.add_subparsers())
-    args = parser.parse_args(["report", "--run", str(run.path), "--units-per-layer", "0", "--out",
-                              str(tmp_path / "r")])
+    args = parser.parse_args(["report", "--run", str(run.path), "--units-per-layer", "0"])
     assert args.handler(args) == 0
-    assert (tmp_path / "r" / "index.html").exists()
-    assert str(tmp_path / "r" / "index.html") in capsys.readouterr().out
+    assert (run.path / "report" / "index.html").exists()
+    assert f"report: {run.path / 'report' / 'index.html'}" in capsys.readouterr().out.splitlines()
+    assert run.stage("report")["key"] and Dissection.open(run.path).config.report.units_per_layer == 0
 
 
 def test_pruning_figures_and_tables_shown_when_their_data_exists(tmp_path):
     """Figs 4 and 10: copied, captioned, summarised; absent data leaves their sections out."""
-    from audiodissect.config import PruneConfig
-    from audiodissect.prune.class_drop import write_class_drop
-    from audiodissect.prune.importance import run_importance
-    from audiodissect.prune.runner import evaluate_pruning
     from prune_fixtures import make_run as make_pruning_run
 
     run, target, probe = make_pruning_run(tmp_path / "pruned")
-    evaluate_pruning(run, target, probe, PruneConfig(strategies=["tab"], importance=False))
-    out = tmp_path / "report"
-    text = build_report(run, hook=silent, units_per_layer=0, out=out).read_text()
+    d = Dissection.open(run.path, target=target, probe=probe, hook=silent,
+                        settings={"prune": {"concepts": ["all"], "importance_fractions": [0.34, 0.67],
+                                            "importance_seeds": 1}, "report": {"units_per_layer": 0}})
+    d.prune(strategies=["tab"])
+    out = run.path / "report"
+    text = d.report().read_text()
     assert "Concept-specific pruning" in text
     for absent in ("Feature importance", "Which classes lose confidence", "figures/importance", "class_drop.png"):
         assert absent not in text
-    write_class_drop(run)
-    run_importance(run, target, probe, PruneConfig(importance_fractions=[0.34, 0.67], importance_seeds=1))
-    text = build_report(run, hook=silent, units_per_layer=0, out=out).read_text()
+    d.class_drop()
+    d.importance()
+    text = d.report().read_text()  # the evaluations' keys changed: the report is written again
     imgs = re.findall(r'<img src="(figures/[^"]+)"', text)
     assert imgs == ["figures/class_drop.png", "figures/importance.png", "figures/importance_summary_length.png",
                     "figures/importance_adjectives.png", "figures/importance_nouns.png",

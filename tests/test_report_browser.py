@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from audiodissect.progress import silent
+from audiodissect.config import ReportConfig
 from audiodissect.report import build_report
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,12 +46,12 @@ def report(tmp_path_factory):
     from test_analyses import TopicEmbedder
     from test_report import make_run
 
-    from audiodissect.analyses.run import run_analyses
+    from test_analyses import analyze
 
     tmp = tmp_path_factory.mktemp("browser")
     run, probe = make_run(tmp)
-    run_analyses(run, k=2, embedder=TopicEmbedder(), hook=silent)
-    return build_report(run, probe=probe, hook=silent, units_per_layer=1), tmp
+    analyze(run, k=2, embedder=TopicEmbedder())
+    return build_report(run, probe=probe, hook=silent, settings=ReportConfig(units_per_layer=1)), tmp
 
 
 def test_filter_and_sort_work_in_the_browser_without_errors(report):

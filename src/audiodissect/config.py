@@ -18,8 +18,13 @@ from typing import Any
 
 from .errors import AudioDissectError
 
-#: The stages of ``audiodissect run``, in order.
-STAGES = ("record", "describe", "identify", "summarize", "score", "prune", "analyze", "report")
+#: Every stage of a dissection, in the order they run; ``Dissection.<name>()`` runs one
+#: (``-`` read as ``_``), ``Dissection.run()`` and ``audiodissect run`` walk them.
+STAGES = ("record", "describe", "identify", "summarize", "score", "prune", "class-drop", "importance",
+          "last-layer", "analyze", "report")
+#: The stages ``audiodissect run`` walks unless told otherwise: all but the feature-importance
+#: curves (dozens of pruned forward passes; ``audiodissect evaluate importance`` adds them).
+RUN_STAGES = tuple(name for name in STAGES if name != "importance")
 POOLS = ("mean", "max", "first")
 
 
@@ -57,6 +62,7 @@ class RecordConfig:
     layers: list[str] = setting(factory=list, help="module paths or globs, in the order given (empty: defaults)")
     pool: str = setting("mean", choices=POOLS, help="reduction over time/tokens")
     batch_size: int = setting(32, min=1, help="clips per forward pass")
+    shard_size: int = setting(512, min=1, help="clips per recording shard (the unit of resumable, parallel work)")
     device: str | None = setting(None, help="torch device (default: cpu)")
     output_layer: str | None = setting(None, help="the layer whose units are the model's classes "
                                                   "(default: the recorded layer that produces the logits)")
@@ -118,29 +124,31 @@ class SummarizeConfig:
     timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request, in seconds")
     concurrency: int = setting(4, min=1, help="HTTP LLM: requests in flight at once (in-process LLMs: 1)")
     retries: int = setting(3, min=0, help="HTTP LLM: extra tries after a retryable failure")
-    refresh_cache: bool = setting(False, help="ask every prompt again instead of reading cached answers")
 
 
 @dataclasses.dataclass
 class PruneConfig:
-    """Concept-specific pruning and its evaluation (paper Step 4 and the feature-importance analysis)."""
+    """Concept-specific pruning (paper Step 4) and the feature-importance curves (Fig. 4).
 
-    concepts: list[str] = setting(factory=lambda: ["all"],
+    The defaults keep ``audiodissect run`` cheap: three classes spread evenly over the
+    classes with held-out clips and one random draw each. The paper's full table is
+    ``concepts = ["all"]`` with more draws (``audiodissect evaluate pruning --concepts all
+    --seeds 3``).
+    """
+
+    concepts: list[str] = setting(factory=lambda: ["sample:3"],
                                   help='classes to prune: names, "all", or "sample:N" (N spread evenly)')
     strategies: list[str] = setting(factory=lambda: ["tab", "db", "ocp", "random"],
                                     choices=("tab", "db", "ocp", "random", "units"), help="unit selections")
-    seeds: int = setting(3, min=1, help="random draws per concept, averaged")
+    units: list[str] = setting(factory=list, help="unit ids (LAYER#INDEX) the 'units' strategy prunes")
+    seeds: int = setting(1, min=1, help="random draws per concept, averaged")
     random_count: int | None = setting(None, min=1, help="size of random draws (default: as the other strategy)")
     random_reference: str | None = setting(None, help="strategy whose size random draws copy (default: each)")
     top: int = setting(3, min=1, help="a unit is chosen when the concept is among its top concepts")
     tab_similarity: str = setting("soft_wpmi", choices=_similarity_names, help="similarity ranking TAB's concepts")
     db_similarity: str = setting("cos3", choices=_similarity_names, help="similarity ranking DB's concepts")
     ocp_threshold: float | None = setting(0.7, min=-1.0, max=1.0, help="OCP noun match cosine (None: lemmas)")
-    text_embedder: str = setting("minilm", help="sentence embedder for OCP matching")
     include_output_layer: bool = setting(False, help="let strategies choose the output layer's units")
-    batch_size: int = setting(32, min=1, help="clips per forward pass")
-    device: str | None = setting(None, help="torch device")
-    importance: bool = setting(True, help="also compute the feature-importance curves")
     importance_properties: list[str] = setting(
         factory=lambda: ["summary_length", "adjectives", "nouns", "acoustic_adjectives"],
         help="summary properties that rank units (summary_length, adjectives, nouns, acoustic_adjectives, "
@@ -150,15 +158,36 @@ class PruneConfig:
     importance_seeds: int = setting(3, min=1, help="random rankings averaged")
 
 
-def run_prune_config() -> PruneConfig:
-    """The pruning settings of ``audiodissect run``: the paper's four strategies, kept cheap.
+@dataclasses.dataclass
+class ScoreConfig:
+    """Explanation scoring on held-out clips."""
 
-    Three classes spread evenly over the classes with held-out clips
-    (``["sample:3"]``), one random draw per class instead of three, and no
-    feature-importance curves; ``audiodissect evaluate pruning`` and
-    ``evaluate importance`` do every class, three draws and the curves.
-    """
-    return PruneConfig(concepts=["sample:3"], seeds=1, importance=False)
+    audio_text: bool = setting(True, help="also predict from audio-text similarity (needs the clips' audio)")
+
+
+@dataclasses.dataclass
+class AnalyzeConfig:
+    """The paper's analyses: adjective counts and uninterpretable units (paper Figs. 3, 5, 6)."""
+
+    k: int = setting(11, min=1, help="k-means clusters of description sentences")
+    kprimes: list[int] = setting(factory=lambda: [3, 4, 5], min=1,
+                                 help="a unit is uninterpretable when fewer than K' of its top clips share a cluster")
+    top: int = setting(5, min=1, help="top clips per unit for the uninterpretable-unit rule")
+    seed: int = setting(0, min=0, help="k-means seed")
+    field: str = setting("acoustic_adjectives", choices=("acoustic_adjectives", "adjectives"),
+                         help="the summary field counted as adjectives")
+    top_adjectives: int = setting(20, min=1, help="bars in the adjective plot")
+    rule: str = setting("any", choices=("any", "majority"),
+                        help="uninterpretable units: a clip counts in every cluster one of its sentences falls in "
+                             "(any: the paper's) or in its majority cluster")
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    """The static HTML report."""
+
+    units_per_layer: int = setting(20, min=0, help="unit detail pages per layer, best scored first")
+    table_limit: int = setting(1000, min=1, help="rows the unit table shows at once (filtering reaches the rest)")
 
 
 @dataclasses.dataclass
@@ -186,9 +215,13 @@ class RunConfig:
     describe: DescribeConfig = setting(factory=DescribeConfig)
     identify: IdentifyConfig = setting(factory=IdentifyConfig)
     summarize: SummarizeConfig = setting(factory=SummarizeConfig)
-    prune: PruneConfig = setting(factory=run_prune_config)
+    score: ScoreConfig = setting(factory=ScoreConfig)
+    prune: PruneConfig = setting(factory=PruneConfig)
+    analyze: AnalyzeConfig = setting(factory=AnalyzeConfig)
+    report: ReportConfig = setting(factory=ReportConfig)
     executor: ExecutorConfig = setting(factory=ExecutorConfig)
-    stages: list[str] = setting(factory=list, choices=STAGES, help="stages to run (empty: every stage)")
+    stages: list[str] = setting(factory=lambda: list(RUN_STAGES), choices=STAGES,
+                                help="stages `run` walks, in their fixed order (default: all but importance)")
     preset: str | None = setting(None, choices=("paper",), help="a named set of settings applied first "
                                                                  "(paper: the original AND procedures)")
 
@@ -236,6 +269,33 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     if isinstance(data, dict) and data.get("preset") and cls is RunConfig:
         base = apply_preset(base, data["preset"])
     return validate(_merge(base, data))
+
+
+def merge(config: Any, data: dict[str, Any]) -> Any:
+    """A copy of `config` with the settings in nested dict `data` laid over it, validated.
+
+    Settings `data` leaves out keep their values in `config`; unknown keys are
+    an error naming the valid ones.
+    """
+    return validate(_merge(config, data))
+
+
+#: Settings earlier versions saved that no longer exist (their work is done elsewhere now),
+#: by section: saved runs that hold them still open.
+RETIRED = {"prune": ("importance", "text_embedder", "batch_size", "device"), "summarize": ("refresh_cache",)}
+
+
+def upgrade_saved(data: dict[str, Any]) -> dict[str, Any]:
+    """Settings saved by an earlier version, made readable: retired settings dropped, an empty stage
+    list (then: every stage) replaced by the default."""
+    data = {key: dict(value) if isinstance(value, dict) else value for key, value in data.items()}
+    for section, names in RETIRED.items():
+        for name in names:
+            if isinstance(data.get(section), dict):
+                data[section].pop(name, None)
+    if data.get("stages") == []:
+        data.pop("stages")
+    return data
 
 
 def _merge(base: Any, data: dict[str, Any], where: str = "") -> Any:

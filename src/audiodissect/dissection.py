@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from .config import STAGES, RunConfig, apply_preset, from_dict, to_dict, validate
+from .config import STAGES, RunConfig, apply_preset, from_dict, merge, to_dict, upgrade_saved, validate
 from .errors import AudioDissectError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
 from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
-from .rundir import RunDir
-from .stage import Context, Runner, StageOutcome, check_stage_names
+from .rundir import PRUNING_RESULTS, RunDir
+from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target
 
 log = logging.getLogger("audiodissect")
@@ -262,7 +262,8 @@ class Dissection:
 
     # -- opening ---------------------------------------------------------------
     @classmethod
-    def open(cls, run_dir: str | os.PathLike, target: Any = None, probe: Any = None, **options: Any) -> Dissection:
+    def open(cls, run_dir: str | os.PathLike, target: Any = None, probe: Any = None, *,
+             settings: dict[str, Any] | None = None, **options: Any) -> Dissection:
         """Reopen a run directory written before, with its saved settings.
 
         Parameters
@@ -273,6 +274,9 @@ class Dissection:
             factory (the same arguments as the constructor's apply).
         probe : ProbeSet, optional
             The clips, when the run was recorded on clips held in memory.
+        settings : dict, optional
+            Settings laid over the saved ones, as a nested dict
+            (``{"summarize": {"llm": "http:..."}}``).
         **options
             Constructor keywords (``sample_rate``, ``preprocess``, ``device``, ...).
 
@@ -283,7 +287,7 @@ class Dissection:
             cannot be rebuilt (then the message says what to pass).
         """
         run = RunDir(run_dir, create=False)
-        saved = run.read_config() or {}
+        saved = upgrade_saved(run.read_config() or {})
         config = from_dict(RunConfig, saved)
         config.out = str(run.path)
         record = run.manifest()["stages"].get("record")
@@ -294,6 +298,8 @@ class Dissection:
             if not spec.get("in_memory"):
                 config.probe.name, config.probe.root = spec.pop("name"), spec.pop("root", None)
                 config.probe.options = spec
+        if settings:
+            config = merge(config, settings)
         stored = run.read_target() or {}
         factory = options.pop("factory", None) or stored.get("factory")
         if target is None and factory is None:
@@ -371,11 +377,11 @@ class Dissection:
                 setattr(section, name, value)
         validate(self.config)
 
-    def _stage(self, stage: Any, *, force: bool = False) -> StageOutcome:
+    def _stage(self, stage: Stage, *, force: bool = False) -> StageOutcome:
         self._save()
         return self.runner(stage, self.context, force=force)
 
-    # -- the stages ------------------------------------------------------------
+    # -- the stages, in their order (config.STAGES) ------------------------------
     def record(self, layers: str | Sequence[str] | Callable[[str], bool] | None = None, *,
                pool: str | None = None, batch_size: int | None = None,
                output_layer: str | None = None) -> Activations:
@@ -426,19 +432,16 @@ class Dissection:
         """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""
         from .describe import DescribeStage
 
-        if captioner is not None:
-            self.config.describe.captioner = captioner
+        self._update(self.config.describe, captioner=captioner)
         self._stage(DescribeStage())
         return Descriptions(texts=self.run_dir.descriptions() or [], clips=self.run_dir.clips())
 
     def import_descriptions(self, path: str | os.PathLike) -> Descriptions:
         """Make a JSON file of descriptions (clip id or file name -> text) this run's descriptions."""
-        from .describe import DescribeStage, import_descriptions
+        from .describe import import_descriptions
 
         import_descriptions(self.run_dir, self.probe, path)
-        self.config.describe.captioner = f"file:{path}"
-        self._stage(DescribeStage())
-        return Descriptions(texts=self.run_dir.descriptions() or [], clips=self.run_dir.clips())
+        return self.describe(f"file:{path}")
 
     def identify(self, concepts: str | os.PathLike | None = None, *, methods: Sequence[str] | None = None,
                  similarities: Sequence[str] | None = None, tab_backend: str | None = None) -> UnitRecords:
@@ -471,8 +474,8 @@ class Dissection:
                                         hint="call describe() first, or identify(methods=['tab'])")
         return UnitRecords("identify", self._stage(IdentifyStage()).value)
 
-    def summarize(self, llm: str | None = None, *, k: int | None = None,
-                  threshold: float | None = None) -> UnitRecords:
+    def summarize(self, llm: str | None = None, *, k: int | None = None, threshold: float | None = None,
+                  refresh_cache: bool = False) -> UnitRecords:
         """Modules B and C and ICL: summaries, calibration, open concepts and an LLM's concept choice.
 
         Parameters
@@ -483,72 +486,189 @@ class Dissection:
             Top and bottom clips per unit.
         threshold : float, optional
             Calibration's cosine threshold.
+        refresh_cache : bool
+            Ask every prompt again instead of reading the run's cached answers.
         """
         from .summarize.stage import SummarizeStage
 
         self._update(self.config.summarize, llm=llm, k=k, threshold=threshold)
-        return UnitRecords("summarize", self._stage(SummarizeStage()).value)
+        return UnitRecords("summarize", self._stage(SummarizeStage(refresh=refresh_cache)).value)
 
-    def score(self, *, audio_text: bool = True) -> UnitRecords:
-        """Score every explanation by how well it predicts the unit on held-out clips."""
+    def score(self, *, audio_text: bool | None = None) -> UnitRecords:
+        """Score every explanation by how well it predicts the unit on held-out clips.
+
+        Parameters
+        ----------
+        audio_text : bool, optional
+            Also predict from audio-text similarity (``score.audio_text``; needs the clips' audio).
+        """
         from .scoring import ScoreStage
 
-        return UnitRecords("score", self._stage(ScoreStage(audio_text=audio_text)).value)
+        self._update(self.config.score, audio_text=audio_text)
+        return UnitRecords("score", self._stage(ScoreStage()).value)
 
     def prune(self, concept: str | Sequence[str] | None = None, *, strategies: Sequence[str] | None = None,
-              seeds: int | None = None, importance: bool | None = None) -> PruneResult:
+              units: Sequence[str] | None = None, seeds: int | None = None) -> PruneResult:
         """Prune units to make the model forget `concept` (a class name, a list, ``"all"``, ``"sample:N"``).
+
+        Parameters
+        ----------
+        concept : str or list of str, optional
+            Default: the run's ``prune.concepts`` (three classes spread evenly).
+        strategies : list of str, optional
+            From ``tab``, ``db``, ``ocp``, ``random``, ``units``.
+        units : list of str, optional
+            Unit ids for the ``units`` strategy (added to the strategies when given).
+        seeds : int, optional
+            Random draws per concept.
 
         Returns
         -------
         PruneResult
-            ``.table`` (one row per strategy: dA, dR, selectivity, accuracies)
-            and ``.results`` (one row per concept and selection).
+            ``.table`` (one row per strategy: dA, dR, selectivity, accuracies),
+            ``.results`` (one row per concept and selection) and ``.selections``.
         """
         from .cache import read_jsonl
         from .prune import PruneStage
+        from .prune.strategies import saved_selections
 
-        self._update(self.config.prune, seeds=seeds, importance=importance,
+        cfg = self.config.prune
+        if units:
+            strategies = list(dict.fromkeys([*(strategies if strategies is not None else ()), "units"]))
+        self._update(cfg, seeds=seeds, units=None if units is None else list(units),
                      concepts=None if concept is None else [concept] if isinstance(concept, str) else list(concept),
                      strategies=None if strategies is None else list(strategies))
         section = self._stage(PruneStage()).section
-        from .prune.strategies import concept_slug, load_selection
-
-        results_path = self.run_dir.pruning_dir / "results.jsonl"
-        results = read_jsonl(results_path) if results_path.exists() else []
-        selections = [load_selection(path) for concept in section["concepts"]
-                      for path in sorted((self.run_dir.pruning_dir / concept_slug(concept)).glob("selection-*.json"))]
+        results = read_jsonl(self.run_dir.file(PRUNING_RESULTS))
+        selections = [selection for concept in section["concepts"]
+                      for selection in saved_selections(self.run_dir, concept)]
         return PruneResult(table=list(section["table"]), results=results, selections=selections)
 
-    def evaluate_last_layer(self) -> list[dict[str, Any]]:
-        """Last-layer dissection accuracy (the output units' known classes); writes ``evaluation/last_layer.csv``."""
-        from .scoring.last_layer import write_last_layer
+    def save_pruned_weights(self, selection: Any, path: str | os.PathLike) -> Path:
+        """Save the model's state dict with `selection`'s units zeroed (Linear/Conv weights and biases).
 
-        return write_last_layer(self.run_dir)
+        Parameters
+        ----------
+        selection : Selection
+            One of :attr:`PruneResult.selections`.
+        path : path
+            Where the state dict goes (``torch.save``; written atomically).
+        """
+        import copy
+
+        import torch
+
+        from .cache import atomic_path
+        from .prune.ablation import zero_units_
+
+        model = zero_units_(copy.deepcopy(self.target.module), list(selection.units))
+        with atomic_path(Path(path)) as tmp:
+            torch.save(model.state_dict(), tmp)
+        return Path(path)
+
+    def class_drop(self) -> dict[str, Any]:
+        """Which classes lose confidence when each pruned concept's units are switched off (paper Fig. 10).
+
+        Returns
+        -------
+        dict
+            ``summary`` (one row per strategy: how often and how far the concept's own
+            class loses most) and ``files`` (CSV, JSON and heat maps under ``pruning/``).
+        """
+        from .prune import ClassDropStage
+
+        return dict(self._stage(ClassDropStage()).section)
+
+    def importance(self, *, properties: Sequence[str] | None = None, fractions: Sequence[float] | None = None,
+                   seeds: int | None = None) -> dict[str, Any]:
+        """Feature importance (paper Fig. 4): held-out accuracy when pruning units ranked by their summaries.
+
+        Parameters
+        ----------
+        properties : list of str, optional
+            Summary properties that rank units (``prune.importance_properties``).
+        fractions : list of float, optional
+            Shares of units pruned.
+        seeds : int, optional
+            Random rankings averaged.
+
+        Returns
+        -------
+        dict
+            The curves (mean and sd per fraction), the properties' statistics and the plot names.
+        """
+        from .prune import ImportanceStage
+
+        self._update(self.config.prune, importance_properties=None if properties is None else list(properties),
+                     importance_fractions=None if fractions is None else list(fractions), importance_seeds=seeds)
+        return self._stage(ImportanceStage()).value
+
+    def last_layer(self) -> list[dict[str, Any]]:
+        """Last-layer dissection accuracy (the output units' known classes); ``evaluation/last_layer.csv``.
+
+        Returns
+        -------
+        list of dict
+            One row per method and similarity: top-1 and top-5 accuracy, among all concepts
+            and among the class names, and the mean cosine of the named and true concepts.
+        """
+        from .scoring import LastLayerStage
+
+        return self._stage(LastLayerStage()).value
 
     def analyze(self) -> Analyses:
         """The paper's analyses (adjectives, adjectives by depth, uninterpretable units) in ``analysis/``."""
-        from .analyses.stage import AnalyzeStage
+        from .analyses import AnalyzeStage
 
         return Analyses(summary=self._stage(AnalyzeStage()).value, folder=self.run_dir.analysis_dir)
 
-    def report(self) -> Path:
-        """Write the static HTML report; returns ``report/index.html``."""
+    def report(self, *, units_per_layer: int | None = None) -> Path:
+        """Write the static HTML report; returns ``report/index.html``.
+
+        Parameters
+        ----------
+        units_per_layer : int, optional
+            Unit detail pages per layer, best scored first (``report.units_per_layer``).
+        """
         from .report import ReportStage
 
+        self._update(self.config.report, units_per_layer=units_per_layer)
         return self._stage(ReportStage()).value
 
     # -- everything --------------------------------------------------------------
-    def run(self, stages: Sequence[str] | None = None) -> dict[str, StageOutcome]:
-        """Every stage in turn (or the named ones), as ``audiodissect run``; returns each stage's outcome.
+    def run(self, stages: Sequence[str] | None = None, *, refresh_cache: bool = False) -> dict[str, StageOutcome]:
+        """Every stage in turn (or the named ones, always in :data:`~audiodissect.config.STAGES` order).
 
-        A stage that cannot run says why (through `echo` and the log) and the
-        later stages still run with what exists, so the report is always written.
+        Without `stages`, the run's ``stages`` setting (every stage but the
+        feature-importance curves). A stage that cannot run says why (through
+        `echo` and the log) and the later stages still run with what exists,
+        so the report is always written. `refresh_cache` asks the summaries'
+        prompts again instead of reading the run's cached answers.
+
+        Returns
+        -------
+        dict of str to StageOutcome
+            The outcome of each stage that ran or was reused.
         """
-        from .pipeline import run_stages
+        wanted = set(check_stage_names(list(stages) if stages is not None else self.config.stages, STAGES))
+        self.echo(self.probe.describe())
+        for name in STAGES:
+            if name not in wanted:
+                continue
+            try:
+                if name == "summarize":
+                    self.summarize(refresh_cache=refresh_cache)
+                else:
+                    getattr(self, stage_method(name))()
+            except AudioDissectError as exc:
+                self.echo(f"[{name}] skipped: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                log.info("stage %s skipped: %s", name, exc)
+        return dict(self.runner.outcomes)
 
-        wanted = check_stage_names(list(stages or self.config.stages or STAGES), STAGES)
-        return run_stages(self, wanted)
+
+def stage_method(name: str) -> str:
+    """The :class:`Dissection` method that runs stage `name` (``last-layer`` -> ``last_layer``)."""
+    return name.replace("-", "_")
 
 
 class _MissingModule:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from .errors import AudioDissectError
+from .progress import ProgressHook, silent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,6 +58,26 @@ class Executor(Protocol):
         """A short line saying where the work runs."""
         ...
 
+    def state(self, here: Any, ship: Callable[[Any], Callable[[], Any]]) -> Callable[[], Any]:
+        """The ``setup`` of stateful work: `here` itself in this process, rebuilt on each worker elsewhere.
+
+        `here` is the state as the calling process holds it (a model and the
+        clips, already loaded). ``ship(here)`` is called in this process only
+        when the work runs elsewhere, and returns the ``setup`` that builds the
+        same state on a worker from what can travel (a CPU copy of the model,
+        the clips' sources), on the worker's own device.
+        """
+        ...
+
+    def progress(self, hook: ProgressHook) -> tuple[ProgressHook, ProgressHook]:
+        """(hook for the work itself, hook for finished items): which of the two reports progress.
+
+        In this process the work reports as it goes (fine-grained, e.g. per
+        batch); on workers it cannot reach the caller's terminal, so the
+        caller reports each finished item instead. The other hook is silent.
+        """
+        ...
+
 
 class LocalExecutor:
     """Runs every item in this process, in order; ``setup`` is called once, only if there are items."""
@@ -79,6 +100,12 @@ class LocalExecutor:
 
     def describe(self) -> str:
         return "in this process"
+
+    def state(self, here: Any, ship: Callable[[Any], Callable[[], Any]]) -> Callable[[], Any]:
+        return shared_state(here)
+
+    def progress(self, hook: ProgressHook) -> tuple[ProgressHook, ProgressHook]:
+        return hook, silent
 
 
 class RayExecutor:
@@ -198,6 +225,12 @@ class RayExecutor:
         gpus = f", {self.gpus_per_worker:g} GPU per worker" if self.gpus_per_worker else ""
         return f"on {where}{gpus}"
 
+    def state(self, here: Any, ship: Callable[[Any], Callable[[], Any]]) -> Callable[[], Any]:
+        return ship(here)
+
+    def progress(self, hook: ProgressHook) -> tuple[ProgressHook, ProgressHook]:
+        return silent, hook
+
 
 def _call(fn: Callable[[T], R], item: T) -> R:
     return fn(item)
@@ -269,6 +302,17 @@ def make_executor(config: Any = None) -> Executor:
     raise unknown_name_error("executor", config.name, EXECUTORS)
 
 
+def worker_device() -> str:
+    """The torch device a worker puts its model replica on: ``cuda`` when it was given a GPU, else ``cpu``.
+
+    Ray hides the GPUs from workers that were not given one, so a worker
+    sees CUDA exactly when its ``gpus_per_worker`` asked for it.
+    """
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def shared_state(value: Any) -> Callable[[], Any]:
     """A ``setup`` that gives every worker `value`: itself in this process, a copy sent once on Ray."""
     return functools.partial(_itself, value)
@@ -276,13 +320,6 @@ def shared_state(value: Any) -> Callable[[], Any]:
 
 def _itself(value: Any) -> Any:
     return value
-
-
-def worker_device(executor: Executor, default: str | None) -> str | None:
-    """The torch device a stateful worker of `executor` puts its replica on: ``cuda`` when it holds GPUs."""
-    if executor.name == "local":
-        return default
-    return "cuda" if executor.gpus_per_worker > 0 else "cpu"
 
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "import_ray", "make_executor", "shared_state",

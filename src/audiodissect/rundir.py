@@ -1,6 +1,8 @@
 """The run directory: the one place that names every file of a run and how it is read.
 
-Layout (every name below is defined here, and only here)::
+Every file a run holds is named here, and only here (:data:`SCHEMA` lists them
+all, with glob patterns where a name varies; a file that matches none is not
+the run's)::
 
     manifest.json              format version; per stage: cache key, readable key parts, code version, time, facts
     config.json                the resolved settings of the last run
@@ -15,7 +17,7 @@ Layout (every name below is defined here, and only here)::
     units/<stage>.jsonl        one record per unit (and method) of identify, summarize, score
     evaluation/last_layer.csv  last-layer dissection accuracy
     score/                     explanation-score tables
-    pruning/                   selections, ablation results, pruning and importance tables
+    pruning/                   selections, ablation results, pruning, class-drop and importance tables
     planted/                   planted-unit benchmark tables
     analysis/                  the paper's analyses (CSV, JSON, PNG)
     report/                    the static HTML report
@@ -24,6 +26,7 @@ Layout (every name below is defined here, and only here)::
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,12 +58,108 @@ UNITS = "units"
 EVALUATION = "evaluation"
 LAST_LAYER = "evaluation/last_layer.csv"
 SCORE = "score"
+SCORE_SUMMARY = "score/summary.csv"
+SCORE_BY_LAYER = "score/by_layer.md"
 PRUNING = "pruning"
+PRUNING_BASELINE = "pruning/baseline.json"
+PRUNING_BASELINE_LOGITS = "pruning/baseline_logits.npy"
+PRUNING_RESULTS = "pruning/results.jsonl"
+PRUNING_TABLE = "pruning/table.jsonl"
+PRUNING_TABLE_CSV = "pruning/table.csv"
+#: Per pruned concept (``<concept>`` its slug): its selections and their measured rows.
+PRUNING_CONCEPT_SELECTION = "pruning/{concept}/selection-{label}.json"
+PRUNING_CONCEPT_RESULTS = "pruning/{concept}/results.jsonl"
+CLASS_DROP_CSV = "pruning/class_drop.csv"
+CLASS_DROP_JSON = "pruning/class_drop.json"
+CLASS_DROP_PNG = "pruning/class_drop.png"
+IMPORTANCE_ROWS = "pruning/importance.jsonl"
+IMPORTANCE_JSON = "pruning/importance.json"
+IMPORTANCE_PNG = "pruning/importance.png"
+IMPORTANCE_PROPERTY_PNG = "pruning/importance_{property}.png"
 PLANTED = "planted"
+PLANTED_TABLE = "planted/table.csv"
+PLANTED_SUMMARIES = "planted/summaries.csv"
 ANALYSIS = "analysis"
+ANALYSIS_SUMMARY = "analysis/summary.json"
+ADJECTIVE_COUNTS_CSV = "analysis/adjective_counts.csv"
+ADJECTIVE_COUNTS_PNG = "analysis/adjective_counts.png"
+ADJECTIVES_BY_LAYER_CSV = "analysis/adjectives_by_layer.csv"
+ADJECTIVES_BY_LAYER_PNG = "analysis/adjectives_by_layer.png"
+UNINTERPRETABLE_CSV = "analysis/uninterpretable.csv"
+UNINTERPRETABLE_PNG = "analysis/uninterpretable.png"
+UNINTERPRETABLE_UNITS = "analysis/uninterpretable_units.jsonl"
+CLUSTERS = "analysis/clusters.json"
+LAST_LAYER_PNG = "analysis/last_layer.png"
 REPORT = "report"
+REPORT_INDEX = "report/index.html"
+REPORT_MARKER = "report/report.json"
+REPORT_UNIT_PAGE = "report/units/{slug}.html"
+REPORT_MEDIA = "report/media"
+REPORT_FIGURES = "report/figures"
 CACHE = "cache"
 LLM_CACHE = "cache/llm.sqlite"
+
+#: Every file a run directory may hold: (glob pattern relative to the run, what it is).
+SCHEMA: tuple[tuple[str, str], ...] = (
+    (MANIFEST, "format version and every stage's key, settings digest, time and facts"),
+    (CONFIG, "the resolved settings of the last command"),
+    (TARGET, "how to reopen the model"),
+    (CLIPS, "one record per clip"),
+    (LOGITS, "(N, n_classes) logits"),
+    (f"{ACTIVATIONS}/*.npy", "(N, U) activations of one layer"),
+    (f"{ACTIVATIONS}/shards/*/*", "an unfinished recording's shards (removed when it is merged)"),
+    (f"{ACTIVATIONS}/shards/*/*/*.npy", "one shard's rows of one layer"),
+    (LAYERS_OVERVIEW, "a text overview of the recorded layers"),
+    (DESCRIPTIONS, "one description per clip"),
+    (CONCEPTS, "the concept set"),
+    (f"{EVIDENCE}/*.npy", "(N, C) evidence of one method"),
+    (f"{UNITS}/*.jsonl", "per-unit records of one stage"),
+    (LAST_LAYER, "last-layer dissection accuracy"),
+    (SCORE_SUMMARY, "explanation scores per kind and layer"),
+    (SCORE_BY_LAYER, "mean scores per explanation and layer"),
+    (PRUNING_BASELINE, "the unpruned model's held-out logits: key and clips"),
+    (PRUNING_BASELINE_LOGITS, "the unpruned model's held-out logits"),
+    (PRUNING_RESULTS, "one row per pruned (concept, selection)"),
+    (PRUNING_TABLE, "the pruning table, one row per strategy"),
+    (PRUNING_TABLE_CSV, "the pruning table as CSV"),
+    (PRUNING_CONCEPT_SELECTION.format(concept="*", label="*"), "the units one strategy chose for one concept"),
+    (PRUNING_CONCEPT_RESULTS.format(concept="*"), "the measured rows of one concept's selections"),
+    (CLASS_DROP_CSV, "per (strategy, concept, class): mean confidence change"),
+    (CLASS_DROP_JSON, "per strategy: how often the concept's own class loses most"),
+    (CLASS_DROP_PNG, "concept x class heat maps"),
+    (IMPORTANCE_ROWS, "accuracy per pruned share and ranking"),
+    (IMPORTANCE_JSON, "the feature-importance curves"),
+    (IMPORTANCE_PNG, "every feature-importance curve"),
+    (IMPORTANCE_PROPERTY_PNG.format(property="*"), "one property's curve against random"),
+    (PLANTED_TABLE, "planted-unit recovery per method and similarity"),
+    (PLANTED_SUMMARIES, "how often planted units' summaries say their concept"),
+    (ANALYSIS_SUMMARY, "the analyses' numbers and files"),
+    (ADJECTIVE_COUNTS_CSV, "open-set adjective counts"),
+    (ADJECTIVE_COUNTS_PNG, "open-set adjective counts"),
+    (ADJECTIVES_BY_LAYER_CSV, "adjectives per unit by layer"),
+    (ADJECTIVES_BY_LAYER_PNG, "adjectives per unit by layer"),
+    (UNINTERPRETABLE_CSV, "uninterpretable share per layer"),
+    (UNINTERPRETABLE_PNG, "uninterpretable share per layer"),
+    (UNINTERPRETABLE_UNITS, "per unit: its top clips' clusters"),
+    (CLUSTERS, "example sentences per description cluster"),
+    (LAST_LAYER_PNG, "last-layer accuracy"),
+    (REPORT_INDEX, "the report's front page"),
+    (REPORT_MARKER, "the report's own list of pages"),
+    (REPORT_UNIT_PAGE.format(slug="*"), "one unit's page"),
+    (f"{REPORT_MEDIA}/*.wav", "a clip's audio"),
+    (f"{REPORT_MEDIA}/*.png", "a clip's spectrogram"),
+    (f"{REPORT_FIGURES}/*.png", "a copy of an analysis or evaluation plot"),
+    (LLM_CACHE, "every LLM answer of the run"),
+    (f"{LLM_CACHE}-journal", "sqlite's journal while an answer is written"),
+)
+
+
+def schema_entry(relative: str) -> str | None:
+    """The :data:`SCHEMA` pattern a run-relative path (``/``-separated) matches, or None."""
+    for pattern, _ in SCHEMA:
+        if fnmatch.fnmatchcase(relative, pattern) and relative.count("/") == pattern.count("/"):
+            return pattern
+    return None
 
 
 class RunDir:
@@ -86,9 +185,19 @@ class RunDir:
                                         hint="give the folder a dissection wrote (e.g. runs/default)")
         self.path.mkdir(parents=True, exist_ok=True)
 
-    def file(self, name: str) -> Path:
-        """The path of one of the run's files or folders (a name defined in this module)."""
-        return self.path / name
+    def file(self, name: str, **parts: str) -> Path:
+        """The path of one of the run's files or folders: a name defined in this module, its ``{}`` parts filled."""
+        return self.path / (name.format(**parts) if parts else name)
+
+    def unnamed_files(self) -> list[str]:
+        """Files under the run directory that :data:`SCHEMA` does not name (run-relative, sorted)."""
+        found = []
+        for path in sorted(self.path.rglob("*")):
+            if path.is_file():
+                relative = path.relative_to(self.path).as_posix()
+                if schema_entry(relative) is None:
+                    found.append(relative)
+        return found
 
     # -- manifest -----------------------------------------------------------
     @property
@@ -255,7 +364,7 @@ class RunDir:
     def concepts_path(self) -> Path:
         return self.path / CONCEPTS
 
-    def write_concepts(self, concepts: list[str]) -> None:
+    def write_concepts(self, concepts: Sequence[str]) -> None:
         write_text(self.path / CONCEPTS, "".join(c + "\n" for c in concepts))
 
     def concepts(self) -> list[str] | None:

@@ -20,11 +20,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .cache import hash_key
+from .config import RunConfig
 from .errors import AudioDissectError
+from .executor import Executor, make_executor
+from .progress import ProgressHook, silent
 from .rundir import RunDir
+
+if TYPE_CHECKING:
+    from .probes.base import ProbeSet
+    from .targets.base import Target
 
 PACKAGE = __name__.rpartition(".")[0]
 
@@ -37,24 +44,25 @@ class Context:
     ----------
     run : RunDir
     config : RunConfig
+        The run's settings: every stage reads its settings here, nowhere else.
     target_source, probe_source : object or callable, optional
         The :class:`~audiodissect.targets.base.Target` and
         :class:`~audiodissect.probes.base.ProbeSet`, or functions that open them
         on first use (a stage that needs neither never opens them).
-    hook : ProgressHook, optional
-    echo : callable, optional
+    hook : ProgressHook
+    echo : callable
         Receives the lines a stage prints.
     """
 
     run: RunDir
-    config: Any
-    target_source: Any = None
-    probe_source: Any = None
-    hook: Any = None
+    config: RunConfig
+    target_source: Target | Callable[[], Target] | None = None
+    probe_source: ProbeSet | Callable[[], ProbeSet] | None = None
+    hook: ProgressHook = silent
     echo: Callable[[str], None] = lambda line: None
 
     @functools.cached_property
-    def target(self) -> Any:
+    def target(self) -> Target:
         source = self.target_source
         if source is None:
             raise AudioDissectError("this step needs the run's model, and none was given",
@@ -62,11 +70,21 @@ class Context:
         return source() if callable(source) else source
 
     @functools.cached_property
-    def probe(self) -> Any:
+    def probe(self) -> ProbeSet:
         source = self.probe_source
         if source is None:
             raise AudioDissectError("this step needs the run's probing set, and none was given")
         return source() if callable(source) else source
+
+    @property
+    def has_probe(self) -> bool:
+        """Whether a probing set was given (a stage that can do without one checks this first)."""
+        return self.probe_source is not None
+
+    @functools.cached_property
+    def executor(self) -> Executor:
+        """Where the stage's parallel work runs (the ``executor`` settings; in this process by default)."""
+        return make_executor(self.config.executor)
 
 
 @dataclass
@@ -96,7 +114,8 @@ class Stage:
     Attributes
     ----------
     name : str
-        The stage's name (``record``, ``describe``, ...), also its manifest section.
+        The stage's name (``record``, ``describe``, ...), also its manifest section;
+        one of :data:`audiodissect.config.STAGES`.
     outputs : tuple of str
         Run-directory files or folders (names from :mod:`audiodissect.rundir`)
         that must exist for an earlier result to be reused.
@@ -105,17 +124,25 @@ class Stage:
     name: ClassVar[str] = ""
     outputs: ClassVar[tuple[str, ...]] = ()
 
-    def inputs(self, ctx: Any) -> dict[str, Any]:
-        """Everything the result depends on besides the code: {readable name: value}."""
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        """Everything the result depends on besides the code: {readable name: value}.
+
+        Raises :class:`AudioDissectError` when the stage cannot run (a missing
+        earlier result, a model without class names, ...): nothing is written then.
+        """
         raise NotImplementedError
 
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], Any]:
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], Any]:
         """Compute and write the stage's outputs; return (manifest facts, value)."""
         raise NotImplementedError
 
-    def load(self, ctx: Any) -> Any:
+    def load(self, ctx: Context) -> Any:
         """The value of an earlier, reused result, read back from the run directory."""
         return None
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        """What the stage says after it ran or was reused (``audiodissect run`` prints it), e.g. its table."""
+        return []
 
     def output_paths(self, run: RunDir) -> list[Path]:
         return [run.file(name) for name in self.outputs]
@@ -208,13 +235,13 @@ class Runner:
     echo: Callable[[str], None] | None = None
     outcomes: dict[str, StageOutcome] = field(default_factory=dict)
 
-    def key(self, stage: Stage, ctx: Any) -> tuple[str, dict[str, Any], str]:
+    def key(self, stage: Stage, ctx: Context) -> tuple[str, dict[str, Any], str]:
         """(cache key, readable key parts, code version) of `stage` in `ctx`."""
         version = code_version(type(stage).__module__)
         parts = stage.inputs(ctx)
         return hash_key(stage.name, version, parts), {k: readable(v) for k, v in parts.items()}, version
 
-    def __call__(self, stage: Stage, ctx: Any, *, force: bool = False) -> StageOutcome:
+    def __call__(self, stage: Stage, ctx: Context, *, force: bool = False) -> StageOutcome:
         """Run `stage` unless its last result is current; returns its outcome."""
         key, parts, version = self.key(stage, ctx)
         previous = self.run.manifest()["stages"].get(stage.name)
@@ -236,6 +263,9 @@ class Runner:
                 failed = f" ({facts['failed']} failed: rerun to retry them)" if facts.get("failed") else ""
                 self.echo(f"[{stage.name}] done in {section['seconds']:.1f} s{failed}")
         self.outcomes[stage.name] = outcome
+        if self.echo:
+            for line in stage.lines(ctx, outcome):
+                self.echo(line)
         return outcome
 
 

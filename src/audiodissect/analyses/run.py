@@ -1,4 +1,4 @@
-"""``audiodissect analyze``: the paper's analyses of a run, as data and PNG plots under ``analysis/``.
+"""The paper's analyses of a run, as data and PNG plots under ``analysis/``.
 
 Each analysis runs when its inputs exist and is otherwise listed under
 ``skipped`` with the reason:
@@ -19,17 +19,19 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..arrays import RowSubset
-from ..cache import hash_file, read_json, write_json, write_jsonl, write_text
+from ..cache import read_json, write_json, write_jsonl, write_text
 from ..errors import AudioDissectError
 from ..progress import ProgressHook, default_hook
-from ..rundir import RunDir, unit_id
+from ..config import AnalyzeConfig
+from ..rundir import (ADJECTIVE_COUNTS_CSV, ADJECTIVE_COUNTS_PNG, ADJECTIVES_BY_LAYER_CSV, ADJECTIVES_BY_LAYER_PNG,
+                      ANALYSIS_SUMMARY, CLUSTERS, LAST_LAYER_PNG, UNINTERPRETABLE_CSV, UNINTERPRETABLE_PNG,
+                      UNINTERPRETABLE_UNITS, RunDir, unit_id)
 from . import adjectives as adj
 from . import interpretability as interp
 from . import plots
@@ -62,15 +64,15 @@ def _csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def analyze_adjectives(run: RunDir, out: Path, *, field: str, top: int) -> dict[str, Any]:
+def analyze_adjectives(run: RunDir, *, field: str, top: int) -> dict[str, Any]:
     """Adjective counts and per-layer means with their depth trend; writes CSVs and two plots."""
     records = run.read_units("summarize")
     layers = run.layers() if "record" in run.manifest()["stages"] else None
     counts = adj.adjective_counts(records, field=field)
-    write_text(out / "adjective_counts.csv",
+    write_text(run.file(ADJECTIVE_COUNTS_CSV),
                _csv_text([{"adjective": w, "units": c} for w, c in counts], ["adjective", "units"]))
     by_layer = adj.adjectives_per_layer(records, layers=layers, field=field)
-    write_text(out / "adjectives_by_layer.csv",
+    write_text(run.file(ADJECTIVES_BY_LAYER_CSV),
                _csv_text(by_layer, ["layer", "depth", "units", "mean", "std"]))
     trend = None
     trend_note = None
@@ -80,18 +82,18 @@ def analyze_adjectives(run: RunDir, out: Path, *, field: str, top: int) -> dict[
             trend_note = "the mean is the same in every layer: no trend to test"
     else:
         trend_note = f"a linear fit needs at least 3 summarized layers, this run has {len(by_layer)}"
-    files = {"adjective_counts_csv": "adjective_counts.csv", "adjectives_by_layer_csv": "adjectives_by_layer.csv"}
+    files = {"adjective_counts_csv": _name(ADJECTIVE_COUNTS_CSV), "adjectives_by_layer_csv": _name(ADJECTIVES_BY_LAYER_CSV)}
     if counts:
-        plots.plot_adjective_counts(counts, out / "adjective_counts.png", n_units=len(records), top=top)
-        files["adjective_counts_png"] = "adjective_counts.png"
+        plots.plot_adjective_counts(counts, run.file(ADJECTIVE_COUNTS_PNG), n_units=len(records), top=top)
+        files["adjective_counts_png"] = _name(ADJECTIVE_COUNTS_PNG)
     if by_layer:
-        plots.plot_adjectives_by_layer(by_layer, trend, out / "adjectives_by_layer.png")
-        files["adjectives_by_layer_png"] = "adjectives_by_layer.png"
+        plots.plot_adjectives_by_layer(by_layer, trend, run.file(ADJECTIVES_BY_LAYER_PNG))
+        files["adjectives_by_layer_png"] = _name(ADJECTIVES_BY_LAYER_PNG)
     return {"field": field, "units": len(records), "top": [list(c) for c in counts[:top]],
             "by_layer": by_layer, "trend": trend, "trend_note": trend_note, "files": files}
 
 
-def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequence[int], top: int,
+def analyze_interpretability(run: RunDir, *, k: int, kprimes: Sequence[int], top: int,
                              seed: int, rule: str = interp.DEFAULT_RULE, embedder=None) -> dict[str, Any]:
     """Cluster description sentences and count uninterpretable units per layer under both rules.
 
@@ -120,75 +122,58 @@ def analyze_interpretability(run: RunDir, out: Path, *, k: int, kprimes: Sequenc
         layer_rows.append(interp.layer_row(result, layer=layer, depth=depth))
         unit_rows.extend(interp.unit_rows(result, memberships, top_clip_rows, layer=layer,
                                           unit_ids=[unit_id(layer, u) for u in range(acts.shape[1])]))
-    write_text(out / "uninterpretable.csv", _csv_text(layer_rows, interp.layer_columns(kprimes)))
-    write_jsonl(out / "uninterpretable_units.jsonl", unit_rows)
+    write_text(run.file(UNINTERPRETABLE_CSV), _csv_text(layer_rows, interp.layer_columns(kprimes)))
+    write_jsonl(run.file(UNINTERPRETABLE_UNITS), unit_rows)
     examples = interp.cluster_examples(sentences, labels)
-    write_json(out / "clusters.json", examples)
-    plots.plot_uninterpretable(layer_rows, kprimes, out / "uninterpretable.png", k=int(labels.max()) + 1)
+    write_json(run.file(CLUSTERS), examples)
+    plots.plot_uninterpretable(layer_rows, kprimes, run.file(UNINTERPRETABLE_PNG), k=int(labels.max()) + 1)
     return {"k": int(labels.max()) + 1, "k_requested": k, "kprimes": list(kprimes), "top": top, "seed": seed,
             "sentences": len(sentences), "described_clips": int(memberships["any"].any(axis=1).sum()),
             "rule": rule, "rules": {"any": "a clip counts in every cluster one of its sentences falls in (the paper's)",
                                     "majority": "a clip counts in the majority cluster of its sentences"},
             "by_layer": layer_rows, "clusters": examples,
-            "files": {"uninterpretable_csv": "uninterpretable.csv", "uninterpretable_png": "uninterpretable.png",
-                      "uninterpretable_units": "uninterpretable_units.jsonl", "clusters": "clusters.json"}}
+            "files": {"uninterpretable_csv": _name(UNINTERPRETABLE_CSV),
+                      "uninterpretable_png": _name(UNINTERPRETABLE_PNG),
+                      "uninterpretable_units": _name(UNINTERPRETABLE_UNITS), "clusters": _name(CLUSTERS)}}
 
 
-def analyze_last_layer(run: RunDir, out: Path) -> dict[str, Any]:
-    """Plot the last-layer accuracy table written by ``audiodissect evaluate last-layer``."""
+def analyze_last_layer(run: RunDir) -> dict[str, Any]:
+    """Plot the last-layer accuracy table the last-layer stage wrote."""
     path = run.last_layer_path
     if not path.exists():
         raise AudioDissectError(f"{run.path} has no last-layer evaluation",
                                 hint="run `audiodissect evaluate last-layer` first")
     rows = read_csv_rows(path)
     if rows and {"method", "top1", "top5"} <= set(rows[0]):
-        plots.plot_last_layer(rows, out / "last_layer.png")
-        return {"rows": rows, "files": {"last_layer_png": "last_layer.png"}}
+        plots.plot_last_layer(rows, run.file(LAST_LAYER_PNG))
+        return {"rows": rows, "files": {"last_layer_png": _name(LAST_LAYER_PNG)}}
     return {"rows": rows, "files": {}}
 
 
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """Settings of the analyses (see :func:`write_analyses`)."""
-
-    k: int = interp.DEFAULT_K
-    kprimes: tuple[int, ...] = tuple(interp.DEFAULT_KPRIMES)
-    top: int = interp.DEFAULT_TOP
-    seed: int = 0
-    field: str = adj.DEFAULT_FIELD
-    top_adjectives: int = 20
-    rule: str = interp.DEFAULT_RULE
-
-    def __post_init__(self) -> None:
-        if self.rule not in interp.RULES:
-            raise AudioDissectError(f"unknown uninterpretable-unit rule {self.rule!r}",
-                                    hint="one of " + ", ".join(interp.RULES))
-        kprimes = tuple(int(x) for x in self.kprimes)
-        if any(x < 1 or x > self.top for x in kprimes):
-            raise AudioDissectError(f"every K' must lie in 1..{self.top}, got {list(kprimes)}")
-        object.__setattr__(self, "kprimes", kprimes)
+def _name(path: str) -> str:
+    """A run-directory file's name inside ``analysis/`` (what ``summary.json`` lists)."""
+    return Path(path).name
 
 
-def analysis_inputs(run: RunDir) -> dict[str, Any]:
-    """What the analyses read: the recording, the summaries, the descriptions and the last-layer table."""
-    files = {"summaries": run.units_path("summarize"), "descriptions": run.descriptions_path,
-             "last_layer": run.last_layer_path}
-    record = run.manifest()["stages"].get("record", {}).get("key")
-    return {"record": record, **{name: hash_file(p) if p.exists() else None for name, p in files.items()}}
+def check_settings(settings: AnalyzeConfig) -> None:
+    """Refuse K' values outside 1..top (a unit's top clips can hold at most `top` in one cluster)."""
+    if any(x < 1 or x > settings.top for x in settings.kprimes):
+        raise AudioDissectError(f"every K' must lie in 1..{settings.top}, got {list(settings.kprimes)}")
 
 
-def write_analyses(run: RunDir, settings: AnalysisSettings = AnalysisSettings(), *, embedder=None,
+def write_analyses(run: RunDir, settings: AnalyzeConfig, *, embedder=None,
                    hook: ProgressHook | None = None) -> dict[str, Any]:
     """Run every analysis whose inputs exist and write ``analysis/``.
 
     Parameters
     ----------
     run : RunDir
-    settings : AnalysisSettings
+    settings : AnalyzeConfig
         ``k`` clusters of description sentences; thresholds ``kprimes`` (K': a
         unit is uninterpretable when fewer than K' of its ``top`` clips share a
         cluster); k-means ``seed``; the summarize-record ``field`` counted as
-        adjectives; ``top_adjectives`` bars in the adjective plot.
+        adjectives; ``top_adjectives`` bars in the adjective plot; the
+        uninterpretable-unit ``rule``.
     embedder : TextEmbedder, optional
         Sentence embedder; the packaged MiniLM when None.
     hook : ProgressHook, optional
@@ -198,13 +183,13 @@ def write_analyses(run: RunDir, settings: AnalysisSettings = AnalysisSettings(),
     dict
         The content of ``analysis/summary.json``.
     """
+    check_settings(settings)
     hook = hook or default_hook()
-    out = run.analysis_dir
-    steps = [("adjectives", lambda: analyze_adjectives(run, out, field=settings.field, top=settings.top_adjectives)),
-             ("uninterpretable", lambda: analyze_interpretability(run, out, k=settings.k, kprimes=settings.kprimes,
+    steps = [("adjectives", lambda: analyze_adjectives(run, field=settings.field, top=settings.top_adjectives)),
+             ("uninterpretable", lambda: analyze_interpretability(run, k=settings.k, kprimes=settings.kprimes,
                                                                   top=settings.top, seed=settings.seed,
                                                                   rule=settings.rule, embedder=embedder)),
-             ("last_layer", lambda: analyze_last_layer(run, out))]
+             ("last_layer", lambda: analyze_last_layer(run))]
     summary: dict[str, Any] = {"skipped": {}}
     hook("analyze", None, completed=0, total=len(steps))
     for done, (name, fn) in enumerate(steps, 1):
@@ -213,23 +198,5 @@ def write_analyses(run: RunDir, settings: AnalysisSettings = AnalysisSettings(),
         except AudioDissectError as exc:
             summary["skipped"][name] = str(exc)
         hook("analyze", None, completed=done, total=len(steps))
-    write_json(out / "summary.json", summary)
+    write_json(run.file(ANALYSIS_SUMMARY), summary)
     return summary
-
-
-def run_analyses(run: RunDir, *, k: int = interp.DEFAULT_K, kprimes: Sequence[int] = interp.DEFAULT_KPRIMES,
-                 top: int = interp.DEFAULT_TOP, seed: int = 0, field: str = adj.DEFAULT_FIELD,
-                 top_adjectives: int = 20, rule: str = interp.DEFAULT_RULE, embedder=None,
-                 hook: ProgressHook | None = None, force: bool = False) -> dict[str, Any]:
-    """Run the analyze stage on `run` (:func:`write_analyses`); nothing is recomputed when its inputs are unchanged.
-
-    Returns the content of ``analysis/summary.json``.
-    """
-    from ..config import RunConfig
-    from ..stage import Context, Runner
-    from .stage import AnalyzeStage
-
-    settings = AnalysisSettings(k=k, kprimes=tuple(kprimes), top=top, seed=seed, field=field,
-                                top_adjectives=top_adjectives, rule=rule)
-    ctx = Context(run, RunConfig(), hook=hook)
-    return Runner(run)(AnalyzeStage(settings, embedder=embedder), ctx, force=force).value

@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..cache import read_json
-from ..rundir import ANALYSIS
-from ..stage import Stage
-from .run import AnalysisSettings, analysis_inputs, write_analyses
+from ..rundir import ANALYSIS_SUMMARY
+from ..stage import Context, Stage
+from .run import check_settings, write_analyses
 
 
 class AnalyzeStage(Stage):
     """Adjective counts, adjectives by depth, uninterpretable units and the last-layer plot.
 
-    Each analysis runs when its inputs exist; the others are listed under
-    ``skipped`` with the reason.
+    Settings: the run's ``analyze`` section; sentences are embedded with
+    ``identify.text_embedder``. Each analysis runs when its inputs exist; the
+    others are listed under ``skipped`` with the reason.
     """
 
     name = "analyze"
-    outputs = (f"{ANALYSIS}/summary.json",)
+    outputs = (ANALYSIS_SUMMARY,)
 
-    def __init__(self, settings: AnalysisSettings = AnalysisSettings(), *, embedder: Any = None):
-        self.settings = settings
-        self.embedder = embedder
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        check_settings(ctx.config.analyze)
+        stages = ctx.run.manifest()["stages"]
+        upstream = {name: stages.get(name, {}).get("key") for name in ("record", "describe", "summarize",
+                                                                        "last-layer")}
+        return {**upstream, "settings": dataclasses.asdict(ctx.config.analyze),
+                "embedder": ctx.config.identify.text_embedder}
 
-    def inputs(self, ctx: Any) -> dict[str, Any]:
-        return {**analysis_inputs(ctx.run), "settings": self.settings,
-                "embedder": getattr(self.embedder, "name", "minilm")}
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        from ..text_embedder import load_text_embedder
 
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        summary = write_analyses(ctx.run, self.settings, embedder=self.embedder, hook=ctx.hook)
+        summary = write_analyses(ctx.run, ctx.config.analyze,
+                                 embedder=load_text_embedder(ctx.config.identify.text_embedder), hook=ctx.hook)
         done = [name for name in ("adjectives", "uninterpretable", "last_layer") if name in summary]
         return {"done": done, "skipped": sorted(summary["skipped"])}, summary
 
-    def load(self, ctx: Any) -> dict[str, Any]:
-        return read_json(ctx.run.analysis_dir / "summary.json")
+    def load(self, ctx: Context) -> dict[str, Any]:
+        return read_json(ctx.run.file(ANALYSIS_SUMMARY))

@@ -46,9 +46,10 @@ def describe_fanned_out(captioner: Captioner, clips: Sequence[Any], path: str | 
         The cache file, as for :func:`~audiodissect.captioners.base.describe_cached`.
     executor : Executor
     build : callable, optional
-        Builds a worker's captioner (e.g. from its spec, for captioners that
-        cannot be pickled); it must have `captioner`'s ``name``. Default: a
-        copy of `captioner` itself.
+        Builds the captioner of a worker elsewhere (e.g. from its spec, for
+        captioners that cannot be pickled); it must have `captioner`'s
+        ``name``. Default: a copy of `captioner` itself. In this process
+        `captioner` itself describes the clips.
     batch_size : int
         Clips per shard (one task, one checkpoint).
     hook : progress hook, optional
@@ -66,7 +67,9 @@ def describe_fanned_out(captioner: Captioner, clips: Sequence[Any], path: str | 
     failed: dict[str, str] = {}
     hook = hook or default_hook()
     hook("describe", captioner.name, completed=0, total=len(todo))
-    setup = functools.partial(caption_replica, build or shared_state(captioner), list(clips))
+    clips = list(clips)
+    setup = executor.state((captioner, clips), ship=lambda state: functools.partial(
+        caption_replica, build or shared_state(state[0]), state[1]))
     done = 0
     try:
         for shard, results in zip(shards, executor.map(CaptionShard(store.path, captioner.name), shards,

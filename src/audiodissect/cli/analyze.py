@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from ._options import add_run_option
+from ._settings import add_setting_flags
+
+FLAGS = (("--k", ("analyze", "k")),
+         ("--kprime", ("analyze", "kprimes")),
+         ("--top", ("analyze", "top")),
+         ("--seed", ("analyze", "seed")),
+         ("--rule", ("analyze", "rule")))
 
 
 def register(sub) -> None:
@@ -13,24 +20,15 @@ def register(sub) -> None:
                     "top clips share no cluster, and plot the last-layer accuracy. Writes CSV, JSON and PNG "
                     "files under <run>/analysis/; analyses whose inputs are missing are skipped.")
     add_run_option(p)
-    p.add_argument("--k", type=int, default=11, help="k-means clusters of description sentences (default: 11)")
-    p.add_argument("--kprime", type=int, nargs="+", default=[3, 4, 5], metavar="K'",
-                   help="a unit is uninterpretable when fewer than K' of its top-5 clips share a cluster "
-                        "(default: 3 4 5)")
-    p.add_argument("--seed", type=int, default=0, help="k-means seed (default: 0)")
-    p.add_argument("--rule", choices=("any", "majority"), default="any",
-                   help="uninterpretable units: a clip counts in every cluster one of its sentences falls in "
-                        "(any: the paper's rule) or in its majority cluster (both are written; default: any)")
-    p.add_argument("--force", action="store_true", help="recompute even if the inputs did not change")
+    add_setting_flags(p, FLAGS, of_run=True)
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
-    from ..analyses import run_analyses
-    from ..rundir import RunDir
+    from ._stage import open_run
 
-    run = RunDir(args.run, create=False)
-    summary = run_analyses(run, k=args.k, kprimes=args.kprime, seed=args.seed, rule=args.rule, force=args.force)
+    d = open_run(args, FLAGS, needs_record=False)
+    summary = d.analyze().summary
     adj = summary.get("adjectives")
     if adj:
         top = ", ".join(f"{w} ({c})" for w, c in adj["top"][:5]) or "none"
@@ -46,5 +44,5 @@ def main(args) -> int:
             print(f"uninterpretable {row['layer']}: {shares}")
     for name, reason in summary.get("skipped", {}).items():
         print(f"skipped {name}: {reason}")
-    print(f"analysis: {run.analysis_dir}")
+    print(f"analysis: {d.run_dir.analysis_dir}")
     return 0

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from ._options import add_run_option
+from ._settings import add_setting_flags
+
+FLAGS = (("--captioner", ("describe", "captioner")),
+         ("--timeout", ("describe", "timeout")),
+         ("--concurrency", ("describe", "concurrency")))
 
 
 def register(sub) -> None:
@@ -12,24 +17,20 @@ def register(sub) -> None:
                                    "descriptions.json. Descriptions are cached per clip, so an interrupted "
                                    "call resumes.")
     add_run_option(p)
-    p.add_argument("--captioner", metavar="SPEC",
-                   help="tags (offline: tagger + acoustic descriptors), file:<json> (clip id or file name "
-                        "-> text, the original AND format), or http:<model>@<base url> "
-                        "(default: the run's setting, else tags)")
+    add_setting_flags(p, FLAGS, of_run=True)
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
     from ._stage import open_run
 
-    d = open_run(args.run)
-    run = d.run_dir
-    texts = d.describe(args.captioner)
-    section = run.stage("describe")
+    d = open_run(args, FLAGS)
+    texts = d.describe()
+    section = d.run_dir.stage("describe")
     if d.runner.outcomes["describe"].reused:
         how = "unchanged since the last describe (nothing recomputed)"
     else:
-        how = f"{section['n_described']} described, {section['n_cached']} from the cache, {section['seconds']} s"
+        how = f"{section['n_described']} described, {section['n_cached']} from the cache"
     print(f"{len(texts)} descriptions by {d.config.describe.captioner}: {how}")
-    print(f"descriptions: {run.descriptions_path}")
+    print(f"descriptions: {d.run_dir.descriptions_path}")
     return 0

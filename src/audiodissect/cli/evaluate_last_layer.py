@@ -16,9 +16,7 @@ def register(evaluate_sub) -> None:
 
 
 def main(args) -> int:
-    from ..rundir import RunDir
-    from ..scoring.last_layer import last_layer_report
+    from ._stage import open_run
 
-    table = last_layer_report(RunDir(args.run, create=False))
-    print(table)
+    open_run(args).last_layer()  # the table is the stage's own output
     return 0

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from ._options import add_probe_options
+from ._options import add_probe_option_flag
+from ._settings import add_setting_flags
 
-SIMILARITIES = ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi")
+FLAGS = (
+    ("--model", ("record", "model")),
+    ("--probe", ("probe", "name")),
+    ("--probe-root", ("probe", "root")),
+    ("--device", ("record", "device")),
+    ("--methods", ("identify", "methods")),
+    ("--similarities", ("identify", "similarities")),
+    ("--tab-backend", ("identify", "tab_backend")),
+    ("--captioner", ("describe", "captioner")),
+    ("--text-embedder", ("identify", "text_embedder")),
+    ("--llm", ("summarize", "llm")),
+    ("--threshold", ("summarize", "threshold")),
+)
 
 
 def register(evaluate_sub) -> None:
@@ -16,59 +29,56 @@ def register(evaluate_sub) -> None:
                     "method and similarity function over the concept set 'class names + acoustic words', and "
                     "report how often the known concept comes first (top-1) or among the first five (top-5). "
                     "Writes planted/table.csv and units/planted.jsonl.")
-    p.add_argument("--model", default="demo-cnn", help="target to wrap (default: demo-cnn)")
-    add_probe_options(p, options=True)
+    add_setting_flags(p, FLAGS)
+    add_probe_option_flag(p)
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
-    p.add_argument("--methods", nargs="+", choices=("tab", "db"), default=["tab", "db"])
-    p.add_argument("--similarities", nargs="+", choices=SIMILARITIES, default=list(SIMILARITIES))
     p.add_argument("--no-acoustic", action="store_true", help="plant class copies only")
-    p.add_argument("--tab-backend", default="tag-bridge+acoustic", metavar="SPEC",
-                   help="audio-text evidence: tag-bridge, tag-bridge:<tagger>, clap, clap:<id>, acoustic, or either "
-                        "of the first two + '+acoustic' (default: tag-bridge+acoustic)")
     p.add_argument("--descriptions", metavar="FILE",
                    help="clip descriptions for DB ({clip id: text} JSON); default: describe with --captioner")
-    p.add_argument("--captioner", default="tags", help="captioner for DB when no --descriptions (default: tags)")
-    p.add_argument("--text-embedder", default="minilm", metavar="NAME")
     p.add_argument("--summaries", choices=("contrastive", "plain", "none"), default="contrastive",
                    help="also summarise every planted unit (contrastive: against its bottom clips, as the default "
                         "run does; plain: its top clips alone), calibrate by both rules and report how often each "
                         "text says the unit's concept (default: contrastive)")
-    p.add_argument("--llm", default="extractive", metavar="SPEC", help="LLM for the summaries (default: extractive)")
-    p.add_argument("--threshold", type=float, default=0.75, help="the sentence rule's cosine threshold (default 0.75)")
-    p.add_argument("--device", help="torch device for the model")
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
-    from ..planted import benchmark_concepts, default_detectors, format_table, plant_units, run_planted
-    from ..rundir import RunDir
+    from ..config import RunConfig, merge
+    from ..dissection import Dissection
+    from ..planted import (PLANTED_LAYER, benchmark_concepts, default_detectors, format_table, plant_units,
+                           run_planted)
     from ..targets import load_target
     from ..targets.specs import check_target_spec
-    from ._options import open_probe, parse_key_values
+    from ._options import parse_key_values
+    from ._settings import settings_from_args
 
-    check_target_spec(args.model)
+    config = merge(RunConfig(), settings_from_args(args, FLAGS))
+    config.out = args.out
+    config.probe.options.update(parse_key_values(args.probe_option))
+    check_target_spec(config.record.model)
     llm = None
     if args.summaries != "none":  # a wrong LLM spec fails here, before the planted layer is recorded
         from ..llm import load_llm
 
-        llm = load_llm(args.llm)
-    probe = open_probe(args.probe, root=args.probe_root, options=parse_key_values(args.probe_option))
-    base = load_target(args.model, device=args.device)
+        llm = load_llm(config.summarize.llm)
+    base = load_target(config.record.model, device=config.record.device)
     target = plant_units(base, default_detectors(base.class_names, acoustic=not args.no_acoustic))
     concepts = benchmark_concepts(base.class_names, acoustic=not args.no_acoustic)
-    run = RunDir(args.out)
-    rows = run_planted(run, target, probe, concepts=concepts, evidence_fn=_evidence_fn(args),
-                       methods=args.methods, similarities=args.similarities)
+    d = Dissection(target, config=config, echo=print)
+    d.record(layers=[PLANTED_LAYER])
+    run, probe = d.run_dir, d.probe
+    rows = run_planted(run, target, probe, concepts=concepts, evidence_fn=_evidence_fn(args, config),
+                       methods=config.identify.methods, similarities=config.identify.similarities)
     print(format_table(rows), end="")
     best = max(rows, key=lambda r: r["top1"])
     print(f"best: {best['method']}/{best['similarity']} {best['top1']}% top-1 over {best['units']} planted units "
           f"-> {run.planted_dir / 'table.csv'}")
     if llm is not None:
-        _summaries(args, run, probe, target, llm)
+        _summaries(args, config, run, probe, target, llm)
     return 0
 
 
-def _summaries(args, run, probe, target, backend) -> None:
+def _summaries(args, config, run, probe, target, backend) -> None:
     """Summarise the planted units, calibrate by both rules, and print how often each text says the concept."""
     import numpy as np
 
@@ -78,11 +88,11 @@ def _summaries(args, run, probe, target, backend) -> None:
     from ..text_embedder import load_text_embedder
 
     rows = run.probe_rows()
-    descriptions = _descriptions(args, run, probe)
+    descriptions = _descriptions(args, config, run, probe)
     llm = CachedLLM(backend, run.llm_cache_path)
     records = planted_summaries(np.asarray(run.activations(PLANTED_LAYER))[rows], [descriptions[i] for i in rows],
-                                llm=llm, embedder=load_text_embedder(args.text_embedder),
-                                contrastive=args.summaries == "contrastive", threshold=args.threshold)
+                                llm=llm, embedder=load_text_embedder(config.identify.text_embedder),
+                                contrastive=args.summaries == "contrastive", threshold=config.summarize.threshold)
     truth = planted_concepts(target)
     table = summary_recall(records, truth, n_classes=planted_class_count(target))
     write_planted_summaries(run, records, truth, table)
@@ -91,28 +101,30 @@ def _summaries(args, run, probe, target, backend) -> None:
     print(f"-> {run.planted_dir / 'summaries.csv'}")
 
 
-def _evidence_fn(args):
+def _evidence_fn(args, config):
+    ident = config.identify
+
     def evidence(run, probe, concepts, methods):
         from ..evidence import compute_evidence, is_circular
 
         out = {}
         if "tab" in methods:
-            if is_circular(args.model, args.tab_backend):
+            if is_circular(config.record.model, ident.tab_backend):
                 import logging
 
                 logging.getLogger("audiodissect").warning(
                     "the tag bridge's tagger is the wrapped model: class-copy units are recovered circularly")
-            out["tab"] = compute_evidence("tab", probe, concepts, backend=args.tab_backend,
-                                          cache_dir=run.probe_cache(probe), embedder=args.text_embedder)
+            out["tab"] = compute_evidence("tab", probe, concepts, backend=ident.tab_backend,
+                                          cache_dir=run.probe_cache(probe), embedder=ident.text_embedder)
         if "db" in methods:
-            out["db"] = compute_evidence("db", probe, concepts, descriptions=_descriptions(args, run, probe),
-                                         cache_dir=run.probe_cache(probe), embedder=args.text_embedder)
+            out["db"] = compute_evidence("db", probe, concepts, descriptions=_descriptions(args, config, run, probe),
+                                         cache_dir=run.probe_cache(probe), embedder=ident.text_embedder)
         return out
 
     return evidence
 
 
-def _descriptions(args, run, probe) -> list[str]:
+def _descriptions(args, config, run, probe) -> list[str]:
     from ..cache import read_json
     from ..errors import AudioDissectError
     from ..scoring.score import description_map
@@ -128,6 +140,6 @@ def _descriptions(args, run, probe) -> list[str]:
     from ..describe import load_captioner
 
     cache = run.probe_cache(probe)  # tag logits shared with TAB
-    captioner = load_captioner(args.captioner, probe, cache_dir=cache)
-    store = cache / f"descriptions-{hash_key(args.captioner)[:12]}.json"
+    captioner = load_captioner(config.describe.captioner, probe, cache_dir=cache)
+    store = cache / f"descriptions-{hash_key(config.describe.captioner)[:12]}.json"
     return list(captioners.describe_cached(captioner, captioners.probe_clips(probe), store))

@@ -3,38 +3,35 @@
 from __future__ import annotations
 
 from ._options import add_run_option
-from .prune import DEFAULT_STRATEGIES, add_pruning_options, config_from_args
+from ._settings import add_setting_flags
+from .prune import DESCRIPTION
+from .prune import FLAGS as PRUNE_FLAGS
+
+IMPORTANCE_FLAGS = (
+    ("--properties", ("prune", "importance_properties")),
+    ("--fractions", ("prune", "importance_fractions")),
+    ("--seeds", ("prune", "importance_seeds")),
+    ("--include-output-layer", ("prune", "include_output_layer")),
+    ("--batch-size", ("record", "batch_size")),
+    ("--device", ("record", "device")),
+)
 
 
 def register(evaluate_sub) -> None:
     """Add ``pruning`` and ``class-drop`` to the subparsers of ``audiodissect evaluate``."""
-    p = evaluate_sub.add_parser("pruning", help="forget each class with each strategy: the pruning table",
-                                description="For each concept (class name), choose units with each strategy, "
-                                            "ablate them and measure on held-out clips dA (change of the true-class "
-                                            "logit on the concept's clips), dR (on the other clips) and the "
-                                            "selectivity dR - dA; print the table averaged over concepts and write "
-                                            "pruning/table.jsonl, pruning/table.csv and pruning/results.jsonl.")
+    p = evaluate_sub.add_parser("pruning", help="forget classes with each strategy: the pruning table (Table 4)",
+                                description=DESCRIPTION + " The paper's full table: --concepts all --seeds 3.")
     add_run_option(p)
-    p.add_argument("--concepts", nargs="+", default=["all"], metavar="C",
-                   help="class names to forget, 'all' (default: every class with held-out clips), "
-                        "or 'sample:N' (N of those classes, spread evenly)")
-    p.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES), metavar="NAME",
-                   help="tab, db, ocp, random (default: all four)")
-    add_pruning_options(p)
+    add_setting_flags(p, PRUNE_FLAGS, of_run=True)
     p.set_defaults(handler=main)
     register_class_drop(evaluate_sub)
 
 
 def main(args) -> int:
-    from ..prune.evaluate import format_table
-    from ..executor import make_executor
-    from ..prune.runner import evaluate_pruning
     from ._stage import open_run
 
-    config = config_from_args(args, concepts=list(args.concepts), strategies=list(args.strategies))
-    d = open_run(args.run, device=args.device)
-    table = evaluate_pruning(d.run_dir, d.target, d.probe, config, executor=make_executor(d.config.executor))
-    print(format_table(table))
+    d = open_run(args, PRUNE_FLAGS)
+    d.prune()
     print(f"table: {d.run_dir.pruning_dir / 'table.csv'}")
     return 0
 
@@ -53,14 +50,14 @@ def register_class_drop(evaluate_sub) -> None:
 
 
 def main_class_drop(args) -> int:
-    from ..prune.class_drop import PNG_NAME, write_class_drop
-    from ..rundir import RunDir
+    from ..prune.class_drop import PNG_NAME
+    from ._stage import open_run
 
-    run = RunDir(args.run, create=False)
-    result = write_class_drop(run)
+    d = open_run(args)
+    result = d.class_drop()
     print(format_class_drop(result["summary"]))
     for name in result["files"].values():
-        print(f"{'plot' if name == PNG_NAME else 'data'}: {run.pruning_dir / name}")
+        print(f"{'plot' if name == PNG_NAME else 'data'}: {d.run_dir.pruning_dir / name}")
     return 0
 
 
@@ -91,40 +88,21 @@ def register_importance(evaluate_sub) -> None:
                                             "pruning/importance.png (every curve) and "
                                             "pruning/importance_<property>.png (one property against random).")
     add_run_option(p)
-    p.add_argument("--properties", nargs="+", metavar="PROPERTY",
-                   help="summary properties to rank by: summary_length, adjectives, nouns, acoustic_adjectives, "
-                        "verbs, prepositions, kept_sentences (default: summary_length adjectives nouns "
-                        "acoustic_adjectives)")
-    p.add_argument("--fractions", nargs="+", type=float, default=[0.02, 0.04, 0.06, 0.08, 0.10, 0.12],
-                   metavar="F", help="shares of units to prune (default: 0.02 ... 0.12)")
-    p.add_argument("--seeds", type=int, default=3, metavar="N", help="random rankings (default: 3)")
-    p.add_argument("--include-output-layer", action="store_true",
-                   help="let the classifier's own output units be pruned (left out by default)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N")
-    p.add_argument("--device", help="torch device for the model (default: cpu)")
+    add_setting_flags(p, IMPORTANCE_FLAGS, of_run=True)
     p.set_defaults(handler=main_importance)
 
 
 def main_importance(args) -> int:
-    from ..config import PruneConfig, validate
-    from ..executor import make_executor
-    from ..prune.importance import ranking_label, run_importance
+    from ..prune.importance import ranking_label
     from ._stage import open_run
 
-    config = validate(PruneConfig(include_output_layer=args.include_output_layer, batch_size=args.batch_size,
-                                  importance_fractions=list(args.fractions), importance_seeds=args.seeds,
-                                  device=args.device))
-    if args.properties:
-        config.importance_properties = list(args.properties)
-    d = open_run(args.run, device=args.device)
-    run = d.run_dir
-    result = run_importance(run, d.target, d.probe, config, executor=make_executor(d.config.executor))
-    summary = result["summary"]
+    d = open_run(args, IMPORTANCE_FLAGS)
+    summary = d.importance()
     print(f"{summary['units']} units, {summary['heldout_clips']} held-out clips; "
           f"unpruned held-out accuracy: {summary['baseline_accuracy']:.3f}")
     for name, points in summary["curves"].items():
         label = "random (mean)" if name == "random" else ranking_label(name)
         print(f"{label:>30}: " + "  ".join(f"{100 * p['fraction']:.0f}% {p['mean']:.3f}" for p in points))
     for name in summary["files"].values():
-        print(f"plot: {run.pruning_dir / name}")
+        print(f"plot: {d.run_dir.pruning_dir / name}")
     return 0

@@ -1,38 +1,44 @@
-"""``audiodissect record``: record unit activations over a probing set."""
+"""``audiodissect record``: record unit activations over a probing set into a new run directory."""
 
 from __future__ import annotations
 
-from ._options import add_model_option_flag, add_probe_options
+from ._options import add_model_option_flag, add_probe_option_flag
+from ._settings import add_setting_flags
+
+FLAGS = (
+    ("--model", ("record", "model")),
+    ("--probe", ("probe", "name")),
+    ("--probe-root", ("probe", "root")),
+    ("--layers", ("record", "layers")),
+    ("--pool", ("record", "pool")),
+    ("--batch-size", ("record", "batch_size")),
+    ("--output-layer", ("record", "output_layer")),
+    ("--device", ("record", "device")),
+)
 
 
 def register(sub) -> None:
     p = sub.add_parser("record", help="record every chosen unit's activations over a probing set",
                        description="Run the model over the probing set with hooks on the chosen layers and "
                                    "write activations/<layer>.npy (clips x units), logits.npy and clips.jsonl.")
-    p.add_argument("--model", default="demo-cnn",
-                   help="yamnet, demo-cnn, or hf:<model id or local path> (default: demo-cnn)")
-    add_probe_options(p, options=True)
+    add_setting_flags(p, FLAGS)
+    add_probe_option_flag(p)
     add_model_option_flag(p)
-    p.add_argument("--layers", nargs="+", metavar="PATTERN",
-                   help="module paths or globs, e.g. 'layers.*' 'classifier' (default: the model's unit layers)")
-    p.add_argument("--pool", choices=("mean", "max", "first"), default="mean",
-                   help="reduction over time/tokens: mean, max or first position (default: mean)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N",
-                   help="clips per forward pass (results do not depend on it; default: 32)")
-    p.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
+    from ..config import RunConfig, merge
     from ..dissection import Dissection
     from ._options import parse_key_values
+    from ._settings import settings_from_args
 
-    d = Dissection(args.model, args.probe, args.out, probe_root=args.probe_root,
-                   probe_options=parse_key_values(args.probe_option), device=args.device,
-                   config={"record": {"model_options": parse_key_values(args.model_option, flag="--model-option")}})
-    d.record(args.layers or None, pool=args.pool, batch_size=args.batch_size)
-    section = d.run_dir.stage("record")
-    total = sum(section["layers"].values())
-    print(f"recorded {total} units in {len(section['layers'])} layers over {section['n_clips']} clips -> {args.out}")
+    config = merge(RunConfig(), settings_from_args(args, FLAGS))
+    config.out = args.out
+    config.probe.options.update(parse_key_values(args.probe_option))
+    config.record.model_options.update(parse_key_values(args.model_option, flag="--model-option"))
+    d = Dissection(config=config, echo=print)
+    d.record()
+    print(f"results: {d.path}")
     return 0

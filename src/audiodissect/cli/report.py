@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from ._options import add_run_option
+from ._settings import add_setting_flags
+
+FLAGS = (("--units-per-layer", ("report", "units_per_layer")),
+         ("--table-limit", ("report", "table_limit")))
 
 
 def register(sub) -> None:
@@ -12,19 +16,12 @@ def register(sub) -> None:
                     "table of all units and detail pages (top and bottom clips with audio, concepts, "
                     "summaries) for the best units of each layer. Shows whatever stages the run holds.")
     add_run_option(p)
-    p.add_argument("--units-per-layer", type=int, default=20, metavar="N",
-                   help="detail pages per layer, best scored first (default: 20)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: <run>/report)")
+    add_setting_flags(p, FLAGS, of_run=True)
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
-    from ..errors import AudioDissectError
-    from ..report import build_report
-    from ..rundir import RunDir
+    from ._stage import open_run
 
-    if args.units_per_layer < 0:
-        raise AudioDissectError(f"--units-per-layer must be 0 or more, got {args.units_per_layer}")
-    index = build_report(RunDir(args.run, create=False), units_per_layer=args.units_per_layer, out=args.out)
-    print(f"report: {index}")
+    open_run(args, FLAGS, needs_record=False).report()  # the stage prints where the report is
     return 0

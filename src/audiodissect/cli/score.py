@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from ._options import add_run_option
+from ._settings import add_setting_flags
+
+FLAGS = (("--text-embedder", ("identify", "text_embedder")),
+         ("--tab-backend", ("identify", "tab_backend")),
+         ("--audio-text", ("score", "audio_text")))
 
 
 def register(sub) -> None:
@@ -15,13 +20,7 @@ def register(sub) -> None:
                                    "Writes units/score.jsonl, score/summary.csv (per explanation and layer) "
                                    "and score/by_layer.md.")
     add_run_option(p)
-    p.add_argument("--text-embedder", default=None, metavar="NAME",
-                   help="sentence embedder (default: the run's setting, else minilm)")
-    p.add_argument("--tab-backend", default=None, metavar="SPEC",
-                   help="audio-text backend: tag-bridge, tag-bridge:<tagger>, clap, clap:<id> "
-                        "(default: the run's setting, else tag-bridge)")
-    p.add_argument("--no-audio-text", action="store_true",
-                   help="predict from description similarity only (no audio needed)")
+    add_setting_flags(p, FLAGS, of_run=True)
     p.add_argument("--layers", action="store_true",
                    help="print the mean Spearman correlation per explanation and layer too")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), action="append", default=[],
@@ -35,18 +34,13 @@ def main(args) -> int:
                                  summarize_scores)
     from ._stage import open_run
 
-    d = open_run(args.run)
-    run = d.run_dir
-    if args.text_embedder:
-        d.config.identify.text_embedder = args.text_embedder
-    if args.tab_backend:
-        d.config.identify.tab_backend = args.tab_backend
-    records = list(d.score(audio_text=not args.no_audio_text))
+    d = open_run(args, FLAGS)
+    records = list(d.score())
     rows = summarize_scores(records)
     print(format_summary(rows), end="")
     if args.layers:
         print("\n" + format_layer_table(rows), end="")
     for first, second in args.compare:
         print(format_comparison(compare_explanations(records, first, second)), end="")
-    print(f"{len(records)} scores -> {run.units_path('score')}, {run.score_dir / 'summary.csv'}")
+    print(f"{len(records)} scores -> {d.run_dir.units_path('score')}, {d.run_dir.score_dir / 'summary.csv'}")
     return 0

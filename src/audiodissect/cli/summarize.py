@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from ._options import add_run_option
+from ._settings import add_setting_flags
+
+FLAGS = (("--llm", ("summarize", "llm")),
+         ("--k", ("summarize", "k")),
+         ("--threshold", ("summarize", "threshold")),
+         ("--calibration", ("summarize", "calibration")),
+         ("--llm-timeout", ("summarize", "timeout")),
+         ("--llm-concurrency", ("summarize", "concurrency")))
 
 
 def register(sub) -> None:
@@ -13,15 +21,7 @@ def register(sub) -> None:
                                    "run has a concept set. Needs descriptions (`audiodissect describe`). Writes "
                                    "units/summarize.jsonl; LLM answers are cached in cache/llm.sqlite.")
     add_run_option(p)
-    p.add_argument("--llm", metavar="SPEC",
-                   help="extractive, llamacpp[:<gguf>], http:<model>@<url>, transformers:<id> "
-                        "(default: the run's setting, else extractive)")
-    p.add_argument("--k", type=int, metavar="N", help="top and bottom clips per unit (default: the run's, else 5)")
-    p.add_argument("--threshold", type=float, metavar="X",
-                   help="calibration: drop summary sentences this similar to the bottom clips' summary "
-                        "(default: the run's setting, else 0.75)")
-    p.add_argument("--llm-timeout", type=float, metavar="SECONDS",
-                   help="HTTP LLM: deadline of one request (default: the run's setting, else 120)")
+    add_setting_flags(p, FLAGS, of_run=True)
     p.add_argument("--refresh-cache", action="store_true",
                    help="ask every prompt again instead of reading the run's cached answers")
     p.set_defaults(handler=main)
@@ -30,13 +30,9 @@ def register(sub) -> None:
 def main(args) -> int:
     from ._stage import open_run
 
-    d = open_run(args.run)
+    d = open_run(args, FLAGS)
     run = d.run_dir
-    if args.llm_timeout is not None:
-        d.config.summarize.timeout = args.llm_timeout
-    d.config.summarize.refresh_cache = bool(args.refresh_cache)
-    records = d.summarize(args.llm, k=args.k, threshold=args.threshold)
-    cfg = d.config.summarize
+    records = d.summarize(refresh_cache=args.refresh_cache)
     section = run.stage("summarize")
     if d.runner.outcomes["summarize"].reused:
         how = "unchanged since the last summarize (nothing recomputed)"
@@ -45,6 +41,6 @@ def main(args) -> int:
         if section.get("failed"):
             how += f"; {section['failed']} prompts failed (not cached: run summarize again to retry them)"
     icl = ", with ICL" if section.get("icl") else ""
-    print(f"{len(records)} units summarised by {cfg.llm}{icl}: {how}")
+    print(f"{len(records)} units summarised by {d.config.summarize.llm}{icl}: {how}")
     print(f"records: {run.units_path('summarize')}")
     return 0

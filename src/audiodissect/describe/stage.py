@@ -9,7 +9,7 @@ from ..cache import hash_file, hash_key
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import DESCRIPTIONS, RunDir
-from ..stage import Stage
+from ..stage import Context, Stage
 
 CAPTIONERS = ("tags", "file:<json>", "http:<model>@<base url>")
 
@@ -56,25 +56,25 @@ class DescribeStage(Stage):
 
     Descriptions are cached per clip in the probing set's shared cache, one
     file per captioner, so an interrupted describe resumes and another run on
-    the same clips describes nothing again. With the Ray executor, shards of
-    clips are described by workers that each build the captioner once
-    (:func:`~audiodissect.captioners.fanout.describe_fanned_out`), into the
-    same cache; the key leaves the executor out.
+    the same clips describes nothing again. Shards of clips are described on
+    the run's executor (:func:`~audiodissect.captioners.fanout.describe_fanned_out`:
+    in this process by default; on Ray, by workers that each build the
+    captioner once), into the same cache; the key leaves the executor out.
     """
 
     name = "describe"
     outputs = (DESCRIPTIONS,)
 
-    def inputs(self, ctx: Any) -> dict[str, Any]:
+    def inputs(self, ctx: Context) -> dict[str, Any]:
         spec = ctx.config.describe.captioner
         check_captioner_spec(spec)
         return {"captioner": spec, "file": _file_digest(spec), "probe": ctx.probe.content_key()}
 
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[str]]:
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[str]]:
         import functools
 
-        from ..captioners import describe_cached, probe_clips
-        from ..executor import make_executor
+        from ..captioners import probe_clips
+        from ..captioners.fanout import describe_fanned_out
 
         spec = ctx.config.describe.captioner
         probe = ctx.probe
@@ -83,23 +83,17 @@ class DescribeStage(Stage):
         options = {"cache_dir": cache, "timeout": cfg.timeout, "concurrency": cfg.concurrency, "retries": cfg.retries}
         captioner = load_captioner(spec, probe, **options)
         store = cache / f"descriptions-{hash_key(spec, _file_digest(spec))[:12]}.json"
-        executor = make_executor(getattr(ctx.config, "executor", None))
-        if executor.name == "local":
-            texts = describe_cached(captioner, probe_clips(probe), store, hook=ctx.hook)
-        else:  # shards of clips on the workers, each building the captioner once from its spec
-            from ..captioners.fanout import describe_fanned_out
-
-            texts = describe_fanned_out(captioner, probe_clips(probe), store, executor=executor, hook=ctx.hook,
-                                        build=functools.partial(load_captioner, spec, probe, **options))
+        # shards of clips, each checkpointed; workers elsewhere build the captioner once from its spec
+        texts = describe_fanned_out(captioner, probe_clips(probe), store, executor=ctx.executor, hook=ctx.hook,
+                                    build=functools.partial(load_captioner, spec, probe, **options))
         ctx.run.write_descriptions({c.id: t for c, t in zip(probe.clips, texts)})
         failed = dict(getattr(texts, "failed", {}) or {})
         return {"captioner": spec, "n_clips": len(texts), "n_cached": texts.n_cached,
                 "n_described": texts.n_described, "failed": len(failed),
                 "failures": [{"clip": k, "error": v} for k, v in list(failed.items())[:20]]}, list(texts)
 
-    def load(self, ctx: Any) -> list[str] | None:
+    def load(self, ctx: Context) -> list[str] | None:
         return ctx.run.descriptions()
-
 
 def import_descriptions(run: RunDir, probe: ProbeSet, path: str | Path) -> dict[str, str]:
     """Make a JSON file of descriptions (clip id or file name -> text) the run's descriptions.

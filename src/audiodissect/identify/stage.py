@@ -9,7 +9,7 @@ from ..cache import hash_key, save_npy
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import CONCEPTS, UNITS
-from ..stage import Stage
+from ..stage import Context, Stage
 from .concepts import clean_concepts, load_concepts
 
 EMPTY_DESCRIPTIONS = "every clip description is empty"
@@ -44,10 +44,10 @@ class IdentifyStage(Stage):
     name = "identify"
     outputs = (CONCEPTS, f"{UNITS}/identify.jsonl")
 
-    def methods(self, ctx: Any) -> list[str]:
+    def methods(self, ctx: Context) -> list[str]:
         return [m for m in dict.fromkeys(ctx.config.identify.methods) if m not in self.left_out(ctx)]
 
-    def left_out(self, ctx: Any) -> dict[str, str]:
+    def left_out(self, ctx: Context) -> dict[str, str]:
         """{method: reason} of the configured methods this run cannot use (DB without descriptions with text)."""
         if "db" not in ctx.config.identify.methods:
             return {}
@@ -57,7 +57,7 @@ class IdentifyStage(Stage):
             return {"db": EMPTY_DESCRIPTIONS}  # all-equal evidence would rank the concepts arbitrarily
         return {}
 
-    def inputs(self, ctx: Any) -> dict[str, Any]:
+    def inputs(self, ctx: Context) -> dict[str, Any]:
         cfg = ctx.config.identify
         methods = self.methods(ctx)
         descriptions = ctx.run.descriptions() if "db" in methods else None
@@ -68,7 +68,7 @@ class IdentifyStage(Stage):
                 "db_topk": cfg.db_topk, "text_embedder": cfg.text_embedder, "top": cfg.top,
                 "descriptions": hash_key(descriptions) if descriptions is not None else None}
 
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[dict]]:
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
         from ..evidence import compute_evidence, is_circular
         from .units import identify_units
 
@@ -104,5 +104,5 @@ class IdentifyStage(Stage):
         return {"concepts": len(concepts), "methods": list(evidence), "circular": circular, "skipped": left_out,
                 "similarities": list(cfg.similarities), "units": len(records)}, records
 
-    def load(self, ctx: Any) -> list[dict]:
+    def load(self, ctx: Context) -> list[dict]:
         return ctx.run.read_units("identify")

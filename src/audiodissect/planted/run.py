@@ -1,4 +1,4 @@
-"""Runner of the planted-unit benchmark: record the planted layer, identify, measure recovery."""
+"""Runner of the planted-unit benchmark: identify the recorded planted layer's units, measure recovery."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import atomic_path, write_text
+from ..cache import atomic_path
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
-from ..progress import ProgressHook, default_hook
-from ..rundir import RunDir
+from ..rundir import PLANTED_TABLE, RunDir
 from ..targets.base import Target
 from .benchmark import TABLE_COLUMNS, recovery_rows
 from .model import PLANTED_LAYER, planted_class_count, planted_concepts
@@ -65,10 +64,11 @@ def truth_indices(truth: Sequence[str], concepts: Sequence[str]) -> np.ndarray:
 def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Sequence[str],
                 evidence_fn: EvidenceFn, methods: Sequence[str] = ("tab", "db"),
                 similarities: Sequence[str] = ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"),
-                batch_size: int = 32, hook: ProgressHook | None = None) -> list[dict[str, Any]]:
-    """Record a planted target's ``planted`` layer and measure how each method recovers it.
+                ) -> list[dict[str, Any]]:
+    """Measure how each method recovers the units of a planted target's recorded ``planted`` layer.
 
-    Writes ``concepts.txt``, the recording, ``planted/table.csv`` (one row per
+    `run` must hold a recording of the ``planted`` layer (the record stage).
+    Writes ``concepts.txt``, ``planted/table.csv`` (one row per
     method and similarity, :data:`~audiodissect.planted.benchmark.TABLE_COLUMNS`)
     and ``units/planted.jsonl`` (each planted unit's top-5 concepts per method
     and similarity, with its true concept).
@@ -84,8 +84,6 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
         Must contain every planted concept.
     evidence_fn : EvidenceFn
     methods, similarities : sequence of str
-    batch_size : int
-    hook : ProgressHook, optional
 
     Returns
     -------
@@ -93,13 +91,14 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
         The table rows.
     """
     from ..identify.units import concept_records
-    from ..record import run_record
 
-    hook = hook or default_hook()
+    if PLANTED_LAYER not in run.layers():
+        raise AudioDissectError(f"{run.path} has no recording of the planted layer {PLANTED_LAYER!r}",
+                                hint="record it first (Dissection(planted_target, probe, out=...).record"
+                                     f"(layers=[{PLANTED_LAYER!r}]))")
     truth = planted_concepts(target)
     truth_idx = truth_indices(truth, concepts)
-    write_text(run.path / "concepts.txt", "".join(c + "\n" for c in concepts))
-    run_record(run, target, probe, layers=[PLANTED_LAYER], batch_size=batch_size, hook=hook)
+    run.write_concepts(concepts)
     rows = run.probe_rows()
     acts = np.asarray(run.activations(PLANTED_LAYER))[rows]
     evidence = {m: np.asarray(e)[rows] for m, e in evidence_fn(run, probe, concepts, methods).items()}
@@ -114,7 +113,7 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     writer = csv.DictWriter(buf, fieldnames=list(TABLE_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(table)
-    with atomic_path(run.path / "planted" / "table.csv") as tmp:
+    with atomic_path(run.file(PLANTED_TABLE)) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
     return table
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..evidence.acoustic import Vocabulary, load_vocabulary, normalize_word, text_words
+from ..rundir import PLANTED_SUMMARIES
 from ..summarize.calibration import CalibrationSettings, calibrate_summaries
 from ..summarize.summaries import SummarySettings, summarize_clip_sets
 from ..summarize.topk import top_bottom_clips
@@ -143,5 +144,5 @@ def write_planted_summaries(run: Any, records: Sequence[Mapping[str, Any]], trut
     writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    with atomic_path(run.planted_dir / "summaries.csv") as tmp:
+    with atomic_path(run.file(PLANTED_SUMMARIES)) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")

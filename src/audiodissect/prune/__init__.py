@@ -7,7 +7,7 @@
 - :mod:`~audiodissect.prune.importance`: accuracy when pruning units ranked by their summaries;
 - :mod:`~audiodissect.prune.class_drop`: which classes lose confidence when a concept is pruned;
 - :mod:`~audiodissect.prune.runner`: pruning a run directory's units, cached per selection;
-- :mod:`~audiodissect.prune.stage`: the prune stage.
+- :mod:`~audiodissect.prune.stage`: the prune, class-drop and importance stages.
 """
 
 from ..class_names import class_index, normalize_concept
@@ -18,7 +18,7 @@ from .class_drop import ClassDrop, class_drop_matrices, class_drop_summary, plot
 from .importance import plot_importance, property_values, rank_by_property, rank_random, run_importance
 from .matching import concept_keys, lemma, match_nouns
 from .runner import PruneConfig, PruningContext, evaluate_pruning, prune_concept, select_for_concept
-from .stage import PruneStage, stage_prune
+from .stage import ClassDropStage, ImportanceStage, PruneStage
 from .strategies import (STRATEGIES, Selection, eligible_layers, select_closed_set, select_given,
                          select_ocp, select_random)
 
@@ -29,7 +29,8 @@ __all__ = [
     "ClassDrop", "class_drop_matrices", "class_drop_summary", "plot_class_drop", "write_class_drop",
     "plot_importance", "property_values", "rank_by_property", "rank_random", "run_importance",
     "concept_keys", "lemma", "match_nouns", "normalize_concept",
-    "PruneConfig", "PruningContext", "evaluate_pruning", "prune_concept", "select_for_concept", "stage_prune", "PruneStage",
+    "PruneConfig", "PruningContext", "evaluate_pruning", "prune_concept", "select_for_concept",
+    "ClassDropStage", "ImportanceStage", "PruneStage",
     "STRATEGIES", "Selection", "eligible_layers", "select_closed_set", "select_given",
     "select_ocp", "select_random",
 ]

@@ -31,12 +31,12 @@ import numpy as np
 from ..cache import atomic_path, read_json, read_jsonl, write_json, write_text
 from ..class_names import class_names_lookup, normalize_concept
 from ..errors import AudioDissectError
-from ..rundir import RunDir
+from ..rundir import CLASS_DROP_CSV, CLASS_DROP_JSON, CLASS_DROP_PNG, PRUNING_BASELINE, PRUNING_RESULTS, RunDir
 from .evaluate import table_strategy
 
-CSV_NAME = "class_drop.csv"
-JSON_NAME = "class_drop.json"
-PNG_NAME = "class_drop.png"
+CSV_NAME = Path(CLASS_DROP_CSV).name
+JSON_NAME = Path(CLASS_DROP_JSON).name
+PNG_NAME = Path(CLASS_DROP_PNG).name
 CSV_COLUMNS = ("strategy", "concept", "class", "change", "own", "units_pruned", "selections")
 
 
@@ -257,7 +257,7 @@ def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def run_class_names(run: RunDir) -> list[str]:
     """The class names the pruning was measured with (``pruning/baseline.json``, else the recording's)."""
-    meta = run.pruning_dir / "baseline.json"
+    meta = run.file(PRUNING_BASELINE)
     names = read_json(meta).get("class_names") if meta.exists() else None
     if not names and run.has_stage("record"):
         names = run.stage("record").get("class_names")
@@ -282,7 +282,7 @@ def write_class_drop(run: RunDir, *, results: Sequence[Mapping[str, Any]] | None
         ``summary`` (:func:`class_drop_summary`) and ``files`` (names under ``pruning/``).
     """
     if results is None:
-        path = run.pruning_dir / "results.jsonl"
+        path = run.file(PRUNING_RESULTS)
         if not path.exists():
             raise AudioDissectError(f"{run.path} has no pruning results",
                                     hint="run `audiodissect evaluate pruning --run DIR` (or the prune stage) first")
@@ -290,12 +290,12 @@ def write_class_drop(run: RunDir, *, results: Sequence[Mapping[str, Any]] | None
     names = run_class_names(run)
     matrices = class_drop_matrices(results, names)
     summary = class_drop_summary(matrices)
-    write_text(run.pruning_dir / CSV_NAME, _csv_text(class_drop_rows(matrices, names)))
+    write_text(run.file(CLASS_DROP_CSV), _csv_text(class_drop_rows(matrices, names)))
     files = {"csv": CSV_NAME, "json": JSON_NAME}
     if matrices:
-        plot_class_drop(matrices, names, run.pruning_dir / PNG_NAME)
+        plot_class_drop(matrices, names, run.file(CLASS_DROP_PNG))
         files["png"] = PNG_NAME
     else:
-        (run.pruning_dir / PNG_NAME).unlink(missing_ok=True)  # no plot of an earlier, different set of results
-    write_json(run.pruning_dir / JSON_NAME, {"strategies": summary, "files": files})
+        run.file(CLASS_DROP_PNG).unlink(missing_ok=True)  # no plot of an earlier, different set of results
+    write_json(run.file(CLASS_DROP_JSON), {"strategies": summary, "files": files})
     return {"summary": summary, "files": files}

@@ -33,7 +33,7 @@ from ..errors import AudioDissectError
 from ..executor import Executor, LocalExecutor
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
-from ..rundir import RunDir
+from ..rundir import IMPORTANCE_JSON, IMPORTANCE_PNG, IMPORTANCE_PROPERTY_PNG, IMPORTANCE_ROWS, RunDir
 from ..targets.base import Target
 from .evaluate import heldout_logits, predictions
 from .replica import replica_setup
@@ -42,7 +42,6 @@ from .replica import replica_setup
 PROPERTIES = ("summary_length", "adjectives", "nouns", "acoustic_adjectives", "verbs", "prepositions",
               "kept_sentences")
 #: The curves' summary under ``pruning/``.
-SUMMARY_NAME = "importance.json"
 #: The properties ranked by default: the paper's Figs 4a-4c.
 DEFAULT_PROPERTIES = ("summary_length", "adjectives", "nouns", "acoustic_adjectives")
 
@@ -232,18 +231,20 @@ def plot_importance(summary: Mapping[str, Any], path: str | Path, *, title: str 
 
 def plot_name(prop: str) -> str:
     """File name of one property's plot under ``pruning/``: ``importance_<prop>.png``."""
-    return f"importance_{prop}.png"
+    return Path(IMPORTANCE_PROPERTY_PNG.format(property=prop)).name
 
 
-def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
+def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *, batch_size: int = 32,
                    hook: ProgressHook | None = None, executor: Executor | None = None) -> dict[str, Any]:
     """Compute the curves of a run; write ``pruning/importance.jsonl``, ``importance.json`` and the plots.
 
     Parameters
     ----------
     config : PruneConfig, optional
-        Uses ``importance_properties``, ``importance_fractions``, ``importance_seeds``,
-        ``include_output_layer`` and ``batch_size``.
+        Uses ``importance_properties``, ``importance_fractions``, ``importance_seeds``
+        and ``include_output_layer``.
+    batch_size : int
+        Held-out clips per forward pass.
     executor : Executor, optional
         Where the points are measured (default: in this process; on Ray, by
         workers that each hold one model replica and the held-out audio).
@@ -264,7 +265,7 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
             from ..errors import unknown_name_error
 
             raise unknown_name_error("summary property", prop, PROPERTIES)
-    ctx = PruningContext(run, target, probe, batch_size=config.batch_size,
+    ctx = PruningContext(run, target, probe, batch_size=batch_size,
                          include_output_layer=config.include_output_layer, hook=hook)
     records = run.read_units("summarize")
     rankings: dict[tuple[str, int | None], list[str]] = {}
@@ -277,10 +278,10 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
     for seed in range(config.importance_seeds):
         rankings[("random", seed)] = rank_random(pool, seed=seed)
     executor = executor or LocalExecutor()
-    rows = importance_curves(rankings, config.importance_fractions, setup=replica_setup(ctx, executor),
+    rows = importance_curves(rankings, config.importance_fractions, setup=executor.state(ctx, ship=replica_setup),
                              executor=executor, hook=hook)
     baseline = accuracy(ctx.baseline, ctx.classes, ctx.among)
-    write_jsonl(ctx.root / "importance.jsonl",
+    write_jsonl(run.file(IMPORTANCE_ROWS),
                 [{"ranking": "none", "seed": None, "fraction": 0.0, "n_units": 0, "accuracy": baseline}, *rows])
     summary = summarize_curves(rows, baseline=baseline)
     pooled = [r for r in records if r.get("layer") in ctx.eligible]
@@ -288,12 +289,12 @@ def run_importance(run: RunDir, target: Target, probe: ProbeSet, config=None, *,
     summary["units"] = len(pool)
     summary["heldout_clips"] = len(ctx.classes)
     where = f"{target.name}, {len(pool)} units, {len(ctx.classes)} held-out clips"
-    plot_importance(summary, ctx.root / "importance.png", title=f"Feature importance ({where})")
-    files = {"all": "importance.png"}
+    plot_importance(summary, run.file(IMPORTANCE_PNG), title=f"Feature importance ({where})")
+    files = {"all": Path(IMPORTANCE_PNG).name}
     for prop in config.importance_properties:
-        plot_importance(summary, ctx.root / plot_name(prop), rankings=[prop],
+        plot_importance(summary, run.file(IMPORTANCE_PROPERTY_PNG, property=prop), rankings=[prop],
                         title=f"Pruning units by {prop.replace('_', ' ')} ({where})")
         files[prop] = plot_name(prop)
     summary["files"] = files
-    write_json(ctx.root / SUMMARY_NAME, summary)
+    write_json(run.file(IMPORTANCE_JSON), summary)
     return {"rows": rows, "summary": summary}

@@ -21,7 +21,6 @@ import numpy as np
 
 from ..cache import hash_key
 from ..class_names import class_index
-from ..executor import Executor, shared_state, worker_device
 from ..probes.base import ProbeSet
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, evaluate_selection
@@ -89,9 +88,8 @@ def row_key(baseline_key: str, units: Sequence[str]) -> str:
     return hash_key(baseline_key, units)
 
 
-def build_replica(target: Target, probe: ProbeSet, rows: np.ndarray, *, device: str | None, **shared: Any
-                  ) -> MeasureReplica:
-    """A worker's :class:`MeasureReplica`: `target` on `device`, the held-out `rows` of `probe` read here.
+def build_replica(target: Target, probe: ProbeSet, rows: np.ndarray, **shared: Any) -> MeasureReplica:
+    """A worker's :class:`MeasureReplica`: `target` on the worker's device, the held-out `rows` of `probe` read there.
 
     Parameters
     ----------
@@ -99,31 +97,26 @@ def build_replica(target: Target, probe: ProbeSet, rows: np.ndarray, *, device: 
     probe : ProbeSet
     rows : np.ndarray, shape (n,)
         Positions of the held-out clips in `probe`.
-    device : str or None
-        Torch device for the replica (None: where `target` is).
     **shared
         ``baseline``, ``classes``, ``among``, ``class_names``, ``batch_size``, ``baseline_key``.
     """
     from ..record.stage import model_replica
 
-    target, probe = model_replica(target, probe, device=device)
+    target, probe = model_replica(target, probe)
     audio = HeldoutAudio(probe, rows, sample_rate=target.sample_rate)
     return MeasureReplica(target=target, audio=audio, **shared)
 
 
-def replica_setup(ctx: Any, executor: Executor) -> Callable[[], Any]:
-    """The ``setup`` that gives each of `executor`'s workers its state for :func:`measure_row`.
+def replica_setup(ctx: Any) -> Callable[[], MeasureReplica]:
+    """How a worker elsewhere builds its state for :func:`measure_row` from a pruning context `ctx`.
 
-    In this process (the local executor) that is `ctx` itself; elsewhere a
-    :class:`MeasureReplica` built on the worker from a CPU copy of the model
-    and the probing set, so each worker reads the held-out audio once.
+    A :class:`MeasureReplica` made on the worker from a CPU copy of the model
+    and the probing set, so each worker reads the held-out audio once. (In
+    this process the context itself is the state.)
     """
-    if executor.name == "local":
-        return shared_state(ctx)
     from ..record.stage import shippable
 
     return functools.partial(build_replica, shippable(ctx.target), ctx.audio_source, ctx.audio.rows,
-                             device=worker_device(executor, None), baseline=ctx.baseline, classes=ctx.classes,
-                             among=ctx.among, class_names=list(ctx.class_names), batch_size=ctx.batch_size,
+                             baseline=ctx.baseline, classes=ctx.classes, among=ctx.among,
+                             class_names=list(ctx.class_names), batch_size=ctx.batch_size,
                              baseline_key=ctx.baseline_key)
-

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ from ..errors import AudioDissectError, unknown_name_error
 from ..executor import Executor, LocalExecutor
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, default_hook
-from ..rundir import RunDir
+from ..rundir import (PRUNING_BASELINE, PRUNING_BASELINE_LOGITS, PRUNING_CONCEPT_RESULTS, PRUNING_RESULTS,
+                      PRUNING_TABLE, PRUNING_TABLE_CSV, RunDir)
 from ..targets.base import Target
+from ..text_embedder import DEFAULT_TEXT_EMBEDDER
 from .evaluate import (TABLE_COLUMNS, HeldoutAudio, heldout_logits,
                        heldout_targets, pruning_table, unmatched_labels)
 from .matching import Encode
@@ -98,16 +100,12 @@ class PruningContext:
         self.baseline_key, self.baseline = self._baseline()
         self._records: dict[str, list[dict]] = {}
 
-    @property
-    def root(self) -> Path:
-        return self.run.pruning_dir
-
     def _baseline(self) -> tuple[str, np.ndarray]:
         from ..record import module_fingerprint
 
         key = hash_key("prune-baseline", self.target.name, module_fingerprint(self.target.module),
                        self.clip_ids)
-        path, meta = self.root / "baseline_logits.npy", self.root / "baseline.json"
+        path, meta = self.run.file(PRUNING_BASELINE_LOGITS), self.run.file(PRUNING_BASELINE)
         if path.exists() and meta.exists() and read_json(meta).get("key") == key:
             return key, load_npy(path)
         logits = heldout_logits(self.target, self.audio, batch_size=self.batch_size)
@@ -125,7 +123,7 @@ class PruningContext:
         return [self.label_of[int(k)] for k in self.among]
 
     def _results_path(self, concept: str) -> Path:
-        return self.root / concept_slug(concept) / "results.jsonl"
+        return self.run.file(PRUNING_CONCEPT_RESULTS, concept=concept_slug(concept))
 
     def cached_row(self, selection: Selection) -> dict[str, Any] | None:
         """The row of `selection` cached in ``pruning/<concept>/results.jsonl``, or None.
@@ -183,7 +181,8 @@ class PruningContext:
         for concept, count in total.items():
             hook("prune", concept, completed=done[concept], total=count)
         executor = executor or LocalExecutor()
-        measured = executor.map(measure_row, [selections[i] for i in todo], setup=replica_setup(self, executor))
+        measured = executor.map(measure_row, [selections[i] for i in todo],
+                                setup=executor.state(self, ship=replica_setup))
         for i, row in zip(todo, measured):
             self.store_row(row)
             rows[i] = row
@@ -202,7 +201,7 @@ def _text_encoder(spec: str) -> Encode:
 
 def select_for_concept(ctx: PruningContext, concept: str, *, strategies: Sequence[str],
                        units: Sequence[str] = (), config: PruneConfig | None = None,
-                       encode: Encode | Callable[[], Encode] | None = None) -> list[Selection]:
+                       encode: Encode | None = None) -> list[Selection]:
     """Selections of every strategy for `concept`, saved under ``pruning/<concept>/``.
 
     Parameters
@@ -216,7 +215,7 @@ def select_for_concept(ctx: PruningContext, concept: str, *, strategies: Sequenc
         Unit ids for the ``units`` strategy.
     config : PruneConfig
     encode : callable, optional
-        Text embedder ``encode`` for OCP; default: ``config.text_embedder`` loaded on first use.
+        Text embedder ``encode`` for OCP's noun matching (default: the default text embedder).
     """
     config = config or PruneConfig()
     for name in strategies:
@@ -233,7 +232,7 @@ def select_for_concept(ctx: PruningContext, concept: str, *, strategies: Sequenc
         elif name == "ocp":
             enc = None
             if config.ocp_threshold is not None:
-                enc = encode if encode is not None else _text_encoder(config.text_embedder)
+                enc = encode if encode is not None else _text_encoder(DEFAULT_TEXT_EMBEDDER)
             chosen.append(select_ocp(ctx.records("summarize"), concept, layers=ctx.eligible, encode=enc,
                                      threshold=config.ocp_threshold))
         elif name == "units":
@@ -244,7 +243,7 @@ def select_for_concept(ctx: PruningContext, concept: str, *, strategies: Sequenc
         chosen += [select_random(ctx.eligible, count, seed=seed, concept=concept, reference=reference)
                    for count, reference in _random_sizes(chosen, config) for seed in range(config.seeds)]
     for selection in chosen:
-        save_selection(ctx.root, selection)
+        save_selection(ctx.run, selection)
     return chosen
 
 
@@ -314,40 +313,50 @@ def sample_evenly(items: Sequence[str], spec: str) -> list[str]:
 
 
 def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: PruneConfig | None = None, *,
-                     encode: Encode | None = None, hook: ProgressHook | None = None,
-                     executor: Executor | None = None) -> list[dict[str, Any]]:
+                     text_embedder: str = DEFAULT_TEXT_EMBEDDER, batch_size: int = 32, hook: ProgressHook | None = None,
+                     executor: Executor | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Prune every concept with every strategy and write the averaged table (paper Table 4).
 
-    Every concept's selections are chosen first, then all of them are measured
-    by `executor` at once (default: in this process; on Ray, spread over
-    workers that each hold one model replica); the files are the same either way.
+    Every concept's selections are chosen first (``config.units`` for the
+    ``units`` strategy), then all of them are measured by `executor` at once
+    (default: in this process; on Ray, spread over workers that each hold one
+    model replica); the files are the same either way.
+
+    Parameters
+    ----------
+    text_embedder : str
+        The sentence embedder OCP matches nouns with.
+    batch_size : int
+        Held-out clips per forward pass.
 
     Returns
     -------
-    list of dict
-        The table rows (:data:`~audiodissect.prune.evaluate.TABLE_COLUMNS`), also written to
-        ``pruning/table.jsonl`` and ``pruning/table.csv``; per-concept rows go to
-        ``pruning/results.jsonl``.
+    table : list of dict
+        One row per strategy (:data:`~audiodissect.prune.evaluate.TABLE_COLUMNS`), also written to
+        ``pruning/table.jsonl`` and ``pruning/table.csv``.
+    results : list of dict
+        One row per (concept, selection), also written to ``pruning/results.jsonl``.
     """
     config = config or PruneConfig()
-    ctx = PruningContext(run, target, probe, batch_size=config.batch_size,
+    ctx = PruningContext(run, target, probe, batch_size=batch_size,
                          include_output_layer=config.include_output_layer, hook=hook)
-    if "ocp" in config.strategies and config.ocp_threshold is not None and encode is None:
-        encode = _text_encoder(config.text_embedder)
+    encode = None
+    if "ocp" in config.strategies and config.ocp_threshold is not None:
+        encode = _text_encoder(text_embedder)
     selections = [selection for concept in resolve_concepts(ctx, config.concepts)
                   for selection in select_for_concept(ctx, concept, strategies=config.strategies, config=config,
-                                                      encode=encode)]
+                                                      units=config.units, encode=encode)]
     results = ctx.measure_all(selections, executor=executor)
     table = pruning_table(results)
-    write_jsonl(ctx.root / "results.jsonl", results)
-    write_table(ctx.root, table)
-    return table
+    write_jsonl(run.file(PRUNING_RESULTS), results)
+    write_table(run, table)
+    return table, results
 
 
-def write_table(root: Path, table: Sequence[dict[str, Any]]) -> None:
-    """``table.jsonl`` and ``table.csv`` under `root`."""
-    write_jsonl(root / "table.jsonl", table)
-    with atomic_path(root / "table.csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+def write_table(run: RunDir, table: Sequence[dict[str, Any]]) -> None:
+    """``pruning/table.jsonl`` and ``pruning/table.csv`` of `run`."""
+    write_jsonl(run.file(PRUNING_TABLE), table)
+    with atomic_path(run.file(PRUNING_TABLE_CSV)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(TABLE_COLUMNS))
         writer.writeheader()
         writer.writerows({k: row[k] for k in TABLE_COLUMNS} for row in table)

@@ -1,77 +1,125 @@
-"""The prune stage: the pruning table, the per-class drops (Fig. 10) and, when asked, feature importance."""
+"""The pruning stages: the pruning table, the per-class drops (Fig. 10) and the feature-importance curves (Fig. 4)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from ..cache import read_jsonl
-from ..config import PruneConfig
-from ..rundir import PRUNING, RunDir
-from ..stage import Stage
+from ..errors import AudioDissectError
+from ..rundir import CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_RESULTS, PRUNING_TABLE
+from ..stage import Context, Stage, StageOutcome
+
+
+def _keys(ctx: Context, *names: str) -> dict[str, str | None]:
+    """The cache keys of the earlier stages `names` (None for one that never ran)."""
+    stages = ctx.run.manifest()["stages"]
+    return {name: stages.get(name, {}).get("key") for name in names}
+
+
+def _needs_class_names(ctx: Context) -> None:
+    if not ctx.run.stage("record").get("class_names"):
+        raise AudioDissectError("the model has no class names to prune",
+                                hint="record a classifier with named classes (class_names=...)")
 
 
 class PruneStage(Stage):
-    """Prune the chosen concepts with every strategy and measure on the held-out clips.
+    """Prune the chosen concepts with every strategy and measure on the held-out clips (paper Table 4).
 
-    The selections are measured by the run's executor (``executor`` settings):
-    in this process, or on Ray workers that each hold one model replica; the
-    key leaves the executor out, so a table measured by one is reused by the other.
-
-    Parameters
-    ----------
-    config : PruneConfig, optional
-        Default: the run's ``prune`` settings.
-    encode : callable, optional
-        Text embedder ``encode`` for OCP (default: ``config.text_embedder``).
+    Settings: the run's ``prune`` section. The selections are measured on the
+    run's executor (in this process, or on Ray workers that each hold one
+    model replica); the key leaves the executor out, so a table measured by
+    one is reused by the other. Rows already measured for a concept are
+    cached under ``pruning/<concept>/`` and never measured again.
     """
 
     name = "prune"
-    outputs = (f"{PRUNING}/table.jsonl",)
+    outputs = (PRUNING_TABLE, PRUNING_RESULTS)
 
-    def __init__(self, config: PruneConfig | None = None, *, encode: Any = None):
-        self.prune_config = config
-        self.encode = encode
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        run, cfg = ctx.run, ctx.config.prune
+        needed = [stage for stage, strategies in (("identify", {"tab", "db"}), ("summarize", {"ocp"}))
+                  if strategies & set(cfg.strategies) and not run.has_units(stage)]
+        if needed:
+            raise AudioDissectError(f"pruning with {', '.join(cfg.strategies)} needs the {' and '.join(needed)} "
+                                    "results", hint=" and ".join(f"run `audiodissect {stage} --run {run.path}`"
+                                                                 for stage in needed))
+        _needs_class_names(ctx)
+        if bool(cfg.units) != ("units" in cfg.strategies):
+            raise AudioDissectError("the 'units' strategy prunes the units of prune.units: give both or neither",
+                                    hint="e.g. prune(units=['layer#3']) or --units layer#3 --strategies units")
+        return {**_keys(ctx, "record", "identify", "summarize"), "settings": dataclasses.asdict(cfg),
+                "text_embedder": ctx.config.identify.text_embedder}
 
-    def settings(self, ctx: Any) -> PruneConfig:
-        return self.prune_config or ctx.config.prune
-
-    def inputs(self, ctx: Any) -> dict[str, Any]:
-        import dataclasses
-
-        stages = ctx.run.manifest()["stages"]
-        upstream = {name: stages.get(name, {}).get("key") for name in ("record", "identify", "summarize")}
-        return {**upstream, "settings": dataclasses.asdict(self.settings(ctx))}
-
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        from ..executor import make_executor
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
         from .runner import evaluate_pruning
 
-        config = self.settings(ctx)
-        run: RunDir = ctx.run
-        executor = make_executor(getattr(ctx.config, "executor", None))
-        table = evaluate_pruning(run, ctx.target, ctx.probe, config, encode=self.encode, hook=ctx.hook,
-                                 executor=executor)
-        pruned = dict.fromkeys(row["concept"] for row in read_jsonl(run.pruning_dir / "results.jsonl"))
-        section: dict[str, Any] = {"table": table, "concepts": list(pruned), "output_layer": run.output_layer()}
-        from .class_drop import write_class_drop
-
-        section["class_drop"] = write_class_drop(run)["summary"]
-        if config.importance and run.has_units("summarize"):
-            from .importance import run_importance
-
-            section["importance"] = run_importance(run, ctx.target, ctx.probe, config, hook=ctx.hook,
-                                                   executor=executor)["summary"]
+        table, results = evaluate_pruning(ctx.run, ctx.target, ctx.probe, ctx.config.prune,
+                                          text_embedder=ctx.config.identify.text_embedder,
+                                          batch_size=ctx.config.record.batch_size, hook=ctx.hook,
+                                          executor=ctx.executor)
+        section = {"table": table, "concepts": list(dict.fromkeys(row["concept"] for row in results)),
+                   "output_layer": ctx.run.output_layer()}
         return section, section
 
-    def load(self, ctx: Any) -> dict[str, Any]:
-        return ctx.run.stage("prune")
+    def load(self, ctx: Context) -> dict[str, Any]:
+        return ctx.run.stage(self.name)
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        from .evaluate import format_table
+
+        return ["pruning (held-out confidence change; dA: the concept's clips, dR: the rest)",
+                format_table(outcome.section["table"])]
 
 
-def stage_prune(run: RunDir, config: PruneConfig, *, target: Any, probe: Any, hook: Any = None,
-                encode: Any = None) -> dict[str, Any]:
-    """Run :class:`PruneStage` on `run` with `target` and `probe`; returns its manifest section."""
-    from ..config import RunConfig
-    from ..stage import Context, Runner
+class ClassDropStage(Stage):
+    """Which classes lose confidence when each concept is pruned (paper Fig. 10), from the pruning rows alone."""
 
-    ctx = Context(run, RunConfig(prune=config), target_source=target, probe_source=probe, hook=hook)
-    return Runner(run)(PruneStage(config, encode=encode), ctx).section
+    name = "class-drop"
+    outputs = (CLASS_DROP_JSON,)
+
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        keys = _keys(ctx, "prune")
+        if keys["prune"] is None or not ctx.run.file(PRUNING_RESULTS).exists():
+            raise AudioDissectError(f"{ctx.run.path} has no pruning results",
+                                    hint=f"run `audiodissect prune --run {ctx.run.path}` first")
+        return keys
+
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        from .class_drop import write_class_drop
+
+        result = write_class_drop(ctx.run)
+        return {"summary": result["summary"], "files": result["files"]}, result
+
+    def load(self, ctx: Context) -> dict[str, Any]:
+        return ctx.run.stage(self.name)
+
+
+class ImportanceStage(Stage):
+    """Held-out accuracy when pruning units ranked by a property of their summaries, against random (Fig. 4).
+
+    Settings: ``prune.importance_properties``, ``importance_fractions``,
+    ``importance_seeds`` and ``include_output_layer``.
+    """
+
+    name = "importance"
+    outputs = (IMPORTANCE_JSON,)
+
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        if not ctx.run.has_units("summarize"):
+            raise AudioDissectError("the feature-importance curves rank units by their summaries, and this run has "
+                                    "none", hint=f"run `audiodissect summarize --run {ctx.run.path}` first")
+        _needs_class_names(ctx)
+        cfg = ctx.config.prune
+        return {**_keys(ctx, "record", "summarize"), "properties": list(cfg.importance_properties),
+                "fractions": list(cfg.importance_fractions), "seeds": cfg.importance_seeds,
+                "include_output_layer": cfg.include_output_layer}
+
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        from .importance import run_importance
+
+        result = run_importance(ctx.run, ctx.target, ctx.probe, ctx.config.prune,
+                                batch_size=ctx.config.record.batch_size, hook=ctx.hook, executor=ctx.executor)
+        return {"summary": result["summary"]}, result["summary"]
+
+    def load(self, ctx: Context) -> dict[str, Any]:
+        return ctx.run.stage(self.name)["summary"]

@@ -33,7 +33,7 @@ import numpy as np
 from ..cache import read_json, write_json
 from ..class_names import normalize_concept
 from ..errors import AudioDissectError, unknown_name_error
-from ..rundir import parse_unit_id, unit_id
+from ..rundir import PRUNING_CONCEPT_SELECTION, RunDir, parse_unit_id, unit_id
 from .matching import Encode, describe_match, match_nouns
 
 STRATEGIES = ("tab", "db", "ocp", "random", "units")
@@ -215,16 +215,23 @@ def concept_slug(concept: str) -> str:
     return slug or "concept"
 
 
-def selection_path(root: str | Path, selection: Selection) -> Path:
-    """``<root>/<concept>/selection-<label>.json`` (e.g. ``selection-random-ocp-seed<k>.json`` for draws)."""
-    return Path(root) / concept_slug(selection.concept) / f"selection-{selection.label}.json"
+def selection_path(run: RunDir, selection: Selection) -> Path:
+    """``pruning/<concept>/selection-<label>.json`` of `run` (``selection-random-ocp-seed<k>.json`` for draws)."""
+    return run.file(PRUNING_CONCEPT_SELECTION, concept=concept_slug(selection.concept), label=selection.label)
 
 
-def save_selection(root: str | Path, selection: Selection) -> Path:
-    path = selection_path(root, selection)
+def save_selection(run: RunDir, selection: Selection) -> Path:
+    """Write `selection` into `run` (:func:`selection_path`); returns the file."""
+    path = selection_path(run, selection)
     write_json(path, selection.to_record())
     return path
 
 
 def load_selection(path: str | Path) -> Selection:
     return Selection(**read_json(path))
+
+
+def saved_selections(run: RunDir, concept: str) -> list[Selection]:
+    """The selections saved in `run` for `concept`, in file-name order."""
+    pattern = PRUNING_CONCEPT_SELECTION.format(concept=concept_slug(concept), label="*")
+    return [load_selection(path) for path in sorted(run.path.glob(pattern))]

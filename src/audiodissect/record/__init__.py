@@ -7,7 +7,8 @@
 
 from .activations import length_batches, module_fingerprint, read_waveforms, record_activations, record_waveforms
 from .hooks import POOLS, ActivationRecorder, channel_axis, pool_units, recording
-from .stage import RecordStage, run_record, write_recording
+from .stage import RecordStage, write_recording
 
 __all__ = ["POOLS", "ActivationRecorder", "channel_axis", "length_batches", "module_fingerprint",
-           "pool_units", "read_waveforms", "record_activations", "record_waveforms", "recording", "run_record", "RecordStage", "write_recording"]
+           "pool_units", "read_waveforms", "record_activations", "record_waveforms", "recording", "RecordStage",
+           "write_recording"]

@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import functools
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,12 @@ from ..cache import atomic_path, load_npy, read_json, save_npy, write_json
 from ..errors import AudioDissectError
 from ..layers import LayerFilter, LayerSelection, resolve_layers
 from ..probes.base import ProbeSet
-from ..executor import Executor, LocalExecutor, make_executor, worker_device
+from ..executor import Executor, LocalExecutor, worker_device
 from ..progress import ProgressHook, default_hook, silent
 from ..rundir import ACTIVATIONS, CLIPS, LOGITS, RunDir
-from ..stage import Stage
+from ..stage import Context, Stage, StageOutcome
 from ..targets.base import Target
 from .activations import DEFAULT_WINDOW_SECONDS, module_fingerprint, record_activations
-
-SHARD_SIZE = 512
 
 
 def detect_output_layer(arrays: dict[str, np.ndarray], logits: np.ndarray) -> str | None:
@@ -43,7 +41,7 @@ def detect_output_layer(arrays: dict[str, np.ndarray], logits: np.ndarray) -> st
 
 
 def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Sequence[str], pool: str,
-                    batch_size: int, key: str, shard_size: int = SHARD_SIZE,
+                    batch_size: int, key: str, shard_size: int,
                     window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
                     hook: ProgressHook | None = None, executor: Executor | None = None) -> dict[str, Any]:
     """Record `layers` over every clip of `probe` into `run`, resuming shards finished before.
@@ -68,22 +66,18 @@ def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Seq
     if len(probe) == 0:
         raise AudioDissectError(f"the probing set {probe.name!r} holds no clips", hint="check its folder or options")
     executor = executor or LocalExecutor()
-    hook = hook or default_hook()
+    in_worker, per_shard = executor.progress(hook or default_hook())
     run.write_clips(probe)
-    shard_dir = run.shard_dir(key)
+    shard_dir = run.shard_dir(f"{key}-{shard_size}")  # shards of another size never mix
     n = len(probe)
     shards = [np.arange(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
     todo = [(number, shard) for number, shard in enumerate(shards) if not _done_marker(shard_dir, number).exists()]
-    local = executor.name == "local"
     recorder = ShardRecorder(shard_dir.resolve(), layers=layers, pool=pool, batch_size=batch_size,
-                             window_seconds=window_seconds, hook=hook if local else None)
-    setup = functools.partial(model_replica, target if local else shippable(target), probe,
-                              device=worker_device(executor, None))
+                             window_seconds=window_seconds, hook=in_worker)
     done = n - sum(len(shard) for _, shard in todo)
-    for number in executor.map(recorder, todo, setup=setup):
+    for number in executor.map(recorder, todo, setup=executor.state((target, probe), ship=replica_setup)):
         done += len(shards[number])
-        if not local:
-            hook("record", None, completed=done, total=n)
+        per_shard("record", None, completed=done, total=n)
     return merge_shards(run, shard_dir, len(shards), target=target, probe=probe, pool=pool)
 
 
@@ -167,11 +161,18 @@ class ShardRecorder:
         return number
 
 
-def model_replica(target: Target, probe: ProbeSet, *, device: str | None) -> tuple[Target, ProbeSet]:
-    """A worker's state for :class:`ShardRecorder`: the target (moved to `device` unless None) and the clips."""
-    if device is not None and target.device != torch.device(device):
+def model_replica(target: Target, probe: ProbeSet) -> tuple[Target, ProbeSet]:
+    """A worker's state for :class:`ShardRecorder`: the target on the worker's device, and the clips."""
+    device = worker_device()
+    if target.device != torch.device(device):
         target.module.to(device)
     return target, probe
+
+
+def replica_setup(state: tuple[Target, ProbeSet]) -> Callable[[], tuple[Target, ProbeSet]]:
+    """How a worker elsewhere rebuilds ``(target, probe)``: from a CPU copy of the model, moved to its device."""
+    target, probe = state
+    return functools.partial(model_replica, shippable(target), probe)
 
 
 def shippable(target: Target) -> Target:
@@ -181,35 +182,16 @@ def shippable(target: Target) -> Target:
     return dataclasses.replace(target, module=copy.deepcopy(target.module).to("cpu"))
 
 
-def run_record(run: RunDir, target: Target, probe: ProbeSet, *, layers: LayerFilter, pool: str = "mean",
-               batch_size: int = 32, output_layer: str | None = None, shard_size: int = SHARD_SIZE,
-               window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
-               hook: ProgressHook | None = None) -> dict[str, Any]:
-    """Record `layers` of `target` over `probe` into `run` as the record stage; returns its manifest section.
-
-    Nothing is recomputed when the same model, clips, layers and pooling were
-    recorded before; an interrupted recording resumes its finished shards.
-    """
-    from ..config import RecordConfig, RunConfig
-    from ..stage import Context, Runner
-
-    config = RunConfig(record=RecordConfig(model=target.name, pool=pool, batch_size=batch_size,
-                                           output_layer=output_layer, window_seconds=window_seconds))
-    ctx = Context(run, config, target_source=target, probe_source=probe, hook=hook)
-    return Runner(run)(RecordStage(layers, shard_size=shard_size), ctx).section
-
-
 class RecordStage(Stage):
     """Step 0 (see :func:`write_recording`); the key covers the model's weights, the clips' audio, layers and pooling."""
 
     name = "record"
     outputs = (CLIPS, LOGITS, ACTIVATIONS)
 
-    def __init__(self, layers: LayerFilter | None = None, *, shard_size: int = SHARD_SIZE):
+    def __init__(self, layers: LayerFilter | None = None):
         self.layers = layers
-        self.shard_size = shard_size
 
-    def layer_selection(self, ctx: Any) -> LayerSelection:
+    def layer_selection(self, ctx: Context) -> LayerSelection:
         """The chosen layers: as given (explicit names in their order, each pattern's matches as a group
         the forward pass orders), else the target's defaults as one such group."""
         given = self.layers or ctx.config.record.layers
@@ -221,7 +203,7 @@ class RecordStage(Stage):
             return resolve_layers(ctx.target.module, paper_layers(ctx.target.module), one_group=True)
         return resolve_layers(ctx.target.module, ctx.target.default_layers, one_group=True)
 
-    def inputs(self, ctx: Any) -> dict[str, Any]:
+    def inputs(self, ctx: Context) -> dict[str, Any]:
         target = ctx.target
         cfg = ctx.config.record
         return {"model": target.name, "model_options": cfg.model_options, "weights": module_fingerprint(target.module),
@@ -231,12 +213,11 @@ class RecordStage(Stage):
                 "min_samples": getattr(target, "min_samples", None),
                 "output_layout": getattr(target, "output_layout", None)}
 
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], Any]:
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], Any]:
         cfg = ctx.config.record
         facts = write_recording(ctx.run, ctx.target, ctx.probe, layers=self.layer_selection(ctx), pool=cfg.pool,
-                                batch_size=cfg.batch_size, key=key, shard_size=self.shard_size,
-                                window_seconds=cfg.window_seconds, hook=ctx.hook,
-                                executor=make_executor(getattr(ctx.config, "executor", None)))
+                                batch_size=cfg.batch_size, key=key, shard_size=cfg.shard_size,
+                                window_seconds=cfg.window_seconds, hook=ctx.hook, executor=ctx.executor)
         if cfg.output_layer is not None:
             if cfg.output_layer not in facts["layers"]:
                 from ..errors import unknown_name_error
@@ -246,6 +227,11 @@ class RecordStage(Stage):
         facts["batch_size"] = cfg.batch_size
         ctx.run.write_layers_overview(layer_overview(ctx.run, facts["layers"]))
         return facts, None
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        section = outcome.section
+        layers = section["layers"]
+        return [f"recorded {sum(layers.values())} units in {len(layers)} layers over {section['n_clips']} clips"]
 
 
 def layer_overview(run: RunDir, layers: dict[str, int], *, top: int = 3) -> str:

@@ -20,21 +20,20 @@ import shutil
 from pathlib import Path
 
 from ..cache import read_json, write_json, write_text
+from ..config import ReportConfig
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, track
-from ..rundir import RunDir
+from ..rundir import ANALYSIS, PRUNING, REPORT_MARKER as RUN_REPORT_MARKER, RunDir
 from . import media as media_files
 from .collect import RunData, best_explanation_score, collect, extreme_clips, top_concept
 from .pages import index_page, unit_page
 
 log = logging.getLogger("audiodissect")
 
-DEFAULT_UNITS_PER_LAYER = 20
-DEFAULT_TABLE_LIMIT = 1000
 #: Analysis plots copied into the report, by their key in ``analysis/summary.json``.
 #: The file that marks a folder as this report's (the pages it wrote); nothing else in a folder is touched.
-REPORT_MARKER = "report.json"
+REPORT_MARKER = Path(RUN_REPORT_MARKER).name
 FIGURE_KEYS = ("adjective_counts_png", "adjectives_by_layer_png", "uninterpretable_png", "last_layer_png")
 
 
@@ -74,13 +73,13 @@ def _figures(data: RunData, out: Path) -> dict[str, str]:
     sources: dict[str, Path] = {}
     for section in (data.analysis or {}).values():
         if isinstance(section, dict):
-            sources.update({key: run.analysis_dir / str(name) for key, name in (section.get("files") or {}).items()
+            sources.update({key: run.file(ANALYSIS) / str(name) for key, name in (section.get("files") or {}).items()
                             if key in FIGURE_KEYS})
     for key, name in ((data.importance or {}).get("files") or {}).items():
-        sources[f"importance_{key}_png"] = run.pruning_dir / str(name)
+        sources[f"importance_{key}_png"] = run.file(PRUNING) / str(name)
     class_drop_png = ((data.class_drop or {}).get("files") or {}).get("png")
     if class_drop_png:
-        sources["class_drop_png"] = run.pruning_dir / str(class_drop_png)
+        sources["class_drop_png"] = run.file(PRUNING) / str(class_drop_png)
     found: dict[str, str] = {}
     for key, src in sources.items():
         if src.exists():
@@ -129,32 +128,31 @@ def _write_media(data: RunData, run: RunDir, clip_ids: list[str], out: Path, pro
     return result
 
 
-def build_report(run: RunDir | str | os.PathLike, *, probe: ProbeSet | None = None,
-                 hook: ProgressHook | None = None, units_per_layer: int = DEFAULT_UNITS_PER_LAYER,
-                 out: str | os.PathLike | None = None, table_limit: int = DEFAULT_TABLE_LIMIT) -> Path:
-    """Write the static HTML report of a run directory.
+def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None = None, *,
+                 probe: ProbeSet | None = None, hook: ProgressHook | None = None) -> Path:
+    """Write the static HTML report of a run directory into its ``report/`` folder.
 
     Parameters
     ----------
     run : RunDir or path
+    settings : ReportConfig, optional
+        ``units_per_layer`` detail pages per layer (the unit table lists every
+        unit) and ``table_limit`` rows the unit table shows at once (filtering
+        reaches the others); default: the defaults.
     probe : ProbeSet, optional
         The probing set, for audio players and spectrograms; reopened from the
         run's record section when None (the report says so if that fails).
     hook : ProgressHook, optional
-    units_per_layer : int
-        Detail pages per layer (the unit table lists every unit).
-    out : path, optional
-        Output folder; ``<run>/report`` by default.
-    table_limit : int
-        Rows the unit table shows at once (filtering reaches the others).
 
     Returns
     -------
     Path
-        The written ``index.html``.
+        The written ``report/index.html``.
     """
     run = run if isinstance(run, RunDir) else RunDir(run, create=False)
-    out = Path(out) if out is not None else run.report_dir
+    settings = settings or ReportConfig()
+    units_per_layer, table_limit = settings.units_per_layer, settings.table_limit
+    out = run.report_dir
     previous = _previous_pages(out)
     out.mkdir(parents=True, exist_ok=True)
     data = collect(run)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..arrays import RowSubset
 from ..cache import read_json, read_jsonl
-from ..rundir import RunDir, parse_unit_id, unit_id
+from ..rundir import (ANALYSIS_SUMMARY, CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_TABLE, UNINTERPRETABLE_UNITS, RunDir, parse_unit_id, unit_id)
 
 #: Identify methods shown first in the unit table, in this order (the paper's choices for pruning).
 METHOD_PREFERENCE = ("tab/soft_wpmi", "db/cos3", "icl")
@@ -95,24 +95,21 @@ def collect(run: RunDir) -> RunData:
             layers[layer] = max(layers.get(layer, 0), index + 1)
     clips = run.clips() if run.has_clips() else []
     desc_path = run.descriptions_path
-    analysis_path = run.analysis_dir / "summary.json"
+    analysis_path = run.file(ANALYSIS_SUMMARY)
     last_layer_path = run.last_layer_path
     concepts_path = run.concepts_path
-    from ..prune.class_drop import JSON_NAME as CLASS_DROP_JSON
-    from ..prune.importance import SUMMARY_NAME as IMPORTANCE_JSON
-
-    importance_path = run.pruning_dir / IMPORTANCE_JSON
-    class_drop_path = run.pruning_dir / CLASS_DROP_JSON
+    importance_path = run.file(IMPORTANCE_JSON)
+    class_drop_path = run.file(CLASS_DROP_JSON)
     return RunData(
         path=run.path, manifest=manifest, record=record,
         config=run.read_config(),
         layers=layers, clips=clips,
         descriptions={str(k): str(v) for k, v in read_json(desc_path).items()} if desc_path.exists() else {},
         identify=identify, summaries=summaries, scores=scores,
-        uninterpretable={r["unit"]: r for r in _maybe_jsonl(run.analysis_dir / "uninterpretable_units.jsonl")},
+        uninterpretable={r["unit"]: r for r in _maybe_jsonl(run.file(UNINTERPRETABLE_UNITS))},
         analysis=read_json(analysis_path) if analysis_path.exists() else None,
         last_layer=read_csv_rows(last_layer_path) if last_layer_path.exists() else [],
-        pruning=_maybe_jsonl(run.pruning_dir / "table.jsonl"),
+        pruning=_maybe_jsonl(run.file(PRUNING_TABLE)),
         concepts=[line.strip() for line in concepts_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if concepts_path.exists() else [],
         importance=read_json(importance_path) if importance_path.exists() else None,

@@ -2,39 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..rundir import REPORT
-from ..stage import Stage
-from .build import DEFAULT_UNITS_PER_LAYER, build_report
+from ..config import STAGES
+from ..errors import AudioDissectError
+from ..rundir import REPORT_INDEX
+from ..stage import Context, Stage, StageOutcome
+from .build import build_report
 
 
 class ReportStage(Stage):
-    """Write ``report/index.html`` and its unit pages; rebuilt whenever any other stage's result changed."""
+    """Write ``report/index.html`` and its unit pages; rebuilt whenever any other stage's result changed.
+
+    Settings: the run's ``report`` section; the report also shows the run's settings, so any change of
+    them rebuilds it.
+    """
 
     name = "report"
-    outputs = (f"{REPORT}/index.html",)
+    outputs = (REPORT_INDEX,)
 
-    def __init__(self, *, units_per_layer: int = DEFAULT_UNITS_PER_LAYER):
-        self.units_per_layer = units_per_layer
-
-    def inputs(self, ctx: Any) -> dict[str, Any]:
-        from ..cache import hash_file
-        from ..prune.class_drop import JSON_NAME as CLASS_DROP_JSON
-        from ..prune.importance import SUMMARY_NAME as IMPORTANCE_JSON
-
+    def inputs(self, ctx: Context) -> dict[str, Any]:
         stages = ctx.run.manifest()["stages"]
-        # results that `audiodissect evaluate ...` writes outside the stages
-        written = [ctx.run.pruning_dir / name for name in ("table.jsonl", IMPORTANCE_JSON, CLASS_DROP_JSON)]
-        return {**{name: section.get("key") for name, section in sorted(stages.items()) if name != "report"},
-                "config": ctx.run.read_config(), "units_per_layer": self.units_per_layer,
-                "evaluations": {path.name: hash_file(path) for path in written if path.exists()}}
+        return {**{name: stages.get(name, {}).get("key") for name in STAGES if name != self.name},
+                "config": dataclasses.asdict(ctx.config)}
 
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], Path]:
-        probe = ctx.probe if ctx.probe_source is not None else None
-        index = build_report(ctx.run, probe=probe, hook=ctx.hook, units_per_layer=self.units_per_layer)
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], Path]:
+        try:
+            probe = ctx.probe if ctx.has_probe else None
+        except AudioDissectError:  # clips held in memory and not given again: the report says it has no audio
+            probe = None
+        index = build_report(ctx.run, ctx.config.report, probe=probe, hook=ctx.hook)
         return {"index": str(index)}, index
 
-    def load(self, ctx: Any) -> Path:
-        return ctx.run.report_dir / "index.html"
+    def load(self, ctx: Context) -> Path:
+        return ctx.run.file(REPORT_INDEX)
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        return [f"report: {self.load(ctx)}"]

@@ -12,12 +12,12 @@ from .score import (
     score_explanations,
     summarize_scores,
 )
-from .stage import ScoreStage, score_run
+from .stage import LastLayerStage, ScoreStage
 from .simulate import correlate, paired_correlation, rank_columns, simulate
 
 __all__ = [
-    "DescriptionEvidence", "ExplanationEvidence", "collect_explanations", "compare_explanations", "format_comparison", "correlate", "format_layer_table",
-    "format_summary",
-    "open_concept_phrase", "paired_correlation", "rank_columns", "score_explanations", "score_run", "ScoreStage",
-    "simulate", "summarize_scores",
+    "DescriptionEvidence", "ExplanationEvidence", "LastLayerStage", "ScoreStage", "collect_explanations",
+    "compare_explanations", "correlate", "format_comparison", "format_layer_table", "format_summary",
+    "open_concept_phrase", "paired_correlation", "rank_columns", "score_explanations", "simulate",
+    "summarize_scores",
 ]

@@ -123,12 +123,14 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_last_layer(run: Any) -> list[dict[str, Any]]:
+def write_last_layer(run: Any, *, embedder: Any) -> list[dict[str, Any]]:
     """Last-layer accuracy of a run (identify records, plus ICL's answers): ``evaluation/last_layer.csv``.
 
     Parameters
     ----------
     run : RunDir
+    embedder : TextEmbedder
+        For the mean cosine between named and true concepts.
 
     Returns
     -------
@@ -144,7 +146,6 @@ def write_last_layer(run: Any) -> list[dict[str, Any]]:
     import io
 
     from ..cache import write_text
-    from ..text_embedder import load_text_embedder
 
     record = run.stage("record")
     layer = run.output_layer()
@@ -155,7 +156,7 @@ def write_last_layer(run: Any) -> list[dict[str, Any]]:
     if run.has_units("summarize"):
         records += icl_records(run.read_units("summarize"))
     rows = last_layer_table(records, layer=layer, class_names=record["class_names"], concepts=run.concepts() or [],
-                            embedder=load_text_embedder())
+                            embedder=embedder)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["method", "similarity", "top1", "top5", "top1_classes", "top5_classes",
                                              "cosine", "units", "left_out"])
@@ -163,12 +164,3 @@ def write_last_layer(run: Any) -> list[dict[str, Any]]:
     writer.writerows(rows)
     write_text(run.last_layer_path, buf.getvalue())
     return rows
-
-
-def last_layer_report(run: Any) -> str:
-    """:func:`write_last_layer` as a text table, with a note when TAB's evidence is circular."""
-    table = format_table(write_last_layer(run))
-    if run.stage("identify").get("circular"):
-        table += (f"\nnote: TAB's tagger is the dissected model itself ({run.stage('record')['model']}): its output "
-                  "units explain themselves, so the TAB rows are circular and say nothing about the method")
-    return table

@@ -417,16 +417,16 @@ def score_sources(run: RunDir) -> list[str]:
     return sources
 
 
-def score_inputs(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence | None) -> dict[str, Any]:
-    """What the scores of a run depend on: explanations, descriptions, activations, held-out rows, predictors."""
+def score_inputs(run: RunDir) -> dict[str, Any]:
+    """What the scores of a run depend on besides the predictors: explanations, descriptions, activations,
+    held-out rows."""
     sources = score_sources(run)
     rows = heldout_rows(run)
     descriptions = run.descriptions_path
     return {"explanations": [hash_file(run.units_path(s)) for s in sources],
             "descriptions": hash_file(descriptions) if descriptions.exists() else None,
             "activations": [hash_file(run.activation_path(layer)) for layer in run.layers()],
-            "heldout": rows.tolist(), "embedder": getattr(embedder, "name", type(embedder).__name__),
-            "audio_text": None if evidence_fn is None else getattr(evidence_fn, "name", type(evidence_fn).__name__)}
+            "heldout": rows.tolist()}
 
 
 def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence | None = None,

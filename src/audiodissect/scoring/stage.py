@@ -1,13 +1,13 @@
-"""The score stage: score every explanation of a run on its held-out clips, with the run's own backends."""
+"""The score and last-layer stages: explanation scores on held-out clips, and the classifier's own classes."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from ..progress import ProgressHook
-from ..rundir import SCORE, UNITS, RunDir
-from ..stage import Stage
+from ..errors import AudioDissectError
+from ..rundir import LAST_LAYER, SCORE, UNITS
+from ..stage import Context, Stage, StageOutcome
 from .score import ExplanationEvidence, score_inputs, write_scores
 
 log = logging.getLogger("audiodissect")
@@ -16,77 +16,84 @@ log = logging.getLogger("audiodissect")
 class ScoreStage(Stage):
     """Explanation scores (``units/score.jsonl``, ``score/summary.csv``, ``score/by_layer.md``).
 
-    Parameters
-    ----------
-    embedder : TextEmbedder, optional
-        Default: the run's ``identify.text_embedder``.
-    evidence_fn : ExplanationEvidence, optional
-        The audio-text predictor; default: the run's ``identify.tab_backend``
-        on the held-out clips (its clip side cached with the probing set).
-    audio_text : bool
-        Predict with the audio-text backend too (needs the probing set's audio).
+    The description predictor embeds texts with the run's ``identify.text_embedder``;
+    with ``score.audio_text`` the audio-text predictor is the run's
+    ``identify.tab_backend`` on the held-out clips (its clip side cached with
+    the probing set).
     """
 
     name = "score"
     outputs = (f"{UNITS}/score.jsonl", SCORE)
 
-    def __init__(self, *, embedder: Any = None, evidence_fn: ExplanationEvidence | None = None,
-                 audio_text: bool = True):
-        self._embedder = embedder
-        self._evidence_fn = evidence_fn
-        self.audio_text = audio_text
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        cfg = ctx.config
+        return {**score_inputs(ctx.run), "embedder": cfg.identify.text_embedder,
+                "audio_text": cfg.identify.tab_backend if cfg.score.audio_text else None}
 
-    def embedder(self, ctx: Any) -> Any:
-        if self._embedder is None:
-            from ..text_embedder import load_text_embedder
+    def audio_text_predictor(self, ctx: Context) -> ExplanationEvidence | None:
+        """The audio-text predictor on the run's held-out clips, or None when ``score.audio_text`` is off."""
+        if not ctx.config.score.audio_text:
+            return None
+        from ..evidence import is_circular, load_evidence_backend
+        from .audio_text import AudioTextEvidence
+        from .score import heldout_rows
 
-            self._embedder = load_text_embedder(ctx.config.identify.text_embedder)
-        return self._embedder
+        backend = load_evidence_backend(ctx.config.identify.tab_backend, device=ctx.config.record.device)
+        if is_circular(ctx.run.stage("record")["model"], backend):
+            log.warning("the audio-text predictor's tagger is the dissected model: its scores are circular")
+        probe = ctx.probe
+        return AudioTextEvidence(backend, probe, heldout_rows(ctx.run), cache_dir=ctx.run.probe_cache(probe))
 
-    def evidence_fn(self, ctx: Any) -> ExplanationEvidence | None:
-        if self._evidence_fn is None and self.audio_text:
-            from ..evidence import is_circular, load_evidence_backend
-            from .audio_text import AudioTextEvidence
-            from .score import heldout_rows
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
+        from ..text_embedder import load_text_embedder
 
-            backend = load_evidence_backend(ctx.config.identify.tab_backend, device=ctx.config.record.device)
-            if is_circular(ctx.run.stage("record")["model"], backend):
-                log.warning("the audio-text predictor's tagger is the dissected model: its scores are circular")
-            probe = ctx.probe
-            self._evidence_fn = AudioTextEvidence(backend, probe, heldout_rows(ctx.run),
-                                                  cache_dir=ctx.run.probe_cache(probe))
-        return self._evidence_fn
+        return write_scores(ctx.run, embedder=load_text_embedder(ctx.config.identify.text_embedder),
+                            evidence_fn=self.audio_text_predictor(ctx), hook=ctx.hook, executor=ctx.executor)
 
-    def inputs(self, ctx: Any) -> dict[str, Any]:
-        audio_text = self._evidence_fn if self._evidence_fn is not None else (
-            ctx.config.identify.tab_backend if self.audio_text else None)
-        embedder = self._embedder if self._embedder is not None else ctx.config.identify.text_embedder
-        parts = score_inputs(ctx.run, embedder=embedder, evidence_fn=None)
-        parts["embedder"] = embedder if isinstance(embedder, str) else parts["embedder"]
-        parts["audio_text"] = audio_text if isinstance(audio_text, str) or audio_text is None else \
-            getattr(audio_text, "name", type(audio_text).__name__)
-        return parts
-
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[dict]]:
-        from ..executor import make_executor
-
-        return write_scores(ctx.run, embedder=self.embedder(ctx), evidence_fn=self.evidence_fn(ctx), hook=ctx.hook,
-                            executor=make_executor(getattr(ctx.config, "executor", None)))
-
-    def load(self, ctx: Any) -> list[dict]:
+    def load(self, ctx: Context) -> list[dict]:
         return ctx.run.read_units("score")
 
 
-def score_run(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence | None = None,
-              hook: ProgressHook | None = None) -> list[dict[str, Any]]:
-    """Score the explanations of `run` as the score stage (see :func:`~audiodissect.scoring.score.write_scores`).
+class LastLayerStage(Stage):
+    """Last-layer dissection accuracy (the paper's Table 2): ``evaluation/last_layer.csv``.
 
-    Nothing is recomputed when the explanations, descriptions, activations and
-    predictors are those of the last score stage.
+    The output units' classes are known, so the concepts named for them by
+    every method and similarity function (and ICL, when the run has
+    summaries) are compared with their class names.
     """
-    from ..config import RunConfig
-    from ..stage import Context, Runner
 
-    ctx = Context(run, RunConfig(), hook=hook)
-    stage = ScoreStage(embedder=embedder, evidence_fn=evidence_fn, audio_text=evidence_fn is not None)
-    return Runner(run)(stage, ctx).value
+    name = "last-layer"
+    outputs = (LAST_LAYER,)
+
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        run = ctx.run
+        if not run.has_units("identify"):
+            raise AudioDissectError(f"{run.path} has no identified concepts to evaluate",
+                                    hint=f"run `audiodissect identify --run {run.path}` first")
+        record = run.stage("record")
+        if run.output_layer() is None or not record.get("class_names"):
+            raise AudioDissectError("no recorded layer is the model's output layer with named classes",
+                                    hint="record the classifier layer of a model with named classes")
+        stages = run.manifest()["stages"]
+        return {**{name: stages.get(name, {}).get("key") for name in ("record", "identify", "summarize")},
+                "text_embedder": ctx.config.identify.text_embedder}
+
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        from ..text_embedder import load_text_embedder
+        from .last_layer import write_last_layer
+
+        rows = write_last_layer(ctx.run, embedder=load_text_embedder(ctx.config.identify.text_embedder))
+        return {"rows": rows}, rows
+
+    def load(self, ctx: Context) -> list[dict[str, Any]]:
+        return list(ctx.run.stage(self.name)["rows"])
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        from .last_layer import format_table
+
+        lines = [format_table(outcome.section["rows"])]
+        if ctx.run.stage("identify").get("circular"):
+            lines.append(f"note: TAB's tagger is the dissected model itself ({ctx.run.stage('record')['model']}): "
+                         "its output units explain themselves, so the TAB rows are circular and say nothing about "
+                         "the method")
+        return lines

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import AudioDissectError
 from ..rundir import UNITS
-from ..stage import Stage
+from ..stage import Context, Stage, StageOutcome
 
 
 class SummarizeStage(Stage):
@@ -17,16 +17,26 @@ class SummarizeStage(Stage):
     covers each unit's top and bottom clips (not the activation values), the
     descriptions, the LLM, the embedder, the concepts and the settings.
 
-    With the Ray executor the prompts go out in batches to workers that each
-    build the LLM backend once (:class:`~audiodissect.llm.fanout.FannedOutLLM`);
-    the answer cache, the failure handling and the records are those of the
-    local executor, and the key leaves the executor out.
+    The prompts go out in batches on the run's executor: in this process, or
+    on Ray workers that each build the LLM backend once
+    (:class:`~audiodissect.llm.fanout.FannedOutLLM`); the answer cache, the
+    failure handling and the records are the same either way, and the key
+    leaves the executor out.
+
+    Parameters
+    ----------
+    refresh : bool
+        Ask every prompt again instead of reading the run's cached answers
+        (an action of one call, not a setting: it is not saved with the run).
     """
 
     name = "summarize"
     outputs = (f"{UNITS}/summarize.jsonl",)
 
-    def _inputs(self, ctx: Any) -> tuple[dict, list[str], list[str] | None, Any]:
+    def __init__(self, *, refresh: bool = False):
+        self.refresh = refresh
+
+    def _inputs(self, ctx: Context) -> tuple[dict, list[str], list[str] | None, Any]:
         from .units import make_summarize_settings
 
         cfg = ctx.config.summarize
@@ -48,7 +58,7 @@ class SummarizeStage(Stage):
                                            icl_shots=cfg.icl_shots, icl_summary=cfg.icl_summary)
         return run.probe_activations(), texts, concepts, settings
 
-    def inputs(self, ctx: Any) -> dict[str, Any]:
+    def inputs(self, ctx: Context) -> dict[str, Any]:
         from .units import summarize_cache_key
 
         acts, texts, concepts, settings = self._inputs(ctx)
@@ -56,14 +66,13 @@ class SummarizeStage(Stage):
         rows = ctx.run.probe_rows()
         clips = ctx.run.clips()
         return {"llm": cfg.llm, "text_embedder": ctx.config.identify.text_embedder,
-                "refresh": cfg.refresh_cache or None,
+                "refresh": self.refresh or None,
                 "units": summarize_cache_key(acts, texts, llm_name=cfg.llm,
                                              embedder_name=ctx.config.identify.text_embedder,
                                              concepts=concepts, settings=settings),
                 "clips": [clips[i].id for i in rows]}
 
-    def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[dict]]:
-        from ..executor import make_executor
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
         from ..llm import CachedLLM, load_llm
         from ..llm.fanout import FannedOutLLM
         from ..text_embedder import load_text_embedder
@@ -76,11 +85,9 @@ class SummarizeStage(Stage):
         clips = run.clips()
         remote = cfg.llm.startswith("http:")  # in-process backends answer one prompt at a time
         options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency if remote else None}
-        backend = load_llm(cfg.llm, **options)
-        executor = make_executor(getattr(ctx.config, "executor", None))
-        if executor.name != "local":  # batches of prompts on the workers, one backend each
-            backend = FannedOutLLM(cfg.llm, executor=executor, name=backend.name, **options)
-        llm = CachedLLM(backend, run.llm_cache_path, refresh=cfg.refresh_cache)
+        # batches of prompts on the executor (in this process by default), one backend per worker
+        backend = FannedOutLLM(cfg.llm, executor=ctx.executor, name=load_llm(cfg.llm, **options).name, **options)
+        llm = CachedLLM(backend, run.llm_cache_path, refresh=self.refresh, hook=ctx.hook)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
                                   concepts=concepts, settings=settings, hook=ctx.hook)
         for r in records:
@@ -92,5 +99,11 @@ class SummarizeStage(Stage):
         return {"llm": cfg.llm, "llm_calls": llm.calls, "llm_cache_hits": llm.hits, "units": len(records),
                 "icl": concepts is not None, "failed": llm.failed, "failures": failures[:20]}, records
 
-    def load(self, ctx: Any) -> list[dict]:
+    def load(self, ctx: Context) -> list[dict]:
         return ctx.run.read_units("summarize")
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        section = outcome.section
+        if outcome.reused:  # the stage's key matched: no prompt was built
+            return [f"LLM {section['llm']}: 0 calls, 0 cache hits (summaries of the last run reused)"]
+        return [f"LLM {section['llm']}: {section['llm_calls']} calls, {section['llm_cache_hits']} cache hits"]

@@ -1,0 +1,120 @@
+"""Command-line flags generated from the settings tree: each flag fills one setting of
+:class:`~audiodissect.config.RunConfig`, with the setting's own help text, choices and default.
+
+A command lists its flags as ``(flag, setting path)`` pairs; :func:`add_setting_flags`
+adds them to its parser and :func:`settings_from_args` turns what the user gave into
+the nested dict that :func:`audiodissect.config.merge` lays over a config. Defaults
+are never repeated here: a flag left out leaves the setting as the run (or the
+config's default) has it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import RunConfig
+
+#: ``(flag, setting path)``: ``("--llm", ("summarize", "llm"))``; the flag may be a tuple of a name and
+#: its aliases: ``(("--strategies", "--strategy"), ("prune", "strategies"))``.
+Flag = tuple[str | tuple[str, ...], tuple[str, ...]]
+
+
+def setting_field(path: Sequence[str]) -> tuple[dataclasses.Field, Any, Any]:
+    """(field, its annotation, its default value) of the setting at `path` in :class:`RunConfig`."""
+    node: Any = RunConfig()
+    for part in path[:-1]:
+        node = getattr(node, part)
+    field = {f.name: f for f in dataclasses.fields(node)}[path[-1]]
+    return field, typing.get_type_hints(type(node))[path[-1]], getattr(node, path[-1])
+
+
+def _dest(path: Sequence[str]) -> str:
+    return "setting__" + "__".join(path)
+
+
+def _scalar(tp: Any) -> tuple[Any, bool]:
+    """(the type a command-line word converts to, whether None is allowed) of an annotation."""
+    optional = False
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        tp = args[0]
+    if typing.get_origin(tp) is list:
+        (tp,) = typing.get_args(tp)
+    return tp, optional
+
+
+def _converter(tp: Any, optional: bool):
+    def convert(text: str) -> Any:
+        if optional and text.strip().lower() in ("none", "null"):
+            return None
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        return text
+
+    convert.__name__ = getattr(tp, "__name__", "value")  # argparse names the type in its error
+    return convert
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag], *, of_run: bool = False) -> None:
+    """Add one flag per setting, its help, choices and default taken from the setting's metadata.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    flags : sequence of (flag or (flag, alias, ...), setting path)
+    of_run : bool
+        The command works on an existing run directory: a flag left out keeps
+        the run's saved setting (the help says so), not the default.
+    """
+    for flag, path in flags:
+        field, tp, default = setting_field(path)
+        scalar, optional = _scalar(tp)
+        choices = field.metadata.get("choices")
+        choices = choices() if callable(choices) else choices
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        text = field.metadata.get("help", "")
+        if choices:
+            text += f"; one of {', '.join(map(str, choices))}"
+        if optional and scalar is not str:
+            text += "; 'none' for none"
+        text += f" (default: {'the run' + chr(39) + 's setting, else ' if of_run else ''}" \
+                f"{'none' if shown in (None, '') else shown})"
+        # left out, the flag sets nothing (SUPPRESS), so a given 'none' is told apart from no flag
+        options: dict[str, Any] = {"dest": _dest(path), "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
+        if scalar is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = _converter(scalar, optional)
+            options["metavar"] = path[-1].upper()
+            if typing.get_origin(_strip_optional(tp)) is list:
+                options["nargs"] = "+"
+        parser.add_argument(*((flag,) if isinstance(flag, str) else flag), **options)
+
+
+def _strip_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0]
+    return tp
+
+
+def settings_from_args(args: argparse.Namespace, flags: Sequence[Flag]) -> dict[str, Any]:
+    """The settings the user gave on the command line, as a nested dict ({section: {name: value}})."""
+    out: dict[str, Any] = {}
+    for _, path in flags:
+        if not hasattr(args, _dest(path)):
+            continue
+        value = getattr(args, _dest(path))
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
