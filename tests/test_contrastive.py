@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm.extractive import NOTHING_SHARED, ExtractiveLLM, contrast_summary
-from audiodissect.llm.prompts import contrastive_summary_prompt, read_contrastive_summary_prompt, read_summary_prompt
+from audiodissect.summarize.extractive import NOTHING_SHARED, ExtractiveLLM, contrast_summary
+from audiodissect.summarize.prompts import contrastive_summary_prompt, read_contrastive_summary_prompt, read_summary_prompt
 from audiodissect.summarize.calibration import (CalibrationSettings, calibrate_content, calibrate_summaries,
                                                 strike_terms)
 from audiodissect.summarize.summaries import SummarySettings, summarize_clip_sets, summary_prompts
@@ -75,7 +75,7 @@ def test_contrast_says_what_is_rare_in_the_probing_set_first():
 
 
 def test_common_terms_are_the_probing_sets_frequent_terms_with_their_shares():
-    from audiodissect.llm.extractive import common_terms
+    from audiodissect.summarize.extractive import common_terms
 
     descriptions = [TRUMPET, PIANO, PIANO, "Sounds of rain. A quiet, noisy sound."]
     common = common_terms(descriptions, min_share=0.5)
@@ -89,7 +89,7 @@ def test_summary_prompts_contrastive_pairs_top_and_bottom():
     descriptions = [TRUMPET, PIANO, "rain", "wind"]
     top, bottom = np.array([[0, 2]]), np.array([[1, 3]])
     high, low = summary_prompts(top, bottom, descriptions, contrastive=True)
-    from audiodissect.llm.extractive import common_terms
+    from audiodissect.summarize.extractive import common_terms
 
     base = common_terms(descriptions)  # the probing set's base rate, in both prompts
     assert base["tonal"] == 0.5 and base["piano"] == 0.25 and "rain" not in base
@@ -152,6 +152,7 @@ def test_default_concepts_add_acoustic_words():
     class Probe:
         name = "mine"
         labels = ["dog", "noisy"]
+        concepts_file = None
 
     assert read_concepts(None, Probe()) == ["dog", "noisy"]
     assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "high-pitched",

@@ -49,7 +49,7 @@ def main(args) -> int:
     check_target_spec(args.model)
     llm = None
     if args.summaries != "none":  # a wrong LLM spec fails here, before the planted layer is recorded
-        from ..llm import load_llm
+        from ..summarize.llms import load_llm
 
         llm = load_llm(args.llm)
     probe = open_probe(args.probe, root=args.probe_root, options=parse_key_values(args.probe_option))

@@ -63,10 +63,13 @@ class SummarizeStage(Stage):
                 "clips": [clips[i].id for i in rows]}
 
     def run(self, ctx: Any, key: str) -> tuple[dict[str, Any], list[dict]]:
+        import functools
+
         from ..executor import make_executor
-        from ..llm import CachedLLM, load_llm
+        from ..llm import CachedLLM
         from ..llm.fanout import FannedOutLLM
         from ..text_embedder import load_text_embedder
+        from .llms import load_llm
         from .units import summarize_units
 
         acts, texts, concepts, settings = self._inputs(ctx)
@@ -74,12 +77,12 @@ class SummarizeStage(Stage):
         run = ctx.run
         rows = run.probe_rows()
         clips = run.clips()
-        remote = cfg.llm.startswith("http:")  # in-process backends answer one prompt at a time
-        options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency if remote else None}
+        options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency}
         backend = load_llm(cfg.llm, **options)
         executor = make_executor(getattr(ctx.config, "executor", None))
         if executor.name != "local":  # batches of prompts on the workers, one backend each
-            backend = FannedOutLLM(cfg.llm, executor=executor, name=backend.name, **options)
+            backend = FannedOutLLM(functools.partial(load_llm, cfg.llm, **options), executor=executor,
+                                   name=backend.name)
         llm = CachedLLM(backend, run.llm_cache_path, refresh=cfg.refresh_cache)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
                                   concepts=concepts, settings=settings, hook=ctx.hook)
