@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..captioners.specs import CAPTIONERS
 from ._options import add_run_option
 
 
@@ -13,9 +14,9 @@ def register(sub) -> None:
                                    "call resumes.")
     add_run_option(p)
     p.add_argument("--captioner", metavar="SPEC",
-                   help="tags (offline: tagger + acoustic descriptors), file:<json> (clip id or file name "
-                        "-> text, the original AND format), or http:<model>@<base url> "
-                        "(default: the run's setting, else tags)")
+                   help=f"{CAPTIONERS.help()}; tags is offline (tagger + acoustic descriptors), the JSON file "
+                        "maps clip ids or file names to texts, the original AND format (default: the run's setting, "
+                        "else tags)")
     p.set_defaults(handler=main)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..targets.specs import TARGETS
 from ._options import add_model_option_flag, add_probe_options
 
 
@@ -10,7 +11,7 @@ def register(sub) -> None:
                        description="Run the model over the probing set with hooks on the chosen layers and "
                                    "write activations/<layer>.npy (clips x units), logits.npy and clips.jsonl.")
     p.add_argument("--model", default="demo-cnn",
-                   help="yamnet, demo-cnn, or hf:<model id or local path> (default: demo-cnn)")
+                   help=f"{TARGETS.help()} (default: demo-cnn)")
     add_probe_options(p, options=True)
     add_model_option_flag(p)
     p.add_argument("--layers", nargs="+", metavar="PATTERN",

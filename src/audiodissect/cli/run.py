@@ -63,6 +63,7 @@ def register(sub) -> None:
         choices = choices() if callable(choices) else choices
         shown = " ".join(default) if isinstance(default, list) else default
         text = field.metadata.get("help", "")
+        text = text() if callable(text) else text
         if choices:
             text += f"; one of {', '.join(choices)}"
         if "default" not in text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..summarize.llms import LLMS
 from ._options import add_run_option
 
 
@@ -14,8 +15,7 @@ def register(sub) -> None:
                                    "units/summarize.jsonl; LLM answers are cached in cache/llm.sqlite.")
     add_run_option(p)
     p.add_argument("--llm", metavar="SPEC",
-                   help="extractive, llamacpp[:<gguf>], http:<model>@<url>, transformers:<id> "
-                        "(default: the run's setting, else extractive)")
+                   help=f"{LLMS.help()} (default: the run's setting, else extractive)")
     p.add_argument("--k", type=int, metavar="N", help="top and bottom clips per unit (default: the run's, else 5)")
     p.add_argument("--threshold", type=float, metavar="X",
                    help="calibration: drop summary sentences this similar to the bottom clips' summary "
