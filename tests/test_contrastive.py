@@ -159,6 +159,27 @@ def test_default_concepts_add_acoustic_words():
                                                            "bright", "dull"]
 
 
+def test_a_probe_with_a_concept_file_names_its_concepts_from_it(tmp_path):
+    from audiodissect.identify.stage import read_concepts
+    from audiodissect.probes import SOUNDBANK_CONCEPTS
+    from audiodissect.probes.base import ArrayProbeSet, ClipInfo
+    from audiodissect.probes.soundbank import SoundbankProbeSet
+
+    path = tmp_path / "concepts.txt"
+    path.write_text("dog_bark\nbright\n")
+
+    class Named(ArrayProbeSet):
+        concepts_file = path
+
+    clips = [ClipInfo(id="a", label="dog"), ClipInfo(id="b", label="cat")]
+    probe = Named(name="mine", clips=clips, audio=[np.zeros(4), np.zeros(4)], sample_rate=8000, spec={})
+    assert read_concepts(None, probe) == ["dog bark", "bright"]
+    assert read_concepts(None, probe, acoustic=True)[:3] == ["dog bark", "bright", "low-pitched"]
+    plain = ArrayProbeSet(name="mine", clips=clips, audio=[np.zeros(4), np.zeros(4)], sample_rate=8000, spec={})
+    assert plain.concepts_file is None and read_concepts(None, plain) == ["cat", "dog"]
+    assert SoundbankProbeSet.concepts_file == SOUNDBANK_CONCEPTS
+
+
 def test_content_calibration_keeps_the_contrast_frame_and_drops_the_article():
     organ = ("Sounds of organ, hammond organ and electronic organ. A loud, low-pitched, dull, tonal, sustained "
              "sound with sparse onsets and a soft attack.")
