@@ -7,7 +7,8 @@ import pytest
 
 from audiodissect.errors import AudioDissectError
 from audiodissect.summarize.extractive import NOTHING_SHARED, ExtractiveLLM, contrast_summary
-from audiodissect.summarize.prompts import contrastive_summary_prompt, read_contrastive_summary_prompt, read_summary_prompt
+from audiodissect.summarize.prompts import (contrastive_summary_prompt, read_contrastive_summary_prompt,
+                                          read_summary_prompt)
 from audiodissect.summarize.calibration import (CalibrationSettings, calibrate_content, calibrate_summaries,
                                                 strike_terms)
 from audiodissect.summarize.summaries import SummarySettings, summarize_clip_sets, summary_prompts

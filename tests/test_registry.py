@@ -123,7 +123,8 @@ def test_each_family_has_its_registry():
     assert SIMILARITIES.names() == ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi")
     assert EVIDENCE_BACKENDS.help() == "tag-bridge[:<tagger>], clap[:<hub id or path>], acoustic"
     assert CAPTIONERS.help() == "tags, file:<json>, http:<model>@<base url>"
-    assert LLMS.help() == "extractive, llamacpp[:<path.gguf>], http:<model>[@<base_url>], transformers:<hub id or folder>"
+    assert LLMS.help() == ("extractive, llamacpp[:<path.gguf>], http:<model>[@<base_url>], "
+                           "transformers:<hub id or folder>")
     assert TEXT_EMBEDDERS.help() == "minilm, clip[:<hub id or local folder>], <sentence-transformers name or path>"
     assert TARGETS.help() == "demo-cnn, yamnet, hf:<model id or local path>, beats:<checkpoint path>"
     assert [name for name in LLMS.names() if LLMS[name].meta.get("remote")] == ["http"]

@@ -103,6 +103,13 @@ class Registry(Generic[T]):
     factories : mapping of str to callable
         A read-only, live view of every entry's factory by name, in
         registration order.
+
+    Notes
+    -----
+    ``spec in registry`` says whether :meth:`parse` takes `spec`;
+    iterating gives the entries' names. An entry registered at run time
+    lives in this process only: workers of another process (Ray) see the
+    entries their own imports register.
     """
 
     def __init__(self, kind: str, *, fold: Callable[[str], str] | None = None):

@@ -3,9 +3,9 @@
 :class:`FannedOutLLM` stands where a backend stands (under a
 :class:`~audiodissect.llm.cached.CachedLLM`, which keeps the answer cache in
 the calling process): each call's prompts are cut into batches, and each
-batch goes to a worker that built the backend once with a picklable
-factory (e.g. ``functools.partial(load_llm, spec, **options)``) and answers it as the backend
-would answer it in process. Answers come back in prompt order, a failed
+batch goes to a worker that built the backend once with a picklable factory
+(e.g. ``functools.partial(load_llm, spec, **options)``) and answers it as the
+backend would answer it in process. Answers come back in prompt order, a failed
 prompt as ``None`` with its reason, exactly as from the backend itself, so
 the cache, the failure counts and the records are the same as in process.
 """
