@@ -9,6 +9,9 @@ tower, as the paper does for description-based evidence: transformers'
 the model's context (77 tokens for OpenAI's CLIP), projected embeddings
 L2-normalised. No CLIP model is packaged: offline, give a folder that holds
 one (``save_pretrained`` of the model and its tokenizer).
+
+:func:`load_text_embedder` reads a spec through :data:`TEXT_EMBEDDERS`, where
+an embedder of your own joins with ``TEXT_EMBEDDERS.register(name, factory)``.
 """
 
 from __future__ import annotations
@@ -208,7 +211,7 @@ class ClipTextEmbedder:
 #: (``factory()``, or ``factory(argument)`` with ``argument=``) that :func:`load_text_embedder` finds.
 TEXT_EMBEDDERS: Registry[TextEmbedder] = Registry("text embedder")
 TEXT_EMBEDDERS.register(DEFAULT_TEXT_EMBEDDER, functools.partial(SentenceEmbedder, DEFAULT_TEXT_EMBEDDER))
-TEXT_EMBEDDERS.register(CLIP_PREFIX.rstrip(":"), lambda model: ClipTextEmbedder(model or DEFAULT_CLIP),
+TEXT_EMBEDDERS.register("clip", lambda model: ClipTextEmbedder(model or DEFAULT_CLIP),
                         argument="<hub id or local folder>", optional=True)
 TEXT_EMBEDDERS.register_fallback(SentenceEmbedder, usage="<sentence-transformers name or path>")
 
