@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     from audiodissect.config import RunConfig, from_dict
     from audiodissect.cache import read_json
     from audiodissect.evidence import load_evidence_backend
-    from audiodissect.llm import CachedLLM, load_llm
+    from audiodissect.llm import CachedLLM
+    from audiodissect.summarize.llms import load_llm
     from audiodissect.pipeline import reopen_probe
     from audiodissect.progress import silent
     from audiodissect.rundir import RunDir

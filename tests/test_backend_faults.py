@@ -10,7 +10,8 @@ import pytest
 
 from audiodissect.captioners import ClipAudio, HttpAudioCaptioner, describe_cached, read_descriptions
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm import CachedLLM, HttpLLM, load_llm
+from audiodissect.llm import CachedLLM, HttpLLM
+from audiodissect.summarize.llms import load_llm
 from audiodissect.llm.retry import MAX_RETRY_AFTER_S, retry_after_seconds
 from llm_chat_server import ChatServer, Cut, Trickle, chat_reply
 

@@ -62,5 +62,5 @@ def test_a_wrong_llm_spec_fails_before_anything_is_recorded(tmp_path, monkeypatc
     monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "planted"
     code = main(["evaluate", "planted", "--model", f"hf:{tiny_ast}", *TINY, "--llm", "nosuch", "--out", str(out)])
-    assert code != 0 and "unknown LLM spec 'nosuch'" in capsys.readouterr().err
+    assert code != 0 and "unknown LLM 'nosuch'" in capsys.readouterr().err
     assert not (out / "planted" / "table.csv").exists() and not (out / "activations").exists()

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm.extractive import NOTHING_SHARED, ExtractiveLLM, contrast_summary
-from audiodissect.llm.prompts import contrastive_summary_prompt, read_contrastive_summary_prompt, read_summary_prompt
+from audiodissect.summarize.extractive import NOTHING_SHARED, ExtractiveLLM, contrast_summary
+from audiodissect.summarize.prompts import (contrastive_summary_prompt, read_contrastive_summary_prompt,
+                                          read_summary_prompt)
 from audiodissect.summarize.calibration import (CalibrationSettings, calibrate_content, calibrate_summaries,
                                                 strike_terms)
 from audiodissect.summarize.summaries import SummarySettings, summarize_clip_sets, summary_prompts
@@ -75,7 +76,7 @@ def test_contrast_says_what_is_rare_in_the_probing_set_first():
 
 
 def test_common_terms_are_the_probing_sets_frequent_terms_with_their_shares():
-    from audiodissect.llm.extractive import common_terms
+    from audiodissect.summarize.extractive import common_terms
 
     descriptions = [TRUMPET, PIANO, PIANO, "Sounds of rain. A quiet, noisy sound."]
     common = common_terms(descriptions, min_share=0.5)
@@ -89,7 +90,7 @@ def test_summary_prompts_contrastive_pairs_top_and_bottom():
     descriptions = [TRUMPET, PIANO, "rain", "wind"]
     top, bottom = np.array([[0, 2]]), np.array([[1, 3]])
     high, low = summary_prompts(top, bottom, descriptions, contrastive=True)
-    from audiodissect.llm.extractive import common_terms
+    from audiodissect.summarize.extractive import common_terms
 
     base = common_terms(descriptions)  # the probing set's base rate, in both prompts
     assert base["tonal"] == 0.5 and base["piano"] == 0.25 and "rain" not in base
@@ -152,10 +153,32 @@ def test_default_concepts_add_acoustic_words():
     class Probe:
         name = "mine"
         labels = ["dog", "noisy"]
+        concepts_file = None
 
     assert read_concepts(None, Probe()) == ["dog", "noisy"]
     assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "high-pitched",
                                                            "bright", "dull"]
+
+
+def test_a_probe_with_a_concept_file_names_its_concepts_from_it(tmp_path):
+    from audiodissect.identify.stage import read_concepts
+    from audiodissect.probes import SOUNDBANK_CONCEPTS
+    from audiodissect.probes.base import ArrayProbeSet, ClipInfo
+    from audiodissect.probes.soundbank import SoundbankProbeSet
+
+    path = tmp_path / "concepts.txt"
+    path.write_text("dog_bark\nbright\n")
+
+    class Named(ArrayProbeSet):
+        concepts_file = path
+
+    clips = [ClipInfo(id="a", label="dog"), ClipInfo(id="b", label="cat")]
+    probe = Named(name="mine", clips=clips, audio=[np.zeros(4), np.zeros(4)], sample_rate=8000, spec={})
+    assert read_concepts(None, probe) == ["dog bark", "bright"]
+    assert read_concepts(None, probe, acoustic=True)[:3] == ["dog bark", "bright", "low-pitched"]
+    plain = ArrayProbeSet(name="mine", clips=clips, audio=[np.zeros(4), np.zeros(4)], sample_rate=8000, spec={})
+    assert plain.concepts_file is None and read_concepts(None, plain) == ["cat", "dog"]
+    assert SoundbankProbeSet.concepts_file == SOUNDBANK_CONCEPTS
 
 
 def test_content_calibration_keeps_the_contrast_frame_and_drops_the_article():

@@ -183,3 +183,26 @@ def test_load_evidence_backend_specs():
     assert load_evidence_backend("clap:/models/my-clap").model_name == "/models/my-clap"
     with pytest.raises(AudioDissectError, match="unknown evidence backend"):
         load_evidence_backend("clip")
+
+
+def test_a_registered_evidence_backend_composes_with_acoustic():
+    from audiodissect.evidence import EVIDENCE_BACKENDS, CombinedEvidence
+
+    class Fixed:
+        name = "fixed"
+
+        def __init__(self, value, **options):
+            self.value, self.options = float(value or 1), options
+
+    EVIDENCE_BACKENDS.register("Fixed", Fixed, argument="<value>", optional=True)
+    try:
+        plain = load_evidence_backend("fixed:2", batch_size=3)
+        assert isinstance(plain, Fixed) and plain.value == 2.0 and plain.options["batch_size"] == 3
+        combined = load_evidence_backend("FIXED+Acoustic")
+        assert isinstance(combined, CombinedEvidence) and combined.base.value == 1.0
+        assert not is_circular("yamnet", "fixed+acoustic")
+    finally:
+        EVIDENCE_BACKENDS.unregister("fixed")
+    with pytest.raises(AudioDissectError, match="unknown evidence backend 'fixed'"):
+        load_evidence_backend("fixed+acoustic")
+    assert is_circular("demo-cnn", "tags:demo-cnn") and is_circular("yamnet", "tag_bridge")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm.prompts import concept_choice_prompt, read_concept_choice_prompt
+from audiodissect.summarize.prompts import concept_choice_prompt, read_concept_choice_prompt
 from audiodissect.progress import silent
 from audiodissect.summarize import ICLSettings, choose_concepts, map_to_concepts
 from audiodissect.summarize.icl import is_copied_list
@@ -109,7 +109,7 @@ def test_choose_concepts_records_answers():
 
 
 def test_two_shot_icl_asks_with_worked_examples_and_answers_for_the_unit():
-    from audiodissect.llm.extractive import ExtractiveLLM
+    from audiodissect.summarize.extractive import ExtractiveLLM
 
     concepts = ["dog", "trumpet", "rain", "church bells", "clock tick", "wind"]
     llm = ChoiceLLM({("Loud trumpets play.", 1): "trumpet", ("Loud trumpets play.", 2): "trumpet\ndog"})
@@ -186,6 +186,6 @@ def test_choose_concepts_k1_only_asks_once():
     ("", False), ("I cannot tell", False), ("dog", False), ("none of the dogs", False),
 ])
 def test_says_none(answer, declines):
-    from audiodissect.llm.prompts import says_none
+    from audiodissect.summarize.prompts import says_none
 
     assert says_none(answer) is declines

@@ -5,9 +5,10 @@ import sqlite3
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm import CachedLLM, ExtractiveLLM, load_llm
-from audiodissect.llm.extractive import NOTHING_SHARED, choose_concepts, summarise
-from audiodissect.llm.prompts import (
+from audiodissect.llm import CachedLLM
+from audiodissect.summarize.extractive import NOTHING_SHARED, ExtractiveLLM, choose_concepts, summarise
+from audiodissect.summarize.llms import LLMS, load_llm
+from audiodissect.summarize.prompts import (
     adjective_check_prompt,
     concept_choice_prompt,
     parse_concepts,
@@ -53,7 +54,7 @@ LOOSE = ("Sounds of sitar, zither and pizzicato. A loud, low-pitched, bright, to
 
 def test_descriptor_words_are_qualities_never_sources():
     from audiodissect.descriptors import DESCRIPTOR_WORDS, PHRASE_NOUNS, descriptor_phrases, vocabulary
-    from audiodissect.llm.extractive import _terms
+    from audiodissect.summarize.extractive import _terms
 
     sources, qualities, phrases = _terms(LOOSE)
     assert sources == ["sitar", "zither", "pizzicato"]
@@ -74,7 +75,7 @@ def test_descriptor_words_are_qualities_never_sources():
 
 
 def test_quality_sentence_forms():
-    from audiodissect.llm.extractive import quality_sentence
+    from audiodissect.summarize.extractive import quality_sentence
 
     assert quality_sentence(["loud", "tonal", "sustained"], ["steady onsets", "irregular rhythm"]) == \
         "Loud, tonal and sustained, with steady onsets and an irregular rhythm."
@@ -203,9 +204,39 @@ def test_load_llm_specs(tmp_path):
     # the name carries the wording's version, so answers cached under an older wording are not reused
     assert isinstance(cached, CachedLLM) and cached.name == ExtractiveLLM.name == "extractive-v3"
     assert load_llm("transformers:/some/folder").name == "transformers:/some/folder"
-    for bad in ["gpt4", "extractive:x", "http:", "transformers:", ""]:
-        with pytest.raises(AudioDissectError, match="unknown LLM spec") as info:
+    # in-process backends answer one prompt at a time: the server settings are not theirs
+    assert isinstance(load_llm("extractive", timeout=5, concurrency=8, retries=2), ExtractiveLLM)
+    for bad in ["gpt4", ""]:
+        with pytest.raises(AudioDissectError, match=f"unknown LLM '{bad}'") as info:
             load_llm(bad)
-        assert "http:<model>@<base_url>" in info.value.hint
+        assert "http:<model>[@<base_url>]" in info.value.hint and "transformers:<hub id or folder>" in info.value.hint
+    with pytest.raises(AudioDissectError, match="unknown LLM 'htp:x'") as info:
+        load_llm("htp:x")
+    assert info.value.hint.startswith("closest: http,")
+    for bad, why in [("extractive:x", "takes no argument"), ("http:", "needs an argument"),
+                     ("transformers:", "needs an argument")]:
+        with pytest.raises(AudioDissectError, match=f"malformed LLM spec '{bad}': .*{why}"):
+            load_llm(bad)
     with pytest.raises(AudioDissectError, match="no GGUF model file"):
         load_llm(f"llamacpp:{tmp_path / 'missing.gguf'}")
+
+
+def test_an_llm_registered_at_run_time_is_loaded_by_its_spec(tmp_path):
+    class Echo:
+        def __init__(self, prefix, *, shout=False):
+            self.name = f"echo:{prefix}"
+            self.prefix = prefix.upper() if shout else prefix
+
+        def complete(self, prompts, **params):
+            return [f"{self.prefix} {p}" for p in prompts]
+
+    LLMS.register("echo", Echo, argument="<prefix>")
+    try:
+        assert "echo:<prefix>" in LLMS.help()
+        llm = load_llm("echo:hi", shout=True, concurrency=4, cache_path=tmp_path / "c.sqlite")
+        assert isinstance(llm, CachedLLM) and llm.name == "echo:hi"
+        assert list(llm.complete(["there"])) == ["HI there"]
+    finally:
+        LLMS.unregister("echo")
+    with pytest.raises(AudioDissectError, match="unknown LLM 'echo:hi'"):
+        load_llm("echo:hi")

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm import HttpLLM, load_llm
+from audiodissect.llm import HttpLLM
+from audiodissect.summarize.llms import load_llm
 from audiodissect.llm.bounded import map_bounded
 from audiodissect.llm.http_client import message_text
 from audiodissect.llm.retry import backoff_delay, jittered_delay

@@ -5,7 +5,8 @@ import importlib.util
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm import HttpLLM, LlamaCppLLM, TransformersLLM, load_llm
+from audiodissect.llm import HttpLLM, LlamaCppLLM, TransformersLLM
+from audiodissect.summarize.llms import load_llm
 from audiodissect.llm.llamacpp import SMOLLM2_FILE
 
 HAVE_LLAMACPP = (importlib.util.find_spec("xllamacpp") is not None

@@ -3,7 +3,7 @@
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm.prompts import (
+from audiodissect.summarize.prompts import (
     adjective_check_prompt,
     concept_choice_prompt,
     parse_concepts,
@@ -111,7 +111,7 @@ def test_two_shot_prompt_for_k_concepts_answers_spread_names_one_per_line():
 
 
 def test_worked_examples_are_deterministic_and_checked():
-    from audiodissect.llm.icl_examples import example_answer, example_positions, worked_examples
+    from audiodissect.summarize.icl_examples import example_answer, example_positions, worked_examples
 
     assert example_positions(50, 2) == [16, 33] and example_positions(2, 2) == [0, 1]
     assert example_positions(50, 0) == []

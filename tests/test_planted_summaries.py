@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from audiodissect.evidence.acoustic import load_vocabulary
-from audiodissect.llm import ExtractiveLLM
+from audiodissect.summarize.extractive import ExtractiveLLM
 from audiodissect.planted.summaries import (KINDS, format_summary_table, names_concept, planted_summaries,
                                             summary_recall, write_planted_summaries)
 from audiodissect.rundir import RunDir

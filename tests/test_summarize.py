@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.llm.prompts import read_concept_choice_prompt, read_summary_prompt, summary_prompt
+from audiodissect.summarize.prompts import read_concept_choice_prompt, read_summary_prompt, summary_prompt
 from audiodissect.progress import silent
 from audiodissect.summarize import (
     SummarizeSettings,
@@ -196,7 +196,7 @@ def test_summarize_units_end_to_end(embedder):
 
 
 def test_summarize_units_with_extractive_llm_and_shard(embedder):
-    from audiodissect.llm import ExtractiveLLM
+    from audiodissect.summarize.extractive import ExtractiveLLM
 
     descriptions = ["a loud dog barking", "a dog barking loudly outside", "an angry dog barking",
                     "a quiet clock ticking", "a clock ticking softly", "a slow clock ticking"]
@@ -242,7 +242,7 @@ def test_make_settings_and_cache_key():
 
 
 def test_cache_key_changes_with_the_prompt_wording(monkeypatch):
-    from audiodissect.llm import prompts
+    from audiodissect.summarize import prompts
     from audiodissect.summarize import summarize_cache_key
 
     acts = np.array([[3.0, 0.0], [2.0, 1.0], [1.0, 2.0], [0.0, 3.0]])

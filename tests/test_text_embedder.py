@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.text_embedder import ClipTextEmbedder, SentenceEmbedder, load_text_embedder
+from audiodissect.text_embedder import TEXT_EMBEDDERS, ClipTextEmbedder, SentenceEmbedder, load_text_embedder
 
 CONTEXT = 16  # max_position_embeddings of the tiny model: longer texts must be cut
 
@@ -91,7 +91,7 @@ def test_clip_errors_are_clear(tmp_path):
         ClipTextEmbedder(str(tmp_path / "missing")).encode(["x"])
     assert "save_pretrained" in err.value.hint
     with pytest.raises(AudioDissectError, match="needs a model"):
-        load_text_embedder("clip:")
+        ClipTextEmbedder("")
     with pytest.raises(AudioDissectError, match="batch_size"):
         ClipTextEmbedder("x", batch_size=0)
 
@@ -99,6 +99,33 @@ def test_clip_errors_are_clear(tmp_path):
 def test_plain_specs_stay_sentence_transformers():
     assert isinstance(load_text_embedder("minilm"), SentenceEmbedder)
     assert load_text_embedder("clip").name == "clip:openai/clip-vit-base-patch32"
+    assert load_text_embedder("clip:").name == "clip:openai/clip-vit-base-patch32"  # an empty argument: the default
+    other = load_text_embedder("sentence-transformers/all-mpnet-base-v2")  # any other name: sentence-transformers
+    assert isinstance(other, SentenceEmbedder) and other.name == "sentence-transformers/all-mpnet-base-v2"
+    assert load_text_embedder("C:/models/mine").name == "C:/models/mine"  # a path with a drive letter too
+    with pytest.raises(AudioDissectError, match="malformed text embedder spec 'minilm:x'"):
+        load_text_embedder("minilm:x")
+
+
+def test_an_embedder_registered_at_run_time_is_found_by_name():
+    class Bag:
+        def __init__(self, dim=3):
+            self.name = f"bag{dim}"
+            self.dim = dim
+
+        def encode(self, texts):
+            return np.ones((len(texts), self.dim), dtype=np.float32) / np.sqrt(self.dim)
+
+    TEXT_EMBEDDERS.register("bag", lambda size=None: Bag(int(size or 3)), argument="<size>", optional=True)
+    try:
+        bag = load_text_embedder("bag")
+        assert isinstance(bag, Bag) and bag.name == "bag3" and load_text_embedder("bag") is bag
+        assert load_text_embedder("bag:5").encode(["a", "b"]).shape == (2, 5)
+        TEXT_EMBEDDERS.register("bag", lambda size=None: Bag(7), argument="<size>", optional=True, replace=True)
+        assert load_text_embedder("bag").name == "bag7"  # the replaced entry is not served from the shared copy
+    finally:
+        TEXT_EMBEDDERS.unregister("bag")
+    assert isinstance(load_text_embedder("bag"), SentenceEmbedder)  # back to the fallback: a model called "bag"
 
 
 @pytest.mark.network

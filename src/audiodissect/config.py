@@ -28,9 +28,13 @@ RUN_STAGES = tuple(name for name in STAGES if name != "importance")
 POOLS = ("mean", "max", "first")
 
 
-def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, help: str = "",
+def setting(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, help: Any = "",
             min: float | None = None, max: float | None = None, choices: tuple | None = None) -> Any:
-    """A config field with its help text and allowed values (checked by :func:`validate`)."""
+    """A config field with its help text and allowed values (checked by :func:`validate`).
+
+    `help` and `choices` may be callables without arguments, read when needed
+    (e.g. a backend registry's accepted forms).
+    """
     meta = {"help": help, "min": min, "max": max, "choices": choices}
     if factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=factory, metadata=meta)
@@ -41,6 +45,18 @@ def _similarity_names() -> tuple[str, ...]:
     from .similarity.registry import FUNCTIONS
 
     return tuple(FUNCTIONS)
+
+
+def _target_forms() -> str:
+    from .targets.specs import TARGETS
+
+    return "target model: " + TARGETS.help()
+
+
+def _evidence_forms() -> str:
+    from .evidence.backends import evidence_forms
+
+    return ", ".join(evidence_forms()) + " (acoustic words measured)"
 
 
 @dataclasses.dataclass
@@ -56,7 +72,7 @@ class ProbeConfig:
 class RecordConfig:
     """Which model and layers to record, and how to pool."""
 
-    model: str = setting("demo-cnn", help="target model: demo-cnn, yamnet, hf:<id or path>, beats:<checkpoint>")
+    model: str = setting("demo-cnn", help=_target_forms)
     model_options: dict[str, Any] = setting(factory=dict, help="the model loader's own options (e.g. demo-cnn's "
                                                                "epochs, beats' class_map)")
     layers: list[str] = setting(factory=list, help="module paths or globs, in the order given (empty: defaults)")
@@ -92,8 +108,7 @@ class IdentifyConfig:
     methods: list[str] = setting(factory=lambda: ["tab", "db"], choices=("tab", "db"), help="evidence sources")
     similarities: list[str] = setting(factory=lambda: list(_similarity_names()), choices=_similarity_names,
                                       help="similarity functions")
-    tab_backend: str = setting("tag-bridge+acoustic", help="tag-bridge[:<tagger>], clap[:<hub id or path>], acoustic, or "
-                                                  "either of the first two + '+acoustic' (acoustic words measured)")
+    tab_backend: str = setting("tag-bridge+acoustic", help=_evidence_forms)
     acoustic_concepts: bool = setting(True, help="without a concept file, add the default acoustic words "
                                                   "(audiodissect/data/acoustic_evidence.toml) to the probe labels")
     db_scope: str = setting("all", choices=("all", "topk"),

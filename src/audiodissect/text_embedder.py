@@ -9,6 +9,9 @@ tower, as the paper does for description-based evidence: transformers'
 the model's context (77 tokens for OpenAI's CLIP), projected embeddings
 L2-normalised. No CLIP model is packaged: offline, give a folder that holds
 one (``save_pretrained`` of the model and its tokenizer).
+
+:func:`load_text_embedder` reads a spec through :data:`TEXT_EMBEDDERS`, where
+an embedder of your own joins with ``TEXT_EMBEDDERS.register(name, factory)``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import AudioDissectError
+from .registry import Entry, Registry, Spec
 
 DEFAULT_TEXT_EMBEDDER = "minilm"
 #: Spec prefix of the CLIP text tower.
@@ -202,17 +206,37 @@ class ClipTextEmbedder:
         return np.stack([self._memo[t] for t in texts])
 
 
-@functools.lru_cache(maxsize=4)
-def load_text_embedder(spec: str = DEFAULT_TEXT_EMBEDDER) -> SentenceEmbedder | ClipTextEmbedder:
+#: The text embedders by spec: ``minilm``, ``clip[:<hub id or local folder>]``, else any
+#: sentence-transformers name or path. ``TEXT_EMBEDDERS.register(name, factory)`` adds one
+#: (``factory()``, or ``factory(argument)`` with ``argument=``) that :func:`load_text_embedder` finds.
+TEXT_EMBEDDERS: Registry[TextEmbedder] = Registry("text embedder")
+TEXT_EMBEDDERS.register(DEFAULT_TEXT_EMBEDDER, functools.partial(SentenceEmbedder, DEFAULT_TEXT_EMBEDDER))
+TEXT_EMBEDDERS.register("clip", lambda model: ClipTextEmbedder(model or DEFAULT_CLIP),
+                        argument="<hub id or local folder>", optional=True)
+TEXT_EMBEDDERS.register_fallback(SentenceEmbedder, usage="<sentence-transformers name or path>")
+
+
+def load_text_embedder(spec: str = DEFAULT_TEXT_EMBEDDER) -> TextEmbedder:
     """A shared text embedder for `spec` (loaded once per process).
 
     Parameters
     ----------
     spec : str
-        ``"minilm"`` (offline default), a sentence-transformers name or local
-        path, or ``"clip:<hub id or local folder>"`` / ``"clip"`` for CLIP's
-        text tower (:class:`ClipTextEmbedder`).
+        ``"minilm"`` (offline default), ``"clip:<hub id or local folder>"`` /
+        ``"clip"`` for CLIP's text tower (:class:`ClipTextEmbedder`), a name
+        registered in :data:`TEXT_EMBEDDERS`, or any other sentence-transformers
+        name or local path.
+
+    Raises
+    ------
+    AudioDissectError
+        For a malformed spec (e.g. ``"minilm:x"``).
     """
-    if spec == "clip" or spec.startswith(CLIP_PREFIX):
-        return ClipTextEmbedder(spec[len(CLIP_PREFIX):] if spec != "clip" else DEFAULT_CLIP)
-    return SentenceEmbedder(spec)
+    parsed = TEXT_EMBEDDERS.parse(spec)
+    return _shared(parsed.entry, parsed.argument)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared(entry: Entry[TextEmbedder], argument: str | None) -> TextEmbedder:
+    """One embedder per registered entry and argument (a replaced entry is a new key)."""
+    return Spec(entry, argument, "").build()

@@ -81,6 +81,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag], *,
         choices = choices() if callable(choices) else choices
         shown = " ".join(map(str, default)) if isinstance(default, list) else default
         text = field.metadata.get("help", "")
+        text = text() if callable(text) else text  # some settings list their registry's forms
         if choices:
             text += f"; one of {', '.join(map(str, choices))}"
         if optional and scalar is not str:

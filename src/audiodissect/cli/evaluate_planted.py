@@ -58,7 +58,7 @@ def main(args) -> int:
     check_target_spec(config.record.model)
     llm = None
     if args.summaries != "none":  # a wrong LLM spec fails here, before the planted layer is recorded
-        from ..llm import load_llm
+        from ..summarize.llms import load_llm
 
         llm = load_llm(config.summarize.llm)
     base = load_target(config.record.model, device=config.record.device)

@@ -5,50 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..cache import hash_file, hash_key
+from ..cache import hash_key
+from ..captioners.specs import check_captioner_spec, load_captioner, source_digest
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import DESCRIPTIONS, RunDir
 from ..stage import Context, Stage
-
-CAPTIONERS = ("tags", "file:<json>", "http:<model>@<base url>")
-
-
-def load_captioner(spec: str, probe: ProbeSet, *, cache_dir: Path | None = None, **http: Any) -> Any:
-    """A captioner from its spec: ``tags`` (offline default), ``file:<json>``, ``http:<model>@<url>``.
-
-    ``tags`` keeps its tag logits in `cache_dir` (the probing set's shared
-    cache), where the tag bridge finds them. `http` (``timeout``,
-    ``concurrency``, ``retries``) goes to the HTTP captioner.
-    """
-    from ..captioners import FileCaptioner, HttpAudioCaptioner, probe_clips
-
-    if spec == "tags":
-        from ..captioners.tags_descriptors import TagsDescriptorsCaptioner
-
-        captioner = TagsDescriptorsCaptioner(cache_dir=cache_dir)
-        captioner.calibrate(probe_clips(probe))  # z-scores over the whole probing set
-        return captioner
-    if spec.startswith("file:"):
-        captioner = FileCaptioner(spec[5:])
-        captioner.require(probe_clips(probe))  # counted over every clip, before anything is described
-        return captioner
-    if spec.startswith("http:") and "@" in spec:
-        model, _, url = spec[5:].rpartition("@")
-        return HttpAudioCaptioner(url, model, **http)
-    raise AudioDissectError(f"unknown captioner {spec!r}", hint="one of: " + ", ".join(CAPTIONERS))
-
-
-def check_captioner_spec(spec: str) -> None:
-    """Refuse a malformed captioner spec before any work is done."""
-    if spec == "tags" or (spec.startswith("file:") and len(spec) > 5) or (spec.startswith("http:") and "@" in spec):
-        return
-    raise AudioDissectError(f"unknown captioner {spec!r}", hint="one of: " + ", ".join(CAPTIONERS))
-
-
-def _file_digest(spec: str) -> str | None:
-    source = Path(spec[5:]) if spec.startswith("file:") else None
-    return hash_file(source) if source is not None and source.is_file() else None
 
 
 class DescribeStage(Stage):
@@ -68,7 +30,7 @@ class DescribeStage(Stage):
     def inputs(self, ctx: Context) -> dict[str, Any]:
         spec = ctx.config.describe.captioner
         check_captioner_spec(spec)
-        return {"captioner": spec, "file": _file_digest(spec), "probe": ctx.probe.content_key()}
+        return {"captioner": spec, "file": source_digest(spec), "probe": ctx.probe.content_key()}
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[str]]:
         import functools
@@ -82,7 +44,7 @@ class DescribeStage(Stage):
         cfg = ctx.config.describe
         options = {"cache_dir": cache, "timeout": cfg.timeout, "concurrency": cfg.concurrency, "retries": cfg.retries}
         captioner = load_captioner(spec, probe, **options)
-        store = cache / f"descriptions-{hash_key(spec, _file_digest(spec))[:12]}.json"
+        store = cache / f"descriptions-{hash_key(spec, source_digest(spec))[:12]}.json"
         # shards of clips, each checkpointed; workers elsewhere build the captioner once from its spec
         texts = describe_fanned_out(captioner, probe_clips(probe), store, executor=ctx.executor, hook=ctx.hook,
                                     build=functools.partial(load_captioner, spec, probe, **options))
@@ -94,6 +56,7 @@ class DescribeStage(Stage):
 
     def load(self, ctx: Context) -> list[str] | None:
         return ctx.run.descriptions()
+
 
 def import_descriptions(run: RunDir, probe: ProbeSet, path: str | Path) -> dict[str, str]:
     """Make a JSON file of descriptions (clip id or file name -> text) the run's descriptions.

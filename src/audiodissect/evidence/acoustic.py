@@ -336,7 +336,7 @@ class AcousticEvidence:
                 cached = load_npy(path)
                 if cached.shape == (len(probe_or_waveforms.clips), len(FEATURES)):
                     return cached
-        from . import waveforms_at
+        from .waveforms import waveforms_at
 
         waves = waveforms_at(probe_or_waveforms, RATE)
         log.info("acoustic evidence: measuring %d clips", len(waves))

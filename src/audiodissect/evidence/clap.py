@@ -156,7 +156,7 @@ class ClapEvidence:
             Waveforms are taken to be at `sample_rate` (default: :attr:`sample_rate`).
         concepts : sequence of str
         """
-        from . import waveforms_at
+        from .waveforms import waveforms_at
 
         waves = waveforms_at(probe_or_waveforms, self.sample_rate, sample_rate=sample_rate)
         return (self.audio_embeddings(waves) @ self.text_embeddings(concepts).T).astype(np.float32)

@@ -68,7 +68,7 @@ def compute_evidence(method: str, probe: Any, concepts: Sequence[str], *, backen
         if descriptions is not None:
             raise AudioDissectError("descriptions are for method 'db', not 'tab'")
         if backend is None or isinstance(backend, str):
-            from . import DEFAULT_TAB_BACKEND, load_evidence_backend
+            from .backends import DEFAULT_TAB_BACKEND, load_evidence_backend
 
             backend = load_evidence_backend(backend or DEFAULT_TAB_BACKEND)
         if cache_dir is not None and getattr(backend, "cache_dir", 0) is None:

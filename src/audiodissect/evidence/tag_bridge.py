@@ -43,7 +43,7 @@ the demo CNN's last-layer accuracy; ``bench/results/tag_bridge.md`` holds the
 figures and the reasons for each default.
 
 Evidence from a tagger is *circular* when the tagger is the model being
-dissected: its last layer then explains itself. :func:`is_circular` says so.
+dissected: its last layer then explains itself. :func:`audiodissect.evidence.is_circular` says so.
 """
 
 from __future__ import annotations
@@ -208,33 +208,6 @@ def bridge_evidence(logits: np.ndarray, similarity: np.ndarray, *,
     return (scores @ concept_tag_weights(similarity, variant).T).astype(np.float32)
 
 
-def is_circular(target_name: str, evidence_backend: Any) -> bool:
-    """Whether TAB evidence from `evidence_backend` explains `target_name` with itself.
-
-    True when the backend is a tag bridge whose tagger is the target model
-    (then the target's own outputs are the evidence its units are compared
-    with, and its last layer is recovered trivially).
-
-    Parameters
-    ----------
-    target_name : str
-        The target's spec, e.g. ``"yamnet"``.
-    evidence_backend : str or backend
-        A backend object with a ``tagger_name`` attribute, or a spec string
-        (``"tag-bridge"``, ``"tag-bridge:<tagger>"``, ``"clap..."``).
-    """
-    tagger = getattr(getattr(evidence_backend, "base", evidence_backend), "tagger_name", None)
-    if tagger is None and isinstance(evidence_backend, str):
-        spec = evidence_backend.strip()
-        spec = spec[:-len("+acoustic")] if spec.lower().endswith("+acoustic") else spec
-        kind, _, arg = spec.partition(":")
-        if kind.strip().lower() in ("tag-bridge", "tag_bridge", "tags"):
-            tagger = arg.strip() or DEFAULT_TAGGER
-    if tagger is None:
-        return False
-    return str(tagger).strip().lower() == str(target_name).strip().lower()
-
-
 class TagBridge:
     """TAB evidence from a tagger's logits and concept-to-tag name similarity.
 
@@ -337,7 +310,7 @@ class TagBridge:
         """
         if hasattr(probe_or_waveforms, "clips") and hasattr(probe_or_waveforms, "audio"):
             return self.evidence_from_logits(self.probe_logits(probe_or_waveforms), concepts)
-        from . import waveforms_at
+        from .waveforms import waveforms_at
 
         waves = waveforms_at(probe_or_waveforms, self.sample_rate, sample_rate=sample_rate)
         return self.evidence_from_logits(self.tag_logits(waves), concepts)

@@ -16,7 +16,7 @@ EMPTY_DESCRIPTIONS = "every clip description is empty"
 
 
 def read_concepts(path: str | None, probe: ProbeSet, *, acoustic: bool = False) -> list[str]:
-    """The concept set: the given file, else the soundbank's labels, else the probing set's labels.
+    """The concept set: the given file, else the probing set's concept file, else its labels.
 
     With `acoustic` and no file, the default acoustic words
     (:func:`audiodissect.evidence.default_acoustic_concepts`: low-pitched,
@@ -25,10 +25,8 @@ def read_concepts(path: str | None, probe: ProbeSet, *, acoustic: bool = False) 
     """
     if path:
         return load_concepts(path)
-    if probe.name == "soundbank":
-        from ..probes import SOUNDBANK_CONCEPTS
-
-        concepts = load_concepts(SOUNDBANK_CONCEPTS)
+    if probe.concepts_file is not None:
+        concepts = load_concepts(probe.concepts_file)
     else:
         concepts = clean_concepts(probe.labels, source=probe.name)
     if acoustic:

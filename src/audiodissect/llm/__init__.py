@@ -1,30 +1,22 @@
-"""LLM backends behind one protocol, an answer cache, and the prompts of the method.
+"""LLM transports behind one protocol: text in, text out, and an answer cache.
 
-``load_llm("extractive" | "llamacpp[:<path.gguf>]" | "http:<model>[@<base_url>]" |
-"transformers:<id or folder>")`` builds a backend; :class:`CachedLLM` keeps
-its usable answers on disk. Answers come as :class:`Answers`: one ``str`` per
-prompt, ``None`` where a server's answers stayed unusable. Heavy libraries
-load only when a backend first runs.
+:class:`HttpLLM` (any OpenAI-compatible server), :class:`LlamaCppLLM` and
+:class:`TransformersLLM` (in process) answer prompts; :class:`CachedLLM`
+keeps their usable answers on disk. Answers come as :class:`Answers`: one
+``str`` per prompt, ``None`` where a server's answers stayed unusable. Heavy
+libraries load only when a backend first runs. The method's prompts, the
+offline ``extractive`` backend and the LLMs by spec (``load_llm``) are in
+:mod:`audiodissect.summarize`.
 """
 
 from .answers import Answers, Completed, Failure
 from .base import LLM, PARAMS
 from .cached import CachedLLM, answer_key
-from .extractive import ExtractiveLLM
-from .http import HttpLLM
+from .http import HttpLLM, http_llm
 from .llamacpp import LlamaCppLLM
-from .load import SPEC_FORMS, load_llm
-from .prompts import (
-    adjective_check_prompt,
-    concept_choice_prompt,
-    parse_concepts,
-    parse_yes_no,
-    summary_prompt,
-)
 from .transformers_llm import TransformersLLM
 
 __all__ = [
-    "LLM", "PARAMS", "Answers", "Completed", "Failure", "CachedLLM", "answer_key", "ExtractiveLLM", "HttpLLM",
-    "LlamaCppLLM", "TransformersLLM", "SPEC_FORMS", "load_llm", "summary_prompt", "concept_choice_prompt",
-    "adjective_check_prompt", "parse_yes_no", "parse_concepts",
+    "LLM", "PARAMS", "Answers", "Completed", "Failure", "CachedLLM", "answer_key", "HttpLLM", "LlamaCppLLM",
+    "TransformersLLM", "http_llm",
 ]

@@ -3,9 +3,9 @@
 :class:`FannedOutLLM` stands where a backend stands (under a
 :class:`~audiodissect.llm.cached.CachedLLM`, which keeps the answer cache in
 the calling process): each call's prompts are cut into batches, and each
-batch goes to a worker that built the backend once from its spec
-(:func:`~audiodissect.llm.load.load_llm`) and answers it as the backend
-would answer it in process. Answers come back in prompt order, a failed
+batch goes to a worker that built the backend once with a picklable factory
+(e.g. ``functools.partial(load_llm, spec, **options)``) and answers it as the
+backend would answer it in process. Answers come back in prompt order, a failed
 prompt as ``None`` with its reason, exactly as from the backend itself, so
 the cache, the failure counts and the records are the same as in process.
 """
@@ -13,15 +13,13 @@ the cache, the failure counts and the records are the same as in process.
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import AudioDissectError
 from ..executor import Executor
 from .answers import Answers, Completed
-from .base import check_params
-from .load import load_llm
+from .base import LLM, check_params
 
 #: Prompts per task by default.
 PROMPTS_PER_TASK = 32
@@ -32,9 +30,9 @@ class FannedOutLLM:
 
     Parameters
     ----------
-    spec : str
-        The backend's spec (``extractive``, ``http:<model>@<url>``, ...), built
-        once per worker with `options`.
+    build : callable
+        Builds the backend, once per worker: picklable and without arguments,
+        e.g. ``functools.partial(load_llm, spec, timeout=..., retries=...)``.
     executor : Executor
         Where the batches run (on Ray: one backend per worker, batches handed
         to idle workers; a batch whose worker died is asked again).
@@ -42,11 +40,8 @@ class FannedOutLLM:
         Prompts per task.
     name : str, optional
         The backend's ``name`` (it keys the answer cache); by default that of
-        the backend built here from `spec` (backends load their models
+        the backend built here with `build` (backends load their models
         lazily, so this costs nothing).
-    **options
-        Keyword arguments of :func:`~audiodissect.llm.load.load_llm` (``timeout``,
-        ``retries``, ``concurrency``, backend options).
 
     Attributes
     ----------
@@ -57,15 +52,14 @@ class FannedOutLLM:
 
     fans_out = True
 
-    def __init__(self, spec: str, *, executor: Executor, batch_size: int = PROMPTS_PER_TASK,
-                 name: str | None = None, **options: Any):
+    def __init__(self, build: Callable[[], LLM], *, executor: Executor, batch_size: int = PROMPTS_PER_TASK,
+                 name: str | None = None):
         if int(batch_size) != batch_size or batch_size < 1:
             raise AudioDissectError(f"prompts per task must be a whole number of at least 1, got {batch_size!r}")
-        self.spec = spec
+        self.build = build
         self.executor = executor
         self.batch_size = int(batch_size)
-        self.options = dict(options)
-        self.name = name if name is not None else load_llm(spec, **self.options).name
+        self.name = name if name is not None else build().name
 
     def complete_iter(self, prompts: Sequence[str], **params: Any) -> Iterator[Completed]:
         """Answer `prompts` on the workers; yield each answer, in prompt order, as its batch returns.
@@ -79,8 +73,7 @@ class FannedOutLLM:
         prompts = list(prompts)
         starts = list(range(0, len(prompts), self.batch_size))
         batches = [prompts[start:start + self.batch_size] for start in starts]
-        setup = functools.partial(load_llm, self.spec, **self.options)
-        answered = self.executor.map(AnswerBatch(self.name, dict(params)), batches, setup=setup)
+        answered = self.executor.map(AnswerBatch(self.name, dict(params)), batches, setup=self.build)
         for start, (texts, errors) in zip(starts, answered):
             for offset, text in enumerate(texts):
                 yield Completed(start + offset, text, errors.get(offset))
@@ -90,7 +83,7 @@ class FannedOutLLM:
         return Answers.from_completed(len(prompts), self.complete_iter(prompts, **params))
 
     def __repr__(self) -> str:
-        return f"FannedOutLLM({self.spec!r}, executor={self.executor.describe()!r})"
+        return f"FannedOutLLM({self.name!r}, executor={self.executor.describe()!r})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +112,7 @@ class AnswerBatch:
     def __call__(self, backend: Any, prompts: list[str]) -> tuple[list[str | None], dict[int, str]]:
         if backend.name != self.name:
             raise AudioDissectError(f"a worker built the LLM {backend.name!r}, not {self.name!r}",
-                                    hint="give every worker the same LLM spec and options")
+                                    hint="give every worker the same LLM factory")
         texts: list[str | None] = [None] * len(prompts)
         errors: dict[int, str] = {}
         if hasattr(backend, "complete_iter"):

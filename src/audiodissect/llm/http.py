@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .answers import Answers, Completed
 from .base import chat_messages, check_params
 from .http_client import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, ChatClient
+
+#: The base URL used by :func:`http_llm` when none is given and $OPENAI_BASE_URL is unset.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+
+_MODEL_AT_URL = re.compile(r"^(?P<model>.+?)@(?P<url>https?://\S+)$")
 
 #: How users set the HTTP LLM's options, quoted in error hints.
 LLM_SETTINGS = {
@@ -86,3 +93,24 @@ class HttpLLM:
 
     def __repr__(self) -> str:
         return f"HttpLLM(base_url={self.client.base_url!r}, model={self.client.model!r})"
+
+
+def http_llm(target: str, **options: Any) -> HttpLLM:
+    """An :class:`HttpLLM` for ``"<model>@<base_url>"`` or ``"<model>"``.
+
+    Parameters
+    ----------
+    target : str
+        ``"<model>@<base_url>"``, e.g. ``Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1``
+        (the model name may contain ``:``; the URL starts at the first ``@``
+        followed by ``http://`` or ``https://``), or ``"<model>"`` alone, served at
+        ``$OPENAI_BASE_URL``, else :data:`DEFAULT_BASE_URL`.
+    **options
+        Keyword arguments of :class:`HttpLLM`.
+    """
+    match = _MODEL_AT_URL.match(target)
+    if match:
+        model, base_url = match.group("model"), match.group("url")
+    else:
+        model, base_url = target, os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    return HttpLLM(base_url=base_url, model=model, **options)

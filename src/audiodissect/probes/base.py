@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,10 @@ class ProbeSet:
         JSON-able arguments that rebuild this set with :func:`audiodissect.probes.load_probe`.
     skipped : sequence of SkippedClip
     """
+
+    #: A concept file (one concept per line) that names this set's sounds better than its
+    #: labels do; None: the concept set is the labels.
+    concepts_file: Path | None = None
 
     def __init__(self, *, name: str, clips: Sequence[ClipInfo], spec: dict[str, Any],
                  skipped: Sequence[SkippedClip] = ()):

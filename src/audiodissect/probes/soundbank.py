@@ -100,6 +100,8 @@ class SoundbankProbeSet(ProbeSet):
         (``"dropped"``: reason -> count; ``"dropped_clips"``: id and reason).
     """
 
+    concepts_file = SOUNDBANK_CONCEPTS
+
     def __init__(self, *, clips: Sequence[ClipInfo], waveforms: np.ndarray, spec: dict[str, Any],
                  folder: Path, metadata: dict[str, Any]):
         super().__init__(name="soundbank", clips=clips, spec=spec)

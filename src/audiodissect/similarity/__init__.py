@@ -12,7 +12,8 @@ default to the published ones (inherited from CLIP-Dissect):
 - :func:`wpmi`: weighted PMI over the unit's top 28 clips (a=2, lambda=0.6);
 - :func:`soft_wpmi`: rank-weighted PMI over the top 100 clips (a=10, lambda=1).
 
-Find one by name with :func:`get` or in :data:`FUNCTIONS`; read a unit's best
+Find one by name with :func:`get` or in :data:`FUNCTIONS`, add one with
+``SIMILARITIES.register(name, function)``; read a unit's best
 concepts with :func:`top_concepts`.
 """
 
@@ -20,7 +21,7 @@ from ._pmi import pmi_combine
 from .cos import cos
 from .cos3 import cos3
 from .rank_reorder import N_ORDERINGS, rank_reorder
-from .registry import FUNCTIONS, get
+from .registry import FUNCTIONS, SIMILARITIES, get
 from .soft_wpmi import soft_wpmi, soft_wpmi_log_likelihood
 from .top import TopConcepts, concept_names, top_concepts
 from .wpmi import wpmi, wpmi_log_likelihood
@@ -28,6 +29,7 @@ from .wpmi import wpmi, wpmi_log_likelihood
 __all__ = [
     "FUNCTIONS",
     "N_ORDERINGS",
+    "SIMILARITIES",
     "TopConcepts",
     "concept_names",
     "cos",

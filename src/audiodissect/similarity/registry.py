@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import MappingProxyType
+from collections.abc import Callable, Mapping
 
 import torch
 
-from ..errors import unknown_name_error
+from ..registry import Registry
 from .cos import cos
 from .cos3 import cos3
 from .rank_reorder import rank_reorder
@@ -16,15 +15,17 @@ from .wpmi import wpmi
 
 SimilarityFunction = Callable[..., torch.Tensor]
 
-#: Every similarity function by its name; each maps (evidence (N, C),
-#: activations (N, U), **settings) to scores (U, C), higher = better match.
-FUNCTIONS: MappingProxyType[str, SimilarityFunction] = MappingProxyType({
-    "cos": cos,
-    "cos3": cos3,
-    "rank_reorder": rank_reorder,
-    "wpmi": wpmi,
-    "soft_wpmi": soft_wpmi,
-})
+#: The similarity functions by name (case and ``-``/``_`` do not matter); each
+#: maps (evidence (N, C), activations (N, U), **settings) to scores (U, C),
+#: higher = better match. ``SIMILARITIES.register(name, function)`` adds one.
+SIMILARITIES: Registry[torch.Tensor] = Registry("similarity function",
+                                                fold=lambda name: name.lower().replace("-", "_"))
+for _function in (cos, cos3, rank_reorder, wpmi, soft_wpmi):
+    SIMILARITIES.register(_function.__name__, _function)
+del _function
+
+#: Every similarity function by its name: a read-only, live view of :data:`SIMILARITIES`.
+FUNCTIONS: Mapping[str, SimilarityFunction] = SIMILARITIES.factories
 
 
 def get(name: str) -> SimilarityFunction:
@@ -35,8 +36,4 @@ def get(name: str) -> SimilarityFunction:
     AudioDissectError
         For an unknown name; the message lists the closest names.
     """
-    key = str(name).strip().lower().replace("-", "_")
-    try:
-        return FUNCTIONS[key]
-    except KeyError:
-        raise unknown_name_error("similarity function", str(name), FUNCTIONS) from None
+    return SIMILARITIES.parse(name).entry.factory

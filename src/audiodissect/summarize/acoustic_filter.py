@@ -3,7 +3,7 @@
 Two judges with one method, ``judge(words) -> list[bool]``:
 
 - :class:`LLMAcousticFilter` asks an LLM one yes/no question per distinct word
-  (:func:`~audiodissect.llm.prompts.adjective_check_prompt`), as in the
+  (:func:`~audiodissect.summarize.prompts.adjective_check_prompt`), as in the
   method; answers it cannot read count as "no".
 - :class:`LexiconAcousticFilter`, the offline default, compares the word with
   a curated lexicon (``audiodissect/data/acoustic_lexicon.txt``) of acoustic
@@ -175,7 +175,7 @@ class LLMAcousticFilter:
 
     def judge(self, words: Sequence[str]) -> list[bool]:
         """True for each word the LLM says can describe a sound; unreadable answers count as False."""
-        from ..llm.prompts import adjective_check_prompt, parse_yes_no
+        from .prompts import adjective_check_prompt, parse_yes_no
 
         words = [str(w).lower() for w in words]
         new = [w for w in dict.fromkeys(words) if w not in self.answers]

@@ -23,7 +23,7 @@ Sentence cosine cannot see that "Low-pitched, dull and tonal" and
 "Mid-pitched, tonal and warm" differ in the one word that matters. The
 content rule compares what the sentences *say*: the sound sources (content
 words and two-word phrases), quality words and quality phrases of each
-sentence (:func:`~audiodissect.llm.extractive.description_terms`). From each
+sentence (:func:`~audiodissect.summarize.extractive.description_terms`). From each
 S_high sentence it strikes the terms S_low also names and keeps the rest; a
 sentence left without a term of its own is deleted (reason ``"shared"``).
 "Low-pitched, dull and tonal." against "Mid-pitched, tonal and warm."
@@ -207,7 +207,7 @@ def calibrate_content(high: Sequence[str], low: Sequence[str]) -> tuple[list[str
         ``reason`` ``"shared"`` (a whole sentence) or ``"struck"`` (some terms),
         ``detail`` naming the terms.
     """
-    from ..llm.extractive import description_terms
+    from .extractive import description_terms
 
     low_terms = set().union(*(description_terms(s) for s in low)) if low else set()
     kept, removed = [], []

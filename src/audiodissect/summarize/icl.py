@@ -1,9 +1,9 @@
 """Module A by in-context learning: an LLM picks a unit's concept from its summary.
 
 The LLM reads the concept list and the unit's (calibrated) summary
-(:func:`~audiodissect.llm.prompts.concept_choice_prompt`) and names one
+(:func:`~audiodissect.summarize.prompts.concept_choice_prompt`) and names one
 concept, or `k` concepts best first. Its free answers are read with
-:func:`~audiodissect.llm.prompts.parse_concepts` and each is mapped to the
+:func:`~audiodissect.summarize.prompts.parse_concepts` and each is mapped to the
 nearest concept: an exact match (ignoring case and surrounding space) wins,
 otherwise the largest cosine between the sentence embeddings of
 "This is an audio about {answer}" and "This is an audio about {concept}".
@@ -33,7 +33,7 @@ and gives the LLM the raw summary of the top clips (S_high): set
 ``shots=2`` here and ``icl_summary="high"`` in
 :class:`~audiodissect.summarize.units.SummarizeSettings` for that procedure.
 The examples are built from the concept list
-(:mod:`audiodissect.llm.icl_examples`); a weak model may answer an
+(:mod:`audiodissect.summarize.icl_examples`); a weak model may answer an
 example's concept whatever the summary, so compare the answers' spread
 with the zero-shot run's.
 """
@@ -67,7 +67,7 @@ class ICLSettings:
         Concepts asked for in the second question (0: ask only for one).
     shots : int
         Worked examples before the unit's summary: 0 (zero-shot, the default)
-        up to :data:`~audiodissect.llm.icl_examples.MAX_SHOTS`; the paper uses 2.
+        up to :data:`~audiodissect.summarize.icl_examples.MAX_SHOTS`; the paper uses 2.
     template : str
         Sentence with ``{}`` used to match answers to concepts.
     min_cosine : float
@@ -90,7 +90,7 @@ class ICLSettings:
     def __post_init__(self) -> None:
         if self.k < 0:
             raise AudioDissectError(f"ICL k must be >= 0, got {self.k}")
-        from ..llm.icl_examples import MAX_SHOTS
+        from .icl_examples import MAX_SHOTS
 
         if isinstance(self.shots, bool) or not isinstance(self.shots, int) or not 0 <= self.shots <= MAX_SHOTS:
             raise AudioDissectError(f"ICL shots must be an integer in 0..{MAX_SHOTS}, got {self.shots!r}",
@@ -160,7 +160,7 @@ def is_copied_list(names: Sequence[str], concepts: Sequence[str], *, min_length:
 
 
 def _status(answer: str, names: Sequence[str], mapped: Sequence[str | None], copied: bool) -> str:
-    from ..llm.prompts import says_none
+    from .prompts import says_none
 
     if not names:
         return "none" if says_none(answer) else "unparsed"
@@ -196,7 +196,7 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
         ``icl_answer_topk``, ``icl_parsed_topk`` and ``icl_status_topk`` (the
         same statuses for the top-k answer; "matched" when any name maps).
     """
-    from ..llm.prompts import concept_choice_prompt, parse_concepts
+    from .prompts import concept_choice_prompt, parse_concepts
 
     concepts = list(concepts)
     params = {"temperature": settings.temperature, "max_tokens": settings.max_tokens, "seed": settings.seed}

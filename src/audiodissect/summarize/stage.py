@@ -73,9 +73,12 @@ class SummarizeStage(Stage):
                 "clips": [clips[i].id for i in rows]}
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
-        from ..llm import CachedLLM, load_llm
+        import functools
+
+        from ..llm import CachedLLM
         from ..llm.fanout import FannedOutLLM
         from ..text_embedder import load_text_embedder
+        from .llms import load_llm
         from .units import summarize_units
 
         acts, texts, concepts, settings = self._inputs(ctx)
@@ -83,10 +86,11 @@ class SummarizeStage(Stage):
         run = ctx.run
         rows = run.probe_rows()
         clips = run.clips()
-        remote = cfg.llm.startswith("http:")  # in-process backends answer one prompt at a time
-        options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency if remote else None}
-        # batches of prompts on the executor (in this process by default), one backend per worker
-        backend = FannedOutLLM(cfg.llm, executor=ctx.executor, name=load_llm(cfg.llm, **options).name, **options)
+        options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency}
+        # batches of prompts on the executor (in this process by default), one backend per worker; each worker
+        # stores every answer in the run's cache as it arrives, so a killed run keeps what was answered
+        build = functools.partial(load_llm, cfg.llm, cache_path=run.llm_cache_path, refresh=self.refresh, **options)
+        backend = FannedOutLLM(build, executor=ctx.executor, name=load_llm(cfg.llm, **options).name)
         llm = CachedLLM(backend, run.llm_cache_path, refresh=self.refresh, hook=ctx.hook)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
                                   concepts=concepts, settings=settings, hook=ctx.hook)

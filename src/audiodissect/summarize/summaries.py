@@ -1,7 +1,7 @@
 """Summaries of what a unit's top clips, and separately its bottom clips, have in common.
 
 For each unit the descriptions of its K most activating probe clips go into
-one :func:`~audiodissect.llm.prompts.summary_prompt` (S_high) and those of
+one :func:`~audiodissect.summarize.prompts.summary_prompt` (S_high) and those of
 its K least activating clips into another (S_low). By default the
 descriptions are listed in clip order rather than rank order: a summary is
 about what the clips share, so their order carries nothing, and units with
@@ -9,7 +9,7 @@ the same clip set (common in wide layers) then share one prompt, asked once.
 
 Contrastive summaries (``contrastive=True``) ask instead what the top clips
 share and the bottom clips lack
-(:func:`~audiodissect.llm.prompts.contrastive_summary_prompt`, both sets'
+(:func:`~audiodissect.summarize.prompts.contrastive_summary_prompt`, both sets'
 descriptions in one prompt, with the terms common in the whole probing set
 and their shares, so that of the differences the rare ones come first), and
 S_low the reverse: what the bottom clips share and the top clips lack.
@@ -85,15 +85,15 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
     contrastive : bool
         Contrastive prompts: S_high's lists the top clips against the bottom
         ones, S_low's the bottom clips against the top ones, and both the
-        probing set's base rate (:func:`~audiodissect.llm.extractive.common_terms`
+        probing set's base rate (:func:`~audiodissect.summarize.extractive.common_terms`
         of `descriptions`).
 
     Returns
     -------
     high_prompts, low_prompts : list of str, length U each
     """
-    from ..llm.extractive import common_terms
-    from ..llm.prompts import contrastive_summary_prompt, summary_prompt
+    from .extractive import common_terms
+    from .prompts import contrastive_summary_prompt, summary_prompt
 
     top, bottom = np.asarray(top), np.asarray(bottom)
     if top.ndim != 2 or bottom.shape != top.shape:

@@ -116,7 +116,7 @@ def summarize_cache_key(activations_by_layer: Mapping[str, np.ndarray], descript
 
 def prompt_templates() -> list[str]:
     """Every prompt the stage asks, built on placeholder inputs: a digest of the prompts' wording."""
-    from ..llm.prompts import adjective_check_prompt, concept_choice_prompt, summary_prompt
+    from .prompts import adjective_check_prompt, concept_choice_prompt, summary_prompt
 
     return [summary_prompt(["{description}"]), concept_choice_prompt("{summary}", ["{concept}"], k=1),
             concept_choice_prompt("{summary}", ["{concept}"], k=2), adjective_check_prompt("{word}"),

@@ -1,7 +1,7 @@
 """A small log-mel CNN classifier of a probing set's labels, the demo target.
 
 ``load_target("demo-cnn")`` trains it on the soundbank's probe split on first
-use (see :mod:`audiodissect.targets.demo_train`) and afterwards loads it from
+use (:func:`audiodissect.targets.demo_train.demo_cnn_target`) and afterwards loads it from
 ``cache_dir()/demo-cnn/<key>/``, the key hashing the probing set's spec, the
 training settings and :data:`CODE_VERSION`.
 
@@ -173,34 +173,3 @@ def min_samples(model: DemoCNN) -> int:
     """Fewest samples the CNN takes: enough frames to leave one after its 2x2 max-poolings."""
     frames = 2 ** (len(model.config["widths"]) - 1)
     return FRONTEND.window_length + (frames - 1) * FRONTEND.hop_length
-
-
-def demo_cnn_target(*, device: str | None = None, probe: Any = None, probe_options: dict[str, Any] | None = None,
-                    hook: Any = None, **train_options: Any) -> Target:
-    """The demo CNN, trained on first use and cached.
-
-    Parameters
-    ----------
-    device : str, optional
-    probe : ProbeSet, optional
-        The set to train on (its probe split) and score on (its held-out
-        split). Default: ``load_probe("soundbank", **probe_options)``.
-    probe_options : dict, optional
-    hook : progress hook, optional
-    **train_options
-        Fields of :class:`TrainSettings` (seed, epochs, ...).
-    """
-    try:
-        settings = TrainSettings(**train_options)
-    except TypeError:
-        fields = [f.name for f in dataclasses.fields(TrainSettings)]
-        raise AudioDissectError(f"unknown demo-cnn option(s): {', '.join(sorted(train_options))}",
-                                hint="choose among " + ", ".join(fields)) from None
-    if probe is None:
-        from ..probes import load_probe
-
-        probe = load_probe("soundbank", **(probe_options or {}))
-    from .demo_train import cached_demo_cnn
-
-    model, names, _ = cached_demo_cnn(probe, settings=settings, hook=hook)
-    return make_target(model, names, device=device)

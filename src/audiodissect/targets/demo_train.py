@@ -1,4 +1,4 @@
-"""Training the demo CNN on a probing set's probe split, and caching it.
+"""Training the demo CNN on a probing set's probe split, caching it, and the demo target built from it.
 
 Log-mels are computed once; each epoch then only runs the CNN. Training is
 seeded (model initialisation, shuffling, augmentation and dropout all draw
@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from ..errors import AudioDissectError
 from ..probes.base import HELDOUT, PROBE, ProbeSet
 from ..progress import ProgressHook, track
-from .demo_cnn import FRONTEND, DemoCNN, TrainSettings, is_cached, load_model, model_dir, save_model
+from .base import Target
+from .demo_cnn import FRONTEND, DemoCNN, TrainSettings, is_cached, load_model, make_target, model_dir, save_model
 from .frontend import LogMel, pad_batch
 
 #: One-time set-up work worth a line without --verbose (the CLI shows this logger's INFO records).
@@ -220,3 +221,32 @@ def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(
     metrics["settings"] = dataclasses.asdict(settings)
     save_model(folder, model, metrics["class_names"], metrics)
     return model, list(metrics["class_names"]), metrics
+
+
+def demo_cnn_target(*, device: str | None = None, probe: Any = None, probe_options: dict[str, Any] | None = None,
+                    hook: Any = None, **train_options: Any) -> Target:
+    """The demo CNN, trained on first use and cached.
+
+    Parameters
+    ----------
+    device : str, optional
+    probe : ProbeSet, optional
+        The set to train on (its probe split) and score on (its held-out
+        split). Default: ``load_probe("soundbank", **probe_options)``.
+    probe_options : dict, optional
+    hook : progress hook, optional
+    **train_options
+        Fields of :class:`TrainSettings` (seed, epochs, ...).
+    """
+    try:
+        settings = TrainSettings(**train_options)
+    except TypeError:
+        fields = [f.name for f in dataclasses.fields(TrainSettings)]
+        raise AudioDissectError(f"unknown demo-cnn option(s): {', '.join(sorted(train_options))}",
+                                hint="choose among " + ", ".join(fields)) from None
+    if probe is None:
+        from ..probes import load_probe
+
+        probe = load_probe("soundbank", **(probe_options or {}))
+    model, names, _ = cached_demo_cnn(probe, settings=settings, hook=hook)
+    return make_target(model, names, device=device)

@@ -1,4 +1,4 @@
-"""Finding a target model by name: ``yamnet``, ``demo-cnn``, ``hf:<id or path>``."""
+"""Loading a target model by its spec (the names are in :mod:`audiodissect.targets.specs`), or wrapping your own."""
 
 from __future__ import annotations
 
@@ -8,58 +8,36 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import AudioDissectError, unknown_name_error
+from ..errors import AudioDissectError
 from ..layers import unit_layers
 from .base import Target
-
-NAMES = ("yamnet", "demo-cnn", "hf:<model id or local path>", "beats:<checkpoint path>")
+from .specs import TARGETS
 
 
 def load_target(spec: str, *, device: str | None = None, **options: Any) -> Target:
-    """Load a target model by name.
+    """Load a target model by its spec.
 
     Parameters
     ----------
     spec : str
         ``"yamnet"`` (pretrained AudioSet YAMNet), ``"demo-cnn"`` (a small CNN
-        trained on the soundbank's probe split on first use, then cached), or
-        ``"hf:<model id or local path>"`` (a Hugging Face audio classifier).
+        trained on the soundbank's probe split on first use, then cached),
+        ``"hf:<model id or local path>"`` (a Hugging Face audio classifier),
+        ``"beats:<checkpoint path>"``, or a name registered in
+        :data:`~audiodissect.targets.specs.TARGETS`.
     device : str, optional
         Torch device to move the model to (default: CPU).
     **options
         Passed to the loader: for ``demo-cnn`` the training settings and the
-        probing set (see :func:`audiodissect.targets.demo_cnn.demo_cnn_target`);
+        probing set (see :func:`audiodissect.targets.demo_train.demo_cnn_target`);
         for ``hf:`` e.g. ``local_files_only``.
 
     Raises
     ------
     AudioDissectError
-        For an unknown name (listing the known ones) or a model that cannot be loaded.
+        For an unknown name (listing the closest ones) or a model that cannot be loaded.
     """
-    spec = spec.strip()
-    if spec.startswith("hf:"):
-        from .hf import hf_target
-
-        return hf_target(spec[3:], device=device, **options)
-    if spec.startswith("beats:"):
-        from .beats import beats_target
-
-        return beats_target(spec[6:], device=device, **options)
-    if spec == "yamnet":
-        _no_options(spec, options)
-        from .yamnet import yamnet_target
-
-        return yamnet_target(device=device)
-    if spec == "demo-cnn":
-        from .demo_cnn import demo_cnn_target
-
-        return demo_cnn_target(device=device, **options)
-    raise unknown_name_error("target model", spec, NAMES)
-
-
-def _no_options(spec: str, options: dict[str, Any]) -> None:
-    if options:
-        raise AudioDissectError(f"target {spec!r} takes no options, got {', '.join(sorted(options))}")
+    return TARGETS.build(spec, device=device, **options)
 
 
 def from_module(module: torch.nn.Module, *, sample_rate: int,

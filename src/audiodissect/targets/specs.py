@@ -1,23 +1,58 @@
-"""Checking a target model's spec before anything is loaded or generated."""
+"""The target models by spec: ``demo-cnn``, ``yamnet``, ``hf:<id or path>``, ``beats:<checkpoint>``.
+
+Only names live here (no model code is imported), so that a spec can be
+checked before anything is loaded or generated; each factory imports its
+model when called, as ``factory([argument, ]device=..., **options)``.
+"""
 
 from __future__ import annotations
 
-from ..errors import unknown_name_error
+from typing import Any
 
-#: Built-in target names, and the prefixes of targets read from a hub id or a file.
-BUILTIN = ("demo-cnn", "yamnet")
-PREFIXES = ("hf:", "beats:")
+from ..errors import AudioDissectError
+from ..registry import Registry
+
+
+def _demo_cnn(*, device: str | None = None, **options: Any) -> Any:
+    from .demo_train import demo_cnn_target
+
+    return demo_cnn_target(device=device, **options)
+
+
+def _yamnet(*, device: str | None = None, **options: Any) -> Any:
+    if options:
+        raise AudioDissectError(f"target 'yamnet' takes no options, got {', '.join(sorted(options))}")
+    from .yamnet import yamnet_target
+
+    return yamnet_target(device=device)
+
+
+def _hf(source: str, *, device: str | None = None, **options: Any) -> Any:
+    from .hf import hf_target
+
+    return hf_target(source, device=device, **options)
+
+
+def _beats(path: str, *, device: str | None = None, **options: Any) -> Any:
+    from .beats import beats_target
+
+    return beats_target(path, device=device, **options)
+
+
+#: The target models by spec. ``TARGETS.register(name, factory)`` adds one;
+#: the factory returns a :class:`~audiodissect.targets.base.Target`.
+TARGETS: Registry[Any] = Registry("target model")
+TARGETS.register("demo-cnn", _demo_cnn)
+TARGETS.register("yamnet", _yamnet)
+TARGETS.register("hf", _hf, argument="<model id or local path>")
+TARGETS.register("beats", _beats, argument="<checkpoint path>")
 
 
 def is_target_spec(spec: str) -> bool:
     """Whether `spec` names a model that :func:`~audiodissect.targets.load_target` can load."""
-    spec = spec.strip()
-    return spec in BUILTIN or any(spec.startswith(p) and len(spec) > len(p) for p in PREFIXES)
+    return TARGETS.accepts(spec)
 
 
 def check_target_spec(spec: str) -> str:
     """`spec` stripped, or a clear error listing the valid names (no model is loaded)."""
-    spec = spec.strip()
-    if is_target_spec(spec):
-        return spec
-    raise unknown_name_error("target model", spec, [*BUILTIN, "hf:<model id or path>", "beats:<checkpoint path>"])
+    return TARGETS.check(spec)

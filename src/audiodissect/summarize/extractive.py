@@ -1,6 +1,6 @@
 """A deterministic, model-free stand-in for an LLM.
 
-It answers the three prompts of :mod:`audiodissect.llm.prompts` by reading
+It answers the three prompts of :mod:`audiodissect.summarize.prompts` by reading
 their inputs back out of the prompt text:
 
 - a summary prompt: it counts, over the listed descriptions, the words and
@@ -21,7 +21,7 @@ their inputs back out of the prompt text:
   order, and answers the best `k`, one per line, or "none" when no concept
   shares a word with the summary;
 - an adjective check: "yes" for words in a built-in list of sound
-  descriptors (:data:`~audiodissect.llm.words.SOUND_ADJECTIVES`) or ending
+  descriptors (:data:`~audiodissect.summarize.words.SOUND_ADJECTIVES`) or ending
   like "-pitched"/"-sounding", else "no".
 
 The quality sentence is made of the qualities alone, at most 3 words and 2
@@ -52,7 +52,7 @@ from typing import Any
 
 from ..errors import AudioDissectError
 from ..sentences import MAX_SHORT_WORDS, is_short
-from .base import check_params
+from ..llm.base import check_params
 from .prompts import (read_adjective_check_prompt, read_concept_choice_prompt, read_contrastive_summary_prompt,
                       read_summary_prompt)
 from .words import QUALITY_NOUNS, STOP_WORDS, is_sound_adjective, singular, stem, words
@@ -370,7 +370,7 @@ class ExtractiveLLM:
             f"the extractive backend cannot answer this prompt: {prompt[:80]!r}",
             hint="it only answers summary_prompt, contrastive_summary_prompt, concept_choice_prompt and "
                  "adjective_check_prompt "
-                 "of audiodissect.llm.prompts; use a real LLM (llamacpp, http:, transformers:) for others")
+                 "of audiodissect.summarize.prompts; use a real LLM (llamacpp, http:, transformers:) for others")
 
     def __repr__(self) -> str:
         return "ExtractiveLLM()"

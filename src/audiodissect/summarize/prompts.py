@@ -6,12 +6,12 @@ Three prompts:
   (Module B: the summaries of a unit's top and bottom clips);
 - :func:`concept_choice_prompt` asks which concepts of a list best describe a
   unit, given its summary (Module A, in-context learning), zero-shot or after
-  worked examples (:mod:`audiodissect.llm.icl_examples`);
+  worked examples (:mod:`audiodissect.summarize.icl_examples`);
 - :func:`adjective_check_prompt` asks whether a word can describe a sound
   (Module C: filtering open-set adjectives).
 
 The prompts put their inputs after fixed marker lines so that the extractive
-backend (:mod:`audiodissect.llm.extractive`) can read them back.
+backend (:mod:`audiodissect.summarize.extractive`) can read them back.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def concept_choice_prompt(summary: str, concepts: Sequence[str], k: int = 1, *, 
 
     With ``shots`` > 0 (the paper's ICL uses 2) it opens with a line saying
     so, lists the candidates, then shows each worked example of
-    :func:`~audiodissect.llm.icl_examples.worked_examples` (built from the
+    :func:`~audiodissect.summarize.icl_examples.worked_examples` (built from the
     concept list) as ``"Example summary: <text>"`` and its answer
     (``"Answer: <concept>"`` for k = 1; ``"Answer:"`` and then one concept
     per line for k > 1), and ends with the unit's summary line and the

@@ -1,0 +1,293 @@
+"""Backends named by spec strings: ``name`` or ``name:argument``, one :class:`Registry` per family.
+
+Each family of backends (similarity functions, evidence backends, captioners,
+LLMs, text embedders, target models) keeps its names in one registry, next to
+the backends themselves; the command line, the config help and the error
+messages read the accepted forms from it, and user code registers a backend
+of its own with :meth:`Registry.register`::
+
+    >>> from audiodissect.registry import Registry
+    >>> greeters = Registry("greeter")
+    >>> _ = greeters.register("hello", lambda: "hello")
+    >>> _ = greeters.register("echo", lambda text: text, argument="<text>")
+    >>> greeters.build("echo:hi there"), greeters.help()
+    ('hi there', 'hello, echo:<text>')
+
+A spec is split at its first ``:``; the part before it names the entry. A
+registry may have a fallback entry that takes every other spec whole (a
+sentence-transformers model id, a local path).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from .errors import AudioDissectError, unknown_name_error
+
+T = TypeVar("T")
+
+#: Separates an entry's name from its argument in a spec.
+SEPARATOR = ":"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Entry(Generic[T]):
+    """One backend of a registry.
+
+    Attributes
+    ----------
+    name : str
+        The name a spec starts with (folded by the registry's `fold`); empty for a fallback.
+    factory : callable
+        Builds the backend: ``factory(*args, **options)`` for an entry without
+        an argument, ``factory(argument, *args, **options)`` for one with
+        (`argument` None when it is optional and not given; the whole spec for
+        a fallback).
+    argument : str or None
+        How help texts show the argument (``"<path.gguf>"``); None: the entry takes none.
+    optional : bool
+        The name alone is accepted too.
+    check : callable or None
+        ``check(argument) -> bool``: whether a given argument is well formed.
+    usage : str
+        The entry's accepted form(s) in one line, for help texts.
+    meta : mapping
+        Facts about the backend that its callers read (e.g. ``remote``).
+    """
+
+    name: str
+    factory: Callable[..., T]
+    argument: str | None = None
+    optional: bool = False
+    check: Callable[[str], bool] | None = None
+    usage: str = ""
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+
+
+class Spec(NamedTuple, Generic[T]):
+    """A parsed spec: its entry, its argument (None when absent) and the spec as given (stripped)."""
+
+    entry: Entry[T]
+    argument: str | None
+    text: str
+
+    def build(self, *args: Any, **options: Any) -> T:
+        """The backend: the entry's factory called with the argument (if it takes one), `args` and `options`."""
+        if self.entry.argument is None:
+            return self.entry.factory(*args, **options)
+        return self.entry.factory(self.argument, *args, **options)
+
+
+def _usage(name: str, argument: str | None, optional: bool) -> str:
+    if argument is None:
+        return name
+    return f"{name}[{SEPARATOR}{argument}]" if optional else f"{name}{SEPARATOR}{argument}"
+
+
+class Registry(Generic[T]):
+    """Backends of one family by name, and the parsing of their spec strings.
+
+    Parameters
+    ----------
+    kind : str
+        What the entries are, for messages (``"LLM"``, ``"text embedder"``).
+    fold : callable, optional
+        Normalises a name before it is looked up or registered (e.g. lower
+        case); default: names are compared as given.
+
+    Attributes
+    ----------
+    factories : mapping of str to callable
+        A read-only, live view of every entry's factory by name, in
+        registration order.
+
+    Notes
+    -----
+    ``spec in registry`` says whether :meth:`parse` takes `spec`;
+    iterating gives the entries' names. An entry registered at run time
+    lives in this process only: workers of another process (Ray) see the
+    entries their own imports register.
+    """
+
+    def __init__(self, kind: str, *, fold: Callable[[str], str] | None = None):
+        self.kind = kind
+        self._fold = fold or (lambda name: name)
+        self._entries: dict[str, Entry[T]] = {}
+        self._aliases: dict[str, str] = {}
+        self._factories: dict[str, Callable[..., T]] = {}
+        self.factories: Mapping[str, Callable[..., T]] = MappingProxyType(self._factories)
+        self._fallback: Entry[T] | None = None
+
+    def register(self, name: str, factory: Callable[..., T], *, argument: str | None = None,
+                 optional: bool = False, check: Callable[[str], bool] | None = None, usage: str | None = None,
+                 aliases: Iterable[str] = (), replace: bool = False, **meta: Any) -> Entry[T]:
+        """Add a backend called `name`; returns its :class:`Entry`.
+
+        Parameters
+        ----------
+        name : str
+            Without ``:``.
+        factory : callable
+            See :attr:`Entry.factory`.
+        argument : str, optional
+            How help texts show the argument (``"<hub id or folder>"``); without
+            it the entry takes no argument.
+        optional : bool
+            With `argument`: the name alone is accepted too.
+        check : callable, optional
+            ``check(argument) -> bool`` for a given argument.
+        usage : str, optional
+            The form(s) in help texts (default: ``name``, ``name:<arg>`` or ``name[:<arg>]``).
+        aliases : iterable of str
+            Other names of the same entry.
+        replace : bool
+            Replace an entry of the same name instead of refusing.
+        **meta
+            Facts about the backend (:attr:`Entry.meta`).
+
+        Raises
+        ------
+        AudioDissectError
+            For an empty name, a name with ``:``, or a name taken (without `replace`).
+        """
+        key = self._key(name)
+        keys = [key, *(self._key(a) for a in aliases)]
+        for k in keys:
+            if not k or SEPARATOR in k:
+                raise AudioDissectError(f"cannot register {self.kind} {k!r}: a name is non-empty and has no "
+                                        f"{SEPARATOR!r}")
+            if not replace and (k in self._entries or k in self._aliases):
+                raise AudioDissectError(f"{self.kind} {k!r} is registered already",
+                                        hint="pass replace=True to replace it")
+        if replace:
+            for k in keys:
+                if k in self._aliases:
+                    self._aliases.pop(k)
+                elif k in self._entries:
+                    self.unregister(k)
+        entry = Entry(name=key, factory=factory, argument=argument, optional=optional and argument is not None,
+                      check=check, usage=usage or _usage(key, argument, optional),
+                      meta=MappingProxyType(dict(meta)))
+        self._entries[key] = entry
+        self._factories[key] = factory
+        self._aliases.update({alias: key for alias in keys[1:]})
+        return entry
+
+    def register_fallback(self, factory: Callable[..., T], *, usage: str, **meta: Any) -> Entry[T]:
+        """Take every spec that names no entry whole: ``factory(spec, *args, **options)``.
+
+        Parameters
+        ----------
+        factory : callable
+        usage : str
+            The form in help texts (``"<sentence-transformers name or path>"``).
+        **meta
+            Facts about the backend (:attr:`Entry.meta`).
+        """
+        self._fallback = Entry(name="", factory=factory, argument=usage, usage=usage,
+                               meta=MappingProxyType(dict(meta)))
+        return self._fallback
+
+    def unregister(self, name: str) -> None:
+        """Remove the entry called `name` (or one of its aliases) and its aliases.
+
+        Raises
+        ------
+        AudioDissectError
+            For an unknown name.
+        """
+        key = self._aliases.get(self._key(name), self._key(name))
+        if key not in self._entries:
+            raise unknown_name_error(self.kind, str(name), self.names())
+        del self._entries[key]
+        del self._factories[key]
+        for alias in [a for a, k in self._aliases.items() if k == key]:
+            del self._aliases[alias]
+
+    def parse(self, spec: str) -> Spec[T]:
+        """The entry and argument of `spec`.
+
+        Raises
+        ------
+        AudioDissectError
+            For an unknown name (the message lists the closest names and the
+            accepted forms), a missing or malformed argument, or an argument
+            given to an entry that takes none.
+        """
+        text = str(spec).strip()
+        name, separator, argument = text.partition(SEPARATOR)
+        key = self._key(name.strip())
+        key = self._aliases.get(key, key)
+        entry = self._entries.get(key)
+        if entry is None:
+            if self._fallback is not None and text:
+                return Spec(self._fallback, text, text)
+            error = unknown_name_error(self.kind, text, self.names())
+            raise AudioDissectError(error.message, hint="; ".join(
+                h for h in (error.hint, "accepted: " + self.help()) if h))
+        argument = argument.strip() or None
+        if argument is not None and entry.argument is None:
+            raise self._malformed(text, entry, f"{entry.name} takes no argument")
+        if argument is None and entry.argument is not None and not entry.optional:
+            raise self._malformed(text, entry, f"{entry.name} needs an argument")
+        if argument is not None and entry.check is not None and not entry.check(argument):
+            raise self._malformed(text, entry, f"{entry.argument} is malformed")
+        return Spec(entry, argument, text)
+
+    def build(self, spec: str, *args: Any, **options: Any) -> T:
+        """The backend named by `spec`, built with `args` and `options` (see :attr:`Entry.factory`)."""
+        return self.parse(spec).build(*args, **options)
+
+    def check(self, spec: str) -> str:
+        """`spec` stripped, or an :class:`AudioDissectError` saying what is wrong with it (nothing is built)."""
+        return self.parse(spec).text
+
+    def accepts(self, spec: str) -> bool:
+        """Whether :meth:`parse` takes `spec`."""
+        try:
+            self.parse(spec)
+        except AudioDissectError:
+            return False
+        return True
+
+    def names(self) -> tuple[str, ...]:
+        """The entries' names, in registration order (aliases left out)."""
+        return tuple(self._entries)
+
+    def forms(self) -> tuple[str, ...]:
+        """Every accepted form, one per entry (the fallback's last), for help texts and errors."""
+        forms = [e.usage for e in self._entries.values()]
+        return tuple(forms + ([self._fallback.usage] if self._fallback is not None else []))
+
+    def help(self) -> str:
+        """The accepted forms in one line: ``"extractive, llamacpp[:<path.gguf>], ..."``."""
+        return ", ".join(self.forms())
+
+    def __getitem__(self, name: str) -> Entry[T]:
+        key = self._key(name)
+        try:
+            return self._entries[self._aliases.get(key, key)]
+        except KeyError:
+            raise unknown_name_error(self.kind, str(name), self.names()) from None
+
+    def __contains__(self, spec: object) -> bool:
+        return isinstance(spec, str) and self.accepts(spec)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {self.help()})"
+
+    def _key(self, name: str) -> str:
+        return self._fold(str(name).strip())
+
+    def _malformed(self, text: str, entry: Entry[T], why: str) -> AudioDissectError:
+        return AudioDissectError(f"malformed {self.kind} spec {text!r}: {why}",
+                                 hint=f"write it as {entry.usage}")
