@@ -17,3 +17,12 @@ def ray_cluster():
              runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def forget_test_backends():
+    """Backends a test registers (``backends.py``) leave the registries when it ends."""
+    yield
+    import backends
+
+    backends.forget()

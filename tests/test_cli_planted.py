@@ -47,7 +47,7 @@ def test_evaluate_planted_identifies_and_summarises_the_planted_units(tmp_path, 
     assert "contrastive summaries by extractive-v3: does the text say the unit's concept?" in printed
     rows = list(csv.DictReader((out / "planted" / "summaries.csv").open()))
     assert [r["kind"] for r in rows] == ["summary", "calibrated_sentence", "calibrated_content"]
-    summaries = [json.loads(line) for line in (out / "units" / "planted_summaries.jsonl").open()]
+    summaries = [json.loads(line) for line in (out / "planted" / "summary_texts.jsonl").open()]
     assert len(summaries) == 8 and all(s["summary"] for s in summaries)
     vocabulary = load_vocabulary()
     for row in rows:

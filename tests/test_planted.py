@@ -158,9 +158,14 @@ def test_run_planted_recovers_units_from_matching_evidence(tmp_path):
         z = (acts - acts.mean(0)) / acts.std(0)
         return {"tab": z + 0.05 * rng.normal(size=z.shape)}
 
+    from audiodissect import Dissection
+
     run = RunDir(tmp_path / "planted")
+    with pytest.raises(AudioDissectError, match="no results of the .record. stage"):
+        run_planted(run, target, probe, concepts=concepts, evidence_fn=evidence_fn)
+    Dissection(target, probe, out=run.path, hook=silent).record(["planted"])
     rows = run_planted(run, target, probe, concepts=concepts, evidence_fn=evidence_fn, methods=["tab"],
-                       similarities=["cos3"], hook=silent)
+                       similarities=["cos3"])
     assert rows[0]["top1"] == 100.0
     assert (run.path / "planted" / "table.csv").read_text().splitlines()[0] == \
         "method,similarity,units,top1,top5,class_top1,acoustic_top1"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from audiodissect.cache import read_jsonl
 from audiodissect.evidence.acoustic import load_vocabulary
 from audiodissect.summarize.extractive import ExtractiveLLM
 from audiodissect.planted.summaries import (KINDS, format_summary_table, names_concept, planted_summaries,
@@ -63,7 +64,7 @@ def test_content_calibration_keeps_the_decisive_word_the_sentence_rule_deletes(t
 
     run = RunDir(tmp_path / "run")
     write_planted_summaries(run, records, ["low-pitched", "trumpet"], rows)
-    saved = run.read_units("planted_summaries")
+    saved = read_jsonl(run.path / "planted" / "summary_texts.jsonl")
     assert saved[0]["unit"] == "planted#0" and saved[0]["truth"] == "low-pitched"
     assert (run.planted_dir / "summaries.csv").read_text().splitlines()[0] == "kind,units,all,classes,acoustic"
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from audiodissect import Dissection
 from audiodissect.cache import read_json, write_json, write_jsonl
 from audiodissect.errors import AudioDissectError
 from audiodissect.probes.base import ClipInfo
@@ -19,7 +20,6 @@ from audiodissect.scoring import (
     open_concept_phrase,
     paired_correlation,
     rank_columns,
-    score_run,
     simulate,
     summarize_scores,
 )
@@ -170,7 +170,8 @@ def make_run(tmp_path, *, n_probe=12, n_heldout=15, seed=0, probe_noise=None):
     if probe_noise is not None:
         acts[:n_probe] = probe_noise
     run.save_activations("layer", acts)
-    run.finish_stage("record", "k", {"layers": {"layer": 2}, "n_clips": len(clips)})
+    run.finish_stage("record", "k", {"layers": {"layer": 2}, "n_clips": len(clips), "model": "m", "pool": "mean",
+                                     "probe": {"name": "none"}})
     run.write_units("identify", [
         {"unit": unit_id("layer", 0), "layer": "layer", "index": 0, "method": "tab", "similarity": "cos3",
          "concepts": [phrase, "x"], "scores": [1, 0]},
@@ -182,10 +183,44 @@ def make_run(tmp_path, *, n_probe=12, n_heldout=15, seed=0, probe_noise=None):
     return run, emb, n_heldout
 
 
+class TextsAsEvidence:
+    """A test audio-text backend: each text's evidence over the held-out clips comes from a function of the text."""
+
+    name = "texts-as-evidence"
+    sample_rate = 100
+
+    def __init__(self, column):
+        self.column = column
+
+    def evidence(self, waveforms, texts):
+        return np.stack([self.column(t) for t in texts], axis=1)
+
+
+def score_run(run, *, embedder, evidence=None, probe=None):
+    """The score stage of `run` through the front door, with a test text embedder (and audio-text backend)."""
+    from backends import evidence_backend, text_embedder
+
+    identify = {"text_embedder": text_embedder("bag", embedder)}
+    if evidence is not None:
+        identify["tab_backend"] = evidence_backend("texts", evidence)
+    d = Dissection.open(run.path, probe=probe, hook=silent,
+                        settings={"identify": identify, "score": {"audio_text": evidence is not None}})
+    return list(d.score())
+
+
+def silent_clips(run):
+    """The run's clips as a probing set of silent one-second clips (audio the test backend never reads)."""
+    from audiodissect.probes.base import ArrayProbeSet
+
+    clips = run.clips()
+    return ArrayProbeSet(name="silent", clips=clips, audio=[np.zeros(100, np.float32) for _ in clips],
+                         sample_rate=100, spec={"name": "silent", "in_memory": True})
+
+
 def test_score_run_recovers_known_phrase(tmp_path):
     run, emb, n_heldout = make_run(tmp_path)
     emb.calls.clear()
-    records = score_run(run, embedder=emb, hook=silent)
+    records = score_run(run, embedder=emb)
     by = {(r["unit"], r["explanation"]): r for r in records}
     exact = by[("layer#0", "tab/cos3")]
     assert exact["text"] == "dog bark" and exact["predictor"] == "description"
@@ -203,16 +238,16 @@ def test_score_run_audio_text_predictor_gets_heldout_rows(tmp_path):
     run, emb, n_heldout = make_run(tmp_path)
     seen = []
 
-    def evidence(texts):
-        seen.append(list(texts))
+    def column(text):
+        seen.append(text)
         acts = np.asarray(run.activations("layer"))[-n_heldout:, 0]
-        return np.stack([acts if t == "dog bark" else -acts for t in texts], axis=1)
+        return acts if text == "dog bark" else -acts
 
-    records = score_run(run, embedder=emb, evidence_fn=evidence, hook=silent)
+    records = score_run(run, embedder=emb, evidence=TextsAsEvidence(column), probe=silent_clips(run))
     audio = {(r["unit"], r["explanation"]): r for r in records if r["predictor"] == "audio_text"}
     assert audio[("layer#0", "tab/cos3")]["spearman"] == pytest.approx(1.0)
     assert audio[("layer#0", "db/cos3")]["spearman"] == pytest.approx(-1.0)
-    assert sorted(seen[0]) == ["car engine", "dog bark"]
+    assert sorted(seen) == ["car engine", "dog bark"]
 
 
 def test_probe_clips_never_used(tmp_path):
@@ -220,30 +255,30 @@ def test_probe_clips_never_used(tmp_path):
     noisy, _, _ = make_run(tmp_path / "b", probe_noise=1e6 * np.random.default_rng(5).normal(size=(12, 2)))
     desc = read_json(noisy.path / "descriptions.json")
     write_json(noisy.path / "descriptions.json", {k: v for k, v in desc.items() if int(k[4:]) >= 12})
-    a = score_run(clean, embedder=emb, hook=silent)
-    b = score_run(noisy, embedder=BagOfWords(), hook=silent)
+    a = score_run(clean, embedder=emb)
+    b = score_run(noisy, embedder=BagOfWords())
     assert [(r["spearman"], r["pearson"]) for r in a] == [(r["spearman"], r["pearson"]) for r in b]
 
 
 def test_score_run_is_cached_and_errors(tmp_path):
     run, emb, _ = make_run(tmp_path)
-    score_run(run, embedder=emb, hook=silent)
+    score_run(run, embedder=emb)
     emb.calls.clear()
-    score_run(run, embedder=emb, hook=silent)
+    score_run(run, embedder=emb)
     assert emb.calls == []
     desc = read_json(run.path / "descriptions.json")
     write_json(run.path / "descriptions.json", {k: v for k, v in desc.items() if k != "clip20"})
     with pytest.raises(AudioDissectError, match="held-out clips have no description"):
-        score_run(run, embedder=emb, hook=silent)
+        score_run(run, embedder=emb)
     (run.path / "descriptions.json").unlink()
     with pytest.raises(AudioDissectError, match="no clip descriptions"):
-        score_run(run, embedder=emb, hook=silent)
+        score_run(run, embedder=emb)
 
 
 def test_score_run_needs_heldout_clips(tmp_path):
     run, emb, _ = make_run(tmp_path, n_probe=20, n_heldout=2)
     with pytest.raises(AudioDissectError, match="held-out clips"):
-        score_run(run, embedder=emb, hook=silent)
+        score_run(run, embedder=emb)
 
 
 # -- the audio-text adapter and description files -------------------------------------

@@ -190,7 +190,7 @@ def test_summarize_units_end_to_end(embedder):
     assert r1["nouns"] == ["rain", "roof"] and r1["prepositions"] == ["on"]
     assert r1["icl_top1"] is None and r1["icl_status"] == "unmatched"
     assert r1["icl_answer"] == "I cannot tell." and r1["icl_topk"] == []
-    json.dumps(records)  # plain data
+    assert json.loads(json.dumps([r.to_json() for r in records]))[0]["s_high"] == r0["s_high"]  # plain data
     # each distinct adjective asked once
     assert sum(p.startswith("Can the word") for p in llm.prompts) == 4
 

@@ -29,7 +29,7 @@ from .errors import AudioDissectError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
 from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
-from .rundir import PRUNING_RESULTS, RunDir
+from .rundir import RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target
 
@@ -528,7 +528,6 @@ class Dissection:
             ``.table`` (one row per strategy: dA, dR, selectivity, accuracies),
             ``.results`` (one row per concept and selection) and ``.selections``.
         """
-        from .cache import read_jsonl
         from .prune import PruneStage
         from .prune.strategies import saved_selections
 
@@ -539,7 +538,7 @@ class Dissection:
                      concepts=None if concept is None else [concept] if isinstance(concept, str) else list(concept),
                      strategies=None if strategies is None else list(strategies))
         section = self._stage(PruneStage()).section
-        results = read_jsonl(self.run_dir.file(PRUNING_RESULTS))
+        results = self.run_dir.read_prune_rows()
         selections = [selection for concept in section["concepts"]
                       for selection in saved_selections(self.run_dir, concept)]
         return PruneResult(table=list(section["table"]), results=results, selections=selections)

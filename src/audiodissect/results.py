@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import unknown_name_error
 from .probes.base import PROBE, ClipInfo
+from .records import PruneRow, UnitRecord
 
 
 @dataclass
@@ -93,13 +94,15 @@ class Activations:
 
 @dataclass
 class UnitRecords(Sequence):
-    """Per-unit records of one stage (``identify``, ``summarize``, ``score``), as a sequence of dicts.
+    """Per-unit records of one stage (``identify``, ``summarize``, ``score``), as a sequence of typed records.
 
     Attributes
     ----------
     stage : str
-    records : list of dict
-        The stage's ``units/<stage>.jsonl`` records.
+    records : list of UnitRecord
+        The stage's ``units/<stage>.jsonl`` records (:class:`~audiodissect.records.ConceptRanking`,
+        :class:`~audiodissect.records.UnitSummary` or :class:`~audiodissect.records.ExplanationScore`);
+        they read like mappings too (``record["concepts"]``).
 
     Examples
     --------
@@ -111,7 +114,7 @@ class UnitRecords(Sequence):
     """
 
     stage: str
-    records: list[dict[str, Any]]
+    records: list[UnitRecord]
 
     def __getitem__(self, index):  # type: ignore[override]
         return self.records[index]
@@ -119,15 +122,16 @@ class UnitRecords(Sequence):
     def __len__(self) -> int:
         return len(self.records)
 
-    def unit(self, unit_id: str) -> list[dict[str, Any]]:
+    def unit(self, unit_id: str) -> list[UnitRecord]:
         """The records of one unit (``"<layer>#<index>"``)."""
-        return [r for r in self.records if r.get("unit", f"{r.get('layer')}#{r.get('index')}") == unit_id]
+        return [r for r in self.records if r.unit == unit_id]
 
     def to_pandas(self):
-        """A DataFrame with one row per record (lists stay lists)."""
+        """A DataFrame with one row per record, one column per field (lists stay lists)."""
         import pandas as pd
 
-        return pd.DataFrame.from_records(self.records)
+        rows = [{k: v for k, v in r.to_json().items() if k != "format"} for r in self.records]
+        return pd.DataFrame.from_records(rows)
 
 
 @dataclass
@@ -164,14 +168,14 @@ class PruneResult:
     ----------
     table : list of dict
         One row per strategy (:data:`~audiodissect.prune.evaluate.TABLE_COLUMNS`).
-    results : list of dict
+    results : list of PruneRow
         One row per (concept, selection): dA, dR, selectivity, accuracies.
     selections : list of Selection
         The units each strategy chose per concept (``.concept``, ``.strategy``, ``.units``).
     """
 
     table: list[dict[str, Any]]
-    results: list[dict[str, Any]]
+    results: list[PruneRow]
     selections: list[Any] = field(default_factory=list)
 
     def to_pandas(self):

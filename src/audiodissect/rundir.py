@@ -28,15 +28,17 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl, write_text
-from .errors import AudioDissectError
+from .errors import AudioDissectError, unknown_name_error
 from .probes.base import PROBE, ClipInfo, ProbeSet
+from .records import (UNIT_RECORDS, ConceptRanking, ExplanationScore, PruneRow, Record,  # noqa: F401 (re-exported:
+                      UnitRecord, UnitSummary, parse_unit_id, unit_id)              # the run's record types)
 
 if TYPE_CHECKING:
     from .arrays import RowSubset
@@ -79,6 +81,7 @@ IMPORTANCE_PROPERTY_PNG = "pruning/importance_{property}.png"
 PLANTED = "planted"
 PLANTED_TABLE = "planted/table.csv"
 PLANTED_SUMMARIES = "planted/summaries.csv"
+PLANTED_SUMMARY_TEXTS = "planted/summary_texts.jsonl"
 ANALYSIS = "analysis"
 ANALYSIS_SUMMARY = "analysis/summary.json"
 ADJECTIVE_COUNTS_CSV = "analysis/adjective_counts.csv"
@@ -133,6 +136,7 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     (IMPORTANCE_PROPERTY_PNG.format(property="*"), "one property's curve against random"),
     (PLANTED_TABLE, "planted-unit recovery per method and similarity"),
     (PLANTED_SUMMARIES, "how often planted units' summaries say their concept"),
+    (PLANTED_SUMMARY_TEXTS, "each planted unit's summaries and true concept"),
     (ANALYSIS_SUMMARY, "the analyses' numbers and files"),
     (ADJECTIVE_COUNTS_CSV, "open-set adjective counts"),
     (ADJECTIVE_COUNTS_PNG, "open-set adjective counts"),
@@ -379,15 +383,38 @@ class RunDir:
         """``units/<stage>.jsonl``: one JSON record per unit (and method) written by `stage`."""
         return self.path / UNITS / f"{stage}.jsonl"
 
-    def write_units(self, stage: str, records) -> None:
-        write_jsonl(self.units_path(stage), records)
+    @staticmethod
+    def unit_record_type(stage: str) -> type[UnitRecord]:
+        """The record type of ``units/<stage>.jsonl`` (:data:`audiodissect.records.UNIT_RECORDS`)."""
+        if stage not in UNIT_RECORDS:
+            raise unknown_name_error("stage with unit records", stage, UNIT_RECORDS)
+        return UNIT_RECORDS[stage]
 
-    def read_units(self, stage: str) -> list[dict[str, Any]]:
+    def write_units(self, stage: str, records: Iterable[UnitRecord | Mapping[str, Any]]) -> None:
+        """Write `stage`'s records (records, or mappings read as its record type) to ``units/<stage>.jsonl``."""
+        kind = self.unit_record_type(stage)
+        write_jsonl(self.units_path(stage), (kind.from_json(r).to_json() for r in records))
+
+    def read_units(self, stage: str) -> list[UnitRecord]:
+        """`stage`'s records, typed (:data:`audiodissect.records.UNIT_RECORDS`)."""
         path = self.units_path(stage)
         if not path.exists():
             raise AudioDissectError(f"{self.path} has no {stage!r} results",
                                     hint=f"run `audiodissect {stage} --run {self.path}` first")
-        return read_jsonl(path)
+        kind = self.unit_record_type(stage)
+        return [kind.from_json(r) for r in read_jsonl(path)]
+
+    # -- pruning rows ----------------------------------------------------------------
+    def write_prune_rows(self, rows: Iterable[PruneRow | Mapping[str, Any]], *, concept: str | None = None) -> None:
+        """Write measured pruning rows: ``pruning/results.jsonl``, or one concept's ``pruning/<concept>/results.jsonl``
+        (`concept` its slug)."""
+        path = self.file(PRUNING_RESULTS) if concept is None else self.file(PRUNING_CONCEPT_RESULTS, concept=concept)
+        write_jsonl(path, (PruneRow.from_json(r).to_json() for r in rows))
+
+    def read_prune_rows(self, *, concept: str | None = None) -> list[PruneRow]:
+        """The rows :meth:`write_prune_rows` wrote (empty when there are none)."""
+        path = self.file(PRUNING_RESULTS) if concept is None else self.file(PRUNING_CONCEPT_RESULTS, concept=concept)
+        return [PruneRow.from_json(r) for r in read_jsonl(path)] if path.exists() else []
 
     def has_units(self, stage: str) -> bool:
         return self.units_path(stage).exists()
@@ -449,15 +476,3 @@ def guess_output_layer(layers: dict[str, int], class_names: Sequence[str] | None
     matches = [name for name, units in layers.items() if units == len(class_names)]
     return matches[-1] if matches else None
 
-
-def unit_id(layer: str, index: int) -> str:
-    """The id of unit `index` of `layer`: ``"<module path>#<index>"``."""
-    return f"{layer}#{int(index)}"
-
-
-def parse_unit_id(unit: str) -> tuple[str, int]:
-    """Split ``"<module path>#<index>"`` into (layer, index)."""
-    layer, sep, index = unit.rpartition("#")
-    if not sep or not index.isdigit():
-        raise AudioDissectError(f"bad unit id {unit!r}", hint="unit ids look like 'classifier#3'")
-    return layer, int(index)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..arrays import RowSubset, column_blocks
-from ..rundir import unit_id
+from ..records import ConceptRanking, unit_id
 
 METHODS = ("tab", "db")
 
@@ -72,14 +72,14 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
 
 
 def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str, method: str,
-                    similarity: str | None, top: int = 5) -> list[dict[str, Any]]:
+                    similarity: str | None, top: int = 5) -> list[ConceptRanking]:
     """Per-unit records of the `top` concepts, from scores (U, C)."""
     k = min(top, scores.shape[1])
     values, indices = torch.topk(scores, k, dim=1)
     values, indices = values.numpy(), indices.numpy()
     return [
-        {"unit": unit_id(layer, u), "layer": layer, "index": u, "method": method, "similarity": similarity,
-         "concepts": [concepts[c] for c in indices[u]], "scores": [round(float(v), 6) for v in values[u]]}
+        ConceptRanking(unit=unit_id(layer, u), layer=layer, index=u, method=method, similarity=similarity,
+                       concepts=[concepts[c] for c in indices[u]], scores=[round(float(v), 6) for v in values[u]])
         for u in range(scores.shape[0])
     ]
 
@@ -87,7 +87,7 @@ def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str
 def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
                    concepts: Sequence[str], *, similarities: Sequence[str], top: int = 5,
                    db_scope: str = "all", db_topk: int = 5, output_layer: str | None = None,
-                   seed: int = 0) -> list[dict[str, Any]]:
+                   seed: int = 0) -> list[ConceptRanking]:
     """Closed-set concepts of every unit, for every method and similarity function.
 
     Parameters
@@ -106,10 +106,10 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
 
     Returns
     -------
-    list of dict
-        One record per (unit, method, similarity); see the run-directory docs.
+    list of ConceptRanking
+        One record per (unit, method, similarity).
     """
-    records: list[dict[str, Any]] = []
+    records: list[ConceptRanking] = []
     for method, ev in evidence.items():
         for layer, acts in activations.items():
             if not (isinstance(acts, (np.ndarray, RowSubset)) and acts.dtype == np.float32):

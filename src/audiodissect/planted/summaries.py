@@ -130,16 +130,16 @@ def format_summary_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def write_planted_summaries(run: Any, records: Sequence[Mapping[str, Any]], truth: Sequence[str],
                             rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``units/planted_summaries.jsonl`` (each unit's texts and concept) and ``planted/summaries.csv``."""
+    """Write ``planted/summary_texts.jsonl`` (each unit's texts and concept) and ``planted/summaries.csv``."""
     import csv
     import io
 
-    from ..cache import atomic_path
-    from ..rundir import unit_id
+    from ..cache import atomic_path, write_jsonl
+    from ..rundir import PLANTED_SUMMARY_TEXTS, unit_id
     from .model import PLANTED_LAYER
 
-    run.write_units("planted_summaries", [{"unit": unit_id(PLANTED_LAYER, r["index"]), "truth": truth[r["index"]],
-                                           **r} for r in records])
+    write_jsonl(run.file(PLANTED_SUMMARY_TEXTS), [{"unit": unit_id(PLANTED_LAYER, r["index"]),
+                                                   "truth": truth[r["index"]], **r} for r in records])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
     writer.writeheader()

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import atomic_path, read_json, read_jsonl, write_json, write_text
+from ..cache import atomic_path, read_json, write_json, write_text
 from ..class_names import class_names_lookup, normalize_concept
 from ..errors import AudioDissectError
 from ..rundir import CLASS_DROP_CSV, CLASS_DROP_JSON, CLASS_DROP_PNG, PRUNING_BASELINE, PRUNING_RESULTS, RunDir
@@ -101,7 +101,7 @@ def class_drop_matrices(results: Sequence[Mapping[str, Any]],
     AudioDissectError
         When a row has no ``class_change`` (measured before per-class changes were kept).
     """
-    stale = [r for r in results if "class_change" not in r]
+    stale = [r for r in results if r.get("class_change") is None]
     if stale:
         raise AudioDissectError(f"{len(stale)} pruning results hold no per-class changes "
                                 f"(e.g. {stale[0].get('concept')!r}, {stale[0].get('label')!r})",
@@ -282,11 +282,10 @@ def write_class_drop(run: RunDir, *, results: Sequence[Mapping[str, Any]] | None
         ``summary`` (:func:`class_drop_summary`) and ``files`` (names under ``pruning/``).
     """
     if results is None:
-        path = run.file(PRUNING_RESULTS)
-        if not path.exists():
+        if not run.file(PRUNING_RESULTS).exists():
             raise AudioDissectError(f"{run.path} has no pruning results",
-                                    hint="run `audiodissect evaluate pruning --run DIR` (or the prune stage) first")
-        results = read_jsonl(path)
+                                    hint=f"run `audiodissect prune --run {run.path}` first")
+        results = run.read_prune_rows()
     names = run_class_names(run)
     matrices = class_drop_matrices(results, names)
     summary = class_drop_summary(matrices)

@@ -22,6 +22,7 @@ import numpy as np
 from ..cache import hash_key
 from ..class_names import class_index
 from ..probes.base import ProbeSet
+from ..records import PruneRow
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, evaluate_selection
 from .strategies import Selection
@@ -60,7 +61,7 @@ class MeasureReplica:
     baseline_key: str
 
 
-def measure_row(state: Any, selection: Selection) -> dict[str, Any]:
+def measure_row(state: Any, selection: Selection) -> PruneRow:
     """Ablate `selection`'s units and measure on the held-out clips; the result row, not yet cached.
 
     Parameters
@@ -71,16 +72,16 @@ def measure_row(state: Any, selection: Selection) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        ``concept``, ``strategy``, ``seed``, ``reference``, ``label``, the measures of
-        :func:`~audiodissect.prune.evaluate.evaluate_selection` and ``key``.
+    PruneRow
+        The selection's names, the measures of
+        :func:`~audiodissect.prune.evaluate.evaluate_selection` and the row's ``key``.
     """
     k = class_index(selection.concept, state.class_names)
     effect = evaluate_selection(state.target, state.audio, state.baseline, state.classes, k, selection.units,
                                 batch_size=state.batch_size, among=state.among)
-    return {"concept": selection.concept, "strategy": selection.strategy, "seed": selection.seed,
-            "reference": selection.reference, "label": selection.label, **effect,
-            "key": row_key(state.baseline_key, selection.units)}
+    return PruneRow(concept=selection.concept, strategy=selection.strategy, seed=selection.seed,
+                    reference=selection.reference, label=selection.label, **effect,
+                    key=row_key(state.baseline_key, selection.units))
 
 
 def row_key(baseline_key: str, units: Sequence[str]) -> str:

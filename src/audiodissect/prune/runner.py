@@ -20,20 +20,19 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..cache import atomic_path, hash_key, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
+from ..cache import atomic_path, hash_key, load_npy, read_json, save_npy, write_json, write_jsonl
 from ..class_names import class_index
 from ..config import PruneConfig
 from ..errors import AudioDissectError, unknown_name_error
 from ..executor import Executor, LocalExecutor
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, default_hook
-from ..rundir import (PRUNING_BASELINE, PRUNING_BASELINE_LOGITS, PRUNING_CONCEPT_RESULTS, PRUNING_RESULTS,
-                      PRUNING_TABLE, PRUNING_TABLE_CSV, RunDir)
+from ..records import PruneRow
+from ..rundir import PRUNING_BASELINE, PRUNING_BASELINE_LOGITS, PRUNING_TABLE, PRUNING_TABLE_CSV, RunDir
 from ..targets.base import Target
 from ..text_embedder import DEFAULT_TEXT_EMBEDDER
 from .evaluate import (TABLE_COLUMNS, HeldoutAudio, heldout_logits,
@@ -122,28 +121,24 @@ class PruningContext:
         """The concepts (held-out labels) of the classes with held-out clips, in class order."""
         return [self.label_of[int(k)] for k in self.among]
 
-    def _results_path(self, concept: str) -> Path:
-        return self.run.file(PRUNING_CONCEPT_RESULTS, concept=concept_slug(concept))
-
-    def cached_row(self, selection: Selection) -> dict[str, Any] | None:
+    def cached_row(self, selection: Selection) -> PruneRow | None:
         """The row of `selection` cached in ``pruning/<concept>/results.jsonl``, or None.
 
         Rows cached before per-class changes were measured count as missing.
         """
         key = row_key(self.baseline_key, selection.units)
-        path = self._results_path(selection.concept)
-        for row in read_jsonl(path) if path.exists() else []:
-            if row.get("key") == key and row.get("label") == selection.label and "class_change" in row:
+        for row in self.run.read_prune_rows(concept=concept_slug(selection.concept)):
+            if row.key == key and row.label == selection.label and row.class_change is not None:
                 return row
         return None
 
-    def store_row(self, row: dict[str, Any]) -> None:
+    def store_row(self, row: PruneRow) -> None:
         """Cache `row` in its concept's ``results.jsonl``, replacing an older row of its label."""
-        path = self._results_path(row["concept"])
-        rows = read_jsonl(path) if path.exists() else []
-        write_jsonl(path, [r for r in rows if r.get("label") != row["label"]] + [row])
+        slug = concept_slug(row.concept)
+        rows = self.run.read_prune_rows(concept=slug)
+        self.run.write_prune_rows([r for r in rows if r.label != row.label] + [row], concept=slug)
 
-    def measure(self, selection: Selection) -> dict[str, Any]:
+    def measure(self, selection: Selection) -> PruneRow:
         """Evaluate one selection; the row is cached in ``pruning/<concept>/results.jsonl``."""
         row = self.cached_row(selection)
         if row is None:
@@ -152,7 +147,7 @@ class PruningContext:
         return row
 
     def measure_all(self, selections: Sequence[Selection], *,
-                    executor: Executor | None = None) -> list[dict[str, Any]]:
+                    executor: Executor | None = None) -> list[PruneRow]:
         """Evaluate `selections` (cached rows reused), one row each, in order.
 
         The selections not cached are measured by `executor` (default: in this
@@ -266,7 +261,7 @@ def _random_sizes(chosen: Sequence[Selection], config: PruneConfig) -> list[tupl
 
 def prune_concept(ctx: PruningContext, concept: str, *, strategies: Sequence[str], units: Sequence[str] = (),
                   config: PruneConfig | None = None, encode: Encode | None = None,
-                  executor: Executor | None = None) -> list[dict[str, Any]]:
+                  executor: Executor | None = None) -> list[PruneRow]:
     """Select units for `concept` with each strategy, ablate them and measure; one row per selection.
 
     `executor` measures the selections (default: in this process; see
@@ -314,7 +309,7 @@ def sample_evenly(items: Sequence[str], spec: str) -> list[str]:
 
 def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: PruneConfig | None = None, *,
                      text_embedder: str = DEFAULT_TEXT_EMBEDDER, batch_size: int = 32, hook: ProgressHook | None = None,
-                     executor: Executor | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                     executor: Executor | None = None) -> tuple[list[dict[str, Any]], list[PruneRow]]:
     """Prune every concept with every strategy and write the averaged table (paper Table 4).
 
     Every concept's selections are chosen first (``config.units`` for the
@@ -334,7 +329,7 @@ def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: Prune
     table : list of dict
         One row per strategy (:data:`~audiodissect.prune.evaluate.TABLE_COLUMNS`), also written to
         ``pruning/table.jsonl`` and ``pruning/table.csv``.
-    results : list of dict
+    results : list of PruneRow
         One row per (concept, selection), also written to ``pruning/results.jsonl``.
     """
     config = config or PruneConfig()
@@ -348,7 +343,7 @@ def evaluate_pruning(run: RunDir, target: Target, probe: ProbeSet, config: Prune
                                                       units=config.units, encode=encode)]
     results = ctx.measure_all(selections, executor=executor)
     table = pruning_table(results)
-    write_jsonl(run.file(PRUNING_RESULTS), results)
+    run.write_prune_rows(results)
     write_table(run, table)
     return table, results
 

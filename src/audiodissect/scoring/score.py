@@ -45,6 +45,7 @@ from ..errors import AudioDissectError
 from ..executor import Executor, LocalExecutor
 from ..probes.base import HELDOUT
 from ..progress import ProgressHook, default_hook
+from ..records import ExplanationScore
 from ..rundir import RunDir
 from .blocks import PredictionTable, layer_correlations
 from .simulate import simulate
@@ -206,14 +207,14 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
     for step, (layer, result) in enumerate(zip(by_layer, executor.map(correlate, tasks)), 1):
         scores[layer] = result
         hook("score", None, completed=step, total=len(by_layer))
-    records: list[dict[str, Any]] = []
+    records: list[ExplanationScore] = []
     for pname in predictors:
         for layer, group in by_layer.items():
             spearman, pearson = scores[layer][pname]
             n = int(activations[layer].shape[0])
-            records += [{"unit": e["unit"], "layer": layer, "index": int(e["index"]),
-                         "explanation": e["explanation"], "text": e["text"], "predictor": pname,
-                         "spearman": rho, "pearson": r, "n_clips": n}
+            records += [ExplanationScore(unit=e["unit"], layer=layer, index=int(e["index"]),
+                                         explanation=e["explanation"], text=e["text"], predictor=pname,
+                                         spearman=rho, pearson=r, n_clips=n)
                         for e, rho, r in zip(group, _rounded(spearman), _rounded(pearson))]
     return records
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AudioDissectError
+from ..records import UnitSummary
 from ..rundir import UNITS
 from ..stage import Context, Stage, StageOutcome
 
@@ -72,7 +73,8 @@ class SummarizeStage(Stage):
                                              concepts=concepts, settings=settings),
                 "clips": [clips[i].id for i in rows]}
 
-    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[UnitSummary]]:
+        import dataclasses
         import functools
 
         from ..llm import CachedLLM
@@ -94,16 +96,14 @@ class SummarizeStage(Stage):
         llm = CachedLLM(backend, run.llm_cache_path, refresh=self.refresh, hook=ctx.hook)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
                                   concepts=concepts, settings=settings, hook=ctx.hook)
-        for r in records:
-            for name in ("top_clips", "bottom_clips"):
-                if name in r:
-                    r[name] = [clips[rows[i]].id for i in r[name]]
+        records = [dataclasses.replace(r, top_clips=[clips[rows[i]].id for i in r.top_clips],
+                                       bottom_clips=[clips[rows[i]].id for i in r.bottom_clips]) for r in records]
         run.write_units("summarize", records)
         failures = [{"prompt": f.item, "error": f.error} for f in llm.failures]
         return {"llm": cfg.llm, "llm_calls": llm.calls, "llm_cache_hits": llm.hits, "units": len(records),
                 "icl": concepts is not None, "failed": llm.failed, "failures": failures[:20]}, records
 
-    def load(self, ctx: Context) -> list[dict]:
+    def load(self, ctx: Context) -> list[UnitSummary]:
         return ctx.run.read_units("summarize")
 
     def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:

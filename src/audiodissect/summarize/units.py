@@ -14,6 +14,7 @@ import numpy as np
 
 from ..cache import hash_key
 from ..errors import AudioDissectError, unknown_name_error
+from ..records import UnitSummary, unit_id
 from ..progress import ProgressHook, default_hook
 from .acoustic_filter import FILTERS, LEXICON_RESOURCE, make_acoustic_filter
 from .calibration import CalibrationSettings, calibrate_summaries
@@ -127,7 +128,7 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
                     llm, embedder, concepts: Sequence[str] | None = None,
                     settings: SummarizeSettings = SummarizeSettings(),
                     units: Mapping[str, Sequence[int]] | None = None,
-                    hook: ProgressHook | None = None, nlp=None, acoustic_filter=None) -> list[dict]:
+                    hook: ProgressHook | None = None, nlp=None, acoustic_filter=None) -> list[UnitSummary]:
     """Summarise, calibrate and name every unit of the given layers.
 
     Parameters
@@ -153,8 +154,8 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
 
     Returns
     -------
-    list of dict
-        One JSON-able record per unit, layers in the mapping's order, units
+    list of UnitSummary
+        One record per unit, layers in the mapping's order, units
         ascending: ``unit`` (``"<layer>#<index>"``), ``layer``, ``index``,
         ``top_clips`` and ``bottom_clips`` (row indices into the probe rows,
         best first), ``s_high``, ``s_low``, ``calibrated_summary``,
@@ -211,7 +212,7 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
     records = []
     for (layer, i), t, b, hi, lo, cal, op in zip(ids, top, bottom, s_high, s_low, calibrated, opens):
         records.append({
-            "unit": f"{layer}#{i}", "layer": layer, "index": i,
+            "unit": unit_id(layer, i), "layer": layer, "index": i,
             "top_clips": t.tolist(), "bottom_clips": b.tolist(),
             "s_high": hi, "s_low": lo,
             "calibrated_summary": cal["summary"], "kept_sentences": cal["kept"],
@@ -229,4 +230,4 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
         for r, h, choice in zip(records, use_high, choices):
             r.update(choice)
             r["icl_summary_source"] = "high" if h else "calibrated"
-    return records
+    return [UnitSummary.from_json(r) for r in records]

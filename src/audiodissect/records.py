@@ -1,0 +1,247 @@
+"""The record types of a run directory: what each per-unit or per-selection line of its JSON-lines files holds.
+
+Every record is a frozen dataclass with :meth:`~Record.to_json` and
+:meth:`~Record.from_json`; the JSON carries the record's ``format`` version,
+so a file written by a newer version is refused rather than misread, and a
+file written by an older one is read with the defaults of the fields it
+lacks. Keys a record type does not know are kept in :attr:`Record.extra`
+(and written back), so nothing is lost on a round trip. Records read like
+mappings too (``record["concepts"]``, ``record.get("icl_top1")``), as their
+JSON does. :mod:`audiodissect.rundir` reads and writes them; nothing else
+builds the JSON of a record by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from .errors import AudioDissectError
+
+
+def unit_id(layer: str, index: int) -> str:
+    """The id of unit `index` of `layer`: ``"<module path>#<index>"``."""
+    return f"{layer}#{int(index)}"
+
+
+def parse_unit_id(unit: str) -> tuple[str, int]:
+    """Split ``"<module path>#<index>"`` into (layer, index)."""
+    layer, sep, index = str(unit).rpartition("#")
+    if not sep or not index.isdigit():
+        raise AudioDissectError(f"bad unit id {unit!r}", hint="unit ids look like 'classifier#3'")
+    return layer, int(index)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Record(Mapping):
+    """Base of the record types: JSON round trip with a format version, and mapping-style reads.
+
+    Attributes
+    ----------
+    extra : dict
+        Keys of the JSON this record type does not declare, kept as they were.
+    """
+
+    FORMAT: ClassVar[int] = 1
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The declared fields, in order (``extra`` left out)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON-able plain data: its fields, its extra keys and ``format``."""
+        data = {name: getattr(self, name) for name in self.field_names()}
+        return {"format": self.FORMAT, **data, **self.extra}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Record:
+        """A record from its JSON (a mapping); fields the JSON lacks take their defaults.
+
+        Raises
+        ------
+        AudioDissectError
+            For a record written by a newer version, or one without a required field.
+        """
+        if isinstance(data, cls):
+            return data
+        if not isinstance(data, Mapping):
+            raise AudioDissectError(f"a {cls.__name__} record must be a JSON object, got {type(data).__name__}")
+        values = dict(data)
+        version = values.pop("format", 1)
+        if not isinstance(version, int) or version > cls.FORMAT:
+            raise AudioDissectError(f"a {cls.__name__} record of format {version!r}: this version of audiodissect "
+                                    f"reads up to format {cls.FORMAT}", hint="upgrade audiodissect")
+        names = cls.field_names()
+        known = {name: values.pop(name) for name in names if name in values}
+        required = [f.name for f in dataclasses.fields(cls) if f.name != "extra"
+                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [name for name in required if name not in known]
+        if missing:
+            raise AudioDissectError(f"a {cls.__name__} record lacks {', '.join(missing)}: {dict(data)!r:.200}")
+        return cls(**known, extra=values)
+
+    # -- mapping-style reads ---------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        if key in self.field_names():
+            return getattr(self, key)
+        return self.extra[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.field_names()
+        yield from self.extra
+
+    def __len__(self) -> int:
+        return len(self.field_names()) + len(self.extra)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.field_names() or key in self.extra
+
+    __hash__ = None  # type: ignore[assignment]  # records hold lists: compared by value, never hashed
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UnitRecord(Record):
+    """A record about one unit: its id, layer and index within the layer."""
+
+    unit: str
+    layer: str
+    index: int
+
+    def __post_init__(self) -> None:
+        if self.unit != unit_id(self.layer, self.index):
+            raise AudioDissectError(f"record of unit {self.unit!r} names layer {self.layer!r} and index {self.index}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConceptRanking(UnitRecord):
+    """A unit's closed-set concepts under one method and similarity function, best first (Module A).
+
+    Attributes
+    ----------
+    method : str
+        ``tab`` or ``db`` (or the evidence a benchmark used).
+    similarity : str or None
+        The similarity function (``top5`` for DB's top-k scope).
+    concepts : list of str
+        The top concepts, best first.
+    scores : list of float
+        Their scores, in the same order.
+    """
+
+    method: str
+    similarity: str | None
+    concepts: list[str]
+    scores: list[float]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UnitSummary(UnitRecord):
+    """A unit's summaries, calibration, open concepts and ICL choice (Modules B and C).
+
+    ``top_clips`` and ``bottom_clips`` are clip ids, best first; a field the
+    summary has nothing for is empty; the ``icl_*`` fields are None when ICL did not run (see
+    :func:`~audiodissect.summarize.icl.choose_concepts` for their meaning).
+    """
+
+    top_clips: list[Any] = dataclasses.field(default_factory=list)
+    bottom_clips: list[Any] = dataclasses.field(default_factory=list)
+    s_high: str = ""
+    s_low: str = ""
+    calibrated_summary: str = ""
+    kept_sentences: list[str] = dataclasses.field(default_factory=list)
+    removed_sentences: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    adjectives: list[str] = dataclasses.field(default_factory=list)
+    acoustic_adjectives: list[str] = dataclasses.field(default_factory=list)
+    nouns: list[str] = dataclasses.field(default_factory=list)
+    verbs: list[str] = dataclasses.field(default_factory=list)
+    prepositions: list[str] = dataclasses.field(default_factory=list)
+    summary_length: int = 0
+    icl_top1: str | None = None
+    icl_top1_cosine: float | None = None
+    icl_status: str | None = None
+    icl_answer: str | None = None
+    icl_parsed: list[str] | None = None
+    icl_topk: list[str] | None = None
+    icl_answer_topk: str | None = None
+    icl_parsed_topk: list[str] | None = None
+    icl_status_topk: str | None = None
+    icl_summary_source: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ExplanationScore(UnitRecord):
+    """How well one explanation of a unit predicts it on the held-out clips.
+
+    Attributes
+    ----------
+    explanation : str
+        Its kind (``tab/cos3``, ``icl``, ``summary``, ``calibrated``, ``open_concepts``).
+    text : str
+    predictor : str
+        ``description`` or ``audio_text``.
+    spearman, pearson : float or None
+        None where undefined (a constant prediction or unit).
+    n_clips : int
+    """
+
+    explanation: str
+    text: str
+    predictor: str
+    spearman: float | None
+    pearson: float | None
+    n_clips: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PruneRow(Record):
+    """One measured selection: a concept's units under one strategy (or one random draw) switched off.
+
+    Attributes
+    ----------
+    concept, strategy, label : str
+        The label names the selection in its concept (``tab``, ``random-db-seed0``).
+    seed : int or None
+        Random draws only.
+    reference : str or None
+        The strategy a random draw is sized like.
+    units_pruned : int
+    dA, dR, selectivity : float
+        Mean change of the true-class logit on the concept's held-out clips, on the
+        others, and dR - dA (NaN over an empty group).
+    acc_c_before, acc_c_after, acc_rest_before, acc_rest_after : float
+    n_c, n_rest : int
+    class_change : dict of str to float or None
+        Mean change per class index (None in rows measured before it was).
+    key : str
+        The row's cache key (the model, the held-out clips and the units).
+    """
+
+    concept: str
+    strategy: str
+    label: str
+    seed: int | None = None
+    reference: str | None = None
+    units_pruned: int
+    dA: float
+    dR: float
+    selectivity: float
+    acc_c_before: float
+    acc_c_after: float
+    acc_rest_before: float
+    acc_rest_after: float
+    n_c: int
+    n_rest: int
+    class_change: dict[str, float] | None = None
+    key: str
+
+
+#: The record type of each ``units/<stage>.jsonl``.
+UNIT_RECORDS: dict[str, type[UnitRecord]] = {
+    "identify": ConceptRanking,
+    "summarize": UnitSummary,
+    "score": ExplanationScore,
+    "planted": ConceptRanking,
+}
