@@ -140,3 +140,19 @@ def test_report_shows_what_the_summarize_stage_wrote(config):
         assert f"summary length: {r['summary_length']} words" in page
         assert f"answer: {r['icl_status']}" in page
     assert shown > 0
+
+
+def test_every_file_of_a_full_run_is_named_in_rundir(config):
+    """Every stage of the one ordered list runs, and the run directory holds no file rundir.py does not name."""
+    from audiodissect.config import STAGES
+    from audiodissect.rundir import schema_entry
+
+    config.stages = list(STAGES)
+    config.prune.importance_fractions = [0.5]
+    config.prune.importance_seeds = 1
+    run = run_pipeline(config, echo=lambda line: None)
+    assert list(run.manifest()["stages"]) == list(STAGES)  # each stage in the manifest, in the list's order
+    assert run.unnamed_files() == []
+    planted = run.path / "evidence" / "stray.npy.tmp"
+    planted.write_bytes(b"x")
+    assert run.unnamed_files() == ["evidence/stray.npy.tmp"] and schema_entry("evidence/tab.npy") is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from ..records import PruneRow
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, evaluate_selection
 from .strategies import Selection
+
+if TYPE_CHECKING:
+    from .runner import PruningContext
 
 
 @dataclasses.dataclass
@@ -108,8 +111,8 @@ def build_replica(target: Target, probe: ProbeSet, rows: np.ndarray, **shared: A
     return MeasureReplica(target=target, audio=audio, **shared)
 
 
-def replica_setup(ctx: Any) -> Callable[[], MeasureReplica]:
-    """How a worker elsewhere builds its state for :func:`measure_row` from a pruning context `ctx`.
+def replica_setup(pruning: PruningContext) -> Callable[[], MeasureReplica]:
+    """How a worker elsewhere builds its state for :func:`measure_row` from a pruning context.
 
     A :class:`MeasureReplica` made on the worker from a CPU copy of the model
     and the probing set, so each worker reads the held-out audio once. (In
@@ -117,7 +120,7 @@ def replica_setup(ctx: Any) -> Callable[[], MeasureReplica]:
     """
     from ..record.stage import shippable
 
-    return functools.partial(build_replica, shippable(ctx.target), ctx.audio_source, ctx.audio.rows,
-                             baseline=ctx.baseline, classes=ctx.classes, among=ctx.among,
-                             class_names=list(ctx.class_names), batch_size=ctx.batch_size,
-                             baseline_key=ctx.baseline_key)
+    return functools.partial(build_replica, shippable(pruning.target), pruning.audio_source, pruning.audio.rows,
+                             baseline=pruning.baseline, classes=pruning.classes, among=pruning.among,
+                             class_names=list(pruning.class_names), batch_size=pruning.batch_size,
+                             baseline_key=pruning.baseline_key)
