@@ -1,4 +1,4 @@
-"""rank_reorder: how well a concept's evidence reproduces the order of a unit's top clips."""
+"""rank_reorder: how well a concept's evidence reproduces the order of a unit's top clips (published and robust)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import torch
 
 from ..errors import AudioDissectError
 from ._inputs import TINY, check_int, check_number, prepare, unit_chunks
+from ._ranks import normal_scores
 
 #: Random orderings used to measure each unit's error under a random order.
 N_ORDERINGS = 32
@@ -103,4 +104,114 @@ def rank_reorder(evidence, activations, *, p: float = 3.0, top_fraction: float =
         strength = torch.relu(e.mean(dim=2).T).pow_(scale).clamp_min_(TINY)  # (m, C)
         score = error / random.clamp_min(TINY).unsqueeze(1) / strength
         out[sl] = (0.0 - score).to(torch.float32)  # 0.0 - x: no negative zeros
+    return out
+
+
+def evidence_positions(evidence: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+    """Place of every clip when each concept orders the clips by its evidence, ties in a seeded random order.
+
+    Parameters
+    ----------
+    evidence : torch.Tensor, shape (N, C)
+    seed : int
+        Seed of the random clip order that breaks ties (the same for every concept).
+
+    Returns
+    -------
+    torch.Tensor, shape (C, N), int64
+        ``positions[c, i]`` is 0 for the clip with the highest evidence of
+        concept c, N - 1 for the lowest; tied clips take consecutive places in
+        the random order.
+    """
+    n, c = evidence.shape
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    shuffle = torch.randperm(n, generator=gen).to(evidence.device)
+    order = torch.sort(evidence[shuffle].T, dim=1, descending=True, stable=True).indices  # (C, N)
+    clips = shuffle[order]                                                                # clip at each place
+    places = torch.arange(n, device=evidence.device).expand(c, n)
+    return torch.empty((c, n), dtype=torch.int64, device=evidence.device).scatter_(1, clips, places)
+
+
+def rank_reorder_robust(evidence, activations, *, p: float = 3.0, top_fraction: float = 0.05,
+                        scale: float = 0.5, n_orderings: int = N_ORDERINGS, seed: int = 0,
+                        chunk_size: int | None = None) -> torch.Tensor:
+    """:func:`rank_reorder` with ties and evidence strength that no rescaling of a concept changes.
+
+    As :func:`rank_reorder` (the unit's top ``n = max(1, floor(N *
+    top_fraction))`` clips, their activations read in the concept's evidence
+    order, ``error = mean |s_i - r_i| ** p`` over the error of `n_orderings`
+    seeded random orderings), with three changes:
+
+    * **ties**: clips with equal evidence are ordered by a seeded random clip
+      order (:func:`evidence_positions`), not kept in activation order. The
+      published stable sort gives a concept whose evidence is tied on the
+      unit's top clips (a constant column; DB's softmax columns, exactly 0 on
+      most clips in float32) a perfect order and the best possible score, 0:
+      such a concept won every unit;
+    * **strength**: the divisor is ``relu(mean_i z_i) ** scale`` where ``z_i``
+      is the normal score of the concept's evidence on top clip i among all N
+      clips (:func:`~audiodissect.similarity._ranks.normal_scores`), not
+      ``relu(mean_i e_i) ** scale``. The published divisor grows with a
+      concept's common level, so the concept with the largest offset
+      (``p_c + b_c``) wins; the normal score is 0 for a concept no higher on
+      the unit's top clips than on a typical clip, larger the rarer its values
+      there are, and unchanged by any increasing transform of the column. A
+      constant column has strength 0 and scores about -1e12, like a concept
+      without positive evidence in the published version;
+    * **no ordering to judge** (one top clip, or equal top activations): the
+      error ratio is 1 (chance) instead of 0, so the strength alone ranks the
+      concepts.
+
+    ``score = -(error / random) / max(strength, 1e-12)``.
+
+    Parameters
+    ----------
+    evidence : array_like or torch.Tensor, shape (N, C)
+        Evidence of each concept in each clip.
+    activations : array_like or torch.Tensor, shape (N, U)
+        Activation of each unit on each clip.
+    p : float, default 3
+        Exponent of the absolute differences.
+    top_fraction : float, default 0.05
+        Share of clips (the unit's most activating) that are compared.
+    scale : float, default 0.5
+        Exponent of the strength divisor.
+    n_orderings : int, default 32
+        Random orderings used for the random-order error.
+    seed : int, default 0
+        Seed of the random orderings and of the tie-breaking clip order.
+    chunk_size : int, optional
+        Units processed at once (default: bounded by memory).
+
+    Returns
+    -------
+    torch.Tensor, shape (U, C), float32
+        Scores, at most 0 (higher means a better match).
+    """
+    p = check_number(p, "p", positive=True)
+    scale = check_number(scale, "scale", nonnegative=True)
+    frac = check_number(top_fraction, "top_fraction", positive=True)
+    if frac > 1:
+        raise AudioDissectError(f"top_fraction must be in (0, 1], got {top_fraction!r}")
+    n_orderings = check_int(n_orderings, "n_orderings")
+    ev, act = prepare(evidence, activations)
+    n_clips, c = ev.shape
+    n = top_count(n_clips, frac)
+    perms = random_orderings(n, n_orderings=n_orderings, seed=seed).to(act.device)
+    positions = evidence_positions(ev, seed=seed)                      # (C, N)
+    height = normal_scores(ev).T.contiguous()                           # (C, N)
+    out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
+    for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n * max(c, n_orderings)):
+        top, ids = torch.topk(act[:, sl].T, n, dim=1)  # (m, n), highest first
+        m = top.shape[0]
+        order = torch.argsort(positions[:, ids], dim=2)  # (C, m, n): no ties left
+        reordered = torch.gather(top.expand(c, m, n), 2, order)
+        del order
+        error = reordered.sub_(top).abs_().pow_(p).mean(dim=2).T  # (m, C)
+        del reordered
+        random = (top.unsqueeze(1) - top[:, perms]).abs_().pow_(p).mean(dim=(1, 2))  # (m,)
+        ratio = torch.where(random.unsqueeze(1) > TINY, error / random.clamp_min(TINY).unsqueeze(1),
+                            torch.ones_like(error))
+        strength = torch.relu(height[:, ids].mean(dim=2).T).pow_(scale).clamp_min_(TINY)  # (m, C)
+        out[sl] = (0.0 - ratio / strength).to(torch.float32)
     return out
