@@ -14,6 +14,7 @@ from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir
+from ..similarity.registry import DEFAULT_VARIANT
 from ..targets.base import Target
 from .benchmark import TABLE_COLUMNS, recovery_rows
 from .model import PLANTED_LAYER, planted_class_count, planted_concepts
@@ -24,7 +25,8 @@ EvidenceFn = Callable[[RunDir, ProbeSet, Sequence[str], Sequence[str]], Mapping[
 
 
 def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, *,
-                   similarities: Sequence[str], seed: int = 0) -> dict[tuple[str, str], np.ndarray]:
+                   similarities: Sequence[str], seed: int = 0,
+                   variant: str = DEFAULT_VARIANT) -> dict[tuple[str, str], np.ndarray]:
     """Unit-concept scores of the planted units for every (method, similarity).
 
     Parameters
@@ -35,6 +37,8 @@ def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, 
         The planted layer on the same rows.
     similarities : sequence of str
         Names in the similarity registry.
+    variant : {"robust", "paper"}
+        The similarity functions' variant.
 
     Returns
     -------
@@ -48,7 +52,7 @@ def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, 
         if ev.shape[0] != activations.shape[0]:
             raise AudioDissectError(f"{method} evidence has {ev.shape[0]} rows for {activations.shape[0]} clips")
         for name in similarities:
-            out[(method, name)] = score_units(ev, activations, similarity=name, seed=seed).numpy()
+            out[(method, name)] = score_units(ev, activations, similarity=name, seed=seed, variant=variant).numpy()
     return out
 
 
@@ -65,7 +69,8 @@ def truth_indices(truth: Sequence[str], concepts: Sequence[str]) -> np.ndarray:
 def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Sequence[str],
                 evidence_fn: EvidenceFn, methods: Sequence[str] = ("tab", "db"),
                 similarities: Sequence[str] = ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"),
-                batch_size: int = 32, hook: ProgressHook | None = None) -> list[dict[str, Any]]:
+                batch_size: int = 32, hook: ProgressHook | None = None,
+                variant: str = DEFAULT_VARIANT) -> list[dict[str, Any]]:
     """Record a planted target's ``planted`` layer and measure how each method recovers it.
 
     Writes ``concepts.txt``, the recording, ``planted/table.csv`` (one row per
@@ -86,6 +91,8 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     methods, similarities : sequence of str
     batch_size : int
     hook : ProgressHook, optional
+    variant : {"robust", "paper"}
+        The similarity functions' variant.
 
     Returns
     -------
@@ -103,7 +110,7 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     rows = run.probe_rows()
     acts = np.asarray(run.activations(PLANTED_LAYER))[rows]
     evidence = {m: np.asarray(e)[rows] for m, e in evidence_fn(run, probe, concepts, methods).items()}
-    scores = planted_scores(evidence, acts, similarities=similarities)
+    scores = planted_scores(evidence, acts, similarities=similarities, variant=variant)
     table = recovery_rows(scores, truth_idx, n_classes=planted_class_count(target))
     records = []
     for (method, similarity), s in scores.items():
