@@ -107,47 +107,22 @@ def rank_reorder(evidence, activations, *, p: float = 3.0, top_fraction: float =
     return out
 
 
-def evidence_positions(evidence: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
-    """Place of every clip when each concept orders the clips by its evidence, ties in a seeded random order.
-
-    Parameters
-    ----------
-    evidence : torch.Tensor, shape (N, C)
-    seed : int
-        Seed of the random clip order that breaks ties (the same for every concept).
-
-    Returns
-    -------
-    torch.Tensor, shape (C, N), int64
-        ``positions[c, i]`` is 0 for the clip with the highest evidence of
-        concept c, N - 1 for the lowest; tied clips take consecutive places in
-        the random order.
-    """
-    n, c = evidence.shape
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    shuffle = torch.randperm(n, generator=gen).to(evidence.device)
-    order = torch.sort(evidence[shuffle].T, dim=1, descending=True, stable=True).indices  # (C, N)
-    clips = shuffle[order]                                                                # clip at each place
-    places = torch.arange(n, device=evidence.device).expand(c, n)
-    return torch.empty((c, n), dtype=torch.int64, device=evidence.device).scatter_(1, clips, places)
+#: Added to a unit's error ratio so that concepts that order its top clips perfectly (ratio 0: a concept
+#: tied on all of them, as a label is) are still ranked by their strength.
+RATIO_FLOOR = 1e-6
 
 
 def rank_reorder_robust(evidence, activations, *, p: float = 3.0, top_fraction: float = 0.05,
                         scale: float = 0.5, n_orderings: int = N_ORDERINGS, seed: int = 0,
                         chunk_size: int | None = None) -> torch.Tensor:
-    """:func:`rank_reorder` with ties and evidence strength that no rescaling of a concept changes.
+    """:func:`rank_reorder` with an evidence strength that no rescaling of a concept changes.
 
     As :func:`rank_reorder` (the unit's top ``n = max(1, floor(N *
     top_fraction))`` clips, their activations read in the concept's evidence
-    order, ``error = mean |s_i - r_i| ** p`` over the error of `n_orderings`
-    seeded random orderings), with three changes:
+    order, ties kept in activation order, ``error = mean |s_i - r_i| ** p``
+    over the error of `n_orderings` seeded random orderings), with three
+    changes:
 
-    * **ties**: clips with equal evidence are ordered by a seeded random clip
-      order (:func:`evidence_positions`), not kept in activation order. The
-      published stable sort gives a concept whose evidence is tied on the
-      unit's top clips (a constant column; DB's softmax columns, exactly 0 on
-      most clips in float32) a perfect order and the best possible score, 0:
-      such a concept won every unit;
     * **strength**: the divisor is ``relu(mean_i z_i) ** scale`` where ``z_i``
       is the normal score of the concept's evidence on top clip i among all N
       clips (:func:`~audiodissect.similarity._ranks.normal_scores`), not
@@ -155,14 +130,22 @@ def rank_reorder_robust(evidence, activations, *, p: float = 3.0, top_fraction: 
       concept's common level, so the concept with the largest offset
       (``p_c + b_c``) wins; the normal score is 0 for a concept no higher on
       the unit's top clips than on a typical clip, larger the rarer its values
-      there are, and unchanged by any increasing transform of the column. A
-      constant column has strength 0 and scores about -1e12, like a concept
-      without positive evidence in the published version;
-    * **no ordering to judge** (one top clip, or equal top activations): the
-      error ratio is 1 (chance) instead of 0, so the strength alone ranks the
-      concepts.
+      there are, and unchanged by any increasing transform of the column;
+    * **no strength, no score**: a concept whose strength is 0 (not above its
+      typical level on the unit's top clips; a constant column) scores
+      ``-1e12`` whatever its ordering error. Published, such a concept's
+      score is ``-error / 1e-12``, which is 0, the best possible, when the
+      error is 0, and the error is 0 for any concept tied on the unit's top
+      clips (a constant column; DB's softmax columns, exactly 0 on most clips
+      in float32): that concept won every unit;
+    * **ratio**: ``error / random + 1e-6`` (:data:`RATIO_FLOOR`), so that the
+      concepts that order the top clips perfectly (a label, tied on all of
+      them) are ranked by their strength instead of all scoring 0; with
+      nothing to order (one top clip, or equal top activations) the ratio is
+      1, chance, instead of 0.
 
-    ``score = -(error / random) / max(strength, 1e-12)``.
+    ``score = -(error / random + 1e-6) / strength`` where the strength is
+    positive, ``-1e12`` elsewhere.
 
     Parameters
     ----------
@@ -179,14 +162,14 @@ def rank_reorder_robust(evidence, activations, *, p: float = 3.0, top_fraction: 
     n_orderings : int, default 32
         Random orderings used for the random-order error.
     seed : int, default 0
-        Seed of the random orderings and of the tie-breaking clip order.
+        Seed of the random orderings.
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
 
     Returns
     -------
     torch.Tensor, shape (U, C), float32
-        Scores, at most 0 (higher means a better match).
+        Scores, below 0 (higher means a better match).
     """
     p = check_number(p, "p", positive=True)
     scale = check_number(scale, "scale", nonnegative=True)
@@ -198,20 +181,21 @@ def rank_reorder_robust(evidence, activations, *, p: float = 3.0, top_fraction: 
     n_clips, c = ev.shape
     n = top_count(n_clips, frac)
     perms = random_orderings(n, n_orderings=n_orderings, seed=seed).to(act.device)
-    positions = evidence_positions(ev, seed=seed)                      # (C, N)
+    ev_t = ev.T.contiguous()                                            # (C, N)
     height = normal_scores(ev).T.contiguous()                           # (C, N)
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n * max(c, n_orderings)):
         top, ids = torch.topk(act[:, sl].T, n, dim=1)  # (m, n), highest first
         m = top.shape[0]
-        order = torch.argsort(positions[:, ids], dim=2)  # (C, m, n): no ties left
+        order = torch.sort(ev_t[:, ids], dim=2, descending=True, stable=True).indices  # (C, m, n)
         reordered = torch.gather(top.expand(c, m, n), 2, order)
         del order
         error = reordered.sub_(top).abs_().pow_(p).mean(dim=2).T  # (m, C)
         del reordered
-        random = (top.unsqueeze(1) - top[:, perms]).abs_().pow_(p).mean(dim=(1, 2))  # (m,)
-        ratio = torch.where(random.unsqueeze(1) > TINY, error / random.clamp_min(TINY).unsqueeze(1),
-                            torch.ones_like(error))
-        strength = torch.relu(height[:, ids].mean(dim=2).T).pow_(scale).clamp_min_(TINY)  # (m, C)
-        out[sl] = (0.0 - ratio / strength).to(torch.float32)
+        random = (top.unsqueeze(1) - top[:, perms]).abs_().pow_(p).mean(dim=(1, 2)).unsqueeze(1)  # (m, 1)
+        ratio = torch.where(random > TINY, error / random.clamp_min(TINY), torch.ones_like(error)) + RATIO_FLOOR
+        mean_height = height[:, ids].mean(dim=2).T                   # (m, C)
+        strength = torch.relu(mean_height).pow_(scale)
+        score = torch.where(mean_height > 0, -ratio / strength.clamp_min(TINY), torch.full_like(ratio, -1.0 / TINY))
+        out[sl] = score.to(torch.float32)
     return out
