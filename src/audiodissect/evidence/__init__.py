@@ -8,6 +8,11 @@
   attack, sustain) on the audio; ``"<base>+acoustic"`` (:class:`CombinedEvidence`)
   takes those words' columns from it, averages a text that mentions them with
   their columns, and takes every other column from the base.
+  :class:`LabelEvidence` (``"labels"``) is a labelled probing set's own labels
+  (1 on a concept's clips, 0 elsewhere); ``"<base>+labels"`` (:class:`WithLabels`)
+  takes the concepts that name a label from them, the others from the base.
+- :func:`no_evidence` lists the concepts a matrix says nothing about (constant
+  columns, concepts the source does not cover: :func:`backend_coverage`).
 - DB (descriptions): :func:`description_evidence`.
 - :func:`compute_evidence` runs either with a cache on disk.
 """
@@ -23,12 +28,15 @@ from ..audio import resample
 from ..errors import AudioDissectError, unknown_name_error
 from .acoustic import AcousticEvidence, CombinedEvidence, default_acoustic_concepts, load_vocabulary
 from .clap import DEFAULT_CLAP, ClapEvidence
+from .coverage import backend_coverage, constant_columns, no_evidence
 from .descriptions import description_evidence, top_k_clips
+from .labels import LABELS_SUFFIX, LabelEvidence, WithLabels
 from .tag_bridge import DEFAULT_VARIANT, VARIANTS, TagBridge, bridge_evidence, is_circular
 
 #: The tag bridge for sources, with the acoustic words (pitch, brightness, noisiness, ...) measured on the clips.
 DEFAULT_TAB_BACKEND = "tag-bridge+acoustic"
-BACKENDS = ("tag-bridge", "clap", "acoustic", "tag-bridge+acoustic", "clap+acoustic")
+BACKENDS = ("tag-bridge", "clap", "acoustic", "tag-bridge+acoustic", "clap+acoustic", "labels",
+            "tag-bridge+acoustic+labels")
 ACOUSTIC_SUFFIX = "+acoustic"
 
 
@@ -78,7 +86,10 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
         ``"clap"`` (``laion/clap-htsat-unfused``) or ``"clap:<hub id or local folder>"``;
         ``"acoustic"`` (measured acoustic words only); any of the first two with
         ``"+acoustic"`` appended (``"tag-bridge+acoustic"``, ``"clap:<id>+acoustic"``):
-        the acoustic words' columns measured, the others from that backend.
+        the acoustic words' columns measured, the others from that backend;
+        ``"labels"`` (the probing set's labels), or any spec with ``"+labels"``
+        appended (``"tag-bridge+acoustic+labels"``): the concepts that name a
+        probe label from the labels, the others from that backend.
     device : str, optional
         For CLAP.
     variant : str
@@ -88,6 +99,11 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
     batch_size : int, optional
     """
     spec = str(spec).strip()
+    if spec.lower() == "labels":
+        return LabelEvidence()
+    if spec.lower().endswith(LABELS_SUFFIX):
+        return WithLabels(load_evidence_backend(spec[:-len(LABELS_SUFFIX)], device=device, variant=variant,
+                                                embedder=embedder, batch_size=batch_size))
     if spec.lower() == "acoustic":
         return AcousticEvidence()
     if spec.lower().endswith(ACOUSTIC_SUFFIX):
@@ -108,7 +124,8 @@ from .runner import compute_evidence, evidence_cache_key  # noqa: E402
 
 __all__ = [
     "BACKENDS", "DEFAULT_TAB_BACKEND", "VARIANTS", "AcousticEvidence", "ClapEvidence", "CombinedEvidence",
-    "EvidenceBackend", "TagBridge", "bridge_evidence", "compute_evidence", "default_acoustic_concepts",
-    "description_evidence", "evidence_cache_key", "is_circular", "load_evidence_backend", "load_vocabulary",
-    "top_k_clips", "waveforms_at",
+    "EvidenceBackend", "LabelEvidence", "TagBridge", "WithLabels", "backend_coverage", "bridge_evidence",
+    "compute_evidence", "constant_columns", "default_acoustic_concepts", "description_evidence",
+    "evidence_cache_key", "is_circular", "load_evidence_backend", "load_vocabulary", "no_evidence", "top_k_clips",
+    "waveforms_at",
 ]

@@ -345,8 +345,8 @@ class AcousticEvidence:
             save_npy(path, feats)
         return feats
 
-    def covered(self, concepts: Sequence[str]) -> np.ndarray:
-        """Which concepts this backend has evidence for, shape (C,), bool."""
+    def covered(self, concepts: Sequence[str], probe: Any = None) -> np.ndarray:
+        """Which concepts this backend has evidence for, shape (C,), bool (the same for every probing set)."""
         return self.vocabulary.covered(concepts)
 
     def evidence(self, probe_or_waveforms: Any, concepts: Sequence[str]) -> np.ndarray:
@@ -395,6 +395,12 @@ class CombinedEvidence:
     def settings(self) -> dict[str, Any]:
         base = self.base.settings() if hasattr(self.base, "settings") else {"backend": self.base.name}
         return {"base": base, "acoustic": self.acoustic.settings(), "combine": "exact-or-mean"}
+
+    def covered(self, concepts: Sequence[str], probe: Any = None) -> np.ndarray:
+        """Concepts with evidence from the acoustic words or the base, shape (C,), bool."""
+        from .coverage import backend_coverage
+
+        return self.acoustic.covered(concepts) | backend_coverage(self.base, concepts, probe)
 
     def combine(self, features: np.ndarray, texts: Sequence[str], base_fn: Any) -> np.ndarray:
         """Evidence of `texts` on clips whose qualities are `features` (see the class docstring).

@@ -223,10 +223,14 @@ def is_circular(target_name: str, evidence_backend: Any) -> bool:
         A backend object with a ``tagger_name`` attribute, or a spec string
         (``"tag-bridge"``, ``"tag-bridge:<tagger>"``, ``"clap..."``).
     """
-    tagger = getattr(getattr(evidence_backend, "base", evidence_backend), "tagger_name", None)
+    base = evidence_backend
+    while hasattr(base, "base"):  # "+acoustic", "+labels": the tag bridge is innermost
+        base = base.base
+    tagger = getattr(base, "tagger_name", None)
     if tagger is None and isinstance(evidence_backend, str):
         spec = evidence_backend.strip()
-        spec = spec[:-len("+acoustic")] if spec.lower().endswith("+acoustic") else spec
+        while spec.lower().endswith(("+acoustic", "+labels")):
+            spec = spec[:spec.rindex("+")]
         kind, _, arg = spec.partition(":")
         if kind.strip().lower() in ("tag-bridge", "tag_bridge", "tags"):
             tagger = arg.strip() or DEFAULT_TAGGER
