@@ -154,8 +154,8 @@ def test_default_concepts_add_acoustic_words():
         labels = ["dog", "noisy"]
 
     assert read_concepts(None, Probe()) == ["dog", "noisy"]
-    assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "high-pitched",
-                                                           "bright", "dull"]
+    assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "mid-pitched",
+                                                           "high-pitched", "bright", "dull"]
 
 
 def test_content_calibration_keeps_the_contrast_frame_and_drops_the_article():
