@@ -18,12 +18,14 @@ an all-zero column, and is *not covered* (:meth:`LabelEvidence.covered`).
 Spec ``"labels"`` gives :class:`LabelEvidence` alone; ``"<base>+labels"``
 (``"tag-bridge+acoustic+labels"``) gives :class:`WithLabels`: the concepts
 that name a label take the label column, every other concept its base
-backend's column.
+backend's column. Both take ``rename`` (``{probe label: name}``) to call a
+label by another name, e.g. a code name no tagger knows (the planted
+benchmark's label units, :func:`audiodissect.planted.hard.label_detectors`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,13 +37,20 @@ from ..errors import AudioDissectError
 LABELS_SUFFIX = "+labels"
 
 
-def clip_labels(probe: Any) -> list[str | None]:
-    """Every clip's label, in clip order, or an error for something that is not a labelled probing set."""
+def clip_labels(probe: Any, rename: Mapping[str, str] | None = None) -> list[str | None]:
+    """Every clip's label (renamed by `rename` where it names it), in clip order.
+
+    Raises
+    ------
+    AudioDissectError
+        For something that is not a probing set (bare waveforms have no labels).
+    """
     clips = getattr(probe, "clips", None)
     if clips is None or not hasattr(probe, "audio"):
         raise AudioDissectError("label evidence needs a probing set with labels, not bare waveforms",
                                 hint="pass the ProbeSet itself")
-    return [c.label for c in clips]
+    rename = rename or {}
+    return [rename.get(c.label, c.label) if c.label is not None else None for c in clips]
 
 
 def label_of_concept(concepts: Sequence[str], labels: Sequence[str]) -> list[int | None]:
@@ -72,20 +81,31 @@ def label_indicators(labels: Sequence[str | None], concepts: Sequence[str]) -> n
 
 
 class LabelEvidence:
-    """Evidence from the probing set's labels (spec ``"labels"``): 1 on a concept's clips, 0 elsewhere."""
+    """Evidence from the probing set's labels (spec ``"labels"``): 1 on a concept's clips, 0 elsewhere.
+
+    Parameters
+    ----------
+    rename : mapping of str to str, optional
+        ``{probe label: name}``: the clips of a label are the clips of its new
+        name (labels not in it keep theirs).
+    """
 
     name = "labels"
     cache_dir = None
 
+    def __init__(self, *, rename: Mapping[str, str] | None = None):
+        self.rename = {str(k): str(v) for k, v in (rename or {}).items()}
+
     def settings(self) -> dict[str, Any]:
-        """The matching rule; the labels themselves are part of the probing set's content key."""
-        return {"backend": self.name, "match": "class-names", "values": "indicator"}
+        """The matching rule and the renames; the labels themselves are part of the probing set's content key."""
+        return {"backend": self.name, "match": "class-names", "values": "indicator",
+                "rename": sorted(self.rename.items())}
 
     def covered(self, concepts: Sequence[str], probe: Any = None) -> np.ndarray:
         """Which concepts name one of the probing set's labels, shape (C,), bool (none without a probe)."""
         if probe is None:
             return np.zeros(len(concepts), dtype=bool)
-        names = sorted({str(x) for x in clip_labels(probe) if x is not None})
+        names = sorted({str(x) for x in clip_labels(probe, self.rename) if x is not None})
         return np.array([j is not None for j in label_of_concept(concepts, names)], dtype=bool)
 
     def evidence(self, probe: Any, concepts: Sequence[str]) -> np.ndarray:
@@ -93,7 +113,7 @@ class LabelEvidence:
         concepts = list(concepts)
         if not concepts:
             raise AudioDissectError("no concepts to compute evidence for")
-        return label_indicators(clip_labels(probe), concepts)
+        return label_indicators(clip_labels(probe, self.rename), concepts)
 
 
 class WithLabels:
@@ -109,11 +129,13 @@ class WithLabels:
     ----------
     base : backend
         Any evidence backend (``evidence(probe, concepts)``).
+    rename : mapping of str to str, optional
+        For :class:`LabelEvidence`.
     """
 
-    def __init__(self, base: Any):
+    def __init__(self, base: Any, *, rename: Mapping[str, str] | None = None):
         self.base = base
-        self.labels = LabelEvidence()
+        self.labels = LabelEvidence(rename=rename)
         self.name = f"{base.name}{LABELS_SUFFIX}"
 
     @property

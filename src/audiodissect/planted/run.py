@@ -16,8 +16,8 @@ from ..progress import ProgressHook, default_hook
 from ..rundir import RunDir
 from ..similarity.registry import DEFAULT_VARIANT
 from ..targets.base import Target
-from .benchmark import TABLE_COLUMNS, recovery_rows
-from .model import PLANTED_LAYER, planted_class_count, planted_concepts
+from .benchmark import recovery_rows, table_columns
+from .model import PLANTED_LAYER, planted_class_count, planted_concepts, planted_layer
 
 #: ``evidence_fn(run, probe, concepts, methods) -> {method: (N, C)}``: clip-concept evidence
 #: for every clip of the run (rows in clip order) and each method ("tab", "db").
@@ -74,7 +74,8 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     """Record a planted target's ``planted`` layer and measure how each method recovers it.
 
     Writes ``concepts.txt``, the recording, ``planted/table.csv`` (one row per
-    method and similarity, :data:`~audiodissect.planted.benchmark.TABLE_COLUMNS`)
+    method and similarity, :data:`~audiodissect.planted.benchmark.TABLE_COLUMNS`
+    and a top-1 column per group of harder units planted)
     and ``units/planted.jsonl`` (each planted unit's top-5 concepts per method
     and similarity, with its true concept).
 
@@ -111,14 +112,15 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     acts = np.asarray(run.activations(PLANTED_LAYER))[rows]
     evidence = {m: np.asarray(e)[rows] for m, e in evidence_fn(run, probe, concepts, methods).items()}
     scores = planted_scores(evidence, acts, similarities=similarities, variant=variant)
-    table = recovery_rows(scores, truth_idx, n_classes=planted_class_count(target))
+    table = recovery_rows(scores, truth_idx, n_classes=planted_class_count(target),
+                          groups=[d.group for d in planted_layer(target).detectors])
     records = []
     for (method, similarity), s in scores.items():
         for r in concept_records(_tensor(s), concepts, layer=PLANTED_LAYER, method=method, similarity=similarity):
             records.append({**r, "truth": truth[r["index"]]})
     run.write_units("planted", records)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(TABLE_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=table_columns(table), lineterminator="\n")
     writer.writeheader()
     writer.writerows(table)
     with atomic_path(run.path / "planted" / "table.csv") as tmp:
