@@ -7,14 +7,14 @@ function; the identify stage (:mod:`audiodissect.identify.stage`) caches them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..arrays import RowSubset, column_blocks
-from ..errors import unknown_name_error
+from ..errors import AudioDissectError, unknown_name_error
 from ..rundir import unit_id
 from ..similarity.registry import DEFAULT_VARIANT
 
@@ -107,7 +107,8 @@ def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str
 def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
                    concepts: Sequence[str], *, similarities: Sequence[str], top: int = 5,
                    db_scope: str = "all", db_topk: int = 5, output_layer: str | None = None,
-                   seed: int = 0, variant: str = DEFAULT_VARIANT) -> list[dict[str, Any]]:
+                   seed: int = 0, variant: str = DEFAULT_VARIANT,
+                   exclude: Mapping[str, Collection[str]] | None = None) -> list[dict[str, Any]]:
     """Closed-set concepts of every unit, for every method and similarity function.
 
     Parameters
@@ -125,24 +126,41 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
         The classifier layer, always compared over all clips (as in the original).
     variant : {"robust", "paper"}
         The similarity functions' variant (:func:`score_units`).
+    exclude : mapping of method name to collection of str, optional
+        Concepts a method may not choose, e.g. those its evidence says nothing
+        about (:func:`audiodissect.evidence.no_evidence`): their columns are
+        left out before scoring, so no record of that method names them.
 
     Returns
     -------
     list of dict
         One record per (unit, method, similarity); see the run-directory docs.
+
+    Raises
+    ------
+    AudioDissectError
+        When `exclude` leaves a method no concept.
     """
     records: list[dict[str, Any]] = []
     for method, ev in evidence.items():
+        left_out = set((exclude or {}).get(method, ()))
+        keep = np.array([c not in left_out for c in concepts], dtype=bool)
+        if not keep.any():
+            raise AudioDissectError(f"method {method!r} has no concept left to choose",
+                                    hint="every concept was excluded (no evidence for any?)")
+        if not keep.all():
+            ev = np.asarray(ev)[:, keep]
+        kept = [c for c, k in zip(concepts, keep) if k]
         for layer, acts in activations.items():
             if not (isinstance(acts, (np.ndarray, RowSubset)) and acts.dtype == np.float32):
                 acts = np.asarray(acts, dtype=np.float32)  # memory maps and row subsets stay lazy
             scope = db_scope if (method == "db" and layer != output_layer) else "all"
             if scope == "topk":
                 scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk, variant=variant)
-                records += concept_records(scores, concepts, layer=layer, method=method,
+                records += concept_records(scores, kept, layer=layer, method=method,
                                            similarity=f"top{db_topk}", top=top)
                 continue
             for name in similarities:
                 scores = score_units(ev, acts, similarity=name, seed=seed, variant=variant)
-                records += concept_records(scores, concepts, layer=layer, method=method, similarity=name, top=top)
+                records += concept_records(scores, kept, layer=layer, method=method, similarity=name, top=top)
     return records
