@@ -10,7 +10,11 @@ recorded layer's probe rows with every similarity function in each variant
 - **last layer**: top-1 of the output units against their class names among
   the concepts that are class names (the paper's protocol,
   :func:`audiodissect.scoring.last_layer.last_layer_table`), where the run's
-  target has class names.
+  target has class names;
+- **PC1**: per layer, the share of the variance of its units' normal scores
+  (each unit's activations ranked over the clips and mapped to normal
+  quantiles) on their first principal component: how much one factor the
+  units share dominates the layer.
 
 DB is scored over all clips on every layer (the run's ``db_scope`` is not
 read). A second part scores synthetic evidence: N clips of C labels, one
@@ -76,9 +80,27 @@ def run_rows(path: Path, variants: list[str]) -> tuple[list[dict], dict]:
     return shares, last
 
 
+def pc1_share(acts: np.ndarray) -> float:
+    """Share of the variance of the columns' normal scores on their first principal component."""
+    import torch
+
+    from audiodissect.similarity._ranks import normal_scores
+
+    z = normal_scores(torch.as_tensor(acts, dtype=torch.float64))
+    z = z - z.mean(dim=0, keepdim=True)
+    s = torch.linalg.svdvals(z).square()
+    return float(s[0] / s.sum()) if float(s.sum()) > 0 else 0.0
+
+
 def print_run(path: Path, variants: list[str]) -> None:
+    from audiodissect.rundir import RunDir
+
     shares, last = run_rows(path, variants)
+    run = RunDir(path, create=False)
+    rows = run.probe_rows()
     print(f"\n### {path}\n")
+    print("PC1 share per layer: " + ", ".join(
+        f"{layer} {100 * pc1_share(np.asarray(run.activations(layer))[rows]):.0f} %" for layer in run.layers()) + "\n")
     print("| layer | units | method | similarity | " + " | ".join(f"{v}: largest share" for v in variants) + " |")
     print("|---|---|---|---|" + "---|" * len(variants))
     by = {(r["layer"], r["method"], r["similarity"], r["variant"]): r for r in shares}

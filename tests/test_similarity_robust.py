@@ -73,13 +73,12 @@ def _softmax_rows(x):
 def ref_wpmi_robust(P, A, a=2.0, k=28, lam=0.6):
     Q = _softmax_rows(a * ref_normal_scores(P))
     k = min(k, P.shape[0])
-    log_q = np.log(Q + 1e-7)
-    prior = k * log_q.mean(axis=0)
-    out = np.zeros((A.shape[1], P.shape[1]))
+    cond = np.zeros((A.shape[1], P.shape[1]))
     for u in range(A.shape[1]):
         top = np.argsort(-A[:, u], kind="stable")[:k]
-        out[u] = log_q[top].sum(axis=0) - lam * prior
-    return out
+        cond[u] = np.log(Q[top] + 1e-7).sum(axis=0)
+    log_pc = np.array([np.logaddexp.reduce(cond[:, c]) for c in range(cond.shape[1])]) - np.log(A.shape[1])
+    return cond - lam * log_pc
 
 
 def ref_soft_wpmi_robust(P, A, a=10.0, k=100, lam=1.0):
@@ -206,20 +205,32 @@ def test_robust_rank_reorder_ranks_concepts_tied_on_the_top_clips_by_strength():
     assert -1e-5 < float(robust[0, 1]) < float(robust[0, 2]) < 0     # both perfect: the rarer label is stronger
 
 
-def test_robust_pmi_of_a_unit_with_random_top_clips_is_near_zero_for_every_concept():
+def test_robust_soft_wpmi_of_a_unit_with_random_top_clips_is_near_zero_for_every_concept():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 4000)
     evidence = np.eye(4)[labels] + 0.1 * rng.random((4000, 4))
-    unit = rng.random((4000, 1))
-    for fn, k in ((S.wpmi_robust, 28), (S.soft_wpmi_robust, 100)):
-        per_clip = fn(evidence, unit, lam=1.0).numpy() / k
-        assert np.abs(per_clip).max() < 0.5, fn.__name__
+    per_clip = S.soft_wpmi_robust(evidence, rng.random((4000, 1))).numpy() / 100
+    assert np.abs(per_clip).max() < 0.5
 
 
-def test_robust_pmi_does_not_depend_on_the_other_units():
+def test_robust_soft_wpmi_does_not_depend_on_the_other_units_and_wpmi_keeps_the_layer_prior():
     P, A = _data(80, 5, 6, seed=9)
-    for fn in (S.wpmi_robust, S.soft_wpmi_robust):
-        torch.testing.assert_close(fn(P, A)[:2], fn(P, A[:, :2]))
+    torch.testing.assert_close(S.soft_wpmi_robust(P, A)[:2], S.soft_wpmi_robust(P, A[:, :2]))
+    cond = S.wpmi_log_likelihood(normal_scores(torch.as_tensor(P)), A)
+    torch.testing.assert_close(S.wpmi_robust(P, A), S.pmi_combine(cond, lam=0.6))
+
+
+def test_a_concept_no_unit_stands_out_on_names_no_unit_under_robust_soft_wpmi():
+    # 300 clips of 3 labels; 30 units, each a copy of one label with noise growing from unit to unit;
+    # concept "none" is random, below the labels everywhere: no clip's softmax favours it, no unit stands out on it
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 300)
+    evidence = np.c_[np.eye(3)[labels] + 0.2 * rng.random((300, 3)), rng.random(300)]
+    units = np.eye(3)[labels][:, np.arange(30) % 3] + np.linspace(0.2, 3.0, 30) * rng.random((300, 30))
+    paper = S.soft_wpmi(evidence, units).numpy().argmax(axis=1)
+    robust = S.soft_wpmi_robust(evidence, units).numpy().argmax(axis=1)
+    assert (paper == 3).mean() > 0.5                      # published: "none" names most units
+    assert robust.tolist() == (np.arange(30) % 3).tolist()
 
 
 # ---------------------------------------------------------------- registry

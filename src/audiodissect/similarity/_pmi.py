@@ -51,10 +51,10 @@ def pmi_combine(log_p_c_given_u, *, lam: float) -> torch.Tensor:
 def clip_prior_pmi(log_p_c_given_u: torch.Tensor, log_p_c: torch.Tensor, *, lam: float) -> torch.Tensor:
     """``log p(c | u) - lam * log p(c)`` with a prior from the clips, shape (U, C), float32.
 
-    The robust PMI functions take ``log p(c)`` from the concept's base rate
-    over the probing set's clips (the same for every unit), so nothing needs
-    the other units of the layer and a concept's score does not depend on
-    which units are scored with it.
+    :func:`~audiodissect.similarity.soft_wpmi_robust` takes ``log p(c)`` from
+    the probing set's clips (the same for every unit), so nothing needs the
+    other units of the layer and a concept's score does not depend on which
+    units are scored with it.
 
     Parameters
     ----------

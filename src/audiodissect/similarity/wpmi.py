@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, prepare, unit_chunks
-from ._pmi import clip_prior_pmi, concept_probabilities, pmi_combine
+from ._pmi import concept_probabilities, pmi_combine
 from ._ranks import normal_scores
 
 #: Added to probabilities before the log (the published setting).
@@ -77,38 +77,31 @@ def wpmi(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6
 
 def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6,
                 chunk_size: int | None = None) -> torch.Tensor:
-    """Weighted PMI on normal-scored evidence with the concept prior from random clips.
+    """Weighted PMI of every (unit, concept) pair on normal-scored evidence: the robust :func:`wpmi`.
 
-    ``Z`` = each evidence column's normal scores over clips
-    (:func:`~audiodissect.similarity._ranks.normal_scores`), ``Q =
-    softmax(a * Z)`` over concepts; ``log p(c | u)`` sums ``log(Q + 1e-7)``
-    over the unit's ``k' = min(k, N)`` top clips as published;
-    ``log p(c) = k' * mean over all clips of log(Q[:, c] + 1e-7)``, the
-    expected ``log p(c | u)`` of a unit whose top clips are drawn at random;
-    the score is ``log p(c | u) - lam * log p(c)``.
+    :func:`wpmi` with each evidence column replaced by its normal scores over
+    clips (:func:`~audiodissect.similarity._ranks.normal_scores`: ranks, ties
+    sharing their mean rank, mapped to standard normal quantiles) before
+    ``Q = softmax(a * Z)``; the rest is published: ``log p(c | u)`` sums
+    ``log(Q + 1e-7)`` over the unit's top `k` clips, ``log p(c)`` is the
+    log-mean-exp of ``log p(c | u)`` over the units passed in (pass one
+    layer at a time; for shards, merge :func:`wpmi_log_likelihood` of the
+    normal scores with :func:`~audiodissect.similarity.pmi_combine`), score
+    ``= log p(c | u) - lam * log p(c)``.
 
-    What it changes and why:
-
-    * **normal scores before the softmax.** A per-concept offset ``b_c`` adds
-      ``a * b_c`` to concept c's logit on every clip, so the concept with the
-      largest common level takes probability from every other on every clip,
-      and with ``lam = 0.6 < 1`` the published prior cancels only 60 % of it:
-      the concept with the largest offset wins. A scale ``a_c`` sharpens or
-      flattens one concept against the others. Normal scores give every
-      concept the same distribution over clips, so only where it is high
-      matters;
-    * **prior from random clips, not from the other units.** Published,
-      ``log p(c)`` is the log of the mean of ``p(c | u)`` over the layer's
-      units. A concept with the same ``p(c | u)`` for every unit (one that no
-      clip's softmax favours, or a constant column) then has a PMI of
-      ``(1 - lam) log p(c | u)``: exactly 0 for soft-WPMI's ``lam = 1``, more
-      than the unit's own concept gets whenever the unit is not among that
-      concept's best units. Against random clips a concept's PMI is 0 only
-      when the unit's top clips carry it no more than random clips do, and
-      positive when they carry it more, whatever the other units are. (The
-      log of the base rate, ``k' log mean Q``, would not do: it exceeds the
-      mean of the logs by Jensen's gap, which is 0 only for a constant
-      column, and would hand the constant column the win again.)
+    What it changes and why: a per-concept offset ``b_c`` adds ``a * b_c`` to
+    concept c's logit on every clip, so the concept with the largest common
+    level takes probability from every other on every clip, and with
+    ``lam = 0.6 < 1`` the prior cancels only 60 % of it: the concept with the
+    largest offset wins (DB's softmax columns give the word the descriptions
+    say most the largest level). A scale ``a_c`` sharpens or flattens one
+    concept against the others. Normal scores give every concept the same
+    distribution over clips, so only where it is high matters. The prior over
+    the layer's units stays: with ``lam < 1`` a concept no unit stands out on
+    keeps ``(1 - lam)`` of its (very negative) log-likelihood and cannot win,
+    and the prior favours the concepts specific to a unit among its layer
+    (unlike :func:`~audiodissect.similarity.soft_wpmi_robust`, whose
+    ``lam = 1`` makes that prior collapse).
 
     Invariant to any increasing transform of a concept's evidence (per-concept
     ``a_c p_c + b_c``, ``a_c > 0``, included) and of a unit's activations.
@@ -134,10 +127,6 @@ def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: floa
         Scores; higher means a better match.
     """
     lam = check_number(lam, "lam")
-    a = check_number(a, "a")
-    k = check_int(k, "k")
     ev, _ = prepare(evidence, activations)
-    z = normal_scores(ev)
-    cond = wpmi_log_likelihood(z, activations, a=a, k=k, chunk_size=chunk_size)
-    prior = min(k, ev.shape[0]) * torch.log(concept_probabilities(z, a) + MIN_PROB).mean(dim=0)  # (C,)
-    return clip_prior_pmi(cond, prior, lam=lam)
+    cond = wpmi_log_likelihood(normal_scores(ev), activations, a=a, k=k, chunk_size=chunk_size)
+    return pmi_combine(cond, lam=lam)
