@@ -10,7 +10,7 @@ from scipy.stats import rankdata
 
 from audiodissect import similarity as S
 from audiodissect.errors import AudioDissectError
-from audiodissect.similarity._ranks import mid_quantiles, normal_scores, upper_half
+from audiodissect.similarity._ranks import mid_quantiles, normal_scores, unit_columns, upper_half
 from audiodissect.similarity.rank_reorder import random_orderings, top_count
 
 NAMES = ["cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"]
@@ -28,20 +28,20 @@ def ref_upper_half(a):
 
 
 def _unit(x, cube=False):
+    if np.ptp(x) == 0:
+        return np.zeros_like(x)
     y = x - x.mean()
     if cube:
         y = y ** 3
-    n = np.linalg.norm(y)
-    return y / n if n > 1e-12 else y
+    return y / np.linalg.norm(y)
 
 
 def ref_cos_robust(P, A, cube=False):
-    Z = ref_normal_scores(P)
     out = np.zeros((A.shape[1], P.shape[1]))
     for u in range(A.shape[1]):
         a = _unit(ref_upper_half(A[:, u]), cube)
         for c in range(P.shape[1]):
-            out[u, c] = a @ _unit(Z[:, c], cube)
+            out[u, c] = a @ _unit(P[:, c], cube)
     return out
 
 
@@ -122,6 +122,17 @@ def test_mid_quantiles_and_normal_scores_share_tied_ranks():
 def test_upper_half_floors_each_column_at_its_lower_median():
     x = torch.tensor([[-300.0, 1.0], [-2.0, 0.0], [-1.0, 0.0], [4.0, 0.0]])
     assert upper_half(x).tolist() == [[-2.0, 1.0], [-2.0, 0.0], [-1.0, 0.0], [4.0, 0.0]]
+
+
+def test_a_float32_constant_column_is_exactly_zero_not_rounding_noise():
+    x = torch.full((7, 2), 0.3, dtype=torch.float32)
+    x[:, 1] = torch.arange(7, dtype=torch.float32)
+    y = unit_columns(x)
+    assert y[:, 0].tolist() == [0.0] * 7
+    torch.testing.assert_close(float(y[:, 1].norm()), 1.0)
+    evidence = np.c_[np.full(7, 0.3, dtype=np.float32), np.arange(7, dtype=np.float32)]
+    for fn in (S.cos_robust, S.cos3_robust):
+        assert fn(evidence, np.arange(7.0)[:, None])[0, 0].item() == 0.0
 
 
 # ---------------------------------------------------------------- references agree

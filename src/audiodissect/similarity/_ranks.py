@@ -9,6 +9,9 @@ transform of the column (``p -> a p + b`` with ``a > 0`` among them), and no
 single clip can weigh more than the extreme quantile allows. A constant column
 has quantile 0.5 everywhere and normal scores 0 everywhere.
 
+:func:`centred_columns` centres columns and makes constant ones exactly zero,
+:func:`unit_columns` scales them to unit norm too.
+
 A unit's *upper half* is its activations floored at their median: what the
 unit responds to, at the scale of its responses, without the clips it
 responds to least (the bottom tail of a logit unit reaches far further from
@@ -70,7 +73,27 @@ def upper_half(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(x, torch.median(x, dim=0, keepdim=True).values)
 
 
+#: A column is constant when its range is at most this many machine epsilons of its largest magnitude
+#: (the rule of :func:`audiodissect.evidence.coverage.constant_columns`).
+CONSTANT_EPS = 16
+
+
+def centred_columns(x: torch.Tensor) -> torch.Tensor:
+    """Columns minus their mean (taken in float64), constant columns exactly zero, shape and dtype of `x`.
+
+    A column is constant when ``max - min <= 16 * eps * max |x|`` (``eps`` of
+    the dtype): without the rule, a float32 column of equal values minus a
+    mean off by one rounding step would be a column of rounding noise, which
+    scaling to unit norm would blow up to full weight.
+    """
+    mean = x.to(torch.float64).mean(dim=0, keepdim=True).to(x.dtype)
+    lo, hi = torch.aminmax(x, dim=0, keepdim=True)
+    eps = torch.finfo(x.dtype).eps
+    constant = (hi - lo) <= CONSTANT_EPS * eps * torch.maximum(hi.abs(), lo.abs())
+    return torch.where(constant, torch.zeros_like(x), x - mean)
+
+
 def unit_columns(x: torch.Tensor) -> torch.Tensor:
-    """Columns centred over rows and scaled to unit L2 norm (a zero column stays zero), shape of `x`."""
-    y = x - x.mean(dim=0, keepdim=True)
+    """Columns centred over rows (:func:`centred_columns`) and scaled to unit L2 norm (constant: zero), shape of `x`."""
+    y = centred_columns(x)
     return y / torch.linalg.vector_norm(y, dim=0, keepdim=True).clamp_min(TINY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._inputs import TINY, prepare, unit_chunks
-from ._ranks import normal_scores, unit_columns, upper_half
+from ._ranks import unit_columns, upper_half
 
 
 def cos(evidence, activations, *, chunk_size: int | None = None) -> torch.Tensor:
@@ -41,14 +41,13 @@ def cos(evidence, activations, *, chunk_size: int | None = None) -> torch.Tensor
 
 
 def cos_robust(evidence, activations, *, chunk_size: int | None = None) -> torch.Tensor:
-    """Correlation of a concept's normal scores with a unit's upper half: the robust variant of :func:`cos`.
+    """Correlation of a concept's evidence with a unit's upper half: the robust variant of :func:`cos`.
 
-    A concept's evidence column is replaced by its normal scores over clips
-    (:func:`~audiodissect.similarity._ranks.normal_scores`: ranks, ties sharing
-    their mean rank, mapped to standard normal quantiles); a unit's
-    activations are floored at their median
-    (:func:`~audiodissect.similarity._ranks.upper_half`). Both are centred and
-    scaled to unit norm; the score is their dot product, a correlation in
+    A unit's activations are floored at their median
+    (:func:`~audiodissect.similarity._ranks.upper_half`). Both columns are
+    centred (a constant column becomes zeros,
+    :func:`~audiodissect.similarity._ranks.centred_columns`) and scaled to
+    unit norm; the score is their dot product, the Pearson correlation, in
     [-1, 1] (0 for a constant column).
 
     What it changes and why:
@@ -57,9 +56,9 @@ def cos_robust(evidence, activations, *, chunk_size: int | None = None) -> torch
       evidence has a large common level (``p_c + b_c``) points towards the
       all-ones direction and wins for every unit whose activations share a
       common positive level (post-ReLU units) or loses for every unit below
-      zero (logits);
-    * **normal scores of the evidence** remove a concept's scale ``a_c`` as
-      well, and keep one extreme clip of a concept from deciding its scores;
+      zero (logits): on YAMNet's 521 output units over the soundbank, DB
+      evidence named 99 % of them "bright". A correlation does not change
+      with a concept's offset or scale;
     * **the unit's upper half.** Centred raw activations let the unit's
       farthest tail decide; for logits that is the bottom tail, on clips
       every unit shares (YAMNet's output units reach -330 on a few clips
@@ -67,9 +66,8 @@ def cos_robust(evidence, activations, *, chunk_size: int | None = None) -> torch
       what it responds to *least*. Flooring at the median keeps what the unit
       responds to, at the scale of its responses.
 
-    Invariant to any increasing transform of a concept's evidence (per-concept
-    ``a_c p_c + b_c``, ``a_c > 0``, included) and to ``a_u x + b_u`` (``a_u >
-    0``) of a unit's activations.
+    Invariant to ``a_c p_c + b_c`` (``a_c > 0``) of a concept's evidence and
+    to ``a_u x + b_u`` (``a_u > 0``) of a unit's activations.
 
     Parameters
     ----------
@@ -87,7 +85,7 @@ def cos_robust(evidence, activations, *, chunk_size: int | None = None) -> torch
     """
     ev, act = prepare(evidence, activations)
     n, c = ev.shape
-    p = unit_columns(normal_scores(ev))
+    p = unit_columns(ev)
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=3 * n + c):
         a = unit_columns(upper_half(act[:, sl]))
