@@ -17,7 +17,13 @@ recorded layer's probe rows with every similarity function in each variant
   units share dominates the layer.
 
 DB is scored over all clips on every layer (the run's ``db_scope`` is not
-read). A second part scores synthetic evidence: N clips of C labels, one
+read). With ``--diagnose`` it also prints what section 1 of
+``bench/results/collapse.md`` reads: per evidence column, its mean, median and
+the norm of its centred cube (cos3's floor is 1e-3) and the share of clips
+whose ``softmax(10 P)`` favours it; per layer and method, the concept whose
+soft-WPMI ``log p(c | u)`` varies least over the units, and per layer the
+range of the activations, their median skew, and the label of the clip most
+units reach their minimum on. A second part scores synthetic evidence: N clips of C labels, one
 unit tuned to each concept, the evidence of every concept its label
 indicator plus noise, then each concept's column rescaled by its own
 ``a_c p_c + b_c``; it prints each variant's top-1 (units named their own
@@ -25,7 +31,7 @@ concept) and largest share.
 
 Usage::
 
-    python bench/collapse.py RUN [RUN ...] [--variants paper robust] [--synthetic]
+    python bench/collapse.py RUN [RUN ...] [--variants paper robust] [--synthetic] [--diagnose]
 """
 
 from __future__ import annotations
@@ -123,6 +129,41 @@ def print_run(path: Path, variants: list[str]) -> None:
             print(f"| {method} | {sim} | " + " | ".join(f"{last[(method, sim, v)]:.1f}" for v in variants) + " |")
 
 
+def diagnose(path: Path) -> None:
+    """Evidence columns and activation tails of a run, as section 1 of the results reads them."""
+    from collections import Counter
+
+    import torch
+
+    from audiodissect.rundir import RunDir
+    from audiodissect.similarity import soft_wpmi_log_likelihood
+
+    run = RunDir(path, create=False)
+    concepts, rows = run.concepts(), run.probe_rows()
+    labels = np.array([c.label for c in run.clips()])[rows]
+    print(f"\n### diagnosis of {path}\n")
+    evidence = {m: np.load(run.evidence_path(m))[rows] for m in ("tab", "db") if run.evidence_path(m).exists()}
+    for method, ev in evidence.items():
+        cube = np.linalg.norm((ev - ev.mean(axis=0)) ** 3, axis=0)
+        favoured = np.bincount(torch.softmax(10.0 * torch.as_tensor(ev, dtype=torch.float64), dim=1).argmax(dim=1),
+                               minlength=len(concepts)) / len(ev)
+        print(f"{method}: concept, mean, median, centred-cube norm, share of clips softmax(10 P) favours it")
+        for c, name in enumerate(concepts):
+            print(f"  {name:16s} {ev[:, c].mean():9.3g} {np.median(ev[:, c]):9.3g} {cube[c]:9.3g} {favoured[c]:6.3f}")
+    for layer in run.layers():
+        acts = np.asarray(run.activations(layer))[rows].astype(np.float64)
+        centred = acts - acts.mean(axis=0)
+        skew = (centred ** 3).mean(axis=0) / np.maximum(acts.std(axis=0), 1e-12) ** 3
+        label, count = Counter(labels[acts.argmin(axis=0)]).most_common(1)[0]
+        print(f"{layer}: activations {acts.min():.3g} to {acts.max():.3g}, median skew {np.median(skew):.2f}; "
+              f"{count} of {acts.shape[1]} units reach their minimum on a {label!r} clip")
+        for method, ev in evidence.items():
+            spread = soft_wpmi_log_likelihood(ev, acts).numpy().std(axis=0)
+            order = np.argsort(spread)
+            print(f"  {method} soft-WPMI log p(c|u) spread over units: least {concepts[order[0]]!r} "
+                  f"{spread[order[0]]:.3g}, next {spread[order[1]]:.3g}, largest {spread[order[-1]]:.3g}")
+
+
 def synthetic(variants: list[str], *, n: int = 145, c: int = 11, seed: int = 0) -> None:
     """Units tuned to each concept; evidence columns rescaled per concept; top-1 and largest share."""
     from audiodissect.similarity import VARIANTS, concept_collapse
@@ -160,9 +201,12 @@ def main() -> None:
     parser.add_argument("runs", nargs="*", type=Path)
     parser.add_argument("--variants", nargs="+", default=["paper", "robust"])
     parser.add_argument("--synthetic", action="store_true", help="also score the synthetic rescaled evidence")
+    parser.add_argument("--diagnose", action="store_true", help="also print the evidence columns and activation tails")
     args = parser.parse_args()
     for path in args.runs:
         print_run(path, args.variants)
+        if args.diagnose:
+            diagnose(path)
     if args.synthetic:
         synthetic(args.variants)
 

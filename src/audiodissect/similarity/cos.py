@@ -61,8 +61,8 @@ def cos_robust(evidence, activations, *, chunk_size: int | None = None) -> torch
       with a concept's offset or scale;
     * **the unit's upper half.** Centred raw activations let the unit's
       farthest tail decide; for logits that is the bottom tail, on clips
-      every unit shares (YAMNet's output units reach -330 on a few clips
-      while their top clips sit near 0), so every unit would be named after
+      every unit shares (YAMNet's output units fall below -300 on a few
+      clips while their top clips sit near 0), so every unit would be named after
       what it responds to *least*. Flooring at the median keeps what the unit
       responds to, at the scale of its responses.
 

@@ -86,8 +86,8 @@ def cos3_robust(evidence, activations, *, chunk_size: int | None = None) -> torc
       scores 0);
     * **the unit's upper half.** Cubing raw values lets a unit's farthest tail
       decide its concept; for logits that tail is the bottom one (YAMNet's
-      output units reach -330 on the same few clips while their top clips sit
-      near 0), so every unit was named after what it responds to *least*: on
+      output units fall below -300 on a few clips, mostly the same ones, while
+      their top clips sit near 0), so every unit was named after what it responds to *least*: on
       the soundbank, TAB named 99 % of YAMNet's 521 output units "marimba".
       Flooring at the median keeps the published emphasis on the strongest
       responses and drops that tail.

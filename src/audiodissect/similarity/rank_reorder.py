@@ -136,8 +136,9 @@ def rank_reorder_robust(evidence, activations, *, p: float = 3.0, top_fraction: 
       ``-1e12`` whatever its ordering error. Published, such a concept's
       score is ``-error / 1e-12``, which is 0, the best possible, when the
       error is 0, and the error is 0 for any concept tied on the unit's top
-      clips (a constant column; DB's softmax columns, exactly 0 on most clips
-      in float32): that concept won every unit;
+      clips (a constant column, a label absent from them): such a concept won
+      every unit, and with label evidence every label tied on a unit's top
+      clips scored 0, so none was named right;
     * **ratio**: ``error / random + 1e-6`` (:data:`RATIO_FLOOR`), so that the
       concepts that order the top clips perfectly (a label, tied on all of
       them) are ranked by their strength instead of all scoring 0; with
