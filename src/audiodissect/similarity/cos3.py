@@ -93,7 +93,11 @@ def cos3_robust(evidence, activations, *, chunk_size: int | None = None) -> torc
       responses and drops that tail.
 
     Invariant to ``a_c p_c + b_c`` (``a_c > 0``) of a concept's evidence and
-    to ``a_u x + b_u`` (``a_u > 0``) of a unit's activations.
+    to ``a_u x + b_u`` (``a_u > 0``) of a unit's activations. The price: only
+    the unit's upper half is compared, so evidence that copies a unit's whole
+    column is not sure to win over evidence that matches its upper half as
+    well (a unit whose upper half resembles another unit's may be named after
+    that one).
 
     Parameters
     ----------
