@@ -31,8 +31,8 @@ word           evidence here                               planted detector
 low-pitched    YIN median f0 below 220 Hz (soft, quarter-  autocorrelation f0 (first peak at 0.9 of the
                octave), gated by median YIN periodicity    best lag) within 40-220 Hz, times periodicity,
                >= 0.6; 64 ms frames over 2x YIN windows    averaged over 1024-sample frames
-mid-pitched    YIN median f0 within 220-880 Hz (soft       autocorrelation f0 within 220-880 Hz
-               edges as above), gated the same way         (``register_detectors``)
+mid-pitched    YIN median f0 within 220-880 Hz (soft       autocorrelation f0 within 220-880 Hz (the
+               edges as above), gated the same way         benchmark's ``registers`` extra)
 high-pitched   YIN median f0 above 880 Hz (f0 <= 2 kHz)    autocorrelation f0 within 880-4000 Hz
 noisy          median spectral flatness above 0.3          mean spectral flatness (1024-sample frames)
 bright         spectral centroid above 2 kHz (log scale)   share of power above 2 kHz
