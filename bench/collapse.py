@@ -56,7 +56,7 @@ def class_names_of(run: Path) -> list[str] | None:
 
 
 def run_rows(path: Path, variants: list[str]) -> tuple[list[dict], dict]:
-    """Largest shares per (layer, method, similarity, variant) and last-layer top-1 per (method, similarity, variant)."""
+    """Largest shares per (layer, method, similarity, variant); last-layer top-1 per (method, similarity, variant)."""
     from audiodissect.identify.units import identify_units
     from audiodissect.rundir import RunDir
     from audiodissect.scoring.last_layer import last_layer_table

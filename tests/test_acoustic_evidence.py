@@ -80,7 +80,8 @@ def test_mid_band_edges_are_half_way():
     feats[:, col["pitch_hz"]] = [220.0, 880.0]
     feats[:, col["pitchedness"]] = 1.0
     m = memberships(feats, [v.words["mid-pitched"]], v)[:, 0]
-    np.testing.assert_allclose(m, 0.5 * (1 + np.tanh(0.5 * 8.0)) * 0.5, rtol=1e-3)   # one edge at 0.5, the other 2 octaves off
+    # one edge at 0.5, the other 2 octaves (8 widths) off, the gate 8 widths above its edge
+    np.testing.assert_allclose(m, 0.5 * (1 + np.tanh(0.5 * 8.0)) * 0.5, rtol=1e-3)
 
 
 def test_rank_gaussian_ties_share_a_value():

@@ -22,8 +22,9 @@ identified concept is its own, at top-5 when its own is among the five best.
 
 Measured on the default soundbank (1,598 probe clips, 17 labels) and the
 demo CNN, with the published similarity functions (``bench/results/collapse.md``
-compares them with the robust ones on the current soundbank) and the offline evidence (tag bridge over YAMNet; descriptions
-from the tags+descriptors captioner, MiniLM), ``audiodissect evaluate planted
+compares them with the robust ones on the current soundbank) and the
+offline evidence (tag bridge over YAMNet; descriptions from the
+tags+descriptors captioner, MiniLM), ``audiodissect evaluate planted
 --out runs/evidence_planted2``: the 17 class-copy units are recovered 94.1 %
 top-1 by TAB with cos3, WPMI and soft-WPMI (16 of 17; the miss is "bass
 guitar", named "synthesizer" or "noisy", as on the last layer) and 82.4 % by
