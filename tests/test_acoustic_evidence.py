@@ -29,7 +29,9 @@ def test_vocabulary_covers_words_and_aliases():
     assert v.covered(["Low Pitched", "deep", "dog", "BRIGHT", "muffled"]).tolist() == [True, True, False, True, True]
     assert v.lookup("shrill").word == "high-pitched"
     assert v.words["low-pitched"].antonym == "high-pitched"
-    assert default_acoustic_concepts() == ["low-pitched", "high-pitched", "noisy", "bright", "dull"]
+    assert default_acoustic_concepts() == ["low-pitched", "mid-pitched", "high-pitched", "noisy", "bright", "dull"]
+    assert [v.lookup(x).word for x in ("mid-register", "Mid Range", "medium pitched", "low register")] == \
+        ["mid-pitched", "mid-pitched", "mid-pitched", "low-pitched"]
 
 
 def test_bad_vocabulary_file_is_a_clear_error(tmp_path):
@@ -53,6 +55,33 @@ def test_memberships_follow_the_edges_and_gates():
     assert m[0, 0] > 0.9 and m[0, 1] < 0.01
     assert m[1, 1] > 0.6 and m[1, 0] < 0.01
     assert m[2].tolist() == [0.0, 0.0]   # no f0: neither
+
+
+def test_registers_of_tones_of_known_pitch():
+    # tones from 2 octaves below to 1 octave above the mid band (220-880 Hz), then white noise
+    freqs = [110.0, 120.0, 311.0, 440.0, 622.0, 1760.0]
+    rng = np.random.default_rng(1)
+    clips = [_tone(f) for f in freqs] + [(0.3 * rng.standard_normal(SR)).astype(np.float32)]
+    v = load_vocabulary()
+    words = [v.words[w] for w in ("low-pitched", "mid-pitched", "high-pitched")]
+    m = memberships(AcousticEvidence().features(clips), words, v)                 # (7, 3)
+    assert np.argmax(m[:6], axis=1).tolist() == [0, 0, 1, 1, 1, 2]              # each tone in its own register
+    assert m[2:5, 1].min() > 0.8                                                 # 311, 440, 622 Hz: mid
+    assert m[[0, 1, 5], 1].max() < 0.05                                          # 110, 120, 1760 Hz: not mid
+    assert m[6].tolist() == [0.0, 0.0, 0.0]                                      # noise: no pitch, no register
+    ev = AcousticEvidence().evidence(clips, ["mid-pitched", "mid-register"])
+    assert int(np.argmax(ev[:, 0])) in (2, 3, 4) and np.array_equal(ev[:, 0], ev[:, 1])
+
+
+def test_mid_band_edges_are_half_way():
+    v = load_vocabulary()
+    col = {f: i for i, f in enumerate(FEATURES)}
+    feats = np.zeros((2, len(FEATURES)))
+    feats[:, col["pitch_hz"]] = [220.0, 880.0]
+    feats[:, col["pitchedness"]] = 1.0
+    m = memberships(feats, [v.words["mid-pitched"]], v)[:, 0]
+    # one edge at 0.5, the other 2 octaves (8 widths) off, the gate 8 widths above its edge
+    np.testing.assert_allclose(m, 0.5 * (1 + np.tanh(0.5 * 8.0)) * 0.5, rtol=1e-3)
 
 
 def test_rank_gaussian_ties_share_a_value():
@@ -122,6 +151,7 @@ def test_mentioned_words_skip_negations():
         ["low-pitched", "dull"]
     assert [w.word for w in vocab.mentioned("A deep, booming drum.")] == ["low-pitched", "loud"]
     assert vocab.mentioned("most of the clips feature trumpet") == []
+    assert [w.word for w in vocab.mentioned("A mid-register hum, not high-pitched.")] == ["mid-pitched"]
 
 
 def test_combined_averages_a_sentence_with_the_words_it_names():

@@ -55,9 +55,10 @@ def test_describe_identify_summarize_commands(env, run_dir, capsys):
 
     code, out, _ = cli(capsys, "identify", "--run", str(run_dir), "--method", "db", "--similarity", "cos", "cos3")
     assert code == 0
-    # the default concept set: the 17 soundbank labels and the 5 default acoustic words
-    assert says(out, "7 units x 1 methods (db) x 2 similarities over 22 concepts: ")
-    assert RunDir(run_dir).concepts()[-5:] == ["low-pitched", "high-pitched", "noisy", "bright", "dull"]
+    # the default concept set: the 17 soundbank labels and the 6 default acoustic words
+    assert says(out, "7 units x 1 methods (db) x 2 similarities over 23 concepts: ")
+    assert RunDir(run_dir).concepts()[-6:] == ["low-pitched", "mid-pitched", "high-pitched", "noisy", "bright",
+                                               "dull"]
     assert f"records: {run_dir / 'units' / 'identify.jsonl'}" in out
     records = RunDir(run_dir).read_units("identify")
     assert len(records) == 7 * 2  # units x similarities

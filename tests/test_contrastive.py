@@ -156,8 +156,8 @@ def test_default_concepts_add_acoustic_words():
         concepts_file = None
 
     assert read_concepts(None, Probe()) == ["dog", "noisy"]
-    assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "high-pitched",
-                                                           "bright", "dull"]
+    assert read_concepts(None, Probe(), acoustic=True) == ["dog", "noisy", "low-pitched", "mid-pitched",
+                                                           "high-pitched", "bright", "dull"]
 
 
 def test_a_probe_with_a_concept_file_names_its_concepts_from_it(tmp_path):

@@ -117,3 +117,20 @@ def test_format_table_shows_a_dash_for_icl_similarity():
     rows = [{"method": "icl", "similarity": None, "top1": 58.8, "top5": 64.7, "top1_classes": 64.7,
              "top5_classes": 70.6, "cosine": 0.672, "units": 17}]
     assert format_table(rows).splitlines()[-2].split() == ["icl", "-", "58.8", "64.7", "64.7", "70.6", "0.672", "17"]
+
+
+def test_excluded_concepts_are_never_chosen_and_robust_is_the_default():
+    evidence, acts = planted_case()
+    evidence[:, 1] = 0.0                                   # "rain": no evidence at all
+    concepts = ["dog", "rain", "piano", "siren"]
+    records = identify_units({"tab": evidence}, {"fc": acts}, concepts, similarities=["rank_reorder", "soft_wpmi"],
+                             exclude={"tab": ["rain"]})
+    assert all("rain" not in r["concepts"] and len(r["concepts"]) == 3 for r in records)
+    assert [r["concepts"][0] for r in records if r["similarity"] == "soft_wpmi"] == ["piano", "dog", "siren"]
+    with pytest.raises(AudioDissectError, match="no concept left"):
+        identify_units({"tab": evidence}, {"fc": acts}, concepts, similarities=["cos"], exclude={"tab": concepts})
+    paper = identify_units({"tab": evidence}, {"fc": acts}, concepts, similarities=["cos3"], variant="paper")
+    robust = identify_units({"tab": evidence}, {"fc": acts}, concepts, similarities=["cos3"])
+    assert [r["scores"] for r in robust] != [r["scores"] for r in paper]
+    with pytest.raises(AudioDissectError, match="unknown similarity variant 'pape'"):
+        identify_units({"tab": evidence}, {"fc": acts}, concepts, similarities=["cos3"], variant="pape")

@@ -121,7 +121,7 @@ def test_each_family_has_its_registry():
     from audiodissect.text_embedder import TEXT_EMBEDDERS
 
     assert SIMILARITIES.names() == ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi")
-    assert EVIDENCE_BACKENDS.help() == "tag-bridge[:<tagger>], clap[:<hub id or path>], acoustic"
+    assert EVIDENCE_BACKENDS.help() == "tag-bridge[:<tagger>], clap[:<hub id or path>], acoustic, labels"
     assert CAPTIONERS.help() == "tags, file:<json>, http:<model>@<base url>"
     assert LLMS.help() == ("extractive, llamacpp[:<path.gguf>], http:<model>[@<base_url>], "
                            "transformers:<hub id or folder>")

@@ -280,9 +280,9 @@ def test_pmi_combine_is_the_sharded_merge():
 
 def test_registry_holds_the_five_functions():
     assert list(S.FUNCTIONS) == NAMES
-    assert S.get("cos3") is S.cos3
-    assert S.get("Soft-WPMI") is S.soft_wpmi
-    assert S.get("rank-reorder") is S.rank_reorder
+    assert S.get("cos3", variant="paper") is S.cos3
+    assert S.get("Soft-WPMI", variant="paper") is S.soft_wpmi
+    assert S.get("rank-reorder", variant="paper") is S.rank_reorder
     with pytest.raises(TypeError):
         S.FUNCTIONS["mine"] = S.cos  # read-only
 

@@ -116,6 +116,11 @@ class IdentifyConfig:
     db_topk: int = setting(5, min=1, help="clips per unit when db_scope is topk")
     text_embedder: str = setting("minilm", help="sentence embedder for DB, calibration and scoring")
     top: int = setting(5, min=1, help="concepts kept per unit")
+    similarity_variant: str = setting("robust", choices=("robust", "paper"),
+                                      help="similarity functions: robust (no per-concept rescaling of the evidence "
+                                           "changes a name) or paper (as published)")
+    collapse_threshold: float = setting(0.5, min=0.0, max=1.0,
+                                        help="flag a layer when one concept names more than this share of its units")
 
 
 @dataclasses.dataclass
@@ -249,7 +254,8 @@ class RunConfig:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "record": {"pool": "first", "layer_set": "paper"},
-        "identify": {"db_scope": "topk", "db_topk": 5, "tab_backend": "tag-bridge", "acoustic_concepts": False},
+        "identify": {"db_scope": "topk", "db_topk": 5, "tab_backend": "tag-bridge", "acoustic_concepts": False,
+                     "similarity_variant": "paper"},
         "summarize": {"icl_shots": 2, "icl_summary": "high", "threshold": 0.5, "calibration": "sentence",
                       "contrastive": False},
     },

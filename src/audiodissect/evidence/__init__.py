@@ -8,6 +8,11 @@
   attack, sustain) on the audio; ``"<base>+acoustic"`` (:class:`CombinedEvidence`)
   takes those words' columns from it, averages a text that mentions them with
   their columns, and takes every other column from the base.
+  :class:`LabelEvidence` (``"labels"``) is a labelled probing set's own labels
+  (1 on a concept's clips, 0 elsewhere); ``"<base>+labels"`` (:class:`WithLabels`)
+  takes the concepts that name a label from them, the others from the base.
+- :func:`no_evidence` lists the concepts a matrix says nothing about (constant
+  columns, concepts the source does not cover: :func:`backend_coverage`).
 - DB (descriptions): :func:`description_evidence`.
 - :func:`compute_evidence` runs either with a cache on disk.
 
@@ -15,17 +20,20 @@ Backends are found by spec in :data:`EVIDENCE_BACKENDS` (:func:`load_evidence_ba
 """
 
 from .acoustic import AcousticEvidence, CombinedEvidence, default_acoustic_concepts, load_vocabulary
-from .backends import (ACOUSTIC_SUFFIX, DEFAULT_TAB_BACKEND, EVIDENCE_BACKENDS, EvidenceBackend, evidence_forms,
-                       is_circular, load_evidence_backend)
+from .backends import (ACOUSTIC_SUFFIX, DEFAULT_TAB_BACKEND, EVIDENCE_BACKENDS, LABELS_SUFFIX, EvidenceBackend,
+                       evidence_forms, is_circular, load_evidence_backend)
 from .clap import ClapEvidence
+from .coverage import backend_coverage, constant_columns, no_evidence
 from .descriptions import description_evidence, top_k_clips
+from .labels import LabelEvidence, WithLabels
 from .runner import compute_evidence, evidence_cache_key
 from .tag_bridge import VARIANTS, TagBridge, bridge_evidence
 from .waveforms import waveforms_at
 
 __all__ = [
-    "ACOUSTIC_SUFFIX", "DEFAULT_TAB_BACKEND", "EVIDENCE_BACKENDS", "VARIANTS", "AcousticEvidence", "ClapEvidence",
-    "CombinedEvidence", "EvidenceBackend", "TagBridge", "bridge_evidence", "compute_evidence",
-    "default_acoustic_concepts", "description_evidence", "evidence_cache_key", "evidence_forms", "is_circular",
-    "load_evidence_backend", "load_vocabulary", "top_k_clips", "waveforms_at",
+    "ACOUSTIC_SUFFIX", "DEFAULT_TAB_BACKEND", "EVIDENCE_BACKENDS", "LABELS_SUFFIX", "VARIANTS", "AcousticEvidence",
+    "ClapEvidence", "CombinedEvidence", "EvidenceBackend", "LabelEvidence", "TagBridge", "WithLabels",
+    "backend_coverage", "bridge_evidence", "compute_evidence", "constant_columns", "default_acoustic_concepts",
+    "description_evidence", "evidence_cache_key", "evidence_forms", "is_circular", "load_evidence_backend",
+    "load_vocabulary", "no_evidence", "top_k_clips", "waveforms_at",
 ]

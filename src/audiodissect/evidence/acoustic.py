@@ -31,6 +31,8 @@ word           evidence here                               planted detector
 low-pitched    YIN median f0 below 220 Hz (soft, quarter-  autocorrelation f0 (first peak at 0.9 of the
                octave), gated by median YIN periodicity    best lag) within 40-220 Hz, times periodicity,
                >= 0.6; 64 ms frames over 2x YIN windows    averaged over 1024-sample frames
+mid-pitched    YIN median f0 within 220-880 Hz (soft       autocorrelation f0 within 220-880 Hz (the
+               edges as above), gated the same way         benchmark's ``registers`` extra)
 high-pitched   YIN median f0 above 880 Hz (f0 <= 2 kHz)    autocorrelation f0 within 880-4000 Hz
 noisy          median spectral flatness above 0.3          mean spectral flatness (1024-sample frames)
 bright         spectral centroid above 2 kHz (log scale)   share of power above 2 kHz
@@ -345,8 +347,8 @@ class AcousticEvidence:
             save_npy(path, feats)
         return feats
 
-    def covered(self, concepts: Sequence[str]) -> np.ndarray:
-        """Which concepts this backend has evidence for, shape (C,), bool."""
+    def covered(self, concepts: Sequence[str], probe: Any = None) -> np.ndarray:
+        """Which concepts this backend has evidence for, shape (C,), bool (the same for every probing set)."""
         return self.vocabulary.covered(concepts)
 
     def evidence(self, probe_or_waveforms: Any, concepts: Sequence[str]) -> np.ndarray:
@@ -395,6 +397,12 @@ class CombinedEvidence:
     def settings(self) -> dict[str, Any]:
         base = self.base.settings() if hasattr(self.base, "settings") else {"backend": self.base.name}
         return {"base": base, "acoustic": self.acoustic.settings(), "combine": "exact-or-mean"}
+
+    def covered(self, concepts: Sequence[str], probe: Any = None) -> np.ndarray:
+        """Concepts with evidence from the acoustic words or the base, shape (C,), bool."""
+        from .coverage import backend_coverage
+
+        return self.acoustic.covered(concepts) | backend_coverage(self.base, concepts, probe)
 
     def combine(self, features: np.ndarray, texts: Sequence[str], base_fn: Any) -> np.ndarray:
         """Evidence of `texts` on clips whose qualities are `features` (see the class docstring).

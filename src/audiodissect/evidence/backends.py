@@ -17,6 +17,7 @@ import numpy as np
 from ..registry import Registry
 from .acoustic import AcousticEvidence, CombinedEvidence
 from .clap import DEFAULT_CLAP, ClapEvidence
+from .labels import LABELS_SUFFIX, LabelEvidence, WithLabels
 from .tag_bridge import DEFAULT_TAGGER, DEFAULT_VARIANT, TagBridge
 
 #: The tag bridge for sources, with the acoustic words (pitch, brightness, noisiness, ...) measured on the clips.
@@ -52,6 +53,10 @@ def _acoustic(**_: Any) -> AcousticEvidence:
     return AcousticEvidence()
 
 
+def _labels(**_: Any) -> LabelEvidence:
+    return LabelEvidence()
+
+
 #: The TAB evidence backends by spec (names in any case). ``EVIDENCE_BACKENDS.register(name,
 #: factory)`` adds one; its factory takes ``device``, ``variant``, ``embedder`` and ``batch_size``.
 EVIDENCE_BACKENDS: Registry[Any] = Registry("evidence backend", fold=str.lower)
@@ -59,11 +64,12 @@ EVIDENCE_BACKENDS.register("tag-bridge", _tag_bridge, argument="<tagger>", optio
                            aliases=("tag_bridge", "tags"))
 EVIDENCE_BACKENDS.register("clap", _clap, argument="<hub id or path>", optional=True)
 EVIDENCE_BACKENDS.register("acoustic", _acoustic)
+EVIDENCE_BACKENDS.register("labels", _labels)
 
 
 def evidence_forms() -> tuple[str, ...]:
     """The accepted TAB backend specs, for help texts: the registry's forms and the ``+acoustic`` composition."""
-    return (*EVIDENCE_BACKENDS.forms(), f"<any of these>{ACOUSTIC_SUFFIX}")
+    return (*EVIDENCE_BACKENDS.forms(), f"<any of these>{ACOUSTIC_SUFFIX}", f"<any of these>{LABELS_SUFFIX}")
 
 
 def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None = None,
@@ -76,7 +82,8 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
     spec : str
         ``"tag-bridge"`` (YAMNet as the tagger), ``"tag-bridge:<target spec>"``,
         ``"clap"`` (``laion/clap-htsat-unfused``) or ``"clap:<hub id or local folder>"``;
-        ``"acoustic"`` (measured acoustic words only); a name registered in
+        ``"acoustic"`` (measured acoustic words only); ``"labels"`` (a labelled
+        probing set's own labels); a name registered in
         :data:`EVIDENCE_BACKENDS`; any of these with ``"+acoustic"`` appended
         (``"tag-bridge+acoustic"``, ``"clap:<id>+acoustic"``): the acoustic
         words' columns measured, the others from that backend.
@@ -95,6 +102,8 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
     """
     spec = str(spec).strip()
     options = {"device": device, "variant": variant, "embedder": embedder, "batch_size": batch_size}
+    if spec.lower().endswith(LABELS_SUFFIX):
+        return WithLabels(load_evidence_backend(spec[:-len(LABELS_SUFFIX)], **options))
     if spec.lower().endswith(ACOUSTIC_SUFFIX):
         return CombinedEvidence(load_evidence_backend(spec[:-len(ACOUSTIC_SUFFIX)], **options))
     return EVIDENCE_BACKENDS.build(spec, **options)
@@ -118,7 +127,10 @@ def is_circular(target_name: str, evidence_backend: Any) -> bool:
     """
     if isinstance(evidence_backend, str):
         evidence_backend = load_evidence_backend(evidence_backend)
-    tagger = getattr(getattr(evidence_backend, "base", evidence_backend), "tagger_name", None)
+    base = evidence_backend
+    while hasattr(base, "base"):  # "+acoustic", "+labels": the tag bridge is innermost
+        base = base.base
+    tagger = getattr(base, "tagger_name", None)
     if tagger is None:
         return False
     return str(tagger).strip().lower() == str(target_name).strip().lower()

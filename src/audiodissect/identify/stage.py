@@ -64,6 +64,7 @@ class IdentifyStage(Stage):
                 "methods": methods, "similarities": list(cfg.similarities),
                 "tab_backend": cfg.tab_backend if "tab" in methods else None, "db_scope": cfg.db_scope,
                 "db_topk": cfg.db_topk, "text_embedder": cfg.text_embedder, "top": cfg.top,
+                "variant": cfg.similarity_variant,
                 "descriptions": hash_key(descriptions) if descriptions is not None else None}
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
@@ -96,7 +97,8 @@ class IdentifyStage(Stage):
         record = run.stage("record")
         records = identify_units({m: e[rows] for m, e in evidence.items()}, run.probe_activations(), concepts,
                                  similarities=cfg.similarities, top=cfg.top, db_scope=cfg.db_scope,
-                                 db_topk=cfg.db_topk, output_layer=run.output_layer())
+                                 db_topk=cfg.db_topk, output_layer=run.output_layer(),
+                                 variant=cfg.similarity_variant)
         run.write_units("identify", records)
         circular = "tab" in evidence and is_circular(record["model"], cfg.tab_backend)
         return {"concepts": len(concepts), "methods": list(evidence), "circular": circular, "skipped": left_out,

@@ -7,20 +7,22 @@ function; the identify stage (:mod:`audiodissect.identify.stage`) caches them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..arrays import RowSubset, column_blocks
+from ..errors import AudioDissectError, unknown_name_error
 from ..records import ConceptRanking, unit_id
+from ..similarity.registry import DEFAULT_VARIANT
 
 METHODS = ("tab", "db")
 
 
 def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int = 5,
-                       block_units: int | None = None) -> np.ndarray:
+                       block_units: int | None = None, normal_scores: bool = False) -> np.ndarray:
     """Score units by the mean evidence of their k most-activating clips.
 
     This is the original AND's description-based variant for hidden units:
@@ -34,12 +36,24 @@ def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int 
     k : int
     block_units : int, optional
         Units per block (default: about 64 MiB of activations).
+    normal_scores : bool, default False
+        Average each concept's normal scores over the clips (its ranks mapped
+        to standard normal quantiles, :func:`audiodissect.evidence.acoustic.rank_gaussian`)
+        instead of its raw evidence: the robust variant. Raw means favour the
+        concept with the largest common level on every unit (DB's softmax
+        columns give the word the descriptions say most the largest); normal
+        scores ask where each concept is higher than usual, whatever its level
+        and spread.
 
     Returns
     -------
     np.ndarray, shape (U, C), float32
     """
     evidence = np.asarray(evidence)
+    if normal_scores:
+        from ..evidence.acoustic import rank_gaussian
+
+        evidence = rank_gaussian(evidence)
     k = min(k, activations.shape[0])
     out = np.empty((activations.shape[1], evidence.shape[1]), dtype=np.float32)
     for units, block in column_blocks(activations, block_units=block_units):
@@ -49,7 +63,7 @@ def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int 
 
 
 def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: str,
-                scope: str = "all", topk: int = 5, seed: int = 0) -> torch.Tensor:
+                scope: str = "all", topk: int = 5, seed: int = 0, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
     """Unit-concept scores, shape (U, C), for one similarity function.
 
     Parameters
@@ -61,12 +75,18 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
     scope : {"all", "topk"}
         ``"all"`` compares whole columns; ``"topk"`` scores by the unit's top-k clips
         only (:func:`topk_clip_evidence`; the similarity function is then unused).
+    variant : {"robust", "paper"}
+        The similarity functions' variant (:data:`audiodissect.similarity.VARIANTS`);
+        for ``scope="topk"``, robust averages normal scores instead of raw evidence.
     """
     from .. import similarity as sim
 
+    if variant not in sim.VARIANTS:
+        raise unknown_name_error("similarity variant", str(variant), sim.VARIANTS)
     if scope == "topk":
-        return torch.from_numpy(topk_clip_evidence(evidence, activations, k=topk))
-    fn = sim.get(similarity)
+        return torch.from_numpy(topk_clip_evidence(evidence, activations, k=topk,
+                                                   normal_scores=variant == "robust"))
+    fn = sim.get(similarity, variant=variant)
     kwargs: dict[str, Any] = {"seed": seed} if similarity == "rank_reorder" else {}
     return fn(evidence, activations, **kwargs).float().cpu()
 
@@ -87,7 +107,8 @@ def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str
 def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
                    concepts: Sequence[str], *, similarities: Sequence[str], top: int = 5,
                    db_scope: str = "all", db_topk: int = 5, output_layer: str | None = None,
-                   seed: int = 0) -> list[ConceptRanking]:
+                   seed: int = 0, variant: str = DEFAULT_VARIANT,
+                   exclude: Mapping[str, Collection[str]] | None = None) -> list[ConceptRanking]:
     """Closed-set concepts of every unit, for every method and similarity function.
 
     Parameters
@@ -103,24 +124,43 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
         over each unit's top-k clips.
     output_layer : str, optional
         The classifier layer, always compared over all clips (as in the original).
+    variant : {"robust", "paper"}
+        The similarity functions' variant (:func:`score_units`).
+    exclude : mapping of method name to collection of str, optional
+        Concepts a method may not choose, e.g. those its evidence says nothing
+        about (:func:`audiodissect.evidence.no_evidence`): their columns are
+        left out before scoring, so no record of that method names them.
 
     Returns
     -------
     list of ConceptRanking
         One record per (unit, method, similarity).
+
+    Raises
+    ------
+    AudioDissectError
+        When `exclude` leaves a method no concept.
     """
     records: list[ConceptRanking] = []
     for method, ev in evidence.items():
+        left_out = set((exclude or {}).get(method, ()))
+        keep = np.array([c not in left_out for c in concepts], dtype=bool)
+        if not keep.any():
+            raise AudioDissectError(f"method {method!r} has no concept left to choose",
+                                    hint="every concept was excluded (no evidence for any?)")
+        if not keep.all():
+            ev = np.asarray(ev)[:, keep]
+        kept = [c for c, k in zip(concepts, keep) if k]
         for layer, acts in activations.items():
             if not (isinstance(acts, (np.ndarray, RowSubset)) and acts.dtype == np.float32):
                 acts = np.asarray(acts, dtype=np.float32)  # memory maps and row subsets stay lazy
             scope = db_scope if (method == "db" and layer != output_layer) else "all"
             if scope == "topk":
-                scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk)
-                records += concept_records(scores, concepts, layer=layer, method=method,
+                scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk, variant=variant)
+                records += concept_records(scores, kept, layer=layer, method=method,
                                            similarity=f"top{db_topk}", top=top)
                 continue
             for name in similarities:
-                scores = score_units(ev, acts, similarity=name, seed=seed)
-                records += concept_records(scores, concepts, layer=layer, method=method, similarity=name, top=top)
+                scores = score_units(ev, acts, similarity=name, seed=seed, variant=variant)
+                records += concept_records(scores, kept, layer=layer, method=method, similarity=name, top=top)
     return records

@@ -2,22 +2,27 @@
 
 from .benchmark import (
     ACOUSTIC_CONCEPTS,
+    EXTRAS,
+    BenchmarkSetup,
     acoustic_detectors,
     benchmark_concepts,
+    benchmark_setup,
     default_detectors,
     format_table,
     recovery,
     recovery_rows,
 )
 from .detectors import BandEnergy, ClassCopy, Detector, Noisiness, PitchRange, Spectra, analyse
+from .hard import ClipIndicator, PitchBand, SpeechDetector, band_detectors, clip_digest, label_detectors, label_names
 from .model import PLANTED_LAYER, PlantedLayer, PlantedModel, plant_units, planted_class_count, planted_concepts
 from .run import planted_scores, run_planted, truth_indices
 from .summaries import names_concept, planted_summaries, summary_recall, write_planted_summaries
 
 __all__ = [
-    "ACOUSTIC_CONCEPTS", "BandEnergy", "ClassCopy", "Detector", "Noisiness", "PLANTED_LAYER", "PitchRange",
-    "PlantedLayer", "PlantedModel", "Spectra", "acoustic_detectors", "analyse", "benchmark_concepts",
-    "default_detectors", "format_table", "names_concept", "plant_units", "planted_class_count", "planted_concepts",
-    "planted_scores", "planted_summaries", "recovery", "recovery_rows", "run_planted", "summary_recall",
-    "truth_indices", "write_planted_summaries",
+    "ACOUSTIC_CONCEPTS", "EXTRAS", "BandEnergy", "BenchmarkSetup", "ClassCopy", "ClipIndicator", "Detector",
+    "Noisiness", "PLANTED_LAYER", "PitchBand", "PitchRange", "PlantedLayer", "PlantedModel", "Spectra",
+    "SpeechDetector", "acoustic_detectors", "analyse", "band_detectors", "benchmark_concepts", "benchmark_setup",
+    "clip_digest", "default_detectors", "format_table", "label_detectors", "label_names", "names_concept",
+    "plant_units", "planted_class_count", "planted_concepts", "planted_scores", "planted_summaries", "recovery",
+    "recovery_rows", "run_planted", "summary_recall", "truth_indices", "write_planted_summaries",
 ]

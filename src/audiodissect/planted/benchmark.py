@@ -21,8 +21,10 @@ The concept set is the class names followed by :data:`ACOUSTIC_CONCEPTS`
 identified concept is its own, at top-5 when its own is among the five best.
 
 Measured on the default soundbank (1,598 probe clips, 17 labels) and the
-demo CNN, with the offline evidence (tag bridge over YAMNet; descriptions
-from the tags+descriptors captioner, MiniLM), ``audiodissect evaluate planted
+demo CNN, with the published similarity functions (``bench/results/collapse.md``
+compares them with the robust ones on the current soundbank) and the
+offline evidence (tag bridge over YAMNet; descriptions from the
+tags+descriptors captioner, MiniLM), ``audiodissect evaluate planted
 --out runs/evidence_planted2``: the 17 class-copy units are recovered 94.1 %
 top-1 by TAB with cos3, WPMI and soft-WPMI (16 of 17; the miss is "bass
 guitar", named "synthesizer" or "noisy", as on the last layer) and 82.4 % by
@@ -32,20 +34,40 @@ instruments, and neither evidence expresses the words well (top-1 over the
 five acoustic units: DB 40 % with cos, TAB 0 %: the words have no close
 YAMNet tag). ``class_top1`` is the headline number; ``acoustic_top1`` shows
 what the evidence cannot yet name.
+
+Harder units (``extras`` of :func:`benchmark_setup`, :mod:`audiodissect.planted.hard`):
+
+* ``"bands"``: three pitch bands, Gaussian tuning curves on log f0 centred
+  at 110, 440 and 1760 Hz (half an octave wide), named by their register
+  (low-, mid-, high-pitched): not monotonic in pitch;
+* ``"registers"``: the mid register detector the acoustic set lacks
+  (periodic with f0 in 220-880 Hz, "mid-pitched");
+* ``"speech"``: a speech detector from the waveform ("speech");
+* ``"labels"``: one unit per chosen probe label (by default the first two in
+  sorted order) that is 1 on that label's clips and 0 elsewhere, named by a
+  code name no tagger or captioner knows ("group 1", "group 2"); only label
+  evidence renamed the same way (:attr:`BenchmarkSetup.label_names`, given to
+  :class:`~audiodissect.evidence.WithLabels` as ``rename``) can name them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import AudioDissectError
+from ..errors import AudioDissectError, unknown_name_error
 from .detectors import BandEnergy, ClassCopy, Detector, Noisiness, PitchRange
+from .hard import SpeechDetector, band_detectors, label_detectors, label_names
 
 ACOUSTIC_CONCEPTS = ("low-pitched", "high-pitched", "noisy", "bright", "dull")
 TABLE_COLUMNS = ("method", "similarity", "units", "top1", "top5", "class_top1", "acoustic_top1")
+#: The harder planted units :func:`benchmark_setup` can add, in table order.
+EXTRAS = ("bands", "registers", "speech", "labels")
+#: Top-1 columns of the extra groups, after :data:`TABLE_COLUMNS`.
+GROUP_COLUMNS = {"band": "band_top1", "speech": "speech_top1", "label": "label_top1"}
 
 
 def acoustic_detectors() -> list[Detector]:
@@ -68,6 +90,77 @@ def benchmark_concepts(class_names: Sequence[str] | None, *, acoustic: bool = Tr
     """The benchmark's concept set: the class names, then :data:`ACOUSTIC_CONCEPTS` (no repeats)."""
     names = list(class_names or []) + (list(ACOUSTIC_CONCEPTS) if acoustic else [])
     return list(dict.fromkeys(names))
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkSetup:
+    """The planted units of a benchmark run and what naming them needs.
+
+    Attributes
+    ----------
+    detectors : list of Detector
+        Unit i of the planted layer is ``detectors[i]``: class copies first.
+    concepts : list of str
+        The concept set: the class names, the acoustic words, then the extra
+        units' concepts (no repeats).
+    label_names : dict of str to str
+        ``{probe label: code name}`` of the label units (empty without
+        ``"labels"``): give it to :class:`~audiodissect.evidence.WithLabels`
+        (or :class:`~audiodissect.evidence.LabelEvidence`) as ``rename``.
+    """
+
+    detectors: list[Detector]
+    concepts: list[str]
+    label_names: dict[str, str]
+
+
+def benchmark_setup(class_names: Sequence[str] | None, *, acoustic: bool = True, extras: Sequence[str] = (),
+                    probe: Any = None, sample_rate: int | None = None,
+                    labels: Sequence[str] | None = None) -> BenchmarkSetup:
+    """The planted units and the concept set of a benchmark run, with the harder units of `extras`.
+
+    Parameters
+    ----------
+    class_names : sequence of str or None
+        The wrapped model's classes (one class copy each).
+    acoustic : bool
+        Add the five acoustic detectors.
+    extras : sequence of str
+        Any of :data:`EXTRAS` (see the module docstring).
+    probe : ProbeSet, optional
+        Needed for ``"labels"``: the label units fire on its clips.
+    sample_rate : int, optional
+        The planted layer's rate (the target's); needed for ``"labels"``.
+    labels : sequence of str, optional
+        The probe labels that get a unit (default: the first two in sorted order).
+
+    Returns
+    -------
+    BenchmarkSetup
+    """
+    unknown = [e for e in extras if e not in EXTRAS]
+    if unknown:
+        raise unknown_name_error("planted extra", unknown[0], EXTRAS)
+    detectors = default_detectors(class_names, acoustic=acoustic) if (class_names or acoustic) else []
+    names: dict[str, str] = {}
+    for extra in EXTRAS:
+        if extra not in extras:
+            continue
+        if extra == "bands":
+            detectors += band_detectors()
+        elif extra == "registers":
+            detectors.append(PitchRange(220.0, 880.0, "mid-pitched"))
+        elif extra == "speech":
+            detectors.append(SpeechDetector("speech"))
+        else:
+            if probe is None or sample_rate is None:
+                raise AudioDissectError("label units need the probing set and the target's sample rate")
+            names = label_names(list(labels) if labels is not None else probe.labels[:2])
+            detectors += label_detectors(probe, names, sample_rate=sample_rate)
+    if not detectors:
+        raise AudioDissectError("nothing to plant: no class names, no acoustic detectors, no extras")
+    concepts = list(dict.fromkeys(benchmark_concepts(class_names, acoustic=acoustic) + [d.concept for d in detectors]))
+    return BenchmarkSetup(detectors=detectors, concepts=concepts, label_names=names)
 
 
 def recovery(scores: np.ndarray, truth: np.ndarray, *, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +191,7 @@ def recovery(scores: np.ndarray, truth: np.ndarray, *, k: int = 5) -> tuple[np.n
 
 
 def recovery_rows(scores: Mapping[tuple[str, str], np.ndarray], truth: np.ndarray, *,
-                  n_classes: int) -> list[dict[str, Any]]:
+                  n_classes: int, groups: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Top-1 / top-5 recovery (percent) per (method, similarity).
 
     Parameters
@@ -106,20 +199,40 @@ def recovery_rows(scores: Mapping[tuple[str, str], np.ndarray], truth: np.ndarra
     scores : mapping of (method, similarity) to np.ndarray, shape (U, C)
     truth : np.ndarray, shape (U,), int
     n_classes : int
-        The first `n_classes` units are class copies, the rest acoustic detectors.
+        The first `n_classes` units are class copies, the rest acoustic detectors
+        (when `groups` is None).
+    groups : sequence of str, length U, optional
+        Each unit's :attr:`Detector.group`; with it, ``class_top1`` and
+        ``acoustic_top1`` cover the units of those groups, and each other
+        group present gets its column of :data:`GROUP_COLUMNS`.
 
     Returns
     -------
     list of dict
-        Rows with :data:`TABLE_COLUMNS`; ``acoustic_top1`` is None without acoustic units.
+        Rows with :data:`TABLE_COLUMNS` (and the group columns); a group
+        without units gives None.
     """
+    if groups is None:
+        groups = ["class"] * n_classes + ["acoustic"] * (len(truth) - n_classes)
+    groups = np.asarray(list(groups))
+    if groups.shape != (len(truth),):
+        raise AudioDissectError(f"{groups.size} unit groups for {len(truth)} planted units")
+    extra = [g for g in GROUP_COLUMNS if (groups == g).any()]
     rows = []
     for (method, similarity), s in scores.items():
         top1, top5 = recovery(s, truth)
-        rows.append({"method": method, "similarity": similarity, "units": int(len(truth)),
-                     "top1": _pct(top1), "top5": _pct(top5), "class_top1": _pct(top1[:n_classes]),
-                     "acoustic_top1": _pct(top1[n_classes:])})
+        row = {"method": method, "similarity": similarity, "units": int(len(truth)),
+               "top1": _pct(top1), "top5": _pct(top5), "class_top1": _pct(top1[groups == "class"]),
+               "acoustic_top1": _pct(top1[groups == "acoustic"])}
+        row.update({GROUP_COLUMNS[g]: _pct(top1[groups == g]) for g in extra})
+        rows.append(row)
     return rows
+
+
+def table_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """:data:`TABLE_COLUMNS` and the group columns the rows have, in order."""
+    present = {key for r in rows for key in r}
+    return list(TABLE_COLUMNS) + [c for c in GROUP_COLUMNS.values() if c in present]
 
 
 def _pct(flags: np.ndarray) -> float | None:
@@ -128,12 +241,15 @@ def _pct(flags: np.ndarray) -> float | None:
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """A plain-text table of :func:`recovery_rows`."""
-    header = ("method", "similarity", "units", "top-1 %", "top-5 %", "classes top-1 %", "acoustic top-1 %")
+    columns = table_columns(rows)
+    titles = {"band_top1": "bands top-1 %", "speech_top1": "speech top-1 %", "label_top1": "labels top-1 %"}
+    header = ("method", "similarity", "units", "top-1 %", "top-5 %", "classes top-1 %", "acoustic top-1 %",
+              *(titles[c] for c in columns[len(TABLE_COLUMNS):]))
 
     def cell(v: Any) -> str:
         return "-" if v is None else str(v)
 
-    body = [tuple(cell(r[c]) for c in TABLE_COLUMNS) for r in rows]
+    body = [tuple(cell(r.get(c)) for c in columns) for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]

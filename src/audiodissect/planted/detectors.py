@@ -46,6 +46,12 @@ class Spectra:
         Normalised, unbiased autocorrelation of each frame at lags 0..L-1 samples.
     sample_rate : int
     logits : torch.Tensor, shape (B, n_classes)
+    hop : int
+        Samples between frame starts.
+    waveform : torch.Tensor or None, shape (B, T)
+        The zero-padded waveforms as given.
+    lengths : torch.Tensor or None, shape (B,)
+        Their true lengths in samples.
     """
 
     power: torch.Tensor
@@ -54,6 +60,9 @@ class Spectra:
     autocorr: torch.Tensor
     sample_rate: int
     logits: torch.Tensor
+    hop: int = 256
+    waveform: torch.Tensor | None = None
+    lengths: torch.Tensor | None = None
 
     def frame_mean(self, values: torch.Tensor) -> torch.Tensor:
         """Mean of per-frame `values` (B, F) over each clip's active frames -> (B,)."""
@@ -75,6 +84,7 @@ def analyse(waveform: torch.Tensor, lengths: torch.Tensor, logits: torch.Tensor,
     n_fft, hop : int
         Frame and hop length in samples.
     """
+    given = waveform
     waveform = waveform.float()
     if waveform.shape[1] < n_fft:
         waveform = torch.nn.functional.pad(waveform, (0, n_fft - waveform.shape[1]))
@@ -97,13 +107,18 @@ def analyse(waveform: torch.Tensor, lengths: torch.Tensor, logits: torch.Tensor,
     ac = ac / ac[..., :1].clamp_min(_EPS)
     freqs = torch.fft.rfftfreq(n_fft, d=1.0 / sample_rate).to(waveform.device)
     return Spectra(power=power, freqs=freqs, active=active, autocorr=ac, sample_rate=int(sample_rate),
-                   logits=logits)
+                   logits=logits, hop=int(hop), waveform=given, lengths=lengths)
 
 
 class Detector(torch.nn.Module):
-    """One planted unit: ``forward(spectra) -> (B,)``, with a known `concept`."""
+    """One planted unit: ``forward(spectra) -> (B,)``, with a known `concept`.
+
+    `group` names the kind of unit in the benchmark's table (``class``,
+    ``acoustic``, ``band``, ``speech``, ``label``).
+    """
 
     concept: str
+    group = "acoustic"
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -111,6 +126,8 @@ class Detector(torch.nn.Module):
 
 class ClassCopy(Detector):
     """Copies the wrapped model's logit of class `index`."""
+
+    group = "class"
 
     def __init__(self, index: int, concept: str):
         super().__init__()

@@ -13,9 +13,10 @@ from ..cache import atomic_path
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import PLANTED_TABLE, RunDir
+from ..similarity.registry import DEFAULT_VARIANT
 from ..targets.base import Target
-from .benchmark import TABLE_COLUMNS, recovery_rows
-from .model import PLANTED_LAYER, planted_class_count, planted_concepts
+from .benchmark import recovery_rows, table_columns
+from .model import PLANTED_LAYER, planted_class_count, planted_concepts, planted_layer
 
 #: ``evidence_fn(run, probe, concepts, methods) -> {method: (N, C)}``: clip-concept evidence
 #: for every clip of the run (rows in clip order) and each method ("tab", "db").
@@ -23,7 +24,8 @@ EvidenceFn = Callable[[RunDir, ProbeSet, Sequence[str], Sequence[str]], Mapping[
 
 
 def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, *,
-                   similarities: Sequence[str], seed: int = 0) -> dict[tuple[str, str], np.ndarray]:
+                   similarities: Sequence[str], seed: int = 0,
+                   variant: str = DEFAULT_VARIANT) -> dict[tuple[str, str], np.ndarray]:
     """Unit-concept scores of the planted units for every (method, similarity).
 
     Parameters
@@ -34,6 +36,8 @@ def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, 
         The planted layer on the same rows.
     similarities : sequence of str
         Names in the similarity registry.
+    variant : {"robust", "paper"}
+        The similarity functions' variant.
 
     Returns
     -------
@@ -47,7 +51,7 @@ def planted_scores(evidence: Mapping[str, np.ndarray], activations: np.ndarray, 
         if ev.shape[0] != activations.shape[0]:
             raise AudioDissectError(f"{method} evidence has {ev.shape[0]} rows for {activations.shape[0]} clips")
         for name in similarities:
-            out[(method, name)] = score_units(ev, activations, similarity=name, seed=seed).numpy()
+            out[(method, name)] = score_units(ev, activations, similarity=name, seed=seed, variant=variant).numpy()
     return out
 
 
@@ -64,12 +68,13 @@ def truth_indices(truth: Sequence[str], concepts: Sequence[str]) -> np.ndarray:
 def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Sequence[str],
                 evidence_fn: EvidenceFn, methods: Sequence[str] = ("tab", "db"),
                 similarities: Sequence[str] = ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"),
-                ) -> list[dict[str, Any]]:
+                variant: str = DEFAULT_VARIANT) -> list[dict[str, Any]]:
     """Measure how each method recovers the units of a planted target's recorded ``planted`` layer.
 
     `run` must hold a recording of the ``planted`` layer (the record stage).
     Writes ``concepts.txt``, ``planted/table.csv`` (one row per
-    method and similarity, :data:`~audiodissect.planted.benchmark.TABLE_COLUMNS`)
+    method and similarity, :data:`~audiodissect.planted.benchmark.TABLE_COLUMNS`
+    and a top-1 column per group of harder units planted)
     and ``units/planted.jsonl`` (each planted unit's top-5 concepts per method
     and similarity, with its true concept).
 
@@ -84,6 +89,8 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
         Must contain every planted concept.
     evidence_fn : EvidenceFn
     methods, similarities : sequence of str
+    variant : {"robust", "paper"}
+        The similarity functions' variant.
 
     Returns
     -------
@@ -102,15 +109,16 @@ def run_planted(run: RunDir, target: Target, probe: ProbeSet, *, concepts: Seque
     rows = run.probe_rows()
     acts = np.asarray(run.activations(PLANTED_LAYER))[rows]
     evidence = {m: np.asarray(e)[rows] for m, e in evidence_fn(run, probe, concepts, methods).items()}
-    scores = planted_scores(evidence, acts, similarities=similarities)
-    table = recovery_rows(scores, truth_idx, n_classes=planted_class_count(target))
+    scores = planted_scores(evidence, acts, similarities=similarities, variant=variant)
+    table = recovery_rows(scores, truth_idx, n_classes=planted_class_count(target),
+                          groups=[d.group for d in planted_layer(target).detectors])
     records = []
     for (method, similarity), s in scores.items():
         for r in concept_records(_tensor(s), concepts, layer=PLANTED_LAYER, method=method, similarity=similarity):
             records.append({**r, "truth": truth[r["index"]]})
     run.write_units("planted", records)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(TABLE_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=table_columns(table), lineterminator="\n")
     writer.writeheader()
     writer.writerows(table)
     with atomic_path(run.file(PLANTED_TABLE)) as tmp:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +26,6 @@ from ..records import PruneRow
 from ..targets.base import Target
 from .evaluate import HeldoutAudio, evaluate_selection
 from .strategies import Selection
-
-if TYPE_CHECKING:
-    from .runner import PruningContext
 
 
 @dataclasses.dataclass
@@ -111,8 +108,9 @@ def build_replica(target: Target, probe: ProbeSet, rows: np.ndarray, **shared: A
     return MeasureReplica(target=target, audio=audio, **shared)
 
 
-def replica_setup(pruning: PruningContext) -> Callable[[], MeasureReplica]:
-    """How a worker elsewhere builds its state for :func:`measure_row` from a pruning context.
+def replica_setup(pruning: Any) -> Callable[[], MeasureReplica]:
+    """How a worker elsewhere builds its state for :func:`measure_row` from a
+    :class:`~audiodissect.prune.runner.PruningContext`.
 
     A :class:`MeasureReplica` made on the worker from a CPU copy of the model
     and the probing set, so each worker reads the held-out audio once. (In

@@ -12,34 +12,52 @@ default to the published ones (inherited from CLIP-Dissect):
 - :func:`wpmi`: weighted PMI over the unit's top 28 clips (a=2, lambda=0.6);
 - :func:`soft_wpmi`: rank-weighted PMI over the top 100 clips (a=10, lambda=1).
 
-Find one by name with :func:`get` or in :data:`FUNCTIONS`, add one with
-``SIMILARITIES.register(name, function)``; read a unit's best
-concepts with :func:`top_concepts`.
+Each has a robust variant (``cos_robust``, ``cos3_robust``, ...), invariant to
+any per-concept rescaling of the evidence (``a_c p_c + b_c``, ``a_c > 0``) so
+that no concept wins a layer's units for its evidence's level or spread; their
+docstrings say what changed and why. :data:`FUNCTIONS` holds the published
+functions, :data:`ROBUST_FUNCTIONS` the robust ones, :func:`get` finds either
+by name and variant (default ``"robust"``); ``SIMILARITIES.register(name,
+function, robust=other)`` adds one. Read a unit's best concepts with
+:func:`top_concepts`; :func:`concept_collapse` says how much of a layer one
+concept takes.
 """
 
 from ._pmi import pmi_combine
-from .cos import cos
-from .cos3 import cos3
-from .rank_reorder import N_ORDERINGS, rank_reorder
-from .registry import FUNCTIONS, SIMILARITIES, get
-from .soft_wpmi import soft_wpmi, soft_wpmi_log_likelihood
+from .collapse import COLLAPSE_THRESHOLD, Collapse, concept_collapse
+from .cos import cos, cos_robust
+from .cos3 import cos3, cos3_robust
+from .rank_reorder import N_ORDERINGS, rank_reorder, rank_reorder_robust
+from .registry import DEFAULT_VARIANT, FUNCTIONS, ROBUST_FUNCTIONS, SIMILARITIES, VARIANTS, get
+from .soft_wpmi import soft_wpmi, soft_wpmi_log_likelihood, soft_wpmi_robust
 from .top import TopConcepts, concept_names, top_concepts
-from .wpmi import wpmi, wpmi_log_likelihood
+from .wpmi import wpmi, wpmi_log_likelihood, wpmi_robust
 
 __all__ = [
+    "COLLAPSE_THRESHOLD",
+    "Collapse",
+    "DEFAULT_VARIANT",
     "FUNCTIONS",
     "N_ORDERINGS",
+    "ROBUST_FUNCTIONS",
     "SIMILARITIES",
     "TopConcepts",
+    "VARIANTS",
+    "concept_collapse",
     "concept_names",
     "cos",
     "cos3",
+    "cos3_robust",
+    "cos_robust",
     "get",
     "pmi_combine",
     "rank_reorder",
+    "rank_reorder_robust",
     "soft_wpmi",
     "soft_wpmi_log_likelihood",
+    "soft_wpmi_robust",
     "top_concepts",
     "wpmi",
     "wpmi_log_likelihood",
+    "wpmi_robust",
 ]

@@ -46,3 +46,21 @@ def pmi_combine(log_p_c_given_u, *, lam: float) -> torch.Tensor:
     cond = cond.to(torch.float64)
     log_p_c = torch.logsumexp(cond, dim=0) - math.log(cond.shape[0])
     return (cond - lam * log_p_c).to(torch.float32)
+
+
+def clip_prior_pmi(log_p_c_given_u: torch.Tensor, log_p_c: torch.Tensor, *, lam: float) -> torch.Tensor:
+    """``log p(c | u) - lam * log p(c)`` with a prior from the clips, shape (U, C), float32.
+
+    :func:`~audiodissect.similarity.soft_wpmi_robust` takes ``log p(c)`` from
+    the probing set's clips (the same for every unit), so nothing needs the
+    other units of the layer and a concept's score does not depend on which
+    units are scored with it.
+
+    Parameters
+    ----------
+    log_p_c_given_u : torch.Tensor, shape (U, C)
+    log_p_c : torch.Tensor, shape (C,)
+    lam : float
+    """
+    cond = log_p_c_given_u.to(torch.float64)
+    return (cond - lam * log_p_c.to(device=cond.device, dtype=torch.float64)).to(torch.float32)

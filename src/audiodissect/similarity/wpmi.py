@@ -1,4 +1,4 @@
-"""wpmi: weighted pointwise mutual information between a unit's top clips and a concept."""
+"""wpmi: weighted pointwise mutual information between a unit's top clips and a concept (published and robust)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, prepare, unit_chunks
 from ._pmi import concept_probabilities, pmi_combine
+from ._ranks import normal_scores
 
 #: Added to probabilities before the log (the published setting).
 MIN_PROB = 1e-7
@@ -72,3 +73,60 @@ def wpmi(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6
     lam = check_number(lam, "lam")
     return pmi_combine(wpmi_log_likelihood(evidence, activations, a=a, k=k, chunk_size=chunk_size),
                        lam=lam)
+
+
+def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6,
+                chunk_size: int | None = None) -> torch.Tensor:
+    """Weighted PMI of every (unit, concept) pair on normal-scored evidence: the robust :func:`wpmi`.
+
+    :func:`wpmi` with each evidence column replaced by its normal scores over
+    clips (:func:`~audiodissect.similarity._ranks.normal_scores`: ranks, ties
+    sharing their mean rank, mapped to standard normal quantiles) before
+    ``Q = softmax(a * Z)``; the rest is published: ``log p(c | u)`` sums
+    ``log(Q + 1e-7)`` over the unit's top `k` clips, ``log p(c)`` is the
+    log-mean-exp of ``log p(c | u)`` over the units passed in (pass one
+    layer at a time; for shards, merge :func:`wpmi_log_likelihood` of the
+    normal scores with :func:`~audiodissect.similarity.pmi_combine`), score
+    ``= log p(c | u) - lam * log p(c)``.
+
+    What it changes and why: a per-concept offset ``b_c`` adds ``a * b_c`` to
+    concept c's logit on every clip, so the concept with the largest common
+    level takes probability from every other on every clip, and with
+    ``lam = 0.6 < 1`` the prior cancels only 60 % of it: the concept with the
+    largest offset wins (DB's softmax columns give the word the descriptions
+    say most the largest level). A scale ``a_c`` sharpens or flattens one
+    concept against the others. Normal scores give every concept the same
+    distribution over clips, so only where it is high matters. The prior over
+    the layer's units stays: with ``lam < 1`` a concept no unit stands out on
+    keeps ``(1 - lam)`` of its (very negative) log-likelihood and cannot win,
+    and the prior favours the concepts specific to a unit among its layer
+    (unlike :func:`~audiodissect.similarity.soft_wpmi_robust`, whose
+    ``lam = 1`` makes that prior collapse).
+
+    Invariant to any increasing transform of a concept's evidence (per-concept
+    ``a_c p_c + b_c``, ``a_c > 0``, included) and of a unit's activations.
+
+    Parameters
+    ----------
+    evidence : array_like or torch.Tensor, shape (N, C)
+        Evidence of each concept in each clip.
+    activations : array_like or torch.Tensor, shape (N, U)
+        Activation of each unit on each clip.
+    a : float, default 2
+        Softmax factor, applied to normal scores (the published setting).
+    k : int, default 28
+        Top clips per unit.
+    lam : float, default 0.6
+        Weight of the concept prior.
+    chunk_size : int, optional
+        Units processed at once (default: bounded by memory).
+
+    Returns
+    -------
+    torch.Tensor, shape (U, C), float32
+        Scores; higher means a better match.
+    """
+    lam = check_number(lam, "lam")
+    ev, _ = prepare(evidence, activations)
+    cond = wpmi_log_likelihood(normal_scores(ev), activations, a=a, k=k, chunk_size=chunk_size)
+    return pmi_combine(cond, lam=lam)
