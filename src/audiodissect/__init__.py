@@ -26,12 +26,14 @@ from .dissection import Dissection, clips
 from .errors import AudioDissectError
 from .probes import load_probe
 from .probes.base import ClipInfo, ProbeSet
-from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
+from .records import ConceptRanking, ExplanationScore, PruneRow, UnitName, UnitSummary
+from .results import Activations, Analyses, Descriptions, Identification, PruneResult, UnitRecords
 from .stage import StageOutcome
 from .targets import Target, from_module, load_target
 
 __all__ = [
-    "Activations", "Analyses", "AudioDissectError", "ClipInfo", "Descriptions", "Dissection", "ProbeSet",
-    "PruneResult", "RunConfig", "StageOutcome", "Target", "UnitRecords", "__version__", "clips", "from_module",
-    "load_config", "load_probe", "load_target",
+    "Activations", "Analyses", "AudioDissectError", "ClipInfo", "ConceptRanking", "Descriptions", "Dissection",
+    "ExplanationScore", "Identification", "ProbeSet", "PruneResult", "PruneRow", "RunConfig", "StageOutcome", "Target",
+    "UnitName", "UnitRecords", "UnitSummary", "__version__", "clips", "from_module", "load_config", "load_probe",
+    "load_target",
 ]

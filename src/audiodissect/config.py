@@ -105,7 +105,9 @@ class IdentifyConfig:
     """Module A: closed-set concepts by audio-text (TAB) and description (DB) evidence."""
 
     concepts: str | None = setting(None, help="concept set file, one per line (default: the probing set's)")
-    methods: list[str] = setting(factory=lambda: ["tab", "db"], choices=("tab", "db"), help="evidence sources")
+    methods: list[str] = setting(factory=lambda: ["tab", "db", "labels"], choices=("tab", "db", "labels"),
+                                 help="evidence sources: audio-text (tab), clip descriptions (db), the probe's own "
+                                      "labels (labels: 1 on a label's clips; left out when clips have none)")
     similarities: list[str] = setting(factory=lambda: list(_similarity_names()), choices=_similarity_names,
                                       help="similarity functions")
     tab_backend: str = setting("tag-bridge+acoustic", help=_evidence_forms)
@@ -121,6 +123,16 @@ class IdentifyConfig:
                                            "changes a name) or paper (as published)")
     collapse_threshold: float = setting(0.5, min=0.0, max=1.0,
                                         help="flag a layer when one concept names more than this share of its units")
+    name_similarity: str = setting("cos", choices=_similarity_names,
+                                   help="the similarity function a unit's one name is chosen and tested with")
+    permutations: int = setting(99, min=1, help="clip shuffles of the permutation null that tests each name")
+    alpha: float = setting(0.05, min=1e-6, max=0.5, help="false discovery rate of the names, per layer and source "
+                                                          "(Benjamini-Hochberg)")
+    min_z: float = setting(3.0, min=0.0, help="a name is confident when its score lies this many null standard "
+                                              "deviations above the permutation null's mean (else: ambiguous)")
+    min_margin: float = setting(2.0, min=0.0, help="a name is confident when it beats the runner-up by this margin "
+                                                   "(Williams' t for the robust cos; else the gap in null standard "
+                                                   "deviations), else it is ambiguous")
 
 
 @dataclasses.dataclass
@@ -169,6 +181,8 @@ class PruneConfig:
     db_similarity: str = setting("cos3", choices=_similarity_names, help="similarity ranking DB's concepts")
     ocp_threshold: float | None = setting(0.7, min=-1.0, max=1.0, help="OCP noun match cosine (None: lemmas)")
     include_output_layer: bool = setting(False, help="let strategies choose the output layer's units")
+    skip_unexplained: bool = setting(True, help="tab, db and ocp never choose a unit no evidence explains "
+                                                "(its name is 'unexplained')")
     importance_properties: list[str] = setting(
         factory=lambda: ["summary_length", "adjectives", "nouns", "acoustic_adjectives"],
         help="summary properties that rank units (summary_length, adjectives, nouns, acoustic_adjectives, "

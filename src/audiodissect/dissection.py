@@ -28,7 +28,7 @@ from .config import STAGES, RunConfig, apply_preset, from_dict, merge, to_dict, 
 from .errors import AudioDissectError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
-from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
+from .results import Activations, Analyses, Descriptions, Identification, PruneResult, UnitRecords
 from .rundir import RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target
@@ -459,8 +459,9 @@ class Dissection:
 
         Returns
         -------
-        UnitRecords
-            One record per (unit, method, similarity) with its top concepts.
+        Identification
+            One record per (unit, method, similarity) with its top concepts, and each
+            unit's one name (``.names``, ``.names_frame()``; "unexplained" units have none).
         """
         from .identify import IdentifyStage
 
@@ -472,7 +473,9 @@ class Dissection:
             if methods is not None:
                 raise AudioDissectError(f"DB needs clip descriptions and {self.path} has none",
                                         hint="call describe() first, or identify(methods=['tab'])")
-        return UnitRecords("identify", self._stage(IdentifyStage()).value)
+        records = self._stage(IdentifyStage()).value
+        names = self.run_dir.read_units("names") if self.run_dir.has_units("names") else []
+        return Identification("identify", records, names=names)
 
     def summarize(self, llm: str | None = None, *, k: int | None = None, threshold: float | None = None,
                   refresh_cache: bool = False) -> UnitRecords:

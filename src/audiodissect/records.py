@@ -138,6 +138,52 @@ class ConceptRanking(UnitRecord):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class UnitName(UnitRecord):
+    """A unit's one answer: its name, or None ("unexplained"), the evidence for it and how sure it is.
+
+    See :mod:`audiodissect.identify.naming` for the rule.
+
+    Attributes
+    ----------
+    name : str or None
+        The concept, or None when no evidence source explains the unit significantly.
+    status : {"named", "ambiguous", "unexplained"}
+        ``named``: significant with a clear margin over the runner-up (a confident name);
+        ``ambiguous``: significant, but the runner-up is about as good.
+    method : str or None
+        The evidence source that names the unit (``tab``, ``db``, ``labels``).
+    similarity : str
+        The similarity function the names are scored with.
+    score, z, margin : float or None
+        The best concept's score; its distance from the permutation null's mean and
+        its gap to the runner-up, both in null standard deviations.
+    p_value, q_value : float or None
+        Permutation p-value of the best score, and its Benjamini-Hochberg adjustment
+        over the layer's units.
+    runner_up : str or None
+    candidates : dict
+        Every source's best concept with its score, z, margin, p- and q-value and runner-up.
+    """
+
+    name: str | None
+    status: str
+    method: str | None = None
+    similarity: str
+    score: float | None = None
+    z: float | None = None
+    margin: float | None = None
+    p_value: float | None = None
+    q_value: float | None = None
+    runner_up: str | None = None
+    candidates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def confident(self) -> bool:
+        """Whether the name is confident (status ``named``)."""
+        return self.status == "named"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class UnitSummary(UnitRecord):
     """A unit's summaries, calibration, open concepts and ICL choice (Modules B and C).
 
@@ -241,6 +287,7 @@ class PruneRow(Record):
 #: The record type of each ``units/<stage>.jsonl``.
 UNIT_RECORDS: dict[str, type[UnitRecord]] = {
     "identify": ConceptRanking,
+    "names": UnitName,
     "summarize": UnitSummary,
     "score": ExplanationScore,
     "planted": ConceptRanking,

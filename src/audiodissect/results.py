@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import unknown_name_error
 from .probes.base import PROBE, ClipInfo
-from .records import PruneRow, UnitRecord
+from .records import PruneRow, UnitName, UnitRecord
 
 
 @dataclass
@@ -132,6 +132,52 @@ class UnitRecords(Sequence):
 
         rows = [{k: v for k, v in r.to_json().items() if k != "format"} for r in self.records]
         return pd.DataFrame.from_records(rows)
+
+
+@dataclass
+class Identification(UnitRecords):
+    """The identify stage's result: every unit's concept rankings, and its one name.
+
+    Attributes
+    ----------
+    records : list of ConceptRanking
+        One per (unit, method, similarity), best concepts first.
+    names : list of UnitName
+        One per unit: its name (None: unexplained), status (``named``, ``ambiguous``,
+        ``unexplained``), the source that names it, z, margin, q-value and runner-up
+        (:mod:`audiodissect.identify.naming`).
+
+    Examples
+    --------
+    >>> units = ad.Dissection.open("runs/default").identify()                # doctest: +SKIP
+    >>> units.names_frame().head(3)[["unit", "name", "status", "z"]]          # doctest: +SKIP
+    """
+
+    names: list[UnitName] = field(default_factory=list)
+
+    def name_of(self, unit_id: str) -> UnitName:
+        """The name record of one unit (``"<layer>#<index>"``)."""
+        for r in self.names:
+            if r.unit == unit_id:
+                return r
+        raise unknown_name_error("unit", unit_id, [r.unit for r in self.names])
+
+    def names_frame(self):
+        """One row per unit: its name first, then status, source, z, margin, q-value and runner-up."""
+        import pandas as pd
+
+        columns = ["unit", "layer", "index", "name", "status", "method", "similarity", "score", "z", "margin",
+                   "q_value", "runner_up"]
+        return pd.DataFrame.from_records([{c: getattr(r, c) for c in columns} for r in self.names], columns=columns)
+
+    def to_pandas(self):
+        """One row per ranking (unit, method, similarity), each unit's ``name`` and ``status`` after its id."""
+        frame = super().to_pandas()
+        if self.names and len(frame):
+            by_unit = {r.unit: r for r in self.names}
+            frame.insert(1, "name", [by_unit[u].name if u in by_unit else None for u in frame["unit"]])
+            frame.insert(2, "status", [by_unit[u].status if u in by_unit else None for u in frame["unit"]])
+        return frame
 
 
 @dataclass

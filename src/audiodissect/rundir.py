@@ -38,7 +38,7 @@ from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_
 from .errors import AudioDissectError, unknown_name_error
 from .probes.base import PROBE, ClipInfo, ProbeSet
 from .records import (UNIT_RECORDS, ConceptRanking, ExplanationScore, PruneRow, Record,  # noqa: F401 (re-exported:
-                      UnitRecord, UnitSummary, parse_unit_id, unit_id)              # the run's record types)
+                      UnitName, UnitRecord, UnitSummary, parse_unit_id, unit_id)    # the run's record types)
 
 if TYPE_CHECKING:
     from .arrays import RowSubset

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -9,8 +10,11 @@ from ..cache import hash_key, save_npy
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import CONCEPTS, UNITS
-from ..stage import Context, Stage
+from ..config import IdentifyConfig
+from ..records import ConceptRanking
+from ..stage import Context, Stage, StageOutcome
 from .concepts import clean_concepts, load_concepts
+from .naming import NamingSettings
 
 EMPTY_DESCRIPTIONS = "every clip description is empty"
 
@@ -37,23 +41,35 @@ def read_concepts(path: str | None, probe: ProbeSet, *, acoustic: bool = False) 
 
 
 class IdentifyStage(Stage):
-    """Module A over every recorded unit; DB is left out when the run has no descriptions."""
+    """Module A over every recorded unit, and one name per unit (:mod:`~audiodissect.identify.naming`).
+
+    DB is left out when the run has no descriptions, the labels when the
+    probing set has none. A concept a source has no evidence for is never
+    chosen by it (``no_evidence`` in the manifest, "no evidence for: ..." in
+    the output); a layer where one concept takes more than
+    ``identify.collapse_threshold`` of the units under a method and
+    similarity is flagged (``collapses``).
+    """
 
     name = "identify"
-    outputs = (CONCEPTS, f"{UNITS}/identify.jsonl")
+    outputs = (CONCEPTS, f"{UNITS}/identify.jsonl", f"{UNITS}/names.jsonl")
 
     def methods(self, ctx: Context) -> list[str]:
         return [m for m in dict.fromkeys(ctx.config.identify.methods) if m not in self.left_out(ctx)]
 
     def left_out(self, ctx: Context) -> dict[str, str]:
-        """{method: reason} of the configured methods this run cannot use (DB without descriptions with text)."""
-        if "db" not in ctx.config.identify.methods:
-            return {}
-        if not ctx.run.descriptions_path.exists():
-            return {"db": "the run has no clip descriptions"}
-        if not any(text.strip() for text in ctx.run.descriptions() or []):
-            return {"db": EMPTY_DESCRIPTIONS}  # all-equal evidence would rank the concepts arbitrarily
-        return {}
+        """{method: reason} of the configured methods this run cannot use (DB without descriptions with text,
+        labels without labelled clips)."""
+        methods = ctx.config.identify.methods
+        out = {}
+        if "db" in methods:
+            if not ctx.run.descriptions_path.exists():
+                out["db"] = "the run has no clip descriptions"
+            elif not any(text.strip() for text in ctx.run.descriptions() or []):
+                out["db"] = EMPTY_DESCRIPTIONS  # all-equal evidence would rank the concepts arbitrarily
+        if "labels" in methods and not any(c.label for c in ctx.run.clips()):
+            out["labels"] = "the probing set's clips have no labels"
+        return out
 
     def inputs(self, ctx: Context) -> dict[str, Any]:
         cfg = ctx.config.identify
@@ -64,11 +80,37 @@ class IdentifyStage(Stage):
                 "methods": methods, "similarities": list(cfg.similarities),
                 "tab_backend": cfg.tab_backend if "tab" in methods else None, "db_scope": cfg.db_scope,
                 "db_topk": cfg.db_topk, "text_embedder": cfg.text_embedder, "top": cfg.top,
-                "variant": cfg.similarity_variant,
+                "variant": cfg.similarity_variant, "naming": dataclasses.asdict(naming_settings(cfg)),
+                "collapse_threshold": cfg.collapse_threshold,
+                "labels": [c.label for c in ctx.run.clips()] if "labels" in methods else None,
                 "descriptions": hash_key(descriptions) if descriptions is not None else None}
 
-    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
-        from ..evidence import compute_evidence, is_circular
+    def evidence(self, ctx: Context, methods: list[str], concepts: list[str]) -> tuple[dict, dict]:
+        """({method: (N, C) evidence}, {method: {concept: why it has no evidence}}) over every clip."""
+        from ..evidence import backend_coverage, compute_evidence, load_evidence_backend, no_evidence
+
+        cfg = ctx.config.identify
+        run, probe = ctx.run, ctx.probe
+        descriptions = run.descriptions() if "db" in methods else None
+        cache = run.probe_cache(probe)
+        rows = run.probe_rows()
+        evidence, missing = {}, {}
+        for method in methods:
+            spec = {"tab": cfg.tab_backend, "labels": "labels"}.get(method)
+            backend = load_evidence_backend(spec) if spec is not None else None
+            ev = compute_evidence("db" if method == "db" else "tab", probe, concepts, backend=backend,
+                                  descriptions=descriptions if method == "db" else None, cache_dir=cache,
+                                  embedder=cfg.text_embedder)
+            save_npy(run.evidence_path(method), ev)
+            evidence[method] = ev
+            covered = backend_coverage(backend, concepts, probe) if backend is not None else None
+            missing[method] = no_evidence(ev[rows], concepts, covered=covered)
+        return evidence, missing
+
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[ConceptRanking]]:
+        from ..evidence import is_circular
+        from .collapse import layer_collapses
+        from .naming import name_units, unexplained_share
         from .units import identify_units
 
         cfg = ctx.config.identify
@@ -83,26 +125,48 @@ class IdentifyStage(Stage):
                                              "--captioner ...), or use --method tab")
             warnings.warn(f"{EMPTY_DESCRIPTIONS}: DB is left out; identify uses {', '.join(methods)}",
                           stacklevel=2)
-        descriptions = run.descriptions() if "db" in methods else None
+        if not methods:
+            raise AudioDissectError("no evidence source is left to identify concepts with",
+                                    hint="; ".join(f"{m}: {why}" for m, why in left_out.items()))
         run.write_concepts(concepts)
-        evidence = {}
-        cache = run.probe_cache(probe)
-        for method in methods:
-            ev = compute_evidence(method, probe, concepts, backend=cfg.tab_backend if method == "tab" else None,
-                                  descriptions=descriptions if method == "db" else None, cache_dir=cache,
-                                  embedder=cfg.text_embedder)
-            save_npy(run.evidence_path(method), ev)
-            evidence[method] = ev
+        evidence, missing = self.evidence(ctx, methods, concepts)
         rows = run.probe_rows()
-        record = run.stage("record")
-        records = identify_units({m: e[rows] for m, e in evidence.items()}, run.probe_activations(), concepts,
-                                 similarities=cfg.similarities, top=cfg.top, db_scope=cfg.db_scope,
-                                 db_topk=cfg.db_topk, output_layer=run.output_layer(),
-                                 variant=cfg.similarity_variant)
+        probe_evidence = {m: e[rows] for m, e in evidence.items()}
+        activations = run.probe_activations()
+        exclude = {m: list(why) for m, why in missing.items()}
+        records = identify_units(probe_evidence, activations, concepts, similarities=cfg.similarities, top=cfg.top,
+                                 db_scope=cfg.db_scope, db_topk=cfg.db_topk, output_layer=run.output_layer(),
+                                 variant=cfg.similarity_variant, exclude=exclude)
         run.write_units("identify", records)
-        circular = "tab" in evidence and is_circular(record["model"], cfg.tab_backend)
+        names = name_units(probe_evidence, activations, concepts, settings=naming_settings(cfg), exclude=exclude)
+        run.write_units("names", names)
+        circular = "tab" in evidence and is_circular(run.stage("record")["model"], cfg.tab_backend)
         return {"concepts": len(concepts), "methods": list(evidence), "circular": circular, "skipped": left_out,
-                "similarities": list(cfg.similarities), "units": len(records)}, records
+                "similarities": list(cfg.similarities), "units": len(records),
+                "no_evidence": {m: why for m, why in missing.items() if why},
+                "collapses": layer_collapses(records, concepts, threshold=cfg.collapse_threshold),
+                "names": unexplained_share(names)}, records
 
-    def load(self, ctx: Context) -> list[dict]:
+    def load(self, ctx: Context) -> list[ConceptRanking]:
         return ctx.run.read_units("identify")
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        section = outcome.section
+        lines = [f"no evidence for ({method}): {', '.join(why)}"
+                 for method, why in (section.get("no_evidence") or {}).items()]
+        lines += [f"collapse: {c['layer']} {c['method']}/{c['similarity']} names {100 * c['share']:.0f}% of its "
+                  f"{c['units']} units {c['concept']!r}" for c in section.get("collapses") or []]
+        rows = section.get("names") or []
+        if rows:
+            units = sum(r["units"] for r in rows)
+            named, ambiguous = sum(r["named"] for r in rows), sum(r["ambiguous"] for r in rows)
+            lines.append(f"names: {named} of {units} units named confidently, {ambiguous} ambiguous, "
+                         f"{units - named - ambiguous} unexplained")
+        return lines
+
+
+def naming_settings(cfg: IdentifyConfig) -> NamingSettings:
+    """The naming rule's settings from the run's ``identify`` section."""
+    return NamingSettings(similarity=cfg.name_similarity, variant=cfg.similarity_variant,
+                          permutations=cfg.permutations, alpha=cfg.alpha, min_z=cfg.min_z,
+                          min_margin=cfg.min_margin)

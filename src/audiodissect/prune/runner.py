@@ -117,6 +117,12 @@ class PruningContext:
             self._records[stage] = self.run.read_units(stage)
         return self._records[stage]
 
+    def unexplained(self) -> set[str]:
+        """The units no evidence explains (``units/names.jsonl`` status ``unexplained``; none without names)."""
+        if not self.run.has_units("names"):
+            return set()
+        return {r.unit for r in self.records("names") if r.status == "unexplained"}
+
     def concepts_with_clips(self) -> list[str]:
         """The concepts (held-out labels) of the classes with held-out clips, in class order."""
         return [self.label_of[int(k)] for k in self.among]
@@ -218,18 +224,20 @@ def select_for_concept(ctx: PruningContext, concept: str, *, strategies: Sequenc
             raise unknown_name_error("pruning strategy", name, STRATEGIES)
     strategies = list(dict.fromkeys([*strategies, *(["units"] if units else [])]))
     chosen: list[Selection] = []
+    skip = ctx.unexplained() if config.skip_unexplained else set()
     for name in strategies:
         if name in CLOSED_SET:
             method, _ = CLOSED_SET[name]
             similarity = config.tab_similarity if name == "tab" else config.db_similarity
             chosen.append(select_closed_set(ctx.records("identify"), concept, method=method,
-                                            similarity=similarity, layers=ctx.eligible, top=config.top))
+                                            similarity=similarity, layers=ctx.eligible, top=config.top,
+                                            exclude=skip))
         elif name == "ocp":
             enc = None
             if config.ocp_threshold is not None:
                 enc = encode if encode is not None else _text_encoder(DEFAULT_TEXT_EMBEDDER)
             chosen.append(select_ocp(ctx.records("summarize"), concept, layers=ctx.eligible, encode=enc,
-                                     threshold=config.ocp_threshold))
+                                     threshold=config.ocp_threshold, exclude=skip))
         elif name == "units":
             if not units:
                 raise AudioDissectError("the 'units' strategy needs unit ids", hint="pass --units LAYER#INDEX ...")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,8 @@ def _sort_units(units: Sequence[str], order: Sequence[str]) -> list[str]:
 
 
 def select_closed_set(records: Sequence[Mapping[str, Any]], concept: str, *, method: str,
-                      similarity: str, layers: Mapping[str, int], top: int = 3) -> Selection:
+                      similarity: str, layers: Mapping[str, int], top: int = 3,
+                      exclude: Collection[str] = ()) -> Selection:
     """Units whose top-`top` concepts by (`method`, `similarity`) include `concept`.
 
     Parameters
@@ -113,6 +114,8 @@ def select_closed_set(records: Sequence[Mapping[str, Any]], concept: str, *, met
     layers : mapping of str to int
         Eligible layers; units of other layers are never chosen.
     top : int
+    exclude : collection of str
+        Unit ids never chosen (e.g. the units no evidence explains).
 
     Raises
     ------
@@ -128,7 +131,8 @@ def select_closed_set(records: Sequence[Mapping[str, Any]], concept: str, *, met
                                      f"; run `audiodissect identify` with {method} and {similarity}")
     reasons = {}
     for r in records:
-        if r.get("method") != method or r.get("similarity") != similarity or r.get("layer") not in layers:
+        if (r.get("method") != method or r.get("similarity") != similarity or r.get("layer") not in layers
+                or r["unit"] in exclude):
             continue
         names = [normalize_concept(c) for c in r.get("concepts", [])[:top]]
         if wanted in names:
@@ -138,7 +142,8 @@ def select_closed_set(records: Sequence[Mapping[str, Any]], concept: str, *, met
 
 
 def select_ocp(records: Sequence[Mapping[str, Any]], concept: str, *, layers: Mapping[str, int],
-               encode: Encode | None = None, threshold: float | None = 0.7) -> Selection:
+               encode: Encode | None = None, threshold: float | None = 0.7,
+               exclude: Collection[str] = ()) -> Selection:
     """Units with a calibrated-summary noun that matches `concept` (open-concept pruning).
 
     Parameters
@@ -152,6 +157,8 @@ def select_ocp(records: Sequence[Mapping[str, Any]], concept: str, *, layers: Ma
         A text embedder's ``encode``; without it nouns match by lemma only.
     threshold : float or None
         Embedding cosine needed for a match (see :func:`~audiodissect.prune.matching.match_nouns`).
+    exclude : collection of str
+        Unit ids never chosen.
 
     Notes
     -----
@@ -159,7 +166,7 @@ def select_ocp(records: Sequence[Mapping[str, Any]], concept: str, *, layers: Ma
     looked up; a unit's reason names its best match (lemma before embedding,
     then the highest cosine).
     """
-    kept = [r for r in records if r.get("layer") in layers]
+    kept = [r for r in records if r.get("layer") in layers and r["unit"] not in exclude]
     vocabulary = list(dict.fromkeys(n for r in kept for n in r.get("nouns", [])))
     matches = {noun: (how, score) for noun, how, score in
                match_nouns(vocabulary, concept, encode=encode, threshold=threshold)}

@@ -13,6 +13,7 @@ h2 { font-size: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: .2
 h3 { font-size: 1.02rem; margin: 1.2rem 0 .4rem; }
 a { color: var(--accent); }
 nav.toc a { margin-right: 1rem; }
+.status-unexplained, .status-ambiguous { color: var(--muted); font-style: italic; }
 .banner { background: var(--warn-bg); border: 1px solid var(--warn-line); border-radius: 6px;
           padding: .6rem .9rem; margin: .8rem 0; }
 .note { color: var(--muted); font-size: .9rem; }
@@ -70,6 +71,7 @@ JS = r"""
     order: function (u) { return u.o; },
     unit: function (u) { return u.o; },
     layer: function (u) { return u.d; },
+    name: function (u) { return u.n.toLowerCase(); },
     concept: function (u) { var c = pick(u); return c ? c[0].toLowerCase() : null; },
     score: function (u) { var c = pick(u); return c ? c[1] : null; },
     rho: function (u) { return u.x; },
@@ -81,7 +83,7 @@ JS = r"""
     if (state.layer && u.l !== state.layer) { return false; }
     if (!state.q) { return true; }
     var c = pick(u);
-    var hay = (u.u + " " + (c ? c[0] : "") + " " + (u.s || "") + " " + (u.k || "")).toLowerCase();
+    var hay = (u.u + " " + u.n + " " + (c ? c[0] : "") + " " + (u.s || "") + " " + (u.k || "")).toLowerCase();
     return hay.indexOf(state.q) !== -1;
   }
 
@@ -123,6 +125,7 @@ JS = r"""
       }
       tr.appendChild(first);
       cell(tr, u.l);
+      cell(tr, u.n, "status-" + u.t);
       var c = pick(u);
       cell(tr, c ? c[0] : "");
       cell(tr, c ? fmt(c[1]) : "", "num");

@@ -14,7 +14,9 @@ import numpy as np
 
 from ..arrays import RowSubset
 from ..cache import read_json, read_jsonl
-from ..rundir import (ANALYSIS_SUMMARY, CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_TABLE, UNINTERPRETABLE_UNITS, RunDir, parse_unit_id, unit_id)
+from ..records import ConceptRanking, ExplanationScore, UnitName, UnitSummary
+from ..rundir import (ANALYSIS_SUMMARY, CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_TABLE, UNINTERPRETABLE_UNITS, RunDir,
+                      parse_unit_id, unit_id)
 
 #: Identify methods shown first in the unit table, in this order (the paper's choices for pruning).
 METHOD_PREFERENCE = ("tab/soft_wpmi", "db/cos3", "icl")
@@ -37,9 +39,9 @@ class RunData:
     layers: dict[str, int]
     clips: list[Any]
     descriptions: dict[str, str]
-    identify: dict[str, list[dict[str, Any]]]
-    summaries: dict[str, dict[str, Any]]
-    scores: dict[str, list[dict[str, Any]]]
+    identify: dict[str, list[ConceptRanking]]
+    summaries: dict[str, UnitSummary]
+    scores: dict[str, list[ExplanationScore]]
     uninterpretable: dict[str, dict[str, Any]]
     analysis: dict[str, Any] | None
     last_layer: list[dict[str, Any]]
@@ -49,6 +51,8 @@ class RunData:
     importance: dict[str, Any] | None = None
     #: ``pruning/class_drop.json``: per-class confidence changes after pruning (paper Fig. 10), when computed
     class_drop: dict[str, Any] | None = None
+    #: ``units/names.jsonl``: each unit's one answer, by unit id
+    names: dict[str, UnitName] = dataclasses.field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -77,15 +81,28 @@ def _maybe_jsonl(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path) if path.exists() else []
 
 
+def _maybe_units(run: RunDir, stage: str) -> list[Any]:
+    return run.read_units(stage) if run.has_units(stage) else []
+
+
+def name_text(named: UnitName | None) -> str:
+    """How a unit's name reads in tables: the name, ``name?`` when ambiguous, ``unexplained``, or empty."""
+    if named is None:
+        return ""
+    if named.name is None:
+        return "unexplained"
+    return named.name if named.confident else f"{named.name}?"
+
+
 def collect(run: RunDir) -> RunData:
     """Read a run directory; absent files give empty fields."""
     from ..analyses.run import read_csv_rows
 
     manifest = run.manifest()
     record = manifest.get("stages", {}).get("record")
-    identify = _by_unit(_maybe_jsonl(run.units_path("identify")))
-    summaries = {r["unit"]: r for r in _maybe_jsonl(run.units_path("summarize"))}
-    scores = _by_unit(_maybe_jsonl(run.units_path("score")))
+    identify = _by_unit(_maybe_units(run, "identify"))
+    summaries = {r.unit: r for r in _maybe_units(run, "summarize")}
+    scores = _by_unit(_maybe_units(run, "score"))
     if record is not None:
         layers = {str(k): int(v) for k, v in record["layers"].items()}
     else:  # no recording: list the units that have records, with the highest index seen
@@ -114,6 +131,7 @@ def collect(run: RunDir) -> RunData:
         if concepts_path.exists() else [],
         importance=read_json(importance_path) if importance_path.exists() else None,
         class_drop=read_json(class_drop_path) if class_drop_path.exists() else None,
+        names={r.unit: r for r in _maybe_units(run, "names")},
     )
 
 

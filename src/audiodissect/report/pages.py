@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .collect import RunData, best_explanation_score, calibrated_text, method_key, top_concept
+from .collect import RunData, best_explanation_score, calibrated_text, method_key, name_text, top_concept
 from .html import chips, esc, facts, figure, fmt_number, page, script_json, section, table
 
 
@@ -69,7 +69,9 @@ def _unit_table(data: RunData, pages: dict[str, str], *, limit: int) -> str:
             if tc is not None:
                 concepts[m] = [tc[0], tc[1]]
         text = calibrated_text(summary)
+        named = data.names.get(uid)
         rows.append({"u": uid, "l": layer, "i": int(index), "o": order, "d": depth.get(layer, 0), "c": concepts,
+                     "n": name_text(named), "t": named.status if named is not None else "none",
                      "s": text[:220] + ("..." if len(text) > 220 else ""),
                      "k": " ".join(list((summary or {}).get("acoustic_adjectives") or [])
                                    + list((summary or {}).get("nouns") or [])),
@@ -82,12 +84,14 @@ def _unit_table(data: RunData, pages: dict[str, str], *, limit: int) -> str:
         options = "".join(f'<option value="{esc(m)}">{esc(m)}</option>' for m in methods)
         method_select = f'<label>method <select id="unit-method">{options}</select></label>'
     payload = script_json({"units": rows, "methods": methods, "limit": limit})
-    head = ('<th data-key="unit">unit</th><th data-key="layer">layer</th><th data-key="concept">concept</th>'
+    head = ('<th data-key="unit">unit</th><th data-key="layer">layer</th><th data-key="name">name</th>'
+            '<th data-key="concept">concept</th>'
             '<th data-key="score" class="num">score</th><th data-key="rho" class="num">best explanation &rho;</th>'
             '<th data-key="adjectives" class="num">adjectives</th><th data-key="summary">calibrated summary</th>')
     body = (f'<p class="note">{len(rows)} units; units with a link have a detail page '
-            f"({len(pages)} pages). Click a column header to sort; the score is the concept's similarity "
-            "under the chosen method (comparable within one method).</p>"
+            f"({len(pages)} pages). The name is the unit's one answer: confident, ambiguous (marked ?) or "
+            "unexplained, tested against shuffled clips. Click a column header to sort; the concept and score "
+            "are the chosen method's top concept and similarity (comparable within one method).</p>"
             '<div class="controls"><input type="search" id="unit-filter" placeholder="filter: unit, concept, '
             'summary, adjective..." aria-label="filter units">'
             f'<label>layer <select id="unit-layer"><option value="">all layers</option>{layer_options}</select></label>'
@@ -246,14 +250,38 @@ def _importance(data: RunData, figures: dict[str, str]) -> str:
     return body
 
 
+def _trust(data: RunData) -> str:
+    """Which names to believe: confident, ambiguous and unexplained units per layer, collapses, missing evidence."""
+    section_ = (data.manifest.get("stages") or {}).get("identify") or {}
+    rows = section_.get("names") or []
+    if not rows:
+        return ""
+    body = ('<p class="note">Each unit gets one name, tested against its activations with the clips shuffled: '
+            "confident (significant, clearly ahead of the runner-up), ambiguous, or unexplained. The share of "
+            "unexplained units comes with its 95% Wilson interval.</p>")
+    body += table([{"layer": r["layer"], "units": r["units"], "confident": r["named"], "ambiguous": r["ambiguous"],
+                    "unexplained": r["unexplained"],
+                    "unexplained share": f"{100 * r['share_unexplained']:.0f}% "
+                                         f"({100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%)"} for r in rows])
+    for c in section_.get("collapses") or []:
+        body += (f'<div class="banner" role="alert"><strong>Collapse.</strong> In {esc(c["layer"])}, '
+                 f'{esc(c["method"])}/{esc(c["similarity"])} names {100 * c["share"]:.0f}% of the {esc(c["units"])} '
+                 f"units {esc(c['concept'])!s}: those names say more about a factor the layer shares (or the "
+                 "evidence) than about what tells its units apart.</div>")
+    for method, why in (section_.get("no_evidence") or {}).items():
+        body += (f'<p class="note">No evidence in {esc(method)} for: {esc(", ".join(why))} (never chosen by '
+                 "it).</p>")
+    return section("trust", "Which names to trust", body)
+
+
 def index_page(data: RunData, *, pages: dict[str, str], figures: dict[str, str], notes: list[str],
                limit: int) -> str:
-    """The overview page: run facts, analyses, evaluation tables and the sortable unit table."""
-    parts = [_overview(data, notes), _analyses(data, figures), _evaluation(data, figures),
+    """The overview page: run facts, trust in the names, analyses, evaluation tables and the sortable unit table."""
+    parts = [_overview(data, notes), _trust(data), _analyses(data, figures), _evaluation(data, figures),
              _unit_table(data, pages, limit=limit)]
     toc = "".join(f'<a href="#{a}">{t}</a>' for a, t in
-                  [("overview", "Overview"), ("analyses", "Analyses"), ("evaluation", "Evaluation"),
-                   ("units", "Units")] if f'id="{a}"' in "".join(parts))
+                  [("overview", "Overview"), ("trust", "Trust"), ("analyses", "Analyses"),
+                   ("evaluation", "Evaluation"), ("units", "Units")] if f'id="{a}"' in "".join(parts))
     model = (data.record or {}).get("model") or "unknown model"
     return page("Audio network dissection report", f"{model}: {sum(data.layers.values())} units in "
                 f"{len(data.layers)} layers", f'<nav class="toc">{toc}</nav>' + "".join(parts), script=True)
@@ -284,6 +312,17 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
     layer, _, index = unit.rpartition("#")
     body = f'<p><a href="{esc(index_href)}">&larr; back to the overview</a></p>'
     body += facts([("unit", unit), ("layer", layer), ("index", index)])
+    named = data.names.get(unit)
+    if named is not None:
+        verdict = {"named": "a confident name", "ambiguous": "a weak or ambiguous name",
+                   "unexplained": "no evidence source explains this unit significantly"}[named.status]
+        body += (f'<h2>Name: {esc(name_text(named))}</h2><p class="note">{esc(verdict)}; tested with '
+                 f"{esc(named.similarity)} against the clips shuffled (z and margin in null standard deviations, "
+                 "q: false discovery rate over the layer).</p>")
+        body += table([{"source": method, "concept": c.get("concept"), "score": c.get("score"), "z": c.get("z"),
+                        "margin": c.get("margin"), "q": c.get("q_value"), "runner-up": c.get("runner_up"),
+                        "names the unit": "yes" if method == named.method else ""}
+                       for method, c in named.candidates.items()])
     records = data.identify.get(unit, [])
     if records:
         rows = [{"method": r["method"], "similarity": r.get("similarity") or "-",
@@ -311,7 +350,7 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
         body += "<h3>Verbs</h3>" + chips(s.get("verbs") or [])
         body += "<h3>Prepositions</h3>" + chips(s.get("prepositions") or [])
         body += f'<p class="note">summary length: {esc(s.get("summary_length"))} words</p></details>'
-        if "icl_status" in s:
+        if s.get("icl_status") is not None:
             from ..summarize.icl import chosen_concepts
 
             body += ("<h3>ICL concept choice</h3>" + chips(chosen_concepts(s))

@@ -1,0 +1,321 @@
+"""One answer per unit: its name, or "unexplained", with the evidence for it and how sure it is.
+
+A unit's closed-set concepts come from several evidence sources (TAB, DB,
+the probe's labels) and similarity functions; :func:`name_units` turns them
+into one :class:`~audiodissect.records.UnitName` per unit by a stated rule:
+
+1. For each evidence source (``method``), score the unit against every
+   concept with one similarity function (``identify.name_similarity``; the
+   concepts the source has no evidence for are left out) and take the best.
+2. Test that best score against a **permutation null**: the same scores with
+   the clips' evidence rows shuffled (``identify.permutations`` times, the
+   same permutations for every unit), the best over concepts each time. The
+   p-value is ``(1 + #{null >= observed}) / (1 + permutations)``; the
+   p-values of a layer's units are adjusted by Benjamini-Hochberg (false
+   discovery rate ``identify.alpha`` per layer and source).
+3. ``z`` is the best score's distance from the null's mean, in units of the
+   null's standard deviation: an effect size the p-value (resolved only to
+   ``1 / (1 + permutations)``) cannot give. The **margin** says whether the
+   best concept beats the runner-up by more than chance: for the robust
+   ``cos`` (a Pearson correlation) it is Williams' t statistic for two
+   correlations that share the unit (Steiger 1980), which accounts for how
+   alike the two concepts' evidence is; for the other functions, the gap
+   between the two scores in null standard deviations.
+4. Among the sources whose best concept is significant, the one with the
+   largest ``z`` names the unit. The name is **confident** when its ``z`` is
+   at least ``identify.min_z`` and its margin at least
+   ``identify.min_margin``; a significant name short of either is
+   **ambiguous** (a weak effect, or a runner-up about as good); a unit no
+   source explains significantly is **unexplained** (its ``name`` is None).
+
+Permuting clips keeps each column's distribution, so the null answers "could
+a unit that has nothing to do with these concepts score this high?" for the
+unit's own activation distribution: a sparse unit, whose correlations scatter
+widely by chance, needs a larger score than a dense one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..arrays import column_blocks
+from ..errors import AudioDissectError
+from ..records import UnitName, unit_id
+
+#: Similarity functions whose score of a concept depends on that concept's evidence column alone, so
+#: that the permuted copies of every column can be scored in one pass over a layer.
+COLUMNWISE = ("cos", "cos3", "rank_reorder")
+#: Unit statuses.
+NAMED, AMBIGUOUS, UNEXPLAINED = "named", "ambiguous", "unexplained"
+
+
+@dataclasses.dataclass(frozen=True)
+class NamingSettings:
+    """How units are named (see the module docstring).
+
+    Attributes
+    ----------
+    similarity : str
+        One of :data:`COLUMNWISE`, or any similarity function (slower: one pass per permutation).
+    variant : {"robust", "paper"}
+    permutations : int
+        Shuffles of the clips' evidence per layer and source.
+    alpha : float
+        False discovery rate per layer and source (Benjamini-Hochberg).
+    min_z : float
+        Best score's distance from the null's mean, in null standard deviations, for a confident name.
+    min_margin : float
+        The margin over the runner-up (a t statistic for the robust cos) a confident name needs.
+    seed : int
+    """
+
+    similarity: str = "cos"
+    variant: str = "robust"
+    permutations: int = 99
+    alpha: float = 0.05
+    min_z: float = 3.0
+    min_margin: float = 2.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.permutations < 1:
+            raise AudioDissectError(f"permutations must be at least 1, got {self.permutations}")
+        if not 0 < self.alpha < 1:
+            raise AudioDissectError(f"alpha must lie in (0, 1), got {self.alpha}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceTest:
+    """One evidence source's best concept for every unit of a layer, tested against the permutation null.
+
+    Attributes (each of shape (U,))
+    ----------
+    best, runner_up : np.ndarray of int
+        Concept indices (-1 when the source scores no concept).
+    score, z, margin, p_value, q_value : np.ndarray of float
+    """
+
+    best: np.ndarray
+    runner_up: np.ndarray
+    score: np.ndarray
+    z: np.ndarray
+    margin: np.ndarray
+    p_value: np.ndarray
+    q_value: np.ndarray
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), shape of `p` (M,); NaN stays NaN."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return q
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
+    return q
+
+
+def williams_t(r1: np.ndarray, r2: np.ndarray, r12: np.ndarray, n: int) -> np.ndarray:
+    """Williams' t statistic that correlation `r1` exceeds `r2` when both share one variable (Steiger 1980).
+
+    Parameters
+    ----------
+    r1, r2 : np.ndarray, shape (M,)
+        Correlations of a unit with two concepts' evidence.
+    r12 : np.ndarray, shape (M,)
+        Correlation between the two concepts' evidence.
+    n : int
+        Clips.
+
+    Returns
+    -------
+    np.ndarray, shape (M,)
+        t with n - 3 degrees of freedom; larger means `r1` is more clearly the larger.
+    """
+    r1, r2, r12 = (np.asarray(x, dtype=np.float64) for x in (r1, r2, r12))
+    det = 1 - r1 ** 2 - r2 ** 2 - r12 ** 2 + 2 * r1 * r2 * r12
+    mean = (r1 + r2) / 2
+    denominator = 2 * (n - 1) / (n - 3) * det + mean ** 2 * (1 - r12) ** 3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (r1 - r2) * np.sqrt((n - 1) * (1 + r12) / np.maximum(denominator, 1e-12))
+    return np.where(np.isfinite(t), t, np.inf)
+
+
+def permuted_columns(evidence: np.ndarray, permutations: int, seed: int) -> np.ndarray:
+    """The evidence with its rows shuffled `permutations` times, side by side: shape (N, C * permutations).
+
+    Columns ``b * C`` to ``(b + 1) * C`` hold permutation ``b``; every unit meets the same permutations.
+    """
+    rng = np.random.default_rng(seed)
+    n = evidence.shape[0]
+    return np.concatenate([evidence[rng.permutation(n)] for _ in range(permutations)], axis=1)
+
+
+def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings: NamingSettings,
+                block_units: int | None = None) -> SourceTest:
+    """Test each unit's best concept under one evidence source against the permutation null.
+
+    Parameters
+    ----------
+    evidence : np.ndarray, shape (N, C)
+    activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
+        Read a block of units at a time, once.
+    keep : np.ndarray of bool, shape (C,)
+        The concepts the source has evidence for (the others are never best).
+    settings : NamingSettings
+    block_units : int, optional
+        Units per block.
+
+    Returns
+    -------
+    SourceTest
+    """
+    from .. import similarity as sim
+
+    fn = sim.get(settings.similarity, variant=settings.variant)
+    evidence = np.asarray(evidence, dtype=np.float32)
+    n, c = evidence.shape
+    b = settings.permutations
+    if not keep.any():
+        raise AudioDissectError("no concept has evidence to name units by")
+    units = activations.shape[1]
+    best, runner = np.full(units, -1), np.full(units, -1)
+    score, z, margin, p = (np.full(units, np.nan) for _ in range(4))
+    columnwise = settings.similarity in COLUMNWISE
+    shuffled = permuted_columns(evidence, b, settings.seed)
+    pearson = None  # the concepts' correlations, for Williams' t when the scores are correlations
+    if settings.similarity == "cos" and settings.variant == "robust":
+        centred = evidence.astype(np.float64) - evidence.mean(axis=0, dtype=np.float64)
+        norms = np.linalg.norm(centred, axis=0)
+        unit = centred / np.where(norms > 0, norms, 1.0)
+        pearson = unit.T @ unit
+    # in permuted blocks the concepts without evidence must not win either
+    masked = torch.from_numpy(np.where(keep, 0.0, -np.inf).astype(np.float32))
+    for cols, block in column_blocks(activations, block_units=block_units):
+        block = np.asarray(block, dtype=np.float32)
+        observed = fn(evidence, block).float() + masked                           # (m, C)
+        if columnwise:
+            null = fn(shuffled, block).float().reshape(block.shape[1], b, c)       # (m, B, C)
+        else:
+            null = torch.stack([fn(shuffled[:, k * c:(k + 1) * c], block).float() for k in range(b)], dim=1)
+        null_best = (null + masked).amax(dim=2).numpy().astype(np.float64)         # (m, B)
+        top2 = torch.topk(observed, k=min(2, int(keep.sum())), dim=1)
+        values, indices = top2.values.numpy().astype(np.float64), top2.indices.numpy()
+        mean, sd = null_best.mean(axis=1), null_best.std(axis=1, ddof=1) if b > 1 else np.ones(len(cols))
+        sd = np.where(sd > 0, sd, np.nan)
+        best[cols], score[cols] = indices[:, 0], values[:, 0]
+        p[cols] = (1.0 + (null_best >= values[:, :1] - 1e-7).sum(axis=1)) / (1.0 + b)
+        z[cols] = (values[:, 0] - mean) / sd
+        if values.shape[1] > 1:
+            runner[cols] = indices[:, 1]
+            if pearson is not None:
+                margin[cols] = williams_t(values[:, 0], values[:, 1], pearson[indices[:, 0], indices[:, 1]], n)
+            else:
+                margin[cols] = (values[:, 0] - values[:, 1]) / sd
+        else:
+            margin[cols] = np.inf
+    return SourceTest(best=best, runner_up=runner, score=score, z=z, margin=margin, p_value=p,
+                      q_value=benjamini_hochberg(p))
+
+
+def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
+               concepts: Sequence[str], *, settings: NamingSettings = NamingSettings(),
+               exclude: Mapping[str, Sequence[str]] | None = None) -> list[UnitName]:
+    """One name (or "unexplained") per unit, by the rule of the module docstring.
+
+    Parameters
+    ----------
+    evidence : mapping of method to np.ndarray, shape (N, C)
+        Probe rows, in the activations' row order.
+    activations : mapping of layer to np.ndarray, np.memmap or RowSubset, shape (N, U)
+    concepts : sequence of str, length C
+    settings : NamingSettings
+    exclude : mapping of method to concepts, optional
+        Concepts a source has no evidence for (:func:`audiodissect.evidence.no_evidence`).
+
+    Returns
+    -------
+    list of UnitName
+        Layers in the mapping's order, units ascending.
+    """
+    concepts = list(concepts)
+    records: list[UnitName] = []
+    for layer, acts in activations.items():
+        tests: dict[str, SourceTest] = {}
+        for method, ev in evidence.items():
+            left_out = set((exclude or {}).get(method, ()))
+            keep = np.array([concept not in left_out for concept in concepts], dtype=bool)
+            if keep.any():
+                tests[method] = test_source(np.asarray(ev), acts, keep=keep, settings=settings)
+        records += _layer_names(layer, acts.shape[1], tests, concepts, settings)
+    return records
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 6) if math.isfinite(value) else None
+
+
+def _layer_names(layer: str, units: int, tests: Mapping[str, SourceTest], concepts: Sequence[str],
+                 settings: NamingSettings) -> list[UnitName]:
+    records = []
+    for u in range(units):
+        candidates = {}
+        for method, t in tests.items():
+            if t.best[u] < 0:
+                continue
+            candidates[method] = {
+                "concept": concepts[t.best[u]], "score": _finite(t.score[u]), "z": _finite(t.z[u]),
+                "margin": _finite(t.margin[u]) if math.isfinite(t.margin[u]) else None,
+                "p_value": _finite(t.p_value[u]), "q_value": _finite(t.q_value[u]),
+                "runner_up": concepts[t.runner_up[u]] if t.runner_up[u] >= 0 else None}
+        significant = [m for m, cand in candidates.items()
+                       if cand["q_value"] is not None and cand["q_value"] <= settings.alpha]
+        common = {"unit": unit_id(layer, u), "layer": layer, "index": u, "similarity": settings.similarity,
+                  "candidates": candidates}
+        if not significant:
+            records.append(UnitName(**common, name=None, status=UNEXPLAINED))
+            continue
+        method = max(significant, key=lambda m: (candidates[m]["z"] if candidates[m]["z"] is not None
+                                                 else -math.inf))
+        chosen = candidates[method]
+        margin = chosen["margin"]
+        confident = (chosen["z"] is not None and chosen["z"] >= settings.min_z
+                     and (margin is None or margin >= settings.min_margin))
+        records.append(UnitName(**common, name=chosen["concept"], status=NAMED if confident else AMBIGUOUS,
+                                method=method, score=chosen["score"], z=chosen["z"], margin=margin,
+                                p_value=chosen["p_value"], q_value=chosen["q_value"],
+                                runner_up=chosen["runner_up"]))
+    return records
+
+
+def unexplained_share(names: Sequence[UnitName], *, z: float = 1.96) -> list[dict]:
+    """Per layer: units, how many are named confidently, ambiguous and unexplained, and the unexplained share
+    with its Wilson score interval.
+
+    Returns
+    -------
+    list of dict
+        ``layer``, ``units``, ``named``, ``ambiguous``, ``unexplained``, ``share_unexplained``,
+        ``ci_low``, ``ci_high``, in the layers' order.
+    """
+    rows: dict[str, dict] = {}
+    for r in names:
+        row = rows.setdefault(r.layer, {"layer": r.layer, "units": 0, NAMED: 0, AMBIGUOUS: 0, UNEXPLAINED: 0})
+        row["units"] += 1
+        row[r.status] += 1
+    for row in rows.values():
+        n, k = row["units"], row[UNEXPLAINED]
+        share = k / n
+        centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        row.update(share_unexplained=round(share, 4), ci_low=round(max(0.0, centre - half), 4),
+                   ci_high=round(min(1.0, centre + half), 4))
+    return list(rows.values())

@@ -1,0 +1,119 @@
+"""One name per unit: the permutation test, Benjamini-Hochberg, abstention, and where the names flow."""
+
+import math
+
+import numpy as np
+import pytest
+
+from audiodissect.errors import AudioDissectError
+from audiodissect.identify.naming import (NamingSettings, benjamini_hochberg, name_units, permuted_columns,
+                                          unexplained_share)
+from audiodissect.records import UnitName
+from audiodissect.results import Identification
+
+CONCEPTS = ["dog", "rain", "piano", "engine"]
+
+
+def planted(seed=0, n=300):
+    """Evidence with one noisy indicator per concept; units 0-3 tuned to concept u, 4-7 pure noise,
+    8 tuned to both dog and rain (a tie), 9 tuned weakly to piano."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    onehot = np.eye(4)[labels]
+    evidence = onehot + 0.4 * rng.normal(size=onehot.shape)
+    acts = rng.normal(size=(n, 10))
+    acts[:, :4] += 2.0 * onehot
+    acts[:, 8] += 2.0 * (onehot[:, 0] + onehot[:, 1])
+    acts[:, 9] += 0.25 * onehot[:, 2]
+    return evidence.astype(np.float32), acts.astype(np.float32)
+
+
+def test_benjamini_hochberg_by_hand():
+    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
+    # sorted 0.01, 0.03, 0.04, 0.5 (m = 4): 0.04, 0.06, 0.0533, 0.5 -> running min from the top
+    assert benjamini_hochberg(p)[:4] == pytest.approx([0.04, 0.05333333, 0.05333333, 0.5])
+    assert math.isnan(benjamini_hochberg(p)[4])
+
+
+def test_permuted_columns_share_one_permutation_per_block():
+    ev = np.arange(12, dtype=np.float32).reshape(6, 2)
+    out = permuted_columns(ev, 3, seed=1)
+    assert out.shape == (6, 6)
+    for b in range(3):
+        block = out[:, 2 * b:2 * b + 2]
+        assert sorted(block[:, 0].tolist()) == ev[:, 0].tolist()
+        assert (block[:, 1] - block[:, 0] == 1).all()  # both columns moved with the same permutation
+
+
+def test_tuned_units_are_named_noise_units_unexplained_and_ties_ambiguous():
+    evidence, acts = planted()
+    names = name_units({"tab": evidence}, {"L": acts}, CONCEPTS, settings=NamingSettings(permutations=99))
+    assert [r.unit for r in names] == [f"L#{u}" for u in range(10)]
+    for u in range(4):
+        assert names[u].name == CONCEPTS[u] and names[u].status == "named" and names[u].confident
+        assert names[u].q_value <= 0.05 and names[u].z > 3 and names[u].margin > 1
+    for u in range(4, 8):
+        assert names[u].status == "unexplained" and names[u].name is None and names[u].method is None
+    tie = names[8]
+    assert tie.name in ("dog", "rain") and tie.status == "ambiguous" and tie.runner_up in ("dog", "rain")
+    assert names[9].status in ("ambiguous", "unexplained")  # a weak effect is never a confident name
+
+
+def test_a_concept_without_evidence_is_never_the_name_and_sources_compete_by_z():
+    evidence, acts = planted()
+    names = name_units({"tab": evidence}, {"L": acts}, CONCEPTS, exclude={"tab": ["dog"]})
+    assert names[0].name != "dog"
+    # a second source that knows the concepts better names the units
+    sharp = np.eye(4, dtype=np.float32)[np.argmax(evidence - 0.0, axis=1)]
+    labels = np.eye(4, dtype=np.float32)[np.argmax(acts[:, :4] - acts[:, :4].mean(0), axis=1)]
+    names = name_units({"tab": evidence, "labels": labels}, {"L": acts}, CONCEPTS, exclude={"tab": ["dog"]})
+    assert names[0].name == "dog" and names[0].method == "labels" and set(names[0].candidates) == {"tab", "labels"}
+    assert sharp.shape == labels.shape
+    with pytest.raises(AudioDissectError, match="permutations"):
+        NamingSettings(permutations=0)
+
+
+def test_unexplained_share_and_its_wilson_interval():
+    rows = unexplained_share([UnitName(unit=f"L#{i}", layer="L", index=i, name=None if i < 3 else "x",
+                                       status="unexplained" if i < 3 else "named", similarity="cos")
+                              for i in range(10)])
+    [row] = rows
+    assert (row["units"], row["named"], row["unexplained"], row["share_unexplained"]) == (10, 7, 3, 0.3)
+    # Wilson 95 % for 3 of 10: 0.1078 to 0.6032
+    assert row["ci_low"] == pytest.approx(0.1078, abs=1e-4) and row["ci_high"] == pytest.approx(0.6032, abs=1e-4)
+
+
+def test_identification_tables_put_the_name_first():
+    from audiodissect.records import ConceptRanking
+
+    rankings = [ConceptRanking(unit="L#0", layer="L", index=0, method="tab", similarity="cos", concepts=["dog"],
+                               scores=[0.9]),
+                ConceptRanking(unit="L#1", layer="L", index=1, method="tab", similarity="cos", concepts=["rain"],
+                               scores=[0.1])]
+    names = [UnitName(unit="L#0", layer="L", index=0, name="dog", status="named", method="tab", similarity="cos",
+                      z=9.0),
+             UnitName(unit="L#1", layer="L", index=1, name=None, status="unexplained", similarity="cos")]
+    result = Identification("identify", rankings, names=names)
+    frame = result.to_pandas()
+    assert list(frame.columns[:3]) == ["unit", "name", "status"]
+    assert frame["name"].iloc[0] == "dog" and frame["name"].isna().tolist() == [False, True]
+    assert frame["status"].tolist() == ["named", "unexplained"]
+    assert result.names_frame()["name"].isna().tolist() == [False, True]
+    assert result.name_of("L#1").status == "unexplained"
+    with pytest.raises(AudioDissectError, match="closest"):
+        result.name_of("L#7")
+
+
+def test_pruning_skips_units_no_evidence_explains(tmp_path):
+    from audiodissect.config import PruneConfig
+    from audiodissect.prune.runner import PruningContext, select_for_concept
+    from prune_fixtures import make_run
+
+    run, target, probe = make_run(tmp_path)
+    run.write_units("names", [UnitName(unit="hidden#0", layer="hidden", index=0, name=None, status="unexplained",
+                                       similarity="cos")])
+    ctx = PruningContext(run, target, probe)
+    kept = select_for_concept(ctx, "trumpet", strategies=["tab"], config=PruneConfig(skip_unexplained=False))
+    skipped = select_for_concept(ctx, "trumpet", strategies=["tab"], config=PruneConfig())
+    assert "hidden#0" in kept[0].units and "hidden#0" not in skipped[0].units
+    assert set(skipped[0].units) == set(kept[0].units) - {"hidden#0"}
