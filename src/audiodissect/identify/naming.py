@@ -149,6 +149,34 @@ def williams_t(r1: np.ndarray, r2: np.ndarray, r12: np.ndarray, n: int) -> np.nd
     return np.where(np.isfinite(t), t, np.inf)
 
 
+class _CorrelationOfUpperHalf:
+    """The robust cos, ``(N, C) evidence, (N, U) activations -> (U, C)``, with each evidence matrix's
+    normalised columns kept: a permutation of rows keeps a column's mean and norm, so the shuffled
+    copies of one matrix are normalised once, not once per call."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+
+    def columns(self, evidence: np.ndarray) -> torch.Tensor:
+        key = id(evidence)
+        if key not in self._cache or self._cache[key][0] is not evidence:
+            from ..similarity._ranks import unit_columns
+
+            if len(self._cache) >= 4:  # a test's evidence and its shuffled copies; older ones are done with
+                self._cache.clear()
+            self._cache[key] = (evidence, unit_columns(torch.from_numpy(np.ascontiguousarray(evidence))))
+        return self._cache[key][1]
+
+    def __call__(self, evidence: np.ndarray, activations: np.ndarray) -> torch.Tensor:
+        from ..similarity._ranks import unit_columns, upper_half
+
+        a = unit_columns(upper_half(torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))))
+        return a.T @ self.columns(evidence)
+
+
+_correlation_of_upper_half = _CorrelationOfUpperHalf()
+
+
 def permuted_columns(evidence: np.ndarray, permutations: int, seed: int) -> np.ndarray:
     """The evidence with its rows shuffled `permutations` times, side by side: shape (N, C * permutations).
 
@@ -181,6 +209,8 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     from .. import similarity as sim
 
     fn = sim.get(settings.similarity, variant=settings.variant)
+    if settings.similarity == "cos" and settings.variant == "robust":
+        fn = _correlation_of_upper_half  # the same scores; the evidence's normalisation is done once
     evidence = np.asarray(evidence, dtype=np.float32)
     n, c = evidence.shape
     b = settings.permutations
