@@ -197,6 +197,9 @@ class ScoreConfig:
     """Explanation scoring on held-out clips."""
 
     audio_text: bool = setting(True, help="also predict from audio-text similarity (needs the clips' audio)")
+    bootstrap: int = setting(0, min=0, help="resamples of the held-out clips for each score's interval (0: Bonett "
+                                            "and Wright's analytic interval of a Spearman correlation)")
+    seed: int = setting(0, min=0, help="draws the bootstrap samples and the random negatives of detection")
 
 
 @dataclasses.dataclass

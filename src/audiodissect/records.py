@@ -14,6 +14,7 @@ builds the JSON of a record by hand.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -33,6 +34,11 @@ def parse_unit_id(unit: str) -> tuple[str, int]:
     return layer, int(index)
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Record(Mapping):
     """Base of the record types: JSON round trip with a format version, and mapping-style reads.
@@ -49,7 +55,7 @@ class Record(Mapping):
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         """The declared fields, in order (``extra`` left out)."""
-        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+        return _field_names(cls)
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-able plain data: its fields, its extra keys and ``format``."""
@@ -231,6 +237,13 @@ class ExplanationScore(UnitRecord):
     spearman, pearson : float or None
         None where undefined (a constant prediction or unit).
     n_clips : int
+    spearman_low, spearman_high : float or None
+        The Spearman correlation's 95 % bootstrap interval over the held-out clips.
+    detection_auprc, detection_bacc : float or None
+        How well the explanation's predictions pick the unit's top 10 % held-out clips out of as many
+        random others: average precision and balanced accuracy (0.5: chance).
+    detection_auprc_hard, detection_bacc_hard : float or None
+        The same against the clips nearest to the top clips in an audio embedding (hard negatives).
     """
 
     explanation: str
@@ -239,6 +252,12 @@ class ExplanationScore(UnitRecord):
     spearman: float | None
     pearson: float | None
     n_clips: int
+    spearman_low: float | None = None
+    spearman_high: float | None = None
+    detection_auprc: float | None = None
+    detection_bacc: float | None = None
+    detection_auprc_hard: float | None = None
+    detection_bacc_hard: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

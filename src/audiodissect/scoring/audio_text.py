@@ -95,6 +95,18 @@ class AudioTextEvidence:
         self.clip_side_source = "computed"
         return matrix
 
+    def clip_embedding(self) -> np.ndarray | None:
+        """The clips' side as an audio embedding (n, d): tag logits or audio embeddings, None for a
+        backend without one (then nothing is computed)."""
+        b = self.backend
+        if hasattr(b, "combine") and hasattr(b, "base"):  # "<base>+acoustic", "<base>+labels": the base's audio side
+            return AudioTextEvidence(b.base, self._probe, self._rows, cache_dir=self._cache_dir).clip_embedding()
+        if not (hasattr(b, "tag_logits") or hasattr(b, "audio_embeddings")):
+            return None
+        if self._clip_side is None:
+            self([])
+        return None if self._clip_side is None else np.asarray(self._clip_side, dtype=np.float32)
+
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Similarities, shape (N, len(texts)), float32."""
         texts = list(texts)

@@ -109,9 +109,15 @@ def _predict_chunk(predictors: Mapping[str, Callable], item: tuple[str, list[int
     return predict(predictors[name], [texts[i] for i in ids], n=n, name=name)
 
 
+#: The measures :func:`layer_correlations` gives every (unit, text) pair.
+MEASURES = ("spearman", "pearson", "spearman_low", "spearman_high", "detection_auprc", "detection_bacc",
+            "detection_auprc_hard", "detection_bacc_hard")
+
+
 def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, predictions: PredictionTable, *,
-                       block_units: int | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Spearman and Pearson correlation of every (unit, text) pair of one layer, for every predictor.
+                       block_units: int | None = None, resamples: np.ndarray | None = None,
+                       embedding: np.ndarray | None = None, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Correlations, bootstrap intervals and detection scores of every (unit, text) pair of one layer.
 
     Parameters
     ----------
@@ -125,20 +131,27 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, pre
         The predictors and the distinct explanation texts.
     block_units : int, optional
         Units read at once (default: about 64 MiB of float64 working copies).
+    resamples : np.ndarray of int, shape (B, n), optional
+        Bootstrap samples of the clips for the Spearman intervals (none: Bonett and Wright's interval).
+    embedding : np.ndarray, shape (n, d), optional
+        The clips' audio embeddings (unit rows) for the hard negatives (none: no hard detection).
 
     Returns
     -------
-    dict of predictor name to (spearman, pearson)
-        Two float64 arrays of shape (m,) in pair order, in [-1, 1], NaN where
-        a column is constant or n < 2.
+    dict of predictor name to dict of measure to np.ndarray, shape (m,)
+        The :data:`MEASURES`, in pair order, NaN where undefined (a constant column, n < 2, no
+        intervals or no embedding asked for).
     """
+    from .detection import bootstrap_spearman, detection_sets, pair_detection, positive_count, spearman_interval
+
     n, n_units = int(activations.shape[0]), int(activations.shape[1])
     units = np.asarray(units, dtype=np.int64)
     text_ids = np.asarray(text_ids, dtype=np.int64)
     m = len(units)
-    out = {name: (np.full(m, np.nan), np.full(m, np.nan)) for name in predictions.names}
+    out = {name: {measure: np.full(m, np.nan) for measure in MEASURES} for name in predictions.names}
     if m == 0:
         return out
+    k = positive_count(n)
     if units.min() < 0 or units.max() >= n_units:
         raise AudioDissectError(f"a unit index is outside the layer's {n_units} units")
     order = np.argsort(units, kind="stable")
@@ -158,11 +171,26 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, pre
             continue
         plain = standardize_columns(block)
         ranked = standardize_columns(rank_columns(block))
-        del block
+        sets = detection_sets(block, k, embedding=embedding) if k >= 1 else None
         for name in predictions.names:
             pred = predictions.columns(name, block_texts)  # (n, t)
-            spearman, pearson = out[name]
-            pearson[pairs] = np.clip(paired_dot(standardize_columns(pred), local_text, plain, local_unit), -1, 1)
-            spearman[pairs] = np.clip(paired_dot(standardize_columns(rank_columns(pred)), local_text,
-                                                 ranked, local_unit), -1, 1)
+            measures = out[name]
+            measures["pearson"][pairs] = np.clip(paired_dot(standardize_columns(pred), local_text, plain,
+                                                            local_unit), -1, 1)
+            measures["spearman"][pairs] = np.clip(paired_dot(standardize_columns(rank_columns(pred)), local_text,
+                                                             ranked, local_unit), -1, 1)
+            if sets is not None:
+                positives, others, hard = sets
+                measures["detection_auprc"][pairs], measures["detection_bacc"][pairs] = pair_detection(
+                    pred, local_text, local_unit, positives, others)
+                if hard is not None:
+                    measures["detection_auprc_hard"][pairs], measures["detection_bacc_hard"][pairs] = \
+                        pair_detection(pred, local_text, local_unit, positives, hard)
+            if resamples is not None:
+                measures["spearman_low"][pairs], measures["spearman_high"][pairs] = bootstrap_spearman(
+                    block, pred, local_text, local_unit, resamples=resamples)
+            else:
+                measures["spearman_low"][pairs], measures["spearman_high"][pairs] = spearman_interval(
+                    measures["spearman"][pairs], n)
+        del block
     return out

@@ -56,7 +56,11 @@ ExplanationEvidence = Callable[[Sequence[str]], np.ndarray]
 
 SUMMARY_KINDS = ("summary", "calibrated", "open_concepts")
 SUMMARY_COLUMNS = ("predictor", "explanation", "layer", "n", "n_undefined", "spearman_mean",
-                   "spearman_median", "spearman_share_positive", "pearson_mean")
+                   "spearman_median", "spearman_share_positive", "pearson_mean", "spearman_mean_low",
+                   "spearman_mean_high", "unit_halfwidth", "clips_for_halfwidth_0.1", "detection_auprc",
+                   "detection_bacc", "detection_auprc_hard", "detection_bacc_hard")
+#: Resamples of the units for each mean's bootstrap interval.
+MEAN_BOOTSTRAP = 1000
 
 
 class DescriptionEvidence:
@@ -142,8 +146,9 @@ def collect_explanations(identify: Sequence[Mapping[str, Any]],
 def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: Mapping[str, np.ndarray],
                        predictors: Mapping[str, ExplanationEvidence], *,
                        hook: ProgressHook | None = None, block_units: int | None = None,
-                       executor: Executor | None = None) -> list[dict[str, Any]]:
-    """Correlate every explanation's simulated activations with the real ones.
+                       executor: Executor | None = None, bootstrap: int = 0, embedding: np.ndarray | None = None,
+                       seed: int = 0) -> list[ExplanationScore]:
+    """Correlate every explanation's simulated activations with the real ones, and score its detection.
 
     The distinct texts of all explanations are predicted once by every
     predictor (:class:`~audiodissect.scoring.blocks.PredictionTable`); then,
@@ -169,14 +174,20 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
         Units read at once (default: about 64 MiB of working copies).
     executor : Executor, optional
         Where predictions and correlations run (default: in this process).
+    bootstrap : int
+        Resamples of the clips for each Spearman correlation's interval (0: none).
+    embedding : np.ndarray, shape (n, d), optional
+        The scoring clips' audio embeddings, for detection against hard negatives.
+    seed : int
+        Draws the bootstrap samples and the random negatives.
 
     Returns
     -------
-    list of dict
-        One record per (explanation, predictor): the explanation's fields plus
-        ``predictor``, ``spearman``, ``pearson`` (None where undefined) and
-        ``n_clips``; predictor by predictor, layer by layer in first-seen
-        order, explanations in their order within a layer.
+    list of ExplanationScore
+        One record per (explanation, predictor): the correlations (None where
+        undefined), their intervals and the detection scores
+        (:mod:`~audiodissect.scoring.detection`); predictor by predictor, layer
+        by layer in first-seen order, explanations in their order within a layer.
     """
     hook = hook or default_hook()
     by_layer: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -201,29 +212,33 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
     hook("score", None, completed=0, total=len(by_layer))
     executor = executor or LocalExecutor()
     # the texts are predicted (embedded) only once every unit index is known to be valid
-    predictions = PredictionTable(predictors, list(text_pos), n=n_clips.pop() if n_clips else 0, executor=executor)
-    correlate = functools.partial(_correlate_layer, predictions=predictions, block_units=block_units)
-    scores: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    n = n_clips.pop() if n_clips else 0
+    predictions = PredictionTable(predictors, list(text_pos), n=n, executor=executor)
+    resamples = np.random.default_rng(seed).integers(0, n, size=(bootstrap, n)) if bootstrap and n else None
+    correlate = functools.partial(_correlate_layer, predictions=predictions, block_units=block_units,
+                                  resamples=resamples, embedding=embedding, seed=seed)
+    scores: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for step, (layer, result) in enumerate(zip(by_layer, executor.map(correlate, tasks)), 1):
         scores[layer] = result
         hook("score", None, completed=step, total=len(by_layer))
     records: list[ExplanationScore] = []
     for pname in predictors:
         for layer, group in by_layer.items():
-            spearman, pearson = scores[layer][pname]
-            n = int(activations[layer].shape[0])
+            measures = {name: _rounded(values) for name, values in scores[layer][pname].items()}
             records += [ExplanationScore(unit=e["unit"], layer=layer, index=int(e["index"]),
                                          explanation=e["explanation"], text=e["text"], predictor=pname,
-                                         spearman=rho, pearson=r, n_clips=n)
-                        for e, rho, r in zip(group, _rounded(spearman), _rounded(pearson))]
+                                         n_clips=n, **{name: values[j] for name, values in measures.items()})
+                        for j, e in enumerate(group)]
     return records
 
 
 def _correlate_layer(task: tuple[Any, np.ndarray, np.ndarray], *, predictions: PredictionTable,
-                     block_units: int | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                     block_units: int | None, resamples: np.ndarray | None, embedding: np.ndarray | None,
+                     seed: int) -> dict[str, dict[str, np.ndarray]]:
     """:func:`~audiodissect.scoring.blocks.layer_correlations` of one ``(activations, units, text ids)`` task."""
     activations, units, text_ids = task
-    return layer_correlations(activations, units, text_ids, predictions, block_units=block_units)
+    return layer_correlations(activations, units, text_ids, predictions, block_units=block_units,
+                              resamples=resamples, embedding=embedding, seed=seed)
 
 
 def _rounded(x: np.ndarray) -> list[float | None]:
@@ -236,6 +251,12 @@ def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
 
     Undefined scores (None: a constant unit or prediction) count as 0 in the
     mean and median and as not positive, and are counted in ``n_undefined``.
+    ``spearman_mean_low`` and ``_high`` bound the mean by a percentile
+    bootstrap over the units (:data:`MEAN_BOOTSTRAP` resamples, seeded);
+    ``unit_halfwidth`` is the median half-width of the units' own intervals and
+    ``clips_for_halfwidth_0.1`` the held-out clips that would narrow it to 0.1
+    (half-widths shrink with the square root of the clips). The detection
+    columns are means over the units that have them.
 
     Returns
     -------
@@ -257,22 +278,55 @@ def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
         r_ = np.array([r["pearson"] if r["pearson"] is not None else np.nan for r in group], dtype=np.float64)
         undefined = np.isnan(rho)
         rho0 = np.where(undefined, 0.0, rho)
+        low, high = _mean_interval(rho0)
+        half = _column(group, "spearman_high") - _column(group, "spearman_low")
+        half = float(np.nanmedian(half) / 2) if np.isfinite(half).any() else float("nan")
+        n_clips = int(group[0].get("n_clips") or 0)
         rows.append({"predictor": pred, "explanation": kind, "layer": layer, "n": len(group),
                      "n_undefined": int(undefined.sum()),
                      "spearman_mean": round(float(rho0.mean()), 4),
                      "spearman_median": round(float(np.median(rho0)), 4),
                      "spearman_share_positive": round(float((rho0 > 0).mean()), 4),
-                     "pearson_mean": round(float(np.nan_to_num(r_, nan=0.0).mean()), 4)})
+                     "pearson_mean": round(float(np.nan_to_num(r_, nan=0.0).mean()), 4),
+                     "spearman_mean_low": low, "spearman_mean_high": high,
+                     "unit_halfwidth": round(half, 4) if math.isfinite(half) else None,
+                     "clips_for_halfwidth_0.1": int(math.ceil(n_clips * (half / 0.1) ** 2))
+                     if math.isfinite(half) and n_clips else None,
+                     **{name: _mean(_column(group, name)) for name in SUMMARY_COLUMNS[-4:]}})
     return rows
+
+
+def _column(group: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
+    return np.array([np.nan if r.get(name) is None else r[name] for r in group], dtype=np.float64)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return round(float(np.nanmean(values)), 4) if np.isfinite(values).any() else None
+
+
+def _mean_interval(values: np.ndarray, *, seed: int = 0) -> tuple[float | None, float | None]:
+    """95 % percentile-bootstrap interval of the mean of `values` (m,), resampling the values."""
+    if len(values) < 2:
+        return None, None
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(MEAN_BOOTSTRAP, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return round(float(low), 4), round(float(high), 4)
 
 
 def format_summary(rows: Sequence[Mapping[str, Any]], *, layers: bool = False) -> str:
     """A plain-text table of :func:`summarize_scores` rows (pooled rows only unless `layers`)."""
     shown = [r for r in rows if layers or r["layer"] == "all"]
-    header = ("predictor", "explanation", "layer", "n", "undef", "rho mean", "rho median", "rho>0", "r mean")
+    header = ("predictor", "explanation", "layer", "n", "undef", "rho mean", "95% interval", "rho median", "rho>0",
+              "r mean", "detect AP", "detect AP hard")
+
+    def num(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
     body = [(r["predictor"], r["explanation"], r["layer"], str(r["n"]), str(r["n_undefined"]),
-             f"{r['spearman_mean']:.3f}", f"{r['spearman_median']:.3f}",
-             f"{100 * r['spearman_share_positive']:.0f}%", f"{r['pearson_mean']:.3f}") for r in shown]
+             f"{r['spearman_mean']:.3f}", f"{num(r.get('spearman_mean_low'))}-{num(r.get('spearman_mean_high'))}",
+             f"{r['spearman_median']:.3f}", f"{100 * r['spearman_share_positive']:.0f}%", f"{r['pearson_mean']:.3f}",
+             num(r.get("detection_auprc")), num(r.get("detection_auprc_hard"))) for r in shown]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
@@ -431,8 +485,8 @@ def score_inputs(run: RunDir) -> dict[str, Any]:
 
 
 def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence | None = None,
-                 hook: ProgressHook | None = None,
-                 executor: Executor | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                 hook: ProgressHook | None = None, executor: Executor | None = None, bootstrap: int = 0,
+                 seed: int = 0) -> tuple[dict[str, Any], list[ExplanationScore]]:
     """Score every explanation of a run on its held-out clips.
 
     Reads ``units/identify.jsonl`` and ``units/summarize.jsonl`` (whichever
@@ -451,29 +505,48 @@ def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence
     hook : ProgressHook, optional
     executor : Executor, optional
         Where predictions and correlations run (default: in this process).
+    bootstrap : int
+        Resamples of the held-out clips for each Spearman correlation's interval (0: none).
+    seed : int
 
     Returns
     -------
     facts : dict
-        The score stage's manifest facts.
-    records : list of dict
+        The score stage's manifest facts, with ``hard_negatives``: the embedding the hard
+        negatives are nearest in (``audio``: the audio-text backend's clip side, else
+        ``descriptions``).
+    records : list of ExplanationScore
         The ``units/score.jsonl`` records.
     """
     sources = score_sources(run)
     rows = heldout_rows(run)
     explanations = collect_explanations(run.read_units("identify") if "identify" in sources else [],
                                         run.read_units("summarize") if "summarize" in sources else [])
-    predictors: dict[str, ExplanationEvidence] = {
-        "description": DescriptionEvidence(heldout_descriptions(run, rows), embedder=embedder)}
+    description = DescriptionEvidence(heldout_descriptions(run, rows), embedder=embedder)
+    predictors: dict[str, ExplanationEvidence] = {"description": description}
     if evidence_fn is not None:
         predictors["audio_text"] = evidence_fn
+    embedding = getattr(evidence_fn, "clip_embedding", lambda: None)()
+    source = "audio" if embedding is not None else "descriptions"
+    if embedding is None:
+        embedding = description.clip_vectors
     wanted = {e["layer"] for e in explanations}
     activations = {layer: RowSubset(run.activations(layer), rows) for layer in run.layers() if layer in wanted}
-    records = score_explanations(explanations, activations, predictors, hook=hook, executor=executor)
+    records = score_explanations(explanations, activations, predictors, hook=hook, executor=executor,
+                                 bootstrap=bootstrap, embedding=unit_rows(embedding), seed=seed)
     run.write_units("score", records)
     table = summarize_scores(records)
     write_summary_csv(run.score_dir / "summary.csv", table)
     with atomic_path(run.score_dir / "by_layer.md") as tmp:
         tmp.write_text(format_layer_table(table), encoding="utf-8")
     return {"n_records": len(records), "n_clips": int(len(rows)), "predictors": list(predictors),
-            "sources": sources, "audio_text_clips": getattr(evidence_fn, "clip_side_source", None)}, records
+            "sources": sources, "audio_text_clips": getattr(evidence_fn, "clip_side_source", None),
+            "hard_negatives": source, "bootstrap": bootstrap}, records
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of `x` (n, d) with their columns standardised, then scaled to unit norm (a zero row stays zero)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)

@@ -28,7 +28,8 @@ class ScoreStage(Stage):
     def inputs(self, ctx: Context) -> dict[str, Any]:
         cfg = ctx.config
         return {**score_inputs(ctx.run), "embedder": cfg.identify.text_embedder,
-                "audio_text": cfg.identify.tab_backend if cfg.score.audio_text else None}
+                "audio_text": cfg.identify.tab_backend if cfg.score.audio_text else None,
+                "bootstrap": cfg.score.bootstrap, "seed": cfg.score.seed}
 
     def audio_text_predictor(self, ctx: Context) -> ExplanationEvidence | None:
         """The audio-text predictor on the run's held-out clips, or None when ``score.audio_text`` is off."""
@@ -47,8 +48,10 @@ class ScoreStage(Stage):
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
         from ..text_embedder import load_text_embedder
 
+        cfg = ctx.config.score
         return write_scores(ctx.run, embedder=load_text_embedder(ctx.config.identify.text_embedder),
-                            evidence_fn=self.audio_text_predictor(ctx), hook=ctx.hook, executor=ctx.executor)
+                            evidence_fn=self.audio_text_predictor(ctx), hook=ctx.hook, executor=ctx.executor,
+                            bootstrap=cfg.bootstrap, seed=cfg.seed)
 
     def load(self, ctx: Context) -> list[dict]:
         return ctx.run.read_units("score")
