@@ -20,11 +20,12 @@ from .errors import AudioDissectError
 
 #: Every stage of a dissection, in the order they run; ``Dissection.<name>()`` runs one
 #: (``-`` read as ``_``), ``Dissection.run()`` and ``audiodissect run`` walk them.
-STAGES = ("record", "describe", "identify", "summarize", "score", "prune", "class-drop", "importance",
-          "last-layer", "analyze", "report")
-#: The stages ``audiodissect run`` walks unless told otherwise: all but the feature-importance
-#: curves (dozens of pruned forward passes; ``audiodissect evaluate importance`` adds them).
-RUN_STAGES = tuple(name for name in STAGES if name != "importance")
+STAGES = ("record", "describe", "identify", "stability", "summarize", "score", "prune", "class-drop", "importance",
+          "last-layer", "causal", "analyze", "report")
+#: The stages ``audiodissect run`` walks unless told otherwise: all but the feature-importance curves and
+#: the causal check (dozens of forward passes with units switched off; ``audiodissect evaluate importance``
+#: and ``evaluate causal`` add them).
+RUN_STAGES = tuple(name for name in STAGES if name not in ("importance", "causal"))
 POOLS = ("mean", "max", "first")
 
 
@@ -193,6 +194,26 @@ class PruneConfig:
 
 
 @dataclasses.dataclass
+class StabilityConfig:
+    """Whether unit names survive resampling of the probing set and noise in the audio."""
+
+    resamples: int = setting(20, min=1, help="bootstrap resamples of the probe clips")
+    noise: float = setting(0.02, min=0.0, help="Gaussian noise added to each waveform, times its standard deviation")
+    seed: int = setting(0, min=0, help="draws the resamples and the noise")
+
+
+@dataclasses.dataclass
+class CausalConfig:
+    """The causal check of unit names: switch a named unit off (and turn it up), compare with random units."""
+
+    units_per_layer: int = setting(4, min=1, help="confidently named units checked per layer (chosen at random)")
+    random_units: int = setting(4, min=2, help="random units per layer the checked units are compared with")
+    amplify: float = setting(2.0, min=0.0, help="factor a unit's output is scaled by when turned up")
+    clips: int = setting(200, min=10, help="held-out clips the model runs on (at most; chosen at random)")
+    seed: int = setting(0, min=0, help="draws the units and the clips")
+
+
+@dataclasses.dataclass
 class ScoreConfig:
     """Explanation scoring on held-out clips."""
 
@@ -252,7 +273,9 @@ class RunConfig:
     describe: DescribeConfig = setting(factory=DescribeConfig)
     identify: IdentifyConfig = setting(factory=IdentifyConfig)
     summarize: SummarizeConfig = setting(factory=SummarizeConfig)
+    stability: StabilityConfig = setting(factory=StabilityConfig)
     score: ScoreConfig = setting(factory=ScoreConfig)
+    causal: CausalConfig = setting(factory=CausalConfig)
     prune: PruneConfig = setting(factory=PruneConfig)
     analyze: AnalyzeConfig = setting(factory=AnalyzeConfig)
     report: ReportConfig = setting(factory=ReportConfig)

@@ -477,6 +477,26 @@ class Dissection:
         names = self.run_dir.read_units("names") if self.run_dir.has_units("names") else []
         return Identification("identify", records, names=names)
 
+    def stability(self, *, resamples: int | None = None, noise: float | None = None) -> list[Any]:
+        """Whether each named unit keeps its name on resampled probe clips and with noise in the audio.
+
+        Parameters
+        ----------
+        resamples : int, optional
+            Bootstrap resamples of the probe clips (``stability.resamples``).
+        noise : float, optional
+            Gaussian noise added to each waveform, times its standard deviation (``stability.noise``).
+
+        Returns
+        -------
+        list of NameStability
+            One per named unit: its bootstrap survival and whether it flips with noise.
+        """
+        from .identify import StabilityStage
+
+        self._update(self.config.stability, resamples=resamples, noise=noise)
+        return self._stage(StabilityStage()).value
+
     def summarize(self, llm: str | None = None, *, k: int | None = None, threshold: float | None = None,
                   refresh_cache: bool = False) -> UnitRecords:
         """Modules B and C and ICL: summaries, calibration, open concepts and an LLM's concept choice.
@@ -604,6 +624,26 @@ class Dissection:
         self._update(self.config.prune, importance_properties=None if properties is None else list(properties),
                      importance_fractions=None if fractions is None else list(fractions), importance_seeds=seeds)
         return self._stage(ImportanceStage()).value
+
+    def causal(self, *, units_per_layer: int | None = None, random_units: int | None = None) -> list[Any]:
+        """The causal check of unit names: held-out output changes when a confidently named unit is switched
+        off or turned up, on clips with its concept against the others, compared with random units.
+
+        Parameters
+        ----------
+        units_per_layer : int, optional
+            Named units checked per layer (``causal.units_per_layer``).
+        random_units : int, optional
+            Random units per layer compared with them (``causal.random_units``).
+
+        Returns
+        -------
+        list of CausalEffect
+        """
+        from .prune import CausalStage
+
+        self._update(self.config.causal, units_per_layer=units_per_layer, random_units=random_units)
+        return self._stage(CausalStage()).value
 
     def last_layer(self) -> list[dict[str, Any]]:
         """Last-layer dissection accuracy (the output units' known classes); ``evaluation/last_layer.csv``.

@@ -190,6 +190,65 @@ class UnitName(UnitRecord):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class NameStability(UnitRecord):
+    """Whether a unit's name survives resampling of the probing set and a little noise in the audio.
+
+    Attributes
+    ----------
+    name, method : str
+        The unit's name and the evidence source that gave it.
+    bootstrap_survival : float
+        Share of bootstrap resamples of the probe clips whose best concept is still the name.
+    noise_name : str
+        The best concept on the same clips with Gaussian noise added to the audio.
+    noise_flipped : bool
+        Whether it differs from the name.
+    """
+
+    name: str
+    method: str
+    bootstrap_survival: float
+    noise_name: str
+    noise_flipped: bool
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CausalEffect(UnitRecord):
+    """What switching a named unit off, or turning it up, does to the model's output on clips with its concept.
+
+    Attributes
+    ----------
+    name, method : str
+    clips_with, clips_without : int
+        Held-out clips with the named concept, and without.
+    ablate_with, ablate_without : float
+        Mean change of the output (L2 norm of the logits' change) on each group with the unit zeroed.
+    amplify_with, amplify_without : float
+        The same with the unit's output scaled up.
+    specificity : float
+        ``(ablate_with - ablate_without) / mean change``: how much more the clips with the concept
+        depend on the unit than the others.
+    random_mean, random_sd : float or None
+        The same specificity for size-matched random units of the layer, on the same clips.
+    z : float or None
+        ``(specificity - random_mean) / random_sd``.
+    """
+
+    name: str
+    method: str
+    clips_with: int
+    clips_without: int
+    ablate_with: float
+    ablate_without: float
+    amplify_with: float
+    amplify_without: float
+    specificity: float
+    random_mean: float | None = None
+    random_sd: float | None = None
+    z: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class UnitSummary(UnitRecord):
     """A unit's summaries, calibration, open concepts and ICL choice (Modules B and C).
 
@@ -307,6 +366,8 @@ class PruneRow(Record):
 UNIT_RECORDS: dict[str, type[UnitRecord]] = {
     "identify": ConceptRanking,
     "names": UnitName,
+    "stability": NameStability,
+    "causal": CausalEffect,
     "summarize": UnitSummary,
     "score": ExplanationScore,
     "planted": ConceptRanking,

@@ -342,10 +342,15 @@ def unexplained_share(names: Sequence[UnitName], *, z: float = 1.96) -> list[dic
         row["units"] += 1
         row[r.status] += 1
     for row in rows.values():
-        n, k = row["units"], row[UNEXPLAINED]
-        share = k / n
-        centre = (share + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        row.update(share_unexplained=round(share, 4), ci_low=round(max(0.0, centre - half), 4),
-                   ci_high=round(min(1.0, centre + half), 4))
+        low, high = wilson_interval(row[UNEXPLAINED], row["units"], z=z)
+        row.update(share_unexplained=round(row[UNEXPLAINED] / row["units"], 4), ci_low=round(low, 4),
+                   ci_high=round(high, 4))
     return list(rows.values())
+
+
+def wilson_interval(k: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a share `k` / `n` (z = 1.96: 95 %)."""
+    share = k / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)

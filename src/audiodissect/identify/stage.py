@@ -6,6 +6,8 @@ import dataclasses
 import warnings
 from typing import Any
 
+import numpy as np
+
 from ..cache import hash_key, save_npy
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
@@ -170,3 +172,62 @@ def naming_settings(cfg: IdentifyConfig) -> NamingSettings:
     return NamingSettings(similarity=cfg.name_similarity, variant=cfg.similarity_variant,
                           permutations=cfg.permutations, alpha=cfg.alpha, min_z=cfg.min_z,
                           min_margin=cfg.min_margin)
+
+
+class StabilityStage(Stage):
+    """Whether each named unit keeps its name on resampled probe clips and with noise in the audio.
+
+    Settings: the run's ``stability`` section (resamples, noise, seed) and the naming rule of
+    ``identify``. Records the probe clips once more, with noise (``stability.noise`` times each
+    waveform's standard deviation), through the same hooks as the record stage.
+    """
+
+    name = "stability"
+    outputs = (f"{UNITS}/stability.jsonl",)
+
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        if not ctx.run.has_units("names"):
+            raise AudioDissectError(f"{ctx.run.path} has no unit names to test",
+                                    hint=f"run `audiodissect identify --run {ctx.run.path}` first")
+        stages = ctx.run.manifest()["stages"]
+        return {"record": stages["record"]["key"], "identify": stages.get("identify", {}).get("key"),
+                "settings": dataclasses.asdict(ctx.config.stability)}
+
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list]:
+        from ..record import record_waveforms
+        from ..record.activations import read_waveforms
+        from .stability import flip_shares, name_stability, noisy_waveforms
+
+        run, cfg = ctx.run, ctx.config
+        names = run.read_units("names")
+        layers = list(dict.fromkeys(r.layer for r in names if r.name is not None))
+        rows = run.probe_rows()
+        identify = run.stage("identify")
+        concepts = run.concepts() or []
+        evidence = {m: np.load(run.evidence_path(m))[rows] for m in identify["methods"]}
+        target = ctx.target
+        waves = read_waveforms(ctx.probe, rows, sample_rate=target.sample_rate)
+        noisy, _ = record_waveforms(target, noisy_waveforms(waves, noise=cfg.stability.noise, seed=cfg.stability.seed),
+                                    layers, pool=cfg.record.pool, batch_size=cfg.record.batch_size, hook=ctx.hook,
+                                    window_seconds=cfg.record.window_seconds,
+                                    names=[run.clips()[i].id for i in rows])
+        activations = run.probe_activations()
+        records = name_stability(names, evidence, {layer: activations[layer] for layer in layers}, noisy, concepts,
+                                 exclude={m: list(why) for m, why in (identify.get("no_evidence") or {}).items()},
+                                 settings=naming_settings(cfg.identify), resamples=cfg.stability.resamples,
+                                 seed=cfg.stability.seed)
+        run.write_units("stability", records)
+        return {"layers": flip_shares(records), "noise": cfg.stability.noise,
+                "resamples": cfg.stability.resamples}, records
+
+    def load(self, ctx: Context) -> list:
+        return ctx.run.read_units("stability")
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        rows = outcome.section.get("layers") or []
+        if not rows:
+            return []
+        units, flipped = sum(r["units"] for r in rows), sum(r["flipped"] for r in rows)
+        worst = max(rows, key=lambda r: r["share_flipped"])
+        return [f"stability: {flipped} of {units} names flip with noise of {outcome.section['noise']:g} x the "
+                f"waveform's std (most: {100 * worst['share_flipped']:.0f}% of {worst['layer']})"]

@@ -18,7 +18,8 @@ from .class_drop import ClassDrop, class_drop_matrices, class_drop_summary, plot
 from .importance import plot_importance, property_values, rank_by_property, rank_random, run_importance
 from .matching import concept_keys, lemma, match_nouns
 from .runner import PruneConfig, PruningContext, evaluate_pruning, prune_concept, select_for_concept
-from .stage import ClassDropStage, ImportanceStage, PruneStage
+from .causal import causal_effects, causal_summary, concept_clips
+from .stage import CausalStage, ClassDropStage, ImportanceStage, PruneStage
 from .strategies import (STRATEGIES, Selection, eligible_layers, select_closed_set, select_given,
                          select_ocp, select_random)
 
@@ -30,7 +31,8 @@ __all__ = [
     "plot_importance", "property_values", "rank_by_property", "rank_random", "run_importance",
     "concept_keys", "lemma", "match_nouns", "normalize_concept",
     "PruneConfig", "PruningContext", "evaluate_pruning", "prune_concept", "select_for_concept",
-    "ClassDropStage", "ImportanceStage", "PruneStage",
+    "CausalStage", "ClassDropStage", "ImportanceStage", "PruneStage", "causal_effects", "causal_summary",
+    "concept_clips",
     "STRATEGIES", "Selection", "eligible_layers", "select_closed_set", "select_given",
     "select_ocp", "select_random",
 ]

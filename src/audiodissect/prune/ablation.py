@@ -63,7 +63,7 @@ def _modules_for(module: torch.nn.Module, grouped: dict[str, list[int]]) -> dict
     return found
 
 
-def _zero_hook(layer: str, indices: list[int], axes: UnitAxes):
+def _scale_hook(layer: str, indices: list[int], axes: UnitAxes, scale: float):
     cache: dict[torch.device, torch.Tensor] = {}
 
     def zero(module: torch.nn.Module, tensor: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,9 @@ def _zero_hook(layer: str, indices: list[int], axes: UnitAxes):
         index = cache.get(tensor.device)
         if index is None:
             index = cache[tensor.device] = torch.tensor(indices, dtype=torch.long, device=tensor.device)
-        return tensor.index_fill(axis, index, 0)
+        if scale == 0:
+            return tensor.index_fill(axis, index, 0)
+        return tensor.index_copy(axis, index, tensor.index_select(axis, index) * scale)
 
     def fn(module: torch.nn.Module, inputs: object, output: object) -> object:
         if isinstance(output, torch.Tensor):
@@ -86,14 +88,14 @@ def _zero_hook(layer: str, indices: list[int], axes: UnitAxes):
 
 
 @contextlib.contextmanager
-def ablate(module: torch.nn.Module, units: Sequence[str], *,
-           layouts: dict[str, str] | None = None) -> Iterator[dict[str, list[int]]]:
-    """Force the outputs of `units` to zero while the block runs.
+def ablate(module: torch.nn.Module, units: Sequence[str], *, layouts: dict[str, str] | None = None,
+           scale: float = 0.0) -> Iterator[dict[str, list[int]]]:
+    """Force the outputs of `units` to zero (or scale them) while the block runs.
 
     One forward hook per layer replaces the layer's output by a copy whose
     chosen units (on the unit axis recording uses:
-    :class:`audiodissect.record.unit_axis.UnitAxes`) are zero. The hooks are
-    removed on exit, also after an error.
+    :class:`audiodissect.record.unit_axis.UnitAxes`) are zero, or multiplied
+    by `scale`. The hooks are removed on exit, also after an error.
 
     Parameters
     ----------
@@ -102,6 +104,8 @@ def ablate(module: torch.nn.Module, units: Sequence[str], *,
         Unit ids ``"<module path>#<index>"``; may be empty (nothing is changed).
     layouts : dict of str to str, optional
         Declared layouts of layers (the target's ``layouts``).
+    scale : float
+        Factor the units' outputs are multiplied by (0: switched off; 2: doubled).
 
     Yields
     ------
@@ -120,7 +124,7 @@ def ablate(module: torch.nn.Module, units: Sequence[str], *,
     handles = []
     try:
         for layer, indices in grouped.items():
-            handles.append(modules[layer].register_forward_hook(_zero_hook(layer, indices, axes)))
+            handles.append(modules[layer].register_forward_hook(_scale_hook(layer, indices, axes, scale)))
         yield grouped
     finally:
         for handle in handles:

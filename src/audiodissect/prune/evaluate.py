@@ -94,6 +94,16 @@ class HeldoutAudio:
     def __len__(self) -> int:
         return len(self.waves)
 
+    def subset(self, positions: Sequence[int]) -> HeldoutAudio:
+        """The clips at `positions` (of these), without reading them again."""
+        positions = [int(p) for p in positions]
+        out = object.__new__(HeldoutAudio)
+        out.rows = self.rows[positions]
+        out.waves = [self.waves[p] for p in positions]
+        out.max_input_bytes = self.max_input_bytes
+        out._inputs, out._input_bytes = {}, 0
+        return out
+
     def inputs(self, target: Target, batch: np.ndarray) -> Any:
         """``target.preprocess`` of the waveforms at positions `batch` (shape (b,)), kept while memory allows."""
         key = (id(target.preprocess), tuple(int(i) for i in batch))
@@ -119,8 +129,8 @@ def _nbytes(inputs: Any) -> int:
 
 
 def heldout_logits(target: Target, audio: HeldoutAudio, *, units: Sequence[str] = (),
-                   batch_size: int = 32) -> np.ndarray:
-    """Logits of the held-out clips with `units` ablated (none: the baseline).
+                   batch_size: int = 32, scale: float = 0.0) -> np.ndarray:
+    """Logits of the held-out clips with `units` ablated, or scaled by `scale` (no units: the baseline).
 
     Parameters
     ----------
@@ -129,6 +139,8 @@ def heldout_logits(target: Target, audio: HeldoutAudio, *, units: Sequence[str] 
     units : sequence of str
         Unit ids to force to zero (:func:`~audiodissect.prune.ablation.ablate`).
     batch_size : int
+    scale : float
+        Factor the units' outputs are multiplied by (0: switched off).
 
     Returns
     -------
@@ -138,7 +150,8 @@ def heldout_logits(target: Target, audio: HeldoutAudio, *, units: Sequence[str] 
     n = len(audio)
     out: np.ndarray | None = None
     target.module.eval()
-    with ablate(target.module, units, layouts=getattr(target, "layouts", None)), torch.inference_mode():
+    with ablate(target.module, units, layouts=getattr(target, "layouts", None), scale=scale), \
+            torch.inference_mode():
         for batch in length_batches([len(w) for w in audio.waves], batch_size):
             inputs = move_to(audio.inputs(target, batch), target.device)
             logits = target.forward(target.module, inputs).float().cpu().numpy().reshape(len(batch), -1)

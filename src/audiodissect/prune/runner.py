@@ -117,6 +117,16 @@ class PruningContext:
             self._records[stage] = self.run.read_units(stage)
         return self._records[stage]
 
+    def restrict(self, positions: np.ndarray) -> None:
+        """Keep only the held-out clips at `positions` (indices into the current ones, shape (m,)): their
+        audio, classes and baseline logits."""
+        positions = np.asarray(positions, dtype=np.int64)
+        self.audio = self.audio.subset(positions)
+        self.baseline = self.baseline[positions]
+        self.classes = self.classes[positions]
+        self.clip_ids = [self.clip_ids[int(p)] for p in positions]
+        self.baseline_key = hash_key(self.baseline_key, positions.tolist())
+
     def unexplained(self) -> set[str]:
         """The units no evidence explains (``units/names.jsonl`` status ``unexplained``; none without names)."""
         if not self.run.has_units("names"):

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from ..errors import AudioDissectError
-from ..rundir import CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_RESULTS, PRUNING_TABLE
+from ..rundir import CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_RESULTS, PRUNING_TABLE, UNITS
 from ..stage import Context, Stage, StageOutcome
 
 
@@ -123,3 +123,51 @@ class ImportanceStage(Stage):
 
     def load(self, ctx: Context) -> dict[str, Any]:
         return ctx.run.stage(self.name)["summary"]
+
+
+class CausalStage(Stage):
+    """The causal check of unit names (:mod:`~audiodissect.prune.causal`): held-out output changes when a
+    confidently named unit is switched off or turned up, on clips with its concept against the others,
+    compared with random units of its layer.
+
+    Settings: the run's ``causal`` section.
+    """
+
+    name = "causal"
+    outputs = (f"{UNITS}/causal.jsonl",)
+
+    def inputs(self, ctx: Context) -> dict[str, Any]:
+        if not ctx.run.has_units("names"):
+            raise AudioDissectError(f"{ctx.run.path} has no unit names to check",
+                                    hint=f"run `audiodissect identify --run {ctx.run.path}` first")
+        _needs_class_names(ctx)
+        return {**_keys(ctx, "record", "identify"), "settings": dataclasses.asdict(ctx.config.causal),
+                "include_output_layer": ctx.config.prune.include_output_layer}
+
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list]:
+        import numpy as np
+
+        from .causal import causal_effects, causal_summary
+        from .runner import PruningContext
+
+        run, cfg = ctx.run, ctx.config.causal
+        pruning = PruningContext(run, ctx.target, ctx.probe, batch_size=ctx.config.record.batch_size,
+                                 include_output_layer=ctx.config.prune.include_output_layer, hook=ctx.hook)
+        keep = np.random.default_rng(cfg.seed).permutation(len(pruning.audio))[:cfg.clips]
+        pruning.restrict(np.sort(keep))
+        identify = run.stage("identify")
+        evidence = {m: np.load(run.evidence_path(m))[pruning.audio.rows] for m in identify["methods"]}
+        effects = causal_effects(pruning, run.read_units("names"), evidence, run.concepts() or [],
+                                 units_per_layer=cfg.units_per_layer, random_units=cfg.random_units,
+                                 amplify=cfg.amplify, seed=cfg.seed, executor=ctx.executor, hook=ctx.hook)
+        run.write_units("causal", effects)
+        return {"layers": causal_summary(effects), "clips": len(pruning.audio)}, effects
+
+    def load(self, ctx: Context) -> list:
+        return ctx.run.read_units("causal")
+
+    def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
+        rows = outcome.section.get("layers") or []
+        units, beats = sum(r["units"] for r in rows), sum(r["beats_random"] for r in rows)
+        return [f"causal: {beats} of {units} checked names change the output more on their concept's clips "
+                "than random units of their layer do (z > 2)"] if units else []

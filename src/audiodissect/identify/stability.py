@@ -1,0 +1,124 @@
+"""How stable each unit's name is: under resampling of the probing set, and under a little noise in the audio.
+
+A name worth believing should not hinge on which clips happened to be in
+the probing set, nor on noise far below what the unit is meant to hear.
+For every unit with a name, :func:`name_stability` re-chooses its best
+concept (the naming source and similarity of :mod:`~audiodissect.identify.naming`)
+
+* on `resamples` bootstrap resamples of the probe clips: the share of them
+  that keep the name is its *bootstrap survival*;
+* on activations recorded from the same clips with Gaussian noise added to
+  each waveform (standard deviation ``noise`` times the waveform's own):
+  a different best concept there is a *flip*.
+
+Robustness work on network dissection found input noise of std 0.02 changing
+the concept of up to 28 % of deep units; the per-layer share that flips is
+the figure to hold against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..records import NameStability, UnitName
+from .naming import NamingSettings, wilson_interval
+
+
+def noisy_waveforms(waves: Sequence[np.ndarray], *, noise: float, seed: int) -> list[np.ndarray]:
+    """Each waveform plus Gaussian noise of standard deviation `noise` times its own (seeded per position).
+
+    Parameters
+    ----------
+    waves : sequence of np.ndarray, each (T_i,)
+
+    Returns
+    -------
+    list of np.ndarray, each (T_i,), float32
+    """
+    out = []
+    for i, w in enumerate(waves):
+        w = np.asarray(w, dtype=np.float32)
+        rng = np.random.default_rng([seed, i])
+        out.append((w + noise * float(w.std()) * rng.standard_normal(w.shape)).astype(np.float32))
+    return out
+
+
+def _best(fn, evidence: np.ndarray, activations: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    scores = fn(evidence, activations).float().numpy()
+    scores[:, ~keep] = -np.inf
+    return scores.argmax(axis=1)
+
+
+def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray],
+                   activations: Mapping[str, np.ndarray], noisy: Mapping[str, np.ndarray],
+                   concepts: Sequence[str], *, exclude: Mapping[str, Sequence[str]] | None = None,
+                   settings: NamingSettings = NamingSettings(), resamples: int = 20,
+                   seed: int = 0) -> list[NameStability]:
+    """Bootstrap survival and noise flips of every named unit.
+
+    Parameters
+    ----------
+    names : sequence of UnitName
+        The units' names (units without one are left out).
+    evidence : mapping of method to np.ndarray, shape (N, C)
+        Probe rows, in the activations' row order.
+    activations, noisy : mapping of layer to np.ndarray, shape (N, U)
+        The layer on the probe clips, and on the same clips with noise.
+    concepts : sequence of str, length C
+    exclude : mapping of method to concepts, optional
+        Concepts a source has no evidence for (never a name).
+    settings : NamingSettings
+        The similarity the names were chosen with.
+    resamples : int
+    seed : int
+
+    Returns
+    -------
+    list of NameStability
+        One per named unit, in the order of `names`.
+    """
+    from .. import similarity as sim
+
+    fn = sim.get(settings.similarity, variant=settings.variant)
+    index = {c: i for i, c in enumerate(concepts)}
+    keep = {m: np.array([c not in set((exclude or {}).get(m, ())) for c in concepts]) for m in evidence}
+    rng = np.random.default_rng(seed)
+    groups: dict[tuple[str, str], list[UnitName]] = {}
+    for r in names:
+        if r.name is not None and r.method in evidence:
+            groups.setdefault((r.layer, r.method), []).append(r)
+    results: dict[str, NameStability] = {}
+    for (layer, method), group in groups.items():
+        units = np.array([r.index for r in group], dtype=np.int64)
+        acts = np.asarray(activations[layer], dtype=np.float32)[:, units]
+        ev = np.asarray(evidence[method], dtype=np.float32)
+        named = np.array([index[r.name] for r in group])
+        n = acts.shape[0]
+        kept = np.zeros(len(group))
+        for _ in range(resamples):
+            rows = rng.integers(0, n, size=n)
+            kept += _best(fn, ev[rows], acts[rows], keep[method]) == named
+        after = _best(fn, ev, np.asarray(noisy[layer], dtype=np.float32)[:, units], keep[method])
+        for r, survived, best in zip(group, kept, after):
+            results[r.unit] = NameStability(unit=r.unit, layer=r.layer, index=r.index, name=r.name, method=method,
+                                            bootstrap_survival=round(float(survived / resamples), 4),
+                                            noise_name=concepts[best], noise_flipped=bool(concepts[best] != r.name))
+    return [results[r.unit] for r in names if r.unit in results]
+
+
+def flip_shares(stability: Sequence[NameStability], *, z: float = 1.96) -> list[dict]:
+    """Per layer: named units, mean bootstrap survival, and the share that flips under noise with its
+    Wilson interval, in the layers' order."""
+    rows: dict[str, dict] = {}
+    for r in stability:
+        row = rows.setdefault(r.layer, {"layer": r.layer, "units": 0, "flipped": 0, "survival": 0.0})
+        row["units"] += 1
+        row["flipped"] += r.noise_flipped
+        row["survival"] += r.bootstrap_survival
+    for row in rows.values():
+        low, high = wilson_interval(row["flipped"], row["units"], z=z)
+        row.update(survival=round(row["survival"] / row["units"], 4),
+                   share_flipped=round(row["flipped"] / row["units"], 4), ci_low=round(low, 4), ci_high=round(high, 4))
+    return list(rows.values())
