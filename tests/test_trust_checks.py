@@ -1,0 +1,72 @@
+"""The stability and causal checks of unit names, with exact values on hand-set data and the hand-weighted model."""
+
+import numpy as np
+import pytest
+
+from audiodissect.identify.naming import NamingSettings, name_units
+from audiodissect.identify.stability import flip_shares, name_stability, noisy_waveforms
+from audiodissect.prune.causal import causal_effects, causal_summary, concept_clips, specificity
+from audiodissect.records import UnitName
+
+CONCEPTS = ["dog", "rain", "piano"]
+
+
+def test_noise_is_scaled_to_each_waveform_and_seeded():
+    waves = [np.ones(20000, np.float32) * np.tile([1, -1], 10000), 10 * np.sin(np.arange(20000, dtype=np.float32))]
+    a, b = noisy_waveforms(waves, noise=0.02, seed=3), noisy_waveforms(waves, noise=0.02, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    for w, n in zip(waves, a):
+        assert (n - w).std() == pytest.approx(0.02 * w.std(), rel=0.03)
+
+
+def test_stable_names_survive_and_a_changed_unit_flips():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    evidence = np.eye(3, dtype=np.float32)[labels] + 0.2 * rng.normal(size=(300, 3)).astype(np.float32)
+    acts = rng.normal(size=(300, 2)).astype(np.float32) * 0.3
+    acts[:, 0] += 2 * (labels == 0)
+    acts[:, 1] += 2 * (labels == 1)
+    names = name_units({"tab": evidence}, {"L": acts}, CONCEPTS, settings=NamingSettings())
+    assert [r.name for r in names] == ["dog", "rain"]
+    noisy = acts.copy()
+    noisy[:, 1] = 2.0 * (labels == 2) + 0.3 * rng.normal(size=300)  # after the noise, unit 1 answers piano
+    records = name_stability(names, {"tab": evidence}, {"L": acts}, {"L": noisy}, CONCEPTS, resamples=10)
+    assert [r.bootstrap_survival for r in records] == [1.0, 1.0]
+    assert [(r.noise_name, r.noise_flipped) for r in records] == [("dog", False), ("piano", True)]
+    [row] = flip_shares(records)
+    assert (row["units"], row["flipped"], row["share_flipped"]) == (2, 1, 0.5)
+    unexplained = UnitName(unit="L#1", layer="L", index=1, name=None, status="unexplained", similarity="cos")
+    assert len(name_stability([names[0], unexplained], {"tab": evidence}, {"L": acts}, {"L": acts},
+                              CONCEPTS, resamples=2)) == 1  # a unit without a name has nothing to keep
+
+
+def test_concept_clips_and_specificity():
+    assert concept_clips(np.array([0, 1, 0, 1.0])).tolist() == [False, True, False, True]
+    assert concept_clips(np.arange(10.0)).tolist() == [False] * 8 + [True] * 2  # the strongest fifth
+    assert specificity(np.array([2.0, 4.0, 0.0, 0.0]), np.array([True, True, False, False])) == 2.0
+    assert specificity(np.zeros(4), np.array([True, False, False, False])) == 0.0
+
+
+def test_causal_effects_of_the_hand_weighted_model(tmp_path):
+    """hidden#0 carries trumpet: zeroing it changes the trumpet clips' logits by 2 h0 and nothing else."""
+    from audiodissect.prune.runner import PruningContext
+    from prune_fixtures import make_run
+
+    run, target, probe = make_run(tmp_path)
+    pruning = PruningContext(run, target, probe)
+    labels = np.array([[1.0 if probe.clips[r].label == c else 0.0 for c in ("trumpet", "organ")]
+                       for r in pruning.audio.rows])
+    names = [UnitName(unit="hidden#0", layer="hidden", index=0, name="trumpet", status="named", method="labels",
+                      similarity="cos")]
+    [effect] = causal_effects(pruning, names, {"labels": labels}, ["trumpet", "organ"], units_per_layer=1,
+                              random_units=3, amplify=2.0, seed=0)
+    # held-out trumpet clips have h0 = 1 and 2: the change is 2 and 4 there, 0 on the organ clips
+    assert (effect.clips_with, effect.clips_without) == (2, 2)
+    assert (effect.ablate_with, effect.ablate_without) == pytest.approx((3.0, 0.0))
+    assert (effect.amplify_with, effect.amplify_without) == pytest.approx((3.0, 0.0))
+    assert effect.specificity == pytest.approx(2.0)
+    # the layer's three units as random ones: specificities 2 (itself), -2 (organ's) and 0 (shared)
+    assert effect.random_mean == pytest.approx(0.0) and effect.random_sd == pytest.approx(2.0)
+    assert effect.z == pytest.approx(1.0)
+    [row] = causal_summary([effect])
+    assert (row["layer"], row["units"], row["beats_random"]) == ("hidden", 1, 0)
