@@ -256,3 +256,40 @@ def test_pruning_figures_and_tables_shown_when_their_data_exists(tmp_path):
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
     assert cells[:3] == ["2", "2", "2 of 2"] and [float(c) for c in cells[3:]] == [1.0, -4.0, -0.25, 3.75]
     assert "share of units with none" in text and "unpruned accuracy 1" in text
+
+
+def test_trust_section_and_unit_pages_show_names_stability_and_causal_checks(tmp_path):
+    from audiodissect.records import CausalEffect, NameStability, UnitName
+
+    run, probe = make_run(tmp_path)
+    names = [UnitName(unit="proj#0", layer="proj", index=0, name="dog", status="named", method="tab",
+                      similarity="cos", z=9.0, margin=4.0, q_value=0.01, runner_up="rain",
+                      candidates={"tab": {"concept": "dog", "score": 0.5, "z": 9.0, "margin": 4.0, "q_value": 0.01,
+                                          "runner_up": "rain"}}),
+             UnitName(unit="proj#1", layer="proj", index=1, name=None, status="unexplained", similarity="cos")]
+    run.write_units("names", names)
+    run.write_units("stability", [NameStability(unit="proj#0", layer="proj", index=0, name="dog", method="tab",
+                                                bootstrap_survival=0.95, noise_name="rain", noise_flipped=True)])
+    run.write_units("causal", [CausalEffect(unit="proj#0", layer="proj", index=0, name="dog", method="tab",
+                                            clips_with=2, clips_without=6, ablate_with=3.0, ablate_without=1.0,
+                                            amplify_with=3.0, amplify_without=1.0, specificity=1.2,
+                                            random_mean=0.1, random_sd=0.2, z=5.5)])
+    identify = run.stage("identify")
+    run.finish_stage("identify", identify["key"], {**identify, "names": [
+        {"layer": "proj", "units": 2, "named": 1, "ambiguous": 0, "unexplained": 1, "share_unexplained": 0.5,
+         "ci_low": 0.09, "ci_high": 0.91}],
+        "collapses": [{"layer": "proj", "method": "tab", "similarity": "cos", "concept": "dog", "share": 0.75,
+                       "units": 4}], "no_evidence": {"labels": ["loud"]}})
+    run.finish_stage("stability", "s1", {"noise": 0.02, "layers": [
+        {"layer": "proj", "units": 1, "flipped": 1, "share_flipped": 1.0, "ci_low": 0.2, "ci_high": 1.0,
+         "survival": 0.95}]})
+    index = build_report(run, probe=probe, hook=silent, settings=ReportConfig(units_per_layer=2))
+    text = index.read_text()
+    trust = text.split('id="trust"')[1].split("</section>")[0]
+    assert "50% (9-91%)" in trust and "Collapse." in trust and "75%" in trust and "No evidence in labels" in trust
+    assert "Stability" in trust and "100% (20-100%)" in trust
+    page = next(p for p in (index.parent / "units").glob("proj_0*.html")).read_text()
+    assert "<h2>Name: dog</h2>" in page and "flipped" in page and "z 5.5" in page and "more than random" in page
+    data = __import__("json").loads(text.split('id="units-data">')[1].split("</script>")[0])
+    shown = {u["u"]: (u["n"], u["t"]) for u in data["units"]}
+    assert shown["proj#0"] == ("dog", "named") and shown["proj#1"] == ("unexplained", "unexplained")

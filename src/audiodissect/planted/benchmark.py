@@ -47,7 +47,12 @@ Harder units (``extras`` of :func:`benchmark_setup`, :mod:`audiodissect.planted.
   sorted order) that is 1 on that label's clips and 0 elsewhere, named by a
   code name no tagger or captioner knows ("group 1", "group 2"); only label
   evidence renamed the same way (:attr:`BenchmarkSetup.label_names`, given to
-  :class:`~audiodissect.evidence.WithLabels` as ``rename``) can name them.
+  :class:`~audiodissect.evidence.WithLabels` as ``rename``) can name them;
+* ``"cohorts"``: two units tied to hidden random cohorts of clips ("cohort a",
+  "cohort b", a tenth of the clips each), like a speaker's clips: nothing in
+  the audio sets them apart, so only labels that record the cohorts
+  (:attr:`BenchmarkSetup.cohorts`) can name them, and without such labels a
+  trustworthy namer leaves them unexplained.
 """
 
 from __future__ import annotations
@@ -60,14 +65,14 @@ import numpy as np
 
 from ..errors import AudioDissectError, unknown_name_error
 from .detectors import BandEnergy, ClassCopy, Detector, Noisiness, PitchRange
-from .hard import SpeechDetector, band_detectors, label_detectors, label_names
+from .hard import SpeechDetector, band_detectors, cohort_detectors, label_detectors, label_names
 
 ACOUSTIC_CONCEPTS = ("low-pitched", "high-pitched", "noisy", "bright", "dull")
 TABLE_COLUMNS = ("method", "similarity", "units", "top1", "top5", "class_top1", "acoustic_top1")
 #: The harder planted units :func:`benchmark_setup` can add, in table order.
-EXTRAS = ("bands", "registers", "speech", "labels")
+EXTRAS = ("bands", "registers", "speech", "labels", "cohorts")
 #: Top-1 columns of the extra groups, after :data:`TABLE_COLUMNS`.
-GROUP_COLUMNS = {"band": "band_top1", "speech": "speech_top1", "label": "label_top1"}
+GROUP_COLUMNS = {"band": "band_top1", "speech": "speech_top1", "label": "label_top1", "cohort": "cohort_top1"}
 
 
 def acoustic_detectors() -> list[Detector]:
@@ -107,11 +112,14 @@ class BenchmarkSetup:
         ``{probe label: code name}`` of the label units (empty without
         ``"labels"``): give it to :class:`~audiodissect.evidence.WithLabels`
         (or :class:`~audiodissect.evidence.LabelEvidence`) as ``rename``.
+    cohorts : dict of str to str
+        ``{clip id: cohort}`` of the cohort units' clips (empty without ``"cohorts"``).
     """
 
     detectors: list[Detector]
     concepts: list[str]
     label_names: dict[str, str]
+    cohorts: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def benchmark_setup(class_names: Sequence[str] | None, *, acoustic: bool = True, extras: Sequence[str] = (),
@@ -128,9 +136,9 @@ def benchmark_setup(class_names: Sequence[str] | None, *, acoustic: bool = True,
     extras : sequence of str
         Any of :data:`EXTRAS` (see the module docstring).
     probe : ProbeSet, optional
-        Needed for ``"labels"``: the label units fire on its clips.
+        Needed for ``"labels"`` and ``"cohorts"``: their units fire on its clips.
     sample_rate : int, optional
-        The planted layer's rate (the target's); needed for ``"labels"``.
+        The planted layer's rate (the target's); needed for ``"labels"`` and ``"cohorts"``.
     labels : sequence of str, optional
         The probe labels that get a unit (default: the first two in sorted order).
 
@@ -143,24 +151,28 @@ def benchmark_setup(class_names: Sequence[str] | None, *, acoustic: bool = True,
         raise unknown_name_error("planted extra", unknown[0], EXTRAS)
     detectors = default_detectors(class_names, acoustic=acoustic) if (class_names or acoustic) else []
     names: dict[str, str] = {}
+    cohorts: dict[str, str] = {}
     for extra in EXTRAS:
         if extra not in extras:
             continue
+        if extra in ("labels", "cohorts") and (probe is None or sample_rate is None):
+            raise AudioDissectError(f"{extra} units need the probing set and the target's sample rate")
         if extra == "bands":
             detectors += band_detectors()
         elif extra == "registers":
             detectors.append(PitchRange(220.0, 880.0, "mid-pitched"))
         elif extra == "speech":
             detectors.append(SpeechDetector("speech"))
-        else:
-            if probe is None or sample_rate is None:
-                raise AudioDissectError("label units need the probing set and the target's sample rate")
+        elif extra == "labels":
             names = label_names(list(labels) if labels is not None else probe.labels[:2])
             detectors += label_detectors(probe, names, sample_rate=sample_rate)
+        else:
+            found, cohorts = cohort_detectors(probe, sample_rate=sample_rate)
+            detectors += found
     if not detectors:
         raise AudioDissectError("nothing to plant: no class names, no acoustic detectors, no extras")
     concepts = list(dict.fromkeys(benchmark_concepts(class_names, acoustic=acoustic) + [d.concept for d in detectors]))
-    return BenchmarkSetup(detectors=detectors, concepts=concepts, label_names=names)
+    return BenchmarkSetup(detectors=detectors, concepts=concepts, label_names=names, cohorts=cohorts)
 
 
 def recovery(scores: np.ndarray, truth: np.ndarray, *, k: int = 5) -> tuple[np.ndarray, np.ndarray]:

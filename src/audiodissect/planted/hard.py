@@ -178,6 +178,12 @@ class ClipIndicator(Detector):
         return f"indicator of {len(self.digests)} clips ({self.concept})"
 
 
+class CohortIndicator(ClipIndicator):
+    """A :class:`ClipIndicator` of a hidden cohort of clips (:func:`cohort_detectors`)."""
+
+    group = "cohort"
+
+
 def band_detectors(*, octaves: float = 0.5) -> list[Detector]:
     """Three pitch bands, one per register (:data:`BAND_CENTRES`), each concept its register's word."""
     return [PitchBand(hz, octaves, concept) for concept, hz in BAND_CENTRES.items()]
@@ -211,6 +217,47 @@ def label_detectors(probe: Any, names: Mapping[str, str], *, sample_rate: int) -
                                 hint=f"labels: {', '.join(probe.labels)}")
     return [ClipIndicator({clip_digest(probe.audio(i, sample_rate=sample_rate)) for i in by_label[label]}, concept)
             for label, concept in names.items()]
+
+
+def cohort_detectors(probe: Any, *, sample_rate: int, count: int = 2, share: float = 0.1,
+                     seed: int = 0) -> tuple[list[Detector], dict[str, str]]:
+    """Units tied to hidden cohorts of clips that nothing in the audio sets apart, like a speaker's.
+
+    Each of `count` cohorts is a seeded random `share` of the probing set's
+    clips (disjoint), named ``"cohort a"``, ``"cohort b"``, ...; its unit is 1
+    on the cohort's clips and 0 elsewhere. No tagger, captioner or acoustic
+    measure can name such a unit; only labels that record the cohorts can
+    (``cohorts``, given as the clips' labels), and without them a trustworthy
+    namer must leave it unexplained.
+
+    Parameters
+    ----------
+    probe : ProbeSet
+    sample_rate : int
+        The planted layer's rate (the target's).
+    count : int
+    share : float
+    seed : int
+
+    Returns
+    -------
+    detectors : list of Detector
+    cohorts : dict of str to str
+        ``{clip id: cohort}`` of every clip in a cohort.
+    """
+    if count < 1 or not 0 < share * count <= 1:
+        raise AudioDissectError(f"cannot draw {count} disjoint cohorts of {share:g} of the clips")
+    n = len(probe.clips)
+    size = max(1, int(round(share * n)))
+    order = np.random.default_rng(seed).permutation(n)
+    detectors, cohorts = [], {}
+    for k in range(count):
+        name = f"cohort {chr(ord('a') + k)}"
+        members = order[k * size:(k + 1) * size]
+        cohorts.update({probe.clips[int(i)].id: name for i in members})
+        detectors.append(CohortIndicator({clip_digest(probe.audio(int(i), sample_rate=sample_rate))
+                                          for i in members}, name))
+    return detectors, cohorts
 
 
 def label_names(labels: Sequence[str], *, prefix: str = "group") -> dict[str, str]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..arrays import RowSubset
 from ..cache import read_json, read_jsonl
-from ..records import ConceptRanking, ExplanationScore, UnitName, UnitSummary
+from ..records import CausalEffect, ConceptRanking, ExplanationScore, NameStability, UnitName, UnitSummary
 from ..rundir import (ANALYSIS_SUMMARY, CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_TABLE, UNINTERPRETABLE_UNITS, RunDir,
                       parse_unit_id, unit_id)
 
@@ -53,6 +53,10 @@ class RunData:
     class_drop: dict[str, Any] | None = None
     #: ``units/names.jsonl``: each unit's one answer, by unit id
     names: dict[str, UnitName] = dataclasses.field(default_factory=dict)
+    #: ``units/stability.jsonl``: whether each named unit keeps its name, by unit id
+    stability: dict[str, NameStability] = dataclasses.field(default_factory=dict)
+    #: ``units/causal.jsonl``: the causal check of a sample of named units, by unit id
+    causal: dict[str, CausalEffect] = dataclasses.field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -132,6 +136,8 @@ def collect(run: RunDir) -> RunData:
         importance=read_json(importance_path) if importance_path.exists() else None,
         class_drop=read_json(class_drop_path) if class_drop_path.exists() else None,
         names={r.unit: r for r in _maybe_units(run, "names")},
+        stability={r.unit: r for r in _maybe_units(run, "stability")},
+        causal={r.unit: r for r in _maybe_units(run, "causal")},
     )
 
 

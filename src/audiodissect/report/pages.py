@@ -271,6 +271,22 @@ def _trust(data: RunData) -> str:
     for method, why in (section_.get("no_evidence") or {}).items():
         body += (f'<p class="note">No evidence in {esc(method)} for: {esc(", ".join(why))} (never chosen by '
                  "it).</p>")
+    stages = data.manifest.get("stages") or {}
+    flips = (stages.get("stability") or {}).get("layers") or []
+    if flips:
+        body += ("<h3>Stability</h3><p class=\"note\">Named units whose best concept changes with noise of "
+                 f"{esc((stages.get('stability') or {}).get('noise'))} times each waveform's standard deviation, and "
+                 "the mean share of bootstrap resamples of the probe clips that keep the name.</p>")
+        body += table([{"layer": r["layer"], "named units": r["units"], "flipped": r["flipped"],
+                        "flipped share": f"{100 * r['share_flipped']:.0f}% "
+                                         f"({100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%)",
+                        "bootstrap survival": r["survival"]} for r in flips])
+    causal = (stages.get("causal") or {}).get("layers") or []
+    if causal:
+        body += ("<h3>Causal check</h3><p class=\"note\">Specificity of the output change when a named unit is "
+                 "switched off (clips with its concept against the rest), against random units of its layer.</p>")
+        body += table([{"layer": r["layer"], "units checked": r["units"], "specificity": r["specificity"],
+                        "random units": r["random"], "beat random (z > 2)": r["beats_random"]} for r in causal])
     return section("trust", "Which names to trust", body)
 
 
@@ -323,6 +339,20 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
                         "margin": c.get("margin"), "q": c.get("q_value"), "runner-up": c.get("runner_up"),
                         "names the unit": "yes" if method == named.method else ""}
                        for method, c in named.candidates.items()])
+        kept = data.stability.get(unit)
+        if kept is not None:
+            body += (f'<p class="note">Stability: kept on {100 * kept.bootstrap_survival:.0f}% of bootstrap resamples '
+                     f"of the probe clips; with a little noise in the audio the best concept is "
+                     f"{esc(kept.noise_name)}{' (flipped)' if kept.noise_flipped else ''}.</p>")
+        effect = data.causal.get(unit)
+        if effect is not None:
+            verdict = ("more than random units of its layer" if effect.z is not None and effect.z > 2 else
+                       "no more than random units of its layer")
+            body += (f'<p class="note">Causal check: switched off, the unit changes the output '
+                     f"{effect.ablate_with:.3g} on {effect.clips_with} held-out clips with {esc(effect.name)} and "
+                     f"{effect.ablate_without:.3g} on the {effect.clips_without} others (specificity "
+                     f"{effect.specificity:+.2f}, random units {effect.random_mean:+.2f}, z "
+                     f"{'-' if effect.z is None else f'{effect.z:.1f}'}): {verdict}.</p>")
     records = data.identify.get(unit, [])
     if records:
         rows = [{"method": r["method"], "similarity": r.get("similarity") or "-",
