@@ -117,3 +117,14 @@ def test_pruning_skips_units_no_evidence_explains(tmp_path):
     skipped = select_for_concept(ctx, "trumpet", strategies=["tab"], config=PruneConfig())
     assert "hidden#0" in kept[0].units and "hidden#0" not in skipped[0].units
     assert set(skipped[0].units) == set(kept[0].units) - {"hidden#0"}
+
+
+def test_sources_that_disagree_make_a_name_ambiguous():
+    evidence, acts = planted()
+    # a second source that puts concept 0's evidence under concept 1's name: it names unit 0 "rain"
+    swapped = evidence[:, [1, 0, 2, 3]]
+    names = name_units({"tab": evidence, "db": swapped}, {"L": acts}, CONCEPTS)
+    unit = names[0]
+    assert unit.status == "ambiguous" and {unit.name, unit.runner_up} == {"dog", "rain"}
+    assert set(unit.candidates) == {"tab", "db"}
+    assert names[2].status == "named" and names[2].name == "piano"  # both sources agree on unit 2

@@ -23,10 +23,12 @@ into one :class:`~audiodissect.records.UnitName` per unit by a stated rule:
    between the two scores in null standard deviations.
 4. Among the sources whose best concept is significant, the one with the
    largest ``z`` names the unit. The name is **confident** when its ``z`` is
-   at least ``identify.min_z`` and its margin at least
-   ``identify.min_margin``; a significant name short of either is
-   **ambiguous** (a weak effect, or a runner-up about as good); a unit no
-   source explains significantly is **unexplained** (its ``name`` is None).
+   at least ``identify.min_z``, its margin at least ``identify.min_margin``
+   and every other significant source agrees on the concept; a significant
+   name short of any of these is **ambiguous** (a weak effect, a runner-up
+   about as good, or sources that disagree: the runner-up is then another
+   source's concept); a unit no source explains significantly is
+   **unexplained** (its ``name`` is None).
 
 Permuting clips keeps each column's distribution, so the null answers "could
 a unit that has nothing to do with these concepts score this high?" for the
@@ -317,12 +319,13 @@ def _layer_names(layer: str, units: int, tests: Mapping[str, SourceTest], concep
                                                  else -math.inf))
         chosen = candidates[method]
         margin = chosen["margin"]
-        confident = (chosen["z"] is not None and chosen["z"] >= settings.min_z
+        rivals = [candidates[m]["concept"] for m in significant if candidates[m]["concept"] != chosen["concept"]]
+        confident = (chosen["z"] is not None and chosen["z"] >= settings.min_z and not rivals
                      and (margin is None or margin >= settings.min_margin))
         records.append(UnitName(**common, name=chosen["concept"], status=NAMED if confident else AMBIGUOUS,
                                 method=method, score=chosen["score"], z=chosen["z"], margin=margin,
                                 p_value=chosen["p_value"], q_value=chosen["q_value"],
-                                runner_up=chosen["runner_up"]))
+                                runner_up=rivals[0] if rivals else chosen["runner_up"]))
     return records
 
 
