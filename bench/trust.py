@@ -91,6 +91,18 @@ def report_run(path: str, *, causal: bool) -> None:
     for r in run.stage("identify").get("names") or []:
         print(f"{r['layer']:<28} {r['units']:>5} units: {r['named']:>5} / {r['ambiguous']:>4} / {r['unexplained']:>4}"
               f"  {100 * r['share_unexplained']:.0f}% ({100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%)")
+    output, class_names = run.output_layer(), run.stage("record").get("class_names")
+    if output and class_names:
+        from audiodissect.class_names import concepts_of_classes
+
+        known = concepts_of_classes(run.concepts() or [], class_names)
+        names = {r.index: r for r in run.read_units("names") if r.layer == output}
+        counts = {"right": 0, "wrong": 0, "ambiguous": 0, "unexplained": 0}
+        for k, concept in known.items():
+            r = names[k]
+            counts[("right" if r.name == concept else "wrong") if r.status == "named" else r.status] += 1
+        print(f"   output units whose class is a concept ({len(known)}, a check the rule was not tuned on): "
+              + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if run.has_units("score"):
         n = run.stage("score")["n_clips"]
         print(f"\n3. detection of a unit's top 10% held-out clips among all {n} (AUPRC; chance {0.1:.2f}), "

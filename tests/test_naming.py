@@ -128,3 +128,10 @@ def test_sources_that_disagree_make_a_name_ambiguous():
     assert unit.status == "ambiguous" and {unit.name, unit.runner_up} == {"dog", "rain"}
     assert set(unit.candidates) == {"tab", "db"}
     assert names[2].status == "named" and names[2].name == "piano"  # both sources agree on unit 2
+
+
+def test_a_source_without_evidence_for_the_name_does_not_contradict_it():
+    evidence, acts = planted()
+    other = evidence[:, [1, 0, 2, 3]]  # would name unit 0 "rain" ...
+    names = name_units({"tab": evidence, "db": other}, {"L": acts}, CONCEPTS, exclude={"db": ["dog"]})
+    assert names[0].name == "dog" and names[0].status == "named"  # ... but knows nothing of "dog"

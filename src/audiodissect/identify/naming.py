@@ -24,9 +24,11 @@ into one :class:`~audiodissect.records.UnitName` per unit by a stated rule:
 4. Among the sources whose best concept is significant, the one with the
    largest ``z`` names the unit. The name is **confident** when its ``z`` is
    at least ``identify.min_z``, its margin at least ``identify.min_margin``
-   and every other significant source agrees on the concept; a significant
-   name short of any of these is **ambiguous** (a weak effect, a runner-up
-   about as good, or sources that disagree: the runner-up is then another
+   and no other significant source contradicts it, by preferring its own
+   best concept to the name by at least that margin (a source without
+   evidence for the name cannot contradict it); a significant name short of
+   any of these is **ambiguous** (a weak effect, a runner-up about as good,
+   or sources that disagree: the runner-up is then the contradicting
    source's concept); a unit no source explains significantly is
    **unexplained** (its ``name`` is None).
 
@@ -95,11 +97,18 @@ class NamingSettings:
 class SourceTest:
     """One evidence source's best concept for every unit of a layer, tested against the permutation null.
 
-    Attributes (each of shape (U,))
+    Attributes
     ----------
-    best, runner_up : np.ndarray of int
+    best, runner_up : np.ndarray of int, shape (U,)
         Concept indices (-1 when the source scores no concept).
-    score, z, margin, p_value, q_value : np.ndarray of float
+    score, z, margin, p_value, q_value : np.ndarray of float, shape (U,)
+    scores : np.ndarray, shape (U, C)
+        Every concept's score (-inf for the concepts the source has no evidence for).
+    null_sd : np.ndarray, shape (U,)
+        The permutation null's standard deviation (NaN when it is 0).
+    pearson : np.ndarray, shape (C, C), or None
+        The concepts' correlations, when the scores are correlations (the robust cos).
+    clips : int
     """
 
     best: np.ndarray
@@ -109,6 +118,22 @@ class SourceTest:
     margin: np.ndarray
     p_value: np.ndarray
     q_value: np.ndarray
+    scores: np.ndarray
+    null_sd: np.ndarray
+    pearson: np.ndarray | None
+    clips: int
+
+    def prefers(self, unit: int, better: int, worse: int) -> float:
+        """How clearly this source scores concept `better` above `worse` for `unit`: Williams' t for
+        correlations, else the gap in null standard deviations (0: no opinion, when the source has no
+        evidence for one of them)."""
+        a, b = self.scores[unit, better], self.scores[unit, worse]
+        if not (np.isfinite(a) and np.isfinite(b)):
+            return 0.0
+        if self.pearson is not None:
+            return float(williams_t(np.array([a]), np.array([b]), np.array([self.pearson[better, worse]]),
+                                    self.clips)[0])
+        return float((a - b) / self.null_sd[unit])
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -220,7 +245,8 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
         raise AudioDissectError("no concept has evidence to name units by")
     units = activations.shape[1]
     best, runner = np.full(units, -1), np.full(units, -1)
-    score, z, margin, p = (np.full(units, np.nan) for _ in range(4))
+    score, z, margin, p, null_sd = (np.full(units, np.nan) for _ in range(5))
+    scores = np.full((units, c), -np.inf)
     columnwise = settings.similarity in COLUMNWISE
     shuffled = permuted_columns(evidence, b, settings.seed)
     pearson = None  # the concepts' correlations, for Williams' t when the scores are correlations
@@ -243,6 +269,7 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
         values, indices = top2.values.numpy().astype(np.float64), top2.indices.numpy()
         mean, sd = null_best.mean(axis=1), null_best.std(axis=1, ddof=1) if b > 1 else np.ones(len(cols))
         sd = np.where(sd > 0, sd, np.nan)
+        null_sd[cols], scores[cols] = sd, observed.numpy()
         best[cols], score[cols] = indices[:, 0], values[:, 0]
         p[cols] = (1.0 + (null_best >= values[:, :1] - 1e-7).sum(axis=1)) / (1.0 + b)
         z[cols] = (values[:, 0] - mean) / sd
@@ -255,7 +282,7 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
         else:
             margin[cols] = np.inf
     return SourceTest(best=best, runner_up=runner, score=score, z=z, margin=margin, p_value=p,
-                      q_value=benjamini_hochberg(p))
+                      q_value=benjamini_hochberg(p), scores=scores, null_sd=null_sd, pearson=pearson, clips=n)
 
 
 def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
@@ -319,7 +346,9 @@ def _layer_names(layer: str, units: int, tests: Mapping[str, SourceTest], concep
                                                  else -math.inf))
         chosen = candidates[method]
         margin = chosen["margin"]
-        rivals = [candidates[m]["concept"] for m in significant if candidates[m]["concept"] != chosen["concept"]]
+        name = tests[method].best[u]
+        rivals = [candidates[m]["concept"] for m in significant if tests[m].best[u] != name
+                  and tests[m].prefers(u, tests[m].best[u], name) >= settings.min_margin]
         confident = (chosen["z"] is not None and chosen["z"] >= settings.min_z and not rivals
                      and (margin is None or margin >= settings.min_margin))
         records.append(UnitName(**common, name=chosen["concept"], status=NAMED if confident else AMBIGUOUS,
