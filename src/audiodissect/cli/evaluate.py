@@ -10,11 +10,13 @@ SUBCOMMANDS = (
     ("audiodissect.cli.evaluate_pruning", "register"),
     ("audiodissect.cli.evaluate_pruning", "register_importance"),
     ("audiodissect.cli.evaluate_planted", "register"),
+    ("audiodissect.cli.evaluate_causal", "register"),
 )
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="measure dissection: last-layer accuracy, pruning, planted units",
+    p = sub.add_parser("evaluate", help="measure dissection: last-layer accuracy, pruning, planted units, causal "
+                                        "and stability checks of the names",
                        description="Evaluations with known answers: last-layer dissection accuracy (the "
                                    "paper's Table 2), concept-specific pruning (Table 4), feature importance "
                                    "(Fig. 4), and recovery of planted ground-truth units.")
