@@ -108,7 +108,9 @@ class SentenceEmbedder:
 
     @property
     def dim(self) -> int:
-        return int(self._model.get_sentence_embedding_dimension())
+        model = self._model  # sentence-transformers renamed the method; older releases have only the old name
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
 
     def __getstate__(self) -> dict:
         """Pickled (sent to another process) without the loaded model and memo; the copy loads its own."""
