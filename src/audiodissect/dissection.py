@@ -29,9 +29,10 @@ from .errors import AudioDissectError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
 from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
-from .rundir import RunDir
+from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target
+from .trust import Trust, given_paths, setting_paths
 
 log = logging.getLogger("audiodissect")
 
@@ -162,6 +163,44 @@ def _check_device(device: str | None) -> None:
                                 hint="drop --device (CPU), or install the torch build for your GPU")
 
 
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if len(repr(value)) <= 60 else type(value).__name__
+
+
+def _check_arguments(*, target: Any, probe: Any, out: Any, config: Any, factory: Any, layouts: Any,
+                     sample_rate: Any, preprocess: Any, forward: Any) -> None:
+    """Refuse arguments of the wrong type before anything is created (``probe=42``, ``out=12.5``)."""
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise AudioDissectError(f"out must be a folder path (str or pathlib.Path), got {_kind(out)}",
+                                hint='e.g. out="runs/mine"')
+    if probe is not None and not isinstance(probe, (str, os.PathLike, ProbeSet)):
+        raise AudioDissectError(f"probe must be a probing-set name, a folder or clips, got {_kind(probe)}",
+                                hint='e.g. probe="soundbank", probe="data/my_clips", or probe=ad.clips(waves, '
+                                     'sample_rate=16000, labels=labels)')
+    if config is not None and not isinstance(config, (RunConfig, dict)):
+        raise AudioDissectError(f"config must be a RunConfig or a dict of settings, got {_kind(config)}")
+    if factory is not None and not isinstance(factory, str):
+        raise AudioDissectError(f"factory must be a 'package.module:function' string, got {_kind(factory)}")
+    if layouts is not None and not (isinstance(layouts, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in layouts.items())):
+        raise AudioDissectError(f"layouts must be a dict of layer -> layout strings, got {_kind(layouts)}",
+                                hint='e.g. layouts={"encoder.*": "BTC", "head": "(BT)C"}')
+    if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer))
+                                    or sample_rate <= 0):
+        raise AudioDissectError(f"sample_rate must be a positive whole number of Hz, got {_kind(sample_rate)}")
+    for name, value in (("preprocess", preprocess), ("forward", forward)):
+        if value is not None and not callable(value):
+            raise AudioDissectError(f"{name} must be a function, got {_kind(value)}")
+    if target is None or isinstance(target, (str, Target, _MissingModule)):
+        return
+    import torch
+
+    if not isinstance(target, torch.nn.Module):
+        raise AudioDissectError(f"cannot dissect a {type(target).__name__}",
+                                hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch module, "
+                                     "or an audiodissect Target")
+
+
 class Dissection:
     """One dissection: a model, a probing set and the run directory that holds the results.
 
@@ -200,6 +239,12 @@ class Dissection:
     echo : callable, optional
         Receives one line per stage and the tables ``run`` prints (default: nothing).
 
+    Notes
+    -----
+    Everything given here is the caller's own: a dissection created this way
+    follows its settings wherever they point (a URL, a hub id, a factory).
+    A run reopened from disk (:meth:`open`) does not, unless told so.
+
     Examples
     --------
     >>> import torch, audiodissect as ad                                     # doctest: +SKIP
@@ -217,7 +262,9 @@ class Dissection:
                  config: RunConfig | dict[str, Any] | None = None, preset: str | None = None,
                  device: str | None = None,
                  hook: ProgressHook | None = None, echo: Callable[[str], None] | None = None,
-                 _create: bool = True):
+                 _create: bool = True, _trust: Trust | None = None):
+        _check_arguments(target=target, probe=probe, out=out, config=config, factory=factory, layouts=layouts,
+                         sample_rate=sample_rate, preprocess=preprocess, forward=forward)
         config = from_dict(RunConfig, config) if isinstance(config, dict) else (config or RunConfig())
         config = copy.deepcopy(config)  # the caller's object is never changed
         if preset is not None:
@@ -256,15 +303,24 @@ class Dissection:
             from .targets.specs import check_target_spec
 
             check_target_spec(self._target_arg)  # a typo fails before any data is generated
+        self.trust = _trust if _trust is not None else Trust()
         self.context = Context(self.run_dir, self.config, target_source=self._open_target,
-                               probe_source=self._open_probe, hook=self.hook, echo=self.echo)
+                               probe_source=self._open_probe, hook=self.hook, echo=self.echo, trust=self.trust)
         self.runner = Runner(self.run_dir, echo=self.echo)
 
     # -- opening ---------------------------------------------------------------
     @classmethod
     def open(cls, run_dir: str | os.PathLike, target: Any = None, probe: Any = None, *,
-             settings: dict[str, Any] | None = None, **options: Any) -> Dissection:
+             settings: dict[str, Any] | None = None, trust: bool = False, **options: Any) -> Dissection:
         """Reopen a run directory written before, with its saved settings.
+
+        A run directory is data (it may come from anyone): its saved settings
+        are used, but one that reaches outside this process (a model factory to
+        import, an LLM or captioner URL, a hub id to download, a Ray cluster to
+        join) is refused when a stage would follow it, naming the file and the
+        setting, unless you give that setting yourself (`settings`, `target`,
+        `probe`, ``factory=``, a method's argument) or pass ``trust=True``
+        (:mod:`audiodissect.trust`). Results that exist are read either way.
 
         Parameters
         ----------
@@ -276,9 +332,12 @@ class Dissection:
             The clips, when the run was recorded on clips held in memory.
         settings : dict, optional
             Settings laid over the saved ones, as a nested dict
-            (``{"summarize": {"llm": "http:..."}}``).
+            (``{"summarize": {"llm": "http:..."}}``); these are your own.
+        trust : bool
+            Follow the run's saved settings wherever they point, as if you had
+            given them (only for a run whose author you trust).
         **options
-            Constructor keywords (``sample_rate``, ``preprocess``, ``device``, ...).
+            Constructor keywords (``sample_rate``, ``preprocess``, ``device``, ``factory``, ...).
 
         Raises
         ------
@@ -286,6 +345,8 @@ class Dissection:
             When `run_dir` is not a run directory, or the model is needed and
             cannot be rebuilt (then the message says what to pass).
         """
+        if not isinstance(run_dir, (str, os.PathLike)):
+            raise AudioDissectError(f"the run directory must be a path, got {type(run_dir).__name__} {run_dir!r}")
         run = RunDir(run_dir, create=False)
         saved = upgrade_saved(run.read_config() or {})
         config = from_dict(RunConfig, saved)
@@ -301,14 +362,26 @@ class Dissection:
         if settings:
             config = merge(config, settings)
         stored = run.read_target() or {}
-        factory = options.pop("factory", None) or stored.get("factory")
+        given_factory = options.pop("factory", None)
+        factory = given_factory or stored.get("factory")
+        files = {CONFIG: setting_paths(config), TARGET: ["record.model", "target.factory"]}
+        if record is not None:
+            files[MANIFEST] = ["record.model", "record.pool", "record.layers", "probe.name", "probe.root",
+                               "probe.options"]
+        provenance = Trust() if trust else Trust.of_run(run.path, files)
+        provenance.give(given_paths(settings))
+        if given_factory is not None or target is not None:  # the model is the caller's own
+            provenance.give(["target.factory", "record.model"])
+        if probe is not None:
+            provenance.give(["probe"])
         if target is None and factory is None:
             from .targets.specs import is_target_spec
 
             spec = stored.get("spec") or config.record.model
             target = spec if stored.get("kind") != "module" and is_target_spec(spec) else \
                 _MissingModule(stored.get("name") or spec)
-        return cls(target, probe, run.path, factory=factory, config=config, _create=False, **options)
+        return cls(target, probe, run.path, factory=factory, config=config, _create=False, _trust=provenance,
+                   **options)
 
     def _open_target(self) -> Target:
         arg = self._target_arg
@@ -318,9 +391,14 @@ class Dissection:
                                     hint="pass the model again: Dissection.open(run, target=model, ...), or record "
                                          "with factory='package.module:function'")
         if self._factory is not None and (arg is None or isinstance(arg, str)):
+            self.trust.require("target.factory", self._factory,
+                               f"imports and calls the Python function {self._factory!r} to build the model")
             arg = _import_factory(self._factory)()  # the model as the stored import path builds it
         if isinstance(arg, str):
             from .targets import load_target
+            from .targets.specs import TARGETS
+
+            self.trust.require("record.model", arg, TARGETS.reach(arg))
 
             target = load_target(arg, device=self.config.record.device, **self.config.record.model_options)
         else:
@@ -340,9 +418,10 @@ class Dissection:
             if record["probe"].get("in_memory"):
                 raise AudioDissectError("this run was recorded on clips held in memory",
                                         hint="pass the same clips again: Dissection.open(run, probe=clips)")
-        from .probes import load_probe
+        from .probes import load_probe, probe_reach
 
         cfg = self.config.probe
+        self.trust.require("probe.name", cfg.name, probe_reach(cfg.name, root=cfg.root))
         probe = load_probe(cfg.name, root=cfg.root, **cfg.options)
         for bad in probe.skipped:
             log.warning("skipped %s: %s", bad.source, bad.reason)
@@ -370,16 +449,27 @@ class Dissection:
     def _save(self) -> None:
         self.run_dir.write_config(to_dict(self.config))
 
-    def _update(self, section: Any, **changes: Any) -> None:
-        """Set the given (not None) settings of one config section, then validate the whole tree."""
+    def _update(self, section: str, **changes: Any) -> None:
+        """Set the given (not None) settings of the config section `section` (the caller's own from now on),
+        then validate the whole tree."""
+        node = getattr(self.config, section)
         for name, value in changes.items():
             if value is not None:
-                setattr(section, name, value)
+                setattr(node, name, value)
+                self.trust.give([f"{section}.{name}"])
         validate(self.config)
 
-    def _stage(self, stage: Stage, *, force: bool = False) -> StageOutcome:
-        self._save()
-        return self.runner(stage, self.context, force=force)
+    def _stage(self, stage: Stage, *, force: bool = False, before: Callable[[], None] | None = None) -> StageOutcome:
+        def save() -> None:  # once the stage's inputs are usable: a refused call writes nothing
+            self._save()
+            if before is not None:
+                before()
+
+        try:
+            return self.runner(stage, self.context, force=force, before=save)
+        except BaseException:
+            self.run_dir.remove_if_empty()  # a call refused before it wrote anything leaves no empty folder
+            raise
 
     # -- the stages, in their order (config.STAGES) ------------------------------
     def record(self, layers: str | Sequence[str] | Callable[[str], bool] | None = None, *,
@@ -407,10 +497,9 @@ class Dissection:
 
         if layers is not None and not callable(layers):
             layers = [layers] if isinstance(layers, str) else list(layers)
-        self._update(self.config.record, pool=pool, batch_size=batch_size, output_layer=output_layer,
+        self._update("record", pool=pool, batch_size=batch_size, output_layer=output_layer,
                      layers=None if callable(layers) else layers)
-        self._write_target()
-        self._stage(RecordStage(layers if callable(layers) else None))
+        self._stage(RecordStage(layers if callable(layers) else None), before=self._write_target)
         return self.activations()
 
     def _write_target(self) -> None:
@@ -432,7 +521,7 @@ class Dissection:
         """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""
         from .describe import DescribeStage
 
-        self._update(self.config.describe, captioner=captioner)
+        self._update("describe", captioner=captioner)
         self._stage(DescribeStage())
         return Descriptions(texts=self.run_dir.descriptions() or [], clips=self.run_dir.clips())
 
@@ -465,7 +554,7 @@ class Dissection:
         from .identify import IdentifyStage
 
         cfg = self.config.identify
-        self._update(cfg, concepts=None if concepts is None else str(concepts), tab_backend=tab_backend,
+        self._update("identify", concepts=None if concepts is None else str(concepts), tab_backend=tab_backend,
                      methods=None if methods is None else list(dict.fromkeys(methods)),
                      similarities=None if similarities is None else list(dict.fromkeys(similarities)))
         if "db" in cfg.methods and not self.run_dir.descriptions_path.exists():
@@ -491,7 +580,7 @@ class Dissection:
         """
         from .summarize.stage import SummarizeStage
 
-        self._update(self.config.summarize, llm=llm, k=k, threshold=threshold)
+        self._update("summarize", llm=llm, k=k, threshold=threshold)
         return UnitRecords("summarize", self._stage(SummarizeStage(refresh=refresh_cache)).value)
 
     def score(self, *, audio_text: bool | None = None) -> UnitRecords:
@@ -504,7 +593,7 @@ class Dissection:
         """
         from .scoring import ScoreStage
 
-        self._update(self.config.score, audio_text=audio_text)
+        self._update("score", audio_text=audio_text)
         return UnitRecords("score", self._stage(ScoreStage()).value)
 
     def prune(self, concept: str | Sequence[str] | None = None, *, strategies: Sequence[str] | None = None,
@@ -534,7 +623,7 @@ class Dissection:
         cfg = self.config.prune
         if units:
             strategies = list(dict.fromkeys([*(strategies if strategies is not None else ()), "units"]))
-        self._update(cfg, seeds=seeds, units=None if units is None else list(units),
+        self._update("prune", seeds=seeds, units=None if units is None else list(units),
                      concepts=None if concept is None else [concept] if isinstance(concept, str) else list(concept),
                      strategies=None if strategies is None else list(strategies))
         section = self._stage(PruneStage()).section
@@ -598,7 +687,7 @@ class Dissection:
         """
         from .prune import ImportanceStage
 
-        self._update(self.config.prune, importance_properties=None if properties is None else list(properties),
+        self._update("prune", importance_properties=None if properties is None else list(properties),
                      importance_fractions=None if fractions is None else list(fractions), importance_seeds=seeds)
         return self._stage(ImportanceStage()).value
 
@@ -631,7 +720,7 @@ class Dissection:
         """
         from .report import ReportStage
 
-        self._update(self.config.report, units_per_layer=units_per_layer)
+        self._update("report", units_per_layer=units_per_layer)
         return self._stage(ReportStage()).value
 
     # -- everything --------------------------------------------------------------

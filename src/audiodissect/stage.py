@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import time
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,6 +29,7 @@ from .errors import AudioDissectError
 from .executor import Executor, make_executor
 from .progress import ProgressHook, silent
 from .rundir import RunDir
+from .trust import Trust
 
 if TYPE_CHECKING:
     from .probes.base import ProbeSet
@@ -52,6 +54,9 @@ class Context:
     hook : ProgressHook
     echo : callable
         Receives the lines a stage prints.
+    trust : Trust
+        Which settings were read from the run directory (not given in this call):
+        those are not followed outside this process (:mod:`audiodissect.trust`).
     """
 
     run: RunDir
@@ -60,6 +65,7 @@ class Context:
     probe_source: ProbeSet | Callable[[], ProbeSet] | None = None
     hook: ProgressHook = silent
     echo: Callable[[str], None] = lambda line: None
+    trust: Trust = dataclasses.field(default_factory=Trust)
 
     @functools.cached_property
     def target(self) -> Target:
@@ -84,6 +90,11 @@ class Context:
     @functools.cached_property
     def executor(self) -> Executor:
         """Where the stage's parallel work runs (the ``executor`` settings; in this process by default)."""
+        address = self.config.executor.ray_address
+        if self.config.executor.name == "ray":
+            self.trust.require("executor.ray_address", address,
+                               address and f"joins the Ray cluster at {address} and sends the model and the clips "
+                                           "to it")
         return make_executor(self.config.executor)
 
 
@@ -139,6 +150,17 @@ class Stage:
     def load(self, ctx: Context) -> Any:
         """The value of an earlier, reused result, read back from the run directory."""
         return None
+
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        """What running the stage would do outside this process, by the setting that asks for it.
+
+        ``{dotted setting path: what it does, or None}``, e.g.
+        ``{"summarize.llm": "sends every prompt ... to http://gpu:8000/v1"}``
+        (the backend registries' :meth:`~audiodissect.registry.Registry.reach`).
+        The runner refuses to run the stage when such a setting was read from
+        the run directory rather than given by the user (:mod:`audiodissect.trust`).
+        """
+        return {}
 
     def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
         """What the stage says after it ran or was reused (``audiodissect run`` prints it), e.g. its table."""
@@ -241,9 +263,18 @@ class Runner:
         parts = stage.inputs(ctx)
         return hash_key(stage.name, version, parts), {k: readable(v) for k, v in parts.items()}, version
 
-    def __call__(self, stage: Stage, ctx: Context, *, force: bool = False) -> StageOutcome:
-        """Run `stage` unless its last result is current; returns its outcome."""
+    def __call__(self, stage: Stage, ctx: Context, *, force: bool = False,
+                 before: Callable[[], None] | None = None) -> StageOutcome:
+        """Run `stage` unless its last result is current; returns its outcome.
+
+        `before` is called once the stage's inputs are known to be usable (its
+        key computed), before it runs or is reused: what a call writes into the
+        run directory (its settings) is written only then, so a call refused
+        at its inputs leaves the run as it was.
+        """
         key, parts, version = self.key(stage, ctx)
+        if before is not None:
+            before()
         previous = self.run.manifest()["stages"].get(stage.name)
         current = (previous is not None and previous.get("key") == key
                    and all(p.exists() for p in stage.output_paths(self.run)))
@@ -252,6 +283,7 @@ class Runner:
             if self.echo:
                 self.echo(f"[{stage.name}] unchanged (took {previous.get('seconds', 0):.1f} s when it ran)")
         else:
+            ctx.trust.require_all(ctx.config, stage.reaches(ctx))
             start = time.perf_counter()
             facts, value = stage.run(ctx, key)
             section = {**facts, "key_parts": parts, "code_version": version,

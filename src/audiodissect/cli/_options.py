@@ -42,7 +42,12 @@ def add_model_option_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--run DIR`` and ``--trust-run`` (follow the run's saved settings outside it: see the README's Security)."""
     parser.add_argument("--run", required=required, metavar="DIR", help="run directory")
+    parser.add_argument("--trust-run", action="store_true",
+                        help="follow the run's saved settings wherever they point (its model factory, LLM or "
+                             "captioner URL, hub ids, Ray cluster); without it a run directory is data and such a "
+                             "setting is refused unless given on this command line")
 
 
 def parse_value(text: str) -> Any:

@@ -67,6 +67,15 @@ class IdentifyStage(Stage):
                 "variant": cfg.similarity_variant,
                 "descriptions": hash_key(descriptions) if descriptions is not None else None}
 
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        from ..evidence.backends import evidence_reach
+        from ..text_embedder import text_embedder_reach
+
+        cfg = ctx.config.identify
+        methods = self.methods(ctx)
+        return {"identify.tab_backend": evidence_reach(cfg.tab_backend) if "tab" in methods else None,
+                "identify.text_embedder": text_embedder_reach(cfg.text_embedder)}
+
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[dict]]:
         from ..evidence import compute_evidence, is_circular
         from .units import identify_units

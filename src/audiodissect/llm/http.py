@@ -108,9 +108,13 @@ def http_llm(target: str, **options: Any) -> HttpLLM:
     **options
         Keyword arguments of :class:`HttpLLM`.
     """
+    model, base_url = http_target(target)
+    return HttpLLM(base_url=base_url, model=model, **options)
+
+
+def http_target(target: str) -> tuple[str, str]:
+    """(model, base URL) of ``"<model>@<base_url>"`` or ``"<model>"`` (see :func:`http_llm`)."""
     match = _MODEL_AT_URL.match(target)
     if match:
-        model, base_url = match.group("model"), match.group("url")
-    else:
-        model, base_url = target, os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    return HttpLLM(base_url=base_url, model=model, **options)
+        return match.group("model"), match.group("url")
+    return target, os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL

@@ -73,6 +73,13 @@ class SummarizeStage(Stage):
                                              concepts=concepts, settings=settings),
                 "clips": [clips[i].id for i in rows]}
 
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        from ..text_embedder import text_embedder_reach
+        from .llms import LLMS
+
+        return {"summarize.llm": LLMS.reach(ctx.config.summarize.llm),
+                "identify.text_embedder": text_embedder_reach(ctx.config.identify.text_embedder)}
+
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[UnitSummary]]:
         import dataclasses
         import functools

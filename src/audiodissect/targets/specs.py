@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AudioDissectError
-from ..registry import Registry
+from ..registry import Registry, hub_reach
 
 
 def _demo_cnn(*, device: str | None = None, **options: Any) -> Any:
@@ -44,7 +44,7 @@ def _beats(path: str, *, device: str | None = None, **options: Any) -> Any:
 TARGETS: Registry[Any] = Registry("target model")
 TARGETS.register("demo-cnn", _demo_cnn)
 TARGETS.register("yamnet", _yamnet)
-TARGETS.register("hf", _hf, argument="<model id or local path>")
+TARGETS.register("hf", _hf, argument="<model id or local path>", reach=hub_reach)
 TARGETS.register("beats", _beats, argument="<checkpoint path>")
 
 
