@@ -1,6 +1,7 @@
 """The HTTP LLM and captioner against a real loopback server that misbehaves, one fault per test."""
 
 import email.utils
+import json
 import logging
 import threading
 import time
@@ -310,3 +311,34 @@ def test_the_captioner_deadline_names_its_setting():
         with pytest.raises(AudioDissectError, match="deadline") as info:
             captioner.describe(clips(1))
     assert "describe.timeout" in info.value.hint
+
+
+@pytest.mark.parametrize("reply", [null_reply(), b"not json at all", {"object": "chat.completion"}])
+def test_failed_prompts_end_summarize_with_exit_2_unless_allowed(tmp_path, monkeypatch, capsys, reply):
+    """Garbage, null and choices-less answers make summarize exit 2 as a failing server does; the answers that
+    came are kept, and --allow-failures accepts the rest (exit 0)."""
+    from audiodissect import Dissection
+    from audiodissect.cli import main
+    from audiodissect.progress import silent
+    from stage_fixtures import make_target, record_run, tiny_probe, write_descriptions
+
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    run = record_run(tmp_path / "run")
+    write_descriptions(tmp_path / "d.json", tiny_probe())
+    Dissection.open(run.path, target=make_target(), hook=silent).describe(f"file:{tmp_path / 'd.json'}")
+
+    config = json.loads((run.path / "config.json").read_text())
+    config["summarize"]["retries"] = 0
+    (run.path / "config.json").write_text(json.dumps(config))
+
+    def bad_for_organ(n, body, headers):
+        return (200, reply, 0) if "organ" in json.dumps(body) else echo(n, body, headers)
+
+    with ChatServer(bad_for_organ) as server:
+        llm = ["--llm", f"http:m@{server.base_url}"]
+        code = main(["summarize", "--run", str(run.path), *llm])
+        err = capsys.readouterr().err
+        assert code == 2 and "summarize stage finished with" in err and "failed prompts" in err, err
+        assert "--allow-failures" in err and "Traceback" not in err
+        assert run.stage("summarize")["failed"] > 0 and run.has_units("summarize")  # what came is kept
+        assert main(["summarize", "--run", str(run.path), *llm, "--allow-failures"]) == 0

@@ -98,6 +98,8 @@ class DescribeConfig:
     timeout: float = setting(120.0, min=0.1, help="HTTP captioner: deadline of one request, in seconds")
     concurrency: int = setting(4, min=1, help="HTTP captioner: requests in flight at once")
     retries: int = setting(3, min=0, help="HTTP captioner: extra tries after a retryable failure")
+    allow_failures: bool = setting(False, help="accept clips whose caption failed (left empty) instead of ending "
+                                               "with an error; a rerun asks them again either way")
 
 
 @dataclasses.dataclass
@@ -144,6 +146,8 @@ class SummarizeConfig:
     timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request, in seconds")
     concurrency: int = setting(4, min=1, help="HTTP LLM: requests in flight at once (in-process LLMs: 1)")
     retries: int = setting(3, min=0, help="HTTP LLM: extra tries after a retryable failure")
+    allow_failures: bool = setting(False, help="accept prompts whose answer failed (their summaries left out) "
+                                               "instead of ending with an error; a rerun asks them again either way")
 
 
 @dataclasses.dataclass

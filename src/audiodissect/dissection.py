@@ -14,18 +14,19 @@ and an interrupted stage resumes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .config import STAGES, RunConfig, apply_preset, from_dict, merge, to_dict, upgrade_saved, validate
-from .errors import AudioDissectError
+from .errors import AudioDissectError, IncompleteStageError, WriteError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
 from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
@@ -465,10 +466,16 @@ class Dissection:
             if before is not None:
                 before()
 
-        try:
+        with self._leaving_no_empty_folder():
             return self.runner(stage, self.context, force=force, before=save)
+
+    @contextlib.contextmanager
+    def _leaving_no_empty_folder(self) -> Iterator[None]:
+        """On an error, remove the run's folder if this dissection created it and nothing was written into it."""
+        try:
+            yield
         except BaseException:
-            self.run_dir.remove_if_empty()  # a call refused before it wrote anything leaves no empty folder
+            self.run_dir.remove_if_empty()
             raise
 
     # -- the stages, in their order (config.STAGES) ------------------------------
@@ -728,18 +735,35 @@ class Dissection:
         """Every stage in turn (or the named ones, always in :data:`~audiodissect.config.STAGES` order).
 
         Without `stages`, the run's ``stages`` setting (every stage but the
-        feature-importance curves). A stage that cannot run says why (through
-        `echo` and the log) and the later stages still run with what exists,
-        so the report is always written. `refresh_cache` asks the summaries'
-        prompts again instead of reading the run's cached answers.
+        feature-importance curves). The layers to record are checked before
+        anything runs, and a failed recording ends the run (nothing after it
+        has data), as does a run directory that cannot be written. Any other
+        stage that cannot run says why (through `echo` and the log) and the
+        later stages still run with what exists, so the report is always
+        written. `refresh_cache` asks the summaries' prompts again instead of
+        reading the run's cached answers.
 
         Returns
         -------
         dict of str to StageOutcome
             The outcome of each stage that ran or was reused.
+
+        Raises
+        ------
+        AudioDissectError
+            When the recording fails, or the run directory cannot be written;
+            :class:`~audiodissect.errors.IncompleteStageError` after the last
+            stage when a stage had failed items (prompts, captions) that its
+            ``allow_failures`` setting does not accept.
         """
         wanted = set(check_stage_names(list(stages) if stages is not None else self.config.stages, STAGES))
+        if "record" in wanted:
+            from .record import RecordStage
+
+            with self._leaving_no_empty_folder():  # a mistyped layer fails here, before anything runs
+                RecordStage().layer_selection(self.context)
         self.echo(self.probe.describe())
+        incomplete: list[IncompleteStageError] = []
         for name in STAGES:
             if name not in wanted:
                 continue
@@ -748,9 +772,16 @@ class Dissection:
                     self.summarize(refresh_cache=refresh_cache)
                 else:
                     getattr(self, stage_method(name))()
+            except IncompleteStageError as exc:  # its results are kept: the later stages use them
+                self.echo(f"[{name}] incomplete: {exc.message}")
+                incomplete.append(exc)
             except AudioDissectError as exc:
+                if name == "record" or isinstance(exc, WriteError):
+                    raise
                 self.echo(f"[{name}] skipped: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
                 log.info("stage %s skipped: %s", name, exc)
+        if incomplete:
+            raise IncompleteStageError("; ".join(exc.message for exc in incomplete), hint=incomplete[0].hint)
         return dict(self.runner.outcomes)
 
 

@@ -51,17 +51,25 @@ _WRITE_ERRNOS = {errno.EACCES: "permission denied", errno.EPERM: "permission den
                  errno.EDQUOT: "the disk quota is exceeded"}
 
 
+class WriteError(AudioDissectError):
+    """A file of the run could not be written (read-only folder, no permission, full disk)."""
+
+
+class IncompleteStageError(AudioDissectError):
+    """A stage finished with failed items (prompts, captions) that the user did not allow; what it did is kept."""
+
+
 def is_write_error(exc: BaseException) -> bool:
     """Whether `exc` is an :class:`OSError` of writing that the user fixes (read-only, permissions, full disk)."""
     return isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS
 
 
 def write_error(exc: OSError, path: str | os.PathLike | None = None) -> AudioDissectError | OSError:
-    """An :class:`AudioDissectError` for an OSError of writing `path` (read-only folder, full disk); other
-    OSErrors come back as they are."""
+    """An :class:`AudioDissectError` for an OSError of writing `path` (default: the error's file) in a read-only
+    folder, without permission or on a full disk; other OSErrors come back as they are."""
     if not is_write_error(exc):
         return exc
-    where = exc.filename or path
-    return AudioDissectError(f"cannot write {where}: {_WRITE_ERRNOS[exc.errno]}",
+    where = path if path is not None else exc.filename
+    return WriteError(f"cannot write {where}: {_WRITE_ERRNOS[exc.errno]}",
                              hint="a run directory must be writable: copy it somewhere you can write "
                                   "(cp -r RUN NEW) and use the copy, or free some space")

@@ -13,11 +13,12 @@ writes the manifest section with the key, its readable parts and the time.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .cache import hash_key
 from .config import RunConfig
-from .errors import AudioDissectError
+from .errors import AudioDissectError, IncompleteStageError, is_write_error, write_error
 from .executor import Executor, make_executor
 from .progress import ProgressHook, silent
 from .rundir import RunDir
@@ -151,6 +152,11 @@ class Stage:
         """The value of an earlier, reused result, read back from the run directory."""
         return None
 
+    def failures_allowed(self, ctx: Context) -> bool:
+        """Whether items that failed in :meth:`run` (its ``failed`` fact) are accepted; if not, the runner keeps
+        what the stage wrote and raises :class:`~audiodissect.errors.IncompleteStageError`."""
+        return False
+
     def reaches(self, ctx: Context) -> dict[str, str | None]:
         """What running the stage would do outside this process, by the setting that asks for it.
 
@@ -273,17 +279,23 @@ class Runner:
         at its inputs leaves the run as it was.
         """
         key, parts, version = self.key(stage, ctx)
+        with writes_into(self.run):
+            return self._reuse_or_run(stage, ctx, key, parts, version, force=force, before=before)
+
+    def _reuse_or_run(self, stage: Stage, ctx: Context, key: str, parts: dict[str, Any], version: str, *,
+                      force: bool, before: Callable[[], None] | None) -> StageOutcome:
+        previous = self.run.manifest()["stages"].get(stage.name)
+        reuse = (previous is not None and previous.get("key") == key and not force
+                 and all(p.exists() for p in stage.output_paths(self.run)))
+        if not reuse:  # a reused result needs no backend: only a stage that runs is checked
+            ctx.trust.require_all(ctx.config, stage.reaches(ctx))
         if before is not None:
             before()
-        previous = self.run.manifest()["stages"].get(stage.name)
-        current = (previous is not None and previous.get("key") == key
-                   and all(p.exists() for p in stage.output_paths(self.run)))
-        if current and not force:
+        if reuse:
             outcome = StageOutcome(stage.name, previous, True, stage.load(ctx))
             if self.echo:
                 self.echo(f"[{stage.name}] unchanged (took {previous.get('seconds', 0):.1f} s when it ran)")
         else:
-            ctx.trust.require_all(ctx.config, stage.reaches(ctx))
             start = time.perf_counter()
             facts, value = stage.run(ctx, key)
             section = {**facts, "key_parts": parts, "code_version": version,
@@ -298,7 +310,34 @@ class Runner:
         if self.echo:
             for line in stage.lines(ctx, outcome):
                 self.echo(line)
+        if not outcome.reused and outcome.section.get("failed") and not stage.failures_allowed(ctx):
+            raise incomplete(stage.name, outcome.section)
         return outcome
+
+
+def incomplete(name: str, section: dict[str, Any]) -> IncompleteStageError:
+    """The error of stage `name` that finished with failed items (its manifest `section`)."""
+    failures = section.get("failures") or []
+    example = failures[0].get("error") if failures and isinstance(failures[0], dict) else None
+    what, run_flag = {"summarize": ("prompts", "--allow-failed-prompts"),
+                      "describe": ("clips", "--allow-failed-captions")}.get(name, ("items", None))
+    flags = f"--allow-failures on `audiodissect {name}`" + (f", {run_flag} on `audiodissect run`" if run_flag else "")
+    return IncompleteStageError(
+        f"the {name} stage finished with {section['failed']} failed {what}"
+        + (f" (e.g. {example})" if example else "") + "; what succeeded is kept and the stage is marked incomplete",
+        hint=f"run the same command again to retry only the failed {what}, or accept them ({flags}; "
+             f"setting {name}.allow_failures = true)")
+
+
+@contextlib.contextmanager
+def writes_into(run: RunDir) -> Iterator[None]:
+    """Turn an OSError of writing (a read-only run directory, no permission, a full disk) into a clear error."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_write_error(exc):
+            raise
+        raise write_error(exc, exc.filename or run.path) from None
 
 
 def check_stage_names(names: list[str] | tuple[str, ...], valid: tuple[str, ...]) -> list[str]:

@@ -27,6 +27,8 @@ FLAGS = (
     ("--llm", ("summarize", "llm")),
     ("--llm-timeout", ("summarize", "timeout")),
     ("--llm-concurrency", ("summarize", "concurrency")),
+    ("--allow-failed-prompts", ("summarize", "allow_failures")),
+    ("--allow-failed-captions", ("describe", "allow_failures")),
     ("--prune-concepts", ("prune", "concepts")),
     ("--executor", ("executor", "name")),
     ("--ray-address", ("executor", "ray_address")),

@@ -32,6 +32,9 @@ class DescribeStage(Stage):
         check_captioner_spec(spec)
         return {"captioner": spec, "file": source_digest(spec), "probe": ctx.probe.content_key()}
 
+    def failures_allowed(self, ctx: Context) -> bool:
+        return ctx.config.describe.allow_failures
+
     def reaches(self, ctx: Context) -> dict[str, str | None]:
         return {"describe.captioner": captioner_reach(ctx.config.describe.captioner)}
 

@@ -73,6 +73,9 @@ class SummarizeStage(Stage):
                                              concepts=concepts, settings=settings),
                 "clips": [clips[i].id for i in rows]}
 
+    def failures_allowed(self, ctx: Context) -> bool:
+        return ctx.config.summarize.allow_failures
+
     def reaches(self, ctx: Context) -> dict[str, str | None]:
         from ..text_embedder import text_embedder_reach
         from .llms import LLMS

@@ -1,0 +1,99 @@
+"""Fault injection, part 4: the file system and the shape of the input (read-only runs, odd file names, stereo,
+tiny labels, a failed first call).
+
+Each case builds its bad input in a tmp folder and goes through the command
+line or :class:`audiodissect.Dissection`; the expected behaviour is a clear
+error (what, where, what to do) with exit status 2, or a warning that names
+what was done, and nothing lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiodissect import Dissection
+from audiodissect.progress import silent
+from stage_fixtures import make_target, record_run, tiny_probe, write_descriptions
+from test_faults import assert_clear, cli
+
+RATE = 16000
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path_factory.getbasetemp() / "faults-io-cache"))
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """`folder` made read-only: by its permissions, or (as root, whom permissions do not stop) as a read-only
+    bind mount of itself; skips when neither is possible."""
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")]}
+        for path in modes:
+            path.chmod(stat.S_IMODE(modes[path]) & ~0o222)
+        try:
+            yield
+        finally:
+            for path, mode in modes.items():
+                path.chmod(stat.S_IMODE(mode))
+        return
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("running as root without the right to bind-mount: cannot make a folder read-only")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True).returncode:
+            pytest.skip("cannot remount read-only")
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+# -- a read-only run directory ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["report"], ["summarize"]])
+def test_a_read_only_run_is_a_clear_error_and_stays_as_it_was(tmp_path, capsys, command):
+    run = record_run(tmp_path / "run")
+    write_descriptions(tmp_path / "d.json", tiny_probe())
+    Dissection.open(run.path, target=make_target(), hook=silent).describe(f"file:{tmp_path / 'd.json'}")
+    before = {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()}
+    with read_only(run.path):
+        code, _, err = cli(capsys, *command, "--run", run.path)
+    assert_clear(code, err, str(run.path), "read-only" if os.geteuid() == 0 else "permission denied",
+                 "copy it somewhere you can write")
+    assert {p: p.read_bytes() for p in run.path.rglob("*") if p.is_file()} == before
+
+
+# -- a failed first call leaves no empty folder ---------------------------------------------------------------------
+
+def test_a_run_refused_before_it_starts_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "runs" / "new"
+    code, _, err = cli(capsys, "record", "--model", "yamnet", "--layers", "classifer", "--out", out,
+                       "--probe-option", "clips_per_label=1")
+    assert_clear(code, err, "classifer", "classifier")
+    assert not out.exists()
+
+
+def test_an_existing_empty_folder_is_kept(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    code, _, err = cli(capsys, "record", "--model", "yamnet", "--layers", "classifer", "--out", out,
+                       "--probe-option", "clips_per_label=1")
+    assert code == 2 and out.is_dir()
+
+
+def test_a_mistyped_layer_stops_run_before_any_stage_with_a_hint_to_the_right_name(tmp_path, capsys):
+    out = tmp_path / "typo"
+    code, stdout, err = cli(capsys, "run", "--model", "yamnet", "--layers", "classifer", "--out", out,
+                            "--probe-option", "clips_per_label=1")
+    assert_clear(code, err, "no module path matches 'classifer'", "closest: classifier")
+    assert "[" not in stdout and "report" not in stdout  # no stage ran, none was "done" or "skipped"
+    assert not out.exists()
