@@ -32,7 +32,7 @@ from .progress import ProgressHook, default_hook
 from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecords
 from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
-from .targets.base import Target
+from .targets.base import Target, check_weights
 from .trust import Trust, given_paths, setting_paths
 
 log = logging.getLogger("audiodissect")
@@ -400,10 +400,11 @@ class Dissection:
             from .targets.specs import TARGETS
 
             self.trust.require("record.model", arg, TARGETS.reach(arg))
-
             target = load_target(arg, device=self.config.record.device, **self.config.record.model_options)
+            check_weights(target.module, where=target.name)
         else:
             target = _as_target(arg, name=None, **self._target_options)
+            check_weights(target.module, where=target.name)  # before .to(): a meta tensor cannot be moved
             if self.config.record.device is not None:
                 target.module.to(self.config.record.device)
         if target.sample_rate <= 0:
@@ -427,7 +428,8 @@ class Dissection:
         for bad in probe.skipped:
             log.warning("skipped %s: %s", bad.source, bad.reason)
         if run.has_stage("record") and run.has_clips():
-            if [c.id for c in probe.clips] != [c.id for c in run.clips()]:
+            dropped = {c["id"] for c in run.dropped_clips()}  # left out by the recording (non-finite values)
+            if [c.id for c in probe.clips if c.id not in dropped] != [c.id for c in run.clips()]:
                 raise AudioDissectError(f"the probing set {cfg.name!r} changed since {run.path} was recorded",
                                         hint="record again (a new run directory), or pass the original clips")
         return probe

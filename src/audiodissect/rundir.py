@@ -290,6 +290,11 @@ class RunDir:
                                          "first")
         return section
 
+    def dropped_clips(self) -> list[dict[str, str]]:
+        """The probing set's clips the recording left out (``[{"id", "reason"}]``: non-finite audio,
+        activations or logits); the run's arrays and ``clips.jsonl`` hold the others."""
+        return list(self.manifest()["stages"].get("record", {}).get("dropped_clips", []))
+
     def has_stage(self, stage: str) -> bool:
         return stage in self.manifest()["stages"]
 

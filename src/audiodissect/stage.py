@@ -67,6 +67,7 @@ class Context:
     hook: ProgressHook = silent
     echo: Callable[[str], None] = lambda line: None
     trust: Trust = dataclasses.field(default_factory=Trust)
+    _subsets: dict[tuple, ProbeSet] = dataclasses.field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def target(self) -> Target:
@@ -77,11 +78,24 @@ class Context:
         return source() if callable(source) else source
 
     @functools.cached_property
-    def probe(self) -> ProbeSet:
+    def source_probe(self) -> ProbeSet:
+        """The probing set as given (every clip): what the record stage records."""
         source = self.probe_source
         if source is None:
             raise AudioDissectError("this step needs the run's probing set, and none was given")
         return source() if callable(source) else source
+
+    @property
+    def probe(self) -> ProbeSet:
+        """The run's clips: the probing set without the clips the recording left out (non-finite values), so
+        that its clip i is row i of the run's arrays."""
+        from .probes.base import SkippedClip, without_clips
+
+        source = self.source_probe
+        dropped = tuple((c["id"], c["reason"]) for c in self.run.dropped_clips())
+        if dropped not in self._subsets:
+            self._subsets[dropped] = without_clips(source, [SkippedClip(i, reason) for i, reason in dropped])
+        return self._subsets[dropped]
 
     @property
     def has_probe(self) -> bool:

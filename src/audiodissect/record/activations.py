@@ -24,6 +24,7 @@ naming its clips and their durations.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,7 +39,10 @@ from ..layers import check_scriptable
 from .hooks import recording
 from ..layout import Layout, parse_layout, pool_output
 from ..pooling import check_pool
+from .finite import blank_rows, check_waveforms
 from .windows import Windows, combine_windows, plan_windows
+
+log = logging.getLogger("audiodissect")
 
 #: Longest stretch of audio one clip (window) brings into a forward pass, in seconds. Ten seconds is
 #: the clip length AudioSet-trained models (AST, BEATs, PANNs) see in training; AST's feature extractor
@@ -87,11 +91,36 @@ def record_activations(target: Target, probe: ProbeSet, layers: LayerFilter, *,
         Clip positions to record (a shard); all clips when None. Row i of the
         result belongs to clip ``indices[i]``.
     """
+    return record_clips(target, probe, layers, pool=pool, batch_size=batch_size, indices=indices, hook=hook,
+                        window_seconds=window_seconds)[:2]
+
+
+def record_clips(target: Target, probe: ProbeSet, layers: LayerFilter, *, pool: str = "mean", batch_size: int = 32,
+                 indices: Sequence[int] | None = None, hook: ProgressHook | None = None,
+                 window_seconds: float | None = DEFAULT_WINDOW_SECONDS
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
+    """:func:`record_activations`, also returning the rows whose audio is not finite, with the reason.
+
+    Such a clip is not given to the model (silence stands in for it) and its
+    rows come back NaN, so that the recording leaves it out
+    (:mod:`~audiodissect.record.finite`); each is logged as a warning.
+
+    Returns
+    -------
+    activations, logits
+        As :func:`record_waveforms`.
+    faults : dict of int to str
+        Row -> why its audio was not used.
+    """
     indices = np.arange(len(probe)) if indices is None else np.asarray(indices, dtype=np.int64)
-    waves = read_waveforms(probe, indices, sample_rate=target.sample_rate)
+    waves, faults = check_waveforms(read_waveforms(probe, indices, sample_rate=target.sample_rate))
     names = [probe.clips[int(i)].id for i in indices]
-    return record_waveforms(target, waves, layers, pool=pool, batch_size=batch_size, hook=hook,
-                            window_seconds=window_seconds, names=names)
+    for row, why in faults.items():
+        log.warning("clip %s is left out: %s", names[row], why)
+    arrays, logits = record_waveforms(target, waves, layers, pool=pool, batch_size=batch_size, hook=hook,
+                                      window_seconds=window_seconds, names=names)
+    blank_rows(arrays, logits, faults)
+    return arrays, logits, faults
 
 
 def read_waveforms(probe: ProbeSet, indices: Sequence[int], *, sample_rate: int) -> list[np.ndarray]:

@@ -107,3 +107,35 @@ class Target:
         inputs = move_to(self.preprocess(pad_to(waveforms, self.min_samples)), self.device)
         with torch.inference_mode():
             return self.forward(self.module, inputs)
+
+
+def check_weights(module: torch.nn.Module, *, where: str) -> None:
+    """Refuse a model whose weights are not real numbers: on the meta device (never loaded) or NaN/infinite.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    where : str
+        The model's name, for the message.
+
+    Raises
+    ------
+    AudioDissectError
+        Naming the tensors (at most five) and what to do.
+    """
+    from ..errors import AudioDissectError
+
+    state = list(module.state_dict().items())
+    meta = [name for name, tensor in state if tensor.is_meta]
+    if meta:
+        raise AudioDissectError(f"the model {where!r} has {len(meta)} tensors on the meta device (shapes without "
+                                f"values), e.g. {', '.join(meta[:5])}: its weights were never loaded",
+                                hint="load the weights before dissecting (e.g. from_pretrained without "
+                                     "device_map='meta', or module.to_empty(device='cpu') then load_state_dict)")
+    bad = [(name, int((~torch.isfinite(tensor)).sum())) for name, tensor in state
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        shown = ", ".join(f"{name} ({count} of {dict(state)[name].numel()})" for name, count in bad[:5])
+        raise AudioDissectError(f"the model {where!r} has NaN or infinite weights in {len(bad)} tensors: {shown}"
+                                + (", ..." if len(bad) > 5 else ""),
+                                hint="the checkpoint is damaged or its training diverged: use another checkpoint")

@@ -35,7 +35,7 @@ import torch
 
 from ..errors import AudioDissectError
 from ..layers import layer_predicate, resolve_layers
-from .base import Target
+from .base import Target, check_weights
 from .beats_config import BEATsConfig
 from .beats_fbank import PATCH_FRAMES, SAMPLE_RATE, fbank_batch
 from .beats_model import BEATs
@@ -123,6 +123,7 @@ def build_beats(checkpoint: Mapping[str, Any], *, where: str = "the checkpoint")
     model = BEATs(config)
     check_state_dict(model, checkpoint["model"], where=where)
     model.load_state_dict(checkpoint["model"])
+    check_weights(model, where=where)
     return model.eval()
 
 
