@@ -342,3 +342,27 @@ def test_failed_prompts_end_summarize_with_exit_2_unless_allowed(tmp_path, monke
         assert "--allow-failures" in err and "Traceback" not in err
         assert run.stage("summarize")["failed"] > 0 and run.has_units("summarize")  # what came is kept
         assert main(["summarize", "--run", str(run.path), *llm, "--allow-failures"]) == 0
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "2"])
+def test_the_deadline_bounds_retries_and_their_waits(retry_after):
+    """A Retry-After past the request's deadline fails at once, saying so; retries of a failing server stop at
+    the deadline, whatever the number of retries left."""
+    with ChatServer(lambda n, body, headers: (503, {"error": {"message": "busy"}}, 0,
+                                              {"Retry-After": retry_after})) as server:
+        start = time.perf_counter()
+        with pytest.raises(AudioDissectError, match=r"past the 1.5 s deadline of this request") as info:
+            llm_at(server, timeout=1.5, retries=10).complete(["q"])
+        elapsed = time.perf_counter() - start
+    assert elapsed < 1.6
+    assert len(server.requests) == 1  # no wait of 3600 s (or of 2 s, past 1.5 s) was started
+    assert "--llm-timeout" in info.value.hint
+
+
+def test_backoff_retries_stop_at_the_deadline():
+    with ChatServer(lambda n, body, headers: (500, {"error": {"message": "down"}}, 0.3)) as server:
+        start = time.perf_counter()
+        with pytest.raises(AudioDissectError, match="deadline"):
+            llm_at(server, timeout=1.0, retries=50, backoff=0.05).complete(["q"])
+        assert time.perf_counter() - start < 1.3
+    assert 2 <= len(server.requests) < 10

@@ -95,7 +95,8 @@ class DescribeConfig:
     """Step 1: one description per clip."""
 
     captioner: str = setting("tags", help="tags (offline), file:<json>, http:<model>@<url>")
-    timeout: float = setting(120.0, min=0.1, help="HTTP captioner: deadline of one request, in seconds")
+    timeout: float = setting(120.0, min=0.1, help="HTTP captioner: deadline of one request in seconds, its "
+                                                  "retries and their waits included")
     concurrency: int = setting(4, min=1, help="HTTP captioner: requests in flight at once")
     retries: int = setting(3, min=0, help="HTTP captioner: extra tries after a retryable failure")
     allow_failures: bool = setting(False, help="accept clips whose caption failed (left empty) instead of ending "
@@ -143,7 +144,8 @@ class SummarizeConfig:
                                help="the summary ICL reads: the calibrated one, or S_high (the paper's raw summary)")
     temperature: float = setting(0.0, min=0.0, max=2.0, help="LLM sampling temperature")
     max_tokens: int = setting(256, min=1, help="LLM answer length limit")
-    timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request, in seconds")
+    timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request in seconds, its retries "
+                                                  "and their waits included")
     concurrency: int = setting(4, min=1, help="HTTP LLM: requests in flight at once (in-process LLMs: 1)")
     retries: int = setting(3, min=0, help="HTTP LLM: extra tries after a retryable failure")
     allow_failures: bool = setting(False, help="accept prompts whose answer failed (their summaries left out) "

@@ -38,8 +38,9 @@ class HttpLLM:
     api_key_env : str or None
         Environment variable holding the API key, sent as a bearer token when set.
     timeout : float
-        Deadline of one request (connect, send, whole answer), in seconds;
-        120 by default (see :data:`~audiodissect.llm.http_client.DEFAULT_TIMEOUT_S`).
+        Deadline of one request (connect, send, whole answer; its retries and
+        the waits between them included), in seconds; 120 by default
+        (see :data:`~audiodissect.llm.http_client.DEFAULT_TIMEOUT_S`).
     concurrency : int
         Most requests in flight at once (4 by default), so that the server can batch them.
     retries : int
