@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 
 from audiodissect import Dissection
+from audiodissect.errors import AudioDissectError
 from audiodissect.progress import silent
 from stage_fixtures import make_target, record_run, tiny_probe, write_descriptions
 from test_faults import assert_clear, cli
@@ -97,3 +98,49 @@ def test_a_mistyped_layer_stops_run_before_any_stage_with_a_hint_to_the_right_na
     assert_clear(code, err, "no module path matches 'classifer'", "closest: classifier")
     assert "[" not in stdout and "report" not in stdout  # no stage ran, none was "done" or "skipped"
     assert not out.exists()
+
+
+# -- a Ray address that never answers --------------------------------------------------------------------------
+
+def test_a_dead_ray_address_fails_within_the_stated_time(tmp_path):
+    """The address refuses connections: the error comes at once, not after Ray's endless retries."""
+    import socket
+    import time
+
+    from audiodissect.executor import RayExecutor
+
+    pytest.importorskip("ray")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]  # closed again: nothing listens there
+    start = time.perf_counter()
+    with pytest.raises(AudioDissectError, match=rf"cannot reach the Ray cluster at '127.0.0.1:{port}': no connection"):
+        list(RayExecutor(f"127.0.0.1:{port}", workers=1).map(abs, [-1]))
+    assert time.perf_counter() - start < 15
+
+
+def test_an_address_that_is_no_ray_cluster_fails_within_the_join_time():
+    """It accepts connections but never speaks Ray: the join gives up after its stated time."""
+    import socket
+    import threading
+
+    from audiodissect.executor import join_cluster
+
+    class SilentRay:
+        def init(self, **options):
+            threading.Event().wait(30)  # what ray.init does against a port that never answers its handshake
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = "%s:%d" % server.getsockname()
+        with pytest.raises(TimeoutError, match=rf"{address} accepts connections but Ray did not join it within 0.5 s"):
+            join_cluster(SilentRay(), address, {}, join_timeout=0.5)
+
+
+@pytest.mark.parametrize("address", ["nohost", "host:port", "ray://:10001"])
+def test_a_malformed_ray_address_is_a_clear_error(address):
+    from audiodissect.executor import ray_endpoint
+
+    with pytest.raises(AudioDissectError, match="is not host:port"):
+        ray_endpoint(address)

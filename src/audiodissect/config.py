@@ -221,8 +221,9 @@ class ExecutorConfig:
     """Where embarrassingly parallel work runs (recording's clip shards): in this process, or on Ray."""
 
     name: str = setting("local", choices=("local", "ray"), help="where parallel work runs: in this process or on Ray")
-    ray_address: str | None = setting(None, help="Ray cluster to join (auto, host:6379, ray://host:10001); "
-                                                 "none starts Ray on this machine")
+    ray_address: str | None = setting(None, help="Ray cluster to join (auto, host:6379, ray://host:10001; an "
+                                                 "address that does not answer fails within 10 s, one that is no "
+                                                 "Ray cluster within 70 s); none starts Ray on this machine")
     ray_num_cpus: int | None = setting(None, min=1, help="CPUs of a Ray instance started here (default: all)")
     gpus_per_worker: float = setting(0.0, min=0.0, help="GPUs per Ray worker holding a model replica (default 0: "
                                                         "CPU workers)")
