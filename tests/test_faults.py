@@ -105,14 +105,15 @@ def test_clips_shorter_than_the_receptive_field_are_named(tmp_path):
     assert not d.run_dir.has_stage("record")
 
 
-def test_run_on_clips_too_short_says_why_each_stage_skips(tmp_path):
+def test_run_on_clips_too_short_stops_at_the_recording(tmp_path):
+    """Nothing after the recording has data: the run ends with the recording's error, no stage after it runs."""
     audio = write_folder(tmp_path / "audio", ["trumpet", "organ"], 3, 0.01)
     lines: list[str] = []
     d = Dissection(make_target(), probe=str(audio), out=tmp_path / "run", hook=silent, echo=lines.append)
-    d.run(["record", "identify", "report"])
-    assert any(line.startswith("[record] skipped: the model failed on clips") for line in lines), lines
-    assert any(line.startswith("[identify] skipped:") for line in lines), lines
-    assert (d.run_dir.report_dir / "index.html").exists()
+    with pytest.raises(AudioDissectError, match="the model failed on clips"):
+        d.run(["record", "identify", "report"])
+    assert not any(line.startswith(("[identify]", "[report]")) for line in lines), lines
+    assert not (d.run_dir.report_dir / "index.html").exists()
 
 
 # -- settings ---------------------------------------------------------------------------------------------------

@@ -144,3 +144,51 @@ def test_a_malformed_ray_address_is_a_clear_error(address):
 
     with pytest.raises(AudioDissectError, match="is not host:port"):
         ray_endpoint(address)
+
+
+# -- Hugging Face models: options and pickled weights --------------------------------------------------------------
+
+def test_trust_remote_code_on_hf_is_refused_with_a_way_forward(tmp_path, capsys):
+    code, _, err = cli(capsys, "record", "--model", "hf:someone/model", "--model-option", "trust_remote_code=true",
+                       "--layers", "classifier", "--out", tmp_path / "run", "--probe-option", "clips_per_label=1")
+    assert_clear(code, err, "does not run a model repository's own code (trust_remote_code)", "Dissection(model")
+    code, _, err = cli(capsys, "record", "--model", "hf:someone/model", "--model-option", "revison=main",
+                       "--layers", "classifier", "--out", tmp_path / "run", "--probe-option", "clips_per_label=1")
+    assert_clear(code, err, "takes no option 'revison'", "local_files_only")
+    assert not (tmp_path / "run").exists()
+
+
+def test_pickled_objects_in_an_hf_bin_file_are_refused_and_never_run(tmp_path, capsys):
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from audiodissect.targets import load_target
+
+    labels = ["dog", "cat"]
+    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                    max_length=64, num_mel_bins=32, id2label=dict(enumerate(labels)),
+                                    label2id={n: i for i, n in enumerate(labels)})
+    model = transformers.ASTForAudioClassification(config)
+    folder = tmp_path / "evil_ast"
+    model.save_pretrained(folder)
+    transformers.ASTFeatureExtractor(num_mel_bins=32, max_length=64).save_pretrained(folder)
+    marker = tmp_path / "pwned"
+    state = dict(model.state_dict())
+    state["payload"] = Payload(str(marker))
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(AudioDissectError, match="pickle file with objects other than tensors") as info:
+        load_target(f"hf:{folder}")
+    assert "safetensors" in info.value.hint and "\x1b" not in info.value.message
+    assert not marker.exists()
+
+
+class Payload:
+    """What a hostile pickle holds: unpickling it would create a file."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path(self.path).touch, ())

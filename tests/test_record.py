@@ -200,7 +200,8 @@ def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_record(run, make_target(), probe, layers=["proj"], shard_size=2, hook=silent)
     calls.clear()
-    monkeypatch.setattr(rec, "record_clips", lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
+    monkeypatch.setattr(rec, "record_clips",
+                        lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
     run_record(run, make_target(), probe, layers=["proj"], shard_size=2, hook=silent)
     assert calls == [[2, 3], [4, 5]]                # the first shard was not recorded again
     proj, _ = expected(waves)

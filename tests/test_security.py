@@ -197,7 +197,8 @@ def test_figures_named_by_the_runs_json_come_from_its_own_folders_only(described
     section["files"][key] = "../../secret.png"
     summary_path.write_text(json.dumps(summary))
     d.report()
-    copied = list((described.path / "report" / "figures").glob("*")) if (described.path / "report" / "figures").exists() else []
+    figures = described.path / "report" / "figures"
+    copied = list(figures.glob("*")) if figures.exists() else []
     assert all(p.read_bytes() != secret.read_bytes() for p in copied)
     assert "secret.png" not in {p.name for p in copied}
 

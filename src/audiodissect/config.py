@@ -76,6 +76,9 @@ class RecordConfig:
     model_options: dict[str, Any] = setting(factory=dict, help="the model loader's own options (e.g. demo-cnn's "
                                                                "epochs, beats' class_map)")
     layers: list[str] = setting(factory=list, help="module paths or globs, in the order given (empty: defaults)")
+    layouts: dict[str, str] = setting(factory=dict, help="declared output layouts by layer path or glob, over the "
+                                                         "model's own, e.g. {'encoder.*': 'BTC', 'head': '(BT)C'}: "
+                                                         "B the clips, C the units, other letters pooled")
     pool: str = setting("mean", choices=POOLS, help="reduction over time/tokens")
     batch_size: int = setting(32, min=1, help="clips per forward pass")
     shard_size: int = setting(512, min=1, help="clips per recording shard (the unit of resumable, parallel work)")

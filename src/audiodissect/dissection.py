@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib
 import logging
 import os
@@ -164,6 +165,17 @@ def _check_device(device: str | None) -> None:
                                 hint="drop --device (CPU), or install the torch build for your GPU")
 
 
+def check_layouts(layouts: dict[str, Any]) -> dict[str, str]:
+    """`layouts` ({layer path or glob: layout}) with every layout read (:func:`audiodissect.layout.parse_layout`)."""
+    from .layout import parse_layout
+
+    for layer, text in layouts.items():
+        if not isinstance(text, str):
+            raise AudioDissectError(f"the layout of {layer!r} must be a string such as 'BTC', got {_kind(text)}")
+        parse_layout(text, layer=layer)
+    return dict(layouts)
+
+
 def _kind(value: Any) -> str:
     return f"{type(value).__name__} {value!r}" if len(repr(value)) <= 60 else type(value).__name__
 
@@ -276,6 +288,8 @@ class Dissection:
             config.record.device = device
         if isinstance(target, str) and not factory:
             config.record.model = target
+        if layouts:
+            config.record.layouts.update(layouts)
         if isinstance(probe, (str, os.PathLike)):
             name = str(probe)
             if Path(name).is_dir() and name not in _probe_names():
@@ -409,6 +423,9 @@ class Dissection:
                 target.module.to(self.config.record.device)
         if target.sample_rate <= 0:
             raise AudioDissectError(f"the model {target.name!r} has no valid sample rate")
+        if self.config.record.layouts:  # the settings' layouts, over the model's own
+            layouts = check_layouts(self.config.record.layouts)
+            target = dataclasses.replace(target, layouts={**target.layouts, **layouts})
         return target
 
     def _open_probe(self) -> ProbeSet:
@@ -759,12 +776,12 @@ class Dissection:
             ``allow_failures`` setting does not accept.
         """
         wanted = set(check_stage_names(list(stages) if stages is not None else self.config.stages, STAGES))
-        if "record" in wanted:
-            from .record import RecordStage
+        with self._leaving_no_empty_folder():
+            self.echo(self.probe.describe())  # a bad probing set fails here, before the model is loaded
+            if "record" in wanted:
+                from .record import RecordStage
 
-            with self._leaving_no_empty_folder():  # a mistyped layer fails here, before anything runs
-                RecordStage().layer_selection(self.context)
-        self.echo(self.probe.describe())
+                RecordStage().layer_selection(self.context)  # a mistyped layer fails here, before any stage
         incomplete: list[IncompleteStageError] = []
         for name in STAGES:
             if name not in wanted:

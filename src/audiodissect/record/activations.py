@@ -23,6 +23,7 @@ naming its clips and their durations.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from ..errors import AudioDissectError
 from ..layers import LayerFilter, resolve_layers
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, default_hook
-from ..targets.base import Target, move_to, pad_to
+from ..targets.base import LOGITS_HINT, Target, describe_output, find_logits, move_to, pad_to
 from ..layers import check_scriptable
 from .hooks import recording
 from ..layout import Layout, parse_layout, pool_output
@@ -95,22 +96,40 @@ def record_activations(target: Target, probe: ProbeSet, layers: LayerFilter, *,
                         window_seconds=window_seconds)[:2]
 
 
+@dataclasses.dataclass(frozen=True)
+class ClipNotes:
+    """What recording some clips noted about them, by row.
+
+    Attributes
+    ----------
+    faults : dict of int to str
+        Rows whose audio was not used (not finite), with the reason; their
+        recorded rows are NaN, so that the recording leaves them out.
+    padded : list of int
+        Rows shorter than the model's shortest input (``target.min_samples``),
+        zero-padded at their end to it.
+    """
+
+    faults: dict[int, str]
+    padded: list[int]
+
+
 def record_clips(target: Target, probe: ProbeSet, layers: LayerFilter, *, pool: str = "mean", batch_size: int = 32,
                  indices: Sequence[int] | None = None, hook: ProgressHook | None = None,
                  window_seconds: float | None = DEFAULT_WINDOW_SECONDS
-                 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[int, str]]:
-    """:func:`record_activations`, also returning the rows whose audio is not finite, with the reason.
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, ClipNotes]:
+    """:func:`record_activations`, also noting the clips whose audio is not finite and those padded.
 
-    Such a clip is not given to the model (silence stands in for it) and its
-    rows come back NaN, so that the recording leaves it out
-    (:mod:`~audiodissect.record.finite`); each is logged as a warning.
+    A clip whose audio is not finite is not given to the model (silence
+    stands in for it) and its rows come back NaN, so that the recording
+    leaves it out (:mod:`~audiodissect.record.finite`); each is logged as a
+    warning.
 
     Returns
     -------
     activations, logits
         As :func:`record_waveforms`.
-    faults : dict of int to str
-        Row -> why its audio was not used.
+    notes : ClipNotes
     """
     indices = np.arange(len(probe)) if indices is None else np.asarray(indices, dtype=np.int64)
     waves, faults = check_waveforms(read_waveforms(probe, indices, sample_rate=target.sample_rate))
@@ -120,7 +139,9 @@ def record_clips(target: Target, probe: ProbeSet, layers: LayerFilter, *, pool: 
     arrays, logits = record_waveforms(target, waves, layers, pool=pool, batch_size=batch_size, hook=hook,
                                       window_seconds=window_seconds, names=names)
     blank_rows(arrays, logits, faults)
-    return arrays, logits, faults
+    shortest = target.min_samples or 0
+    padded = [row for row, wave in enumerate(waves) if wave.size < shortest and row not in faults]
+    return arrays, logits, ClipNotes(faults=faults, padded=padded)
 
 
 def read_waveforms(probe: ProbeSet, indices: Sequence[int], *, sample_rate: int) -> list[np.ndarray]:
@@ -180,7 +201,7 @@ def record_waveforms(target: Target, waves: Sequence[np.ndarray], layers: LayerF
     plan = plan_windows([c.size for c in clips], window=_window_samples(target, window_seconds))
     padded = np.maximum(plan.lengths, target.min_samples or 0)
     output_layout = parse_layout(target.output_layout, layer="the output") if target.output_layout else None
-    logits = _Logits(len(plan.clip))
+    logits = _Logits(len(plan.clip), where=target.name)
     done = 0
     target.module.eval()
     hook("record", None, completed=0, total=len(plan.clip))
@@ -195,6 +216,9 @@ def record_waveforms(target: Target, waves: Sequence[np.ndarray], layers: LayerF
             done += len(rows)
             hook("record", None, completed=done, total=len(plan.clip))
     arrays = recorder.arrays
+    for name, calls in recorder.repeated.items():
+        log.warning("layer %r runs %d times in one forward pass: its units are pooled over all the calls, as one "
+                    "sequence (pool %r)", name, calls, pool)
     ordered = selection.in_forward_order(recorder.forward_order)
     activations = {name: combine_windows(arrays[name], plan, pool=pool) for name in ordered}
     return activations, logits.result(plan)
@@ -240,13 +264,18 @@ def _forward(target: Target, batch: list[np.ndarray], *, about) -> object:
 class _Logits:
     """Collects per-window logits (P, K), or notes that the forward's output is not clip logits."""
 
-    def __init__(self, n_rows: int):
+    def __init__(self, n_rows: int, *, where: str = "the model"):
         self.n_rows = n_rows
+        self.where = where
         self.values: np.ndarray | None = None
         self.present: bool | None = None
 
     def add(self, rows: np.ndarray, out: object, layout: Layout | None) -> None:
         found = _as_logits(out, len(rows), layout)
+        if found is None and out is not None and self.present is None:  # said once, at the first batch
+            log.warning("the forward of %r returned %s with no clip logits in it: the run records no logits "
+                        "(pruning and the last-layer table need them); %s", self.where, describe_output(out),
+                        LOGITS_HINT)
         if self.present is not None and self.present != (found is not None):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise AudioDissectError(f"the forward's output ({shape}) is clip logits in some batches and not "
@@ -277,9 +306,8 @@ def _as_logits(out: object, n_clips: int, layout: Layout | None) -> np.ndarray |
                                     f"returned {type(out).__name__}", hint="return a tensor from forward")
         return pool_output(out.detach(), layout, n_clips=n_clips, pool="mean", layer="the output") \
             .float().cpu().numpy()
-    if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == n_clips:
-        return out.detach().float().cpu().numpy().reshape(n_clips, -1)
-    return None
+    found = find_logits(out, n_clips)
+    return None if found is None else found.detach().float().cpu().numpy().reshape(n_clips, -1)
 
 
 def module_fingerprint(module: torch.nn.Module) -> str:

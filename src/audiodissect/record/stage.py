@@ -18,7 +18,8 @@ from ..arrays import RowSubset, column_blocks, read_columns
 from ..cache import atomic_path, load_npy, read_json, save_npy, write_json
 from ..errors import AudioDissectError
 from ..layers import LayerFilter, LayerSelection, resolve_layers
-from ..probes.base import ProbeSet, SkippedClip, without_clips
+from ..probes.base import HELDOUT, ProbeSet, SkippedClip, without_clips
+from ..probes.splits import one_split_labels
 from ..executor import Executor, LocalExecutor, worker_device
 from ..progress import ProgressHook, default_hook, silent
 from ..rundir import ACTIVATIONS, CLIPS, LOGITS, RunDir
@@ -105,11 +106,15 @@ def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target,
 
     arrays = {name: merged(name) for name in order}
     logits = merged("logits")
-    faults = {}
+    faults, padded = {}, []
     for i in range(n_shards):
-        path = shard_dir / f"{i:05d}" / "faults.json"
-        faults.update(read_json(path) if path.exists() else {})
+        path = shard_dir / f"{i:05d}" / "notes.json"
+        notes = read_json(path) if path.exists() else {}
+        faults.update(notes.get("faults", {}))
+        padded += notes.get("padded", [])
     dropped, broken = drop_nonfinite(run, probe, arrays, logits, faults)
+    if padded:
+        log.warning("%s", padded_note(len(padded), len(probe), target))
     if dropped:
         keep = np.setdiff1d(np.arange(len(probe)), [row for row, _ in dropped])
         arrays = {name: array[keep] for name, array in arrays.items()}
@@ -126,7 +131,16 @@ def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target,
             "class_names": target.class_names, "sample_rate": target.sample_rate,
             "skipped_clips": [vars(s) for s in probe.skipped],
             "dropped_clips": [{"id": probe.clips[row].id, "reason": why} for row, why in dropped],
-            "nonfinite_units": broken}
+            "nonfinite_units": broken, "padded_clips": len(padded), "padded_examples": padded[:5],
+            "min_samples": target.min_samples}
+
+
+def padded_note(n_padded: int, n_clips: int, target: Target) -> str:
+    """The rule for clips shorter than the model's shortest input, and how many there were."""
+    seconds = (target.min_samples or 0) / target.sample_rate
+    return (f"{n_padded} of {n_clips} clips are shorter than the model's shortest input ({seconds:.3g} s) and were "
+            "zero-padded at their end to it: the silence enters their pooled activations (drop short clips from "
+            "the probing set if that matters)")
 
 
 def drop_nonfinite(run: RunDir, probe: ProbeSet, arrays: dict[str, np.ndarray], logits: np.ndarray,
@@ -208,14 +222,16 @@ class ShardRecorder:
         marker = _done_marker(self.shard_dir, number)
         if marker.exists():
             return number
-        arrays, logits, faults = record_clips(target, probe, self.layers, pool=self.pool,
-                                              batch_size=self.batch_size, indices=indices, hook=self.hook or silent,
-                                              window_seconds=self.window_seconds)
+        arrays, logits, notes = record_clips(target, probe, self.layers, pool=self.pool,
+                                             batch_size=self.batch_size, indices=indices, hook=self.hook or silent,
+                                             window_seconds=self.window_seconds)
         folder = self.shard_dir / f"{number:05d}"
         for name, array in arrays.items():
             save_npy(folder / f"{name}.npy", array)
         save_npy(folder / "logits.npy", logits)
-        write_json(folder / "faults.json", {probe.clips[int(indices[row])].id: why for row, why in faults.items()})
+        ids = [probe.clips[int(i)].id for i in indices]
+        write_json(folder / "notes.json", {"faults": {ids[row]: why for row, why in notes.faults.items()},
+                                           "padded": [ids[row] for row in notes.padded]})
         write_json(self.shard_dir / "order.json", list(arrays))  # the recorder's layer order, the same from all
         with atomic_path(marker) as tmp:
             tmp.write_text("", encoding="utf-8")
@@ -287,6 +303,10 @@ class RecordStage(Stage):
                 raise unknown_name_error("output layer (not recorded)", cfg.output_layer, facts["layers"])
             facts["output_layer"] = cfg.output_layer
         facts["batch_size"] = cfg.batch_size
+        clips = ctx.run.clips()
+        facts["one_split_labels"] = one_split_labels([c.label for c in clips], [c.split for c in clips])
+        if facts["one_split_labels"]:
+            log.warning("%s", one_split_note(facts["one_split_labels"]))
         ctx.run.write_layers_overview(layer_overview(ctx.run, facts["layers"]))
         return facts, None
 
@@ -299,11 +319,26 @@ class RecordStage(Stage):
             shown = ", ".join(f"{c['id']} ({c['reason']})" for c in dropped[:5])
             lines.append(f"left out {len(dropped)} clips with NaN or infinite values: {shown}"
                          + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""))
+        if section.get("padded_clips"):
+            seconds = (section.get("min_samples") or 0) / section["sample_rate"]
+            lines.append(f"{section['padded_clips']} of {section['n_clips']} clips are shorter than the model's "
+                         f"shortest input ({seconds:.3g} s) and were zero-padded to it")
+        if section.get("one_split_labels"):
+            lines.append(one_split_note(section["one_split_labels"]))
         for layer, units in (section.get("nonfinite_units") or {}).items():
             where = layer if layer == LOGITS_NAME else f"layer {layer!r}"
             lines.append(f"set to 0: {len(units)} units of {where} that are NaN or infinite on every clip "
                          f"(e.g. #{units[0]})")
         return lines
+
+
+def one_split_note(labels: dict[str, dict[str, Any]], *, shown: int = 5) -> str:
+    """One line naming the labels whose clips all lie in one split, and what that means."""
+    parts = [f"{label!r} ({info['clips']} clip{'s' if info['clips'] != 1 else ''}, all "
+             f"{'held out' if info['split'] == HELDOUT else 'probe'})" for label, info in list(labels.items())[:shown]]
+    more = f" and {len(labels) - shown} more" if len(labels) > shown else ""
+    return (f"{len(labels)} labels have clips in one split only: {', '.join(parts)}{more}; pruning and scoring "
+            "measure a label on its held-out clips, and units are described by probe clips")
 
 
 def layer_overview(run: RunDir, layers: dict[str, int], *, top: int = 3) -> str:
