@@ -366,3 +366,29 @@ def test_backoff_retries_stop_at_the_deadline():
             llm_at(server, timeout=1.0, retries=50, backoff=0.05).complete(["q"])
         assert time.perf_counter() - start < 1.3
     assert 2 <= len(server.requests) < 10
+
+
+def test_failed_captions_end_describe_with_exit_2_unless_allowed(tmp_path, monkeypatch, capsys):
+    from audiodissect.cli import main
+    from stage_fixtures import record_run
+
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    run = record_run(tmp_path / "run")
+    config = json.loads((run.path / "config.json").read_text())
+    config["describe"]["retries"] = 0
+    (run.path / "config.json").write_text(json.dumps(config))
+    first_audio = []
+
+    def null_for_one_clip(n, body, headers):
+        wav = body["messages"][-1]["content"][1]["input_audio"]["data"]
+        first_audio.append(wav) if not first_audio else None
+        return (200, null_reply(), 0) if wav == first_audio[0] else (200, chat_reply("a tone"), 0)
+
+    with ChatServer(null_for_one_clip) as server:
+        captioner = ["--captioner", f"http:audio-m@{server.base_url}", "--concurrency", "1"]
+        code = main(["describe", "--run", str(run.path), *captioner])
+        err = capsys.readouterr().err
+        assert code == 2 and "describe stage finished with 1 failed clips" in err and "content is null" in err, err
+        assert "--allow-failures" in err
+        assert main(["describe", "--run", str(run.path), *captioner, "--allow-failures"]) == 0
+    assert run.stage("describe")["failed"] == 1 and run.has_stage("describe")
