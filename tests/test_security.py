@@ -278,3 +278,18 @@ def test_a_hub_probe_in_the_manifest_is_not_downloaded(described, capsys):
     (described.path / "manifest.json").write_text(json.dumps(manifest))
     code, _, err = cli(capsys, "describe", "--run", described.path, "--captioner", "tags")
     assert_clear(code, err, "manifest.json", "probe.name", "someone/evil-data")
+
+
+def test_only_the_settings_given_in_the_call_are_the_users_own(tmp_path):
+    from audiodissect.trust import Trust, given_paths
+
+    assert given_paths({"summarize": {"llm": "x", "k": 3}, "out": "r", "report": {}}) == \
+        ["summarize.llm", "summarize.k", "out"]
+    trust = Trust.of_run(tmp_path, {"config.json": ["summarize.llm", "summarize.k", "describe.captioner"]})
+    trust.give(["summarize"])  # a section gives every setting under it
+    assert trust.untrusted == {"describe.captioner": "config.json"}
+    trust.require("summarize.llm", "http:m@http://x/v1", "sends every prompt to http://x/v1")  # given: followed
+    trust.require("describe.captioner", "tags", None)  # reaches nothing: never refused
+    with pytest.raises(UntrustedRunError, match=r"config.json sets describe.captioner = 'http:m@http://x/v1', which "
+                                                r"sends audio"):
+        trust.require("describe.captioner", "http:m@http://x/v1", "sends audio")

@@ -63,7 +63,7 @@ def given_paths(settings: Mapping[str, Any] | None, prefix: str = "") -> list[st
     paths = []
     for key, value in (settings or {}).items():
         name = f"{prefix}{key}"
-        paths += given_paths(value, name + ".") if isinstance(value, Mapping) and value else [name]
+        paths += given_paths(value, name + ".") if isinstance(value, Mapping) else [name]
     return paths
 
 
