@@ -23,7 +23,7 @@ LAYERS = [
     {"record", "describe", "identify", "summarize"},
     {"scoring", "prune", "planted", "analyses"},
     {"report"},
-    {"results", "dissection"},
+    {"results", "arguments", "dissection"},
     {"cli", "__main__"},
 ]
 

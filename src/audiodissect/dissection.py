@@ -34,6 +34,7 @@ from .results import Activations, Analyses, Descriptions, PruneResult, UnitRecor
 from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target, check_weights
+from .arguments import check_arguments, check_layouts
 from .trust import Trust, given_paths, setting_paths
 
 log = logging.getLogger("audiodissect")
@@ -165,55 +166,6 @@ def _check_device(device: str | None) -> None:
                                 hint="drop --device (CPU), or install the torch build for your GPU")
 
 
-def check_layouts(layouts: dict[str, Any]) -> dict[str, str]:
-    """`layouts` ({layer path or glob: layout}) with every layout read (:func:`audiodissect.layout.parse_layout`)."""
-    from .layout import parse_layout
-
-    for layer, text in layouts.items():
-        if not isinstance(text, str):
-            raise AudioDissectError(f"the layout of {layer!r} must be a string such as 'BTC', got {_kind(text)}")
-        parse_layout(text, layer=layer)
-    return dict(layouts)
-
-
-def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}" if len(repr(value)) <= 60 else type(value).__name__
-
-
-def _check_arguments(*, target: Any, probe: Any, out: Any, config: Any, factory: Any, layouts: Any,
-                     sample_rate: Any, preprocess: Any, forward: Any) -> None:
-    """Refuse arguments of the wrong type before anything is created (``probe=42``, ``out=12.5``)."""
-    if out is not None and not isinstance(out, (str, os.PathLike)):
-        raise AudioDissectError(f"out must be a folder path (str or pathlib.Path), got {_kind(out)}",
-                                hint='e.g. out="runs/mine"')
-    if probe is not None and not isinstance(probe, (str, os.PathLike, ProbeSet)):
-        raise AudioDissectError(f"probe must be a probing-set name, a folder or clips, got {_kind(probe)}",
-                                hint='e.g. probe="soundbank", probe="data/my_clips", or probe=ad.clips(waves, '
-                                     'sample_rate=16000, labels=labels)')
-    if config is not None and not isinstance(config, (RunConfig, dict)):
-        raise AudioDissectError(f"config must be a RunConfig or a dict of settings, got {_kind(config)}")
-    if factory is not None and not isinstance(factory, str):
-        raise AudioDissectError(f"factory must be a 'package.module:function' string, got {_kind(factory)}")
-    if layouts is not None and not (isinstance(layouts, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in layouts.items())):
-        raise AudioDissectError(f"layouts must be a dict of layer -> layout strings, got {_kind(layouts)}",
-                                hint='e.g. layouts={"encoder.*": "BTC", "head": "(BT)C"}')
-    if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer))
-                                    or sample_rate <= 0):
-        raise AudioDissectError(f"sample_rate must be a positive whole number of Hz, got {_kind(sample_rate)}")
-    for name, value in (("preprocess", preprocess), ("forward", forward)):
-        if value is not None and not callable(value):
-            raise AudioDissectError(f"{name} must be a function, got {_kind(value)}")
-    if target is None or isinstance(target, (str, Target, _MissingModule)):
-        return
-    import torch
-
-    if not isinstance(target, torch.nn.Module):
-        raise AudioDissectError(f"cannot dissect a {type(target).__name__}",
-                                hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch module, "
-                                     "or an audiodissect Target")
-
-
 class Dissection:
     """One dissection: a model, a probing set and the run directory that holds the results.
 
@@ -276,8 +228,12 @@ class Dissection:
                  device: str | None = None,
                  hook: ProgressHook | None = None, echo: Callable[[str], None] | None = None,
                  _create: bool = True, _trust: Trust | None = None):
-        _check_arguments(target=target, probe=probe, out=out, config=config, factory=factory, layouts=layouts,
-                         sample_rate=sample_rate, preprocess=preprocess, forward=forward)
+        check_arguments(probe=probe, out=out, config=config, factory=factory, layouts=layouts,
+                        sample_rate=sample_rate, preprocess=preprocess, forward=forward)
+        if not (target is None or isinstance(target, (str, Target, _MissingModule)) or _is_module(target)):
+            raise AudioDissectError(f"cannot dissect a {type(target).__name__}",
+                                    hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch "
+                                         "module, or an audiodissect Target")
         config = from_dict(RunConfig, config) if isinstance(config, dict) else (config or RunConfig())
         config = copy.deepcopy(config)  # the caller's object is never changed
         if preset is not None:
@@ -814,6 +770,12 @@ class _MissingModule:
 
     def __init__(self, name: str):
         self.name = name
+
+
+def _is_module(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
 
 
 def _probe_names() -> tuple[str, ...]:

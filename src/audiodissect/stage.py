@@ -149,6 +149,9 @@ class Stage:
 
     name: ClassVar[str] = ""
     outputs: ClassVar[tuple[str, ...]] = ()
+    #: What the stage's failed items are (``prompts``), and the ``audiodissect run`` flag that accepts them.
+    items: ClassVar[str] = "items"
+    allow_flag_of_run: ClassVar[str | None] = None
 
     def inputs(self, ctx: Context) -> dict[str, Any]:
         """Everything the result depends on besides the code: {readable name: value}.
@@ -325,16 +328,15 @@ class Runner:
             for line in stage.lines(ctx, outcome):
                 self.echo(line)
         if not outcome.reused and outcome.section.get("failed") and not stage.failures_allowed(ctx):
-            raise incomplete(stage.name, outcome.section)
+            raise incomplete(stage, outcome.section)
         return outcome
 
 
-def incomplete(name: str, section: dict[str, Any]) -> IncompleteStageError:
-    """The error of stage `name` that finished with failed items (its manifest `section`)."""
+def incomplete(stage: Stage, section: dict[str, Any]) -> IncompleteStageError:
+    """The error of `stage` that finished with failed items (its manifest `section`)."""
     failures = section.get("failures") or []
     example = failures[0].get("error") if failures and isinstance(failures[0], dict) else None
-    what, run_flag = {"summarize": ("prompts", "--allow-failed-prompts"),
-                      "describe": ("clips", "--allow-failed-captions")}.get(name, ("items", None))
+    name, what, run_flag = stage.name, stage.items, stage.allow_flag_of_run
     flags = f"--allow-failures on `audiodissect {name}`" + (f", {run_flag} on `audiodissect run`" if run_flag else "")
     return IncompleteStageError(
         f"the {name} stage finished with {section['failed']} failed {what}"

@@ -26,6 +26,8 @@ class DescribeStage(Stage):
 
     name = "describe"
     outputs = (DESCRIPTIONS,)
+    items = "clips"
+    allow_flag_of_run = "--allow-failed-captions"
 
     def inputs(self, ctx: Context) -> dict[str, Any]:
         spec = ctx.config.describe.captioner

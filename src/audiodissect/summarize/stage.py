@@ -33,6 +33,8 @@ class SummarizeStage(Stage):
 
     name = "summarize"
     outputs = (f"{UNITS}/summarize.jsonl",)
+    items = "prompts"
+    allow_flag_of_run = "--allow-failed-prompts"
 
     def __init__(self, *, refresh: bool = False):
         self.refresh = refresh
