@@ -56,9 +56,12 @@ def test_custom_module_is_dissected_pruned_scored_and_reported(made):
     assert index.exists() and "trumpet" in index.read_text()
     assert d.run_dir.read_target() == {"kind": "factory", "factory": FACTORY}
 
-    # the same run, reopened by the CLI in "another process": the model comes from the stored factory
+    # the same run, reopened by the CLI in "another process": the model comes from the stored factory, which the
+    # user trusts (a run directory's factory is code: without --trust-run it is never imported)
     run = str(tmp / "run")
-    assert main(["prune", "--run", run, "--concept", "organ", "--strategy", "db", "random", "--seeds", "1"]) == 0
+    assert main(["prune", "--run", run, "--concept", "organ", "--strategy", "db", "random", "--seeds", "1"]) == 2
+    assert main(["prune", "--run", run, "--concept", "organ", "--strategy", "db", "random", "--seeds", "1",
+                 "--trust-run"]) == 0
     assert main(["score", "--run", run, "--no-audio-text"]) == 0
     assert main(["report", "--run", run]) == 0
     assert main(["evaluate", "last-layer", "--run", run]) == 0

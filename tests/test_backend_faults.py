@@ -1,6 +1,7 @@
 """The HTTP LLM and captioner against a real loopback server that misbehaves, one fault per test."""
 
 import email.utils
+import json
 import logging
 import threading
 import time
@@ -310,3 +311,84 @@ def test_the_captioner_deadline_names_its_setting():
         with pytest.raises(AudioDissectError, match="deadline") as info:
             captioner.describe(clips(1))
     assert "describe.timeout" in info.value.hint
+
+
+@pytest.mark.parametrize("reply", [null_reply(), b"not json at all", {"object": "chat.completion"}])
+def test_failed_prompts_end_summarize_with_exit_2_unless_allowed(tmp_path, monkeypatch, capsys, reply):
+    """Garbage, null and choices-less answers make summarize exit 2 as a failing server does; the answers that
+    came are kept, and --allow-failures accepts the rest (exit 0)."""
+    from audiodissect import Dissection
+    from audiodissect.cli import main
+    from audiodissect.progress import silent
+    from stage_fixtures import make_target, record_run, tiny_probe, write_descriptions
+
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    run = record_run(tmp_path / "run")
+    write_descriptions(tmp_path / "d.json", tiny_probe())
+    Dissection.open(run.path, target=make_target(), hook=silent).describe(f"file:{tmp_path / 'd.json'}")
+
+    config = json.loads((run.path / "config.json").read_text())
+    config["summarize"]["retries"] = 0
+    (run.path / "config.json").write_text(json.dumps(config))
+
+    def bad_for_organ(n, body, headers):
+        return (200, reply, 0) if "organ" in json.dumps(body) else echo(n, body, headers)
+
+    with ChatServer(bad_for_organ) as server:
+        llm = ["--llm", f"http:m@{server.base_url}"]
+        code = main(["summarize", "--run", str(run.path), *llm])
+        err = capsys.readouterr().err
+        assert code == 2 and "summarize stage finished with" in err and "failed prompts" in err, err
+        assert "--allow-failures" in err and "Traceback" not in err
+        assert run.stage("summarize")["failed"] > 0 and run.has_units("summarize")  # what came is kept
+        assert main(["summarize", "--run", str(run.path), *llm, "--allow-failures"]) == 0
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "2"])
+def test_the_deadline_bounds_retries_and_their_waits(retry_after):
+    """A Retry-After past the request's deadline fails at once, saying so; retries of a failing server stop at
+    the deadline, whatever the number of retries left."""
+    with ChatServer(lambda n, body, headers: (503, {"error": {"message": "busy"}}, 0,
+                                              {"Retry-After": retry_after})) as server:
+        start = time.perf_counter()
+        with pytest.raises(AudioDissectError, match=r"past the 1.5 s deadline of this request") as info:
+            llm_at(server, timeout=1.5, retries=10).complete(["q"])
+        elapsed = time.perf_counter() - start
+    assert elapsed < 1.6
+    assert len(server.requests) == 1  # no wait of 3600 s (or of 2 s, past 1.5 s) was started
+    assert "--llm-timeout" in info.value.hint
+
+
+def test_backoff_retries_stop_at_the_deadline():
+    with ChatServer(lambda n, body, headers: (500, {"error": {"message": "down"}}, 0.3)) as server:
+        start = time.perf_counter()
+        with pytest.raises(AudioDissectError, match="deadline"):
+            llm_at(server, timeout=1.0, retries=50, backoff=0.05).complete(["q"])
+        assert time.perf_counter() - start < 1.3
+    assert 2 <= len(server.requests) < 10
+
+
+def test_failed_captions_end_describe_with_exit_2_unless_allowed(tmp_path, monkeypatch, capsys):
+    from audiodissect.cli import main
+    from stage_fixtures import record_run
+
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    run = record_run(tmp_path / "run")
+    config = json.loads((run.path / "config.json").read_text())
+    config["describe"]["retries"] = 0
+    (run.path / "config.json").write_text(json.dumps(config))
+    first_audio = []
+
+    def null_for_one_clip(n, body, headers):
+        wav = body["messages"][-1]["content"][1]["input_audio"]["data"]
+        first_audio.append(wav) if not first_audio else None
+        return (200, null_reply(), 0) if wav == first_audio[0] else (200, chat_reply("a tone"), 0)
+
+    with ChatServer(null_for_one_clip) as server:
+        captioner = ["--captioner", f"http:audio-m@{server.base_url}", "--concurrency", "1"]
+        code = main(["describe", "--run", str(run.path), *captioner])
+        err = capsys.readouterr().err
+        assert code == 2 and "describe stage finished with 1 failed clips" in err and "content is null" in err, err
+        assert "--allow-failures" in err
+        assert main(["describe", "--run", str(run.path), *captioner, "--allow-failures"]) == 0
+    assert run.stage("describe")["failed"] == 1 and run.has_stage("describe")

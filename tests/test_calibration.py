@@ -153,3 +153,13 @@ def test_hand_built_calibration_with_minilm(embedder):
     # everything removed -> empty calibrated summary
     empty = calibrate_summary(low, low, embedder=embedder)
     assert empty["summary"] == "" and empty["kept"] == []
+
+
+def test_a_cosine_a_rounding_above_the_threshold_is_not_above_it():
+    """Unit-norm float32 embeddings of one sentence can give 1.0000001; threshold 1.0 must keep it everywhere."""
+    one = np.array([[1.0 + 6e-8, 0.0]])  # cos with itself 1 + 1.2e-7: a rounding above 1
+    assert float((one @ one.T)[0, 0]) > 1.0
+    kept, removed = calibrate_sentences(["same words here"], ["same words here"], one, one, threshold=1.0)
+    assert kept == ["same words here"] and removed == []
+    kept, removed = calibrate_sentences(["same words here"], ["same words here"], one, one, threshold=0.9999)
+    assert kept == [] and removed[0]["reason"] == "similar"

@@ -16,7 +16,8 @@ def test_record_command_writes_a_run(tmp_path, monkeypatch, capsys):
     assert code == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[record] done in ")
-    assert lines[1:] == ["recorded 1545 units in 2 layers over 4 clips", f"results: {out}"]
+    assert lines[1] == "recorded 1545 units in 2 layers over 4 clips" and lines[-1] == f"results: {out}"
+    assert [line.split(":")[0] for line in lines[2:-1]] == ["2 labels have clips in one split only"]  # 2 clips each
     record = json.loads((out / "manifest.json").read_text())["stages"]["record"]
     assert list(record["layers"]) == ["classifier", "layers.layer14_pointwise"]  # the order given
     assert record["output_layer"] == "classifier" and record["batch_size"] == 3

@@ -210,8 +210,9 @@ def test_dissection_on_ray_gives_the_same_run_and_cache(ray_cluster, tmp_path, p
     for layer in LAYERS:
         np.testing.assert_array_equal(acts_local[layer], acts_ray[layer])
     assert on_ray.run_dir.stage("record")["key"] == RunDir(tmp_path / "local").stage("record")["key"]
-    # reopened (its saved settings ask for Ray again): the recording is current, nothing recomputed
-    again = ad.Dissection.open(tmp_path / "ray", probe=probe, hook=silent)
+    # reopened (its saved settings ask for Ray again; the user's own run, whose factory it trusts): the
+    # recording is current, nothing recomputed
+    again = ad.Dissection.open(tmp_path / "ray", probe=probe, hook=silent, trust=True)
     assert again.config.executor.name == "ray"
     again.record(layers=LAYERS)
     assert again.runner.outcomes["record"].reused

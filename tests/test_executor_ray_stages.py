@@ -49,8 +49,8 @@ def opened(made, out: Path, *, executor=None, target=None) -> ad.Dissection:
     shutil.copytree(run, out)
     if target is not None:
         d = ad.Dissection(target, probe, out, hook=silent, config=ad.Dissection.open(out, probe=probe).config)
-    else:
-        d = ad.Dissection.open(out, probe=probe, hook=silent)
+    else:  # the user's own run: its stored factory is trusted
+        d = ad.Dissection.open(out, probe=probe, hook=silent, trust=True)
     for name, value in (executor or {"name": "local"}).items():
         setattr(d.config.executor, name, value)
     return d

@@ -105,14 +105,15 @@ def test_clips_shorter_than_the_receptive_field_are_named(tmp_path):
     assert not d.run_dir.has_stage("record")
 
 
-def test_run_on_clips_too_short_says_why_each_stage_skips(tmp_path):
+def test_run_on_clips_too_short_stops_at_the_recording(tmp_path):
+    """Nothing after the recording has data: the run ends with the recording's error, no stage after it runs."""
     audio = write_folder(tmp_path / "audio", ["trumpet", "organ"], 3, 0.01)
     lines: list[str] = []
     d = Dissection(make_target(), probe=str(audio), out=tmp_path / "run", hook=silent, echo=lines.append)
-    d.run(["record", "identify", "report"])
-    assert any(line.startswith("[record] skipped: the model failed on clips") for line in lines), lines
-    assert any(line.startswith("[identify] skipped:") for line in lines), lines
-    assert (d.run_dir.report_dir / "index.html").exists()
+    with pytest.raises(AudioDissectError, match="the model failed on clips"):
+        d.run(["record", "identify", "report"])
+    assert not any(line.startswith(("[identify]", "[report]")) for line in lines), lines
+    assert not (d.run_dir.report_dir / "index.html").exists()
 
 
 # -- settings ---------------------------------------------------------------------------------------------------
@@ -175,3 +176,31 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
     code, _, err = cli(capsys, "report", "--run", other)
     assert code == 2 and "Traceback" not in err
     assert sorted(p.name for p in other.iterdir()) == ["cat.jpg"]
+
+
+# -- arguments of the wrong type --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"probe": 42}, ["probe must be a probing-set name, a folder or clips, got int 42", "ad.clips"]),
+    ({"out": 12.5}, ["out must be a folder path", "got float 12.5"]),
+    ({"config": "settings.toml"}, ["config must be a RunConfig or a dict"]),
+    ({"factory": len}, ["factory must be a 'package.module:function' string"]),
+    ({"layouts": {"head": 3}}, ["layouts must be a dict of layer -> layout strings"]),
+    ({"sample_rate": 16000.5}, ["sample_rate must be a positive whole number"]),
+    ({"preprocess": "log-mel"}, ["preprocess must be a function"]),
+])
+def test_arguments_of_the_wrong_type_are_refused_before_anything_is_made(tmp_path, monkeypatch, kwargs, words):
+    monkeypatch.chdir(tmp_path)
+    options = {"out": tmp_path / "run", **kwargs}
+    with pytest.raises(AudioDissectError) as info:
+        Dissection(make_target(), **options)
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+    assert list(tmp_path.iterdir()) == []  # no folder named "12.5", no run
+
+
+def test_a_target_of_the_wrong_type_is_refused(tmp_path):
+    with pytest.raises(AudioDissectError, match="cannot dissect a dict"):
+        Dissection({"weights": 1}, out=tmp_path / "run")
+    with pytest.raises(AudioDissectError, match="the run directory must be a path"):
+        Dissection.open(3)

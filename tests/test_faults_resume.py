@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from audiodissect import Dissection
+from audiodissect.errors import IncompleteStageError
 from audiodissect.progress import silent
 from audiodissect.rundir import RunDir
 from llm_chat_server import ChatServer, chat_reply
@@ -88,19 +89,22 @@ def test_null_answers_fail_by_count_are_not_cached_and_a_healthy_rerun_gets_real
         config = settings(tmp_path, "run", server.base_url)
         lines: list[str] = []
         d = Dissection(factory="stage_fixtures:make_target", config=config, hook=silent, echo=lines.append)
-        d.run(STAGES + ["report"])
+        with pytest.raises(IncompleteStageError, match=r"summarize stage finished with \d+ failed prompts") as info:
+            d.run(STAGES + ["report"])  # the later stages ran; the run ends with the failures' error
+        assert "--allow-failed-prompts" in info.value.hint
         asked = len(server.requests)
         run = d.run_dir
         section = run.stage("summarize")
         assert section["failed"] > 0 and section["failed"] <= asked
         assert any(line.startswith("[summarize] done in") and f"({section['failed']} failed: rerun to retry them)"
                    in line for line in lines), lines
+        assert any(line.startswith("[summarize] incomplete:") for line in lines), lines
         assert section["failures"]  # the manifest says which prompts failed and why
         assert (run.report_dir / "index.html").exists()
         assert not any(a.strip() == "" for a in cached_answers(run))  # nothing empty stored as an answer
         healthy.set()
         again: list[str] = []
-        d = Dissection.open(run.path, hook=silent, echo=again.append)
+        d = Dissection.open(run.path, hook=silent, echo=again.append, trust=True)  # the user's own run and server
         d.run(["summarize"])
         assert len(server.requests) > asked  # asked again, not answered from the cache
         records = run.read_units("summarize")
@@ -151,7 +155,7 @@ def test_a_run_killed_in_the_middle_of_summarize_resumes_to_the_uninterrupted_re
 
     with ChatServer(healthy) as server:
         resumed_config = settings(tmp_path, "killed", server.base_url)
-        d = Dissection.open(tmp_path / "killed", hook=silent)
+        d = Dissection.open(tmp_path / "killed", hook=silent, trust=True)  # the user's own run: its factory
         d.config.summarize.llm = resumed_config["summarize"]["llm"]
         d.run()
         resumed_requests = len(server.requests)

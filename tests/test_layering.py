@@ -18,12 +18,12 @@ LAYERS = [
     {"errors", "cache", "progress", "audio", "class_names", "layers", "pooling", "layout", "sentences",
      "descriptors", "executor", "arrays", "records", "registry"},
     {"probes", "text_embedder", "similarity", "targets"},
-    {"config", "rundir", "stage", "llm", "evidence"},
+    {"config", "rundir", "stage", "trust", "llm", "evidence"},
     {"captioners"},
     {"record", "describe", "identify", "summarize"},
     {"scoring", "prune", "planted", "analyses"},
     {"report"},
-    {"results", "dissection"},
+    {"results", "arguments", "dissection"},
     {"cli", "__main__"},
 ]
 

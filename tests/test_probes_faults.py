@@ -158,3 +158,34 @@ def test_silent_and_corrupt_files_are_named_skips(clips):
     assert reasons["corrupt.flac"].startswith("cannot decode audio (")
     assert reasons["half.flac"].startswith(("cannot decode audio (", "truncated: "))
     assert "3 bad files skipped" in probe.describe()
+
+
+def test_a_file_name_that_is_not_utf8_is_a_named_skip(tmp_path, caplog):
+    import os
+
+    data = tmp_path / "data"
+    for label in ("a", "b"):
+        (data / label).mkdir(parents=True)
+        for k in range(3):
+            sf.write(data / label / f"{label}{k}.wav", noise(10 * ord(label) + k), RATE, subtype="PCM_16")
+    os.rename(os.fsencode(data / "a" / "a0.wav"), os.fsencode(data / "a") + b"/caf\xe9.wav")  # a Latin-1 name
+    with caplog.at_level(logging.WARNING, logger="audiodissect"):
+        probe = load_probe("folder", root=str(data))
+    assert sorted(c.id for c in probe) == ["a1", "a2", "b0", "b1", "b2"]
+    (skip,) = probe.skipped
+    assert skip.source.endswith("caf\\xe9.wav") and "not valid UTF-8" in skip.reason and "convmv" in skip.reason
+    skip.source.encode("utf-8")  # printable, storable in the run's JSON
+    assert any("caf\\xe9.wav" in r.getMessage() for r in caplog.records)
+
+
+def test_antiphase_stereo_keeps_one_channel_with_a_warning(clips, caplog):
+    left = noise(3, 16000)
+    sf.write(clips / "anti.wav", np.stack([left, -left], axis=1), RATE, subtype="FLOAT")
+    sf.write(clips / "wide.wav", np.stack([left, 0.5 * left + 0.1 * noise(4, 16000)], axis=1), RATE, subtype="FLOAT")
+    with caplog.at_level(logging.WARNING, logger="audiodissect"):
+        anti, _ = read_clip(clips / "anti.wav")
+        wide, _ = read_clip(clips / "wide.wav")
+    np.testing.assert_allclose(anti, left, atol=1e-7)  # not the near-silence of (L + R) / 2
+    np.testing.assert_allclose(wide, (left + 0.5 * left + 0.1 * noise(4, 16000)) / 2, atol=1e-6)  # a plain mix
+    warned = [r.getMessage() for r in caplog.records if "cancel out" in r.getMessage()]
+    assert len(warned) == 1 and "anti.wav" in warned[0] and "channel 1" in warned[0]

@@ -188,7 +188,7 @@ def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
     probe, waves = make_probe(n=6)
     run = RunDir(tmp_path / "run")
     calls = []
-    real = rec.record_activations
+    real = rec.record_clips
 
     def failing(*args, indices, **kw):
         calls.append(list(indices))
@@ -196,11 +196,12 @@ def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, indices=indices, **kw)
 
-    monkeypatch.setattr(rec, "record_activations", failing)
+    monkeypatch.setattr(rec, "record_clips", failing)
     with pytest.raises(KeyboardInterrupt):
         run_record(run, make_target(), probe, layers=["proj"], shard_size=2, hook=silent)
     calls.clear()
-    monkeypatch.setattr(rec, "record_activations", lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
+    monkeypatch.setattr(rec, "record_clips",
+                        lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
     run_record(run, make_target(), probe, layers=["proj"], shard_size=2, hook=silent)
     assert calls == [[2, 3], [4, 5]]                # the first shard was not recorded again
     proj, _ = expected(waves)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from fractions import Fraction
@@ -9,6 +10,8 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import AudioDissectError
+
+log = logging.getLogger("audiodissect")
 
 
 class BadClipError(AudioDissectError):
@@ -37,12 +40,35 @@ def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def to_mono(audio: np.ndarray) -> np.ndarray:
-    """Average the channels of a (T,) or (T, channels) array into (T,) float32."""
+#: A mix of the channels quieter than this share of its loudest channel's RMS (-20 dB) means they cancel out.
+CANCELLING_MIX = 0.1
+_warned_mixes: set[str] = set()
+
+
+def to_mono(audio: np.ndarray, *, source: str = "clip") -> np.ndarray:
+    """Average the channels of a (T,) or (T, channels) array into (T,) float32.
+
+    Channels that cancel out in the average (antiphase stereo: the mix is more
+    than 20 dB below the loudest channel, :data:`CANCELLING_MIX`) would leave
+    near-silence; the loudest channel is taken instead, with a warning (once
+    per `source`).
+    """
     audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    return audio
+    if audio.ndim != 2:
+        return audio
+    mix = audio.mean(axis=1)
+    if audio.shape[1] < 2 or audio.shape[0] == 0:
+        return mix
+    channels = np.sqrt(np.mean(np.square(audio, dtype=np.float64), axis=0))  # (channels,) RMS
+    loudest = int(np.argmax(channels))
+    if channels[loudest] > 1e-6 and np.sqrt(np.mean(np.square(mix, dtype=np.float64))) < \
+            CANCELLING_MIX * channels[loudest]:
+        if source not in _warned_mixes:
+            _warned_mixes.add(source)
+            log.warning("%s: its %d channels cancel out when mixed to mono (antiphase); channel %d, the loudest, "
+                        "is used instead", source, audio.shape[1], loudest + 1)
+        return np.ascontiguousarray(audio[:, loudest])
+    return mix
 
 
 def check_clip(audio: np.ndarray, *, source: str = "clip") -> np.ndarray:
@@ -82,7 +108,7 @@ def read_audio(path: str | os.PathLike, *, sample_rate: int | None = None) -> tu
         data, rate = sf.read(os.fspath(path), dtype="float32", always_2d=False)
     except Exception as exc:  # libsndfile raises several types for broken files
         raise BadClipError(f"{path}: cannot decode audio ({exc})") from None
-    audio = check_clip(to_mono(data), source=str(path))
+    audio = check_clip(to_mono(data, source=str(path)), source=str(path))
     if sample_rate is not None and sample_rate != rate:
         audio = resample(audio, rate, sample_rate)
         rate = sample_rate

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import write_error
+
 
 def _jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -65,11 +67,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` if the block succeeds.
 
     The file gets the permissions the process's umask gives a new file (as
-    ``open`` would), not the private 0600 of a temporary file.
+    ``open`` would), not the private 0600 of a temporary file. A folder that
+    cannot be written (read-only, no permission, a full disk) is an
+    :class:`~audiodissect.errors.AudioDissectError` naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # a read-only folder or a full disk: a clear error naming the file
+        raise write_error(exc, path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

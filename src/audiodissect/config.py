@@ -77,6 +77,9 @@ class RecordConfig:
     model_options: dict[str, Any] = setting(factory=dict, help="the model loader's own options (e.g. demo-cnn's "
                                                                "epochs, beats' class_map)")
     layers: list[str] = setting(factory=list, help="module paths or globs, in the order given (empty: defaults)")
+    layouts: dict[str, str] = setting(factory=dict, help="declared output layouts by layer path or glob, over the "
+                                                         "model's own, e.g. {'encoder.*': 'BTC', 'head': '(BT)C'}: "
+                                                         "B the clips, C the units, other letters pooled")
     pool: str = setting("mean", choices=POOLS, help="reduction over time/tokens")
     batch_size: int = setting(32, min=1, help="clips per forward pass")
     shard_size: int = setting(512, min=1, help="clips per recording shard (the unit of resumable, parallel work)")
@@ -96,9 +99,12 @@ class DescribeConfig:
     """Step 1: one description per clip."""
 
     captioner: str = setting("tags", help="tags (offline), file:<json>, http:<model>@<url>")
-    timeout: float = setting(120.0, min=0.1, help="HTTP captioner: deadline of one request, in seconds")
+    timeout: float = setting(120.0, min=0.1, help="HTTP captioner: deadline of one request in seconds, its "
+                                                  "retries and their waits included")
     concurrency: int = setting(4, min=1, help="HTTP captioner: requests in flight at once")
     retries: int = setting(3, min=0, help="HTTP captioner: extra tries after a retryable failure")
+    allow_failures: bool = setting(False, help="accept clips whose caption failed (left empty) instead of ending "
+                                               "with an error; a rerun asks them again either way")
 
 
 @dataclasses.dataclass
@@ -154,9 +160,12 @@ class SummarizeConfig:
                                help="the summary ICL reads: the calibrated one, or S_high (the paper's raw summary)")
     temperature: float = setting(0.0, min=0.0, max=2.0, help="LLM sampling temperature")
     max_tokens: int = setting(256, min=1, help="LLM answer length limit")
-    timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request, in seconds")
+    timeout: float = setting(120.0, min=0.1, help="HTTP LLM: deadline of one request in seconds, its retries "
+                                                  "and their waits included")
     concurrency: int = setting(4, min=1, help="HTTP LLM: requests in flight at once (in-process LLMs: 1)")
     retries: int = setting(3, min=0, help="HTTP LLM: extra tries after a retryable failure")
+    allow_failures: bool = setting(False, help="accept prompts whose answer failed (their summaries left out) "
+                                               "instead of ending with an error; a rerun asks them again either way")
 
 
 @dataclasses.dataclass
@@ -253,8 +262,9 @@ class ExecutorConfig:
     """Where embarrassingly parallel work runs (recording's clip shards): in this process, or on Ray."""
 
     name: str = setting("local", choices=("local", "ray"), help="where parallel work runs: in this process or on Ray")
-    ray_address: str | None = setting(None, help="Ray cluster to join (auto, host:6379, ray://host:10001); "
-                                                 "none starts Ray on this machine")
+    ray_address: str | None = setting(None, help="Ray cluster to join (auto, host:6379, ray://host:10001; an "
+                                                 "address that does not answer fails within 10 s, one that is no "
+                                                 "Ray cluster within 70 s); none starts Ray on this machine")
     ray_num_cpus: int | None = setting(None, min=1, help="CPUs of a Ray instance started here (default: all)")
     gpus_per_worker: float = setting(0.0, min=0.0, help="GPUs per Ray worker holding a model replica (default 0: "
                                                         "CPU workers)")

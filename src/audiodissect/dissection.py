@@ -14,24 +14,28 @@ and an interrupted stage resumes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import importlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .config import STAGES, RunConfig, apply_preset, from_dict, merge, to_dict, upgrade_saved, validate
-from .errors import AudioDissectError
+from .errors import AudioDissectError, IncompleteStageError, WriteError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
 from .results import Activations, Analyses, Descriptions, Identification, PruneResult, UnitRecords
-from .rundir import RunDir
+from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
-from .targets.base import Target
+from .targets.base import Target, check_weights
+from .arguments import check_arguments, check_layouts
+from .trust import Trust, given_paths, setting_paths
 
 log = logging.getLogger("audiodissect")
 
@@ -200,6 +204,12 @@ class Dissection:
     echo : callable, optional
         Receives one line per stage and the tables ``run`` prints (default: nothing).
 
+    Notes
+    -----
+    Everything given here is the caller's own: a dissection created this way
+    follows its settings wherever they point (a URL, a hub id, a factory).
+    A run reopened from disk (:meth:`open`) does not, unless told so.
+
     Examples
     --------
     >>> import torch, audiodissect as ad                                     # doctest: +SKIP
@@ -217,7 +227,13 @@ class Dissection:
                  config: RunConfig | dict[str, Any] | None = None, preset: str | None = None,
                  device: str | None = None,
                  hook: ProgressHook | None = None, echo: Callable[[str], None] | None = None,
-                 _create: bool = True):
+                 _create: bool = True, _trust: Trust | None = None):
+        check_arguments(probe=probe, out=out, config=config, factory=factory, layouts=layouts,
+                        sample_rate=sample_rate, preprocess=preprocess, forward=forward)
+        if not (target is None or isinstance(target, (str, Target, _MissingModule)) or _is_module(target)):
+            raise AudioDissectError(f"cannot dissect a {type(target).__name__}",
+                                    hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch "
+                                         "module, or an audiodissect Target")
         config = from_dict(RunConfig, config) if isinstance(config, dict) else (config or RunConfig())
         config = copy.deepcopy(config)  # the caller's object is never changed
         if preset is not None:
@@ -228,6 +244,8 @@ class Dissection:
             config.record.device = device
         if isinstance(target, str) and not factory:
             config.record.model = target
+        if layouts:
+            config.record.layouts.update(layouts)
         if isinstance(probe, (str, os.PathLike)):
             name = str(probe)
             if Path(name).is_dir() and name not in _probe_names():
@@ -256,15 +274,24 @@ class Dissection:
             from .targets.specs import check_target_spec
 
             check_target_spec(self._target_arg)  # a typo fails before any data is generated
+        self.trust = _trust if _trust is not None else Trust()
         self.context = Context(self.run_dir, self.config, target_source=self._open_target,
-                               probe_source=self._open_probe, hook=self.hook, echo=self.echo)
+                               probe_source=self._open_probe, hook=self.hook, echo=self.echo, trust=self.trust)
         self.runner = Runner(self.run_dir, echo=self.echo)
 
     # -- opening ---------------------------------------------------------------
     @classmethod
     def open(cls, run_dir: str | os.PathLike, target: Any = None, probe: Any = None, *,
-             settings: dict[str, Any] | None = None, **options: Any) -> Dissection:
+             settings: dict[str, Any] | None = None, trust: bool = False, **options: Any) -> Dissection:
         """Reopen a run directory written before, with its saved settings.
+
+        A run directory is data (it may come from anyone): its saved settings
+        are used, but one that reaches outside this process (a model factory to
+        import, an LLM or captioner URL, a hub id to download, a Ray cluster to
+        join) is refused when a stage would follow it, naming the file and the
+        setting, unless you give that setting yourself (`settings`, `target`,
+        `probe`, ``factory=``, a method's argument) or pass ``trust=True``
+        (:mod:`audiodissect.trust`). Results that exist are read either way.
 
         Parameters
         ----------
@@ -276,9 +303,12 @@ class Dissection:
             The clips, when the run was recorded on clips held in memory.
         settings : dict, optional
             Settings laid over the saved ones, as a nested dict
-            (``{"summarize": {"llm": "http:..."}}``).
+            (``{"summarize": {"llm": "http:..."}}``); these are your own.
+        trust : bool
+            Follow the run's saved settings wherever they point, as if you had
+            given them (only for a run whose author you trust).
         **options
-            Constructor keywords (``sample_rate``, ``preprocess``, ``device``, ...).
+            Constructor keywords (``sample_rate``, ``preprocess``, ``device``, ``factory``, ...).
 
         Raises
         ------
@@ -286,6 +316,8 @@ class Dissection:
             When `run_dir` is not a run directory, or the model is needed and
             cannot be rebuilt (then the message says what to pass).
         """
+        if not isinstance(run_dir, (str, os.PathLike)):
+            raise AudioDissectError(f"the run directory must be a path, got {type(run_dir).__name__} {run_dir!r}")
         run = RunDir(run_dir, create=False)
         saved = upgrade_saved(run.read_config() or {})
         config = from_dict(RunConfig, saved)
@@ -301,14 +333,26 @@ class Dissection:
         if settings:
             config = merge(config, settings)
         stored = run.read_target() or {}
-        factory = options.pop("factory", None) or stored.get("factory")
+        given_factory = options.pop("factory", None)
+        factory = given_factory or stored.get("factory")
+        files = {CONFIG: setting_paths(config), TARGET: ["record.model", "target.factory"]}
+        if record is not None:
+            files[MANIFEST] = ["record.model", "record.pool", "record.layers", "probe.name", "probe.root",
+                               "probe.options"]
+        provenance = Trust() if trust else Trust.of_run(run.path, files)
+        provenance.give(given_paths(settings))
+        if given_factory is not None or target is not None:  # the model is the caller's own
+            provenance.give(["target.factory", "record.model"])
+        if probe is not None:
+            provenance.give(["probe"])
         if target is None and factory is None:
             from .targets.specs import is_target_spec
 
             spec = stored.get("spec") or config.record.model
             target = spec if stored.get("kind") != "module" and is_target_spec(spec) else \
                 _MissingModule(stored.get("name") or spec)
-        return cls(target, probe, run.path, factory=factory, config=config, _create=False, **options)
+        return cls(target, probe, run.path, factory=factory, config=config, _create=False, _trust=provenance,
+                   **options)
 
     def _open_target(self) -> Target:
         arg = self._target_arg
@@ -318,17 +362,26 @@ class Dissection:
                                     hint="pass the model again: Dissection.open(run, target=model, ...), or record "
                                          "with factory='package.module:function'")
         if self._factory is not None and (arg is None or isinstance(arg, str)):
+            self.trust.require("target.factory", self._factory,
+                               f"imports and calls the Python function {self._factory!r} to build the model")
             arg = _import_factory(self._factory)()  # the model as the stored import path builds it
         if isinstance(arg, str):
             from .targets import load_target
+            from .targets.specs import TARGETS
 
+            self.trust.require("record.model", arg, TARGETS.reach(arg))
             target = load_target(arg, device=self.config.record.device, **self.config.record.model_options)
+            check_weights(target.module, where=target.name)
         else:
             target = _as_target(arg, name=None, **self._target_options)
+            check_weights(target.module, where=target.name)  # before .to(): a meta tensor cannot be moved
             if self.config.record.device is not None:
                 target.module.to(self.config.record.device)
         if target.sample_rate <= 0:
             raise AudioDissectError(f"the model {target.name!r} has no valid sample rate")
+        if self.config.record.layouts:  # the settings' layouts, over the model's own
+            layouts = check_layouts(self.config.record.layouts)
+            target = dataclasses.replace(target, layouts={**target.layouts, **layouts})
         return target
 
     def _open_probe(self) -> ProbeSet:
@@ -340,14 +393,16 @@ class Dissection:
             if record["probe"].get("in_memory"):
                 raise AudioDissectError("this run was recorded on clips held in memory",
                                         hint="pass the same clips again: Dissection.open(run, probe=clips)")
-        from .probes import load_probe
+        from .probes import load_probe, probe_reach
 
         cfg = self.config.probe
+        self.trust.require("probe.name", cfg.name, probe_reach(cfg.name, root=cfg.root))
         probe = load_probe(cfg.name, root=cfg.root, **cfg.options)
         for bad in probe.skipped:
             log.warning("skipped %s: %s", bad.source, bad.reason)
         if run.has_stage("record") and run.has_clips():
-            if [c.id for c in probe.clips] != [c.id for c in run.clips()]:
+            dropped = {c["id"] for c in run.dropped_clips()}  # left out by the recording (non-finite values)
+            if [c.id for c in probe.clips if c.id not in dropped] != [c.id for c in run.clips()]:
                 raise AudioDissectError(f"the probing set {cfg.name!r} changed since {run.path} was recorded",
                                         hint="record again (a new run directory), or pass the original clips")
         return probe
@@ -370,16 +425,33 @@ class Dissection:
     def _save(self) -> None:
         self.run_dir.write_config(to_dict(self.config))
 
-    def _update(self, section: Any, **changes: Any) -> None:
-        """Set the given (not None) settings of one config section, then validate the whole tree."""
+    def _update(self, section: str, **changes: Any) -> None:
+        """Set the given (not None) settings of the config section `section` (the caller's own from now on),
+        then validate the whole tree."""
+        node = getattr(self.config, section)
         for name, value in changes.items():
             if value is not None:
-                setattr(section, name, value)
+                setattr(node, name, value)
+                self.trust.give([f"{section}.{name}"])
         validate(self.config)
 
-    def _stage(self, stage: Stage, *, force: bool = False) -> StageOutcome:
-        self._save()
-        return self.runner(stage, self.context, force=force)
+    def _stage(self, stage: Stage, *, force: bool = False, before: Callable[[], None] | None = None) -> StageOutcome:
+        def save() -> None:  # once the stage's inputs are usable: a refused call writes nothing
+            self._save()
+            if before is not None:
+                before()
+
+        with self._leaving_no_empty_folder():
+            return self.runner(stage, self.context, force=force, before=save)
+
+    @contextlib.contextmanager
+    def _leaving_no_empty_folder(self) -> Iterator[None]:
+        """On an error, remove the run's folder if this dissection created it and nothing was written into it."""
+        try:
+            yield
+        except BaseException:
+            self.run_dir.remove_if_empty()
+            raise
 
     # -- the stages, in their order (config.STAGES) ------------------------------
     def record(self, layers: str | Sequence[str] | Callable[[str], bool] | None = None, *,
@@ -407,10 +479,9 @@ class Dissection:
 
         if layers is not None and not callable(layers):
             layers = [layers] if isinstance(layers, str) else list(layers)
-        self._update(self.config.record, pool=pool, batch_size=batch_size, output_layer=output_layer,
+        self._update("record", pool=pool, batch_size=batch_size, output_layer=output_layer,
                      layers=None if callable(layers) else layers)
-        self._write_target()
-        self._stage(RecordStage(layers if callable(layers) else None))
+        self._stage(RecordStage(layers if callable(layers) else None), before=self._write_target)
         return self.activations()
 
     def _write_target(self) -> None:
@@ -432,7 +503,7 @@ class Dissection:
         """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""
         from .describe import DescribeStage
 
-        self._update(self.config.describe, captioner=captioner)
+        self._update("describe", captioner=captioner)
         self._stage(DescribeStage())
         return Descriptions(texts=self.run_dir.descriptions() or [], clips=self.run_dir.clips())
 
@@ -466,7 +537,7 @@ class Dissection:
         from .identify import IdentifyStage
 
         cfg = self.config.identify
-        self._update(cfg, concepts=None if concepts is None else str(concepts), tab_backend=tab_backend,
+        self._update("identify", concepts=None if concepts is None else str(concepts), tab_backend=tab_backend,
                      methods=None if methods is None else list(dict.fromkeys(methods)),
                      similarities=None if similarities is None else list(dict.fromkeys(similarities)))
         if "db" in cfg.methods and not self.run_dir.descriptions_path.exists():
@@ -514,7 +585,7 @@ class Dissection:
         """
         from .summarize.stage import SummarizeStage
 
-        self._update(self.config.summarize, llm=llm, k=k, threshold=threshold)
+        self._update("summarize", llm=llm, k=k, threshold=threshold)
         return UnitRecords("summarize", self._stage(SummarizeStage(refresh=refresh_cache)).value)
 
     def score(self, *, audio_text: bool | None = None) -> UnitRecords:
@@ -527,7 +598,7 @@ class Dissection:
         """
         from .scoring import ScoreStage
 
-        self._update(self.config.score, audio_text=audio_text)
+        self._update("score", audio_text=audio_text)
         return UnitRecords("score", self._stage(ScoreStage()).value)
 
     def prune(self, concept: str | Sequence[str] | None = None, *, strategies: Sequence[str] | None = None,
@@ -557,7 +628,7 @@ class Dissection:
         cfg = self.config.prune
         if units:
             strategies = list(dict.fromkeys([*(strategies if strategies is not None else ()), "units"]))
-        self._update(cfg, seeds=seeds, units=None if units is None else list(units),
+        self._update("prune", seeds=seeds, units=None if units is None else list(units),
                      concepts=None if concept is None else [concept] if isinstance(concept, str) else list(concept),
                      strategies=None if strategies is None else list(strategies))
         section = self._stage(PruneStage()).section
@@ -621,7 +692,7 @@ class Dissection:
         """
         from .prune import ImportanceStage
 
-        self._update(self.config.prune, importance_properties=None if properties is None else list(properties),
+        self._update("prune", importance_properties=None if properties is None else list(properties),
                      importance_fractions=None if fractions is None else list(fractions), importance_seeds=seeds)
         return self._stage(ImportanceStage()).value
 
@@ -674,7 +745,7 @@ class Dissection:
         """
         from .report import ReportStage
 
-        self._update(self.config.report, units_per_layer=units_per_layer)
+        self._update("report", units_per_layer=units_per_layer)
         return self._stage(ReportStage()).value
 
     # -- everything --------------------------------------------------------------
@@ -682,18 +753,35 @@ class Dissection:
         """Every stage in turn (or the named ones, always in :data:`~audiodissect.config.STAGES` order).
 
         Without `stages`, the run's ``stages`` setting (every stage but the
-        feature-importance curves). A stage that cannot run says why (through
-        `echo` and the log) and the later stages still run with what exists,
-        so the report is always written. `refresh_cache` asks the summaries'
-        prompts again instead of reading the run's cached answers.
+        feature-importance curves). The layers to record are checked before
+        anything runs, and a failed recording ends the run (nothing after it
+        has data), as does a run directory that cannot be written. Any other
+        stage that cannot run says why (through `echo` and the log) and the
+        later stages still run with what exists, so the report is always
+        written. `refresh_cache` asks the summaries' prompts again instead of
+        reading the run's cached answers.
 
         Returns
         -------
         dict of str to StageOutcome
             The outcome of each stage that ran or was reused.
+
+        Raises
+        ------
+        AudioDissectError
+            When the recording fails, or the run directory cannot be written;
+            :class:`~audiodissect.errors.IncompleteStageError` after the last
+            stage when a stage had failed items (prompts, captions) that its
+            ``allow_failures`` setting does not accept.
         """
         wanted = set(check_stage_names(list(stages) if stages is not None else self.config.stages, STAGES))
-        self.echo(self.probe.describe())
+        with self._leaving_no_empty_folder():
+            self.echo(self.probe.describe())  # a bad probing set fails here, before the model is loaded
+            if "record" in wanted:
+                from .record import RecordStage
+
+                RecordStage().layer_selection(self.context)  # a mistyped layer fails here, before any stage
+        incomplete: list[IncompleteStageError] = []
         for name in STAGES:
             if name not in wanted:
                 continue
@@ -702,9 +790,16 @@ class Dissection:
                     self.summarize(refresh_cache=refresh_cache)
                 else:
                     getattr(self, stage_method(name))()
+            except IncompleteStageError as exc:  # its results are kept: the later stages use them
+                self.echo(f"[{name}] incomplete: {exc.message}")
+                incomplete.append(exc)
             except AudioDissectError as exc:
+                if name == "record" or isinstance(exc, WriteError):
+                    raise
                 self.echo(f"[{name}] skipped: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
                 log.info("stage %s skipped: %s", name, exc)
+        if incomplete:
+            raise IncompleteStageError("; ".join(exc.message for exc in incomplete), hint=incomplete[0].hint)
         return dict(self.runner.outcomes)
 
 
@@ -718,6 +813,12 @@ class _MissingModule:
 
     def __init__(self, name: str):
         self.name = name
+
+
+def _is_module(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
 
 
 def _probe_names() -> tuple[str, ...]:

@@ -108,6 +108,63 @@ class LocalExecutor:
         return hook, silent
 
 
+#: Seconds a Ray cluster's address has to accept a connection, then to complete Ray's own handshake: an
+#: address that never answers fails within RAY_CONNECT_TIMEOUT_S, one that answers but is no Ray cluster
+#: within RAY_CONNECT_TIMEOUT_S + RAY_JOIN_TIMEOUT_S (Ray alone would keep retrying).
+RAY_CONNECT_TIMEOUT_S = 10.0
+RAY_JOIN_TIMEOUT_S = 60.0
+
+
+def ray_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a cluster address (``host:port``, ``ray://host:port``); None for ``auto``/``local``."""
+    text = address.strip()
+    if text in ("auto", "local", ""):
+        return None
+    host, sep, port = text.removeprefix("ray://").rstrip("/").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise AudioDissectError(f"the Ray address {address!r} is not host:port, ray://host:port or auto",
+                                hint="e.g. --ray-address 10.0.0.5:6379, --ray-address ray://10.0.0.5:10001")
+    return host.strip("[]"), int(port)
+
+
+def join_cluster(ray: Any, address: str, options: dict[str, Any], *, connect_timeout: float = RAY_CONNECT_TIMEOUT_S,
+                 join_timeout: float = RAY_JOIN_TIMEOUT_S) -> None:
+    """``ray.init(address=...)`` within stated times: the address must accept a TCP connection within
+    `connect_timeout` seconds, and Ray must have joined within `join_timeout` more.
+
+    Raises
+    ------
+    TimeoutError, ConnectionError
+        Saying which step did not finish in time.
+    """
+    import socket
+    import threading
+
+    endpoint = ray_endpoint(address)
+    if endpoint is not None:
+        try:
+            socket.create_connection(endpoint, timeout=connect_timeout).close()
+        except OSError as exc:
+            raise ConnectionError(f"no connection to {endpoint[0]}:{endpoint[1]} within {connect_timeout:g} s "
+                                  f"({exc})") from None
+    outcome: dict[str, BaseException] = {}
+
+    def init() -> None:
+        try:
+            ray.init(address=address, **options)
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=init, name="ray-join", daemon=True)
+    thread.start()
+    thread.join(join_timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"{address} accepts connections but Ray did not join it within {join_timeout:g} s "
+                           "(is it a Ray head node, with the same Ray version?)")
+    if "error" in outcome:
+        raise outcome["error"]
+
+
 class RayExecutor:
     """Runs items on a Ray cluster: plain items as tasks, stateful items on a pool of actors.
 
@@ -173,12 +230,16 @@ class RayExecutor:
                 options["num_cpus"] = self.num_cpus
             if self.runtime_env is not None:
                 options["runtime_env"] = self.runtime_env
+            hint = ("start one with `ray start --head` (then use --ray-address auto), or leave the address out "
+                    "to start Ray on this machine")
             try:
-                ray.init(address=self.address, **options)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
+                if self.address is None:
+                    ray.init(**options)
+                else:
+                    join_cluster(ray, self.address, options)
+            except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
                 raise AudioDissectError(f"cannot reach the Ray cluster at {self.address!r}: {exc}",
-                                        hint="start one with `ray start --head` (then use --ray-address auto), "
-                                             "or leave the address out to start Ray on this machine") from None
+                                        hint=hint) from None
         return ray
 
     def worker_count(self, n_items: int) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -55,7 +56,8 @@ class Entry(Generic[T]):
     usage : str
         The entry's accepted form(s) in one line, for help texts.
     meta : mapping
-        Facts about the backend that its callers read (e.g. ``remote``).
+        Facts about the backend that its callers read (e.g. ``remote``; ``reach``,
+        see :meth:`Registry.reach`).
     """
 
     name: str
@@ -79,6 +81,15 @@ class Spec(NamedTuple, Generic[T]):
         if self.entry.argument is None:
             return self.entry.factory(*args, **options)
         return self.entry.factory(self.argument, *args, **options)
+
+
+def hub_reach(source: str | None) -> str | None:
+    """The ``reach`` of a backend loading `source`: None for a folder on this machine, else the hub download."""
+    if not source:
+        return None
+    if Path(source).expanduser().exists():
+        return None
+    return f"loads {source!r} from the Hugging Face hub (downloading it when it is not cached)"
 
 
 def _usage(name: str, argument: str | None, optional: bool) -> str:
@@ -240,6 +251,19 @@ class Registry(Generic[T]):
     def build(self, spec: str, *args: Any, **options: Any) -> T:
         """The backend named by `spec`, built with `args` and `options` (see :attr:`Entry.factory`)."""
         return self.parse(spec).build(*args, **options)
+
+    def reach(self, spec: str) -> str | None:
+        """What building `spec`'s backend would do outside this process, or None when nothing.
+
+        An entry declares it with its ``reach`` fact: a string, or a function of
+        the argument returning one or None (``"sends every prompt to
+        http://gpu:8000/v1"``, ``"downloads 'x/y' from the Hugging Face hub"``).
+        Settings read from a run directory are not followed where this says
+        something (:mod:`audiodissect.trust`).
+        """
+        parsed = self.parse(spec)
+        what = parsed.entry.meta.get("reach")
+        return what(parsed.argument) if callable(what) else what
 
     def check(self, spec: str) -> str:
         """`spec` stripped, or an :class:`AudioDissectError` saying what is wrong with it (nothing is built)."""

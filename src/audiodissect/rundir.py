@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl, write_text
-from .errors import AudioDissectError, unknown_name_error
+from .errors import AudioDissectError, unknown_name_error, write_error
 from .probes.base import PROBE, ClipInfo, ProbeSet
 from .records import (UNIT_RECORDS, ConceptRanking, ExplanationScore, PruneRow, Record,  # noqa: F401 (re-exported:
                       UnitName, UnitRecord, UnitSummary, parse_unit_id, unit_id)    # the run's record types)
@@ -52,11 +52,15 @@ TARGET = "target.json"
 CLIPS = "clips.jsonl"
 LOGITS = "logits.npy"
 ACTIVATIONS = "activations"
+ACTIVATION_FILE = "activations/{layer}.npy"
+SHARDS = "activations/shards/{key}"
 LAYERS_OVERVIEW = "layers.txt"
 DESCRIPTIONS = "descriptions.json"
 CONCEPTS = "concepts.txt"
 EVIDENCE = "evidence"
+EVIDENCE_FILE = "evidence/{method}.npy"
 UNITS = "units"
+UNITS_FILE = "units/{stage}.jsonl"
 EVALUATION = "evaluation"
 LAST_LAYER = "evaluation/last_layer.csv"
 SCORE = "score"
@@ -169,13 +173,26 @@ def schema_entry(relative: str) -> str | None:
 class RunDir:
     """Paths and cached state of one run directory.
 
+    Every path of the run comes from :meth:`file`, which keeps it inside the
+    run: a part that would climb out (``..``, ``/``) is refused, and so is a
+    symbolic link anywhere below the run's folder (a run directory may come
+    from someone else, and a link in it could point reads or writes anywhere);
+    the whole folder is checked for links when it is opened.
+
     Parameters
     ----------
     path : path-like
     create : bool
-        Create the folder when missing (default). With ``create=False`` a
-        folder that is not a run directory (no ``manifest.json``) is an error,
-        so a mistyped path never becomes an empty run.
+        Create the folder when missing (default; :attr:`created` says whether
+        it was). With ``create=False`` a folder that is not a run directory
+        (no ``manifest.json``) is an error, so a mistyped path never becomes
+        an empty run.
+
+    Raises
+    ------
+    AudioDissectError
+        For a missing run (with ``create=False``), a path that is a file, or a
+        symbolic link inside the run's folder.
     """
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
@@ -187,11 +204,46 @@ class RunDir:
             if not (self.path / MANIFEST).is_file():
                 raise AudioDissectError(f"{self.path} is not a run directory (it has no {MANIFEST})",
                                         hint="give the folder a dissection wrote (e.g. runs/default)")
-        self.path.mkdir(parents=True, exist_ok=True)
+        elif self.path.exists() and not self.path.is_dir():
+            raise AudioDissectError(f"the run directory {self.path} is a file, not a folder",
+                                    hint="choose another --out folder")
+        refuse_links(self.path)
+        self.created = create and not self.path.exists()
+        if self.created:
+            try:
+                self.path.mkdir(parents=True)
+            except OSError as exc:
+                raise write_error(exc, self.path) from None
 
     def file(self, name: str, **parts: str) -> Path:
-        """The path of one of the run's files or folders: a name defined in this module, its ``{}`` parts filled."""
-        return self.path / (name.format(**parts) if parts else name)
+        """The path of one of the run's files or folders: a name defined in this module, its ``{}`` parts filled.
+
+        Raises
+        ------
+        AudioDissectError
+            When a part is empty, ``.``/``..`` or holds a path separator, or the
+            path runs through a symbolic link below the run's folder.
+        """
+        for key, value in parts.items():
+            text = str(value)
+            if text in ("", ".", "..") or any(c in text for c in ("/", "\\", "\0")):
+                raise AudioDissectError(f"the {key} {text!r} cannot name a file inside the run directory "
+                                        f"{self.path}", hint="names of layers, stages and concepts hold no path "
+                                                             "separators and are not '.' or '..'")
+        path = self.path / (name.format(**parts) if parts else name)
+        _refuse_link_on(self.path, path)
+        return path
+
+    def remove_if_empty(self) -> bool:
+        """Remove the run's folder when this object created it and nothing was written into it; True if removed.
+
+        A call that fails before it writes anything (a typo in a setting) then
+        leaves no empty folder behind.
+        """
+        if not self.created or not self.path.is_dir() or any(self.path.iterdir()):
+            return False
+        self.path.rmdir()
+        return True
 
     def unnamed_files(self) -> list[str]:
         """Files under the run directory that :data:`SCHEMA` does not name (run-relative, sorted)."""
@@ -206,7 +258,7 @@ class RunDir:
     # -- manifest -----------------------------------------------------------
     @property
     def manifest_path(self) -> Path:
-        return self.path / MANIFEST
+        return self.file(MANIFEST)
 
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
@@ -238,35 +290,40 @@ class RunDir:
                                          "first")
         return section
 
+    def dropped_clips(self) -> list[dict[str, str]]:
+        """The probing set's clips the recording left out (``[{"id", "reason"}]``: non-finite audio,
+        activations or logits); the run's arrays and ``clips.jsonl`` hold the others."""
+        return list(self.manifest()["stages"].get("record", {}).get("dropped_clips", []))
+
     def has_stage(self, stage: str) -> bool:
         return stage in self.manifest()["stages"]
 
     # -- settings -------------------------------------------------------------
     def read_config(self) -> dict[str, Any] | None:
         """The saved settings (``config.json``) as plain data, or None."""
-        path = self.path / CONFIG
+        path = self.file(CONFIG)
         return read_json(path) if path.exists() else None
 
     def write_config(self, data: dict[str, Any]) -> None:
-        write_json(self.path / CONFIG, data)
+        write_json(self.file(CONFIG), data)
 
     def read_target(self) -> dict[str, Any] | None:
         """How to reopen the run's model (``target.json``), or None for runs that predate it."""
-        path = self.path / TARGET
+        path = self.file(TARGET)
         return read_json(path) if path.exists() else None
 
     def write_target(self, data: dict[str, Any]) -> None:
-        write_json(self.path / TARGET, data)
+        write_json(self.file(TARGET), data)
 
     # -- clips ----------------------------------------------------------------
     def write_clips(self, probe: ProbeSet) -> None:
-        write_jsonl(self.path / CLIPS, (c.to_record() for c in probe.clips))
+        write_jsonl(self.file(CLIPS), (c.to_record() for c in probe.clips))
 
     def has_clips(self) -> bool:
-        return (self.path / CLIPS).exists()
+        return (self.file(CLIPS)).exists()
 
     def clips(self) -> list[ClipInfo]:
-        path = self.path / CLIPS
+        path = self.file(CLIPS)
         if not path.exists():
             raise AudioDissectError(f"{self.path} holds no recorded clips",
                                     hint="run `audiodissect record` first")
@@ -278,11 +335,11 @@ class RunDir:
 
     # -- arrays ---------------------------------------------------------------
     def activation_path(self, layer: str) -> Path:
-        return self.path / ACTIVATIONS / f"{layer}.npy"
+        return self.file(ACTIVATION_FILE, layer=layer)
 
     def shard_dir(self, key: str) -> Path:
         """Where the record stage keeps finished shards of the recording with cache `key`."""
-        return self.path / ACTIVATIONS / "shards" / key
+        return self.file(SHARDS, key=key)
 
     def save_activations(self, layer: str, array: np.ndarray) -> None:
         save_npy(self.activation_path(layer), np.asarray(array, dtype=np.float32))
@@ -324,25 +381,25 @@ class RunDir:
         return {layer: RowSubset(self.activations(layer), rows) for layer in self.layers()}
 
     def save_logits(self, array: np.ndarray) -> None:
-        save_npy(self.path / LOGITS, np.asarray(array, dtype=np.float32))
+        save_npy(self.file(LOGITS), np.asarray(array, dtype=np.float32))
 
     def logits(self) -> np.ndarray:
-        return load_npy(self.path / LOGITS)
+        return load_npy(self.file(LOGITS))
 
     def write_layers_overview(self, text: str) -> None:
-        write_text(self.path / LAYERS_OVERVIEW, text)
+        write_text(self.file(LAYERS_OVERVIEW), text)
 
     def evidence_path(self, method: str) -> Path:
         """``evidence/<method>.npy``: (N, C) evidence of one method over every clip."""
-        return self.path / EVIDENCE / f"{method}.npy"
+        return self.file(EVIDENCE_FILE, method=method)
 
     # -- descriptions and concepts ----------------------------------------------
     @property
     def descriptions_path(self) -> Path:
-        return self.path / DESCRIPTIONS
+        return self.file(DESCRIPTIONS)
 
     def write_descriptions(self, by_id: dict[str, str]) -> None:
-        write_json(self.path / DESCRIPTIONS, by_id)
+        write_json(self.file(DESCRIPTIONS), by_id)
 
     def descriptions(self) -> list[str] | None:
         """One description per clip in clip order, from ``descriptions.json``; None before a describe stage.
@@ -352,7 +409,7 @@ class RunDir:
         AudioDissectError
             When the file lacks some of the run's clips (it belongs to other clips).
         """
-        path = self.path / DESCRIPTIONS
+        path = self.file(DESCRIPTIONS)
         if not path.exists():
             return None
         by_id = read_json(path)
@@ -366,14 +423,14 @@ class RunDir:
 
     @property
     def concepts_path(self) -> Path:
-        return self.path / CONCEPTS
+        return self.file(CONCEPTS)
 
     def write_concepts(self, concepts: Sequence[str]) -> None:
-        write_text(self.path / CONCEPTS, "".join(c + "\n" for c in concepts))
+        write_text(self.file(CONCEPTS), "".join(c + "\n" for c in concepts))
 
     def concepts(self) -> list[str] | None:
         """The concept set written by the identify stage (``concepts.txt``), or None before it ran."""
-        path = self.path / CONCEPTS
+        path = self.file(CONCEPTS)
         if not path.exists():
             return None
         return [c for c in path.read_text(encoding="utf-8").split("\n") if c]
@@ -381,7 +438,7 @@ class RunDir:
     # -- per-unit records -------------------------------------------------------
     def units_path(self, stage: str) -> Path:
         """``units/<stage>.jsonl``: one JSON record per unit (and method) written by `stage`."""
-        return self.path / UNITS / f"{stage}.jsonl"
+        return self.file(UNITS_FILE, stage=stage)
 
     @staticmethod
     def unit_record_type(stage: str) -> type[UnitRecord]:
@@ -423,32 +480,32 @@ class RunDir:
     @property
     def last_layer_path(self) -> Path:
         """``evaluation/last_layer.csv``."""
-        return self.path / LAST_LAYER
+        return self.file(LAST_LAYER)
 
     @property
     def score_dir(self) -> Path:
-        return self.path / SCORE
+        return self.file(SCORE)
 
     @property
     def pruning_dir(self) -> Path:
-        return self.path / PRUNING
+        return self.file(PRUNING)
 
     @property
     def planted_dir(self) -> Path:
-        return self.path / PLANTED
+        return self.file(PLANTED)
 
     @property
     def analysis_dir(self) -> Path:
-        return self.path / ANALYSIS
+        return self.file(ANALYSIS)
 
     @property
     def report_dir(self) -> Path:
-        return self.path / REPORT
+        return self.file(REPORT)
 
     @property
     def llm_cache_path(self) -> Path:
         """``cache/llm.sqlite``: every LLM answer of the run, keyed by backend, prompt and settings."""
-        return self.path / LLM_CACHE
+        return self.file(LLM_CACHE)
 
     def probe_cache(self, probe: Any) -> Path:
         """Where results about the clips' audio are cached, shared by every run on the same clips.
@@ -466,6 +523,37 @@ class RunDir:
         path = cache_dir() / "probes" / probe.content_key()[:16]
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _link_error(link: Path) -> AudioDissectError:
+    try:
+        to = f" (to {os.readlink(link)})"
+    except OSError:
+        to = ""
+    return AudioDissectError(f"{link} is a symbolic link{to}; a run directory holds no links, so nothing is read or "
+                             "written through one", hint="remove the link, or copy what it points to into the run "
+                                                         "(cp -rL) if you trust it")
+
+
+def refuse_links(root: Path) -> None:
+    """Raise :class:`AudioDissectError` naming the first symbolic link below `root` (`root` itself may be one)."""
+    if not root.is_dir():
+        return
+    for folder, dirs, files in os.walk(root):  # links to folders are listed in dirs, never followed
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(folder, name)):
+                raise _link_error(Path(folder) / name)
+
+
+def _refuse_link_on(root: Path, path: Path) -> None:
+    """Refuse `path` (below `root`) when one of its parts below `root` is a symbolic link."""
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if os.path.islink(current):
+            raise _link_error(current)
+        if not os.path.lexists(current):
+            return
 
 
 def guess_output_layer(layers: dict[str, int], class_names: Sequence[str] | None) -> str | None:

@@ -13,21 +13,24 @@ writes the manifest section with the key, its readable parts and the time.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .cache import hash_key
 from .config import RunConfig
-from .errors import AudioDissectError
+from .errors import AudioDissectError, IncompleteStageError, is_write_error, write_error
 from .executor import Executor, make_executor
 from .progress import ProgressHook, silent
 from .rundir import RunDir
+from .trust import Trust
 
 if TYPE_CHECKING:
     from .probes.base import ProbeSet
@@ -52,6 +55,9 @@ class Context:
     hook : ProgressHook
     echo : callable
         Receives the lines a stage prints.
+    trust : Trust
+        Which settings were read from the run directory (not given in this call):
+        those are not followed outside this process (:mod:`audiodissect.trust`).
     """
 
     run: RunDir
@@ -60,6 +66,8 @@ class Context:
     probe_source: ProbeSet | Callable[[], ProbeSet] | None = None
     hook: ProgressHook = silent
     echo: Callable[[str], None] = lambda line: None
+    trust: Trust = dataclasses.field(default_factory=Trust)
+    _subsets: dict[tuple, ProbeSet] = dataclasses.field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def target(self) -> Target:
@@ -70,11 +78,24 @@ class Context:
         return source() if callable(source) else source
 
     @functools.cached_property
-    def probe(self) -> ProbeSet:
+    def source_probe(self) -> ProbeSet:
+        """The probing set as given (every clip): what the record stage records."""
         source = self.probe_source
         if source is None:
             raise AudioDissectError("this step needs the run's probing set, and none was given")
         return source() if callable(source) else source
+
+    @property
+    def probe(self) -> ProbeSet:
+        """The run's clips: the probing set without the clips the recording left out (non-finite values), so
+        that its clip i is row i of the run's arrays."""
+        from .probes.base import SkippedClip, without_clips
+
+        source = self.source_probe
+        dropped = tuple((c["id"], c["reason"]) for c in self.run.dropped_clips())
+        if dropped not in self._subsets:
+            self._subsets[dropped] = without_clips(source, [SkippedClip(i, reason) for i, reason in dropped])
+        return self._subsets[dropped]
 
     @property
     def has_probe(self) -> bool:
@@ -84,6 +105,11 @@ class Context:
     @functools.cached_property
     def executor(self) -> Executor:
         """Where the stage's parallel work runs (the ``executor`` settings; in this process by default)."""
+        address = self.config.executor.ray_address
+        if self.config.executor.name == "ray":
+            self.trust.require("executor.ray_address", address,
+                               address and f"joins the Ray cluster at {address} and sends the model and the clips "
+                                           "to it")
         return make_executor(self.config.executor)
 
 
@@ -123,6 +149,9 @@ class Stage:
 
     name: ClassVar[str] = ""
     outputs: ClassVar[tuple[str, ...]] = ()
+    #: What the stage's failed items are (``prompts``), and the ``audiodissect run`` flag that accepts them.
+    items: ClassVar[str] = "items"
+    allow_flag_of_run: ClassVar[str | None] = None
 
     def inputs(self, ctx: Context) -> dict[str, Any]:
         """Everything the result depends on besides the code: {readable name: value}.
@@ -139,6 +168,22 @@ class Stage:
     def load(self, ctx: Context) -> Any:
         """The value of an earlier, reused result, read back from the run directory."""
         return None
+
+    def failures_allowed(self, ctx: Context) -> bool:
+        """Whether items that failed in :meth:`run` (its ``failed`` fact) are accepted; if not, the runner keeps
+        what the stage wrote and raises :class:`~audiodissect.errors.IncompleteStageError`."""
+        return False
+
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        """What running the stage would do outside this process, by the setting that asks for it.
+
+        ``{dotted setting path: what it does, or None}``, e.g.
+        ``{"summarize.llm": "sends every prompt ... to http://gpu:8000/v1"}``
+        (the backend registries' :meth:`~audiodissect.registry.Registry.reach`).
+        The runner refuses to run the stage when such a setting was read from
+        the run directory rather than given by the user (:mod:`audiodissect.trust`).
+        """
+        return {}
 
     def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
         """What the stage says after it ran or was reused (``audiodissect run`` prints it), e.g. its table."""
@@ -241,13 +286,29 @@ class Runner:
         parts = stage.inputs(ctx)
         return hash_key(stage.name, version, parts), {k: readable(v) for k, v in parts.items()}, version
 
-    def __call__(self, stage: Stage, ctx: Context, *, force: bool = False) -> StageOutcome:
-        """Run `stage` unless its last result is current; returns its outcome."""
+    def __call__(self, stage: Stage, ctx: Context, *, force: bool = False,
+                 before: Callable[[], None] | None = None) -> StageOutcome:
+        """Run `stage` unless its last result is current; returns its outcome.
+
+        `before` is called once the stage's inputs are known to be usable (its
+        key computed), before it runs or is reused: what a call writes into the
+        run directory (its settings) is written only then, so a call refused
+        at its inputs leaves the run as it was.
+        """
         key, parts, version = self.key(stage, ctx)
+        with writes_into(self.run):
+            return self._reuse_or_run(stage, ctx, key, parts, version, force=force, before=before)
+
+    def _reuse_or_run(self, stage: Stage, ctx: Context, key: str, parts: dict[str, Any], version: str, *,
+                      force: bool, before: Callable[[], None] | None) -> StageOutcome:
         previous = self.run.manifest()["stages"].get(stage.name)
-        current = (previous is not None and previous.get("key") == key
-                   and all(p.exists() for p in stage.output_paths(self.run)))
-        if current and not force:
+        reuse = (previous is not None and previous.get("key") == key and not force
+                 and all(p.exists() for p in stage.output_paths(self.run)))
+        if not reuse:  # a reused result needs no backend: only a stage that runs is checked
+            ctx.trust.require_all(ctx.config, stage.reaches(ctx))
+        if before is not None:
+            before()
+        if reuse:
             outcome = StageOutcome(stage.name, previous, True, stage.load(ctx))
             if self.echo:
                 self.echo(f"[{stage.name}] unchanged (took {previous.get('seconds', 0):.1f} s when it ran)")
@@ -266,7 +327,33 @@ class Runner:
         if self.echo:
             for line in stage.lines(ctx, outcome):
                 self.echo(line)
+        if not outcome.reused and outcome.section.get("failed") and not stage.failures_allowed(ctx):
+            raise incomplete(stage, outcome.section)
         return outcome
+
+
+def incomplete(stage: Stage, section: dict[str, Any]) -> IncompleteStageError:
+    """The error of `stage` that finished with failed items (its manifest `section`)."""
+    failures = section.get("failures") or []
+    example = failures[0].get("error") if failures and isinstance(failures[0], dict) else None
+    name, what, run_flag = stage.name, stage.items, stage.allow_flag_of_run
+    flags = f"--allow-failures on `audiodissect {name}`" + (f", {run_flag} on `audiodissect run`" if run_flag else "")
+    return IncompleteStageError(
+        f"the {name} stage finished with {section['failed']} failed {what}"
+        + (f" (e.g. {example})" if example else "") + "; what succeeded is kept and the stage is marked incomplete",
+        hint=f"run the same command again to retry only the failed {what}, or accept them ({flags}; "
+             f"setting {name}.allow_failures = true)")
+
+
+@contextlib.contextmanager
+def writes_into(run: RunDir) -> Iterator[None]:
+    """Turn an OSError of writing (a read-only run directory, no permission, a full disk) into a clear error."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_write_error(exc):
+            raise
+        raise write_error(exc, exc.filename or run.path) from None
 
 
 def check_stage_names(names: list[str] | tuple[str, ...], valid: tuple[str, ...]) -> list[str]:

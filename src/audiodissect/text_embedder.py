@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import AudioDissectError
-from .registry import Entry, Registry, Spec
+from .registry import Entry, Registry, Spec, hub_reach
 
 DEFAULT_TEXT_EMBEDDER = "minilm"
 #: Spec prefix of the CLIP text tower.
@@ -214,8 +214,14 @@ class ClipTextEmbedder:
 TEXT_EMBEDDERS: Registry[TextEmbedder] = Registry("text embedder")
 TEXT_EMBEDDERS.register(DEFAULT_TEXT_EMBEDDER, functools.partial(SentenceEmbedder, DEFAULT_TEXT_EMBEDDER))
 TEXT_EMBEDDERS.register("clip", lambda model: ClipTextEmbedder(model or DEFAULT_CLIP),
-                        argument="<hub id or local folder>", optional=True)
-TEXT_EMBEDDERS.register_fallback(SentenceEmbedder, usage="<sentence-transformers name or path>")
+                        argument="<hub id or local folder>", optional=True,
+                        reach=lambda model: hub_reach(model or DEFAULT_CLIP))
+TEXT_EMBEDDERS.register_fallback(SentenceEmbedder, usage="<sentence-transformers name or path>", reach=hub_reach)
+
+
+def text_embedder_reach(spec: str) -> str | None:
+    """What the text embedder of `spec` does outside this process (None: nothing; ``minilm`` is packaged)."""
+    return TEXT_EMBEDDERS.reach(spec)
 
 
 def load_text_embedder(spec: str = DEFAULT_TEXT_EMBEDDER) -> TextEmbedder:

@@ -39,12 +39,19 @@ def _http(target: str, probe: ProbeSet, *, cache_dir: Path | None = None, **http
     return HttpAudioCaptioner(url, model, **http)
 
 
+def _http_reach(target: str) -> str:
+    return (f"sends every clip's audio (and the API key in $OPENAI_API_KEY, when set) to "
+            f"{target.rpartition('@')[2]}")
+
+
 #: The captioners by spec. ``CAPTIONERS.register(name, factory)`` adds one (see the module's docstring
-#: for the factory's arguments); ``reads_file=True`` makes the file its argument names part of the cache key.
+#: for the factory's arguments); ``reads_file=True`` makes the file its argument names part of the cache key,
+#: ``reach`` says what it does outside this process (:meth:`~audiodissect.registry.Registry.reach`).
 CAPTIONERS: Registry[Any] = Registry("captioner")
 CAPTIONERS.register("tags", _tags)
 CAPTIONERS.register("file", _file, argument="<json>", reads_file=True)
-CAPTIONERS.register("http", _http, argument="<model>@<base url>", check=lambda target: "@" in target)
+CAPTIONERS.register("http", _http, argument="<model>@<base url>", check=lambda target: "@" in target,
+                    reach=_http_reach)
 
 
 def load_captioner(spec: str, probe: ProbeSet, *, cache_dir: Path | None = None, **http: Any) -> Any:
@@ -60,6 +67,11 @@ def load_captioner(spec: str, probe: ProbeSet, *, cache_dir: Path | None = None,
         For an unknown or malformed spec (the message lists the accepted forms).
     """
     return CAPTIONERS.build(spec, probe, cache_dir=cache_dir, **http)
+
+
+def captioner_reach(spec: str) -> str | None:
+    """What the captioner of `spec` does outside this process (None: nothing)."""
+    return CAPTIONERS.reach(spec)
 
 
 def check_captioner_spec(spec: str) -> None:

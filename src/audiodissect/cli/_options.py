@@ -41,8 +41,45 @@ def add_model_option_flag(parser: argparse.ArgumentParser) -> None:
                              "or epochs=5 (demo-cnn)")
 
 
+def add_layout_flag(parser: argparse.ArgumentParser) -> None:
+    """The repeatable ``--layout LAYER=SPEC`` (parse with :func:`parse_layouts`)."""
+    parser.add_argument("--layout", action="append", default=[], metavar="LAYER=SPEC",
+                        help="the output layout of a layer (path or glob), repeatable, e.g. 'encoder.*=BTC' or "
+                             "'head=(BT)C': B the clips, C the units, other capital letters pooled; for layers whose "
+                             "unit axis their module type does not tell (setting record.layouts)")
+
+
+def parse_layouts(items: Sequence[str] | None) -> dict[str, str]:
+    """``["encoder.*=BTC"]`` -> ``{"encoder.*": "BTC"}``, each layout read.
+
+    Raises
+    ------
+    AudioDissectError
+        For an item without ``=``, an empty or repeated layer, or a layout that cannot be read.
+    """
+    from ..layout import parse_layout
+
+    out: dict[str, str] = {}
+    for item in items or ():
+        layer, sep, spec = item.partition("=")
+        layer, spec = layer.strip(), spec.strip()
+        if not sep or not layer or not spec:
+            raise AudioDissectError(f"malformed --layout {item!r}", hint="write --layout LAYER=SPEC, e.g. "
+                                                                         "'encoder.*=BTC'")
+        if layer in out:
+            raise AudioDissectError(f"--layout {layer!r} is given twice")
+        parse_layout(spec, layer=layer)
+        out[layer] = spec
+    return out
+
+
 def add_run_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--run DIR`` and ``--trust-run`` (follow the run's saved settings outside it: see the README's Security)."""
     parser.add_argument("--run", required=required, metavar="DIR", help="run directory")
+    parser.add_argument("--trust-run", action="store_true",
+                        help="follow the run's saved settings wherever they point (its model factory, LLM or "
+                             "captioner URL, hub ids, Ray cluster); without it a run directory is data and such a "
+                             "setting is refused unless given on this command line")
 
 
 def parse_value(text: str) -> Any:

@@ -15,7 +15,9 @@ def open_run(args: argparse.Namespace, flags: Sequence[Flag] = (), *, needs_reco
 
     Stage lines and tables go to the terminal (``echo=print``); the settings the
     user gave (or `settings`, when the command derived them itself) are laid
-    over the run's saved ones and saved with the results.
+    over the run's saved ones and saved with the results. The run's own settings
+    are not followed outside it unless ``--trust-run`` was given
+    (:mod:`audiodissect.trust`).
 
     Raises
     ------
@@ -26,7 +28,7 @@ def open_run(args: argparse.Namespace, flags: Sequence[Flag] = (), *, needs_reco
     from ..errors import AudioDissectError
 
     given = settings if settings is not None else settings_from_args(args, flags)
-    d = Dissection.open(args.run, settings=given, echo=print)
+    d = Dissection.open(args.run, settings=given, echo=print, trust=bool(getattr(args, "trust_run", False)))
     if needs_record and not d.run_dir.has_stage("record"):
         raise AudioDissectError(f"{d.path} has no recorded activations",
                                 hint=f"run `audiodissect record --out {d.path}` first")

@@ -7,7 +7,8 @@ from ._settings import add_setting_flags
 
 FLAGS = (("--captioner", ("describe", "captioner")),
          ("--timeout", ("describe", "timeout")),
-         ("--concurrency", ("describe", "concurrency")))
+         ("--concurrency", ("describe", "concurrency")),
+         ("--allow-failures", ("describe", "allow_failures")))
 
 
 def register(sub) -> None:

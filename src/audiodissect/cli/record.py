@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._options import add_model_option_flag, add_probe_option_flag
+from ._options import add_layout_flag, add_model_option_flag, add_probe_option_flag
 from ._settings import add_setting_flags
 
 FLAGS = (
@@ -24,6 +24,7 @@ def register(sub) -> None:
     add_setting_flags(p, FLAGS)
     add_probe_option_flag(p)
     add_model_option_flag(p)
+    add_layout_flag(p)
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     p.set_defaults(handler=main)
 
@@ -31,13 +32,14 @@ def register(sub) -> None:
 def main(args) -> int:
     from ..config import RunConfig, merge
     from ..dissection import Dissection
-    from ._options import parse_key_values
+    from ._options import parse_key_values, parse_layouts
     from ._settings import settings_from_args
 
     config = merge(RunConfig(), settings_from_args(args, FLAGS))
     config.out = args.out
     config.probe.options.update(parse_key_values(args.probe_option))
     config.record.model_options.update(parse_key_values(args.model_option, flag="--model-option"))
+    config.record.layouts.update(parse_layouts(args.layout))
     d = Dissection(config=config, echo=print)
     d.record()
     print(f"results: {d.path}")

@@ -7,7 +7,7 @@ help text and default come from that setting, so they are written once.
 from __future__ import annotations
 
 from ..config import PRESETS
-from ._options import add_model_option_flag, add_probe_option_flag
+from ._options import add_layout_flag, add_model_option_flag, add_probe_option_flag
 from ._settings import add_setting_flags
 
 #: (flag, setting path) of every settings flag of ``run``.
@@ -27,6 +27,8 @@ FLAGS = (
     ("--llm", ("summarize", "llm")),
     ("--llm-timeout", ("summarize", "timeout")),
     ("--llm-concurrency", ("summarize", "concurrency")),
+    ("--allow-failed-prompts", ("summarize", "allow_failures")),
+    ("--allow-failed-captions", ("describe", "allow_failures")),
     ("--prune-concepts", ("prune", "concepts")),
     ("--executor", ("executor", "name")),
     ("--ray-address", ("executor", "ray_address")),
@@ -51,13 +53,14 @@ def register(sub) -> None:
                    help="ask the summaries' prompts again instead of reading the run's cached answers")
     add_probe_option_flag(p)
     add_model_option_flag(p)
+    add_layout_flag(p)
     p.set_defaults(handler=main)
 
 
 def main(args) -> int:
     from ..config import RunConfig, apply_preset, load_config, merge
     from ..dissection import Dissection
-    from ._options import parse_key_values
+    from ._options import parse_key_values, parse_layouts
     from ._settings import settings_from_args
 
     config = load_config(args.config) if args.config else RunConfig()
@@ -65,6 +68,7 @@ def main(args) -> int:
         config = apply_preset(config, args.preset)
     config.probe.options.update(parse_key_values(args.probe_option))
     config.record.model_options.update(parse_key_values(args.model_option, flag="--model-option"))
+    config.record.layouts.update(parse_layouts(args.layout))
     d = Dissection(config=merge(config, settings_from_args(args, FLAGS)), echo=print)
     d.run(refresh_cache=args.refresh_cache)
     print(f"results: {d.path}")

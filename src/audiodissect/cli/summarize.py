@@ -10,7 +10,8 @@ FLAGS = (("--llm", ("summarize", "llm")),
          ("--threshold", ("summarize", "threshold")),
          ("--calibration", ("summarize", "calibration")),
          ("--llm-timeout", ("summarize", "timeout")),
-         ("--llm-concurrency", ("summarize", "concurrency")))
+         ("--llm-concurrency", ("summarize", "concurrency")),
+         ("--allow-failures", ("summarize", "allow_failures")))
 
 
 def register(sub) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import hash_key
-from ..captioners.specs import check_captioner_spec, load_captioner, source_digest
+from ..captioners.specs import captioner_reach, check_captioner_spec, load_captioner, source_digest
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import DESCRIPTIONS, RunDir
@@ -26,11 +26,19 @@ class DescribeStage(Stage):
 
     name = "describe"
     outputs = (DESCRIPTIONS,)
+    items = "clips"
+    allow_flag_of_run = "--allow-failed-captions"
 
     def inputs(self, ctx: Context) -> dict[str, Any]:
         spec = ctx.config.describe.captioner
         check_captioner_spec(spec)
         return {"captioner": spec, "file": source_digest(spec), "probe": ctx.probe.content_key()}
+
+    def failures_allowed(self, ctx: Context) -> bool:
+        return ctx.config.describe.allow_failures
+
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        return {"describe.captioner": captioner_reach(ctx.config.describe.captioner)}
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[str]]:
         import functools

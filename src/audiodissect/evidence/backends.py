@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..registry import Registry
+from ..registry import Registry, hub_reach
+from ..targets.specs import TARGETS
 from .acoustic import AcousticEvidence, CombinedEvidence
 from .clap import DEFAULT_CLAP, ClapEvidence
 from .labels import LABELS_SUFFIX, LabelEvidence, WithLabels
@@ -61,8 +62,9 @@ def _labels(**_: Any) -> LabelEvidence:
 #: factory)`` adds one; its factory takes ``device``, ``variant``, ``embedder`` and ``batch_size``.
 EVIDENCE_BACKENDS: Registry[Any] = Registry("evidence backend", fold=str.lower)
 EVIDENCE_BACKENDS.register("tag-bridge", _tag_bridge, argument="<tagger>", optional=True,
-                           aliases=("tag_bridge", "tags"))
-EVIDENCE_BACKENDS.register("clap", _clap, argument="<hub id or path>", optional=True)
+                           aliases=("tag_bridge", "tags"), reach=lambda tagger: tagger and TARGETS.reach(tagger))
+EVIDENCE_BACKENDS.register("clap", _clap, argument="<hub id or path>", optional=True,
+                           reach=lambda model: hub_reach(model or DEFAULT_CLAP))
 EVIDENCE_BACKENDS.register("acoustic", _acoustic)
 EVIDENCE_BACKENDS.register("labels", _labels)
 
@@ -107,6 +109,16 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
     if spec.lower().endswith(ACOUSTIC_SUFFIX):
         return CombinedEvidence(load_evidence_backend(spec[:-len(ACOUSTIC_SUFFIX)], **options))
     return EVIDENCE_BACKENDS.build(spec, **options)
+
+
+def evidence_reach(spec: str) -> str | None:
+    """What the TAB backend of `spec` does outside this process (None: nothing); ``+acoustic`` and
+    ``+labels`` add nothing."""
+    spec = str(spec).strip()
+    for suffix in (LABELS_SUFFIX, ACOUSTIC_SUFFIX):
+        if spec.lower().endswith(suffix):
+            return evidence_reach(spec[:-len(suffix)])
+    return EVIDENCE_BACKENDS.reach(spec)
 
 
 def is_circular(target_name: str, evidence_backend: Any) -> bool:

@@ -87,6 +87,15 @@ class IdentifyStage(Stage):
                 "labels": [c.label for c in ctx.run.clips()] if "labels" in methods else None,
                 "descriptions": hash_key(descriptions) if descriptions is not None else None}
 
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        from ..evidence.backends import evidence_reach
+        from ..text_embedder import text_embedder_reach
+
+        cfg = ctx.config.identify
+        methods = self.methods(ctx)
+        return {"identify.tab_backend": evidence_reach(cfg.tab_backend) if "tab" in methods else None,
+                "identify.text_embedder": text_embedder_reach(cfg.text_embedder)}
+
     def evidence(self, ctx: Context, methods: list[str], concepts: list[str]) -> tuple[dict, dict]:
         """({method: (N, C) evidence}, {method: {concept: why it has no evidence}}) over every clip."""
         from ..evidence import backend_coverage, compute_evidence, load_evidence_backend, no_evidence

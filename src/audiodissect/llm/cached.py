@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import AudioDissectError, write_error
 from ..progress import ProgressHook, silent
 from .answers import Answers, Completed, Failure, usable
 from .base import LLM, check_params
@@ -101,10 +102,17 @@ class CachedLLM:
         self.failures: list[Failure] = []
         self._fresh: set[str] = set()  # keys this object stored (the answers `refresh` trusts)
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute(_SCHEMA)
-            db.commit()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.execute(_SCHEMA)
+                db.commit()
+        except OSError as exc:
+            raise write_error(exc, self.path) from None
+        except sqlite3.OperationalError as exc:  # "attempt to write a readonly database", "unable to open ..."
+            raise AudioDissectError(f"cannot write the LLM answer cache {self.path}: {exc}",
+                                    hint="a run directory must be writable: copy it somewhere you can write "
+                                         "(cp -r RUN NEW) and use the copy") from None
 
     @property
     def concurrency(self) -> int:

@@ -38,8 +38,9 @@ class HttpLLM:
     api_key_env : str or None
         Environment variable holding the API key, sent as a bearer token when set.
     timeout : float
-        Deadline of one request (connect, send, whole answer), in seconds;
-        120 by default (see :data:`~audiodissect.llm.http_client.DEFAULT_TIMEOUT_S`).
+        Deadline of one request (connect, send, whole answer; its retries and
+        the waits between them included), in seconds; 120 by default
+        (see :data:`~audiodissect.llm.http_client.DEFAULT_TIMEOUT_S`).
     concurrency : int
         Most requests in flight at once (4 by default), so that the server can batch them.
     retries : int
@@ -108,9 +109,13 @@ def http_llm(target: str, **options: Any) -> HttpLLM:
     **options
         Keyword arguments of :class:`HttpLLM`.
     """
+    model, base_url = http_target(target)
+    return HttpLLM(base_url=base_url, model=model, **options)
+
+
+def http_target(target: str) -> tuple[str, str]:
+    """(model, base URL) of ``"<model>@<base_url>"`` or ``"<model>"`` (see :func:`http_llm`)."""
     match = _MODEL_AT_URL.match(target)
     if match:
-        model, base_url = match.group("model"), match.group("url")
-    else:
-        model, base_url = target, os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    return HttpLLM(base_url=base_url, model=model, **options)
+        return match.group("model"), match.group("url")
+    return target, os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL

@@ -6,14 +6,16 @@ llama.cpp's ``llama-server``, ollama (``/v1``), SGLang, TGI and OpenAI.
 
 What happens to one request (:meth:`ChatClient.ask`):
 
-- it gets ``timeout`` seconds for the whole exchange (connect, send, the
-  complete answer), enforced even when a server trickles bytes;
+- it gets ``timeout`` seconds in all: every try (connect, send, the complete
+  answer, enforced even when a server trickles bytes), every retry and every
+  wait between tries;
 - a deadline hit fails at once (trying again would multiply a long wait):
   :class:`~audiodissect.errors.AudioDissectError` naming the setting to raise;
 - refused or dropped connections and HTTP 5xx / 408 / 429 are tried again
   up to ``retries`` times, with jittered exponential backoff, waiting as long
-  as a ``Retry-After`` header asks on 429 and 503; when they persist, an
-  AudioDissectError says status, attempts and elapsed time;
+  as a ``Retry-After`` header asks on 429 and 503 unless that wait would
+  pass the deadline (then it fails at once, saying so); when they persist,
+  an AudioDissectError says status, attempts and elapsed time;
 - an answer that is empty, ``null``, not JSON or without choices is tried
   again too, and if it stays unusable the item fails alone
   (:class:`AnswerFailure`), so a batch of requests still finishes;
@@ -159,8 +161,9 @@ class ChatClient:
         over plain ``http://`` to a host that is not loopback is logged as a
         warning, once per client.
     timeout : float
-        Deadline of one request in seconds (connect, send and the whole
-        answer); see :data:`DEFAULT_TIMEOUT_S`.
+        Deadline of one request in seconds: every try (connect, send and the
+        whole answer), its retries and the waits between them; see
+        :data:`DEFAULT_TIMEOUT_S`.
     concurrency : int
         Most requests in flight at once.
     retries : int
@@ -240,10 +243,10 @@ class ChatClient:
         body.update(self.extra_body)
         return body
 
-    def _try_once(self, body: bytes, headers: dict[str, str], aborter: Aborter | None) -> str:
+    def _try_once(self, body: bytes, headers: dict[str, str], aborter: Aborter | None, *, timeout: float) -> str:
         url = self.url
         try:
-            reply = post(url, body, headers, timeout=self.timeout, aborter=aborter)
+            reply = post(url, body, headers, timeout=timeout, aborter=aborter)
         except (DeadlineExceeded, Cancelled):
             raise
         except TransportError as exc:
@@ -301,12 +304,13 @@ class ChatClient:
         body = json.dumps(self.payload(messages, **params)).encode("utf-8")
         headers = self._headers()
         start = time.monotonic()
+        deadline = start + self.timeout  # bounds every try and every wait between tries
         attempts = 0
         last: _Retry | None = None
         for attempt in range(self.retries + 1):
             attempts = attempt + 1
             try:
-                return self._try_once(body, headers, aborter)
+                return self._try_once(body, headers, aborter, timeout=max(deadline - time.monotonic(), 1e-3))
             except DeadlineExceeded as exc:
                 raise self._deadline_error(exc, attempts, time.monotonic() - start) from None
             except _Retry as exc:
@@ -314,6 +318,8 @@ class ChatClient:
                 if attempt < self.retries:
                     wait = exc.retry_after if exc.retry_after is not None else jittered_delay(
                         attempt, backoff=self.backoff, rng=self._rng)
+                    if time.monotonic() + wait >= deadline:
+                        raise self._wait_past_deadline(exc, wait, attempts, time.monotonic() - start) from None
                     self._wait(wait, aborter)
         assert last is not None
         elapsed = time.monotonic() - start
@@ -327,6 +333,14 @@ class ChatClient:
             f"(attempt {attempts}, {exc.phase}, {exc.received} bytes received, {elapsed:.1f} s in all)",
             hint=f"a slow model or a long answer needs a longer deadline: set {self.settings['timeout']}; "
                  f"a server that never answers is down or overloaded (check its log)")
+
+    def _wait_past_deadline(self, last: _Retry, wait: float, attempts: int, elapsed: float) -> AudioDissectError:
+        asked = "the server asks to wait" if last.retry_after is not None else "the next try would come after"
+        return AudioDissectError(
+            f"{last}; {asked} {wait:.3g} s before trying again, past the {self.timeout:g} s deadline of this "
+            f"request (attempt {attempts}, {elapsed:.1f} s in all)",
+            hint=f"the deadline covers retries and their waits: set {self.settings['timeout']} to wait longer, "
+                 f"or lower {self.settings['concurrency']} if the server is limiting the rate")
 
     def _gave_up(self, last: _Retry, attempts: int, elapsed: float) -> AudioDissectError:
         message = f"request failed {attempts} times in {elapsed:.1f} s; last: {last}"

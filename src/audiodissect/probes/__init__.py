@@ -76,6 +76,18 @@ def probe_options(name: str) -> list[str]:
     return [p for p in inspect.signature(_loader(name)).parameters if p not in ("root", "source")]
 
 
+def probe_reach(name: str, *, root: str | None = None) -> str | None:
+    """What loading the probing set `name` does outside this process: a hub data set's download, else None."""
+    if _base_name(name) != HF_DATASET:
+        return None
+    from .hf_source import is_local
+
+    source = name[len(_HF_PREFIX):] if name.startswith(_HF_PREFIX) else str(root or "")
+    if not source or is_local(source):
+        return None
+    return f"loads the data set {source!r} from the Hugging Face hub (downloading it when it is not cached)"
+
+
 def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSet:
     """Build the probing set called `name`.
 
@@ -119,4 +131,5 @@ def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSe
 
 
 __all__ = ["ArrayProbeSet", "ClipInfo", "HELDOUT", "HF_DATASET", "PROBE", "PROBE_NAMES", "ProbeSet",
-           "SOUNDBANK_CONCEPTS", "SOUNDBANK_LABELS", "SPLITS", "SkippedClip", "load_probe", "probe_options"]
+           "SOUNDBANK_CONCEPTS", "SOUNDBANK_LABELS", "SPLITS", "SkippedClip", "load_probe", "probe_options",
+           "probe_reach"]

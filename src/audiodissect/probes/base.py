@@ -145,6 +145,54 @@ class ProbeSet:
         return text
 
 
+class SubsetProbe(ProbeSet):
+    """The clips of another probing set at some positions, in order (e.g. without the clips a recording left out).
+
+    Parameters
+    ----------
+    base : ProbeSet
+    positions : sequence of int, shape (n,)
+        Positions into `base`, increasing.
+    dropped : sequence of SkippedClip
+        The clips left out and why; added to `base`'s :attr:`skipped`.
+
+    Other attributes (``sample_rate``, ``concepts_file``, ...) are `base`'s.
+    """
+
+    def __init__(self, base: ProbeSet, positions: Sequence[int], *, dropped: Sequence[SkippedClip] = ()):
+        super().__init__(name=base.name, clips=[base.clips[int(i)] for i in positions], spec=base.spec,
+                         skipped=[*base.skipped, *dropped])
+        self.base = base
+        self.positions = np.asarray(positions, dtype=np.int64)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "base":  # not set yet (while unpickling)
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @property
+    def concepts_file(self) -> Path | None:  # type: ignore[override]
+        return self.base.concepts_file
+
+    def audio(self, index: int, *, sample_rate: int) -> np.ndarray:
+        return self.base.audio(int(self.positions[index]), sample_rate=sample_rate)
+
+    def _read(self, index: int) -> tuple[np.ndarray, int]:
+        return self.base._read(int(self.positions[index]))
+
+    def _content_parts(self) -> Any:
+        return [self.base.content_key(), self.positions.tolist()]
+
+
+def without_clips(probe: ProbeSet, dropped: Sequence[SkippedClip]) -> ProbeSet:
+    """`probe` without the clips whose ids `dropped` names (``source`` is the clip id); `probe` itself when none."""
+    ids = {d.source for d in dropped}
+    if not ids:
+        return probe
+    keep = [i for i, c in enumerate(probe.clips) if c.id not in ids]
+    return SubsetProbe(probe, keep, dropped=list(dropped))
+
+
 class ArrayProbeSet(ProbeSet):
     """A probing set whose audio is held in memory (or memory-mapped).
 

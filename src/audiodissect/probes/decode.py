@@ -133,7 +133,7 @@ def read_clip(source: str | os.PathLike | bytes, *, name: str | None = None) -> 
     frames = int(data.shape[0])
     if declared is not None and frames < declared:
         raise BadClipError(f"{label}: truncated: the header declares {declared} frames, the file holds {frames}")
-    return check_clip(to_mono(data), source=label), rate
+    return check_clip(to_mono(data, source=label), source=label), rate
 
 
 def clip_problem(source: str | os.PathLike | bytes, *, name: str | None = None) -> str | None:

@@ -161,6 +161,25 @@ def parse_folds(folds: int | Sequence[int], *, option: str) -> list[int]:
         raise AudioDissectError(f"{option} must be fold numbers, got {folds!r}") from None
 
 
+#: Why a file whose name is not UTF-8 is skipped: its name can be neither an id nor stored in the run.
+BAD_NAME = ("its file or folder name is not valid UTF-8, so it cannot name a clip; rename it "
+            "(e.g. convmv -f latin1 -t utf8 -r --notest FOLDER)")
+
+
+def utf8_name(path: Path) -> bool:
+    """Whether `path` is valid text (a name read from disk that is not UTF-8 holds surrogate escapes)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_path(path: Path) -> str:
+    """`path` as printable text, bytes that are not UTF-8 written as ``\\xe9``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def check_file(path: Path) -> str | None:
     """None if `path` reads as usable audio, else the reason it does not (see :func:`~.decode.clip_problem`)."""
     return clip_problem(path)
@@ -196,10 +215,17 @@ def build_disk_set(name: str, candidates: Sequence[Candidate], *, spec: dict[str
     """
     if not candidates:
         raise AudioDissectError(f"no audio files found for the {name} probing set in {where}")
+    badly_named = [c for c in candidates if not utf8_name(c.path)]
+    candidates = [c for c in candidates if utf8_name(c.path)]
+    for cand in badly_named:
+        logger.warning("skipped %s: %s", printable_path(cand.path), BAD_NAME)
+    if not candidates:
+        raise AudioDissectError(f"every file name of the {name} probing set in {where} is not valid UTF-8",
+                                hint="rename them (e.g. convmv -f latin1 -t utf8 -r --notest FOLDER)")
     ids = unique_ids([c.path.stem for c in candidates], [c.qualifier for c in candidates])
     drawn = seeded_split([c.split_key for c in candidates], seed=seed, fraction=heldout_fraction)
     seeded = [c.split if c.split is not None else d for c, d in zip(candidates, drawn)]
-    clips, skipped = [], []
+    clips, skipped = [], [SkippedClip(source=printable_path(c.path), reason=BAD_NAME) for c in badly_named]
     for clip_id, cand, split in zip(ids, candidates, seeded):
         reason = check_file(cand.path)
         if reason is not None:

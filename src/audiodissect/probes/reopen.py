@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import AudioDissectError
-from .base import ProbeSet
+from .base import ProbeSet, SubsetProbe
 
 
 def reopen_probe(spec: dict[str, Any], clip_ids: Sequence[str]) -> ProbeSet:
-    """The probing set rebuilt from its `spec`, checked to hold the clips `clip_ids` in that order.
+    """The probing set rebuilt from its `spec`, checked to hold the clips `clip_ids` in that order (and cut to
+    them when the recording left some of its clips out).
 
     Parameters
     ----------
@@ -31,7 +32,10 @@ def reopen_probe(spec: dict[str, Any], clip_ids: Sequence[str]) -> ProbeSet:
         raise AudioDissectError("the run was recorded on clips held in memory, which cannot be reopened from disk",
                                 hint="pass the same clips again (probe=...) when opening the run")
     probe = load_probe(**spec)
-    if [c.id for c in probe.clips] != list(clip_ids):
+    position = {c.id: i for i, c in enumerate(probe.clips)}
+    keep = [position.get(i) for i in clip_ids]
+    if None in keep or keep != sorted(keep):
         raise AudioDissectError(f"the probing set {spec.get('name')!r} changed since the run was recorded",
                                 hint="record again, or pass the original clips (probe=...)")
-    return probe
+    # the run's clips in order; fewer when the recording left some out (non-finite values)
+    return probe if len(keep) == len(probe.clips) else SubsetProbe(probe, keep)

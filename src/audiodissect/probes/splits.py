@@ -99,6 +99,33 @@ def numbered_split(labels: Sequence[str | None], numbers: Sequence[int], *, seed
     return [HELDOUT if h else PROBE for h in heldout.tolist()]
 
 
+def one_split_labels(labels: Sequence[str | None], splits: Sequence[str]) -> dict[str, dict[str, object]]:
+    """Labels whose clips all lie in one split, e.g. a label with a single clip.
+
+    Such a label is split like any other (by the set's rule), but with no
+    held-out clip pruning and scoring cannot measure it, and with no probe
+    clip no unit is described by it: callers warn about them.
+
+    Parameters
+    ----------
+    labels : sequence of str or None, length N
+    splits : sequence of {"probe", "heldout"}, length N
+
+    Returns
+    -------
+    dict
+        ``{label: {"split": the one split, "clips": count}}``, labels sorted.
+    """
+    seen: dict[str, set[str]] = defaultdict(set)
+    counts: dict[str, int] = defaultdict(int)
+    for label, split in zip(labels, splits):
+        if label is not None:
+            seen[label].add(split)
+            counts[label] += 1
+    return {label: {"split": next(iter(seen[label])), "clips": counts[label]}
+            for label in sorted(seen) if len(seen[label]) == 1}
+
+
 def require_probe_clips(splits: Sequence[str], *, name: str, where: str, hint: str) -> None:
     """Raise a clear error when no clip is in the probing split.
 

@@ -23,7 +23,7 @@ from ..class_names import class_names_lookup, normalize_concept
 from ..errors import AudioDissectError
 from ..probes.base import HELDOUT, ClipInfo, ProbeSet
 from ..record import length_batches
-from ..targets.base import Target, move_to
+from ..targets.base import Target, move_to, require_logits
 from .ablation import ablate
 
 
@@ -154,7 +154,8 @@ def heldout_logits(target: Target, audio: HeldoutAudio, *, units: Sequence[str] 
             torch.inference_mode():
         for batch in length_batches([len(w) for w in audio.waves], batch_size):
             inputs = move_to(audio.inputs(target, batch), target.device)
-            logits = target.forward(target.module, inputs).float().cpu().numpy().reshape(len(batch), -1)
+            logits = require_logits(target.forward(target.module, inputs), len(batch), where=target.name) \
+                .float().cpu().numpy().reshape(len(batch), -1)
             if out is None:
                 out = np.zeros((n, logits.shape[1]), dtype=np.float32)
             out[batch] = logits

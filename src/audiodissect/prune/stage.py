@@ -50,6 +50,12 @@ class PruneStage(Stage):
         return {**_keys(ctx, "record", "identify", "summarize"), "settings": dataclasses.asdict(cfg),
                 "text_embedder": ctx.config.identify.text_embedder}
 
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        from ..text_embedder import text_embedder_reach
+
+        return {"identify.text_embedder": text_embedder_reach(ctx.config.identify.text_embedder)
+                if "ocp" in ctx.config.prune.strategies else None}
+
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
         from .runner import evaluate_pruning
 

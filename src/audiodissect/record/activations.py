@@ -23,7 +23,9 @@ naming its clips and their durations.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,12 +35,15 @@ from ..errors import AudioDissectError
 from ..layers import LayerFilter, resolve_layers
 from ..probes.base import ProbeSet
 from ..progress import ProgressHook, default_hook
-from ..targets.base import Target, move_to, pad_to
+from ..targets.base import LOGITS_HINT, Target, describe_output, find_logits, move_to, pad_to
 from ..layers import check_scriptable
 from .hooks import recording
 from ..layout import Layout, parse_layout, pool_output
 from ..pooling import check_pool
+from .finite import blank_rows, check_waveforms
 from .windows import Windows, combine_windows, plan_windows
+
+log = logging.getLogger("audiodissect")
 
 #: Longest stretch of audio one clip (window) brings into a forward pass, in seconds. Ten seconds is
 #: the clip length AudioSet-trained models (AST, BEATs, PANNs) see in training; AST's feature extractor
@@ -87,11 +92,56 @@ def record_activations(target: Target, probe: ProbeSet, layers: LayerFilter, *,
         Clip positions to record (a shard); all clips when None. Row i of the
         result belongs to clip ``indices[i]``.
     """
+    return record_clips(target, probe, layers, pool=pool, batch_size=batch_size, indices=indices, hook=hook,
+                        window_seconds=window_seconds)[:2]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipNotes:
+    """What recording some clips noted about them, by row.
+
+    Attributes
+    ----------
+    faults : dict of int to str
+        Rows whose audio was not used (not finite), with the reason; their
+        recorded rows are NaN, so that the recording leaves them out.
+    padded : list of int
+        Rows shorter than the model's shortest input (``target.min_samples``),
+        zero-padded at their end to it.
+    """
+
+    faults: dict[int, str]
+    padded: list[int]
+
+
+def record_clips(target: Target, probe: ProbeSet, layers: LayerFilter, *, pool: str = "mean", batch_size: int = 32,
+                 indices: Sequence[int] | None = None, hook: ProgressHook | None = None,
+                 window_seconds: float | None = DEFAULT_WINDOW_SECONDS
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, ClipNotes]:
+    """:func:`record_activations`, also noting the clips whose audio is not finite and those padded.
+
+    A clip whose audio is not finite is not given to the model (silence
+    stands in for it) and its rows come back NaN, so that the recording
+    leaves it out (:mod:`~audiodissect.record.finite`); each is logged as a
+    warning.
+
+    Returns
+    -------
+    activations, logits
+        As :func:`record_waveforms`.
+    notes : ClipNotes
+    """
     indices = np.arange(len(probe)) if indices is None else np.asarray(indices, dtype=np.int64)
-    waves = read_waveforms(probe, indices, sample_rate=target.sample_rate)
+    waves, faults = check_waveforms(read_waveforms(probe, indices, sample_rate=target.sample_rate))
     names = [probe.clips[int(i)].id for i in indices]
-    return record_waveforms(target, waves, layers, pool=pool, batch_size=batch_size, hook=hook,
-                            window_seconds=window_seconds, names=names)
+    for row, why in faults.items():
+        log.warning("clip %s is left out: %s", names[row], why)
+    arrays, logits = record_waveforms(target, waves, layers, pool=pool, batch_size=batch_size, hook=hook,
+                                      window_seconds=window_seconds, names=names)
+    blank_rows(arrays, logits, faults)
+    shortest = target.min_samples or 0
+    padded = [row for row, wave in enumerate(waves) if wave.size < shortest and row not in faults]
+    return arrays, logits, ClipNotes(faults=faults, padded=padded)
 
 
 def read_waveforms(probe: ProbeSet, indices: Sequence[int], *, sample_rate: int) -> list[np.ndarray]:
@@ -151,7 +201,7 @@ def record_waveforms(target: Target, waves: Sequence[np.ndarray], layers: LayerF
     plan = plan_windows([c.size for c in clips], window=_window_samples(target, window_seconds))
     padded = np.maximum(plan.lengths, target.min_samples or 0)
     output_layout = parse_layout(target.output_layout, layer="the output") if target.output_layout else None
-    logits = _Logits(len(plan.clip))
+    logits = _Logits(len(plan.clip), where=target.name)
     done = 0
     target.module.eval()
     hook("record", None, completed=0, total=len(plan.clip))
@@ -166,6 +216,9 @@ def record_waveforms(target: Target, waves: Sequence[np.ndarray], layers: LayerF
             done += len(rows)
             hook("record", None, completed=done, total=len(plan.clip))
     arrays = recorder.arrays
+    for name, calls in recorder.repeated.items():
+        log.warning("layer %r runs %d times in one forward pass: its units are pooled over all the calls, as one "
+                    "sequence (pool %r)", name, calls, pool)
     ordered = selection.in_forward_order(recorder.forward_order)
     activations = {name: combine_windows(arrays[name], plan, pool=pool) for name in ordered}
     return activations, logits.result(plan)
@@ -211,13 +264,18 @@ def _forward(target: Target, batch: list[np.ndarray], *, about) -> object:
 class _Logits:
     """Collects per-window logits (P, K), or notes that the forward's output is not clip logits."""
 
-    def __init__(self, n_rows: int):
+    def __init__(self, n_rows: int, *, where: str = "the model"):
         self.n_rows = n_rows
+        self.where = where
         self.values: np.ndarray | None = None
         self.present: bool | None = None
 
     def add(self, rows: np.ndarray, out: object, layout: Layout | None) -> None:
         found = _as_logits(out, len(rows), layout)
+        if found is None and out is not None and self.present is None:  # said once, at the first batch
+            log.warning("the forward of %r returned %s with no clip logits in it: the run records no logits "
+                        "(pruning and the last-layer table need them); %s", self.where, describe_output(out),
+                        LOGITS_HINT)
         if self.present is not None and self.present != (found is not None):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise AudioDissectError(f"the forward's output ({shape}) is clip logits in some batches and not "
@@ -248,9 +306,8 @@ def _as_logits(out: object, n_clips: int, layout: Layout | None) -> np.ndarray |
                                     f"returned {type(out).__name__}", hint="return a tensor from forward")
         return pool_output(out.detach(), layout, n_clips=n_clips, pool="mean", layer="the output") \
             .float().cpu().numpy()
-    if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == n_clips:
-        return out.detach().float().cpu().numpy().reshape(n_clips, -1)
-    return None
+    found = find_logits(out, n_clips)
+    return None if found is None else found.detach().float().cpu().numpy().reshape(n_clips, -1)
 
 
 def module_fingerprint(module: torch.nn.Module) -> str:

@@ -5,6 +5,13 @@ axis and the unit axis of its module's output (a declared layout, the
 module's ``channel_axis`` attribute or its type; see
 :mod:`~audiodissect.record.unit_axis`), pools every other axis, and keeps the
 (B, U) result for the batch's rows of a preallocated (N, U) float32 array.
+
+A module that runs several times in one forward pass (a recurrent cell
+called once per chunk, a block shared by two branches) is recorded over all
+its calls, as if they were one sequence stacked along time: ``mean`` is the
+mean over every call's positions, ``max`` the maximum over calls, ``first``
+the first call's first position. :attr:`ActivationRecorder.calls` counts the
+calls, so the caller can say so.
 """
 
 from __future__ import annotations
@@ -63,7 +70,10 @@ class ActivationRecorder:
         self._rows: np.ndarray | None = None
         self._arrays: dict[str, np.ndarray] = {}
         self._pending: dict[str, torch.Tensor] = {}
+        self._positions: dict[str, int] = {}
+        self._calls: dict[str, int] = {}
         self.fired: dict[str, int] = {}
+        self.calls: dict[str, int] = {}
 
     @property
     def rows(self) -> np.ndarray | None:
@@ -82,6 +92,11 @@ class ActivationRecorder:
         return self._arrays
 
     @property
+    def repeated(self) -> dict[str, int]:
+        """Layers that ran more than once in some forward pass: {layer: most calls in one pass}."""
+        return {name: n for name, n in self.calls.items() if n > 1}
+
+    @property
     def forward_order(self) -> list[str]:
         """The layers that ran, in the order the forward pass first reached them."""
         return sorted(self.fired, key=self.fired.__getitem__)
@@ -92,7 +107,7 @@ class ActivationRecorder:
             return
         names = list(self._pending)
         pooled = [self._pending[name] for name in names]
-        self._pending = {}
+        self._pending, self._positions, self._calls = {}, {}, {}
         if len({(t.device, t.dtype) for t in pooled}) == 1:
             host = torch.cat(pooled, dim=1).float().cpu().numpy() if len(pooled) > 1 else \
                 pooled[0].float().cpu().numpy()
@@ -122,6 +137,20 @@ class ActivationRecorder:
             return pooled
         return pool_output(tensor, self.axes.layout(name, tensor), n_clips=n_clips, pool=self.pool, layer=name)
 
+    def _with_earlier(self, name: str, pooled: torch.Tensor, positions: int) -> torch.Tensor:
+        """This call's pooled (B, U) values combined with the earlier calls' of the same pass."""
+        earlier = self._pending[name]
+        if earlier.shape != pooled.shape:
+            raise AudioDissectError(f"layer {name!r} ran several times in one forward pass with different unit "
+                                    f"counts ({earlier.shape[1]}, then {pooled.shape[1]})",
+                                    hint="record a module whose calls give the same units, or one that runs once")
+        if self.pool == "first":
+            return earlier
+        if self.pool == "max":
+            return torch.maximum(earlier, pooled)
+        seen = self._positions[name]
+        return (earlier * seen + pooled * positions) / (seen + positions)
+
     def hook(self, name: str):
         def fn(module: torch.nn.Module, inputs: object, output: object) -> None:
             tensor = _first_tensor(output)
@@ -130,9 +159,13 @@ class ActivationRecorder:
             if self._rows is None:
                 raise RuntimeError("set recorder.rows before each forward pass")
             pooled = self._pool(name, module, tensor.detach())
-            if name in self._pending:  # the layer ran twice in one pass: the last output counts
-                del self._pending[name]
+            positions = tensor.numel() // max(1, pooled.numel())  # pooled values per (clip, unit)
+            if name in self._pending:  # another call in the same pass: pooled with the earlier ones
+                pooled = self._with_earlier(name, pooled, positions)
             self._pending[name] = pooled
+            self._positions[name] = self._positions.get(name, 0) + positions
+            self._calls[name] = self._calls.get(name, 0) + 1
+            self.calls[name] = max(self.calls.get(name, 0), self._calls[name])
             self.fired.setdefault(name, len(self.fired))
 
         return fn

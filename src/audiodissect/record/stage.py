@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import logging
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,13 +18,18 @@ from ..arrays import RowSubset, column_blocks, read_columns
 from ..cache import atomic_path, load_npy, read_json, save_npy, write_json
 from ..errors import AudioDissectError
 from ..layers import LayerFilter, LayerSelection, resolve_layers
-from ..probes.base import ProbeSet
+from ..probes.base import HELDOUT, ProbeSet, SkippedClip, without_clips
+from ..probes.splits import one_split_labels
 from ..executor import Executor, LocalExecutor, worker_device
 from ..progress import ProgressHook, default_hook, silent
 from ..rundir import ACTIVATIONS, CLIPS, LOGITS, RunDir
 from ..stage import Context, Stage, StageOutcome
 from ..targets.base import Target
-from .activations import DEFAULT_WINDOW_SECONDS, module_fingerprint, record_activations
+from .activations import DEFAULT_WINDOW_SECONDS, module_fingerprint, record_clips
+from .finite import LOGITS as LOGITS_NAME, describe_rows, find_nonfinite
+
+
+log = logging.getLogger("audiodissect")
 
 
 def detect_output_layer(arrays: dict[str, np.ndarray], logits: np.ndarray) -> str | None:
@@ -98,18 +104,86 @@ def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target,
     def merged(name: str) -> np.ndarray:
         return np.concatenate([load_npy(shard_dir / f"{i:05d}" / f"{name}.npy") for i in range(n_shards)])
 
-    units, arrays = {}, {}
-    for name in order:
-        arrays[name] = merged(name)
-        run.save_activations(name, arrays[name])
-        units[name] = int(arrays[name].shape[1])
+    arrays = {name: merged(name) for name in order}
     logits = merged("logits")
+    faults, padded = {}, []
+    for i in range(n_shards):
+        path = shard_dir / f"{i:05d}" / "notes.json"
+        notes = read_json(path) if path.exists() else {}
+        faults.update(notes.get("faults", {}))
+        padded += notes.get("padded", [])
+    dropped, broken = drop_nonfinite(run, probe, arrays, logits, faults)
+    if padded:
+        log.warning("%s", padded_note(len(padded), len(probe), target))
+    if dropped:
+        keep = np.setdiff1d(np.arange(len(probe)), [row for row, _ in dropped])
+        arrays = {name: array[keep] for name, array in arrays.items()}
+        logits = logits[keep]
+        run.write_clips(without_clips(probe, [SkippedClip(probe.clips[row].id, why) for row, why in dropped]))
+    units = {}
+    for name, array in arrays.items():
+        run.save_activations(name, array)
+        units[name] = int(array.shape[1])
     run.save_logits(logits)
     shutil.rmtree(shard_dir.parent, ignore_errors=True)
     return {"model": target.name, "probe": probe.spec, "pool": pool, "layers": units,
-            "output_layer": detect_output_layer(arrays, logits), "n_clips": len(probe),
+            "output_layer": detect_output_layer(arrays, logits), "n_clips": len(probe) - len(dropped),
             "class_names": target.class_names, "sample_rate": target.sample_rate,
-            "skipped_clips": [vars(s) for s in probe.skipped]}
+            "skipped_clips": [vars(s) for s in probe.skipped],
+            "dropped_clips": [{"id": probe.clips[row].id, "reason": why} for row, why in dropped],
+            "nonfinite_units": broken, "padded_clips": len(padded), "padded_examples": padded[:5],
+            "min_samples": target.min_samples}
+
+
+def padded_note(n_padded: int, n_clips: int, target: Target) -> str:
+    """The rule for clips shorter than the model's shortest input, and how many there were."""
+    seconds = (target.min_samples or 0) / target.sample_rate
+    return (f"{n_padded} of {n_clips} clips are shorter than the model's shortest input ({seconds:.3g} s) and were "
+            "zero-padded at their end to it: the silence enters their pooled activations (drop short clips from "
+            "the probing set if that matters)")
+
+
+def drop_nonfinite(run: RunDir, probe: ProbeSet, arrays: dict[str, np.ndarray], logits: np.ndarray,
+                   faults: dict[str, str]) -> tuple[list[tuple[int, str]], dict[str, list[int]]]:
+    """Find the clips and units with non-finite values (:mod:`~audiodissect.record.finite`); zero the broken
+    units' columns in place and warn about both.
+
+    Parameters
+    ----------
+    faults : dict of str to str
+        Clip id -> why its audio was not used (its rows are NaN).
+
+    Returns
+    -------
+    dropped : list of (row, reason)
+        The clips to leave out, in clip order.
+    broken : dict of str to list of int
+        Layer (or ``"the logits"``) -> units set to zero.
+
+    Raises
+    ------
+    AudioDissectError
+        When every clip (or every value of a layer) is non-finite.
+    """
+    ids = [c.id for c in probe.clips]
+    rows, units = find_nonfinite({**arrays, LOGITS_NAME: logits})
+    for name, columns in units.items():
+        target = logits if name == LOGITS_NAME else arrays[name]
+        target[:, columns] = 0.0
+        log.warning("%d units of %s are NaN or infinite on every clip and were set to 0: %s", len(columns),
+                    name if name == LOGITS_NAME else f"layer {name!r}", ", ".join(map(str, columns[:10])))
+    if not rows:
+        return [], units
+    if len(rows) == len(ids):
+        raise AudioDissectError(f"every clip of {probe.name!r} gives NaN or infinite values, e.g. "
+                                f"{describe_rows(rows, ids, shown=3)}: nothing is left to dissect",
+                                hint="check the audio (its range, its sample rate) and the model's forward on a "
+                                     "clip or two")
+    log.warning("%d of %d clips give NaN or infinite values and are left out of %s: %s", len(rows), len(ids),
+                run.path, describe_rows(rows, ids))
+    dropped = [(row, faults.get(ids[row]) or f"NaN or infinite values in "
+                f"{where if where == LOGITS_NAME else 'layer ' + repr(where)}") for row, where in sorted(rows.items())]
+    return dropped, units
 
 
 def _done_marker(shard_dir: Path, number: int) -> Path:
@@ -148,13 +222,16 @@ class ShardRecorder:
         marker = _done_marker(self.shard_dir, number)
         if marker.exists():
             return number
-        arrays, logits = record_activations(target, probe, self.layers, pool=self.pool, batch_size=self.batch_size,
-                                            indices=indices, hook=self.hook or silent,
-                                            window_seconds=self.window_seconds)
+        arrays, logits, notes = record_clips(target, probe, self.layers, pool=self.pool,
+                                             batch_size=self.batch_size, indices=indices, hook=self.hook or silent,
+                                             window_seconds=self.window_seconds)
         folder = self.shard_dir / f"{number:05d}"
         for name, array in arrays.items():
             save_npy(folder / f"{name}.npy", array)
         save_npy(folder / "logits.npy", logits)
+        ids = [probe.clips[int(i)].id for i in indices]
+        write_json(folder / "notes.json", {"faults": {ids[row]: why for row, why in notes.faults.items()},
+                                           "padded": [ids[row] for row in notes.padded]})
         write_json(self.shard_dir / "order.json", list(arrays))  # the recorder's layer order, the same from all
         with atomic_path(marker) as tmp:
             tmp.write_text("", encoding="utf-8")
@@ -207,7 +284,8 @@ class RecordStage(Stage):
         target = ctx.target
         cfg = ctx.config.record
         return {"model": target.name, "model_options": cfg.model_options, "weights": module_fingerprint(target.module),
-                "probe": ctx.probe.content_key(), "layers": self.layer_selection(ctx).groups, "pool": cfg.pool,
+                "probe": ctx.source_probe.content_key(), "layers": self.layer_selection(ctx).groups,
+                "pool": cfg.pool,
                 "output_layer": cfg.output_layer, "window_seconds": cfg.window_seconds,
                 "layouts": dict(getattr(target, "layouts", None) or {}),
                 "min_samples": getattr(target, "min_samples", None),
@@ -215,8 +293,8 @@ class RecordStage(Stage):
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], Any]:
         cfg = ctx.config.record
-        facts = write_recording(ctx.run, ctx.target, ctx.probe, layers=self.layer_selection(ctx), pool=cfg.pool,
-                                batch_size=cfg.batch_size, key=key, shard_size=cfg.shard_size,
+        facts = write_recording(ctx.run, ctx.target, ctx.source_probe, layers=self.layer_selection(ctx),
+                                pool=cfg.pool, batch_size=cfg.batch_size, key=key, shard_size=cfg.shard_size,
                                 window_seconds=cfg.window_seconds, hook=ctx.hook, executor=ctx.executor)
         if cfg.output_layer is not None:
             if cfg.output_layer not in facts["layers"]:
@@ -225,13 +303,42 @@ class RecordStage(Stage):
                 raise unknown_name_error("output layer (not recorded)", cfg.output_layer, facts["layers"])
             facts["output_layer"] = cfg.output_layer
         facts["batch_size"] = cfg.batch_size
+        clips = ctx.run.clips()
+        facts["one_split_labels"] = one_split_labels([c.label for c in clips], [c.split for c in clips])
+        if facts["one_split_labels"]:
+            log.warning("%s", one_split_note(facts["one_split_labels"]))
         ctx.run.write_layers_overview(layer_overview(ctx.run, facts["layers"]))
         return facts, None
 
     def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
         section = outcome.section
         layers = section["layers"]
-        return [f"recorded {sum(layers.values())} units in {len(layers)} layers over {section['n_clips']} clips"]
+        lines = [f"recorded {sum(layers.values())} units in {len(layers)} layers over {section['n_clips']} clips"]
+        dropped = section.get("dropped_clips") or []
+        if dropped:
+            shown = ", ".join(f"{c['id']} ({c['reason']})" for c in dropped[:5])
+            lines.append(f"left out {len(dropped)} clips with NaN or infinite values: {shown}"
+                         + (f" and {len(dropped) - 5} more" if len(dropped) > 5 else ""))
+        if section.get("padded_clips"):
+            seconds = (section.get("min_samples") or 0) / section["sample_rate"]
+            lines.append(f"{section['padded_clips']} of {section['n_clips']} clips are shorter than the model's "
+                         f"shortest input ({seconds:.3g} s) and were zero-padded to it")
+        if section.get("one_split_labels"):
+            lines.append(one_split_note(section["one_split_labels"]))
+        for layer, units in (section.get("nonfinite_units") or {}).items():
+            where = layer if layer == LOGITS_NAME else f"layer {layer!r}"
+            lines.append(f"set to 0: {len(units)} units of {where} that are NaN or infinite on every clip "
+                         f"(e.g. #{units[0]})")
+        return lines
+
+
+def one_split_note(labels: dict[str, dict[str, Any]], *, shown: int = 5) -> str:
+    """One line naming the labels whose clips all lie in one split, and what that means."""
+    parts = [f"{label!r} ({info['clips']} clip{'s' if info['clips'] != 1 else ''}, all "
+             f"{'held out' if info['split'] == HELDOUT else 'probe'})" for label, info in list(labels.items())[:shown]]
+    more = f" and {len(labels) - shown} more" if len(labels) > shown else ""
+    return (f"{len(labels)} labels have clips in one split only: {', '.join(parts)}{more}; pruning and scoring "
+            "measure a label on its held-out clips, and units are described by probe clips")
 
 
 def layer_overview(run: RunDir, layers: dict[str, int], *, top: int = 3) -> str:

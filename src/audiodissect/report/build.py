@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,8 @@ log = logging.getLogger("audiodissect")
 #: The file that marks a folder as this report's (the pages it wrote); nothing else in a folder is touched.
 REPORT_MARKER = Path(RUN_REPORT_MARKER).name
 FIGURE_KEYS = ("adjective_counts_png", "adjectives_by_layer_png", "uninterpretable_png", "last_layer_png")
+#: The only names the marker may list: unit pages, as :func:`~audiodissect.report.media.slug` names them.
+PAGE_NAME = re.compile(r"units/[A-Za-z0-9_-][A-Za-z0-9._-]*\.html")
 
 
 def _finite(value: float | None) -> float:
@@ -70,19 +73,20 @@ def _figures(data: RunData, out: Path) -> dict[str, str]:
     for every curve) and ``class_drop_png``.
     """
     run = RunDir(data.path)
-    sources: dict[str, Path] = {}
+    sources: dict[str, Path] = {}  # names read from the run's JSON: plain .png names in their folder only
     for section in (data.analysis or {}).values():
         if isinstance(section, dict):
             sources.update({key: run.file(ANALYSIS) / str(name) for key, name in (section.get("files") or {}).items()
-                            if key in FIGURE_KEYS})
+                            if key in FIGURE_KEYS and _plain_png(name)})
     for key, name in ((data.importance or {}).get("files") or {}).items():
-        sources[f"importance_{key}_png"] = run.file(PRUNING) / str(name)
+        if _plain_png(name):
+            sources[f"importance_{key}_png"] = run.file(PRUNING) / str(name)
     class_drop_png = ((data.class_drop or {}).get("files") or {}).get("png")
-    if class_drop_png:
+    if class_drop_png and _plain_png(class_drop_png):
         sources["class_drop_png"] = run.file(PRUNING) / str(class_drop_png)
     found: dict[str, str] = {}
     for key, src in sources.items():
-        if src.exists():
+        if src.is_file() and not src.is_symlink():
             dst = out / "figures" / src.name
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
@@ -90,10 +94,18 @@ def _figures(data: RunData, out: Path) -> dict[str, str]:
     return found
 
 
+def _plain_png(name: object) -> bool:
+    """Whether `name` (read from the run's JSON) is a plain ``.png`` file name, no folder in it."""
+    return isinstance(name, str) and bool(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*\.png", name))
+
+
 def _write_media(data: RunData, run: RunDir, clip_ids: list[str], out: Path, probe: ProbeSet | None,
-                 hook: ProgressHook | None, notes: list[str]) -> dict[str, tuple[str, str]]:
+                 hook: ProgressHook | None, notes: list[str], *, reopen: bool = True) -> dict[str, tuple[str, str]]:
     """Write audio and spectrograms of `clip_ids`; returns ``{clip_id: (wav href, png href)}`` from unit pages."""
     if not clip_ids:
+        return {}
+    if probe is None and not reopen:
+        notes.append("Audio players and spectrograms are left out: the probing set was not opened.")
         return {}
     if probe is None:
         try:
@@ -129,7 +141,7 @@ def _write_media(data: RunData, run: RunDir, clip_ids: list[str], out: Path, pro
 
 
 def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None = None, *,
-                 probe: ProbeSet | None = None, hook: ProgressHook | None = None) -> Path:
+                 probe: ProbeSet | None = None, hook: ProgressHook | None = None, reopen: bool = True) -> Path:
     """Write the static HTML report of a run directory into its ``report/`` folder.
 
     Parameters
@@ -141,8 +153,12 @@ def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None 
         reaches the others); default: the defaults.
     probe : ProbeSet, optional
         The probing set, for audio players and spectrograms; reopened from the
-        run's record section when None (the report says so if that fails).
+        run's record section when None and `reopen` (the report says so if
+        that fails).
     hook : ProgressHook, optional
+    reopen : bool
+        Reopen the probing set the run names when `probe` is None (a trusted
+        run's own; the stage passes False and gives the probe it may open).
 
     Returns
     -------
@@ -167,7 +183,7 @@ def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None 
     clips = extreme_clips(data, run, chosen)
     needed = list(dict.fromkeys(cid for u in chosen for part in ("top", "bottom")
                                 for cid, _ in clips.get(u, {}).get(part, [])))
-    media = _write_media(data, run, needed, out, probe, hook, notes)
+    media = _write_media(data, run, needed, out, probe, hook, notes, reopen=reopen)
     pages: dict[str, str] = {}
     for uid in chosen:
         write_text(out / planned[uid], unit_page(data, uid, clips=clips.get(uid), media=media,
@@ -177,7 +193,7 @@ def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None 
     index = out / "index.html"
     write_text(index, index_page(data, pages=pages, figures=figures, notes=notes, limit=table_limit))
     for old in previous - set(pages.values()):  # pages of an earlier build of this report, no longer linked
-        (out / old).unlink(missing_ok=True)
+        (out / old).unlink(missing_ok=True)  # checked by _previous_pages: a unit page inside out/units
     write_json(out / REPORT_MARKER, {"pages": sorted(pages.values()), "run": str(run.path)})
     media_files.remove_stray_temporaries(out / "media")
     return index
@@ -192,15 +208,39 @@ def _previous_pages(out: Path) -> set[str]:
         When `out` is a non-empty folder without this report's marker file: the
         report never overwrites or deletes files it did not write.
     """
+    if out.is_symlink():
+        raise AudioDissectError(f"{out} is a symbolic link; the report is not written through one",
+                                hint="remove the link (the report folder is the run's own)")
     if not out.exists():
         return set()
     marker = out / REPORT_MARKER
     if marker.is_file():
-        return set(read_json(marker).get("pages", []))
+        return _listed_pages(marker)
     if any(out.iterdir()):
         raise AudioDissectError(f"{out} is not empty and holds no audiodissect report",
                                 hint="choose a new or empty folder for --out (nothing was written)")
     return set()
 
 
+def _listed_pages(marker: Path) -> set[str]:
+    """The pages a report marker lists, keeping only unit pages of this report (``units/<slug>.html``).
 
+    The marker is read from the run directory, which may come from anyone: an
+    entry that names anything else (``../``, an absolute path, another folder)
+    is logged and left alone, never deleted.
+    """
+    try:
+        listed = read_json(marker).get("pages", [])
+    except (ValueError, AttributeError, UnicodeDecodeError) as exc:
+        raise AudioDissectError(f"{marker} is not a report marker ({exc})",
+                                hint="remove the report folder and build the report again") from None
+    pages, refused = set(), []
+    for page in listed if isinstance(listed, list) else []:
+        if isinstance(page, str) and PAGE_NAME.fullmatch(page):
+            pages.add(page)
+        else:
+            refused.append(page)
+    if refused:
+        log.warning("%s lists %d entries that are not this report's unit pages (e.g. %r); they are left alone",
+                    marker, len(refused), refused[0])
+    return pages

@@ -33,7 +33,7 @@ class ReportStage(Stage):
             probe = ctx.probe if ctx.has_probe else None
         except AudioDissectError:  # clips held in memory and not given again: the report says it has no audio
             probe = None
-        index = build_report(ctx.run, ctx.config.report, probe=probe, hook=ctx.hook)
+        index = build_report(ctx.run, ctx.config.report, probe=probe, hook=ctx.hook, reopen=False)
         return {"index": str(index)}, index
 
     def load(self, ctx: Context) -> Path:

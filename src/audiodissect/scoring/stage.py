@@ -31,6 +31,14 @@ class ScoreStage(Stage):
                 "audio_text": cfg.identify.tab_backend if cfg.score.audio_text else None,
                 "bootstrap": cfg.score.bootstrap, "seed": cfg.score.seed}
 
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        from ..evidence.backends import evidence_reach
+        from ..text_embedder import text_embedder_reach
+
+        cfg = ctx.config
+        return {"identify.tab_backend": evidence_reach(cfg.identify.tab_backend) if cfg.score.audio_text else None,
+                "identify.text_embedder": text_embedder_reach(cfg.identify.text_embedder)}
+
     def audio_text_predictor(self, ctx: Context) -> ExplanationEvidence | None:
         """The audio-text predictor on the run's held-out clips, or None when ``score.audio_text`` is off."""
         if not ctx.config.score.audio_text:

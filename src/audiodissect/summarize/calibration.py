@@ -116,6 +116,10 @@ def content_sentences(text: str, settings: CalibrationSettings = CalibrationSett
     return kept, removed
 
 
+#: How far float32 embeddings' rounding moves a cosine: differences this small are not "above" a threshold.
+COSINE_ROUNDING = 1e-5
+
+
 def calibrate_sentences(high: Sequence[str], low: Sequence[str], high_embeddings: np.ndarray,
                         low_embeddings: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD
                         ) -> tuple[list[str], list[dict]]:
@@ -129,7 +133,10 @@ def calibrate_sentences(high: Sequence[str], low: Sequence[str], high_embeddings
     low_embeddings : ndarray, shape (L, d)
         Unit-norm sentence embeddings.
     threshold : float
-        Cosine above which a high sentence is deleted.
+        Cosine above which a high sentence is deleted; a cosine within
+        :data:`COSINE_ROUNDING` of it counts as equal (not above), so that
+        identical sentences, whose unit-norm embeddings give 1 give or take a
+        float rounding, are kept by ``threshold=1.0`` on every machine.
 
     Returns
     -------
@@ -149,7 +156,7 @@ def calibrate_sentences(high: Sequence[str], low: Sequence[str], high_embeddings
     best_cos = sims[np.arange(len(high)), best]
     kept, removed = [], []
     for sentence, j, cos in zip(high, best, best_cos):
-        if cos > threshold:
+        if cos > threshold + COSINE_ROUNDING:
             removed.append(_removed(sentence, "similar", f"similar to {low[j]!r} (cos {cos:.2f})",
                                     low_sentence=low[j], cosine=round(float(cos), 4)))
         else:

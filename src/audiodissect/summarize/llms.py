@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from ..llm.base import LLM
-from ..registry import Registry
+from ..registry import Registry, hub_reach
 
 log = logging.getLogger("audiodissect")
 
@@ -41,14 +41,21 @@ def _transformers(model: str, **options: Any) -> LLM:
     return TransformersLLM(model, **options)
 
 
+def _http_reach(target: str) -> str:
+    from ..llm.http import http_target
+
+    return f"sends every prompt (and the API key in $OPENAI_API_KEY, when set) to {http_target(target)[1]}"
+
+
 #: The LLM backends by spec. ``LLMS.register(name, factory)`` adds one; ``remote=True``
 #: marks a backend on a server, which takes ``timeout``, ``concurrency`` and ``retries``
-#: (in-process backends answer one prompt at a time and are not given them).
+#: (in-process backends answer one prompt at a time and are not given them); ``reach`` says
+#: what a backend does outside this process (:meth:`~audiodissect.registry.Registry.reach`).
 LLMS: Registry[LLM] = Registry("LLM")
 LLMS.register("extractive", _extractive)
 LLMS.register("llamacpp", _llamacpp, argument="<path.gguf>", optional=True)
-LLMS.register("http", _http, argument="<model>[@<base_url>]", remote=True)
-LLMS.register("transformers", _transformers, argument="<hub id or folder>")
+LLMS.register("http", _http, argument="<model>[@<base_url>]", remote=True, reach=_http_reach)
+LLMS.register("transformers", _transformers, argument="<hub id or folder>", reach=hub_reach)
 
 
 def load_llm(spec: str, *, cache_path: str | os.PathLike | None = None, timeout: float | None = None,

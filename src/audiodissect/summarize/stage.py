@@ -33,6 +33,8 @@ class SummarizeStage(Stage):
 
     name = "summarize"
     outputs = (f"{UNITS}/summarize.jsonl",)
+    items = "prompts"
+    allow_flag_of_run = "--allow-failed-prompts"
 
     def __init__(self, *, refresh: bool = False):
         self.refresh = refresh
@@ -72,6 +74,16 @@ class SummarizeStage(Stage):
                                              embedder_name=ctx.config.identify.text_embedder,
                                              concepts=concepts, settings=settings),
                 "clips": [clips[i].id for i in rows]}
+
+    def failures_allowed(self, ctx: Context) -> bool:
+        return ctx.config.summarize.allow_failures
+
+    def reaches(self, ctx: Context) -> dict[str, str | None]:
+        from ..text_embedder import text_embedder_reach
+        from .llms import LLMS
+
+        return {"summarize.llm": LLMS.reach(ctx.config.summarize.llm),
+                "identify.text_embedder": text_embedder_reach(ctx.config.identify.text_embedder)}
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[UnitSummary]]:
         import dataclasses

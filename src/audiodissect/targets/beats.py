@@ -35,9 +35,9 @@ import torch
 
 from ..errors import AudioDissectError
 from ..layers import layer_predicate, resolve_layers
-from .base import Target
+from .base import Target, check_weights
 from .beats_config import BEATsConfig
-from .beats_fbank import PATCH_FRAMES, SAMPLE_RATE, fbank_batch
+from .beats_fbank import MIN_SAMPLES, PATCH_FRAMES, SAMPLE_RATE, fbank_batch
 from .beats_model import BEATs
 
 #: Layer patterns dissected by default (the paper's BEATs layers), plus ``predictor`` when present.
@@ -123,6 +123,7 @@ def build_beats(checkpoint: Mapping[str, Any], *, where: str = "the checkpoint")
     model = BEATs(config)
     check_state_dict(model, checkpoint["model"], where=where)
     model.load_state_dict(checkpoint["model"])
+    check_weights(model, where=where)
     return model.eval()
 
 
@@ -212,5 +213,5 @@ def beats_target(path: str | Path, *, device: str | None = None,
         raise AudioDissectError(f"{where}: input_patch_size {model.config.input_patch_size} is not the "
                                 f"release's {PATCH_FRAMES}, which the front end pads short clips to")
     return Target(name=f"beats:{path}", module=model, sample_rate=SAMPLE_RATE,
-                  preprocess=beats_preprocess, class_names=names,
+                  preprocess=beats_preprocess, class_names=names, min_samples=MIN_SAMPLES,  # one patch, as padded
                   default_layers=list(resolve_layers(model, layer_predicate(patterns))))  # module order

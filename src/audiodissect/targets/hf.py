@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,12 @@ def _from_pretrained(where: str, **kwargs: Any):
 
 
 def _load_error(source: str, exc: BaseException | None) -> AudioDissectError:
+    if isinstance(exc, pickle.UnpicklingError):  # torch's own text is long and holds terminal escapes
+        return AudioDissectError(
+            f"the Hugging Face model {source!r} holds weights in a pickle file with objects other than tensors, "
+            "which are not loaded for safety (torch.load with weights_only=True refused them)",
+            hint="use a model saved as safetensors (save_pretrained's default), or convert the .bin file where you "
+                 "trust it")
     if exc is None:
         reason = "it is not in the local cache and the model hub cannot be reached"
     else:
@@ -103,20 +110,20 @@ def load_hf(source: str, *, local_files_only: bool | None = None):
     if path.is_dir():
         try:
             return _from_pretrained(str(path))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
             raise _load_error(source, exc) from None
     if _looks_like_path(source):
         raise AudioDissectError(f"no model directory at {source}",
                                 hint="pass a directory saved with save_pretrained, or a hub model id")
     try:
         return _from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
         cached_error = exc
     if local_files_only or not hub_reachable():
         raise _load_error(source, cached_error if local_files_only else None)
     try:
         return _from_pretrained(source)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
         raise _load_error(source, exc) from None
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import AudioDissectError
 from ..progress import ProgressHook, track
-from .base import Target
+from .base import Target, require_logits
 
 
 def clip_logits(target: Target, waveforms: Iterable[np.ndarray], *, batch_size: int = 16,
@@ -39,7 +39,8 @@ def clip_logits(target: Target, waveforms: Iterable[np.ndarray], *, batch_size: 
                for i in range(0, len(members), batch_size)]
     out: np.ndarray | None = None
     for batch in track(batches, "logits", hook=hook, artefact=target.name):
-        logits = target.logits([clips[i] for i in batch]).float().cpu().numpy()
+        logits = require_logits(target.logits([clips[i] for i in batch]), len(batch), where=target.name) \
+            .float().cpu().numpy().reshape(len(batch), -1)
         if out is None:
             out = np.zeros((len(clips), logits.shape[1]), dtype=np.float32)
         out[batch] = logits

@@ -67,10 +67,12 @@ def from_module(module: torch.nn.Module, *, sample_rate: int,
     forward : callable, optional
         ``forward(module, inputs) -> output``, `inputs` being what
         `preprocess` made. Default: ``module(inputs)`` (``module(**inputs)``
-        for a dict), its ``.logits`` when it has them. An output with the B
-        clips on axis 0 counts as the clips' logits; any other output (None,
-        a dict, frame-wise scores) means no logits, and recording returns an
-        (n, 0) logits array.
+        for a dict), its ``.logits`` when it has them. The clips' logits are
+        found in the output as :func:`~audiodissect.targets.base.find_logits`
+        says (a tensor with the B clips on axis 0, a dict's ``logits``, a
+        tuple's first (B, K) tensor); an output without them (None,
+        frame-wise scores) means no logits, and recording returns an (n, 0)
+        logits array (with a warning unless the output was None).
     layouts : dict of str to str, optional
         Output layout per layer path or glob pattern, for layers whose units
         the module type does not place: B the clips, C the units, any other

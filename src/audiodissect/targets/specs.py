@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AudioDissectError
-from ..registry import Registry
+from ..registry import Registry, hub_reach
 
 
 def _demo_cnn(*, device: str | None = None, **options: Any) -> Any:
@@ -27,15 +27,30 @@ def _yamnet(*, device: str | None = None, **options: Any) -> Any:
     return yamnet_target(device=device)
 
 
+def check_options(target: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
+    """Refuse a model option the loader of `target` does not take, naming those it does."""
+    if "trust_remote_code" in options:
+        raise AudioDissectError(f"{target} does not run a model repository's own code (trust_remote_code)",
+                                hint="load such a model yourself in Python (from_pretrained(..., "
+                                     "trust_remote_code=True) once you have read its code) and dissect the module: "
+                                     "Dissection(model, sample_rate=..., preprocess=...)")
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise AudioDissectError(f"{target} takes no option {', '.join(map(repr, unknown))}",
+                                hint=f"its options: {', '.join(accepted) or 'none'}")
+
+
 def _hf(source: str, *, device: str | None = None, **options: Any) -> Any:
     from .hf import hf_target
 
+    check_options("hf:", options, ("local_files_only",))
     return hf_target(source, device=device, **options)
 
 
 def _beats(path: str, *, device: str | None = None, **options: Any) -> Any:
     from .beats import beats_target
 
+    check_options("beats:", options, ("class_map",))
     return beats_target(path, device=device, **options)
 
 
@@ -44,7 +59,7 @@ def _beats(path: str, *, device: str | None = None, **options: Any) -> Any:
 TARGETS: Registry[Any] = Registry("target model")
 TARGETS.register("demo-cnn", _demo_cnn)
 TARGETS.register("yamnet", _yamnet)
-TARGETS.register("hf", _hf, argument="<model id or local path>")
+TARGETS.register("hf", _hf, argument="<model id or local path>", reach=hub_reach)
 TARGETS.register("beats", _beats, argument="<checkpoint path>")
 
 

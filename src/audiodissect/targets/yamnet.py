@@ -281,4 +281,5 @@ def yamnet_target(*, device: str | None = None) -> Target:
         model = model.to(device)
     layers = [f"layers.{name}" for name, _ in model.layers.named_children()] + ["classifier"]
     return Target(name="yamnet", module=model, sample_rate=YAMNET.sample_rate,
-                  preprocess=YAMNetPreprocess(), class_names=class_names(), default_layers=layers)
+                  preprocess=YAMNetPreprocess(), class_names=class_names(), default_layers=layers,
+                  min_samples=YAMNET.min_samples)  # one patch: what YAMNet zero-pads a shorter clip to
