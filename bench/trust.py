@@ -116,10 +116,17 @@ def report_run(path: str, *, causal: bool) -> None:
     from audiodissect.identify import flip_shares
 
     print("\n4. names that flip under noise of std 0.02 of each waveform (95% Wilson interval), mean bootstrap "
-          "survival")
+          "survival; then the flips among confident and among ambiguous names")
+    status = {r.unit: r.status for r in run.read_units("names")}
     for r in flip_shares(stability):
+        split = []
+        for kind in ("named", "ambiguous"):
+            mine = [s for s in stability if s.layer == r["layer"] and status[s.unit] == kind]
+            if mine:
+                split.append(f"{kind} {sum(s.noise_flipped for s in mine)} of {len(mine)}")
         print(f"{r['layer']:<28} {r['flipped']:>4} of {r['units']:>5}: {100 * r['share_flipped']:.0f}% "
-              f"({100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%), survival {r['survival']:.2f}")
+              f"({100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%), survival {r['survival']:.2f}; "
+              + ", ".join(split))
     if causal:
         from audiodissect.prune import causal_summary
 
