@@ -21,7 +21,7 @@ LAYERS = [
     {"config", "rundir", "stage", "llm", "evidence"},
     {"captioners"},
     {"record", "describe", "identify", "summarize"},
-    {"scoring", "prune", "planted", "analyses"},
+    {"scoring", "prune", "planted", "analyses", "sae"},
     {"report"},
     {"results", "dissection"},
     {"cli", "__main__"},

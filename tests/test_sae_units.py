@@ -1,0 +1,214 @@
+"""SAE latents as units: attached to a model, recorded, ablated (exactly), and dissected through the stages."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import audiodissect as ad
+from audiodissect.cli import main
+from audiodissect.errors import AudioDissectError
+from audiodissect.layers import resolve_layers
+from audiodissect.progress import silent
+from audiodissect.prune.ablation import ablate
+from audiodissect.record.hooks import recording
+from audiodissect.sae import (SparseAutoencoder, attach_sae, attached_saes, detach_all, detach_sae, load_sae,
+                              save_sae)
+from stage_fixtures import CLASSES, PROBE_OPTIONS, make_target, write_descriptions
+
+
+class Flat(torch.nn.Module):
+    """x (B, 3) -> lin (identity) -> head: the layer's output is exactly its input."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 3)
+        self.head = torch.nn.Linear(3, 2)
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.eye(3))
+            self.lin.bias.zero_()
+            self.head.weight.copy_(torch.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]]))
+            self.head.bias.zero_()
+
+    def forward(self, x):
+        return self.head(self.lin(x))
+
+
+class Frames(torch.nn.Module):
+    """x (B, 2, T) -> conv (identity 1x1) -> mean over time -> head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(2, 2, 1)
+        self.head = torch.nn.Linear(2, 1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(2).unsqueeze(-1))
+            self.conv.bias.zero_()
+            self.head.weight.fill_(1.0)
+            self.head.bias.zero_()
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean(dim=2))
+
+
+def identity_sae(d, k):
+    eye = torch.eye(d)
+    return SparseAutoencoder.from_weights(eye, torch.zeros(d), eye.clone(), torch.zeros(d), k=k)
+
+
+def test_latents_are_a_module_path_that_recording_sees_and_sae_colon_names():
+    model = Flat()
+    path = attach_sae(model, "lin", identity_sae(3, k=2))
+    assert path == "sae.lin" and "sae.lin" in dict(model.named_modules())
+    assert list(resolve_layers(model, ["lin", "sae:lin"])) == ["lin", "sae.lin"]
+    assert list(resolve_layers(model, ["sae:l*"])) == ["sae.lin"]
+    x = torch.tensor([[2.0, 1.0, 3.0], [-1.0, 4.0, 0.5]])
+    with recording(model, ["lin", "sae.lin"], n_rows=2) as rec:
+        rec.rows = [0, 1]
+        logits = model(x)
+    assert rec.arrays["sae.lin"].tolist() == [[2.0, 0.0, 3.0], [0.0, 4.0, 0.5]]  # the top 2 of each row
+    assert torch.equal(logits, Flat()(x))  # attached but not ablated: the model computes what it did
+    with pytest.raises(AudioDissectError, match="no sparse autoencoder is attached to 'head'"):
+        resolve_layers(model, ["sae:head"])
+
+
+def test_ablating_a_latent_removes_exactly_its_decoder_contribution():
+    model = Flat()
+    sae = identity_sae(3, k=2)
+    sae.load_weights({**sae.weights(), "b_dec": torch.tensor([0.5, 0.0, 0.0])})  # a reconstruction error remains
+    attach_sae(model, "lin", sae)
+    x = torch.tensor([[2.0, 1.0, 3.0]])
+    z = sae(x)  # latents [1.5, 0, 3]: their contributions are 1.5 e0 and 3 e2
+    assert z.tolist() == [[1.5, 0.0, 3.0]]
+    with ablate(model, ["sae.lin#2"]), recording(model, ["lin"], n_rows=1) as rec:
+        rec.rows = [0]
+        out = model(x)
+    assert rec.arrays["lin"].tolist() == [[2.0, 1.0, 0.0]]  # lin's output minus 3 e2; the rest kept
+    assert out.tolist() == Flat().head(torch.tensor([[2.0, 1.0, 0.0]])).tolist()
+    with ablate(model, ["sae.lin#0", "sae.lin#2"]):
+        assert model(x).tolist() == Flat().head(torch.tensor([[0.5, 1.0, 0.0]])).tolist()
+    with pytest.raises(AudioDissectError, match="3 units; no unit 3"):
+        with ablate(model, ["sae.lin#3"]):
+            pass
+
+
+@pytest.mark.parametrize("pool", ["mean", "max", "first"])
+def test_ablation_on_a_conv_layer_shifts_every_frame_so_the_pooled_output_loses_the_contribution(pool):
+    model = Frames()
+    attach_sae(model, "conv", identity_sae(2, k=2), pool=pool)
+    x = torch.tensor([[[1.0, 3.0, 2.0], [4.0, 0.0, 2.0]]])  # (B=1, 2 units, T=3)
+    pooled = {"mean": [2.0, 2.0], "max": [3.0, 4.0], "first": [1.0, 4.0]}[pool]
+    with recording(model, ["conv", "sae.conv"], n_rows=1, pool=pool) as rec:
+        rec.rows = [0]
+        model(x)
+    assert rec.arrays["sae.conv"].tolist() == [pooled]
+    with ablate(model, ["sae.conv#1"]), recording(model, ["conv"], n_rows=1, pool=pool) as rec:
+        rec.rows = [0]
+        model(x)
+    assert rec.arrays["conv"].tolist() == [[pooled[0], 0.0]]
+
+
+def test_copies_pickles_detaching_and_nested_layers():
+    model = torch.nn.Module()
+    model.block = torch.nn.Linear(2, 2)
+    model.block.inner = torch.nn.Linear(2, 2)  # a child the block's forward never calls: a layer path all the same
+    attach_sae(model, "block", identity_sae(2, k=1))
+    attach_sae(model, "block.inner", identity_sae(2, k=2))
+    assert set(attached_saes(model)) == {"block", "block.inner"}
+    assert {"sae.block", "sae.block.inner"} <= set(dict(model.named_modules()))
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        hook = next(iter(clone.block._forward_hooks.values()))
+        assert hook.sae is clone.sae.block  # the copy's hook drives the copy's SAE
+    detach_sae(model, "block")
+    assert set(attached_saes(model)) == {"block.inner"} and "sae.block.inner" in dict(model.named_modules())
+    assert not model.block._forward_hooks
+    detach_all(model)
+    assert not hasattr(model, "sae") and not model.block.inner._forward_hooks
+
+
+def test_attaching_checks_the_layer_and_the_model():
+    with pytest.raises(AudioDissectError, match="has 3 units; the SAE reads 2"):
+        attach_sae(Flat(), "lin", identity_sae(2, k=1))
+    with pytest.raises(AudioDissectError, match="unknown layer 'lim'"):
+        attach_sae(Flat(), "lim", identity_sae(3, k=1))
+    with pytest.raises(AudioDissectError, match="bare Sequential"):
+        attach_sae(torch.nn.Sequential(torch.nn.Linear(3, 3)), "0", identity_sae(3, k=1))
+    model = Flat()
+    model.sae = torch.nn.Linear(1, 1)
+    with pytest.raises(AudioDissectError, match="already has an attribute 'sae'"):
+        attach_sae(model, "lin", identity_sae(3, k=1))
+    model = Flat()
+    attach_sae(model, "lin", identity_sae(3, k=1))
+    with pytest.raises(AudioDissectError, match="SAE's own layer"):
+        attach_sae(model, "sae.lin", identity_sae(3, k=1))
+
+
+# -- through the stages -----------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    probe = ad.load_probe("soundbank", **PROBE_OPTIONS)
+    descriptions = tmp_path / "descriptions.json"
+    write_descriptions(descriptions, probe)
+    d = ad.Dissection(make_target(), probe, tmp_path / "run", factory="stage_fixtures:make_target", hook=silent)
+    d.record(layers=["conv", "classifier"])
+    d.describe(f"file:{descriptions}")
+    return d, tmp_path
+
+
+def test_latents_go_through_identify_summarize_score_prune_and_report(tiny_run):
+    d, tmp = tiny_run
+    training = d.train_sae("conv", k=2, d_sae=8, epochs=30, batch_size=8)
+    heldout = sum(c.split == "heldout" for c in d.run_dir.clips())
+    assert training.latents == "sae.conv" and training.report.heldout.rows == heldout > 0
+    assert d.config.sae.attached == ["conv"]
+    assert sorted(p.name for p in training.folder.iterdir()) == ["cfg.json", "sae_weights.safetensors",
+                                                                 "training.json"]
+    acts = d.record(layers=["conv", "sae:conv", "classifier"])
+    assert list(acts) == ["conv", "sae.conv", "classifier"] and acts["sae.conv"].shape == (18, 8)
+    assert acts.output_layer == "classifier"
+    rows = d.run_dir.probe_rows()
+    expected = training.sae.encode(torch.from_numpy(np.asarray(acts["conv"])[rows])).numpy()
+    np.testing.assert_allclose(np.asarray(acts["sae.conv"])[rows], expected, rtol=1e-5, atol=1e-6)
+
+    units = d.identify(methods=["db"], similarities=["cos3"]).to_pandas()
+    assert (units["layer"] == "sae.conv").sum() == 8
+    assert len([r for r in d.summarize() if r["layer"] == "sae.conv"]) == 8
+    assert {r["layer"] for r in d.score(audio_text=False)} >= {"sae.conv"}
+    latent_units = [u for u in units["unit"] if u.startswith("sae.conv#")][:3]
+    pruned = d.prune("trumpet", units=latent_units, strategies=["units"])
+    assert pruned.selections[0].units == latent_units and pruned.results[0].units_pruned == 3
+    assert "sae.conv" in d.report().read_text()
+    assert d.run_dir.unnamed_files() == []
+
+    again = ad.Dissection.open(tmp / "run")  # reopened: the model comes back with its SAE attached
+    assert "sae.conv" in dict(again.target.module.named_modules())
+    trained_again = again.train_sae("conv", k=2, d_sae=8, epochs=30, batch_size=8)
+    assert torch.equal(trained_again.sae.W_dec, training.sae.W_dec)  # the stage's result is reused
+    assert again.runner.outcomes["sae:conv"].reused
+
+
+def test_an_sae_trained_elsewhere_is_attached_from_its_files_and_by_the_command_line(tiny_run):
+    d, tmp = tiny_run
+    g = torch.Generator().manual_seed(3)
+    outside = SparseAutoencoder.from_weights(torch.randn(4, 6, generator=g), torch.zeros(6),
+                                             torch.randn(6, 4, generator=g), torch.zeros(4), k=2)
+    folder = save_sae(outside, tmp / "elsewhere")
+    run = str(tmp / "run")
+    assert main(["sae", "attach", "--run", run, "--layer", "conv", "--path", str(folder)]) == 0
+    reopened = ad.Dissection.open(run)
+    assert reopened.run_dir.layers() == ["conv", "classifier", "sae.conv"]
+    kept = load_sae(tmp / "run" / "sae" / "conv")
+    assert all(torch.equal(a, b) for a, b in zip(kept.weights().values(), outside.weights().values()))
+    assert (tmp / "run" / "sae" / "conv" / "source.json").exists()
+    with pytest.raises(AudioDissectError, match="reads 4"):
+        reopened.attach_sae("classifier", folder)
+
+    assert main(["sae", "train", "--run", run, "--layer", "conv", "--k", "1", "--d-sae", "4", "--epochs", "5"]) == 0
+    trained = load_sae(tmp / "run" / "sae" / "conv")
+    assert trained.d_sae == 4 and not (tmp / "run" / "sae" / "conv" / "source.json").exists()
+    assert ad.Dissection.open(run).activations()["sae.conv"].shape == (18, 4)
+    assert main(["sae", "train", "--run", run, "--layer", "sae.conv"]) == 2  # latents are not a model layer
