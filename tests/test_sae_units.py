@@ -212,3 +212,74 @@ def test_an_sae_trained_elsewhere_is_attached_from_its_files_and_by_the_command_
     assert trained.d_sae == 4 and not (tmp / "run" / "sae" / "conv" / "source.json").exists()
     assert ad.Dissection.open(run).activations()["sae.conv"].shape == (18, 4)
     assert main(["sae", "train", "--run", run, "--layer", "sae.conv"]) == 2  # latents are not a model layer
+
+
+# -- neurons against latents, and the planted superposition layer --------------------------------
+
+def test_confident_names_keep_their_top_concept_under_resampling():
+    from audiodissect.sae.compare import confident_names, mean_interval
+
+    rng = np.random.default_rng(0)
+    evidence = rng.random((300, 3)).astype(np.float32)
+    acts = np.stack([evidence[:, 0] + 0.01 * rng.normal(size=300),   # tuned to concept 0
+                     rng.normal(size=300),                           # noise
+                     np.zeros(300)], axis=1).astype(np.float32)      # dead
+    top1, confident = confident_names(evidence, acts, similarity="cos3", resamples=20)
+    assert top1[0] == 0 and top1[2] == -1
+    assert confident.tolist()[0] and not confident.tolist()[2]
+    mean, low, high = mean_interval([0.1, 0.2, 0.3, 0.4])
+    assert mean == pytest.approx(0.25) and 0.1 <= low < mean < high <= 0.4
+    assert all(np.isnan(v) for v in mean_interval([None]))
+
+
+def test_recovery_needs_the_right_name_and_a_pure_unit():
+    from audiodissect.sae.superposition import recovery
+
+    truth = np.repeat(np.eye(3), 20, axis=0)  # 60 clips, one concept each
+    pure = truth[:, 0]
+    mixed = truth[:, 1] + 0.9 * truth[:, 2]   # carries b most, but not alone
+    result = recovery(np.stack([pure, mixed], axis=1), truth, ["a", "b"], ["a", "b", "c"])
+    assert result["recovered_concepts"] == ["a"] and result["recovered"] == pytest.approx(1 / 3)
+    assert result["named_only"] == pytest.approx(2 / 3) and result["pure_units"] == 0.5
+    assert recovery(np.stack([pure, mixed], axis=1), truth, ["c", None], ["a", "b", "c"])["recovered"] == 0
+
+
+def test_a_superposed_layer_mixes_its_concepts_by_a_fixed_rotation(tmp_path, monkeypatch):
+    from audiodissect.sae.superposition import CONCEPTS_LAYER, random_rotation_rows, superposed_target
+
+    rows = random_rotation_rows(5, 3, seed=1)
+    torch.testing.assert_close(rows @ rows.T, torch.eye(3))
+    assert torch.equal(rows, random_rotation_rows(5, 3, seed=1))
+    with pytest.raises(AudioDissectError, match="units <= concepts"):
+        random_rotation_rows(2, 3)
+    target = superposed_target(make_target(), units=2, seed=0)
+    waves = [np.random.default_rng(i).normal(size=16000).astype(np.float32) for i in range(4)]
+    with recording(target.module, [CONCEPTS_LAYER, "planted"], n_rows=4) as rec:
+        rec.rows = np.arange(4)
+        target.logits(waves)
+    concepts, mixed = rec.arrays[CONCEPTS_LAYER], rec.arrays["planted"]
+    np.testing.assert_allclose(concepts.sum(axis=1), 1.0, rtol=1e-5)  # class probabilities
+    np.testing.assert_allclose(mixed, concepts @ target.module.planted.mixing.numpy().T, rtol=1e-5, atol=1e-6)
+    assert target.module.planted.names == CLASSES
+
+
+def test_neurons_and_latents_compared_on_one_run(tiny_run):
+    from audiodissect.sae.compare import naming_rows, pruning_rows, score_rows
+
+    d, _ = tiny_run
+    d.train_sae("conv", k=2, d_sae=8, epochs=30, batch_size=8)
+    d.record(layers=["conv", "sae:conv", "classifier"])
+    d.identify(methods=["db"], similarities=["cos3"])
+    d.summarize()
+    d.score(audio_text=False)
+    groups = {"neurons": "conv", "latents": "sae.conv"}
+    naming = naming_rows(d.run_dir, groups, pairs=[("db", "cos3")], resamples=5)
+    assert [(r["group"], r["units"]) for r in naming] == [("neurons", 4), ("latents", 8)]
+    assert all(0 <= r["confident"] <= 1 and r["live"] <= r["units"] for r in naming)
+    scores = score_rows(d.run_dir, groups)
+    assert scores and all(r["predictor"] == "description" and r["neurons_n"] <= 4 for r in scores)
+    table, rows = pruning_rows(d.run_dir, d.target, d.probe, groups, concepts=["trumpet"], method="db",
+                               similarity="cos3")
+    assert {r.strategy for r in rows} <= {"neurons/db", "latents/db", "random"}
+    assert all(r.units_pruned <= naming[1]["live"] for r in rows if r.strategy == "latents/db")
+    assert {row["strategy"] for row in table} >= {"neurons/db", "latents/db"}
