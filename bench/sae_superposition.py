@@ -90,7 +90,8 @@ def main() -> None:
             if result["recovered"] > best[name][0]:
                 best[name] = (result["recovered"], f"{method}/{similarity}")
         print(f"{method:7} {similarity:13}" + "".join(f" {cell:>26}" for cell in cells))
-    print("best: " + ", ".join(f"{name} {100 * share:.1f} % ({pair})" for name, (share, pair) in best.items()))
+    print("best: " + ", ".join(f"{name} {100 * share:.1f} % ({pair or 'every pair'})"
+                               for name, (share, pair) in best.items()))
 
 
 if __name__ == "__main__":

@@ -183,6 +183,11 @@ def test_latents_go_through_identify_summarize_score_prune_and_report(tiny_run):
     assert pruned.selections[0].units == latent_units and pruned.results[0].units_pruned == 3
     assert "sae.conv" in d.report().read_text()
     assert d.run_dir.unnamed_files() == []
+    from audiodissect.prune.strategies import Selection
+
+    saved = torch.load(d.save_pruned_weights(Selection("units", "trumpet", ["conv#1"]), tmp / "pruned.pt"))
+    assert set(saved) == set(make_target().module.state_dict()) and float(saved["conv.weight"][1].abs().sum()) == 0
+    assert "sae.conv" in dict(d.target.module.named_modules())  # the run's model keeps its SAE
 
     again = ad.Dissection.open(tmp / "run")  # reopened: the model comes back with its SAE attached
     assert "sae.conv" in dict(again.target.module.named_modules())

@@ -565,6 +565,10 @@ class Dissection:
         from .prune.ablation import zero_units_
 
         model = zero_units_(copy.deepcopy(self.target.module), list(selection.units))
+        if self.config.sae.attached:  # the model's own weights: attached SAEs are not part of it
+            from .sae import detach_all
+
+            detach_all(model)
         with atomic_path(Path(path)) as tmp:
             torch.save(model.state_dict(), tmp)
         return Path(path)
