@@ -21,7 +21,7 @@ LAYERS = [
     {"config", "rundir", "stage", "trust", "llm", "evidence"},
     {"captioners"},
     {"record", "describe", "identify", "summarize"},
-    {"scoring", "prune", "planted", "analyses"},
+    {"scoring", "prune", "planted", "analyses", "sae"},
     {"report"},
     {"results", "arguments", "dissection"},
     {"cli", "__main__"},

@@ -8,10 +8,10 @@ from pathlib import Path
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def example_block() -> str:
+def example_block(name: str = "python-api") -> str:
     text = README.read_text(encoding="utf-8")
-    found = re.search(r"<!-- example: python-api[^>]*-->\s*```python\n(.*?)```", text, re.S)
-    assert found, "the README lost its Python example"
+    found = re.search(rf"<!-- example: {name}[^>]*-->\s*```python\n(.*?)```", text, re.S)
+    assert found, f"the README lost its {name} example"
     return found.group(1)
 
 
@@ -27,3 +27,19 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     index = Path(lines[-1])
     assert index == Path("runs/tiny/report/index.html") and (tmp_path / index).exists()
     assert (tmp_path / "runs/tiny/units/summarize.jsonl").exists()
+
+
+def test_readme_sae_example_trains_an_sae_and_dissects_its_latents(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(example_block("sae"), str(README), "exec"), {"__name__": "readme_sae_example"})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "sae.layers.layer4_pointwise 256 8.0"
+    assert any("sae.layers.layer4_pointwise#" in line for line in lines[1:])  # latents named like neurons
+    assert any(line.startswith("tab ") for line in lines)  # the pruning table
+    run = tmp_path / "runs/yamnet-sae"
+    assert Path(lines[-1]) == Path("runs/yamnet-sae/report/index.html") and (run / "report/index.html").exists()
+    assert sorted(p.name for p in (run / "sae/layers.layer4_pointwise").iterdir()) == [
+        "cfg.json", "sae_weights.safetensors", "training.json"]

@@ -258,6 +258,44 @@ class ReportConfig:
 
 
 @dataclasses.dataclass
+class SaeConfig:
+    """Sparse autoencoders (TopK, BatchTopK) trained on a layer's recorded activations, and those attached.
+
+    An attached SAE reads its layer's pooled output; its latents are the units of the
+    layer ``sae:<layer>`` (module path ``sae.<layer>``), recorded, named, scored and
+    pruned like neurons (see :mod:`audiodissect.sae`).
+    """
+
+    architecture: str = setting("topk", choices=("topk", "batchtopk"),
+                                help="topk: k latents per row; batchtopk: k per row on average over a batch "
+                                     "(saved as JumpReLU with one threshold, as SAELens does)")
+    expansion_factor: float = setting(4.0, min=0.01, help="latents per unit of the layer (ignored when d_sae is set)")
+    d_sae: int | None = setting(None, min=1, help="number of latents (default: expansion_factor x the layer's units)")
+    k: int = setting(8, min=1, help="active latents per row (per row on average for batchtopk)")
+    lr: float = setting(1e-3, min=0.0, help="Adam learning rate")
+    epochs: int = setting(200, min=1, help="passes over the training rows (ignored when steps is set)")
+    steps: int | None = setting(None, min=1, help="optimizer steps (default: epochs x batches per epoch)")
+    batch_size: int = setting(256, min=1, help="rows per step, read from the memory-mapped activations")
+    seed: int = setting(0, min=0, help="seed of the initialisation, the row order and resampling")
+    dead_latents: str = setting("auxk", choices=("auxk", "resample", "none"),
+                                help="dead-latent handling: auxk (the top aux_k dead latents learn to reconstruct "
+                                     "the error), resample (dead latents are re-initialised towards badly "
+                                     "reconstructed rows), none")
+    dead_after_epochs: float = setting(1.0, min=0.001, help="a latent is dead when it fired on none of the last "
+                                                            "this many epochs' rows")
+    aux_k: int | None = setting(None, min=1, help="dead latents in the AuxK loss (default: half the layer's units)")
+    aux_coefficient: float = setting(1 / 32, min=0.0, help="weight of the AuxK loss")
+    threshold_lr: float = setting(0.01, min=0.0, max=1.0, help="batchtopk: rate of the moving average that sets "
+                                                               "the inference threshold")
+    unit_decoder: bool = setting(True, help="keep every decoder row at unit norm during training")
+    normalize: bool = setting(True, help="train on inputs scaled to a mean squared norm of the unit count; the "
+                                         "scale is folded into the saved weights")
+    device: str | None = setting(None, help="torch device for training (default: record.device, else cpu)")
+    attached: list[str] = setting(factory=list, help="layers whose SAE (the run's sae/<layer>/ files) is attached "
+                                                     "to the model, its latents the units of sae:<layer>")
+
+
+@dataclasses.dataclass
 class ExecutorConfig:
     """Where embarrassingly parallel work runs (recording's clip shards): in this process, or on Ray."""
 
@@ -289,6 +327,7 @@ class RunConfig:
     prune: PruneConfig = setting(factory=PruneConfig)
     analyze: AnalyzeConfig = setting(factory=AnalyzeConfig)
     report: ReportConfig = setting(factory=ReportConfig)
+    sae: SaeConfig = setting(factory=SaeConfig)
     executor: ExecutorConfig = setting(factory=ExecutorConfig)
     stages: list[str] = setting(factory=lambda: list(RUN_STAGES), choices=STAGES,
                                 help="stages `run` walks, in their fixed order (default: all but importance)")

@@ -382,6 +382,10 @@ class Dissection:
         if self.config.record.layouts:  # the settings' layouts, over the model's own
             layouts = check_layouts(self.config.record.layouts)
             target = dataclasses.replace(target, layouts={**target.layouts, **layouts})
+        if self.config.sae.attached:  # the run's SAEs, whose latents are layers sae:<layer>
+            from .sae import attach_run_saes
+
+            attach_run_saes(target, self.run_dir, self.config.sae.attached, pool=self.config.record.pool)
         return target
 
     def _open_probe(self) -> ProbeSet:
@@ -655,6 +659,10 @@ class Dissection:
         from .prune.ablation import zero_units_
 
         model = zero_units_(copy.deepcopy(self.target.module), list(selection.units))
+        if self.config.sae.attached:  # the model's own weights: attached SAEs are not part of it
+            from .sae import detach_all
+
+            detach_all(model)
         with atomic_path(Path(path)) as tmp:
             torch.save(model.state_dict(), tmp)
         return Path(path)
@@ -747,6 +755,79 @@ class Dissection:
 
         self._update("report", units_per_layer=units_per_layer)
         return self._stage(ReportStage()).value
+
+    # -- sparse autoencoders -------------------------------------------------------
+    def train_sae(self, layer: str, *, attach: bool = True, architecture: str | None = None,
+                  k: int | None = None, expansion_factor: float | None = None, d_sae: int | None = None,
+                  lr: float | None = None, epochs: int | None = None, steps: int | None = None,
+                  batch_size: int | None = None, seed: int | None = None, dead_latents: str | None = None,
+                  device: str | None = None) -> Any:
+        """Train a sparse autoencoder on `layer`'s recorded activations (probe clips), measured on held-out clips.
+
+        The SAE is saved in SAELens's format under ``sae/<layer>/`` and, with
+        `attach`, attached to the model: its latents are then the layer
+        ``sae:<layer>`` (module path ``sae.<layer>``) to record, identify,
+        summarise, score and prune like any other. Settings left out keep the
+        run's ``sae`` section (:class:`~audiodissect.config.SaeConfig`).
+
+        Parameters
+        ----------
+        layer : str
+            A recorded layer (module path).
+        attach : bool
+            Attach the trained SAE to the model (and list it in ``sae.attached``).
+        architecture : {"topk", "batchtopk"}, optional
+        k, expansion_factor, d_sae, lr, epochs, steps, batch_size, seed, dead_latents, device
+            Training settings (see :class:`~audiodissect.config.SaeConfig`).
+
+        Returns
+        -------
+        SaeTraining
+            ``.sae``, ``.report`` (``.report.heldout.fve``, ``.l0``, ``.dead``), ``.folder``, ``.latents``.
+        """
+        from .sae import SaeTrainStage
+
+        self._update("sae", architecture=architecture, k=k, expansion_factor=expansion_factor,
+                     d_sae=d_sae, lr=lr, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed,
+                     dead_latents=dead_latents, device=device)
+        training = self._stage(SaeTrainStage(layer)).value
+        if attach:
+            self.attach_sae(layer)
+        return training
+
+    def attach_sae(self, layer: str, source: str | os.PathLike | Any = None) -> str:
+        """Attach an SAE to `layer`: its latents become the layer ``sae:<layer>`` (module path ``sae.<layer>``).
+
+        Parameters
+        ----------
+        layer : str
+            The model layer the SAE reads.
+        source : path or SparseAutoencoder, optional
+            A folder in SAELens's format (``cfg.json`` + ``sae_weights.safetensors``,
+            e.g. an SAE trained elsewhere) or an SAE object, copied into the run's
+            ``sae/<layer>/``; default: the SAE trained there by :meth:`train_sae`.
+
+        Returns
+        -------
+        str
+            The latents' module path.
+        """
+        from .sae import attach_run_saes, import_sae, latent_path
+
+        if source is not None:
+            import_sae(self.run_dir, layer, source)
+        attached = [name for name in self.config.sae.attached if name != layer] + [layer]
+        self._update("sae", attached=attached)
+        if "target" in self.context.__dict__:  # the model is open: attach now (else when it is opened)
+            attach_run_saes(self.target, self.run_dir, [layer], pool=self.config.record.pool)
+        else:
+            from .rundir import SAE_CFG
+
+            if not self.run_dir.file(SAE_CFG, layer=layer).exists():
+                raise AudioDissectError(f"{self.path} holds no SAE for layer {layer!r}",
+                                        hint="train one (train_sae) or give its folder (attach_sae(layer, path))")
+        self._save()
+        return latent_path(layer)
 
     # -- everything --------------------------------------------------------------
     def run(self, stages: Sequence[str] | None = None, *, refresh_cache: bool = False) -> dict[str, StageOutcome]:

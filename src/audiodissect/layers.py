@@ -23,6 +23,36 @@ UNIT_TYPES = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d
 
 _GLOB = set("*?[")
 
+#: ``sae:<layer>`` names the latents of the sparse autoencoder attached to ``<layer>`` (globs allowed):
+#: the module whose ``latent_host`` attribute is that layer (``sae.<layer>``, see :mod:`audiodissect.sae`).
+LATENT_PREFIX = "sae:"
+
+
+def latent_layers(module: torch.nn.Module) -> dict[str, str]:
+    """``{layer: module path}`` of the latent layers in `module`: submodules with a ``latent_host`` attribute."""
+    found = {}
+    for name, sub in module.named_modules():
+        host = getattr(sub, "latent_host", None)
+        if name and isinstance(host, str) and host:
+            found[host] = name
+    return found
+
+
+def _latent_matches(module: torch.nn.Module, pattern: str) -> list[str]:
+    """The module paths ``sae:<pattern>`` names (an exact layer, or a glob over layers)."""
+    wanted = pattern[len(LATENT_PREFIX):]
+    latents = latent_layers(module)
+    if wanted in latents:
+        return [latents[wanted]]
+    matches = [path for host, path in latents.items() if fnmatch.fnmatchcase(host, wanted)] \
+        if _GLOB & set(wanted) else []
+    if not matches:
+        raise AudioDissectError(f"no sparse autoencoder is attached to {wanted!r}",
+                                hint=("attached: " + ", ".join(LATENT_PREFIX + h for h in latents)) if latents else
+                                "train one (Dissection.train_sae(layer), `audiodissect sae train`) or attach one "
+                                "(Dissection.attach_sae(layer, folder))")
+    return matches
+
 
 class LayerSelection(list):
     """Module paths (a list of str) plus the groups whose order the forward pass decides.
@@ -69,7 +99,8 @@ def resolve_layers(module: torch.nn.Module, layers: LayerFilter, *, one_group: b
     module : torch.nn.Module
     layers : str, sequence of str, or callable
         Exact paths and glob patterns (each must match at least one path), or
-        a predicate on paths. A :class:`LayerSelection` is returned as it is.
+        a predicate on paths. ``sae:<layer>`` names the latents of the SAE attached
+        to ``<layer>`` (:data:`LATENT_PREFIX`). A :class:`LayerSelection` is returned as it is.
     one_group : bool
         Treat all the chosen paths as one group to be put in forward order
         (for a target's default layers).
@@ -103,6 +134,9 @@ def resolve_layers(module: torch.nn.Module, layers: LayerFilter, *, one_group: b
     for pattern in patterns:
         if pattern in known:
             groups.append([pattern])
+            continue
+        if pattern.startswith(LATENT_PREFIX):
+            groups.append(_latent_matches(module, pattern))
             continue
         matches = [n for n in names if fnmatch.fnmatchcase(n, pattern)] if _GLOB & set(pattern) else []
         if not matches:

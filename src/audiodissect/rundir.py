@@ -19,6 +19,8 @@ the run's)::
     score/                     explanation-score tables
     pruning/                   selections, ablation results, pruning, class-drop and importance tables
     planted/                   planted-unit benchmark tables
+    sae/<layer>/               a sparse autoencoder on one layer: SAELens's cfg.json and sae_weights.safetensors,
+                               and training.json (trained here) or source.json (copied from elsewhere)
     analysis/                  the paper's analyses (CSV, JSON, PNG)
     report/                    the static HTML report
     cache/                     LLM answers (llm.sqlite) and other per-run caches
@@ -86,6 +88,13 @@ PLANTED = "planted"
 PLANTED_TABLE = "planted/table.csv"
 PLANTED_SUMMARIES = "planted/summaries.csv"
 PLANTED_SUMMARY_TEXTS = "planted/summary_texts.jsonl"
+#: A sparse autoencoder on one layer, in SAELens's format, and where it came from.
+SAE = "sae"
+SAE_DIR = "sae/{layer}"
+SAE_CFG = "sae/{layer}/cfg.json"
+SAE_WEIGHTS = "sae/{layer}/sae_weights.safetensors"
+SAE_TRAINING = "sae/{layer}/training.json"
+SAE_SOURCE = "sae/{layer}/source.json"
 ANALYSIS = "analysis"
 ANALYSIS_SUMMARY = "analysis/summary.json"
 ADJECTIVE_COUNTS_CSV = "analysis/adjective_counts.csv"
@@ -141,6 +150,10 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     (PLANTED_TABLE, "planted-unit recovery per method and similarity"),
     (PLANTED_SUMMARIES, "how often planted units' summaries say their concept"),
     (PLANTED_SUMMARY_TEXTS, "each planted unit's summaries and true concept"),
+    (SAE_CFG.format(layer="*"), "an SAE's config (SAELens's cfg.json)"),
+    (SAE_WEIGHTS.format(layer="*"), "an SAE's weights (SAELens's safetensors)"),
+    (SAE_TRAINING.format(layer="*"), "how an SAE was trained and how well it reconstructs"),
+    (SAE_SOURCE.format(layer="*"), "the folder an SAE was copied from"),
     (ANALYSIS_SUMMARY, "the analyses' numbers and files"),
     (ADJECTIVE_COUNTS_CSV, "open-set adjective counts"),
     (ADJECTIVE_COUNTS_PNG, "open-set adjective counts"),
