@@ -147,3 +147,18 @@ def test_paper_preset_on_a_hugging_face_ast(tmp_path, monkeypatch):
     assert acts.output_layer == "classifier.dense"
     with pytest.raises(ad.AudioDissectError, match="unknown preset 'paperr'"):
         ad.Dissection("demo-cnn", probe, tmp_path / "x", preset="paperr")
+
+
+def test_the_trust_checks_take_their_settings_as_keywords(made):
+    """Each keyword of the stability and causal calls lands in its own settings section and the stage runs."""
+    dissection, descriptions, tmp = made
+    d = dissection(tmp / "run")
+    d.record(layers=["conv", "classifier"])
+    d.describe(f"file:{descriptions}")
+    d.identify(methods=["db"], similarities=["cos3"])
+    stability = d.stability(resamples=3, noise=0.05)
+    assert (d.config.stability.resamples, d.config.stability.noise) == (3, 0.05)
+    assert all(0.0 <= r.bootstrap_survival <= 1.0 for r in stability)
+    causal = d.causal(units_per_layer=1, random_units=2)
+    assert (d.config.causal.units_per_layer, d.config.causal.random_units) == (1, 2)
+    assert all(r.layer != "classifier" for r in causal)
