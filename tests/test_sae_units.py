@@ -189,7 +189,8 @@ def test_latents_go_through_identify_summarize_score_prune_and_report(tiny_run):
     assert set(saved) == set(make_target().module.state_dict()) and float(saved["conv.weight"][1].abs().sum()) == 0
     assert "sae.conv" in dict(d.target.module.named_modules())  # the run's model keeps its SAE
 
-    again = ad.Dissection.open(tmp / "run")  # reopened: the model comes back with its SAE attached
+    # reopened (the user's own run, whose factory they trust): the model comes back with its SAE attached
+    again = ad.Dissection.open(tmp / "run", trust=True)
     assert "sae.conv" in dict(again.target.module.named_modules())
     trained_again = again.train_sae("conv", k=2, d_sae=8, epochs=30, batch_size=8)
     assert torch.equal(trained_again.sae.W_dec, training.sae.W_dec)  # the stage's result is reused
@@ -203,8 +204,8 @@ def test_an_sae_trained_elsewhere_is_attached_from_its_files_and_by_the_command_
                                              torch.randn(6, 4, generator=g), torch.zeros(4), k=2)
     folder = save_sae(outside, tmp / "elsewhere")
     run = str(tmp / "run")
-    assert main(["sae", "attach", "--run", run, "--layer", "conv", "--path", str(folder)]) == 0
-    reopened = ad.Dissection.open(run)
+    assert main(["sae", "attach", "--run", run, "--layer", "conv", "--path", str(folder), "--trust-run"]) == 0
+    reopened = ad.Dissection.open(run, trust=True)
     assert reopened.run_dir.layers() == ["conv", "classifier", "sae.conv"]
     kept = load_sae(tmp / "run" / "sae" / "conv")
     assert all(torch.equal(a, b) for a, b in zip(kept.weights().values(), outside.weights().values()))
@@ -212,11 +213,12 @@ def test_an_sae_trained_elsewhere_is_attached_from_its_files_and_by_the_command_
     with pytest.raises(AudioDissectError, match="reads 4"):
         reopened.attach_sae("classifier", folder)
 
-    assert main(["sae", "train", "--run", run, "--layer", "conv", "--k", "1", "--d-sae", "4", "--epochs", "5"]) == 0
+    assert main(["sae", "train", "--run", run, "--layer", "conv", "--k", "1", "--d-sae", "4", "--epochs", "5",
+                 "--trust-run"]) == 0
     trained = load_sae(tmp / "run" / "sae" / "conv")
     assert trained.d_sae == 4 and not (tmp / "run" / "sae" / "conv" / "source.json").exists()
-    assert ad.Dissection.open(run).activations()["sae.conv"].shape == (18, 4)
-    assert main(["sae", "train", "--run", run, "--layer", "sae.conv"]) == 2  # latents are not a model layer
+    assert ad.Dissection.open(run, trust=True).activations()["sae.conv"].shape == (18, 4)
+    assert main(["sae", "train", "--run", run, "--layer", "sae.conv", "--trust-run"]) == 2  # latents are not a model layer
 
 
 # -- neurons against latents, and the planted superposition layer --------------------------------
