@@ -6,12 +6,15 @@ records its latents beside the run's layers (``sae:<layer>``), runs describe,
 identify, summarize and score (earlier results are reused where unchanged),
 then prints, neurons beside latents (:mod:`audiodissect.sae.compare`):
 
+- the identify stage's **names**: the share of live units named (a
+  significant concept with a clear margin), ambiguous and unexplained;
 - the share of **confidently named** units per method/similarity: the top-1
   concept is the same on at least 90 % of 20 bootstrap resamples of the probe
   clips, and how many distinct concepts those names cover;
 - the mean held-out **explanation scores** (the score stage's Spearman between
   simulated and real activations) per explanation and predictor, with 95 %
-  bootstrap intervals over units;
+  bootstrap intervals over units, and the same for the detection score
+  (average precision of telling the unit's top held-out clips from others);
 - **pruning selectivity**: per class, the layer's units (then its latents)
   whose top-3 concepts by ``--prune-method``/``--prune-similarity`` include
   the class are switched off on the held-out clips (latents: their decoder
@@ -59,7 +62,7 @@ def main() -> None:
     import audiodissect as ad
     from audiodissect.prune.evaluate import format_table
     from audiodissect.sae import latent_name, latent_path
-    from audiodissect.sae.compare import naming_rows, pruning_rows, score_rows
+    from audiodissect.sae.compare import name_status_rows, naming_rows, pruning_rows, score_rows
 
     d = ad.Dissection.open(args.run, echo=print)
     training = d.train_sae(args.layer, architecture=args.architecture, k=args.k,
@@ -77,6 +80,13 @@ def main() -> None:
 
     print(f"\nlayer {args.layer}: {run.stage('record')['layers'][args.layer]} neurons; "
           f"SAE {training.report.summary()}")
+    print("\nnames (identify): shares of the live units")
+    print(f"{'group':8} {'units':>5} {'live':>5} {'named':>7} {'ambiguous':>9} {'unexplained':>11} "
+          f"{'distinct named':>14}")
+    for row in name_status_rows(run, groups):
+        print(f"{row['group']:8} {row['units']:>5} {row['live']:>5} {100 * row['named']:>6.1f}% "
+              f"{100 * row['ambiguous']:>8.1f}% {100 * row['unexplained']:>10.1f}% {row['distinct']:>14}")
+
     print("\nconfidently named: top-1 concept kept on >= 90 % of 20 bootstrap resamples of the probe clips")
     print("(live: units that vary over the probe clips; confident: share of the live units, all: of every unit)")
     print(f"{'group':8} {'method/similarity':18} {'units':>5} {'live':>5} {'confident':>9} {'all':>6} "
@@ -85,12 +95,14 @@ def main() -> None:
         print(f"{row['group']:8} {row['method'] + '/' + row['similarity']:18} {row['units']:>5} {row['live']:>5} "
               f"{100 * row['confident']:>8.1f}% {100 * row['confident_all']:>5.1f}% {row['distinct']:>17}")
 
-    print("\nexplanation scores: mean held-out Spearman [95 % bootstrap interval] (units)")
-    print(f"{'explanation':20} {'predictor':12} {'neurons':>32} {'latents':>32}")
-    for row in score_rows(run, groups):
-        print(f"{row['explanation']:20} {row['predictor']:12} "
-              f"{_cell(row['neurons'], row['neurons_low'], row['neurons_high'], row['neurons_n']):>32} "
-              f"{_cell(row['latents'], row['latents_low'], row['latents_high'], row['latents_n']):>32}")
+    for measure, title in (("spearman", "simulation: Spearman of predicted and real activations"),
+                           ("detection_auprc", "detection: average precision of the unit's top clips")):
+        print(f"\nexplanation scores, {title}: held-out mean [95 % bootstrap interval] (units)")
+        print(f"{'explanation':20} {'predictor':12} {'neurons':>32} {'latents':>32}")
+        for row in score_rows(run, groups, measure=measure):
+            print(f"{row['explanation']:20} {row['predictor']:12} "
+                  f"{_cell(row['neurons'], row['neurons_low'], row['neurons_high'], row['neurons_n']):>32} "
+                  f"{_cell(row['latents'], row['latents_low'], row['latents_high'], row['latents_n']):>32}")
 
     if not args.no_prune:
         table, _ = pruning_rows(run, d.target, d.probe, groups, concepts=args.concepts, method=args.prune_method,

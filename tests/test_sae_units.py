@@ -271,7 +271,7 @@ def test_a_superposed_layer_mixes_its_concepts_by_a_fixed_rotation(tmp_path, mon
 
 
 def test_neurons_and_latents_compared_on_one_run(tiny_run):
-    from audiodissect.sae.compare import naming_rows, pruning_rows, score_rows
+    from audiodissect.sae.compare import live_units, name_status_rows, naming_rows, pruning_rows, score_rows
 
     d, _ = tiny_run
     d.train_sae("conv", k=2, d_sae=8, epochs=30, batch_size=8)
@@ -283,8 +283,21 @@ def test_neurons_and_latents_compared_on_one_run(tiny_run):
     naming = naming_rows(d.run_dir, groups, pairs=[("db", "cos3")], resamples=5)
     assert [(r["group"], r["units"]) for r in naming] == [("neurons", 4), ("latents", 8)]
     assert all(0 <= r["confident"] <= 1 and r["live"] <= r["units"] for r in naming)
+    statuses = name_status_rows(d.run_dir, groups)
+    names = d.run_dir.read_units("names")
+    for row in statuses:  # the shares count the identify stage's answers for the live units
+        live = live_units(d.run_dir, row["layer"])
+        answers = [r.status for r in names if r.layer == row["layer"] and live[r.index]]
+        assert row["live"] == int(live.sum()) == len(answers)
+        assert row["named"] == pytest.approx(answers.count("named") / len(answers))
+        assert row["named"] + row["ambiguous"] + row["unexplained"] == pytest.approx(1.0)
     scores = score_rows(d.run_dir, groups)
     assert scores and all(r["predictor"] == "description" and r["neurons_n"] <= 4 for r in scores)
+    detection = score_rows(d.run_dir, groups, measure="detection_auprc")
+    assert [r["explanation"] for r in detection] == [r["explanation"] for r in scores]
+    assert all(0 <= r["neurons"] <= 1 for r in detection if r["neurons_n"])
+    with pytest.raises(AudioDissectError, match="unknown score measure"):
+        score_rows(d.run_dir, groups, measure="pearsonn")
     table, rows = pruning_rows(d.run_dir, d.target, d.probe, groups, concepts=["trumpet"], method="db",
                                similarity="cos3")
     assert {r.strategy for r in rows} <= {"neurons/db", "latents/db", "random"}

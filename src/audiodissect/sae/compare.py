@@ -5,6 +5,9 @@ run and carried through identify and score, side by side. Units constant on
 the probe clips (dead latents, dead neurons) have no best concept; they are
 counted, but left out of the shares and of pruning (:func:`live_units`):
 
+- **names** (:func:`name_status_rows`): the identify stage's one answer per
+  unit (``units/names.jsonl``): the share of live units named, ambiguous and
+  unexplained, and how many distinct concepts the names cover.
 - **confident names** (:func:`confident_names`): a unit's closed-set name is
   confident when its top-1 concept stays the top-1 on at least 90 % of 20
   bootstrap resamples of the probe clips (the name's margin over the
@@ -14,7 +17,8 @@ counted, but left out of the shares and of pruning (:func:`live_units`):
 - **explanation scores** (:func:`score_rows`): per explanation kind and
   predictor, the mean held-out Spearman of the score stage
   (``units/score.jsonl``; the simulation score of OpenAI's protocol) with a
-  95 % bootstrap interval over units.
+  95 % bootstrap interval over units, and the same for the detection score
+  (average precision of picking the unit's top held-out clips out of others).
 - **pruning selectivity** (:func:`pruning_rows`): per class, the units of L
   (then the latents) whose top-3 concepts by one method include the class are
   ablated on the held-out clips; dA, dR and dR - dA as the pruning table
@@ -140,8 +144,49 @@ def naming_rows(run: RunDir, groups: Mapping[str, str], *, pairs: Sequence[tuple
     return out
 
 
-def score_rows(run: RunDir, groups: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Mean held-out Spearman per (explanation, predictor) and group, with 95 % bootstrap intervals over units.
+def name_status_rows(run: RunDir, groups: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The identify stage's answers per group: shares of live units named, ambiguous and unexplained.
+
+    Parameters
+    ----------
+    run : RunDir
+        With the identify stage's ``units/names.jsonl`` covering every group's layer.
+    groups : mapping of str to str
+        ``{label: recorded layer}``.
+
+    Returns
+    -------
+    list of dict
+        ``group``, ``layer``, ``units``, ``live``, ``named``, ``ambiguous``, ``unexplained`` (shares of the
+        live units) and ``distinct`` (distinct concepts among the named units).
+    """
+    names = run.read_units("names")
+    out = []
+    for label, layer in groups.items():
+        live = live_units(run, layer)
+        answers = [r for r in names if r.layer == layer and live[r.index]]
+        if len(answers) != int(live.sum()):
+            raise AudioDissectError(f"{run.path}'s names do not cover the live units of {layer!r}",
+                                    hint=f"run `audiodissect identify --run {run.path}` after recording it")
+        count = {status: sum(r.status == status for r in answers) for status in ("named", "ambiguous",
+                                                                                  "unexplained")}
+        share = {status: n / len(answers) if answers else 0.0 for status, n in count.items()}
+        out.append({"group": label, "layer": layer, "units": int(live.size), "live": len(answers), **share,
+                    "distinct": len({r.name for r in answers if r.status == "named"})})
+    return out
+
+
+def score_rows(run: RunDir, groups: Mapping[str, str], *, measure: str = "spearman") -> list[dict[str, Any]]:
+    """Mean held-out score per (explanation, predictor) and group, with 95 % bootstrap intervals over units.
+
+    Parameters
+    ----------
+    run : RunDir
+        With the score stage's ``units/score.jsonl``.
+    groups : mapping of str to str
+        ``{label: recorded layer}``.
+    measure : {"spearman", "detection_auprc"}
+        The simulation score (Spearman of predicted against real activations) or the detection score.
 
     Returns
     -------
@@ -149,14 +194,17 @@ def score_rows(run: RunDir, groups: Mapping[str, str]) -> list[dict[str, Any]]:
         ``explanation``, ``predictor`` and per group label ``<label>`` (mean), ``<label>_low``,
         ``<label>_high``, ``<label>_n``.
     """
+    if measure not in ("spearman", "detection_auprc"):
+        raise AudioDissectError(f"unknown score measure {measure!r}", hint="spearman or detection_auprc")
     records = run.read_units("score")
     by_key: dict[tuple[str, str], dict[str, list[float]]] = {}
     layer_group = {layer: label for label, layer in groups.items()}
     for r in records:
         label = layer_group.get(r.layer)
-        if label is None or r.spearman is None:
+        value = getattr(r, measure)
+        if label is None or value is None:
             continue
-        by_key.setdefault((r.explanation, r.predictor), {}).setdefault(label, []).append(float(r.spearman))
+        by_key.setdefault((r.explanation, r.predictor), {}).setdefault(label, []).append(float(value))
     out = []
     for (explanation, predictor), values in sorted(by_key.items()):
         row: dict[str, Any] = {"explanation": explanation, "predictor": predictor}
