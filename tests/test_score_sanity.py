@@ -54,3 +54,16 @@ def test_intervals_cover_and_agree():
     b_low, b_high = bootstrap_spearman(y[:, None], x[:, None], np.array([0]), np.array([0]), resamples=resamples)
     assert b_low[0] == pytest.approx(low[0], abs=0.05) and b_high[0] == pytest.approx(high[0], abs=0.05)
     assert np.isnan(spearman_interval(np.array([0.3]), 3)[0]).all()
+
+
+def test_a_constant_unit_has_no_detection_score():
+    """A dead unit has no top clips: its detection scores are undefined, like its correlations."""
+    from audiodissect.scoring.blocks import PredictionTable, layer_correlations
+
+    rng = np.random.default_rng(0)
+    acts = np.stack([rng.normal(size=40), np.zeros(40)], axis=1)  # unit 1 is dead
+    table = PredictionTable({"p": lambda texts: np.stack([acts[:, 0]] * len(texts), axis=1)}, ["x"], n=40)
+    out = layer_correlations(acts, np.array([0, 1]), np.array([0, 0]), table)["p"]
+    assert out["detection_auprc"][0] == pytest.approx(1.0) and out["detection_bacc"][0] == pytest.approx(1.0)
+    assert np.isnan(out["detection_auprc"][1]) and np.isnan(out["detection_bacc"][1])
+    assert np.isnan(out["spearman"][1])

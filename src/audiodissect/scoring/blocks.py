@@ -172,6 +172,7 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, pre
         plain = standardize_columns(block)
         ranked = standardize_columns(rank_columns(block))
         sets = detection_sets(block, k, embedding=embedding) if k >= 1 else None
+        constant = (np.ptp(block, axis=0) == 0)[local_unit]  # (pairs,): a unit without top clips to detect
         for name in predictions.names:
             pred = predictions.columns(name, block_texts)  # (n, t)
             measures = out[name]
@@ -186,6 +187,8 @@ def layer_correlations(activations, units: np.ndarray, text_ids: np.ndarray, pre
                 if hard is not None:
                     measures["detection_auprc_hard"][pairs], measures["detection_bacc_hard"][pairs] = \
                         pair_detection(pred, local_text, local_unit, positives, hard)
+                for measure in ("detection_auprc", "detection_bacc", "detection_auprc_hard", "detection_bacc_hard"):
+                    measures[measure][pairs[constant]] = np.nan
             if resamples is not None:
                 measures["spearman_low"][pairs], measures["spearman_high"][pairs] = bootstrap_spearman(
                     block, pred, local_text, local_unit, resamples=resamples)
