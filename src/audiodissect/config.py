@@ -92,6 +92,13 @@ class RecordConfig:
                                                                   "and the classifier; BEATs' fc1 and fc2)")
     window_seconds: float | None = setting(10.0, min=0.1, help="longer clips are recorded in windows of at most "
                                                                 "this many seconds (None: whole clips)")
+    frames: list[str] = setting(factory=list, help="layers (paths or globs; '*': all with a time axis) whose "
+                                                   "activations are also kept frame by frame, with each frame's "
+                                                   "time span (empty: pooled only)")
+    length_bucket: float | None = setting(None, min=0.001, help="pad each clip at its end to a whole number of "
+                                                                "this many seconds so clips of different lengths "
+                                                                "share a batch; frame layers drop the padded frames "
+                                                                "(None: batch clips of exactly equal length)")
 
 
 @dataclasses.dataclass

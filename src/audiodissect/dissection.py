@@ -460,7 +460,8 @@ class Dissection:
     # -- the stages, in their order (config.STAGES) ------------------------------
     def record(self, layers: str | Sequence[str] | Callable[[str], bool] | None = None, *,
                pool: str | None = None, batch_size: int | None = None,
-               output_layer: str | None = None) -> Activations:
+               output_layer: str | None = None, frames: str | Sequence[str] | None = None,
+               length_bucket: float | None = None) -> Activations:
         """Step 0: record every chosen unit's activations over the probing set.
 
         Parameters
@@ -473,6 +474,13 @@ class Dissection:
         output_layer : str, optional
             The layer whose units are the model's classes (default: the
             recorded layer that produces the logits).
+        frames : str or list of str, optional
+            Layers (paths or globs, ``"*"`` for all with a time axis) also kept
+            frame by frame with each frame's time span (``record.frames``;
+            see :meth:`moments`).
+        length_bucket : float, optional
+            Seconds: clips are padded to whole buckets so that clips of
+            different lengths share a batch (``record.length_bucket``).
 
         Returns
         -------
@@ -484,7 +492,8 @@ class Dissection:
         if layers is not None and not callable(layers):
             layers = [layers] if isinstance(layers, str) else list(layers)
         self._update("record", pool=pool, batch_size=batch_size, output_layer=output_layer,
-                     layers=None if callable(layers) else layers)
+                     layers=None if callable(layers) else layers, length_bucket=length_bucket,
+                     frames=None if frames is None else [frames] if isinstance(frames, str) else list(frames))
         self._stage(RecordStage(layers if callable(layers) else None), before=self._write_target)
         return self.activations()
 
