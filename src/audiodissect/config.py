@@ -261,6 +261,9 @@ class ReportConfig:
     """The static HTML report."""
 
     units_per_layer: int = setting(20, min=0, help="unit detail pages per layer, best scored first")
+    moments: int = setting(3, min=1, help="top moments per unit (clip and time) that unit pages of frame layers "
+                                          "play, and that moments() returns by default")
+    snippet_seconds: float = setting(1.0, min=0.05, help="length of the audio snippet around each moment")
     table_limit: int = setting(1000, min=1, help="rows the unit table shows at once (filtering reaches the rest)")
 
 

@@ -512,6 +512,47 @@ class Dissection:
         return Activations(layers=dict(record["layers"]), clips=self.run_dir.clips(),
                            output_layer=self.run_dir.output_layer(), run_path=self.path)
 
+    def moments(self, unit: str, *, k: int | None = None, snippet_seconds: float | None = None,
+                audio: bool = True) -> Any:
+        """When a unit fires: its top moments (clip and time) over the probe clips, one per clip.
+
+        The unit's layer must be recorded frame by frame (``record(frames=...)``).
+
+        Parameters
+        ----------
+        unit : str
+            ``"<layer>#<index>"``.
+        k : int, optional
+            Moments (default ``report.moments``).
+        snippet_seconds : float, optional
+            Length of each snippet (default ``report.snippet_seconds``).
+        audio : bool
+            Add each snippet's samples (column ``audio``, float32 arrays at the
+            run's sample rate); needs the probing set.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per moment, best first: ``unit``, ``rank``, ``clip``, ``label``,
+            ``frame``, ``start``, ``end``, ``time`` (seconds in the clip), ``activation``,
+            ``snippet_start``, ``snippet_end``, ``events`` (labels sounding at ``time``)
+            and ``audio``.
+        """
+        import pandas as pd
+
+        from .analyses.moments import unit_moments
+
+        cfg = self.config.report
+        rows = unit_moments(self.run_dir, unit, k=k or cfg.moments,
+                            snippet_seconds=snippet_seconds or cfg.snippet_seconds)
+        frame = pd.DataFrame(rows)
+        if audio and rows:
+            rate = int(self.run_dir.stage("record")["sample_rate"])
+            position = {c.id: i for i, c in enumerate(self.probe.clips)}
+            frame["audio"] = [self.probe.audio(position[r["clip"]], sample_rate=rate)[
+                int(round(r["snippet_start"] * rate)):int(round(r["snippet_end"] * rate))] for r in rows]
+        return frame
+
     def describe(self, captioner: str | None = None) -> Descriptions:
         """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""
         from .describe import DescribeStage
