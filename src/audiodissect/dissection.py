@@ -553,6 +553,33 @@ class Dissection:
                 int(round(r["snippet_start"] * rate)):int(round(r["snippet_end"] * rate))] for r in rows]
         return frame
 
+    def frame_scores(self, source: str = "names", *, quantile: float = 0.9, split: str = HELDOUT) -> Any:
+        """Score explanations frame by frame: IoU and AUPRC of each unit's frames against where its concept sounds.
+
+        Needs frame layers and timed events (e.g. the ``scenes`` probing set); see
+        :mod:`audiodissect.scoring.frames`.
+
+        Parameters
+        ----------
+        source : str
+            ``"names"`` (each unit's one name) or an identify result such as ``"tab/cos"``.
+        quantile : float
+            A unit's active frames lie above this quantile of its frames.
+        split : {"heldout", "probe", "all"}
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per explained unit: ``unit``, ``concept``, ``iou``, ``auprc``, ``base_rate``, ``frames``.
+        """
+        import pandas as pd
+
+        from .scoring.frames import explanations, score_frames
+
+        return pd.DataFrame(score_frames(self.run_dir, explanations(self.run_dir, source), quantile=quantile,
+                                         split=split),
+                            columns=["unit", "concept", "iou", "auprc", "base_rate", "frames"])
+
     def describe(self, captioner: str | None = None) -> Descriptions:
         """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""
         from .describe import DescribeStage

@@ -5,11 +5,11 @@ ragged, clip after clip:
 
 - ``values`` (F, U) float32: every frame of every clip, clip-major;
 - ``offsets`` (N + 1,) int64: clip i's frames are rows ``offsets[i]:offsets[i + 1]``;
-- ``spans`` (F, 2) float32: each frame's start and end in seconds from its clip's start.
+- ``spans`` (F, 2) float64: each frame's start and end in seconds from its clip's start.
 
-Cost: 4 x U bytes per frame for the values and 8 bytes per frame for its span
+Cost: 4 x U bytes per frame for the values and 16 bytes per frame for its span
 (plus 8 bytes per clip), e.g. a 4 s clip at 100 frames per second and 64
-units takes 400 x (256 + 8) = 105,600 bytes; the pooled row is 4 x U bytes.
+units takes 400 x (256 + 16) = 108,800 bytes; the pooled row is 4 x U bytes.
 
 A frame's span is where its layer's frame sits in the input, from the
 layer's :class:`FrameTiming` (its hop, its window and where frame 0 starts)
@@ -115,7 +115,7 @@ class FrameActivations:
     ----------
     values : np.ndarray, shape (F, U), float32
     offsets : np.ndarray, shape (N + 1,), int64
-    spans : np.ndarray, shape (F, 2), float32
+    spans : np.ndarray, shape (F, 2), float64
     """
 
     values: np.ndarray

@@ -11,7 +11,7 @@ the run's)::
     logits.npy                 (N, n_classes) float32
     activations/<layer>.npy    (N, U) float32, rows in clip order
     frames/<layer>/            frame-level activations of a layer recorded along time: values.npy (F, U)
-                               float32, offsets.npy (N + 1,) int64, spans.npy (F, 2) float32 seconds
+                               float32, offsets.npy (N + 1,) int64, spans.npy (F, 2) float64 seconds
     events.csv                 timed events inside the clips (clip, onset, offset, label), when the probe has them
     layers.txt                 a short text overview of the recorded layers
     descriptions.json          {clip id: description}
@@ -137,7 +137,7 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     (f"{ACTIVATIONS}/shards/*/*/*.npy", "one shard's rows of one layer"),
     (FRAME_VALUES.format(layer="*"), "(F, U) frame-level activations of one layer, clip after clip"),
     (FRAME_OFFSETS.format(layer="*"), "(N + 1,) where each clip's frames start"),
-    (FRAME_SPANS.format(layer="*"), "(F, 2) each frame's start and end in seconds"),
+    (FRAME_SPANS.format(layer="*"), "(F, 2) each frame's start and end in seconds (float64)"),
     (EVENTS, "timed events inside the clips"),
     (LAYERS_OVERVIEW, "a text overview of the recorded layers"),
     (DESCRIPTIONS, "one description per clip"),

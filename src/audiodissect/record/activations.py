@@ -309,7 +309,7 @@ def _assemble_frames(per_piece: Sequence[np.ndarray], plan: Windows, fed: np.nda
     kept_counts = np.bincount(piece_of_frame[keep], minlength=len(counts))
     return FrameActivations(values=values[keep].astype(np.float32, copy=False),
                             offsets=np.concatenate([[0], np.cumsum(kept_counts)]),
-                            spans=spans_all[keep].astype(np.float32))
+                            spans=spans_all[keep].astype(np.float64))
 
 
 def _clip_frames(pieces: FrameActivations, plan: Windows, sample_rate: int) -> FrameActivations:
@@ -317,7 +317,7 @@ def _clip_frames(pieces: FrameActivations, plan: Windows, sample_rate: int) -> F
     if plan.whole:
         return pieces
     shift = (plan.start / sample_rate)[np.repeat(np.arange(len(plan.clip)), pieces.counts)]
-    spans = (pieces.spans + shift[:, None]).astype(np.float32)
+    spans = (pieces.spans + shift[:, None]).astype(np.float64)
     bounds = np.concatenate([plan.first, [len(plan.clip)]])
     return FrameActivations(values=pieces.values, offsets=pieces.offsets[bounds], spans=spans)
 

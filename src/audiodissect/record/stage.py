@@ -197,13 +197,13 @@ def merge_frames(run: RunDir, shard_dir: Path, n_shards: int, layer: str, droppe
         del values
     save_npy(run.file(FRAME_OFFSETS, layer=layer), np.concatenate([[0], np.cumsum(np.concatenate(counts))])
              .astype(np.int64))
-    save_npy(run.file(FRAME_SPANS, layer=layer), np.concatenate(spans).astype(np.float32))
+    save_npy(run.file(FRAME_SPANS, layer=layer), np.concatenate(spans).astype(np.float64))
     return total
 
 
 def frames_note(counts: dict[str, int], units: dict[str, int], n_clips: int) -> str:
-    """One line: frames kept per layer and their size on disk (4 bytes per value, 8 per span, 8 per clip)."""
-    size = sum(f * (4 * units[name] + 8) + 8 * (n_clips + 1) for name, f in counts.items())
+    """One line: frames kept per layer and their size on disk (4 bytes per value, 16 per span, 8 per clip)."""
+    size = sum(f * (4 * units[name] + 16) + 8 * (n_clips + 1) for name, f in counts.items())
     parts = ", ".join(f"{name} ({f} frames x {units[name]} units)" for name, f in counts.items())
     return f"kept frames of {len(counts)} layers: {parts}; {size / 1e6:.3g} MB on disk"
 
