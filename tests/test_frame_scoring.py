@@ -113,3 +113,20 @@ def test_the_report_plays_moments_and_draws_activation_curves(planted_run):
     for ref in __import__("re").findall(r'src="\.\./media/([^"]+)"', html):
         assert (media / ref).is_file() and (media / ref).stat().st_size > 100
     assert d.run_dir.unnamed_files() == []
+
+
+def test_the_moments_page_renders_in_chromium(planted_run, tmp_path):
+    from test_report_browser import CHROMIUM, chromium, console_lines
+
+    if not CHROMIUM.exists():
+        pytest.skip("needs a headless Chromium at /usr/bin/chromium")
+    d, _ = planted_run
+    index = d.report(units_per_layer=2)
+    page = next(p for p in (index.parent / "units").iterdir() if "planted_frames" in p.name)
+    dom = chromium(page.as_uri(), tmp_path / "profile-dom", "--dump-dom")
+    assert dom.returncode == 0 and not console_lines(dom.stderr)
+    assert dom.stdout.count('class="clip moment"') == 3
+    shot = index.parent / "screenshot-moments.png"
+    done = chromium(page.as_uri(), tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1100,1600")
+    assert done.returncode == 0 and shot.stat().st_size > 10_000
+    shot.unlink()                                     # not a file of the run

@@ -122,5 +122,5 @@ def moment_sections(run: RunDir, units: list[str], media_dir: Path, probe: Probe
                          f'{m["snippet_start"]:.2f}-{m["snippet_end"]:.2f} s</div>{media}</div>')
         out[uid] = ("<h2>Moments</h2><p class=\"note\">Where in its top clips the unit fires most: each clip's peak "
                     "frame, the snippet around it (shaded), the unit's activation over the clip (green) and the "
-                    "clip's timed events (blue).</p>" + '<div class="clips">' + "".join(cards) + "</div>")
+                    "clip's timed events (blue).</p>" + '<div class="clips moments">' + "".join(cards) + "</div>")
     return out
