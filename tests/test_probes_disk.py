@@ -333,12 +333,12 @@ def test_csv_manifest_errors(tmp_path):
 # ---------------------------------------------------------------- registry and helpers
 
 def test_registry_names_and_unknown_name():
-    assert PROBE_NAMES == ("soundbank", "esc50", "urbansound8k", "gtzan", "folder", "csv",
+    assert PROBE_NAMES == ("soundbank", "scenes", "esc50", "urbansound8k", "gtzan", "folder", "csv",
                            "hf-dataset:<id or path>")
     with pytest.raises(AudioDissectError, match="unknown probe set 'esc-50'") as info:
         load_probe("esc-50", root="x")
     assert info.value.hint.startswith("closest: esc50")
-    for name in PROBE_NAMES[1:-1]:
+    for name in PROBE_NAMES[2:-1]:  # the generated sets need no root
         with pytest.raises(AudioDissectError, match="needs a root"):
             load_probe(name)
 

@@ -43,3 +43,18 @@ def test_readme_sae_example_trains_an_sae_and_dissects_its_latents(tmp_path, mon
     assert Path(lines[-1]) == Path("runs/yamnet-sae/report/index.html") and (run / "report/index.html").exists()
     assert sorted(p.name for p in (run / "sae/layers.layer4_pointwise").iterdir()) == [
         "cfg.json", "sae_weights.safetensors", "training.json"]
+
+
+def test_readme_moments_example_finds_when_a_unit_fires(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        scope = {"__name__": "readme_moments_example"}
+        exec(compile(example_block("moments"), str(README), "exec"), scope)
+    table = scope["m"]
+    assert len(table) == 3 and table["activation"].is_monotonic_decreasing
+    assert ((table["snippet_end"] - table["snippet_start"]).round(6) == 1.0).all()
+    assert all(len(a) == 16000 for a in table["audio"])
+    assert "clip" in out.getvalue().splitlines()[0] and len(out.getvalue().splitlines()) == 4
+    assert (tmp_path / "runs/scenes/frames/layers.layer14_pointwise/spans.npy").exists()

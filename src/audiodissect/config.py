@@ -92,6 +92,13 @@ class RecordConfig:
                                                                   "and the classifier; BEATs' fc1 and fc2)")
     window_seconds: float | None = setting(10.0, min=0.1, help="longer clips are recorded in windows of at most "
                                                                 "this many seconds (None: whole clips)")
+    frames: list[str] = setting(factory=list, help="layers (paths or globs; '*': all with a time axis) whose "
+                                                   "activations are also kept frame by frame, with each frame's "
+                                                   "time span (empty: pooled only)")
+    length_bucket: float | None = setting(None, min=0.001, help="pad each clip at its end to a whole number of "
+                                                                "this many seconds so clips of different lengths "
+                                                                "share a batch; frame layers drop the padded frames "
+                                                                "(None: batch clips of exactly equal length)")
 
 
 @dataclasses.dataclass
@@ -254,6 +261,9 @@ class ReportConfig:
     """The static HTML report."""
 
     units_per_layer: int = setting(20, min=0, help="unit detail pages per layer, best scored first")
+    moments: int = setting(3, min=1, help="top moments per unit (clip and time) that unit pages of frame layers "
+                                          "play, and that moments() returns by default")
+    snippet_seconds: float = setting(1.0, min=0.05, help="length of the audio snippet around each moment")
     table_limit: int = setting(1000, min=1, help="rows the unit table shows at once (filtering reaches the rest)")
 
 

@@ -460,7 +460,8 @@ class Dissection:
     # -- the stages, in their order (config.STAGES) ------------------------------
     def record(self, layers: str | Sequence[str] | Callable[[str], bool] | None = None, *,
                pool: str | None = None, batch_size: int | None = None,
-               output_layer: str | None = None) -> Activations:
+               output_layer: str | None = None, frames: str | Sequence[str] | None = None,
+               length_bucket: float | None = None) -> Activations:
         """Step 0: record every chosen unit's activations over the probing set.
 
         Parameters
@@ -473,6 +474,13 @@ class Dissection:
         output_layer : str, optional
             The layer whose units are the model's classes (default: the
             recorded layer that produces the logits).
+        frames : str or list of str, optional
+            Layers (paths or globs, ``"*"`` for all with a time axis) also kept
+            frame by frame with each frame's time span (``record.frames``;
+            see :meth:`moments`).
+        length_bucket : float, optional
+            Seconds: clips are padded to whole buckets so that clips of
+            different lengths share a batch (``record.length_bucket``).
 
         Returns
         -------
@@ -484,7 +492,8 @@ class Dissection:
         if layers is not None and not callable(layers):
             layers = [layers] if isinstance(layers, str) else list(layers)
         self._update("record", pool=pool, batch_size=batch_size, output_layer=output_layer,
-                     layers=None if callable(layers) else layers)
+                     layers=None if callable(layers) else layers, length_bucket=length_bucket,
+                     frames=None if frames is None else [frames] if isinstance(frames, str) else list(frames))
         self._stage(RecordStage(layers if callable(layers) else None), before=self._write_target)
         return self.activations()
 
@@ -502,6 +511,74 @@ class Dissection:
         record = self.run_dir.stage("record")
         return Activations(layers=dict(record["layers"]), clips=self.run_dir.clips(),
                            output_layer=self.run_dir.output_layer(), run_path=self.path)
+
+    def moments(self, unit: str, *, k: int | None = None, snippet_seconds: float | None = None,
+                audio: bool = True) -> Any:
+        """When a unit fires: its top moments (clip and time) over the probe clips, one per clip.
+
+        The unit's layer must be recorded frame by frame (``record(frames=...)``).
+
+        Parameters
+        ----------
+        unit : str
+            ``"<layer>#<index>"``.
+        k : int, optional
+            Moments (default ``report.moments``).
+        snippet_seconds : float, optional
+            Length of each snippet (default ``report.snippet_seconds``).
+        audio : bool
+            Add each snippet's samples (column ``audio``, float32 arrays at the
+            run's sample rate); needs the probing set.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per moment, best first: ``unit``, ``rank``, ``clip``, ``label``,
+            ``frame``, ``start``, ``end``, ``time`` (seconds in the clip), ``activation``,
+            ``snippet_start``, ``snippet_end``, ``events`` (labels sounding at ``time``)
+            and ``audio``.
+        """
+        import pandas as pd
+
+        from .analyses.moments import unit_moments
+
+        cfg = self.config.report
+        rows = unit_moments(self.run_dir, unit, k=k or cfg.moments,
+                            snippet_seconds=snippet_seconds or cfg.snippet_seconds)
+        frame = pd.DataFrame(rows)
+        if audio and rows:
+            rate = int(self.run_dir.stage("record")["sample_rate"])
+            position = {c.id: i for i, c in enumerate(self.probe.clips)}
+            frame["audio"] = [self.probe.audio(position[r["clip"]], sample_rate=rate)[
+                int(round(r["snippet_start"] * rate)):int(round(r["snippet_end"] * rate))] for r in rows]
+        return frame
+
+    def frame_scores(self, source: str = "names", *, quantile: float = 0.9, split: str = HELDOUT) -> Any:
+        """Score explanations frame by frame: IoU and AUPRC of each unit's frames against where its concept sounds.
+
+        Needs frame layers and timed events (e.g. the ``scenes`` probing set); see
+        :mod:`audiodissect.scoring.frames`.
+
+        Parameters
+        ----------
+        source : str
+            ``"names"`` (each unit's one name) or an identify result such as ``"tab/cos"``.
+        quantile : float
+            A unit's active frames lie above this quantile of its frames.
+        split : {"heldout", "probe", "all"}
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per explained unit: ``unit``, ``concept``, ``iou``, ``auprc``, ``base_rate``, ``frames``.
+        """
+        import pandas as pd
+
+        from .scoring.frames import explanations, score_frames
+
+        return pd.DataFrame(score_frames(self.run_dir, explanations(self.run_dir, source), quantile=quantile,
+                                         split=split),
+                            columns=["unit", "concept", "iou", "auprc", "base_rate", "frames"])
 
     def describe(self, captioner: str | None = None) -> Descriptions:
         """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""

@@ -10,6 +10,9 @@ the run's)::
     clips.jsonl                one record per clip (id, label, split, metadata, path)
     logits.npy                 (N, n_classes) float32
     activations/<layer>.npy    (N, U) float32, rows in clip order
+    frames/<layer>/            frame-level activations of a layer recorded along time: values.npy (F, U)
+                               float32, offsets.npy (N + 1,) int64, spans.npy (F, 2) float64 seconds
+    events.csv                 timed events inside the clips (clip, onset, offset, label), when the probe has them
     layers.txt                 a short text overview of the recorded layers
     descriptions.json          {clip id: description}
     concepts.txt               the concept set, one per line
@@ -44,6 +47,7 @@ from .records import (UNIT_RECORDS, ConceptRanking, ExplanationScore, PruneRow, 
 
 if TYPE_CHECKING:
     from .arrays import RowSubset
+    from .frames import FrameActivations
 
 #: Version of the run directory's record formats; a run written by a newer version is refused.
 FORMAT_VERSION = 2
@@ -56,6 +60,12 @@ LOGITS = "logits.npy"
 ACTIVATIONS = "activations"
 ACTIVATION_FILE = "activations/{layer}.npy"
 SHARDS = "activations/shards/{key}"
+#: Frame-level activations of one layer (:mod:`audiodissect.frames`): values, clip offsets and time spans.
+FRAMES = "frames"
+FRAME_VALUES = "frames/{layer}/values.npy"
+FRAME_OFFSETS = "frames/{layer}/offsets.npy"
+FRAME_SPANS = "frames/{layer}/spans.npy"
+EVENTS = "events.csv"
 LAYERS_OVERVIEW = "layers.txt"
 DESCRIPTIONS = "descriptions.json"
 CONCEPTS = "concepts.txt"
@@ -125,6 +135,10 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     (f"{ACTIVATIONS}/*.npy", "(N, U) activations of one layer"),
     (f"{ACTIVATIONS}/shards/*/*", "an unfinished recording's shards (removed when it is merged)"),
     (f"{ACTIVATIONS}/shards/*/*/*.npy", "one shard's rows of one layer"),
+    (FRAME_VALUES.format(layer="*"), "(F, U) frame-level activations of one layer, clip after clip"),
+    (FRAME_OFFSETS.format(layer="*"), "(N + 1,) where each clip's frames start"),
+    (FRAME_SPANS.format(layer="*"), "(F, 2) each frame's start and end in seconds (float64)"),
+    (EVENTS, "timed events inside the clips"),
     (LAYERS_OVERVIEW, "a text overview of the recorded layers"),
     (DESCRIPTIONS, "one description per clip"),
     (CONCEPTS, "the concept set"),
@@ -365,6 +379,30 @@ class RunDir:
 
             raise unknown_name_error("recorded layer", layer, self.layers())
         return load_npy(path, mmap=mmap)
+
+    def frame_layers(self) -> list[str]:
+        """Layers recorded frame by frame (``frames/<layer>/``), in recording order."""
+        return list(self.stage("record").get("frames") or {})
+
+    def frames(self, layer: str) -> FrameActivations:
+        """`layer`'s frame-level activations, the values memory-mapped (:class:`~audiodissect.frames.FrameActivations`)."""
+        from .frames import FrameActivations
+
+        if layer not in self.frame_layers():
+            raise AudioDissectError(f"layer {layer!r} of {self.path} was not recorded frame by frame",
+                                    hint="record it with frames (setting record.frames, e.g. --frames "
+                                         f"{layer!r} or '*')" + (f"; frame layers: {', '.join(self.frame_layers())}"
+                                                                 if self.frame_layers() else ""))
+        return FrameActivations(values=load_npy(self.file(FRAME_VALUES, layer=layer), mmap=True),
+                                offsets=load_npy(self.file(FRAME_OFFSETS, layer=layer)),
+                                spans=load_npy(self.file(FRAME_SPANS, layer=layer), mmap=True))
+
+    def events(self) -> list[Any]:
+        """The timed events inside the run's clips (``events.csv``; empty when the probing set has none)."""
+        from .probes.events import read_events
+
+        path = self.file(EVENTS)
+        return read_events(path) if path.exists() else []
 
     def layers(self) -> list[str]:
         """Recorded layers, in recording order (the order the user gave, or the forward pass reached)."""

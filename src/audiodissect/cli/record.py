@@ -13,6 +13,8 @@ FLAGS = (
     ("--pool", ("record", "pool")),
     ("--batch-size", ("record", "batch_size")),
     ("--output-layer", ("record", "output_layer")),
+    ("--frames", ("record", "frames")),
+    ("--length-bucket", ("record", "length_bucket")),
     ("--device", ("record", "device")),
 )
 

@@ -6,6 +6,9 @@
 ``soundbank``                 built in and offline: phrases of 16 named
                               instruments and speech, generated and cached
                               (``root``: optional cache folder)
+``scenes``                    built in and offline: clips mixing two to four
+                              timed events (notes, drum hits, words, noise)
+                              whose onsets and offsets are known
 ``esc50``                     ESC-50 on disk (``heldout_folds``, default 5)
 ``urbansound8k``              UrbanSound8K on disk (``heldout_folds``,
                               default fold 10)
@@ -23,6 +26,10 @@
 Splits without folds or a fixed column are seeded per clip: a clip keeps its
 split in any subset of the set (:func:`audiodissect.probes.splits.seeded_split`).
 
+Every set takes the option ``events``: a CSV file ``clip,onset,offset,label``
+of timed events inside its clips (:mod:`audiodissect.probes.events`), the
+frame-level ground truth of time-localised dissection.
+
 Every set's :attr:`ProbeSet.spec` rebuilds it: ``load_probe(**probe.spec)``.
 """
 
@@ -37,8 +44,10 @@ from .base import HELDOUT, PROBE, SPLITS, ArrayProbeSet, ClipInfo, ProbeSet, Ski
 from .soundbank import SOUNDBANK_CONCEPTS, SOUNDBANK_LABELS
 
 HF_DATASET = "hf-dataset:<id or path>"
-PROBE_NAMES = ("soundbank", "esc50", "urbansound8k", "gtzan", "folder", "csv", HF_DATASET)
+PROBE_NAMES = ("soundbank", "scenes", "esc50", "urbansound8k", "gtzan", "folder", "csv", HF_DATASET)
 _HF_PREFIX = "hf-dataset:"
+#: The option every probing set takes: an events CSV file (:func:`attach_events`).
+EVENTS_OPTION = "events"
 
 
 def _base_name(name: str) -> str:
@@ -53,6 +62,9 @@ def _loader(name: str) -> Callable[..., ProbeSet]:
     if name == "soundbank":
         from .soundbank import load_soundbank
         return load_soundbank
+    if name == "scenes":
+        from .scenes import load_scenes
+        return load_scenes
     if name == "esc50":
         from .esc50 import load_esc50
         return load_esc50
@@ -73,7 +85,7 @@ def probe_options(name: str) -> list[str]:
     """The options `load_probe(name, ...)` accepts besides ``root`` (and an ``hf-dataset:`` set's source)."""
     if _base_name(name) not in PROBE_NAMES:
         raise unknown_name_error("probe set", name, PROBE_NAMES)
-    return [p for p in inspect.signature(_loader(name)).parameters if p not in ("root", "source")]
+    return [p for p in inspect.signature(_loader(name)).parameters if p not in ("root", "source")] + [EVENTS_OPTION]
 
 
 def probe_reach(name: str, *, root: str | None = None) -> str | None:
@@ -120,6 +132,33 @@ def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSe
     for key in options:
         if key not in valid:
             raise unknown_name_error(f"{_base_name(name)} option", key, valid)
+    events = options.pop(EVENTS_OPTION, None)
+    probe = _load(name, root=root, **options)
+    return probe if events is None else attach_events(probe, events)
+
+
+def attach_events(probe: ProbeSet, path: str) -> ProbeSet:
+    """`probe` with the timed events of an events CSV file (:func:`~audiodissect.probes.events.read_events`).
+
+    The events replace any the set knew; the file's path enters the set's
+    spec (so ``load_probe(**probe.spec)`` reads it again) and its content the
+    set's :meth:`~audiodissect.probes.base.ProbeSet.content_key`.
+
+    Raises
+    ------
+    AudioDissectError
+        For a missing or malformed file, or an event of a clip the set lacks.
+    """
+    from .events import events_digest, read_events
+
+    events = read_events(path, probe.clips)
+    probe.events = events
+    probe.spec[EVENTS_OPTION] = str(path)
+    probe.events_digest = events_digest(events)
+    return probe
+
+
+def _load(name: str, *, root: str | None, **options: Any) -> ProbeSet:
     if _base_name(name) == HF_DATASET:
         source = name[len(_HF_PREFIX):] if name.startswith(_HF_PREFIX) else ""
         if bool(source) == (root is not None):
@@ -131,5 +170,5 @@ def load_probe(name: str, *, root: str | None = None, **options: Any) -> ProbeSe
 
 
 __all__ = ["ArrayProbeSet", "ClipInfo", "HELDOUT", "HF_DATASET", "PROBE", "PROBE_NAMES", "ProbeSet",
-           "SOUNDBANK_CONCEPTS", "SOUNDBANK_LABELS", "SPLITS", "SkippedClip", "load_probe", "probe_options",
+           "SOUNDBANK_CONCEPTS", "SOUNDBANK_LABELS", "SPLITS", "SkippedClip", "attach_events", "load_probe", "probe_options",
            "probe_reach"]

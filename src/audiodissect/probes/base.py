@@ -72,6 +72,11 @@ class ProbeSet:
     #: A concept file (one concept per line) that names this set's sounds better than its
     #: labels do; None: the concept set is the labels.
     concepts_file: Path | None = None
+    #: Timed events inside the clips (:class:`~audiodissect.probes.events.Event`), when the set knows them:
+    #: generated scenes, or an events CSV file given with the set.
+    events: Sequence[Any] = ()
+    #: Digest of events attached from a file (:func:`~audiodissect.probes.attach_events`), part of the content key.
+    events_digest: str | None = None
 
     def __init__(self, *, name: str, clips: Sequence[ClipInfo], spec: dict[str, Any],
                  skipped: Sequence[SkippedClip] = ()):
@@ -95,8 +100,8 @@ class ProbeSet:
         """
         from ..cache import hash_key
 
-        return hash_key("probe", self.spec, [(c.id, c.label, c.split, c.path) for c in self.clips],
-                        self._content_parts())
+        parts = ["probe", self.spec, [(c.id, c.label, c.split, c.path) for c in self.clips], self._content_parts()]
+        return hash_key(*parts) if self.events_digest is None else hash_key(*parts, self.events_digest)
 
     def _content_parts(self) -> Any:
         """What stands for the audio in :meth:`content_key`: by default each source file's size and mtime."""
@@ -173,6 +178,12 @@ class SubsetProbe(ProbeSet):
     @property
     def concepts_file(self) -> Path | None:  # type: ignore[override]
         return self.base.concepts_file
+
+    @property
+    def events(self) -> list[Any]:  # type: ignore[override]
+        """The base set's events of the clips kept."""
+        kept = {c.id for c in self.clips}
+        return [e for e in self.base.events if e.clip in kept]
 
     def audio(self, index: int, *, sample_rate: int) -> np.ndarray:
         return self.base.audio(int(self.positions[index]), sample_rate=sample_rate)

@@ -42,6 +42,7 @@ from ..layout import Layout, parse_layout, pool_output
 from ..pooling import check_pool
 from .finite import blank_rows, check_waveforms
 from .windows import Windows, combine_windows, plan_windows
+from ..frames import FrameActivations, FrameTiming, frame_layers, pool_frames, timing_for, uniform_spans
 
 log = logging.getLogger("audiodissect")
 
@@ -116,8 +117,9 @@ class ClipNotes:
 
 def record_clips(target: Target, probe: ProbeSet, layers: LayerFilter, *, pool: str = "mean", batch_size: int = 32,
                  indices: Sequence[int] | None = None, hook: ProgressHook | None = None,
-                 window_seconds: float | None = DEFAULT_WINDOW_SECONDS
-                 ) -> tuple[dict[str, np.ndarray], np.ndarray, ClipNotes]:
+                 window_seconds: float | None = DEFAULT_WINDOW_SECONDS, frames: Sequence[str] | None = None,
+                 length_bucket: float | None = None
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, ClipNotes, dict[str, FrameActivations]]:
     """:func:`record_activations`, also noting the clips whose audio is not finite and those padded.
 
     A clip whose audio is not finite is not given to the model (silence
@@ -130,18 +132,21 @@ def record_clips(target: Target, probe: ProbeSet, layers: LayerFilter, *, pool: 
     activations, logits
         As :func:`record_waveforms`.
     notes : ClipNotes
+    frames : dict of str to FrameActivations
+        As :func:`record_waveform_frames` (empty without `frames`).
     """
     indices = np.arange(len(probe)) if indices is None else np.asarray(indices, dtype=np.int64)
     waves, faults = check_waveforms(read_waveforms(probe, indices, sample_rate=target.sample_rate))
     names = [probe.clips[int(i)].id for i in indices]
     for row, why in faults.items():
         log.warning("clip %s is left out: %s", names[row], why)
-    arrays, logits = record_waveforms(target, waves, layers, pool=pool, batch_size=batch_size, hook=hook,
-                                      window_seconds=window_seconds, names=names)
+    arrays, logits, frame_arrays = record_waveform_frames(
+        target, waves, layers, frames=frames, pool=pool, batch_size=batch_size, hook=hook,
+        window_seconds=window_seconds, names=names, length_bucket=length_bucket)
     blank_rows(arrays, logits, faults)
     shortest = target.min_samples or 0
     padded = [row for row, wave in enumerate(waves) if wave.size < shortest and row not in faults]
-    return arrays, logits, ClipNotes(faults=faults, padded=padded)
+    return arrays, logits, ClipNotes(faults=faults, padded=padded), frame_arrays
 
 
 def read_waveforms(probe: ProbeSet, indices: Sequence[int], *, sample_rate: int) -> list[np.ndarray]:
@@ -192,6 +197,50 @@ def record_waveforms(target: Target, waves: Sequence[np.ndarray], layers: LayerF
         Shape (n, 0) when the forward's output is not clip logits (see
         :class:`~audiodissect.targets.base.Target`).
     """
+    activations, logits, _ = record_waveform_frames(target, waves, layers, pool=pool, batch_size=batch_size,
+                                                    hook=hook, window_seconds=window_seconds, names=names)
+    return activations, logits
+
+
+def record_waveform_frames(target: Target, waves: Sequence[np.ndarray], layers: LayerFilter, *,
+                           frames: Sequence[str] | None = None, pool: str = "mean", batch_size: int = 32,
+                           hook: ProgressHook | None = None,
+                           window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
+                           names: Sequence[str] | None = None, length_bucket: float | None = None
+                           ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, FrameActivations]]:
+    """:func:`record_waveforms`, also keeping the frames of the `frames` layers.
+
+    A frame layer's output is kept along time (:func:`~audiodissect.layout.frame_output`:
+    every axis but clips, time and units pooled); each frame gets its time
+    span (:mod:`audiodissect.frames`: the target's declared timing, else the
+    uniform rule over the input as fed). Frames that start at or after the
+    end of a clip's audio hold padding only and are dropped (a clip keeps at
+    least its first frame). The layer's pooled activations are then derived
+    from the kept frames, window by window, not recorded a second time:
+    mean, max or first over the frames (max and first equal direct pooling
+    exactly; the mean equals it up to float rounding, and for clips padded
+    to ``min_samples`` it leaves the padded frames out).
+
+    Parameters
+    ----------
+    frames : sequence of str, optional
+        Layer paths or glob patterns (``"*"``: every layer with a time axis)
+        among the recorded ones; exact paths must have a time axis.
+    length_bucket : float, optional
+        Seconds: each clip (window) is zero-padded at its end to a whole
+        number of buckets before it is batched, so clips of different lengths
+        share a forward pass (see the module docstring); None batches clips by
+        exact length only.
+    (other parameters as :func:`record_waveforms`)
+
+    Returns
+    -------
+    activations, logits
+        As :func:`record_waveforms`.
+    frames : dict of str to FrameActivations
+        The frame layers that have a time axis, in the activations' order; spans
+        in seconds from each clip's start (windows placed where they lie in the clip).
+    """
     check_pool(pool)
     check_scriptable(target.module)
     selection = resolve_layers(target.module, layers)
@@ -200,28 +249,77 @@ def record_waveforms(target: Target, waves: Sequence[np.ndarray], layers: LayerF
     names = [str(n) for n in names] if names is not None else [f"#{i}" for i in range(len(clips))]
     plan = plan_windows([c.size for c in clips], window=_window_samples(target, window_seconds))
     padded = np.maximum(plan.lengths, target.min_samples or 0)
+    if length_bucket is not None:
+        padded = bucket_lengths(padded, int(round(float(length_bucket) * target.sample_rate)))
+    chosen, required = frame_layers(list(selection), frames)
     output_layout = parse_layout(target.output_layout, layer="the output") if target.output_layout else None
     logits = _Logits(len(plan.clip), where=target.name)
     done = 0
     target.module.eval()
     hook("record", None, completed=0, total=len(plan.clip))
-    with recording(target.module, list(selection), n_rows=len(plan.clip), pool=pool,
-                   layouts=target.layouts) as recorder, torch.inference_mode():
+    with recording(target.module, list(selection), n_rows=len(plan.clip), pool=pool, layouts=target.layouts,
+                   frames={name: name in required for name in chosen}) as recorder, torch.inference_mode():
         for rows in length_batches(padded, batch_size):
             recorder.rows = rows
-            out = _forward(target, [clips[c][s:e] for c, s, e in zip(plan.clip[rows], plan.start[rows],
-                                                                         plan.stop[rows])],
-                           about=lambda: _describe(rows, plan, names, target.sample_rate))
+            pieces = [np.pad(clips[c][s:e], (0, int(p) - (e - s))) for c, s, e, p in
+                      zip(plan.clip[rows], plan.start[rows], plan.stop[rows], padded[rows])]
+            out = _forward(target, pieces, about=lambda: _describe(rows, plan, names, target.sample_rate))
             logits.add(rows, out, output_layout)
             done += len(rows)
             hook("record", None, completed=done, total=len(plan.clip))
-    arrays = recorder.arrays
+    arrays = dict(recorder.arrays)
+    kept_frames = {}
+    for name, per_piece in recorder.frames.items():
+        kept_frames[name] = _assemble_frames(per_piece, plan, padded, timing_for(name, target.frame_timings),
+                                             target.sample_rate)
+        arrays[name] = pool_frames(kept_frames[name].values, kept_frames[name].offsets, pool=pool)
     for name, calls in recorder.repeated.items():
         log.warning("layer %r runs %d times in one forward pass: its units are pooled over all the calls, as one "
                     "sequence (pool %r)", name, calls, pool)
     ordered = selection.in_forward_order(recorder.forward_order)
     activations = {name: combine_windows(arrays[name], plan, pool=pool) for name in ordered}
-    return activations, logits.result(plan)
+    by_clip = {name: _clip_frames(kept_frames[name], plan, target.sample_rate) for name in ordered
+               if name in kept_frames}
+    return activations, logits.result(plan), by_clip
+
+
+def bucket_lengths(lengths: np.ndarray, bucket: int) -> np.ndarray:
+    """`lengths` (samples) rounded up to whole multiples of `bucket` samples, shape as `lengths`."""
+    if bucket < 1:
+        raise AudioDissectError(f"the length bucket must hold at least one sample, got {bucket}",
+                                hint="set record.length_bucket to a positive number of seconds, or None")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return -(-lengths // bucket) * bucket
+
+
+def _assemble_frames(per_piece: Sequence[np.ndarray], plan: Windows, fed: np.ndarray, timing: FrameTiming | None,
+                     sample_rate: int) -> FrameActivations:
+    """Each piece's frames with spans (seconds from the piece's start), padding-only frames dropped."""
+    counts = np.array([len(f) for f in per_piece], dtype=np.int64)
+    spans = []
+    for count, length in zip(counts, fed):
+        spans.append(timing.spans(int(count)) if timing is not None
+                     else uniform_spans(int(count), int(length), sample_rate))
+    spans_all = np.concatenate(spans) if spans else np.zeros((0, 2))
+    piece_of_frame = np.repeat(np.arange(len(counts)), counts)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    true_end = (plan.lengths / sample_rate)[piece_of_frame]
+    keep = (spans_all[:, 0] < true_end) | (np.arange(len(spans_all)) == first[piece_of_frame])
+    values = np.concatenate(per_piece) if len(per_piece) else np.zeros((0, 0), np.float32)
+    kept_counts = np.bincount(piece_of_frame[keep], minlength=len(counts))
+    return FrameActivations(values=values[keep].astype(np.float32, copy=False),
+                            offsets=np.concatenate([[0], np.cumsum(kept_counts)]),
+                            spans=spans_all[keep].astype(np.float64))
+
+
+def _clip_frames(pieces: FrameActivations, plan: Windows, sample_rate: int) -> FrameActivations:
+    """Frames of the pieces joined per clip, each window's spans moved to where it starts in its clip."""
+    if plan.whole:
+        return pieces
+    shift = (plan.start / sample_rate)[np.repeat(np.arange(len(plan.clip)), pieces.counts)]
+    spans = (pieces.spans + shift[:, None]).astype(np.float64)
+    bounds = np.concatenate([plan.first, [len(plan.clip)]])
+    return FrameActivations(values=pieces.values, offsets=pieces.offsets[bounds], spans=spans)
 
 
 def _window_samples(target: Target, window_seconds: float | None) -> int | None:

@@ -24,9 +24,11 @@ import torch
 
 from ..errors import AudioDissectError
 from ..layers import check_scriptable
-from ..layout import pool_output
+from ..layout import Layout, frame_output, pool_output
 from ..pooling import POOLS, check_pool, pool_units
 from .unit_axis import UnitAxes, channel_axis
+
+_NO_TIME = Layout(batch=0, unit=1, text="(undeclared)")
 
 __all__ = ["POOLS", "ActivationRecorder", "channel_axis", "pool_units", "recording"]
 
@@ -60,10 +62,19 @@ class ActivationRecorder:
     axes : UnitAxes, optional
         Resolves each layer's layout; without it, a layer's units lie on the
         axis :func:`channel_axis` gives for its module alone.
+    frames : mapping of str to bool, optional
+        Layers recorded frame by frame ({layer: whether it must have a time
+        axis}): their (T, U) frames per row are kept in :attr:`frames`
+        instead of a pooled row. A layer whose layout names no time axis is
+        an error when it must have one, else recorded pooled like the others.
     """
 
-    def __init__(self, layers: Sequence[str], *, n_rows: int, pool: str, axes: UnitAxes | None = None):
+    def __init__(self, layers: Sequence[str], *, n_rows: int, pool: str, axes: UnitAxes | None = None,
+                 frames: Mapping[str, bool] | None = None):
         self.pool = check_pool(pool)
+        self.frame_layers = dict(frames or {})
+        self._frames: dict[str, list[np.ndarray | None]] = {}
+        self._pending_frames: dict[str, torch.Tensor] = {}
         self.layers = list(layers)
         self.n_rows = int(n_rows)
         self.axes = axes
@@ -92,6 +103,16 @@ class ActivationRecorder:
         return self._arrays
 
     @property
+    def frames(self) -> dict[str, list[np.ndarray]]:
+        """{layer: one (T_row, U) float32 array per row}, for the frame layers that had a time axis."""
+        self.flush()
+        missing = {name: [r for r, a in enumerate(rows) if a is None] for name, rows in self._frames.items()}
+        for name, rows in missing.items():
+            if rows:
+                raise AudioDissectError(f"layer {name!r} recorded no frames for rows {rows[:5]}")
+        return {name: list(rows) for name, rows in self._frames.items()}  # type: ignore[misc]
+
+    @property
     def repeated(self) -> dict[str, int]:
         """Layers that ran more than once in some forward pass: {layer: most calls in one pass}."""
         return {name: n for name, n in self.calls.items() if n > 1}
@@ -103,6 +124,12 @@ class ActivationRecorder:
 
     def flush(self) -> None:
         """Write the pooled outputs of the last pass into their rows (one device-to-host copy)."""
+        for name, tensor in self._pending_frames.items():
+            host = tensor.float().cpu().numpy()  # (B, T, U)
+            rows = self._frames.setdefault(name, [None] * self.n_rows)
+            for b, row in enumerate(self._rows):
+                rows[int(row)] = host[b]
+        self._pending_frames = {}
         if not self._pending:
             return
         names = list(self._pending)
@@ -137,6 +164,23 @@ class ActivationRecorder:
             return pooled
         return pool_output(tensor, self.axes.layout(name, tensor), n_clips=n_clips, pool=self.pool, layer=name)
 
+    def _frames_of(self, name: str, tensor: torch.Tensor) -> bool:
+        """Keep the (B, T, U) frames of a frame layer's output; False when its layout has no time (pool it)."""
+        layout = self.axes.layout(name, tensor) if self.axes is not None else None
+        if layout is None or not layout.has_time:
+            if self.frame_layers[name]:
+                frame_output(tensor, layout or _NO_TIME, n_clips=len(self._rows), pool=self.pool, layer=name)
+            self.frame_layers.pop(name)
+            return False
+        if name in self._pending_frames:
+            raise AudioDissectError(f"layer {name!r} runs several times in one forward pass, so its frames have "
+                                    "no single time axis", hint="record its frames from a module that runs once")
+        self._pending_frames[name] = frame_output(tensor, layout, n_clips=len(self._rows), pool=self.pool,
+                                                  layer=name)
+        self._calls[name] = self.calls[name] = 1
+        self.fired.setdefault(name, len(self.fired))
+        return True
+
     def _with_earlier(self, name: str, pooled: torch.Tensor, positions: int) -> torch.Tensor:
         """This call's pooled (B, U) values combined with the earlier calls' of the same pass."""
         earlier = self._pending[name]
@@ -158,6 +202,8 @@ class ActivationRecorder:
                 raise AudioDissectError(f"layer {name!r} returned no tensor to record")
             if self._rows is None:
                 raise RuntimeError("set recorder.rows before each forward pass")
+            if name in self.frame_layers and self._frames_of(name, tensor.detach()):
+                return
             pooled = self._pool(name, module, tensor.detach())
             positions = tensor.numel() // max(1, pooled.numel())  # pooled values per (clip, unit)
             if name in self._pending:  # another call in the same pass: pooled with the earlier ones
@@ -173,7 +219,8 @@ class ActivationRecorder:
 
 @contextlib.contextmanager
 def recording(model: torch.nn.Module, layers: Sequence[str], *, n_rows: int, pool: str = "mean",
-              layouts: Mapping[str, str] | None = None) -> Iterator[ActivationRecorder]:
+              layouts: Mapping[str, str] | None = None,
+              frames: Mapping[str, bool] | None = None) -> Iterator[ActivationRecorder]:
     """Register recording hooks on `layers` of `model`; remove them on exit.
 
     Parameters
@@ -188,6 +235,8 @@ def recording(model: torch.nn.Module, layers: Sequence[str], *, n_rows: int, poo
     layouts : mapping of str to str, optional
         Declared layouts by layer path or glob pattern, e.g. ``{"frontend.*": "BCT",
         "head": "(BT)C"}`` (see :mod:`~audiodissect.layout`).
+    frames : mapping of str to bool, optional
+        Layers whose frames are kept (see :class:`ActivationRecorder`).
 
     Yields
     ------
@@ -205,7 +254,7 @@ def recording(model: torch.nn.Module, layers: Sequence[str], *, n_rows: int, poo
     """
     check_scriptable(model)
     axes = UnitAxes(model, layouts)
-    recorder = ActivationRecorder(layers, n_rows=n_rows, pool=pool, axes=axes)
+    recorder = ActivationRecorder(layers, n_rows=n_rows, pool=pool, axes=axes, frames=frames)
     handles = []
     try:
         for name in layers:

@@ -22,7 +22,7 @@ from ..probes.base import HELDOUT, ProbeSet, SkippedClip, without_clips
 from ..probes.splits import one_split_labels
 from ..executor import Executor, LocalExecutor, worker_device
 from ..progress import ProgressHook, default_hook, silent
-from ..rundir import ACTIVATIONS, CLIPS, LOGITS, RunDir
+from ..rundir import ACTIVATIONS, CLIPS, EVENTS, LOGITS, RunDir
 from ..stage import Context, Stage, StageOutcome
 from ..targets.base import Target
 from .activations import DEFAULT_WINDOW_SECONDS, module_fingerprint, record_clips
@@ -49,7 +49,8 @@ def detect_output_layer(arrays: dict[str, np.ndarray], logits: np.ndarray) -> st
 def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Sequence[str], pool: str,
                     batch_size: int, key: str, shard_size: int,
                     window_seconds: float | None = DEFAULT_WINDOW_SECONDS,
-                    hook: ProgressHook | None = None, executor: Executor | None = None) -> dict[str, Any]:
+                    hook: ProgressHook | None = None, executor: Executor | None = None,
+                    frames: Sequence[str] | None = None, length_bucket: float | None = None) -> dict[str, Any]:
     """Record `layers` over every clip of `probe` into `run`, resuming shards finished before.
 
     Writes ``activations/<layer>.npy`` (N, U) float32 in clip order, ``logits.npy``
@@ -61,7 +62,12 @@ def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Seq
     again (a retried worker) replaces its files; the merge into one array per
     layer is a separate step, after which the shards are removed. Clips
     longer than `window_seconds` are recorded in windows
-    (:func:`~audiodissect.record.activations.record_activations`).
+    (:func:`~audiodissect.record.activations.record_activations`). The
+    `frames` layers also keep their frames (``frames/<layer>/``, merged out
+    of core, shard by shard; :func:`~audiodissect.record.activations.record_waveform_frames`),
+    their pooled arrays derived from them; `length_bucket` pads clips to
+    whole buckets so that clips of different lengths share a batch. When the
+    probing set has timed events, ``events.csv`` holds those of the run's clips.
 
     Returns
     -------
@@ -79,7 +85,8 @@ def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Seq
     shards = [np.arange(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
     todo = [(number, shard) for number, shard in enumerate(shards) if not _done_marker(shard_dir, number).exists()]
     recorder = ShardRecorder(shard_dir.resolve(), layers=layers, pool=pool, batch_size=batch_size,
-                             window_seconds=window_seconds, hook=in_worker)
+                             window_seconds=window_seconds, hook=in_worker, frames=tuple(frames or ()),
+                             length_bucket=length_bucket)
     done = n - sum(len(shard) for _, shard in todo)
     for number in executor.map(recorder, todo, setup=executor.state((target, probe), ship=replica_setup)):
         done += len(shards[number])
@@ -106,6 +113,8 @@ def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target,
 
     arrays = {name: merged(name) for name in order}
     logits = merged("logits")
+    frame_path = shard_dir / "frames.json"
+    frame_names = read_json(frame_path) if frame_path.exists() else []
     faults, padded = {}, []
     for i in range(n_shards):
         path = shard_dir / f"{i:05d}" / "notes.json"
@@ -125,6 +134,19 @@ def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target,
         run.save_activations(name, array)
         units[name] = int(array.shape[1])
     run.save_logits(logits)
+    dropped_rows = [row for row, _ in dropped]
+    frame_counts = {name: merge_frames(run, shard_dir, n_shards, name, dropped_rows) for name in frame_names}
+    if frame_counts:
+        units_of = {name: units[name] for name in frame_counts}
+        log.info("%s", frames_note(frame_counts, units_of, len(probe) - len(dropped)))
+    events = list(getattr(probe, "events", ()) or ())
+    if events:
+        from ..probes.events import write_events
+
+        gone = {probe.clips[row].id for row in dropped_rows}
+        write_events(run.file(EVENTS), [e for e in events if e.clip not in gone])
+    elif run.file(EVENTS).exists():
+        run.file(EVENTS).unlink()
     shutil.rmtree(shard_dir.parent, ignore_errors=True)
     return {"model": target.name, "probe": probe.spec, "pool": pool, "layers": units,
             "output_layer": detect_output_layer(arrays, logits), "n_clips": len(probe) - len(dropped),
@@ -132,7 +154,58 @@ def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target,
             "skipped_clips": [vars(s) for s in probe.skipped],
             "dropped_clips": [{"id": probe.clips[row].id, "reason": why} for row, why in dropped],
             "nonfinite_units": broken, "padded_clips": len(padded), "padded_examples": padded[:5],
-            "min_samples": target.min_samples}
+            "min_samples": target.min_samples, "frames": frame_counts, "events": len(events)}
+
+
+def merge_frames(run: RunDir, shard_dir: Path, n_shards: int, layer: str, dropped_rows: Sequence[int]) -> int:
+    """Write `layer`'s frames of every shard into ``frames/<layer>/`` without holding them all; returns the frames kept.
+
+    The values go into a memory-mapped (F, U) float32 array written shard by
+    shard (then renamed into place); the frames of the clips the recording
+    dropped (`dropped_rows`, positions among all clips) are left out.
+    """
+    from numpy.lib.format import open_memmap
+
+    from ..cache import atomic_path
+    from ..rundir import FRAME_OFFSETS, FRAME_SPANS, FRAME_VALUES
+
+    def part(i: int, what: str) -> np.ndarray:
+        return load_npy(shard_dir / f"{i:05d}" / f"{layer}.{what}.npy", mmap=what == "values")
+
+    dropped = np.asarray(list(dropped_rows), dtype=np.int64)
+    counts, spans, keeps, start, total, width = [], [], [], 0, 0, 0
+    for i in range(n_shards):
+        offsets = part(i, "offsets")
+        rows = np.arange(start, start + len(offsets) - 1)
+        start += len(offsets) - 1
+        per_clip = np.diff(offsets)
+        keep_clip = ~np.isin(rows, dropped)
+        keep = np.repeat(keep_clip, per_clip)
+        keeps.append(keep)
+        counts.append(per_clip[keep_clip])
+        spans.append(part(i, "spans")[keep])
+        total += int(keep.sum())
+        width = part(i, "values").shape[1]
+    with atomic_path(run.file(FRAME_VALUES, layer=layer)) as tmp:
+        values = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, width))
+        at = 0
+        for i, keep in enumerate(keeps):
+            block = part(i, "values")[keep]
+            values[at:at + len(block)] = block
+            at += len(block)
+        values.flush()
+        del values
+    save_npy(run.file(FRAME_OFFSETS, layer=layer), np.concatenate([[0], np.cumsum(np.concatenate(counts))])
+             .astype(np.int64))
+    save_npy(run.file(FRAME_SPANS, layer=layer), np.concatenate(spans).astype(np.float64))
+    return total
+
+
+def frames_note(counts: dict[str, int], units: dict[str, int], n_clips: int) -> str:
+    """One line: frames kept per layer and their size on disk (4 bytes per value, 16 per span, 8 per clip)."""
+    size = sum(f * (4 * units[name] + 16) + 8 * (n_clips + 1) for name, f in counts.items())
+    parts = ", ".join(f"{name} ({f} frames x {units[name]} units)" for name, f in counts.items())
+    return f"kept frames of {len(counts)} layers: {parts}; {size / 1e6:.3g} MB on disk"
 
 
 def padded_note(n_padded: int, n_clips: int, target: Target) -> str:
@@ -205,6 +278,9 @@ class ShardRecorder:
         (n_shard, U) float32 and ``<number:05d>/logits.npy``, then ``<number:05d>.done``.
     layers, pool, batch_size, window_seconds
         As :func:`~audiodissect.record.activations.record_activations` takes them.
+    frames, length_bucket
+        As :func:`~audiodissect.record.activations.record_waveform_frames` takes them; frame layers also
+        write ``<layer>.values.npy``, ``<layer>.offsets.npy`` and ``<layer>.spans.npy`` into the shard.
     hook : ProgressHook, optional
         Per-batch progress (only in the driver's process; workers report nothing).
     """
@@ -215,6 +291,8 @@ class ShardRecorder:
     batch_size: int
     window_seconds: float | None
     hook: ProgressHook | None = None
+    frames: tuple[str, ...] = ()
+    length_bucket: float | None = None
 
     def __call__(self, replica: tuple[Target, ProbeSet], item: tuple[int, np.ndarray]) -> int:
         target, probe = replica
@@ -222,12 +300,18 @@ class ShardRecorder:
         marker = _done_marker(self.shard_dir, number)
         if marker.exists():
             return number
-        arrays, logits, notes = record_clips(target, probe, self.layers, pool=self.pool,
-                                             batch_size=self.batch_size, indices=indices, hook=self.hook or silent,
-                                             window_seconds=self.window_seconds)
+        arrays, logits, notes, frames = record_clips(target, probe, self.layers, pool=self.pool,
+                                                     batch_size=self.batch_size, indices=indices,
+                                                     hook=self.hook or silent, window_seconds=self.window_seconds,
+                                                     frames=self.frames, length_bucket=self.length_bucket)
         folder = self.shard_dir / f"{number:05d}"
         for name, array in arrays.items():
             save_npy(folder / f"{name}.npy", array)
+        for name, layer_frames in frames.items():
+            save_npy(folder / f"{name}.values.npy", layer_frames.values)
+            save_npy(folder / f"{name}.offsets.npy", layer_frames.offsets)
+            save_npy(folder / f"{name}.spans.npy", layer_frames.spans)
+        write_json(self.shard_dir / "frames.json", list(frames))
         save_npy(folder / "logits.npy", logits)
         ids = [probe.clips[int(i)].id for i in indices]
         write_json(folder / "notes.json", {"faults": {ids[row]: why for row, why in notes.faults.items()},
@@ -287,6 +371,9 @@ class RecordStage(Stage):
                 "probe": ctx.source_probe.content_key(), "layers": self.layer_selection(ctx).groups,
                 "pool": cfg.pool,
                 "output_layer": cfg.output_layer, "window_seconds": cfg.window_seconds,
+                "frames": list(cfg.frames), "length_bucket": cfg.length_bucket,
+                "frame_timings": {k: dataclasses.astuple(v) for k, v in (getattr(target, "frame_timings", None)
+                                                                        or {}).items()},
                 "layouts": dict(getattr(target, "layouts", None) or {}),
                 "min_samples": getattr(target, "min_samples", None),
                 "output_layout": getattr(target, "output_layout", None)}
@@ -295,7 +382,8 @@ class RecordStage(Stage):
         cfg = ctx.config.record
         facts = write_recording(ctx.run, ctx.target, ctx.source_probe, layers=self.layer_selection(ctx),
                                 pool=cfg.pool, batch_size=cfg.batch_size, key=key, shard_size=cfg.shard_size,
-                                window_seconds=cfg.window_seconds, hook=ctx.hook, executor=ctx.executor)
+                                window_seconds=cfg.window_seconds, hook=ctx.hook, executor=ctx.executor,
+                                frames=cfg.frames, length_bucket=cfg.length_bucket)
         if cfg.output_layer is not None:
             if cfg.output_layer not in facts["layers"]:
                 from ..errors import unknown_name_error
@@ -325,6 +413,9 @@ class RecordStage(Stage):
                          f"shortest input ({seconds:.3g} s) and were zero-padded to it")
         if section.get("one_split_labels"):
             lines.append(one_split_note(section["one_split_labels"]))
+        if section.get("frames"):
+            lines.append(frames_note(section["frames"], {k: layers[k] for k in section["frames"]},
+                                     section["n_clips"]))
         for layer, units in (section.get("nonfinite_units") or {}).items():
             where = layer if layer == LOGITS_NAME else f"layer {layer!r}"
             lines.append(f"set to 0: {len(units)} units of {where} that are NaN or infinite on every clip "

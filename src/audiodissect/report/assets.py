@@ -41,6 +41,8 @@ figcaption { color: var(--muted); font-size: .88rem; }
 .clip { border: 1px solid var(--line); border-radius: 6px; padding: .5rem; background: #fff; }
 .clip img { width: 100%; height: 70px; object-fit: fill; display: block; border-radius: 3px; }
 .clip audio { width: 100%; height: 32px; margin-top: .3rem; }
+.clips.moments { grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); }
+.clip.moment img { height: auto; object-fit: contain; }
 .clip .head { display: flex; justify-content: space-between; gap: .5rem; font-size: .85rem; }
 .clip .desc { font-size: .82rem; color: var(--muted); margin-top: .3rem; }
 .chips span { display: inline-block; background: var(--bg-alt); border: 1px solid var(--line);

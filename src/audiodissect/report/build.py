@@ -6,6 +6,7 @@ Layout under ``report/`` (or the chosen output folder)::
     units/<unit>.html   detail pages (a configurable number per layer, best scored first)
     media/<clip>.wav    16-bit audio of each clip shown, written once and shared
     media/<clip>.png    mel-spectrogram thumbnail of each clip
+    media/<moment>.*    a unit's moment: its snippet (WAV) and its activation over the clip (PNG)
     figures/*.png       the plots of ``audiodissect analyze`` and of the pruning evaluations
 
 The pages open from disk: no server, no network resources.
@@ -28,6 +29,7 @@ from ..progress import ProgressHook, track
 from ..rundir import ANALYSIS, PRUNING, REPORT_MARKER as RUN_REPORT_MARKER, RunDir
 from . import media as media_files
 from .collect import RunData, best_explanation_score, collect, extreme_clips, top_concept
+from .moments import moment_sections
 from .pages import index_page, unit_page
 
 log = logging.getLogger("audiodissect")
@@ -104,18 +106,9 @@ def _write_media(data: RunData, run: RunDir, clip_ids: list[str], out: Path, pro
     """Write audio and spectrograms of `clip_ids`; returns ``{clip_id: (wav href, png href)}`` from unit pages."""
     if not clip_ids:
         return {}
-    if probe is None and not reopen:
-        notes.append("Audio players and spectrograms are left out: the probing set was not opened.")
-        return {}
+    probe = _media_probe(run, probe, notes, reopen=reopen)
     if probe is None:
-        try:
-            from ..probes.reopen import reopen_probe
-
-            probe = reopen_probe(run.stage("record")["probe"], [c.id for c in run.clips()])
-        except Exception as exc:  # data moved, a loader missing, the set changed: report without audio
-            notes.append(f"Audio players and spectrograms are left out: the probing set could not be "
-                         f"reopened ({exc}).")
-            return {}
+        return {}
     positions = {c.id: i for i, c in enumerate(probe.clips)}
     rate = int((data.record or {}).get("sample_rate") or getattr(probe, "sample_rate", 16000))
     media_dir = out / "media"
@@ -138,6 +131,24 @@ def _write_media(data: RunData, run: RunDir, clip_ids: list[str], out: Path, pro
         notes.append(f"{len(failed)} clips have no audio in this report (unreadable or not in the probing set), "
                      f"e.g. {failed[0]}.")
     return result
+
+
+def _media_probe(run: RunDir, probe: ProbeSet | None, notes: list[str], *, reopen: bool) -> ProbeSet | None:
+    """The probing set the report reads audio from: `probe`, else the run's reopened when `reopen`; None (with a
+    note) when there is none."""
+    if probe is not None:
+        return probe
+    if not reopen:
+        notes.append("Audio players and spectrograms are left out: the probing set was not opened.")
+        return None
+    try:
+        from ..probes.reopen import reopen_probe
+
+        return reopen_probe(run.stage("record")["probe"], [c.id for c in run.clips()])
+    except Exception as exc:  # data moved, a loader missing, the set changed: report without audio
+        notes.append(f"Audio players and spectrograms are left out: the probing set could not be "
+                     f"reopened ({exc}).")
+        return None
 
 
 def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None = None, *,
@@ -183,11 +194,15 @@ def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None 
     clips = extreme_clips(data, run, chosen)
     needed = list(dict.fromkeys(cid for u in chosen for part in ("top", "bottom")
                                 for cid, _ in clips.get(u, {}).get(part, [])))
-    media = _write_media(data, run, needed, out, probe, hook, notes, reopen=reopen)
+    probe = _media_probe(run, probe, notes, reopen=reopen) if needed else probe
+    media = _write_media(data, run, needed, out, probe, hook, notes, reopen=False) if probe is not None else {}
+    moments = moment_sections(run, chosen, out / "media", probe, k=settings.moments,
+                              snippet_seconds=settings.snippet_seconds,
+                              sample_rate=int((data.record or {}).get("sample_rate") or 16000))
     pages: dict[str, str] = {}
     for uid in chosen:
         write_text(out / planned[uid], unit_page(data, uid, clips=clips.get(uid), media=media,
-                                                 index_href="../index.html"))
+                                                 index_href="../index.html", moments=moments.get(uid, "")))
         pages[uid] = planned[uid]
     figures = _figures(data, out)
     index = out / "index.html"

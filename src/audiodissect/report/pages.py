@@ -323,8 +323,9 @@ def _clip_cards(entries: list[tuple[str, Any]], data: RunData, media: dict[str, 
 
 
 def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: dict[str, tuple[str, str]],
-              index_href: str) -> str:
-    """The detail page of one unit: concepts, summaries, open concepts, scores, top and bottom clips."""
+              index_href: str, moments: str = "") -> str:
+    """The detail page of one unit: concepts, summaries, open concepts, scores, moments (`moments`, HTML of
+    :func:`~audiodissect.report.moments.moment_sections`), top and bottom clips."""
     layer, _, index = unit.rpartition("#")
     body = f'<p><a href="{esc(index_href)}">&larr; back to the overview</a></p>'
     body += facts([("unit", unit), ("layer", layer), ("index", index)])
@@ -400,6 +401,7 @@ def unit_page(data: RunData, unit: str, *, clips: dict[str, Any] | None, media: 
     if ui:
         body += (f'<p class="note">Top clips sharing one description cluster: {esc(ui["largest_group"])} of '
                  f'{len(ui.get("top_clusters") or [])} (clusters {esc(ui.get("top_clusters"))}).</p>')
+    body += moments
     if clips:
         body += "<h2>Highest-activating clips</h2>" + _clip_cards(clips["top"], data, media)
         body += "<h2>Lowest-activating clips</h2>" + _clip_cards(clips["bottom"], data, media)

@@ -127,6 +127,11 @@ class Target:
         Layout of `forward`'s output when it is not (B, n_classes), e.g.
         ``"(BT)C"`` for frame-wise class scores; the logits are then its mean
         over every axis but B and C.
+    frame_timings : dict of str to FrameTiming
+        Where each layer's frames sit in the input, by layer path or glob
+        pattern (:class:`audiodissect.frames.FrameTiming`: hop, window and
+        start in seconds), for frame-level recording; a layer without one
+        gets the uniform rule (its frames divide the input evenly).
     """
 
     name: str
@@ -139,6 +144,7 @@ class Target:
     layouts: dict[str, str] = dataclasses.field(default_factory=dict)
     min_samples: int | None = None
     output_layout: str | None = None
+    frame_timings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:

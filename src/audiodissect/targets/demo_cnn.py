@@ -7,7 +7,9 @@ training settings and :data:`CODE_VERSION`.
 
 Layers with units: ``features.conv1`` .. ``features.conv4`` (Conv2d, outputs
 (B, C, frames, bands) before batch-norm and ReLU), ``fc`` (the hidden Linear,
-before its ReLU) and ``classifier`` (the logits).
+before its ReLU) and ``classifier`` (the logits). Every ``features.*`` layer
+has the layout ``"BCTF"`` and a declared frame timing (:func:`frame_timings`),
+so its frames can be recorded with their time spans.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 
 from ..cache import atomic_path, cache_dir, hash_key, read_json, write_json
 from ..errors import AudioDissectError
+from ..frames import FrameTiming
 from .base import Target
 from .frontend import LogMel, LogMelSettings, pad_batch
 
@@ -166,7 +169,28 @@ def make_target(model: DemoCNN, class_names: Sequence[str], *, device: str | Non
         model = model.to(device)
     layers = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     return Target(name=name, module=model, sample_rate=FRONTEND.sample_rate, preprocess=LogMelPreprocess(),
-                  class_names=list(class_names), default_layers=layers, min_samples=min_samples(model))
+                  class_names=list(class_names), default_layers=layers, min_samples=min_samples(model),
+                  layouts={"features.*": "BCTF"}, frame_timings=frame_timings(model))
+
+
+def frame_timings(model: DemoCNN) -> dict[str, FrameTiming]:
+    """Where the frames of each ``features.*`` layer sit: block k's frames pool 2^(k-1) log-mel frames.
+
+    A frame of block k (after k - 1 max-poolings by 2) is aligned with
+    log-mel frames ``[t m, (t + 1) m)``, ``m = 2^(k-1)``: hop ``m`` x 10 ms,
+    window ``(m - 1)`` x 10 ms + 25 ms (the STFT window), frame 0 at 0 s.
+    """
+    hop, window = FRONTEND.hop_length / FRONTEND.sample_rate, FRONTEND.window_length / FRONTEND.sample_rate
+    timings: dict[str, FrameTiming] = {}
+    names = [n for n, _ in model.features.named_children()]
+    factor = 1
+    for child in names:
+        timings[f"features.{child}"] = FrameTiming(hop=hop * factor, window=hop * (factor - 1) + window)
+        if child.startswith("pool"):
+            factor *= 2
+            timings[f"features.{child}"] = FrameTiming(hop=hop * factor, window=hop * (factor - 1) + window)
+    timings["features"] = timings[f"features.{names[-1]}"]
+    return timings
 
 
 def min_samples(model: DemoCNN) -> int:

@@ -14,6 +14,10 @@ Pooling such an output over (P, H, W) averages over patches and positions.
 The classifier maps the per-patch 1024-d embeddings (B, P, 1024) to per-patch
 logits (B, P, 521); the clip's logits are their mean over patches.
 
+Frames. Time runs along the patches: every ``layers.*`` output has the
+layout ``"BCTHW"`` (T the patches, H and W pooled) and the classifier's
+``"BTC"``; a frame is a patch, 0.975 s long every 0.48 s (:data:`PATCH_TIMING`).
+
 Padding. Each waveform is zero-padded as YAMNet does (to one full patch, then
 to a whole number of patch hops). In a batch of unequal lengths, shorter clips
 are padded further to the longest, and their padding patches count in the
@@ -36,6 +40,7 @@ import torch.nn.functional as F
 
 from ..cache import atomic_path, cache_dir, hash_file
 from ..errors import AudioDissectError
+from ..frames import FrameTiming
 from .base import Target
 from .frontend import YAMNET, LogMel, frame_patches, pad_batch, patch_padded_length
 
@@ -282,4 +287,13 @@ def yamnet_target(*, device: str | None = None) -> Target:
     layers = [f"layers.{name}" for name, _ in model.layers.named_children()] + ["classifier"]
     return Target(name="yamnet", module=model, sample_rate=YAMNET.sample_rate,
                   preprocess=YAMNetPreprocess(), class_names=class_names(), default_layers=layers,
-                  min_samples=YAMNET.min_samples)  # one patch: what YAMNet zero-pads a shorter clip to
+                  min_samples=YAMNET.min_samples,  # one patch: what YAMNet zero-pads a shorter clip to
+                  layouts={"layers.*": "BCTHW", "classifier": "BTC"},
+                  frame_timings={"layers*": PATCH_TIMING, "classifier": PATCH_TIMING})
+
+
+#: Where YAMNet's frames (its patches) sit: patch p holds log-mel frames 48p .. 48p + 95, i.e. samples
+#: 7680p .. 7680p + 15600 (0.48 s hop, 0.975 s window).
+PATCH_TIMING = FrameTiming(hop=YAMNET.patch_hop * YAMNET.hop_length / YAMNET.sample_rate,
+                           window=((YAMNET.patch_frames - 1) * YAMNET.hop_length + YAMNET.window_length)
+                           / YAMNET.sample_rate)
