@@ -57,9 +57,27 @@ log = logging.getLogger(__name__)
 CAPTION_POOLING = "max"
 
 
+#: Parts of a tag name that name nothing ("Bee, wasp, etc.").
+_FILLERS = frozenset({"etc", "etc.", "and so on"})
+
+
+def _top_level_parts(name: str) -> list[str]:
+    """`name` split at its commas outside parentheses: "Roaring cats (lions, tigers)" stays one part."""
+    parts, depth, current = [], 0, ""
+    for char in name:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth <= 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in parts + [current] if p.strip()]
+
+
 def tag_phrase(name: str) -> str:
-    """An AudioSet display name as words: "Marimba, xylophone" -> "marimba or xylophone"."""
-    parts = [p.strip() for p in name.split(",") if p.strip()]
+    """An AudioSet display name as words: "Marimba, xylophone" -> "marimba or xylophone",
+    "Bee, wasp, etc." -> "bee or wasp" (a trailing "etc." names nothing)."""
+    parts = [p for p in _top_level_parts(name) if p.lower() not in _FILLERS]
     words = " or ".join(parts) if parts else name.strip()
     # keep acronyms and proper names as they are, lower-case ordinary capitalised words
     return " ".join(w if (w.isupper() and len(w) > 1) else w.lower() for w in words.split())
