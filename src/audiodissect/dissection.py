@@ -30,7 +30,8 @@ from .config import STAGES, RunConfig, apply_preset, from_dict, merge, to_dict, 
 from .errors import AudioDissectError, IncompleteStageError, WriteError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
-from .results import Activations, Analyses, Descriptions, Identification, PruneResult, UnitRecords
+from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClip, TopClips,
+                      UnitActivations, UnitRecords, output_unit_classes)
 from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target, check_weights
@@ -126,16 +127,18 @@ def _import_factory(path: str) -> Callable[[], Any]:
 
 
 def _as_target(obj: Any, *, sample_rate: int | None, preprocess: Callable | None, forward: Callable | None,
-               class_names: Sequence[str] | None, layouts: dict[str, str] | None, name: str | None) -> Target:
+               class_names: Sequence[str] | None, layouts: dict[str, str] | None, name: str | None,
+               output_layout: str | None = None, min_samples: int | None = None) -> Target:
     import torch
 
+    from .layers import SCRIPTED_HINT
     from .targets import from_module
 
     if isinstance(obj, Target):
         return obj
     if isinstance(obj, torch.jit.ScriptModule):
         raise AudioDissectError("TorchScript modules cannot be dissected: forward hooks do not run inside them",
-                                hint="load the model's Python nn.Module (not the scripted one) and pass that")
+                                hint=SCRIPTED_HINT)
     if isinstance(obj, torch.nn.Module):
         if sample_rate is None or preprocess is None:
             raise AudioDissectError("a torch module needs sample_rate= and preprocess= (waveforms -> model input)",
@@ -146,6 +149,10 @@ def _as_target(obj: Any, *, sample_rate: int | None, preprocess: Callable | None
             options["forward"] = forward
         if layouts is not None:
             options["layouts"] = layouts
+        if output_layout is not None:
+            options["output_layout"] = output_layout
+        if min_samples is not None:
+            options["min_samples"] = min_samples
         return from_module(obj, **options)
     raise AudioDissectError(f"cannot dissect a {type(obj).__name__}",
                             hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch module, "
@@ -180,10 +187,13 @@ class Dissection:
         ``<label>/*.wav`` files, or clips in memory (:func:`clips`).
     out : path, optional
         The run directory (default ``runs/default``, or the config's ``out``).
-    sample_rate, preprocess, forward, class_names, layouts
+    sample_rate, preprocess, forward, class_names, layouts, output_layout, min_samples
         For an ``nn.Module`` target: its rate in Hz, ``preprocess(list of (T_i,)
         waveforms) -> model input``, optionally ``forward(module, inputs) ->
-        logits`` and per-layer layouts (see :func:`audiodissect.targets.from_module`).
+        logits``, the class names in logit order, per-layer layouts, the layout of
+        the forward's output when it is not (clips, classes) (e.g. ``"(BT)C"``
+        for frame-wise scores) and the fewest samples the model takes (see
+        :func:`audiodissect.targets.from_module`, which takes the same).
     factory : str, optional
         ``"package.module:function"`` returning the target (a Target or, with the
         arguments above, an nn.Module); stored in the run, so the run can be
@@ -222,14 +232,16 @@ class Dissection:
     def __init__(self, target: Any = None, probe: Any = None, out: str | os.PathLike | None = None, *,
                  sample_rate: int | None = None, preprocess: Callable | None = None,
                  forward: Callable | None = None, class_names: Sequence[str] | None = None,
-                 layouts: dict[str, str] | None = None, factory: str | None = None,
+                 layouts: dict[str, str] | None = None, output_layout: str | None = None,
+                 min_samples: int | None = None, factory: str | None = None,
                  probe_root: str | None = None, probe_options: dict[str, Any] | None = None,
                  config: RunConfig | dict[str, Any] | None = None, preset: str | None = None,
                  device: str | None = None,
                  hook: ProgressHook | None = None, echo: Callable[[str], None] | None = None,
                  _create: bool = True, _trust: Trust | None = None):
         check_arguments(probe=probe, out=out, config=config, factory=factory, layouts=layouts,
-                        sample_rate=sample_rate, preprocess=preprocess, forward=forward)
+                        sample_rate=sample_rate, preprocess=preprocess, forward=forward,
+                        output_layout=output_layout, min_samples=min_samples)
         if not (target is None or isinstance(target, (str, Target, _MissingModule)) or _is_module(target)):
             raise AudioDissectError(f"cannot dissect a {type(target).__name__}",
                                     hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch "
@@ -264,7 +276,8 @@ class Dissection:
         self._factory = factory
         self._target_arg = target
         self._target_options = {"sample_rate": sample_rate, "preprocess": preprocess, "forward": forward,
-                                "class_names": class_names, "layouts": layouts}
+                                "class_names": class_names, "layouts": layouts, "output_layout": output_layout,
+                                "min_samples": min_samples}
         self._probe_arg = probe if isinstance(probe, ProbeSet) else None
         if target is None and factory is None:
             self._target_arg = self.config.record.model
@@ -496,8 +509,160 @@ class Dissection:
     def activations(self) -> Activations:
         """The recorded activations of this run (see :class:`~audiodissect.results.Activations`)."""
         record = self.run_dir.stage("record")
+        names = record.get("class_names")
         return Activations(layers=dict(record["layers"]), clips=self.run_dir.clips(),
-                           output_layer=self.run_dir.output_layer(), run_path=self.path)
+                           output_layer=self.run_dir.output_layer(), run_path=self.path,
+                           class_names=list(names) if names else None)
+
+    def unit_classes(self) -> dict[str, str]:
+        """{unit id: class name} of the recorded output layer's units (empty without one, or without class names)."""
+        if not self.run_dir.has_stage("record"):
+            return {}
+        record = self.run_dir.stage("record")
+        return output_unit_classes(self.run_dir.output_layer(), record.get("class_names"), dict(record["layers"]))
+
+    # -- notebooks -----------------------------------------------------------------
+    def activations_for(self, clips: Any, units: str | Sequence[str] | None = None, *,
+                        sample_rate: int | None = None, names: Sequence[str] | None = None) -> UnitActivations:
+        """Chosen units' activations on new audio, recorded as the run records (run-with-cache style).
+
+        The same hooks, pooling, windows and batching as the record stage; nothing
+        is written into the run directory.
+
+        Parameters
+        ----------
+        clips : np.ndarray, sequence of np.ndarray, path, sequence of paths, or ProbeSet
+            One waveform (T,), several ((n, T) or a list of (T_i,)), audio files
+            (wav, flac, ogg, mp3), or a probing set (every clip).
+        units : str or sequence of str, optional
+            Unit ids (``"fc#3"``), layer paths or glob patterns (every unit of the
+            layers they match); default: every layer the run recorded.
+        sample_rate : int, optional
+            Rate of waveforms given as arrays (default: the model's); they are
+            resampled to the model's rate. Files and probing sets carry their own.
+        names : sequence of str, optional
+            Row names (default: file names, clip ids or ``clip0``, ``clip1``, ...).
+
+        Returns
+        -------
+        UnitActivations
+            ``.values`` (n clips, n units) float32, ``.units``, ``.clips``, ``.logits``;
+            ``acts["fc#3"]`` is one unit's (n,) column.
+
+        Examples
+        --------
+        >>> new = d.activations_for("dog_bark.flac", ["classifier#4", "features.conv2"])   # doctest: +SKIP
+        >>> new["classifier#4"]                                                         # doctest: +SKIP
+        """
+        from .audio import resample
+        from .record import record_waveforms
+
+        target = self.target
+        waves, row_names = _waveforms(clips, rate=target.sample_rate, given_rate=sample_rate, resample=resample)
+        if names is not None:
+            if len(names) != len(waves):
+                raise AudioDissectError(f"{len(names)} names for {len(waves)} clips")
+            row_names = [str(n) for n in names]
+        if units is None:
+            units = list(self.run_dir.stage("record")["layers"]) if self.run_dir.has_stage("record") else \
+                list(target.default_layers)
+        wanted = [units] if isinstance(units, str) else list(units)
+        if not wanted:
+            raise AudioDissectError("no units given", hint='name units ("fc#3"), layers ("fc") or globs ("conv*")')
+        single: dict[str, list[int]] = {}
+        patterns: list[str] = []
+        for item in wanted:
+            layer, sep, index = str(item).rpartition("#")
+            if sep and index.isdigit():
+                single.setdefault(layer, []).append(int(index))
+            else:
+                patterns.append(str(item))
+        cfg = self.config.record
+        layers = list(dict.fromkeys([*patterns, *single]))
+        arrays, logits = record_waveforms(target, waves, layers, pool=cfg.pool, batch_size=cfg.batch_size,
+                                          window_seconds=cfg.window_seconds, names=row_names,
+                                          hook=_silent_hook)
+        columns, ids = [], []
+        from .layers import resolve_layers
+
+        for item in wanted:
+            layer, sep, index = str(item).rpartition("#")
+            if sep and index.isdigit():
+                width = arrays[layer].shape[1]
+                if int(index) >= width:
+                    raise AudioDissectError(f"unit {item!r} does not exist: layer {layer!r} has {width} units "
+                                            f"(#0 to #{width - 1})")
+                columns.append(arrays[layer][:, int(index)])
+                ids.append(str(item))
+            else:
+                for name in resolve_layers(target.module, [item]):
+                    columns += [arrays[name][:, i] for i in range(arrays[name].shape[1])]
+                    ids += [f"{name}#{i}" for i in range(arrays[name].shape[1])]
+        values = np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(waves), 0), np.float32)
+        classes = {u: c for u, c in self.unit_classes().items() if u in ids}
+        return UnitActivations(units=ids, clips=row_names, values=values, logits=logits, classes=classes)
+
+    def top_clips(self, unit: str, k: int = 5, *, bottom: bool = False, split: str | None = PROBE) -> TopClips:
+        """A unit's `k` most (or least) activating clips, with their audio, activations and descriptions.
+
+        In a notebook the result shows as a table with an audio player per clip
+        (no IPython needed); ``.players()`` gives ``IPython.display.Audio``
+        objects and ``clip.audio`` the samples.
+
+        Parameters
+        ----------
+        unit : str
+            A recorded unit (``"<layer>#<index>"``).
+        k : int
+        bottom : bool
+            The least activating clips instead.
+        split : {"probe", "heldout"} or None
+            Which clips to rank (default: the probe clips that describe units; None: all).
+
+        Returns
+        -------
+        TopClips
+        """
+        from .records import parse_unit_id
+
+        layer, index = parse_unit_id(unit)
+        acts = self.activations()
+        array = acts[layer]
+        if index >= array.shape[1]:
+            raise AudioDissectError(f"unit {unit!r} does not exist: layer {layer!r} has {array.shape[1]} units")
+        if int(k) < 1:
+            raise AudioDissectError(f"k must be at least 1, got {k}")
+        rows = np.arange(len(acts.clips)) if split is None else \
+            np.array([i for i, c in enumerate(acts.clips) if c.split == split], dtype=np.int64)
+        if len(rows) == 0:
+            raise AudioDissectError(f"the run has no {split!r} clips")
+        values = np.asarray(array[rows, index], dtype=np.float64)
+        order = np.argsort(values if bottom else -values, kind="stable")[: int(k)]
+        descriptions = self.run_dir.descriptions() if self.run_dir.descriptions_path.exists() else None
+        rate = int(self.run_dir.stage("record").get("sample_rate") or 16000)
+        probe = self.context.probe
+
+        def reader(row: int) -> Callable[[], np.ndarray]:
+            return lambda: probe.audio(row, sample_rate=rate)
+
+        clips = [TopClip(unit=unit, rank=rank + 1, row=int(rows[j]), clip=acts.clips[int(rows[j])],
+                         activation=float(values[j]), description=descriptions[int(rows[j])] if descriptions else None,
+                         sample_rate=rate, _read=reader(int(rows[j])))
+                 for rank, j in enumerate(order)]
+        return TopClips(unit=unit, clips=clips, bottom=bottom, class_name=acts.unit_classes.get(unit))
+
+    def _repr_html_(self) -> str:
+        from . import htmlrepr
+
+        stages = self.run_dir.manifest()["stages"]
+        model = self._target_arg if isinstance(self._target_arg, str) else \
+            getattr(self._target_arg, "name", type(self._target_arg).__name__)
+        pairs = [("run directory", str(self.path)), ("model", model), ("probing set", self.config.probe.name),
+                 ("stages done", ", ".join(stages) or "none")]
+        if "record" in stages:
+            layers = stages["record"]["layers"]
+            pairs.append(("units", f"{sum(layers.values())} in {len(layers)} layers"))
+        return htmlrepr.fields(pairs, caption="Dissection")
 
     def describe(self, captioner: str | None = None) -> Descriptions:
         """Step 1: one description per clip (``tags`` offline, ``file:<json>``, ``http:<model>@<url>``)."""
@@ -546,7 +711,8 @@ class Dissection:
                                         hint="call describe() first, or identify(methods=['tab'])")
         records = self._stage(IdentifyStage()).value
         names = self.run_dir.read_units("names") if self.run_dir.has_units("names") else []
-        return Identification("identify", records, names=names)
+        return Identification("identify", records, classes=self.unit_classes(), names=names,
+                              activations=self.activations())
 
     def stability(self, *, resamples: int | None = None, noise: float | None = None) -> list[Any]:
         """Whether each named unit keeps its name on resampled probe clips and with noise in the audio.
@@ -586,7 +752,8 @@ class Dissection:
         from .summarize.stage import SummarizeStage
 
         self._update("summarize", llm=llm, k=k, threshold=threshold)
-        return UnitRecords("summarize", self._stage(SummarizeStage(refresh=refresh_cache)).value)
+        return UnitRecords("summarize", self._stage(SummarizeStage(refresh=refresh_cache)).value,
+                           classes=self.unit_classes())
 
     def score(self, *, audio_text: bool | None = None) -> UnitRecords:
         """Score every explanation by how well it predicts the unit on held-out clips.
@@ -599,7 +766,7 @@ class Dissection:
         from .scoring import ScoreStage
 
         self._update("score", audio_text=audio_text)
-        return UnitRecords("score", self._stage(ScoreStage()).value)
+        return UnitRecords("score", self._stage(ScoreStage()).value, classes=self.unit_classes())
 
     def prune(self, concept: str | Sequence[str] | None = None, *, strategies: Sequence[str] | None = None,
               units: Sequence[str] | None = None, seeds: int | None = None) -> PruneResult:
@@ -801,6 +968,44 @@ class Dissection:
         if incomplete:
             raise IncompleteStageError("; ".join(exc.message for exc in incomplete), hint=incomplete[0].hint)
         return dict(self.runner.outcomes)
+
+
+def _silent_hook(stage: str, artefact: str | None = None, *, completed: int, total: int | None) -> None:
+    """No progress for a handful of new clips."""
+
+
+def _waveforms(clips: Any, *, rate: int, given_rate: int | None, resample: Callable) -> tuple[list[np.ndarray],
+                                                                                           list[str]]:
+    """(waveforms at `rate`, their names) from arrays, audio files or a probing set."""
+    from .probes.decode import BadClipError, read_clip
+
+    if isinstance(clips, ProbeSet):
+        return [clips.audio(i, sample_rate=rate) for i in range(len(clips))], [c.id for c in clips.clips]
+    if isinstance(clips, (str, os.PathLike)):
+        clips = [clips]
+    if isinstance(clips, np.ndarray):
+        if clips.ndim not in (1, 2):
+            raise AudioDissectError(f"waveforms must be (T,) or (n, T), got an array of shape {clips.shape}")
+        clips = [clips] if clips.ndim == 1 else list(clips)
+    items = list(clips)
+    if not items:
+        raise AudioDissectError("no clips given")
+    waves, names = [], []
+    for i, item in enumerate(items):
+        if isinstance(item, (str, os.PathLike)):
+            try:
+                audio, source_rate = read_clip(item)
+            except BadClipError as exc:
+                raise AudioDissectError(str(exc)) from None
+            waves.append(resample(audio, source_rate, rate))
+            names.append(Path(item).name)
+        else:
+            wave = np.asarray(item, dtype=np.float32)
+            if wave.ndim != 1 or wave.size == 0:
+                raise AudioDissectError(f"clip {i} must be a non-empty (T,) waveform, got shape {wave.shape}")
+            waves.append(resample(wave, int(given_rate), rate) if given_rate and int(given_rate) != rate else wave)
+            names.append(f"clip{i}")
+    return waves, names
 
 
 def stage_method(name: str) -> str:
