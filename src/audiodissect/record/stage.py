@@ -283,6 +283,10 @@ class RecordStage(Stage):
             return resolve_layers(ctx.target.module, paper_layers(ctx.target.module), one_group=True)
         return resolve_layers(ctx.target.module, ctx.target.default_layers, one_group=True)
 
+    def _paper_set(self, ctx: Context) -> bool:
+        """Whether the layers are the paper's set (no layers given, ``record.layer_set = "paper"``)."""
+        return not (self.layers or ctx.config.record.layers) and ctx.config.record.layer_set == "paper"
+
     def inputs(self, ctx: Context) -> dict[str, Any]:
         target = ctx.target
         cfg = ctx.config.record
@@ -306,6 +310,14 @@ class RecordStage(Stage):
                 raise unknown_name_error("output layer (not recorded)", cfg.output_layer, facts["layers"])
             facts["output_layer"] = cfg.output_layer
             facts["output_layer_note"] = None
+        elif facts["output_layer"] is None and self._paper_set(ctx):
+            from ..targets.paper_layers import paper_head
+
+            head = paper_head(list(facts["layers"]))
+            classes = facts.get("class_names")
+            if head is not None and (not classes or facts["layers"][head] == len(classes)):
+                # the paper pools its head's first token: not the logits (their mean over tokens), yet the classes
+                facts["output_layer"], facts["output_layer_note"] = head, None
         facts["batch_size"] = cfg.batch_size
         clips = ctx.run.clips()
         logits = ctx.run.logits()
