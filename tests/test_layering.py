@@ -23,7 +23,7 @@ LAYERS = [
     {"record", "describe", "identify", "summarize"},
     {"scoring", "prune", "planted", "analyses"},
     {"report"},
-    {"results", "arguments", "dissection"},
+    {"results", "arguments", "dissection", "export"},
     {"cli", "__main__"},
 ]
 

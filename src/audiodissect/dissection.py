@@ -651,6 +651,31 @@ class Dissection:
                  for rank, j in enumerate(order)]
         return TopClips(unit=unit, clips=clips, bottom=bottom, class_name=acts.unit_classes.get(unit))
 
+    def export(self, out: str | os.PathLike, *, format: str = "parquet", top: int = 5,
+               neuronpedia: bool = True) -> Path:
+        """Write the run's units, names, concepts, explanations with their scores, and top-clip references to a
+        new folder `out` outside the run, for others to load without rerunning anything (:mod:`audiodissect.export`).
+
+        Parameters
+        ----------
+        out : path
+            A new (or empty) folder, outside the run directory.
+        format : {"parquet", "jsonl", "hf-dataset"}
+            Parquet files, JSON lines, or a Hugging Face ``DatasetDict`` with one split per table.
+        top : int
+            Top and bottom clips per unit.
+        neuronpedia : bool
+            Also one Neuronpedia-style JSON file per unit (``neuronpedia/<layer>/<index>.json``).
+
+        Returns
+        -------
+        Path
+            `out`; read it back with :func:`audiodissect.read_export`.
+        """
+        from .export import export_run
+
+        return export_run(self.run_dir, out, format=format, top=top, neuronpedia=neuronpedia)
+
     def _repr_html_(self) -> str:
         from . import htmlrepr
 

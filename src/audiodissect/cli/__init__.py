@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import AudioDissectError
 
 COMMANDS = ("run", "train", "record", "describe", "identify", "summarize", "prune", "score", "evaluate", "report",
-            "analyze", "convert")
+            "analyze", "export", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:
