@@ -48,7 +48,6 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .cache import read_json, write_json, write_jsonl
 from .errors import AudioDissectError, unknown_name_error
 from .probes.base import PROBE
@@ -310,11 +309,21 @@ def export_run(run: RunDir | str | os.PathLike, out: str | os.PathLike, *, forma
         for uid, document in documents.items():
             layer, _, index = uid.rpartition("#")
             write_json(_inside(out, NEURONPEDIA, layer, f"{index}.json"), document)
-    write_json(out / MANIFEST, {"export_format": EXPORT_FORMAT, "audiodissect": __version__, "format": format,
+    write_json(out / MANIFEST, {"export_format": EXPORT_FORMAT, "audiodissect": _version(), "format": format,
                                 "tables": {t: {"rows": len(tables[t]), "columns": list(COLUMNS[t]), "file": files[t]}
                                            for t in TABLES},
                                 "neuronpedia": NEURONPEDIA if neuronpedia else None, **facts})
     return out
+
+
+def _version() -> str | None:
+    """The installed audiodissect's version (None when it is not installed, e.g. run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("audiodissect")
+    except PackageNotFoundError:
+        return None
 
 
 def _inside(root: Path, *parts: str) -> Path:
