@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 #: Patch pooling of the captioner (see :mod:`audiodissect.evidence.tag_logits`).
 CAPTION_POOLING = "max"
+#: Version of the descriptions' wording, part of the captioner's name (which keys the description cache), so
+#: that descriptions cached with an earlier wording are written again. 2: "an irregular rhythm", no "tonal" for
+#: an unpitched clip, no "etc." among the tags.
+WORDING = 2
 
 
 #: Parts of a tag name that name nothing ("Bee, wasp, etc.").
@@ -173,7 +177,7 @@ class TagsDescriptorsCaptioner:
 
     @property
     def name(self) -> str:
-        base = f"tags+descriptors:{self.tagger_name}:k{self.top_k}p{self.pool}:{self.pooling}"
+        base = f"tags+descriptors:w{WORDING}:{self.tagger_name}:k{self.top_k}p{self.pool}:{self.pooling}"
         return base + (f"@{self._reference_key}" if self._reference_key else "")
 
     @property
