@@ -101,7 +101,16 @@ def test_why_no_layer_is_the_output_layer(tmp_path):
     assert named.run_dir.stage("record")["output_layer_note"] is None
 
 
-def test_class_order_check_needs_enough_labelled_clips():
+def test_class_order_check_needs_enough_labelled_clips_and_more_than_bad_luck():
     clips = [ClipInfo(id=str(i), label="a" if i % 2 else "b", split="heldout") for i in range(4)]
     logits = np.array([[1.0, 0.0], [0.0, 1.0]] * 2)
     assert check_class_order(logits, clips, ["a", "b"]) is None  # 4 clips: too few to say
+    # 17 classes, 21 clips, none right: chance alone gives that often (p = 0.28), so nothing is said ...
+    names = [f"c{k}" for k in range(17)]
+    clips = [ClipInfo(id=str(i), label=names[i % 17], split="heldout") for i in range(21)]
+    wrong = np.eye(17)[[(i + 1) % 17 for i in range(21)]]
+    assert check_class_order(wrong, clips, names) is None
+    # ... but not with 120 clips (p < 0.001)
+    clips = [ClipInfo(id=str(i), label=names[i % 17], split="heldout") for i in range(120)]
+    finding = check_class_order(np.eye(17)[[(i + 1) % 17 for i in range(120)]], clips, names)
+    assert finding is not None and "below chance (0.059 for 17 classes)" in finding.message

@@ -19,6 +19,9 @@ from ..probes.base import HELDOUT, ClipInfo
 
 #: Fewest labelled clips (of at least two classes) the class-order check needs.
 MIN_CLIPS = 6
+#: The class-order check speaks when so few correct answers would come by chance with at most this
+#: probability (a one-sided binomial test against chance accuracy).
+ALPHA = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +88,8 @@ def check_class_order(logits: np.ndarray, clips: Sequence[ClipInfo], class_names
 
     Accuracy is the arg-max among the classes the clips' labels name (as the pruning table counts it), on the
     held-out clips when there are at least :data:`MIN_CLIPS` of them, else on every labelled clip. Chance is one
-    over the number of those classes.
+    over the number of those classes; the check speaks only when chance alone would give so few correct answers
+    with probability :data:`ALPHA` or less (so an untrained model's near-chance accuracy passes).
 
     Parameters
     ----------
@@ -107,10 +111,13 @@ def check_class_order(logits: np.ndarray, clips: Sequence[ClipInfo], class_names
     truth = np.array([k for _, k in used])
     scores = np.asarray(logits, dtype=np.float64)[index][:, classes]
     predicted = np.array(classes)[np.argmax(scores, axis=1)]
-    accuracy = float((predicted == truth).mean())
+    correct = int((predicted == truth).sum())
+    accuracy = correct / len(used)
     chance = 1.0 / len(classes)
-    if accuracy >= chance:
-        return None
+    from scipy.stats import binom
+
+    if accuracy >= chance or float(binom.cdf(correct, len(used), chance)) > ALPHA:
+        return None  # at or above chance, or below it by as much as chance alone often gives
     swaps = []
     for k in classes:  # which class each label's clips are predicted as, most often
         mine = predicted[truth == k]
@@ -124,7 +131,8 @@ def check_class_order(logits: np.ndarray, clips: Sequence[ClipInfo], class_names
                    f"chance ({chance:.3f} for {len(classes)} classes)" + (f": it predicts {shown}" if shown else ""),
                    "check that class_names are in the model's logit order (logit i is class_names[i]: e.g. the "
                    "order of its id2label, label_dict or training label encoder), and that the probing set's "
-                   "labels mean the same classes; pruning and the last-layer table read the classes in that order")
+                   "labels mean the same classes; pruning and the last-layer table read the classes in that order "
+                   "(a model that was never trained can fall below chance too)")
 
 
 def no_output_layer_reason(arrays: dict[str, np.ndarray], logits: np.ndarray, module: Any, *, pool: str) -> str:
