@@ -114,3 +114,31 @@ def test_class_order_check_needs_enough_labelled_clips_and_more_than_bad_luck():
     clips = [ClipInfo(id=str(i), label=names[i % 17], split="heldout") for i in range(120)]
     finding = check_class_order(np.eye(17)[[(i + 1) % 17 for i in range(120)]], clips, names)
     assert finding is not None and "below chance (0.059 for 17 classes)" in finding.message
+
+
+def test_dissection_takes_output_layout_and_min_samples(tmp_path):
+    """As from_module does: frame-wise class scores averaged into clip logits, short clips padded."""
+    frames = 160
+    net = torch.nn.Sequential(torch.nn.Linear(frames, 2))
+
+    def cut(waves):  # B clips of one length -> (B * T, 160) frames, clip-major
+        clips = torch.from_numpy(np.stack(waves))
+        return clips.unfold(1, frames, frames).reshape(-1, frames)
+
+    rng = np.random.default_rng(0)
+    waves = [rng.standard_normal(1600 if i % 3 else 480).astype(np.float32) for i in range(12)]
+    probe = ad.clips(waves, sample_rate=8000, labels=["a", "b"] * 6)
+    d = ad.Dissection(net, probe, out=tmp_path / "run", sample_rate=8000, preprocess=cut, hook=silent,
+                      layouts={"0": "(BT)C"}, output_layout="(BT)C", min_samples=800, class_names=["a", "b"])
+    acts = d.record(["0"])
+    section = d.run_dir.stage("record")
+    assert section["padded_clips"] == 4 and section["min_samples"] == 800
+    assert acts.output_layer == "0" and acts.logits().shape == (12, 2)
+    np.testing.assert_allclose(acts["0"], acts.logits(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        expected = net(cut([waves[1]])).mean(dim=0).numpy()
+    np.testing.assert_allclose(acts.logits()[1], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(AudioDissectError, match="min_samples must be a positive whole number"):
+        ad.Dissection(net, probe, out=tmp_path / "bad", sample_rate=8000, preprocess=cut, min_samples=0)
+    with pytest.raises(AudioDissectError, match="output_layout must be a layout string"):
+        ad.Dissection(net, probe, out=tmp_path / "bad", sample_rate=8000, preprocess=cut, output_layout=3)
