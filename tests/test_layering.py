@@ -23,7 +23,7 @@ LAYERS = [
     {"record", "describe", "identify", "summarize"},
     {"scoring", "prune", "planted", "analyses"},
     {"report"},
-    {"results", "arguments", "dissection", "export"},
+    {"results", "arguments", "dissection", "export", "notebook"},
     {"cli", "__main__"},
 ]
 

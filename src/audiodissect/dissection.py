@@ -30,8 +30,8 @@ from .config import STAGES, RunConfig, apply_preset, from_dict, merge, to_dict, 
 from .errors import AudioDissectError, IncompleteStageError, WriteError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
-from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClip, TopClips,
-                      UnitActivations, UnitRecords, output_unit_classes)
+from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClips, UnitActivations,
+                      UnitRecords, output_unit_classes)
 from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target, check_weights
@@ -554,53 +554,13 @@ class Dissection:
         >>> new = d.activations_for("dog_bark.flac", ["classifier#4", "features.conv2"])   # doctest: +SKIP
         >>> new["classifier#4"]                                                         # doctest: +SKIP
         """
-        from .audio import resample
-        from .record import record_waveforms
+        from .notebook import unit_activations
 
-        target = self.target
-        waves, row_names = _waveforms(clips, rate=target.sample_rate, given_rate=sample_rate, resample=resample)
-        if names is not None:
-            if len(names) != len(waves):
-                raise AudioDissectError(f"{len(names)} names for {len(waves)} clips")
-            row_names = [str(n) for n in names]
         if units is None:
             units = list(self.run_dir.stage("record")["layers"]) if self.run_dir.has_stage("record") else \
-                list(target.default_layers)
-        wanted = [units] if isinstance(units, str) else list(units)
-        if not wanted:
-            raise AudioDissectError("no units given", hint='name units ("fc#3"), layers ("fc") or globs ("conv*")')
-        single: dict[str, list[int]] = {}
-        patterns: list[str] = []
-        for item in wanted:
-            layer, sep, index = str(item).rpartition("#")
-            if sep and index.isdigit():
-                single.setdefault(layer, []).append(int(index))
-            else:
-                patterns.append(str(item))
-        cfg = self.config.record
-        layers = list(dict.fromkeys([*patterns, *single]))
-        arrays, logits = record_waveforms(target, waves, layers, pool=cfg.pool, batch_size=cfg.batch_size,
-                                          window_seconds=cfg.window_seconds, names=row_names,
-                                          hook=_silent_hook)
-        columns, ids = [], []
-        from .layers import resolve_layers
-
-        for item in wanted:
-            layer, sep, index = str(item).rpartition("#")
-            if sep and index.isdigit():
-                width = arrays[layer].shape[1]
-                if int(index) >= width:
-                    raise AudioDissectError(f"unit {item!r} does not exist: layer {layer!r} has {width} units "
-                                            f"(#0 to #{width - 1})")
-                columns.append(arrays[layer][:, int(index)])
-                ids.append(str(item))
-            else:
-                for name in resolve_layers(target.module, [item]):
-                    columns += [arrays[name][:, i] for i in range(arrays[name].shape[1])]
-                    ids += [f"{name}#{i}" for i in range(arrays[name].shape[1])]
-        values = np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(waves), 0), np.float32)
-        classes = {u: c for u, c in self.unit_classes().items() if u in ids}
-        return UnitActivations(units=ids, clips=row_names, values=values, logits=logits, classes=classes)
+                list(self.target.default_layers)
+        return unit_activations(self.target, clips, units, settings=self.config.record, sample_rate=sample_rate,
+                                names=names, classes=self.unit_classes())
 
     def top_clips(self, unit: str, k: int = 5, *, bottom: bool = False, split: str | None = PROBE) -> TopClips:
         """A unit's `k` most (or least) activating clips, with their audio, activations and descriptions.
@@ -623,33 +583,12 @@ class Dissection:
         -------
         TopClips
         """
-        from .records import parse_unit_id
+        from .notebook import top_clips
 
-        layer, index = parse_unit_id(unit)
-        acts = self.activations()
-        array = acts[layer]
-        if index >= array.shape[1]:
-            raise AudioDissectError(f"unit {unit!r} does not exist: layer {layer!r} has {array.shape[1]} units")
-        if int(k) < 1:
-            raise AudioDissectError(f"k must be at least 1, got {k}")
-        rows = np.arange(len(acts.clips)) if split is None else \
-            np.array([i for i, c in enumerate(acts.clips) if c.split == split], dtype=np.int64)
-        if len(rows) == 0:
-            raise AudioDissectError(f"the run has no {split!r} clips")
-        values = np.asarray(array[rows, index], dtype=np.float64)
-        order = np.argsort(values if bottom else -values, kind="stable")[: int(k)]
         descriptions = self.run_dir.descriptions() if self.run_dir.descriptions_path.exists() else None
         rate = int(self.run_dir.stage("record").get("sample_rate") or 16000)
-        probe = self.context.probe
-
-        def reader(row: int) -> Callable[[], np.ndarray]:
-            return lambda: probe.audio(row, sample_rate=rate)
-
-        clips = [TopClip(unit=unit, rank=rank + 1, row=int(rows[j]), clip=acts.clips[int(rows[j])],
-                         activation=float(values[j]), description=descriptions[int(rows[j])] if descriptions else None,
-                         sample_rate=rate, _read=reader(int(rows[j])))
-                 for rank, j in enumerate(order)]
-        return TopClips(unit=unit, clips=clips, bottom=bottom, class_name=acts.unit_classes.get(unit))
+        return top_clips(self.activations(), unit, k=k, bottom=bottom, split=split, probe=self.context.probe,
+                         sample_rate=rate, descriptions=descriptions)
 
     def export(self, out: str | os.PathLike, *, format: str = "parquet", top: int = 5,
                neuronpedia: bool = True) -> Path:
@@ -993,44 +932,6 @@ class Dissection:
         if incomplete:
             raise IncompleteStageError("; ".join(exc.message for exc in incomplete), hint=incomplete[0].hint)
         return dict(self.runner.outcomes)
-
-
-def _silent_hook(stage: str, artefact: str | None = None, *, completed: int, total: int | None) -> None:
-    """No progress for a handful of new clips."""
-
-
-def _waveforms(clips: Any, *, rate: int, given_rate: int | None, resample: Callable) -> tuple[list[np.ndarray],
-                                                                                           list[str]]:
-    """(waveforms at `rate`, their names) from arrays, audio files or a probing set."""
-    from .probes.decode import BadClipError, read_clip
-
-    if isinstance(clips, ProbeSet):
-        return [clips.audio(i, sample_rate=rate) for i in range(len(clips))], [c.id for c in clips.clips]
-    if isinstance(clips, (str, os.PathLike)):
-        clips = [clips]
-    if isinstance(clips, np.ndarray):
-        if clips.ndim not in (1, 2):
-            raise AudioDissectError(f"waveforms must be (T,) or (n, T), got an array of shape {clips.shape}")
-        clips = [clips] if clips.ndim == 1 else list(clips)
-    items = list(clips)
-    if not items:
-        raise AudioDissectError("no clips given")
-    waves, names = [], []
-    for i, item in enumerate(items):
-        if isinstance(item, (str, os.PathLike)):
-            try:
-                audio, source_rate = read_clip(item)
-            except BadClipError as exc:
-                raise AudioDissectError(str(exc)) from None
-            waves.append(resample(audio, source_rate, rate))
-            names.append(Path(item).name)
-        else:
-            wave = np.asarray(item, dtype=np.float32)
-            if wave.ndim != 1 or wave.size == 0:
-                raise AudioDissectError(f"clip {i} must be a non-empty (T,) waveform, got shape {wave.shape}")
-            waves.append(resample(wave, int(given_rate), rate) if given_rate and int(given_rate) != rate else wave)
-            names.append(f"clip{i}")
-    return waves, names
 
 
 def stage_method(name: str) -> str:
