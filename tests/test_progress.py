@@ -54,6 +54,17 @@ def test_a_silent_stage_says_it_still_runs():
     assert lines[-1].startswith("[summarize] finished in")
 
 
+def test_the_heartbeat_says_how_far_a_stage_got_since_the_last_line():
+    lines = []
+    hook = LineHook(lines.append, interval=0.2)
+    with hook.stage("describe"):
+        hook("describe", "tags", completed=3, total=10)  # right after the start line: not said yet
+        time.sleep(0.75)
+    assert lines[0] == "[describe] started"
+    assert re.fullmatch(r"\[describe\] tags 3/10 \(30 %\), 0 s, about 0 s left", lines[1]), lines
+    assert lines[2].startswith("[describe] still running after") and "(last: describe tags 3/10)" in lines[2]
+
+
 def test_stage_runner_reports_starts_through_the_hook(tmp_path):
     from audiodissect.config import RunConfig
     from audiodissect.rundir import RunDir

@@ -126,7 +126,8 @@ class LineHook:
         self._last_line = -float("inf")
         self._started: dict[tuple[str, str | None], float] = {}
         self._said: set[tuple[str, str | None]] = set()
-        self._last: str | None = None  # the last progress seen, for the heartbeat
+        #: the last progress reported: (stage, artefact, completed, total, when it started, when reported)
+        self._last: tuple[str, str | None, int, int | None, float, float] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -140,6 +141,19 @@ class LineHook:
             line = f"{time.strftime('%H:%M:%S')} {text}" if self.timestamps else text
             (self._write or logger.info)(line)
 
+    def _progress_line(self, now: float) -> str:
+        """The line of the last progress reported: how far, how long, about how long left."""
+        stage, artefact, completed, total, start, _ = self._last  # type: ignore[misc]
+        elapsed = now - start
+        text = f"[{stage}] {artefact + ' ' if artefact else ''}{completed}" + (f"/{total}" if total is not None else "")
+        if total:
+            text += f" ({100 * completed / total:.0f} %), {duration(elapsed)}"
+            if completed > 0:
+                text += f", about {duration(elapsed * (total - completed) / completed)} left"
+        else:
+            text += f", {duration(elapsed)}"
+        return text
+
     def __call__(self, stage: str, artefact: str | None = None, *, completed: int, total: int | None) -> None:
         if not self.enabled:
             return
@@ -147,33 +161,23 @@ class LineHook:
         with self._lock:
             now = self.clock()
             start = self._started.setdefault(key, now)
-            what = stage if artefact is None else f"{stage} {artefact}"
-            count = f"{completed}/{total}" if total is not None else f"{completed}"
-            self._last = f"{what} {count}"
-            finished = total is not None and completed >= total
-            if finished:
+            self._last = (stage, artefact, int(completed), total, start, now)
+            if total is not None and completed >= total:
                 del self._started[key]
                 if key in self._said:
                     self._said.discard(key)
                     label = f"{artefact} " if artefact else ""
-                    self.emit(f"[{stage}] {label}{count} done in {duration(now - start)}")
+                    self.emit(f"[{stage}] {label}{completed}/{total} done in {duration(now - start)}")
                 return
             if completed == 0 or now - self._last_line < self.interval:
                 return
-            elapsed = now - start
-            text = f"[{stage}] {artefact + ' ' if artefact else ''}{count}"
-            if total:
-                text += f" ({100 * completed / total:.0f} %), {duration(elapsed)}"
-                if completed > 0:
-                    text += f", about {duration(elapsed * (total - completed) / completed)} left"
-            else:
-                text += f", {duration(elapsed)}"
             self._said.add(key)
-            self.emit(text)
+            self.emit(self._progress_line(now))
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Say that stage `name` starts, keep saying it runs while it is silent, and (with `end_lines`) when it ends."""
+        """Say that stage `name` starts, say how far it is (or that it still runs) whenever it has been silent
+        for `interval` seconds, and (with `end_lines`) when it ends."""
         if not self.enabled:
             yield
             return
@@ -184,10 +188,18 @@ class LineHook:
         def beat() -> None:
             while not stop.wait(min(self.interval, 5.0) / 2):
                 with self._lock:
-                    quiet = self.clock() - self._last_line
-                    if quiet >= self.interval:
-                        last = f" (last: {self._last})" if self._last else ""
-                        self.emit(f"[{name}] still running after {duration(self.clock() - start)}{last}")
+                    now = self.clock()
+                    if now - self._last_line < self.interval:
+                        continue
+                    last = self._last
+                    if last is not None and last[5] > self._last_line and 0 < last[2] and (
+                            last[3] is None or last[2] < last[3]):  # progress since the last line: say how far
+                        self._said.add((last[0], last[1]))
+                        self.emit(self._progress_line(now))
+                    else:
+                        seen = f" (last: {last[0]}{' ' + last[1] if last[1] else ''} {last[2]}" \
+                               f"{'/' + str(last[3]) if last[3] is not None else ''})" if last else ""
+                        self.emit(f"[{name}] still running after {duration(now - start)}{seen}")
 
         thread = threading.Thread(target=beat, name=f"audiodissect-heartbeat-{name}", daemon=True)
         thread.start()
