@@ -38,3 +38,10 @@ def forget() -> None:
         registry, name = REGISTERED.pop()
         if name in registry.names():
             registry.unregister(name)
+
+
+def captioner(name: str, factory: Any) -> str:
+    """Register `factory` (``factory(probe, **options) -> captioner``) as captioner `name`; returns the spec."""
+    from audiodissect.captioners.specs import CAPTIONERS
+
+    return _register(CAPTIONERS, name, factory)

@@ -51,6 +51,8 @@ def test_tag_phrase_and_join():
     assert tag_phrase("Marimba, xylophone") == "marimba or xylophone"
     assert tag_phrase("Keyboard (musical)") == "keyboard (musical)"
     assert tag_phrase("MP3") == "MP3"
+    assert tag_phrase("Bee, wasp, etc.") == "bee or wasp"  # "etc." names nothing
+    assert tag_phrase("Roaring cats (lions, tigers)") == "roaring cats (lions, tigers)"  # no split inside (...)
     assert join_words(["a"]) == "a"
     assert join_words(["a", "b"]) == "a and b"
     assert join_words(["a", "b", "c"]) == "a, b and c"

@@ -1,6 +1,7 @@
 """The `record` command handler on YAMNet over a tiny soundbank: the run it writes, and its errors."""
 
 import json
+import re
 
 from audiodissect.cli import main
 
@@ -14,7 +15,9 @@ def test_record_command_writes_a_run(tmp_path, monkeypatch, capsys):
     code = main(["record", "--model", "yamnet", *TINY, "--layers", "classifier", "layers.layer14_pointwise",
                  "--batch-size", "3", "--out", str(out)])
     assert code == 0
-    lines = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d \[record\] started", printed[0])  # stdout is no terminal: progress lines
+    lines = [line for line in printed if not re.match(r"\d\d:\d\d:\d\d ", line)]
     assert lines[0].startswith("[record] done in ")
     assert lines[1] == "recorded 1545 units in 2 layers over 4 clips" and lines[-1] == f"results: {out}"
     assert [line.split(":")[0] for line in lines[2:-1]] == ["2 labels have clips in one split only"]  # 2 clips each

@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 import math
 
@@ -139,3 +140,14 @@ def test_vocabulary_covers_every_word_said():
     assert said_phrases == descriptor_phrases()
     assert {"loose rhythm", "steady onsets", "moderate attack", "sharp attack"} <= descriptor_phrases()
     assert len(descriptor_phrases()) == 9
+
+
+def test_articles_and_no_unpitched_tonal():
+    d = Descriptors(loudness_db=-10, pitch_hz=float("nan"), pitchedness=0.1, brightness_hz=500, noisiness=0.05,
+                    onset_rate=2, rhythm_regularity=0.1, attack_s=0.1, sustain=0.9, duration_s=3.0)
+    sentence = descriptor_sentence(d)
+    assert sentence == ("A loud, unpitched, dull, sustained sound with steady onsets in an irregular rhythm and a "
+                        "moderate attack.")
+    assert "noisiness" not in descriptor_words(d)
+    pitched = dataclasses.replace(d, pitch_hz=300.0, pitchedness=0.9)
+    assert descriptor_words(pitched)["noisiness"] == "tonal" and ", tonal," in descriptor_sentence(pitched)

@@ -16,14 +16,14 @@ ROOT = Path(audiodissect.__file__).parent
 #: Lowest first. A package may import its own layer or lower ones, never a higher one.
 LAYERS = [
     {"errors", "cache", "progress", "audio", "class_names", "layers", "pooling", "layout", "sentences",
-     "descriptors", "executor", "arrays", "records", "registry", "frames"},
+     "descriptors", "executor", "arrays", "records", "registry", "frames", "htmlrepr"},
     {"probes", "text_embedder", "similarity", "targets"},
     {"config", "rundir", "stage", "trust", "llm", "evidence"},
     {"captioners"},
     {"record", "describe", "identify", "summarize"},
     {"scoring", "prune", "planted", "analyses", "sae"},
     {"report"},
-    {"results", "arguments", "dissection"},
+    {"results", "arguments", "dissection", "export", "notebook"},
     {"cli", "__main__"},
 ]
 

@@ -240,3 +240,9 @@ def test_an_llm_registered_at_run_time_is_loaded_by_its_spec(tmp_path):
         LLMS.unregister("echo")
     with pytest.raises(AudioDissectError, match="unknown LLM 'echo:hi'"):
         load_llm("echo:hi")
+
+
+def test_etc_is_no_source():
+    from audiodissect.summarize.extractive import description_terms
+
+    assert description_terms("Sounds of bee, wasp, etc. A loud sound.") == {"bee", "wasp", "loud"}

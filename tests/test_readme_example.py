@@ -58,3 +58,49 @@ def test_readme_moments_example_finds_when_a_unit_fires(tmp_path, monkeypatch):
     assert all(len(a) == 16000 for a in table["audio"])
     assert "clip" in out.getvalue().splitlines()[0] and len(out.getvalue().splitlines()) == 4
     assert (tmp_path / "runs/scenes/frames/layers.layer14_pointwise/spans.npy").exists()
+
+
+def quick_start_block() -> tuple[str, int]:
+    text = README.read_text(encoding="utf-8")
+    found = re.search(r"<!-- example: quick-start[^>]*-->\s*```python\n(.*?)```", text, re.S)
+    assert found, "the README lost its quick start"
+    return found.group(1), text[:found.start()].count("\n")
+
+
+def write_clips(root: Path) -> None:
+    """my_clips/<label>/: five 1 s clips per label, in wav, flac, ogg and mp3."""
+    import numpy as np
+    import soundfile
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    sounds = {"whistle": lambda k: 0.3 * np.sin(2 * np.pi * (1200 + 60 * k) * t),
+              "hum": lambda k: 0.3 * np.sin(2 * np.pi * (110 + 5 * k) * t),
+              "hiss": lambda k: 0.1 * rng.standard_normal(t.size)}
+    formats = ["wav", "flac", "ogg", "mp3", "wav"]
+    for label, make in sounds.items():
+        (root / label).mkdir(parents=True)
+        for k, ext in enumerate(formats):
+            soundfile.write(root / label / f"{label}{k}.{ext}", make(k).astype(np.float32), 16000)
+
+
+def test_readme_starts_with_a_quick_start_that_runs(tmp_path, monkeypatch):
+    code, line = quick_start_block()
+    headings = [h for h in README.read_text(encoding="utf-8").splitlines() if h.startswith("## ")]
+    assert headings[0] == "## Your own data and model" and line < 30
+    assert len(code.strip().splitlines()) < 30
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    write_clips(tmp_path / "my_clips")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(README), "exec"), {"__name__": "readme_quick_start"})
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["unit", "name", "status", "class"]
+    assert lines[-1] == "runs/mine/report/index.html" and (tmp_path / lines[-1]).exists()
+    assert any(line.split()[:1] == ["clip"] for line in lines)  # the top clips table
+    import json
+
+    record = json.loads((tmp_path / "runs/mine/manifest.json").read_text())["stages"]["record"]
+    assert record["n_clips"] == 15 and record["output_layer"] == "head" and record["layers"] == {"hidden": 32,
+                                                                                                 "head": 3}

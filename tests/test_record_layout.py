@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import audiodissect as ad
 from audiodissect.errors import AudioDissectError
 from audiodissect.layers import resolve_layers
 from audiodissect.progress import silent
@@ -258,11 +259,22 @@ def test_clips_too_short_name_the_clips_or_are_padded_to_a_declared_minimum(demo
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_torchscript_module_is_a_clear_error():
+def test_torchscript_module_is_a_clear_error(tmp_path):
     scripted = torch.jit.script(PerSample())
     with pytest.raises(AudioDissectError, match="TorchScript") as err:
         from_module(scripted, sample_rate=10, preprocess=stack)
-    assert "original Python nn.Module" in err.value.hint
+    assert "model.load_state_dict(scripted.state_dict())" in err.value.hint and "torch.allclose" in err.value.hint
+    with pytest.raises(AudioDissectError, match="TorchScript") as err:
+        ad.Dissection(scripted, ad.clips(waves(4, 4, 4, 4, 4), sample_rate=10), out=tmp_path / "run", sample_rate=10,
+                      preprocess=stack).record(["lin"])
+    assert "scripted.state_dict()" in err.value.hint
+    # the hint's recipe: the Python module rebuilt from the scripted weights computes the same and records
+    model = PerSample()
+    model.load_state_dict(scripted.state_dict())
+    x = stack(waves(4))
+    assert torch.allclose(model.eval()(x), scripted(x), atol=1e-5)
+    assert record_waveforms(from_module(model, sample_rate=10, preprocess=stack), waves(4), ["lin"],
+                            hook=silent)[0]["lin"].shape[0] == 1
     target = Target(name="s", module=scripted, sample_rate=10, preprocess=stack)
     with pytest.raises(AudioDissectError, match="TorchScript"):
         record_waveforms(target, waves(4), ["lin"], hook=silent)

@@ -101,3 +101,48 @@ def test_screenshots(report):
         Path(keep).mkdir(parents=True, exist_ok=True)
         for png in shots:
             shutil.copy(png, Path(keep) / png.name)
+
+
+def test_wide_pruning_table_stays_inside_a_1400px_window_and_shows_no_nan(tmp_path):
+    """The pruning table (every column of the paper's table, long concept names, a NaN) neither widens the page
+    at 1400 px nor shows "NaN"."""
+    import json
+
+    from audiodissect.prune.evaluate import TABLE_COLUMNS
+    from test_report import make_run
+
+    run, probe = make_run(tmp_path)
+    rows = []
+    for n, strategy in enumerate(["tab", "db", "ocp", "random~tab", "random~db", "random~ocp"]):
+        row = {c: 1234.5678 + n for c in TABLE_COLUMNS}
+        row.update(strategy=strategy, n_concepts=17, n_empty=0, vs_random=float("nan") if "random" in strategy
+                   else 1.5, beats_random=None if "random" in strategy else 15, dA=float("nan") if n == 2 else -5.1)
+        rows.append(row)
+    (run.path / "pruning" / "table.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    index = build_report(run, probe=probe, hook=silent, settings=ReportConfig(units_per_layer=0))
+    # measure the laid-out page: the widest element's right edge, and the document's scroll width
+    probe_page = index.parent / "measure.html"
+    probe_page.write_text(index.read_text().replace(
+        "</body>", "<script>window.addEventListener('load', function () {"
+                   "var right = 0; document.querySelectorAll('body *').forEach(function (e) {"
+                   "var box = e.getBoundingClientRect(); if (box.width && !e.closest('.table-wrap table')) "
+                   "right = Math.max(right, box.right); });"
+                   "document.body.setAttribute('data-scroll', document.documentElement.scrollWidth);"
+                   "document.body.setAttribute('data-right', Math.ceil(right)); });</script></body>"))
+    done = chromium(probe_page.as_uri(), tmp_path / "profile", "--dump-dom", "--window-size=1400,1000",
+                    "--hide-scrollbars", "--virtual-time-budget=3000")
+    assert done.returncode == 0, done.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", done.stdout).group(0)
+    scroll, right = int(re.search(r'data-scroll="(\d+)"', body).group(1)), int(re.search(r'data-right="(\d+)"',
+                                                                                          body).group(1))
+    assert scroll <= 1400 and right <= 1400, (scroll, right)
+    pruning = done.stdout.split("Concept-specific pruning", 1)[1].split("</table>", 1)[0]
+    assert "NaN" not in pruning and "<td class=\"num\">-</td>" in pruning
+    png = tmp_path / "pruning.png"
+    shot = chromium(index.as_uri(), tmp_path / "profile-shot", f"--screenshot={png}", "--window-size=1400,2600",
+                    "--hide-scrollbars")
+    assert shot.returncode == 0 and png.stat().st_size > 20_000
+    keep = os.environ.get("AUDIODISSECT_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, Path(keep) / "screenshot-pruning-1400.png")

@@ -24,16 +24,18 @@ __version__ = "0.1.0"
 from .config import RunConfig, load_config
 from .dissection import Dissection, clips
 from .errors import AudioDissectError
+from .export import Export, read_export
 from .probes import load_probe
 from .probes.base import ClipInfo, ProbeSet
 from .records import ConceptRanking, ExplanationScore, PruneRow, UnitName, UnitSummary
-from .results import Activations, Analyses, Descriptions, Identification, PruneResult, UnitRecords
+from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClip, TopClips,
+                      UnitActivations, UnitRecords)
 from .stage import StageOutcome
 from .targets import Target, from_module, load_target
 
 __all__ = [
     "Activations", "Analyses", "AudioDissectError", "ClipInfo", "ConceptRanking", "Descriptions", "Dissection",
-    "ExplanationScore", "Identification", "ProbeSet", "PruneResult", "PruneRow", "RunConfig", "StageOutcome", "Target",
-    "UnitName", "UnitRecords", "UnitSummary", "__version__", "clips", "from_module", "load_config", "load_probe",
-    "load_target",
+    "Export", "ExplanationScore", "Identification", "ProbeSet", "PruneResult", "PruneRow", "RunConfig", "StageOutcome",
+    "Target", "TopClip", "TopClips", "UnitActivations", "UnitName", "UnitRecords", "UnitSummary", "__version__",
+    "clips", "from_module", "load_config", "load_probe", "load_target", "read_export",
 ]

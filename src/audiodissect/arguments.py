@@ -28,7 +28,7 @@ def kind(value: Any) -> str:
 
 
 def check_arguments(*, probe: Any, out: Any, config: Any, factory: Any, layouts: Any, sample_rate: Any,
-                    preprocess: Any, forward: Any) -> None:
+                    preprocess: Any, forward: Any, output_layout: Any = None, min_samples: Any = None) -> None:
     """Refuse arguments of the wrong type before anything is created (``probe=42``, ``out=12.5``)."""
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise AudioDissectError(f"out must be a folder path (str or pathlib.Path), got {kind(out)}",
@@ -48,6 +48,13 @@ def check_arguments(*, probe: Any, out: Any, config: Any, factory: Any, layouts:
     if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer))
                                     or sample_rate <= 0):
         raise AudioDissectError(f"sample_rate must be a positive whole number of Hz, got {kind(sample_rate)}")
+    if output_layout is not None:
+        if not isinstance(output_layout, str):
+            raise AudioDissectError(f"output_layout must be a layout string such as '(BT)C', got {kind(output_layout)}")
+        parse_layout(output_layout, layer="the output")
+    if min_samples is not None and (isinstance(min_samples, bool) or not isinstance(min_samples, (int, np.integer))
+                                    or min_samples < 1):
+        raise AudioDissectError(f"min_samples must be a positive whole number of samples, got {kind(min_samples)}")
     for name, value in (("preprocess", preprocess), ("forward", forward)):
         if value is not None and not callable(value):
             raise AudioDissectError(f"{name} must be a function, got {kind(value)}")

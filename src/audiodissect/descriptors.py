@@ -290,7 +290,10 @@ def descriptor_words(d: Descriptors) -> dict[str, str]:
     dict
         Keys ``loudness``, ``pitch``, ``brightness``, ``noisiness``, ``onsets``,
         ``attack``, ``envelope`` and, with 3 or more onsets, ``rhythm``. ``pitch``
-        is "unpitched" or one of low-/mid-/high-pitched.
+        is "unpitched" or one of low-/mid-/high-pitched; ``noisiness`` is left
+        out where it would be "tonal" for an unpitched clip (a peaky spectrum
+        without a pitch, e.g. a low hum or an inharmonic bell: "unpitched,
+        tonal" would read as a contradiction).
     """
     t, w = THRESHOLDS, DESCRIPTOR_WORDS
     pitched = d.pitchedness >= t["pitchedness"] and not math.isnan(d.pitch_hz)
@@ -305,19 +308,26 @@ def descriptor_words(d: Descriptors) -> dict[str, str]:
     }
     if not math.isnan(d.rhythm_regularity):
         words["rhythm"] = _band(d.rhythm_regularity, t["rhythm_regularity"], w["rhythm"])
+    if words["pitch"] == w["pitch"][0] and words["noisiness"] == w["noisiness"][0]:
+        del words["noisiness"]  # "unpitched ... tonal" reads as a contradiction: a peaky spectrum without a pitch
     return words
+
+
+def article(word: str) -> str:
+    """"a" or "an" before `word` (by its first letter: "an irregular rhythm", "a loud sound")."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def descriptor_sentence(d: Descriptors) -> str:
     """One sentence from the words, e.g. "A loud, mid-pitched, bright, tonal, sustained sound
     with steady onsets and a sharp attack." (with "in a regular rhythm" when known)."""
     w = descriptor_words(d)
-    adjectives = [w["loudness"], w["pitch"], w["brightness"], w["noisiness"], w["envelope"]]
+    adjectives = [w[k] for k in ("loudness", "pitch", "brightness", "noisiness", "envelope") if k in w]
     onset_part = f"{w['onsets']} {PHRASE_NOUNS['onsets']}"
     if "rhythm" in w:
-        onset_part += f" in a {w['rhythm']} {PHRASE_NOUNS['rhythm']}"
-    article = "An" if adjectives[0][0] in "aeiou" else "A"
-    return f"{article} {', '.join(adjectives)} sound with {onset_part} and a {w['attack']} {PHRASE_NOUNS['attack']}."
+        onset_part += f" in {article(w['rhythm'])} {w['rhythm']} {PHRASE_NOUNS['rhythm']}"
+    return (f"{article(adjectives[0]).capitalize()} {', '.join(adjectives)} sound with {onset_part} and "
+            f"{article(w['attack'])} {w['attack']} {PHRASE_NOUNS['attack']}.")
 
 
 def vocabulary() -> frozenset[str]:

@@ -30,7 +30,8 @@ from .config import STAGES, RunConfig, apply_preset, from_dict, merge, to_dict, 
 from .errors import AudioDissectError, IncompleteStageError, WriteError
 from .probes.base import HELDOUT, PROBE, ArrayProbeSet, ClipInfo, ProbeSet
 from .progress import ProgressHook, default_hook
-from .results import Activations, Analyses, Descriptions, Identification, PruneResult, UnitRecords
+from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClips, UnitActivations,
+                      UnitRecords, output_unit_classes)
 from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
 from .targets.base import Target, check_weights
@@ -126,16 +127,18 @@ def _import_factory(path: str) -> Callable[[], Any]:
 
 
 def _as_target(obj: Any, *, sample_rate: int | None, preprocess: Callable | None, forward: Callable | None,
-               class_names: Sequence[str] | None, layouts: dict[str, str] | None, name: str | None) -> Target:
+               class_names: Sequence[str] | None, layouts: dict[str, str] | None, name: str | None,
+               output_layout: str | None = None, min_samples: int | None = None) -> Target:
     import torch
 
+    from .layers import SCRIPTED_HINT
     from .targets import from_module
 
     if isinstance(obj, Target):
         return obj
     if isinstance(obj, torch.jit.ScriptModule):
         raise AudioDissectError("TorchScript modules cannot be dissected: forward hooks do not run inside them",
-                                hint="load the model's Python nn.Module (not the scripted one) and pass that")
+                                hint=SCRIPTED_HINT)
     if isinstance(obj, torch.nn.Module):
         if sample_rate is None or preprocess is None:
             raise AudioDissectError("a torch module needs sample_rate= and preprocess= (waveforms -> model input)",
@@ -146,6 +149,10 @@ def _as_target(obj: Any, *, sample_rate: int | None, preprocess: Callable | None
             options["forward"] = forward
         if layouts is not None:
             options["layouts"] = layouts
+        if output_layout is not None:
+            options["output_layout"] = output_layout
+        if min_samples is not None:
+            options["min_samples"] = min_samples
         return from_module(obj, **options)
     raise AudioDissectError(f"cannot dissect a {type(obj).__name__}",
                             hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch module, "
@@ -180,10 +187,13 @@ class Dissection:
         ``<label>/*.wav`` files, or clips in memory (:func:`clips`).
     out : path, optional
         The run directory (default ``runs/default``, or the config's ``out``).
-    sample_rate, preprocess, forward, class_names, layouts
+    sample_rate, preprocess, forward, class_names, layouts, output_layout, min_samples
         For an ``nn.Module`` target: its rate in Hz, ``preprocess(list of (T_i,)
         waveforms) -> model input``, optionally ``forward(module, inputs) ->
-        logits`` and per-layer layouts (see :func:`audiodissect.targets.from_module`).
+        logits``, the class names in logit order, per-layer layouts, the layout of
+        the forward's output when it is not (clips, classes) (e.g. ``"(BT)C"``
+        for frame-wise scores) and the fewest samples the model takes (see
+        :func:`audiodissect.targets.from_module`, which takes the same).
     factory : str, optional
         ``"package.module:function"`` returning the target (a Target or, with the
         arguments above, an nn.Module); stored in the run, so the run can be
@@ -222,14 +232,16 @@ class Dissection:
     def __init__(self, target: Any = None, probe: Any = None, out: str | os.PathLike | None = None, *,
                  sample_rate: int | None = None, preprocess: Callable | None = None,
                  forward: Callable | None = None, class_names: Sequence[str] | None = None,
-                 layouts: dict[str, str] | None = None, factory: str | None = None,
+                 layouts: dict[str, str] | None = None, output_layout: str | None = None,
+                 min_samples: int | None = None, factory: str | None = None,
                  probe_root: str | None = None, probe_options: dict[str, Any] | None = None,
                  config: RunConfig | dict[str, Any] | None = None, preset: str | None = None,
                  device: str | None = None,
                  hook: ProgressHook | None = None, echo: Callable[[str], None] | None = None,
                  _create: bool = True, _trust: Trust | None = None):
         check_arguments(probe=probe, out=out, config=config, factory=factory, layouts=layouts,
-                        sample_rate=sample_rate, preprocess=preprocess, forward=forward)
+                        sample_rate=sample_rate, preprocess=preprocess, forward=forward,
+                        output_layout=output_layout, min_samples=min_samples)
         if not (target is None or isinstance(target, (str, Target, _MissingModule)) or _is_module(target)):
             raise AudioDissectError(f"cannot dissect a {type(target).__name__}",
                                     hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch "
@@ -264,7 +276,8 @@ class Dissection:
         self._factory = factory
         self._target_arg = target
         self._target_options = {"sample_rate": sample_rate, "preprocess": preprocess, "forward": forward,
-                                "class_names": class_names, "layouts": layouts}
+                                "class_names": class_names, "layouts": layouts, "output_layout": output_layout,
+                                "min_samples": min_samples}
         self._probe_arg = probe if isinstance(probe, ProbeSet) else None
         if target is None and factory is None:
             self._target_arg = self.config.record.model
@@ -509,8 +522,124 @@ class Dissection:
     def activations(self) -> Activations:
         """The recorded activations of this run (see :class:`~audiodissect.results.Activations`)."""
         record = self.run_dir.stage("record")
+        names = record.get("class_names")
         return Activations(layers=dict(record["layers"]), clips=self.run_dir.clips(),
-                           output_layer=self.run_dir.output_layer(), run_path=self.path)
+                           output_layer=self.run_dir.output_layer(), run_path=self.path,
+                           class_names=list(names) if names else None)
+
+    def unit_classes(self) -> dict[str, str]:
+        """{unit id: class name} of the recorded output layer's units (empty without one, or without class names)."""
+        if not self.run_dir.has_stage("record"):
+            return {}
+        record = self.run_dir.stage("record")
+        return output_unit_classes(self.run_dir.output_layer(), record.get("class_names"), dict(record["layers"]))
+
+    # -- notebooks -----------------------------------------------------------------
+    def activations_for(self, clips: Any, units: str | Sequence[str] | None = None, *,
+                        sample_rate: int | None = None, names: Sequence[str] | None = None) -> UnitActivations:
+        """Chosen units' activations on new audio, recorded as the run records (run-with-cache style).
+
+        The same hooks, pooling, windows and batching as the record stage; nothing
+        is written into the run directory.
+
+        Parameters
+        ----------
+        clips : np.ndarray, sequence of np.ndarray, path, sequence of paths, or ProbeSet
+            One waveform (T,), several ((n, T) or a list of (T_i,)), audio files
+            (wav, flac, ogg, mp3), or a probing set (every clip).
+        units : str or sequence of str, optional
+            Unit ids (``"fc#3"``), layer paths or glob patterns (every unit of the
+            layers they match); default: every layer the run recorded.
+        sample_rate : int, optional
+            Rate of waveforms given as arrays (default: the model's); they are
+            resampled to the model's rate. Files and probing sets carry their own.
+        names : sequence of str, optional
+            Row names (default: file names, clip ids or ``clip0``, ``clip1``, ...).
+
+        Returns
+        -------
+        UnitActivations
+            ``.values`` (n clips, n units) float32, ``.units``, ``.clips``, ``.logits``;
+            ``acts["fc#3"]`` is one unit's (n,) column.
+
+        Examples
+        --------
+        >>> new = d.activations_for("dog_bark.flac", ["classifier#4", "features.conv2"])   # doctest: +SKIP
+        >>> new["classifier#4"]                                                         # doctest: +SKIP
+        """
+        from .notebook import unit_activations
+
+        if units is None:
+            units = list(self.run_dir.stage("record")["layers"]) if self.run_dir.has_stage("record") else \
+                list(self.target.default_layers)
+        return unit_activations(self.target, clips, units, settings=self.config.record, sample_rate=sample_rate,
+                                names=names, classes=self.unit_classes())
+
+    def top_clips(self, unit: str, k: int = 5, *, bottom: bool = False, split: str | None = PROBE) -> TopClips:
+        """A unit's `k` most (or least) activating clips, with their audio, activations and descriptions.
+
+        In a notebook the result shows as a table with an audio player per clip
+        (no IPython needed); ``.players()`` gives ``IPython.display.Audio``
+        objects and ``clip.audio`` the samples.
+
+        Parameters
+        ----------
+        unit : str
+            A recorded unit (``"<layer>#<index>"``).
+        k : int
+        bottom : bool
+            The least activating clips instead.
+        split : {"probe", "heldout"} or None
+            Which clips to rank (default: the probe clips that describe units; None: all).
+
+        Returns
+        -------
+        TopClips
+        """
+        from .notebook import top_clips
+
+        descriptions = self.run_dir.descriptions() if self.run_dir.descriptions_path.exists() else None
+        rate = int(self.run_dir.stage("record").get("sample_rate") or 16000)
+        return top_clips(self.activations(), unit, k=k, bottom=bottom, split=split, probe=self.context.probe,
+                         sample_rate=rate, descriptions=descriptions)
+
+    def export(self, out: str | os.PathLike, *, format: str = "parquet", top: int = 5,
+               neuronpedia: bool = True) -> Path:
+        """Write the run's units, names, concepts, explanations with their scores, and top-clip references to a
+        new folder `out` outside the run, for others to load without rerunning anything (:mod:`audiodissect.export`).
+
+        Parameters
+        ----------
+        out : path
+            A new (or empty) folder, outside the run directory.
+        format : {"parquet", "jsonl", "hf-dataset"}
+            Parquet files, JSON lines, or a Hugging Face ``DatasetDict`` with one split per table.
+        top : int
+            Top and bottom clips per unit.
+        neuronpedia : bool
+            Also one Neuronpedia-style JSON file per unit (``neuronpedia/<layer>/<index>.json``).
+
+        Returns
+        -------
+        Path
+            `out`; read it back with :func:`audiodissect.read_export`.
+        """
+        from .export import export_run
+
+        return export_run(self.run_dir, out, format=format, top=top, neuronpedia=neuronpedia)
+
+    def _repr_html_(self) -> str:
+        from . import htmlrepr
+
+        stages = self.run_dir.manifest()["stages"]
+        model = self._target_arg if isinstance(self._target_arg, str) else \
+            getattr(self._target_arg, "name", type(self._target_arg).__name__)
+        pairs = [("run directory", str(self.path)), ("model", model), ("probing set", self.config.probe.name),
+                 ("stages done", ", ".join(stages) or "none")]
+        if "record" in stages:
+            layers = stages["record"]["layers"]
+            pairs.append(("units", f"{sum(layers.values())} in {len(layers)} layers"))
+        return htmlrepr.fields(pairs, caption="Dissection")
 
     def moments(self, unit: str, *, k: int | None = None, snippet_seconds: float | None = None,
                 audio: bool = True) -> Any:
@@ -627,7 +756,8 @@ class Dissection:
                                         hint="call describe() first, or identify(methods=['tab'])")
         records = self._stage(IdentifyStage()).value
         names = self.run_dir.read_units("names") if self.run_dir.has_units("names") else []
-        return Identification("identify", records, names=names)
+        return Identification("identify", records, classes=self.unit_classes(), names=names,
+                              activations=self.activations())
 
     def stability(self, *, resamples: int | None = None, noise: float | None = None) -> list[Any]:
         """Whether each named unit keeps its name on resampled probe clips and with noise in the audio.
@@ -667,7 +797,8 @@ class Dissection:
         from .summarize.stage import SummarizeStage
 
         self._update("summarize", llm=llm, k=k, threshold=threshold)
-        return UnitRecords("summarize", self._stage(SummarizeStage(refresh=refresh_cache)).value)
+        return UnitRecords("summarize", self._stage(SummarizeStage(refresh=refresh_cache)).value,
+                           classes=self.unit_classes())
 
     def score(self, *, audio_text: bool | None = None) -> UnitRecords:
         """Score every explanation by how well it predicts the unit on held-out clips.
@@ -680,7 +811,7 @@ class Dissection:
         from .scoring import ScoreStage
 
         self._update("score", audio_text=audio_text)
-        return UnitRecords("score", self._stage(ScoreStage()).value)
+        return UnitRecords("score", self._stage(ScoreStage()).value, classes=self.unit_classes())
 
     def prune(self, concept: str | Sequence[str] | None = None, *, strategies: Sequence[str] | None = None,
               units: Sequence[str] | None = None, seeds: int | None = None) -> PruneResult:

@@ -157,11 +157,16 @@ def unit_layers(module: torch.nn.Module, types: Iterable[type] = UNIT_TYPES) -> 
     return [n for n, m in module.named_modules() if n and isinstance(m, types)]
 
 
+#: How to get a Python module back from a TorchScript one.
+SCRIPTED_HINT = ("rebuild the Python nn.Module from its class and the scripted weights: model = MyModel(...); "
+                 "model.load_state_dict(scripted.state_dict()); then check it computes the same: "
+                 "torch.allclose(model.eval()(x), scripted(x), atol=1e-5) on an example input x; and pass model "
+                 "(TorchScript's compiled forward never runs the hooks that record layers)")
+
+
 def check_scriptable(model: torch.nn.Module) -> None:
     """Raise a clear :class:`AudioDissectError` for a TorchScript module, whose submodules' hooks never run."""
     if isinstance(model, torch.jit.ScriptModule):
         raise AudioDissectError(
             f"the model is a TorchScript module ({type(model).__name__}): its compiled forward does not run "
-            "the forward hooks that record layers",
-            hint="pass the original Python nn.Module (before torch.jit.script or torch.jit.trace), "
-                 "e.g. rebuild it from its class and load_state_dict(scripted.state_dict())")
+            "the forward hooks that record layers", hint=SCRIPTED_HINT)

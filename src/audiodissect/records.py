@@ -105,6 +105,13 @@ class Record(Mapping):
     def __contains__(self, key: object) -> bool:
         return key in self.field_names() or key in self.extra
 
+    def _repr_html_(self) -> str:
+        """The record's fields as a small table (notebooks)."""
+        from .htmlrepr import fields
+
+        unit = getattr(self, "unit", None)
+        return fields([(key, self[key]) for key in self], caption=type(self).__name__ + (f" {unit}" if unit else ""))
+
     __hash__ = None  # type: ignore[assignment]  # records hold lists: compared by value, never hashed
 
 

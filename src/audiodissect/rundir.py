@@ -561,17 +561,18 @@ class RunDir:
     def probe_cache(self, probe: Any) -> Path:
         """Where results about the clips' audio are cached, shared by every run on the same clips.
 
-        Descriptions, tag logits, evidence matrices and the scoring's audio side
-        depend only on the probing set's content
-        (:meth:`ProbeSet.content_key <audiodissect.probes.base.ProbeSet.content_key>`),
-        so they live under the user cache (``$AUDIODISSECT_CACHE``, default
-        ``~/.cache/audiodissect``) in ``probes/<content key>``: a second run on
-        the same clips (another model or other layers) reuses them, and a
-        probing set whose audio changed never reads results of the old audio.
+        Descriptions, tag logits and the scoring's audio side depend only on the
+        clips' audio (:meth:`ProbeSet.audio_key <audiodissect.probes.base.ProbeSet.audio_key>`:
+        not their labels or splits), so they live under the user cache
+        (``$AUDIODISSECT_CACHE``, default ``~/.cache/audiodissect``) in
+        ``probes/<audio key>``: a second run on the same clips (another model,
+        other layers, other labels) reuses them, and a probing set whose audio
+        changed never reads results of the old audio. What depends on the labels
+        too (evidence matrices) carries the set's full content key in its file name.
         """
         from .cache import cache_dir
 
-        path = cache_dir() / "probes" / probe.content_key()[:16]
+        path = cache_dir() / "probes" / probe.audio_key()[:16]
         path.mkdir(parents=True, exist_ok=True)
         return path
 

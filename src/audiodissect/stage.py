@@ -28,7 +28,7 @@ from .cache import hash_key
 from .config import RunConfig
 from .errors import AudioDissectError, IncompleteStageError, is_write_error, write_error
 from .executor import Executor, make_executor
-from .progress import ProgressHook, silent
+from .progress import ProgressHook, silent, stage_progress
 from .rundir import RunDir
 from .trust import Trust
 
@@ -314,7 +314,8 @@ class Runner:
                 self.echo(f"[{stage.name}] unchanged (took {previous.get('seconds', 0):.1f} s when it ran)")
         else:
             start = time.perf_counter()
-            facts, value = stage.run(ctx, key)
+            with stage_progress(ctx.hook, stage.name):  # a start line and a heartbeat where output is a log
+                facts, value = stage.run(ctx, key)
             section = {**facts, "key_parts": parts, "code_version": version,
                        "seconds": round(time.perf_counter() - start, 2)}
             # a stage with failed items is never current: the next run asks the failed ones again

@@ -55,11 +55,33 @@ log = logging.getLogger(__name__)
 
 #: Patch pooling of the captioner (see :mod:`audiodissect.evidence.tag_logits`).
 CAPTION_POOLING = "max"
+#: Version of the descriptions' wording, part of the captioner's name (which keys the description cache), so
+#: that descriptions cached with an earlier wording are written again. 2: "an irregular rhythm", no "tonal" for
+#: an unpitched clip, no "etc." among the tags.
+WORDING = 2
+
+
+#: Parts of a tag name that name nothing ("Bee, wasp, etc.").
+_FILLERS = frozenset({"etc", "etc.", "and so on"})
+
+
+def _top_level_parts(name: str) -> list[str]:
+    """`name` split at its commas outside parentheses: "Roaring cats (lions, tigers)" stays one part."""
+    parts, depth, current = [], 0, ""
+    for char in name:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth <= 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in parts + [current] if p.strip()]
 
 
 def tag_phrase(name: str) -> str:
-    """An AudioSet display name as words: "Marimba, xylophone" -> "marimba or xylophone"."""
-    parts = [p.strip() for p in name.split(",") if p.strip()]
+    """An AudioSet display name as words: "Marimba, xylophone" -> "marimba or xylophone",
+    "Bee, wasp, etc." -> "bee or wasp" (a trailing "etc." names nothing)."""
+    parts = [p for p in _top_level_parts(name) if p.lower() not in _FILLERS]
     words = " or ".join(parts) if parts else name.strip()
     # keep acronyms and proper names as they are, lower-case ordinary capitalised words
     return " ".join(w if (w.isupper() and len(w) > 1) else w.lower() for w in words.split())
@@ -155,7 +177,7 @@ class TagsDescriptorsCaptioner:
 
     @property
     def name(self) -> str:
-        base = f"tags+descriptors:{self.tagger_name}:k{self.top_k}p{self.pool}:{self.pooling}"
+        base = f"tags+descriptors:w{WORDING}:{self.tagger_name}:k{self.top_k}p{self.pool}:{self.pooling}"
         return base + (f"@{self._reference_key}" if self._reference_key else "")
 
     @property

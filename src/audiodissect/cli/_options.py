@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,28 @@ from ..errors import AudioDissectError
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 _BOOLS = {"true": True, "false": False, "yes": True, "no": False}
+
+
+class LinesHelpFormatter(argparse.HelpFormatter):
+    """Wraps a description or epilog of one paragraph as argparse does; one with line breaks keeps its lines,
+    each wrapped under its own indentation (the default-layers table of ``run --help``)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" not in text:
+            return super()._fill_text(text, width, indent)
+        out = []
+        for line in text.splitlines():
+            lead = indent + line[: len(line) - len(line.lstrip())]
+            out.append(textwrap.fill(line.strip(), width, initial_indent=lead, subsequent_indent=lead + "    ")
+                       if line.strip() else "")
+        return "\n".join(out)
+
+
+def default_layers_epilog() -> str:
+    """The built-in targets' default layers and unit counts, from the package data (no model is loaded)."""
+    from ..record.layer_table import help_text
+
+    return help_text()
 
 
 def add_probe_options(parser: argparse.ArgumentParser, *, default: str | None = "soundbank",

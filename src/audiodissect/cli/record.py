@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._options import add_layout_flag, add_model_option_flag, add_probe_option_flag
+from ._options import (LinesHelpFormatter, add_layout_flag, add_model_option_flag, add_probe_option_flag,
+                       default_layers_epilog)
 from ._settings import add_setting_flags
 
 FLAGS = (
@@ -22,7 +23,8 @@ FLAGS = (
 def register(sub) -> None:
     p = sub.add_parser("record", help="record every chosen unit's activations over a probing set",
                        description="Run the model over the probing set with hooks on the chosen layers and "
-                                   "write activations/<layer>.npy (clips x units), logits.npy and clips.jsonl.")
+                                   "write activations/<layer>.npy (clips x units), logits.npy and clips.jsonl.",
+                       epilog=default_layers_epilog(), formatter_class=LinesHelpFormatter)
     add_setting_flags(p, FLAGS)
     add_probe_option_flag(p)
     add_model_option_flag(p)

@@ -7,7 +7,8 @@ help text and default come from that setting, so they are written once.
 from __future__ import annotations
 
 from ..config import PRESETS
-from ._options import add_layout_flag, add_model_option_flag, add_probe_option_flag
+from ._options import (LinesHelpFormatter, add_layout_flag, add_model_option_flag, add_probe_option_flag,
+                       default_layers_epilog)
 from ._settings import add_setting_flags
 
 #: (flag, setting path) of every settings flag of ``run``.
@@ -44,7 +45,8 @@ def register(sub) -> None:
                        description="Run every stage: record activations, describe clips, identify closed-set "
                                    "concepts, summarise and calibrate, extract open concepts, score, prune, "
                                    "evaluate, analyse, and write the HTML report. With no arguments it dissects "
-                                   "the built-in demo CNN on the built-in soundbank with the offline backends.")
+                                   "the built-in demo CNN on the built-in soundbank with the offline backends.",
+                       epilog=default_layers_epilog(), formatter_class=LinesHelpFormatter)
     p.add_argument("--config", metavar="FILE", help="settings file (TOML or JSON); the options below override it")
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="named settings applied before the options below (paper: the original AND procedures: "

@@ -1,4 +1,10 @@
-"""The describe stage: one description per clip (probe and held-out), cached per clip and captioner."""
+"""The describe stage: one description per clip (probe and held-out), cached per clip and captioner.
+
+Descriptions depend on the clips' audio alone, never on their labels or splits:
+the stage's key and its cache folder use the probing set's
+:meth:`~audiodissect.probes.base.ProbeSet.audio_key`, so the same clips under
+other labels are not described again.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ class DescribeStage(Stage):
     def inputs(self, ctx: Context) -> dict[str, Any]:
         spec = ctx.config.describe.captioner
         check_captioner_spec(spec)
-        return {"captioner": spec, "file": source_digest(spec), "probe": ctx.probe.content_key()}
+        return {"captioner": spec, "file": source_digest(spec), "audio": ctx.probe.audio_key()}
 
     def failures_allowed(self, ctx: Context) -> bool:
         return ctx.config.describe.allow_failures

@@ -103,6 +103,22 @@ class ProbeSet:
         parts = ["probe", self.spec, [(c.id, c.label, c.split, c.path) for c in self.clips], self._content_parts()]
         return hash_key(*parts) if self.events_digest is None else hash_key(*parts, self.events_digest)
 
+    def audio_key(self) -> str:
+        """A digest of the clips' audio alone: their ids, source files and :meth:`_audio_parts`, not their
+        labels, splits or the set's other options.
+
+        Results that depend on the audio only (descriptions, tag logits, acoustic
+        measurements) are cached under it, so the same clips under other labels
+        (a relabelled manifest, in-memory clips given other labels) reuse them.
+        """
+        from ..cache import hash_key
+
+        return hash_key("audio", [(c.id, c.path) for c in self.clips], self._audio_parts())
+
+    def _audio_parts(self) -> Any:
+        """What stands for the audio in :meth:`audio_key` (by default :meth:`_content_parts`)."""
+        return self._content_parts()
+
     def _content_parts(self) -> Any:
         """What stands for the audio in :meth:`content_key`: by default each source file's size and mtime."""
         import os
@@ -193,6 +209,9 @@ class SubsetProbe(ProbeSet):
 
     def _content_parts(self) -> Any:
         return [self.base.content_key(), self.positions.tolist()]
+
+    def _audio_parts(self) -> Any:
+        return [self.base.audio_key(), self.positions.tolist()]
 
 
 def without_clips(probe: ProbeSet, dropped: Sequence[SkippedClip]) -> ProbeSet:

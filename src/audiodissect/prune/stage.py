@@ -73,8 +73,12 @@ class PruneStage(Stage):
     def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
         from .evaluate import format_table
 
-        return ["pruning (held-out confidence change; dA: the concept's clips, dR: the rest)",
-                format_table(outcome.section["table"])]
+        lines = ["pruning (held-out confidence change; dA: the concept's clips, dR: the rest)",
+                 format_table(outcome.section["table"])]
+        for finding in ctx.run.stage("record").get("output_checks") or []:  # the accuracy before pruning
+            if finding.get("code") == "below_chance":
+                lines += [f"warning: {finding['message']}", f"  hint: {finding['hint']}"]
+        return lines
 
 
 class ClassDropStage(Stage):

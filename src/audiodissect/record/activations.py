@@ -253,7 +253,7 @@ def record_waveform_frames(target: Target, waves: Sequence[np.ndarray], layers: 
         padded = bucket_lengths(padded, int(round(float(length_bucket) * target.sample_rate)))
     chosen, required = frame_layers(list(selection), frames)
     output_layout = parse_layout(target.output_layout, layer="the output") if target.output_layout else None
-    logits = _Logits(len(plan.clip), where=target.name)
+    logits = _Logits(len(plan.clip), where=target.name, classes=target.class_names)
     done = 0
     target.module.eval()
     hook("record", None, completed=0, total=len(plan.clip))
@@ -362,9 +362,10 @@ def _forward(target: Target, batch: list[np.ndarray], *, about) -> object:
 class _Logits:
     """Collects per-window logits (P, K), or notes that the forward's output is not clip logits."""
 
-    def __init__(self, n_rows: int, *, where: str = "the model"):
+    def __init__(self, n_rows: int, *, where: str = "the model", classes: Sequence[str] | None = None):
         self.n_rows = n_rows
         self.where = where
+        self.classes = list(classes) if classes else None
         self.values: np.ndarray | None = None
         self.present: bool | None = None
 
@@ -383,6 +384,13 @@ class _Logits:
         if found is None:
             return
         if self.values is None:
+            if self.classes is not None and found.shape[1] != len(self.classes):
+                raise AudioDissectError(
+                    f"the forward of {self.where!r} gives {found.shape[1]} values per clip, but the model has "
+                    f"{len(self.classes)} class names ({', '.join(map(repr, self.classes[:3]))}"
+                    f"{', ...' if len(self.classes) > 3 else ''}): its output is not one logit per class",
+                    hint="class_names must name every output logit, in order; if the output is an embedding (or "
+                         "another layer's output), have forward return the class logits, or leave class_names out")
             self.values = np.zeros((self.n_rows, found.shape[1]), dtype=np.float32)
         elif self.values.shape[1] != found.shape[1]:
             raise AudioDissectError(f"the forward gave {found.shape[1]} logits per clip in one batch and "

@@ -26,6 +26,7 @@ from ..rundir import ACTIVATIONS, CLIPS, EVENTS, LOGITS, RunDir
 from ..stage import Context, Stage, StageOutcome
 from ..targets.base import Target
 from .activations import DEFAULT_WINDOW_SECONDS, module_fingerprint, record_clips
+from .checks import check_class_order, check_outputs, no_output_layer_reason
 from .finite import LOGITS as LOGITS_NAME, describe_rows, find_nonfinite
 
 
@@ -148,8 +149,10 @@ def merge_shards(run: RunDir, shard_dir: Path, n_shards: int, *, target: Target,
     elif run.file(EVENTS).exists():
         run.file(EVENTS).unlink()
     shutil.rmtree(shard_dir.parent, ignore_errors=True)
+    output_layer = detect_output_layer(arrays, logits)
+    note = None if output_layer is not None else no_output_layer_reason(arrays, logits, target.module, pool=pool)
     return {"model": target.name, "probe": probe.spec, "pool": pool, "layers": units,
-            "output_layer": detect_output_layer(arrays, logits), "n_clips": len(probe) - len(dropped),
+            "output_layer": output_layer, "output_layer_note": note, "n_clips": len(probe) - len(dropped),
             "class_names": target.class_names, "sample_rate": target.sample_rate,
             "skipped_clips": [vars(s) for s in probe.skipped],
             "dropped_clips": [{"id": probe.clips[row].id, "reason": why} for row, why in dropped],
@@ -364,6 +367,10 @@ class RecordStage(Stage):
             return resolve_layers(ctx.target.module, paper_layers(ctx.target.module), one_group=True)
         return resolve_layers(ctx.target.module, ctx.target.default_layers, one_group=True)
 
+    def _paper_set(self, ctx: Context) -> bool:
+        """Whether the layers are the paper's set (no layers given, ``record.layer_set = "paper"``)."""
+        return not (self.layers or ctx.config.record.layers) and ctx.config.record.layer_set == "paper"
+
     def inputs(self, ctx: Context) -> dict[str, Any]:
         target = ctx.target
         cfg = ctx.config.record
@@ -390,8 +397,27 @@ class RecordStage(Stage):
 
                 raise unknown_name_error("output layer (not recorded)", cfg.output_layer, facts["layers"])
             facts["output_layer"] = cfg.output_layer
+            facts["output_layer_note"] = None
+        elif facts["output_layer"] is None and self._paper_set(ctx):
+            from ..targets.paper_layers import paper_head
+
+            head = paper_head(list(facts["layers"]))
+            classes = facts.get("class_names")
+            if head is not None and (not classes or facts["layers"][head] == len(classes)):
+                # the paper pools its head's first token: not the logits (their mean over tokens), yet the classes
+                facts["output_layer"], facts["output_layer_note"] = head, None
         facts["batch_size"] = cfg.batch_size
         clips = ctx.run.clips()
+        logits = ctx.run.logits()
+        findings = check_outputs(logits, facts["class_names"])
+        order = check_class_order(logits, clips, facts["class_names"])
+        findings += [order] if order is not None else []
+        facts["output_checks"] = [f.to_json() for f in findings]
+        for finding in findings:
+            if finding.code != "no_class_names":  # a model without classes is fine: said in the stage's lines
+                log.warning("%s (hint: %s)", finding.message, finding.hint)
+        if facts.get("output_layer_note") and facts["layers"]:
+            log.info("no output layer: %s", facts["output_layer_note"])
         facts["one_split_labels"] = one_split_labels([c.label for c in clips], [c.split for c in clips])
         if facts["one_split_labels"]:
             log.warning("%s", one_split_note(facts["one_split_labels"]))
@@ -416,6 +442,11 @@ class RecordStage(Stage):
         if section.get("frames"):
             lines.append(frames_note(section["frames"], {k: layers[k] for k in section["frames"]},
                                      section["n_clips"]))
+        if section.get("output_layer_note"):
+            lines.append(f"no output layer: {section['output_layer_note']}")
+        for finding in section.get("output_checks") or []:
+            lines.append(f"{'note' if finding['code'] == 'no_class_names' else 'warning'}: {finding['message']}")
+            lines.append(f"  hint: {finding['hint']}")
         for layer, units in (section.get("nonfinite_units") or {}).items():
             where = layer if layer == LOGITS_NAME else f"layer {layer!r}"
             lines.append(f"set to 0: {len(units)} units of {where} that are NaN or infinite on every clip "

@@ -18,6 +18,8 @@ nav.toc a { margin-right: 1rem; }
           padding: .6rem .9rem; margin: .8rem 0; }
 .note { color: var(--muted); font-size: .9rem; }
 table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .9rem; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
+.table-wrap > table { margin-bottom: .4rem; }
 th, td { border-bottom: 1px solid var(--line); padding: .25rem .55rem; text-align: left; vertical-align: top; }
 th { background: var(--bg-alt); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }

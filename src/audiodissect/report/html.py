@@ -28,15 +28,20 @@ def script_json(obj: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
+#: What a table shows for a number that is not there (NaN: e.g. a mean over no clips).
+MISSING = "-"
+
+
 def fmt_number(value: Any, digits: int = 3) -> str:
-    """A number with `digits` significant digits; integers as they are; other values escaped as text."""
+    """A number with `digits` significant digits; integers as they are; NaN as :data:`MISSING`; other values
+    escaped as text."""
     if isinstance(value, bool) or value is None:
         return esc(value) if value is not None else ""
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
-            return "NaN"
+            return MISSING
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
         return f"{value:.{digits}g}"
@@ -49,14 +54,18 @@ def is_number(value: Any) -> bool:
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, *,
           headers: dict[str, str] | None = None, css_class: str = "") -> str:
-    """An HTML table of dict rows; numbers right-aligned, lists joined with commas."""
+    """An HTML table of dict rows; numbers right-aligned, lists joined with commas, NaN shown as ``-``.
+
+    The table sits in a ``div.table-wrap`` that scrolls sideways when the table is wider than the page, and
+    headers may break after an underscore (``acc_rest_<wbr>before``), so a wide table never widens the page.
+    """
     if columns is None:
         columns = list(dict.fromkeys(k for r in rows for k in r))
     headers = headers or {}
     numeric = {c for c in columns if rows and all(is_number(r.get(c)) or r.get(c) is None for r in rows)
                and any(is_number(r.get(c)) for r in rows)}
     num = ' class="num"'
-    head = "".join(f"<th{num if c in numeric else ''}>{esc(headers.get(c, c))}</th>" for c in columns)
+    head = "".join(f"<th{num if c in numeric else ''}>{_breakable(headers.get(c, c))}</th>" for c in columns)
     body = []
     for r in rows:
         cells = []
@@ -71,7 +80,13 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, 
             cells.append(f"<td{num if c in numeric else ''}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cls = f' class="{esc(css_class)}"' if css_class else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="table-wrap"><table{cls}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            "</table></div>")
+
+
+def _breakable(text: Any) -> str:
+    """Escaped `text` with a line-break opportunity after each underscore."""
+    return esc(text).replace("_", "_<wbr>")
 
 
 def facts(items: Iterable[tuple[str, Any]]) -> str:

@@ -150,7 +150,8 @@ def write_last_layer(run: Any, *, embedder: Any) -> list[dict[str, Any]]:
     record = run.stage("record")
     layer = run.output_layer()
     if layer is None or not record.get("class_names"):
-        raise AudioDissectError("no recorded layer is the model's output layer with named classes",
+        why = f" ({record['output_layer_note']})" if layer is None and record.get("output_layer_note") else ""
+        raise AudioDissectError(f"no recorded layer is the model's output layer with named classes{why}",
                                 hint="record the classifier layer of a model with named classes")
     records = list(run.read_units("identify"))
     if run.has_units("summarize"):

@@ -63,7 +63,7 @@ contains contain containing include includes including heard hear hearing
 present presence appears appear seems seem type kind sort some thing things
 tag tags label labels description descriptions
 onset onsets attack attacks rhythm pitch tone timbre texture quality volume level character
-background foreground overall various different certain variety mix
+background foreground overall various different certain variety mix etc
 """.split()) | QUALITY_NOUNS
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")

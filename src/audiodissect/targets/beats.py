@@ -19,12 +19,27 @@ It is read with ``torch.load(..., weights_only=True)``: a file that needs
 arbitrary Python objects to unpickle is refused. Class names are the
 ``label_dict`` values, mapped to display names through an optional class map
 CSV (``class_map=``; AudioSet's ``class_labels_indices.csv`` has the columns
-``index,mid,display_name``).
+``index,mid,display_name``), or given with ``class_names=`` (a list, or a file
+of one name per line, or of ``name<TAB>index`` lines).
+
+Also read: a bare state dict with its config in a separate file
+(``config=``), as the AND paper's authors saved their fine-tuned BEATs: the
+release's keys under ``beats.`` and a linear head ``fc.weight``/``fc.bias``
+applied to every token, its outputs averaged over the tokens (the same as the
+release's ``predictor``). The config file is a JSON file, a pickled plain dict
+(``cfg.pkl``; read without running any pickled code: a pickle that names a
+Python class is refused) or a released BEATs checkpoint whose ``cfg`` the
+model was fine-tuned from. The head becomes the network's ``predictor``
+(``fc`` -> ``predictor``, ``beats.encoder.layers.N.fc1`` ->
+``encoder.layers.N.fc1``). :func:`convert_checkpoint` (``audiodissect convert
+beats``) writes such a file in the official format.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import json
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -57,21 +72,9 @@ def beats_preprocess(waveforms: Sequence[np.ndarray]) -> dict[str, torch.Tensor]
     return {"fbank": torch.from_numpy(fbank), "padding_mask": torch.from_numpy(padding_mask)}
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict, read with ``weights_only=True``.
-
-    Raises
-    ------
-    AudioDissectError
-        For a missing file, a file torch cannot read, one that needs arbitrary
-        objects to unpickle, or one that is not a dict with ``cfg`` and ``model``.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise AudioDissectError(f"no BEATs checkpoint at {path}",
-                                hint="pass the path of a released BEATs .pt file: beats:/path/to/BEATs.pt")
+def _torch_load(path: Path) -> Any:
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()
         raise AudioDissectError(
@@ -80,13 +83,163 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             hint="save {'cfg': dict, 'model': state_dict, 'label_dict': ...} with torch.save") from None
     except (RuntimeError, EOFError, OSError) as exc:
         raise AudioDissectError(f"cannot read {path} as a torch checkpoint: {exc}") from None
+
+
+def _tensor_keys(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def read_checkpoint(path: str | Path, *, config: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint dict (``cfg``, ``model``, optionally ``label_dict``), read with ``weights_only=True``.
+
+    Parameters
+    ----------
+    path : path
+        A released BEATs checkpoint, or a bare state dict (the paper authors' layout:
+        ``beats.*`` and ``fc.*`` keys) whose config `config` gives.
+    config : path or dict, optional
+        The config of a bare state dict (:func:`read_config`); for a released
+        checkpoint it replaces the file's ``cfg``.
+
+    Raises
+    ------
+    AudioDissectError
+        For a missing file, a file torch cannot read, one that needs arbitrary
+        objects to unpickle, or one that is neither a dict with ``cfg`` and
+        ``model`` nor a state dict (then with a config).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise AudioDissectError(f"no BEATs checkpoint at {path}",
+                                hint="pass the path of a released BEATs .pt file: beats:/path/to/BEATs.pt")
+    checkpoint = _torch_load(path)
+    if _tensor_keys(checkpoint) and not {"cfg", "model"} <= set(checkpoint):
+        if config is None:
+            prefixed = any(str(k).startswith("beats.") for k in checkpoint)
+            raise AudioDissectError(
+                f"{path} is a bare state dict ({len(checkpoint)} tensors"
+                f"{', with beats.* and fc.* keys as the AND paper authors saved their fine-tuned BEATs' if prefixed else ''}"
+                "): its BEATs config is in another file",
+                hint="pass that file: --model-option config=cfg.pkl (or a JSON file, or the released BEATs "
+                     "checkpoint it was fine-tuned from); or convert it once: audiodissect convert beats "
+                     f"{path} --config cfg.pkl --out beats_official.pt")
+        return from_state_dict(checkpoint, read_config(config), where=str(path))
     if not isinstance(checkpoint, Mapping) or "model" not in checkpoint or "cfg" not in checkpoint:
         keys = sorted(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
-        raise AudioDissectError(f"{path} is not a BEATs checkpoint (found {keys})",
-                                hint="a BEATs checkpoint is a dict with 'cfg' and 'model' (and 'label_dict')")
+        found = _listing(keys) if isinstance(keys, list) else keys
+        raise AudioDissectError(f"{path} is not a BEATs checkpoint (found {found})",
+                                hint="a BEATs checkpoint is a dict with 'cfg' and 'model' (and 'label_dict'), or a "
+                                     "state dict whose config is given with --model-option config=FILE")
     if not isinstance(checkpoint["model"], Mapping):
         raise AudioDissectError(f"{path}: 'model' is a {type(checkpoint['model']).__name__}, not a state dict")
-    return dict(checkpoint)
+    checkpoint = dict(checkpoint)
+    if config is not None:
+        checkpoint["cfg"] = read_config(config)
+    return checkpoint
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain data only (dicts, lists, strings, numbers, booleans, None): a pickle that names any Python
+    class or function is refused, so reading it runs no code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"it names the Python object {module}.{name}")
+
+
+def read_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A BEATs config dict from a dict, a JSON file, a pickled plain dict (``cfg.pkl``), or a torch file (a
+    released checkpoint's ``cfg``, or the dict itself).
+
+    Raises
+    ------
+    AudioDissectError
+        For a missing or unreadable file, or one that holds no config dict.
+    """
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise AudioDissectError(f"no BEATs config file at {path}")
+        raw = path.read_bytes()
+        if path.suffix.lower() == ".json" or raw.lstrip()[:1] == b"{":
+            try:
+                data = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise AudioDissectError(f"cannot read {path} as JSON: {exc}") from None
+        elif raw[:2] == b"PK":  # a torch file (a zip)
+            data = _torch_load(path)
+        else:
+            try:
+                data = _PlainUnpickler(io.BytesIO(raw)).load()
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+                raise AudioDissectError(f"{path} is not a pickled plain dict ({exc}): such a config is not read, "
+                                        "for safety", hint="save the config as JSON: json.dump(dict(cfg), f)") from None
+    if isinstance(data, Mapping) and isinstance(data.get("cfg"), Mapping):
+        data = data["cfg"]  # a released checkpoint, or {"cfg": ...}
+    if not isinstance(data, Mapping) or not data:
+        raise AudioDissectError(f"{source} holds no BEATs config dict (found {type(data).__name__})",
+                                hint="a dict of BEATsConfig fields (encoder_layers, encoder_embed_dim, ...)")
+    return {str(k): v for k, v in data.items()}
+
+
+def from_state_dict(state: Mapping[str, Any], cfg: Mapping[str, Any], *, where: str = "the state dict"
+                    ) -> dict[str, Any]:
+    """The official checkpoint dict (``cfg``, ``model``) of a bare state dict and its config.
+
+    Keys under ``beats.`` lose the prefix (the AND paper authors' wrapper); a
+    linear head ``fc.weight``/``fc.bias`` (applied to every token, averaged
+    over the tokens, as the release's predictor) becomes ``predictor.*``, and
+    the config is set to a fine-tuned network of that many classes.
+    """
+    model: dict[str, Any] = {}
+    head: dict[str, Any] = {}
+    for key, value in state.items():
+        key = str(key)
+        if key.startswith("fc."):
+            head[key[3:]] = value
+        else:
+            model[key[len("beats."):] if key.startswith("beats.") else key] = value
+    cfg = dict(cfg)
+    if head:
+        if set(head) != {"weight", "bias"} or head["weight"].ndim != 2:
+            raise AudioDissectError(f"{where}: the head fc.* must be one linear layer (fc.weight, fc.bias), found "
+                                    f"{', '.join('fc.' + k for k in sorted(head))}")
+        if "predictor.weight" in model:
+            raise AudioDissectError(f"{where} holds both a release predictor and a head fc.*: which one gives the "
+                                    "logits is unclear", hint="drop one of them from the state dict")
+        model["predictor.weight"], model["predictor.bias"] = head["weight"], head["bias"]
+        cfg["finetuned_model"] = True
+        cfg["predictor_class"] = int(head["weight"].shape[0])
+    elif "predictor.weight" in model:
+        cfg["finetuned_model"] = True
+        cfg["predictor_class"] = int(model["predictor.weight"].shape[0])
+    else:
+        cfg["finetuned_model"] = False
+    return {"cfg": cfg, "model": model}
+
+
+def read_class_names(source: str | Path | Sequence[str]) -> list[str]:
+    """Class names in logit order from a list, or a text file of one name per line, or of ``name<TAB>index``
+    lines (the AND paper's ``network_class`` files), put in index order."""
+    if not isinstance(source, (str, Path)):
+        return [str(name) for name in source]
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise AudioDissectError(f"no class-name file at {path}",
+                                hint="one class name per line in logit order, or 'name<TAB>index' lines")
+    lines = [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    if lines and all("\t" in line for line in lines):
+        pairs = []
+        for line in lines:
+            name, _, index = line.rpartition("\t")
+            if not index.strip().isdigit():
+                raise AudioDissectError(f"{path}: {line!r} is not 'name<TAB>index'")
+            pairs.append((int(index), name.strip()))
+        if sorted(i for i, _ in pairs) != list(range(len(pairs))):
+            raise AudioDissectError(f"{path}: the indices are not 0..{len(pairs) - 1}, each once")
+        return [name for _, name in sorted(pairs)]
+    return [line.strip() for line in lines]
 
 
 def _listing(names: Sequence[str]) -> str:
@@ -174,18 +327,29 @@ def class_names(label_dict: Any, n_classes: int, *, class_map: str | Path | None
     return names
 
 
+#: :func:`class_names` under a name that :func:`beats_target`'s `class_names` argument does not hide.
+label_names = class_names
+
+
 def beats_target(path: str | Path, *, device: str | None = None,
-                 class_map: str | Path | None = None) -> Target:
+                 class_map: str | Path | None = None, config: str | Path | Mapping[str, Any] | None = None,
+                 class_names: str | Path | Sequence[str] | None = None) -> Target:
     """A BEATs checkpoint as a :class:`Target`.
 
     Parameters
     ----------
     path : str or Path
-        A released BEATs checkpoint (see the module docstring for the format).
+        A released BEATs checkpoint, or a bare state dict with `config` (see the
+        module docstring for the formats).
     device : str, optional
     class_map : str or Path, optional
         CSV mapping the ``label_dict`` labels to display names (AudioSet's
         ``class_labels_indices.csv``).
+    config : str, Path or dict, optional
+        The config of a bare state dict (:func:`read_config`).
+    class_names : list of str, or str or Path, optional
+        The classes in logit order (:func:`read_class_names`), instead of the
+        checkpoint's ``label_dict``.
 
     Returns
     -------
@@ -197,13 +361,19 @@ def beats_target(path: str | Path, *, device: str | None = None,
         block's ``fc1`` and ``fc2``, and ``predictor`` when present.
     """
     where = str(path)
-    checkpoint = read_checkpoint(path)
+    checkpoint = read_checkpoint(path, config=config)
     model = build_beats(checkpoint, where=where)
     if device:
         model = model.to(device)
     names = None
-    if model.predictor is not None and checkpoint.get("label_dict") is not None:
-        names = class_names(checkpoint["label_dict"], model.config.predictor_class,
+    if class_names is not None:
+        names = read_class_names(class_names)
+        if model.predictor is None or len(names) != model.config.predictor_class:
+            raise AudioDissectError(f"{len(names)} class names for {where}, whose head has "
+                                    f"{model.config.predictor_class if model.predictor is not None else 'no'} classes",
+                                    hint="give one name per output logit, in order")
+    elif model.predictor is not None and checkpoint.get("label_dict") is not None:
+        names = label_names(checkpoint["label_dict"], model.config.predictor_class,
                             class_map=class_map, where=where)
     elif class_map is not None:
         raise AudioDissectError(f"{where} has no class labels (label_dict) for the class map to name",
@@ -215,3 +385,34 @@ def beats_target(path: str | Path, *, device: str | None = None,
     return Target(name=f"beats:{path}", module=model, sample_rate=SAMPLE_RATE,
                   preprocess=beats_preprocess, class_names=names, min_samples=MIN_SAMPLES,  # one patch, as padded
                   default_layers=list(resolve_layers(model, layer_predicate(patterns))))  # module order
+
+
+def convert_checkpoint(source: str | Path, *, config: str | Path | Mapping[str, Any] | None = None,
+                       class_names: str | Path | Sequence[str] | None = None) -> dict[str, Any]:
+    """`source` (a bare state dict with `config`, e.g. the AND paper authors' fine-tuned BEATs, or a released
+    checkpoint) as an official BEATs checkpoint dict: ``cfg``, ``model`` and, with `class_names`, ``label_dict``.
+
+    The network is built and its weights loaded (and checked) before the dict is returned.
+    """
+    checkpoint = read_checkpoint(source, config=config)
+    model = build_beats(checkpoint, where=str(source))
+    out = {"cfg": dict(checkpoint["cfg"]), "model": {k: v.detach().clone() for k, v in checkpoint["model"].items()}}
+    if class_names is not None:
+        names = read_class_names(class_names)
+        if model.predictor is None or len(names) != model.config.predictor_class:
+            raise AudioDissectError(f"{len(names)} class names for a head of "
+                                    f"{model.config.predictor_class if model.predictor is not None else 'no'} classes")
+        out["label_dict"] = {i: name for i, name in enumerate(names)}
+    elif checkpoint.get("label_dict") is not None:
+        out["label_dict"] = checkpoint["label_dict"]
+    return out
+
+
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> Path:
+    """Write an official BEATs checkpoint dict with ``torch.save`` (atomically); returns the path."""
+    from ..cache import atomic_path
+
+    path = Path(path).expanduser()
+    with atomic_path(path) as tmp:
+        torch.save(dict(checkpoint), tmp)
+    return path

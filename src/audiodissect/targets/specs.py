@@ -50,7 +50,7 @@ def _hf(source: str, *, device: str | None = None, **options: Any) -> Any:
 def _beats(path: str, *, device: str | None = None, **options: Any) -> Any:
     from .beats import beats_target
 
-    check_options("beats:", options, ("class_map",))
+    check_options("beats:", options, ("class_map", "config", "class_names"))
     return beats_target(path, device=device, **options)
 
 

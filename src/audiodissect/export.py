@@ -1,0 +1,434 @@
+"""Sharing results outside the report: a run's units, names, explanations, scores and top-clip references as
+tables others load without audiodissect, plus one Neuronpedia-style JSON file per unit.
+
+An export is a new folder (never inside the run directory) holding:
+
+``export.json``
+    What it is: format version, the model, the probing set, the layers, the
+    class names, the tables and their row counts.
+``units``
+    One row per recorded unit: its id, layer, index, class (output units), name
+    and status (``named``, ``ambiguous``, ``unexplained``), the evidence that
+    names it (source, similarity, score, z, margin, q-value, runner-up), its
+    summaries (S_high, calibrated), open concepts, ICL choice and activation
+    statistics over the probe clips (mean, std, max, min, sparsity).
+``concepts``
+    One row per unit, method, similarity and rank: the closed-set concept and its score.
+``explanations``
+    One row per unit, explanation and predictor: its text and scores (Spearman,
+    Pearson, the Spearman interval, detection AUPRC and balanced accuracy) when
+    the score stage ran; otherwise each explanation's text without scores.
+``top_clips``
+    One row per unit, side (``top``/``bottom``) and rank: the clip's id, label,
+    split, source path and the unit's activation on it (the audio stays where
+    it is: references, not copies).
+``clips``
+    One row per clip: id, label, split, path and description.
+``neuronpedia/<layer>/<index>.json``
+    One file per unit, in the spirit of Neuronpedia's feature exports:
+    ``modelId``, ``layer``, ``index``, ``explanations`` (``description``,
+    ``typeName``, ``explanationModelName``, ``scores``), ``activations`` (the
+    top clips with their values) and the unit's statistics.
+
+The tables are Parquet files (``<table>.parquet``, read with
+``pandas.read_parquet``), JSON lines (``<table>.jsonl``, read with
+``pandas.read_json(path, lines=True)``), or one Hugging Face ``DatasetDict``
+whose splits are the tables (``datasets.load_from_disk(path)["units"]``).
+:func:`read_export` reads any of them back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cache import read_json, write_json, write_jsonl
+from .errors import AudioDissectError, unknown_name_error
+from .probes.base import PROBE
+from .records import unit_id
+from .rundir import RunDir
+from .results import STAT_COLUMNS, Activations, output_unit_classes
+
+#: Version of the export's layout; :func:`read_export` refuses a newer one.
+EXPORT_FORMAT = 1
+FORMATS = ("parquet", "jsonl", "hf-dataset")
+TABLES = ("units", "concepts", "explanations", "top_clips", "clips")
+MANIFEST = "export.json"
+NEURONPEDIA = "neuronpedia"
+
+UNIT_COLUMNS = ("unit", "layer", "index", "class", "name", "status", "name_source", "name_similarity", "name_score",
+                "z", "margin", "q_value", "runner_up", "summary", "calibrated_summary", "open_adjectives",
+                "open_nouns", "icl", *STAT_COLUMNS)
+CONCEPT_COLUMNS = ("unit", "method", "similarity", "rank", "concept", "score")
+EXPLANATION_COLUMNS = ("unit", "explanation", "text", "predictor", "spearman", "pearson", "spearman_low",
+                       "spearman_high", "detection_auprc", "detection_bacc", "n_clips")
+TOP_CLIP_COLUMNS = ("unit", "side", "rank", "clip", "label", "split", "path", "activation")
+CLIP_COLUMNS = ("clip", "label", "split", "path", "description")
+COLUMNS = {"units": UNIT_COLUMNS, "concepts": CONCEPT_COLUMNS, "explanations": EXPLANATION_COLUMNS,
+           "top_clips": TOP_CLIP_COLUMNS, "clips": CLIP_COLUMNS}
+
+
+@dataclasses.dataclass
+class Export:
+    """An export read back (:func:`read_export`): its manifest and its tables as DataFrames.
+
+    Attributes
+    ----------
+    path : Path
+    format : str
+    manifest : dict
+        ``export.json``.
+    tables : dict of str to pandas.DataFrame
+        ``units``, ``concepts``, ``explanations``, ``top_clips``, ``clips``.
+    """
+
+    path: Path
+    format: str
+    manifest: dict[str, Any]
+    tables: dict[str, Any]
+
+    def __getitem__(self, table: str) -> Any:
+        if table not in self.tables:
+            raise unknown_name_error("export table", table, self.tables)
+        return self.tables[table]
+
+    def unit_json(self, unit: str) -> dict[str, Any]:
+        """The Neuronpedia-style JSON of one unit (``neuronpedia/<layer>/<index>.json``)."""
+        layer, _, index = unit.rpartition("#")
+        path = self.path / NEURONPEDIA / layer / f"{index}.json"
+        if not path.is_file():
+            raise AudioDissectError(f"the export at {self.path} has no unit file for {unit!r}")
+        return read_json(path)
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON-able values: numpy scalars as Python numbers, NaN and infinity as None."""
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _rows(table: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    columns = COLUMNS[table]
+    return [{c: _clean(r.get(c)) for c in columns} for r in rows]
+
+
+def collect(run: RunDir, *, top: int = 5) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any],
+                                                    dict[str, dict[str, Any]]]:
+    """The export's tables, manifest facts and Neuronpedia-style unit documents of `run`.
+
+    Parameters
+    ----------
+    run : RunDir
+    top : int
+        Top and bottom clips per unit (over the probe clips).
+
+    Returns
+    -------
+    tables : dict of str to list of dict
+    facts : dict
+    units : dict of str to dict
+        The Neuronpedia-style document of each unit.
+    """
+    if int(top) < 1:
+        raise AudioDissectError(f"top must be at least 1, got {top}")
+    record = run.stage("record")
+    layers = dict(record["layers"])
+    class_names = record.get("class_names")
+    clips = run.clips()
+    acts = Activations(layers=layers, clips=clips, output_layer=run.output_layer(), run_path=run.path,
+                       class_names=list(class_names) if class_names else None)
+    classes = output_unit_classes(acts.output_layer, class_names, layers)
+    descriptions = run.descriptions() if run.descriptions_path.exists() else None
+    names = {r.unit: r for r in run.read_units("names")} if run.has_units("names") else {}
+    rankings = run.read_units("identify") if run.has_units("identify") else []
+    summaries = {r.unit: r for r in run.read_units("summarize")} if run.has_units("summarize") else {}
+    scores = run.read_units("score") if run.has_units("score") else []
+    stats = {s["unit"]: s for s in acts.stat_rows()}
+
+    units, concepts, explanations, top_clips = [], [], [], []
+    for layer, width in layers.items():
+        for index in range(width):
+            uid = unit_id(layer, index)
+            name, summary = names.get(uid), summaries.get(uid)
+            units.append({"unit": uid, "layer": layer, "index": index, "class": classes.get(uid),
+                          "name": getattr(name, "name", None), "status": getattr(name, "status", None),
+                          "name_source": getattr(name, "method", None), "name_similarity": getattr(name, "similarity", None),
+                          "name_score": getattr(name, "score", None), "z": getattr(name, "z", None),
+                          "margin": getattr(name, "margin", None), "q_value": getattr(name, "q_value", None),
+                          "runner_up": getattr(name, "runner_up", None),
+                          "summary": summary.s_high if summary else None,
+                          "calibrated_summary": summary.calibrated_summary if summary else None,
+                          "open_adjectives": list(summary.acoustic_adjectives) if summary else [],
+                          "open_nouns": list(summary.nouns) if summary else [],
+                          "icl": summary.icl_top1 if summary else None,
+                          **{c: stats[uid][c] for c in STAT_COLUMNS}})
+    for r in rankings:
+        for rank, (concept, score) in enumerate(zip(r.concepts, r.scores), start=1):
+            concepts.append({"unit": r.unit, "method": r.method, "similarity": r.similarity, "rank": rank,
+                             "concept": concept, "score": score})
+    if scores:
+        explanations = [{"unit": s.unit, "explanation": s.explanation, "text": s.text, "predictor": s.predictor,
+                         "spearman": s.spearman, "pearson": s.pearson, "spearman_low": s.spearman_low,
+                         "spearman_high": s.spearman_high, "detection_auprc": s.detection_auprc,
+                         "detection_bacc": s.detection_bacc, "n_clips": s.n_clips} for s in scores]
+    else:  # the texts without scores
+        for r in rankings:
+            if r.concepts:
+                kind = f"{r.method}/{r.similarity}" if r.similarity else r.method
+                explanations.append({"unit": r.unit, "explanation": kind, "text": r.concepts[0]})
+        for s in summaries.values():
+            for kind, text in (("summary", s.s_high), ("calibrated", s.calibrated_summary),
+                               ("open_concepts", ", ".join([*s.acoustic_adjectives, *s.nouns])), ("icl", s.icl_top1)):
+                if text:
+                    explanations.append({"unit": s.unit, "explanation": kind, "text": text})
+    probe_rows = np.array([i for i, c in enumerate(clips) if c.split == PROBE], dtype=np.int64)
+    rows = probe_rows if len(probe_rows) else np.arange(len(clips))
+    k = min(int(top), len(rows))
+    from .arrays import column_blocks
+
+    for layer in layers:
+        for units_slice, block in column_blocks(acts[layer], rows=rows):
+            block = np.asarray(block, dtype=np.float64)
+            order = np.argsort(-block, axis=0, kind="stable")
+            low = np.argsort(block, axis=0, kind="stable")
+            for j, index in enumerate(range(units_slice.start, units_slice.stop)):
+                uid = unit_id(layer, index)
+                for side, picked in (("top", order[:k, j]), ("bottom", low[:k, j])):
+                    for rank, position in enumerate(picked, start=1):
+                        clip = clips[int(rows[position])]
+                        top_clips.append({"unit": uid, "side": side, "rank": rank, "clip": clip.id,
+                                          "label": clip.label, "split": clip.split, "path": clip.path,
+                                          "activation": float(block[position, j])})
+    clip_rows = [{"clip": c.id, "label": c.label, "split": c.split, "path": c.path,
+                  "description": descriptions[i] if descriptions else None} for i, c in enumerate(clips)]
+    tables = {"units": _rows("units", units), "concepts": _rows("concepts", concepts),
+              "explanations": _rows("explanations", explanations), "top_clips": _rows("top_clips", top_clips),
+              "clips": _rows("clips", clip_rows)}
+    config = run.read_config() or {}
+    llm = (config.get("summarize") or {}).get("llm")
+    facts = {"model": record.get("model"), "probe": record.get("probe"), "pool": record.get("pool"),
+             "layers": layers, "output_layer": acts.output_layer, "class_names": class_names,
+             "sample_rate": record.get("sample_rate"), "n_clips": len(clips), "top_clips_per_unit": k,
+             "scored": bool(scores), "llm": llm}
+    documents = _unit_documents(tables, facts)
+    return tables, facts, documents
+
+
+def _unit_documents(tables: dict[str, list[dict[str, Any]]], facts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Neuronpedia-style document of every unit."""
+    by_unit: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for table in ("explanations", "top_clips"):
+        for row in tables[table]:
+            by_unit.setdefault(row["unit"], {}).setdefault(table, []).append(row)
+    documents = {}
+    for unit in tables["units"]:
+        own = by_unit.get(unit["unit"], {})
+        grouped: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in own.get("explanations", []):
+            entry = grouped.setdefault((row["explanation"], row["text"]), {
+                "description": row["text"], "typeName": row["explanation"],
+                "explanationModelName": facts["llm"] if row["explanation"] in ("summary", "calibrated",
+                                                                               "open_concepts", "icl") else "closed-set",
+                "scores": []})
+            if row.get("predictor"):
+                entry["scores"].append({k: row.get(k) for k in ("predictor", "spearman", "pearson", "spearman_low",
+                                                                "spearman_high", "detection_auprc",
+                                                                "detection_bacc", "n_clips")})
+        activations = [{"clip": r["clip"], "label": r["label"], "path": r["path"], "value": r["activation"],
+                        "rank": r["rank"], "side": r["side"]} for r in own.get("top_clips", [])]
+        documents[unit["unit"]] = {
+            "modelId": facts["model"], "layer": unit["layer"], "index": str(unit["index"]), "unit": unit["unit"],
+            "name": unit["name"], "status": unit["status"], "class": unit["class"],
+            "evidence": {k: unit[k] for k in ("name_source", "name_similarity", "name_score", "z", "margin",
+                                               "q_value", "runner_up")},
+            "explanations": list(grouped.values()), "activations": activations,
+            "maxActApprox": unit["max"], "frac_nonzero": None if unit["sparsity"] is None else 1.0 - unit["sparsity"],
+            "statistics": {c: unit[c] for c in STAT_COLUMNS},
+        }
+    return documents
+
+
+def _check_destination(run: RunDir, out: Path) -> None:
+    run_path, target = run.path.resolve(), out.resolve()
+    if target == run_path or run_path in target.parents:
+        raise AudioDissectError(f"the export goes to {out}, inside the run directory {run.path}; an export is written "
+                                "outside the run, never into it", hint="choose a folder outside the run")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AudioDissectError(f"{out} exists and is not an empty folder; an export writes a new folder and "
+                                "replaces nothing", hint="choose a new --out folder")
+
+
+def export_run(run: RunDir | str | os.PathLike, out: str | os.PathLike, *, format: str = "parquet", top: int = 5,
+               neuronpedia: bool = True) -> Path:
+    """Write an export of `run` to the new folder `out` (see the module docstring); returns `out`.
+
+    Parameters
+    ----------
+    run : RunDir or path
+    out : path
+        A folder that does not exist yet (or is empty), outside the run.
+    format : {"parquet", "jsonl", "hf-dataset"}
+    top : int
+        Top and bottom clips per unit.
+    neuronpedia : bool
+        Also write one Neuronpedia-style JSON file per unit.
+
+    Raises
+    ------
+    AudioDissectError
+        For an unknown format, a destination inside the run or not empty, a run
+        without recorded activations, or a format whose package is missing.
+    """
+    if format not in FORMATS:
+        raise unknown_name_error("export format", format, FORMATS)
+    run = run if isinstance(run, RunDir) else RunDir(run, create=False)
+    out = Path(out)
+    _check_destination(run, out)
+    tables, facts, documents = collect(run, top=top)
+    writer = {"parquet": _write_parquet, "jsonl": _write_jsonl, "hf-dataset": _write_hf_dataset}[format]
+    writer_check = {"parquet": _need_pyarrow, "hf-dataset": _need_datasets}.get(format)
+    if writer_check is not None:
+        writer_check()
+    out.mkdir(parents=True, exist_ok=True)
+    files = writer(out, tables)
+    if neuronpedia:
+        for uid, document in documents.items():
+            layer, _, index = uid.rpartition("#")
+            write_json(_inside(out, NEURONPEDIA, layer, f"{index}.json"), document)
+    write_json(out / MANIFEST, {"export_format": EXPORT_FORMAT, "audiodissect": _version(), "format": format,
+                                "tables": {t: {"rows": len(tables[t]), "columns": list(COLUMNS[t]), "file": files[t]}
+                                           for t in TABLES},
+                                "neuronpedia": NEURONPEDIA if neuronpedia else None, **facts})
+    return out
+
+
+def _version() -> str | None:
+    """The installed audiodissect's version (None when it is not installed, e.g. run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("audiodissect")
+    except PackageNotFoundError:
+        return None
+
+
+def _inside(root: Path, *parts: str) -> Path:
+    for part in parts:
+        if part in ("", ".", "..") or any(c in part for c in ("/", "\\", "\0")):
+            raise AudioDissectError(f"{part!r} cannot name a file of the export")
+    return root.joinpath(*parts)
+
+
+def _need_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise AudioDissectError("the parquet export needs pyarrow, which is not installed",
+                                hint="pip install 'audiodissect[export]' (or pyarrow), or export --format jsonl") \
+            from None
+
+
+def _need_datasets() -> None:
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        raise AudioDissectError("the hf-dataset export needs the datasets package, which is not installed",
+                                hint="pip install 'audiodissect[hf]', or export --format parquet or jsonl") from None
+
+
+def _frame(table: str, rows: Sequence[dict[str, Any]]):
+    import pandas as pd
+
+    return pd.DataFrame.from_records(list(rows), columns=list(COLUMNS[table]))
+
+
+def _arrow_table(table: str, rows: Sequence[dict[str, Any]]):
+    """An Arrow table with a fixed type per column (so an all-empty column keeps its type)."""
+    import pyarrow as pa
+
+    types = {"index": pa.int64(), "rank": pa.int64(), "n_clips": pa.int64(),
+             "open_adjectives": pa.list_(pa.string()), "open_nouns": pa.list_(pa.string())}
+    numbers = {"name_score", "z", "margin", "q_value", "score", "activation", "spearman", "pearson", "spearman_low",
+               "spearman_high", "detection_auprc", "detection_bacc", *STAT_COLUMNS}
+    fields = [pa.field(c, types.get(c, pa.float64() if c in numbers else pa.string())) for c in COLUMNS[table]]
+    schema = pa.schema(fields)
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+def _write_parquet(out: Path, tables: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
+    files = {}
+    for table, rows in tables.items():
+        files[table] = f"{table}.parquet"
+        pq.write_table(_arrow_table(table, rows), out / files[table])
+    return files
+
+
+def _write_jsonl(out: Path, tables: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    files = {}
+    for table, rows in tables.items():
+        files[table] = f"{table}.jsonl"
+        write_jsonl(out / files[table], rows)
+    return files
+
+
+def _write_hf_dataset(out: Path, tables: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    import datasets
+
+    splits = {table: datasets.Dataset(_arrow_table(table, rows)) for table, rows in tables.items()}
+    datasets.DatasetDict(splits).save_to_disk(str(out))
+    return {table: table for table in tables}
+
+
+def read_export(path: str | os.PathLike) -> Export:
+    """Read an export written by :func:`export_run` (any format) back: its manifest and tables.
+
+    Raises
+    ------
+    AudioDissectError
+        When `path` holds no export, or one of a newer export format.
+    """
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise AudioDissectError(f"{path} holds no audiodissect export (no {MANIFEST})")
+    manifest = read_json(path / MANIFEST)
+    if int(manifest.get("export_format", 0)) > EXPORT_FORMAT:
+        raise AudioDissectError(f"{path} is an export of format {manifest['export_format']}; this version reads up "
+                                f"to {EXPORT_FORMAT}", hint="upgrade audiodissect")
+    fmt = manifest["format"]
+    import pandas as pd
+
+    tables = {}
+    if fmt == "hf-dataset":
+        _need_datasets()
+        import datasets
+
+        loaded = datasets.load_from_disk(str(path))
+        tables = {t: loaded[t].to_pandas() for t in TABLES}
+    else:
+        for table in TABLES:
+            file = path / manifest["tables"][table]["file"]
+            if fmt == "parquet":
+                _need_pyarrow()
+                tables[table] = pd.read_parquet(file)
+            else:
+                tables[table] = pd.read_json(file, lines=True, dtype=False) if file.stat().st_size else \
+                    _frame(table, [])
+    for table, frame in tables.items():
+        tables[table] = frame.reindex(columns=list(COLUMNS[table]))
+    return Export(path=path, format=fmt, manifest=manifest, tables=tables)
