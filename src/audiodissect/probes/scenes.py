@@ -29,24 +29,21 @@ number (its speech also on the speech of the clips before it: espeak-ng keeps st
 from __future__ import annotations
 
 import dataclasses
-import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..cache import cache_dir, hash_key, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
+from ..cache import cache_dir, hash_key
 from ..errors import AudioDissectError
 from .base import ClipInfo, ProbeSet
+from .generated import Generated, cached_clips
 from .events import Event, write_events
 from .phrases import INSTRUMENT_BY_NAME, Phrase
 from .soundbank import SAMPLE_RATE, _versions
 from .splits import HELDOUT_FRACTION, numbered_split
 
-logger = logging.getLogger("audiodissect")
-setup_log = logging.getLogger("audiodissect.setup")
 
 FORMAT_VERSION = 1
 #: Melodic instruments a scene's note events use.
@@ -290,30 +287,14 @@ def load_scenes(*, seed: int = 0, n_clips: int = DEFAULT_CLIPS, duration: float 
         spec["root"] = str(root)
     base = Path(root) if root is not None else cache_dir() / "scenes"
     folder = base / hash_key(FORMAT_VERSION, settings, _versions())
-    meta_path = folder / "meta.json"
-    waveforms = records = None
-    if meta_path.is_file():
-        try:
-            metadata = read_json(meta_path)
-            records = read_jsonl(folder / "clips.jsonl")
-            waveforms = load_npy(folder / "audio.npy", mmap=True)
-            if waveforms.shape[0] != len(records):
-                raise ValueError("audio and clip list disagree")
-        except (OSError, ValueError) as exc:
-            logger.warning("scene cache in %s is damaged (%s); generating it again", folder, exc)
-            waveforms = records = None
-    if waveforms is None:
-        setup_log.info("generating %d scenes (first use; cached in %s)", int(n_clips), folder)
-        start = time.perf_counter()
+    def generate() -> Generated:
         audio, records, events = generate_scenes(**settings)
-        metadata = {"format_version": FORMAT_VERSION, "settings": settings, "versions": _versions(),
-                    "sample_rate": SAMPLE_RATE, "n_clips": len(records), "n_events": len(events),
-                    "generation_seconds": round(time.perf_counter() - start, 3)}
-        save_npy(folder / "audio.npy", audio)
-        write_jsonl(folder / "clips.jsonl", records)
-        write_events(folder / "events.csv", events)
-        write_json(meta_path, metadata)
-        waveforms = load_npy(folder / "audio.npy", mmap=True)
+        return audio, records, {"n_events": len(events)}, lambda into: write_events(into / "events.csv", events)
+
+    metadata, records, waveforms = cached_clips(
+        folder, generate, what="scenes",
+        base_metadata={"format_version": FORMAT_VERSION, "settings": settings, "versions": _versions(),
+                       "sample_rate": SAMPLE_RATE})
     splits = numbered_split([r["label"] for r in records], [int(r["id"].rsplit("-", 1)[1]) for r in records],
                             seed=int(seed), fraction=float(heldout_fraction))
     clips = [ClipInfo(id=r["id"], label=r["label"], split=s, metadata=r["metadata"]) for r, s in zip(records, splits)]

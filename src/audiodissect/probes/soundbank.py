@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,14 +58,14 @@ from typing import Any
 import numpy as np
 
 from ..audio import BadClipError, check_clip
-from ..cache import cache_dir, hash_key, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl
+from ..cache import cache_dir, hash_key
 from ..errors import AudioDissectError, unknown_name_error
 from .base import ClipInfo, ProbeSet
+from .generated import Generated, cached_clips
 from .phrases import INSTRUMENTS, phrase_for
 from .splits import HELDOUT_FRACTION, numbered_split
 
 logger = logging.getLogger("audiodissect")
-setup_log = logging.getLogger("audiodissect.setup")  # shown by the CLI without --verbose
 
 FORMAT_VERSION = 2
 SAMPLE_RATE = 16000
@@ -306,39 +305,22 @@ def load_soundbank(*, seed: int = 0, clips_per_label: int = DEFAULT_CLIPS_PER_LA
         spec["root"] = str(root)
     base = Path(root) if root is not None else cache_dir() / "soundbank"
     folder = base / hash_key(FORMAT_VERSION, settings, _versions())
-    meta_path = folder / "meta.json"
-    waveforms = records = None
-    if meta_path.is_file():
-        try:
-            metadata = read_json(meta_path)
-            records = read_jsonl(folder / "clips.jsonl")
-            waveforms = load_npy(folder / "audio.npy", mmap=True)
-            if waveforms.shape[0] != len(records) or waveforms.dtype != np.int16:
-                raise ValueError("audio and clip list disagree")
-        except (OSError, ValueError) as exc:
-            logger.warning("soundbank cache in %s is damaged (%s); generating it again", folder, exc)
-            waveforms = records = None
-    if waveforms is None:
-        setup_log.info("generating the soundbank (first use; cached in %s)", folder)
-        start = time.perf_counter()
+    def generate() -> Generated:
         audio, records, dropped = generate_soundbank(
             seed=settings["seed"], labels=label_list, clips_per_label=settings["clips_per_label"],
             speech_clips=settings["speech_clips"], duration=settings["duration"])
-        elapsed = time.perf_counter() - start
         if not records:
             raise AudioDissectError("the soundbank generated no usable clip")
         counts: dict[str, int] = {}
         for item in dropped:
             counts[item["reason"]] = counts.get(item["reason"], 0) + 1
-        for item in dropped:
             logger.warning("soundbank clip %s dropped: %s", item["id"], item["reason"])
-        metadata = {"format_version": FORMAT_VERSION, "settings": settings, "versions": _versions(),
-                    "sample_rate": SAMPLE_RATE, "n_clips": len(records), "dropped": counts,
-                    "dropped_clips": dropped, "generation_seconds": round(elapsed, 3)}
-        save_npy(folder / "audio.npy", audio)
-        write_jsonl(folder / "clips.jsonl", records)
-        write_json(meta_path, metadata)
-        waveforms = load_npy(folder / "audio.npy", mmap=True)
+        return audio, records, {"dropped": counts, "dropped_clips": dropped}, None
+
+    metadata, records, waveforms = cached_clips(
+        folder, generate, what="soundbank",
+        base_metadata={"format_version": FORMAT_VERSION, "settings": settings, "versions": _versions(),
+                       "sample_rate": SAMPLE_RATE})
     splits = numbered_split([r["label"] for r in records], [int(r["id"].rsplit("-", 1)[1]) for r in records],
                             seed=int(seed), fraction=float(heldout_fraction))
     clips = [ClipInfo(id=r["id"], label=r["label"], split=s, metadata=r["metadata"])
