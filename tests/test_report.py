@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from markupsafe import escape
 
 from audiodissect.cache import write_text
 from audiodissect.probes.base import ArrayProbeSet, ClipInfo
@@ -14,7 +15,8 @@ from audiodissect import Dissection
 from audiodissect.config import ReportConfig
 from audiodissect.report import build_report, detail_units
 from audiodissect.report.collect import collect
-from audiodissect.report.html import esc, fmt_number, script_json
+from audiodissect.report.filters import fmt_number, script_json
+from audiodissect.report.templating import environment
 from audiodissect.rundir import RunDir, unit_id
 from audiodissect.targets.base import Target
 
@@ -151,14 +153,16 @@ def test_untrusted_strings_stay_inert_text(tmp_path):
         assert text.count("<script") == (2 if path.name == "index.html" else 0)
     page = next(p for p in (index.parent / "units").glob("*.html") if "mid_1" in p.name).read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "&lt;img src=x onerror=&quot;document.body.dataset.pwned" in page
+    assert escape(XSS_IMG) in page  # &lt;img src=x onerror=&#34;document.body.dataset.pwned ...
 
 
 def test_script_json_cannot_close_its_script_element():
     text = script_json({"a": "</script><b>&", "b": "\u2028"})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == {"a": "</script><b>&", "b": "\u2028"}
-    assert esc('<a href="x">\'') == "&lt;a href=&quot;x&quot;&gt;&#x27;"
+    page = environment().from_string('<p title="{{ v }}">{{ v }}</p><script>{{ v|script_json }}</script>')
+    assert page.render(v='<a href="x">\'') == ('<p title="&lt;a href=&#34;x&#34;&gt;&#39;">&lt;a href=&#34;x&#34;&gt;&#39;'
+                                              '</p><script>"\\u003ca href=\\"x\\"\\u003e\'"</script>')
 
 
 def test_minimal_run_report_skips_absent_sections_and_explains_missing_audio(tmp_path):
@@ -184,8 +188,8 @@ def test_top_clips_without_summaries_come_from_probe_activations(tmp_path):
     best = probe.clips[rows[np.argmax(acts[rows])]].id
     page = next(p for p in (index.parent / "units").glob("*.html") if p.name.startswith("head_0")).read_text()
     first = re.search(r"#1 <strong>(.*?)</strong>", page).group(1)
-    assert first == esc(best)
-    assert "h" not in {c.split[0] for c in probe.clips if esc(c.id) in page and c.split == "heldout"}
+    assert first == escape(best)
+    assert "h" not in {c.split[0] for c in probe.clips if escape(c.id) in page and c.split == "heldout"}
 
 
 def test_detail_units_prefer_summarized_then_best_scored(tmp_path):
