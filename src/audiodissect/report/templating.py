@@ -20,8 +20,11 @@ from .filters import cell, column_names, fmt_number, is_blank, numeric_columns, 
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The report's environment: ``templates/`` of this package, autoescape on, undefined names an error,
-    None printed as nothing."""
+    """The report's Jinja2 environment, made once.
+
+    Templates come from ``templates/`` of this package; autoescape is on, an
+    undefined name is an error and None prints as nothing.
+    """
     env = jinja2.Environment(loader=jinja2.PackageLoader("audiodissect.report", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, finalize=_none_as_empty)
