@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from markupsafe import escape
 
 from audiodissect.cache import write_text
 from audiodissect.probes.base import ArrayProbeSet, ClipInfo
@@ -14,7 +15,8 @@ from audiodissect import Dissection
 from audiodissect.config import ReportConfig
 from audiodissect.report import build_report, detail_units
 from audiodissect.report.collect import collect
-from audiodissect.report.html import esc, fmt_number, script_json
+from audiodissect.report.filters import fmt_number, script_json
+from audiodissect.report.templating import environment
 from audiodissect.rundir import RunDir, unit_id
 from audiodissect.targets.base import Target
 
@@ -151,15 +153,38 @@ def test_untrusted_strings_stay_inert_text(tmp_path):
         assert text.count("<script") == (2 if path.name == "index.html" else 0)
     page = next(p for p in (index.parent / "units").glob("*.html") if "mid_1" in p.name).read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "&lt;img src=x onerror=&quot;document.body.dataset.pwned" in page
+    assert escape(XSS_IMG) in page  # &lt;img src=x onerror=&#34;document.body.dataset.pwned ...
 
 
 def test_script_json_cannot_close_its_script_element():
     text = script_json({"a": "</script><b>&", "b": "\u2028"})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == {"a": "</script><b>&", "b": "\u2028"}
-    assert esc('<a href="x">\'') == "&lt;a href=&quot;x&quot;&gt;&#x27;"
+    page = environment().from_string('<p title="{{ v }}">{{ v }}</p><script>{{ v|script_json }}</script>')
+    escaped = "&lt;a href=&#34;x&#34;&gt;&#39;"  # the templates escape every value, in text and attributes
+    assert page.render(v='<a href="x">\'') == (f'<p title="{escaped}">{escaped}</p>'
+                                              '<script>"\\u003ca href=\\"x\\"\\u003e\'"</script>')
 
+
+
+def test_every_template_compiles_ships_as_package_data_and_marks_nothing_safe():
+    import fnmatch
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    env = environment()
+    names = env.list_templates()
+    assert {"page.html.j2", "index.html.j2", "unit.html.j2", "moments.html.j2"} <= set(names)
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["audiodissect"]
+    for name in names:
+        env.get_template(name)
+        assert any(fnmatch.fnmatch(f"report/templates/{name}", glob) for glob in shipped), name
+        source = env.loader.get_source(env, name)[0].replace(" ", "")
+        assert "|safe" not in source and "autoescapefalse" not in source, name
 
 def test_minimal_run_report_skips_absent_sections_and_explains_missing_audio(tmp_path):
     run, _ = make_run(tmp_path, full=False)
@@ -184,8 +209,8 @@ def test_top_clips_without_summaries_come_from_probe_activations(tmp_path):
     best = probe.clips[rows[np.argmax(acts[rows])]].id
     page = next(p for p in (index.parent / "units").glob("*.html") if p.name.startswith("head_0")).read_text()
     first = re.search(r"#1 <strong>(.*?)</strong>", page).group(1)
-    assert first == esc(best)
-    assert "h" not in {c.split[0] for c in probe.clips if esc(c.id) in page and c.split == "heldout"}
+    assert first == escape(best)
+    assert "h" not in {c.split[0] for c in probe.clips if escape(c.id) in page and c.split == "heldout"}
 
 
 def test_detail_units_prefer_summarized_then_best_scored(tmp_path):
@@ -269,11 +294,15 @@ def test_trust_section_and_unit_pages_show_names_stability_and_causal_checks(tmp
              UnitName(unit="proj#1", layer="proj", index=1, name=None, status="unexplained", similarity="cos")]
     run.write_units("names", names)
     run.write_units("stability", [NameStability(unit="proj#0", layer="proj", index=0, name="dog", method="tab",
-                                                bootstrap_survival=0.95, noise_name="rain", noise_flipped=True)])
-    run.write_units("causal", [CausalEffect(unit="proj#0", layer="proj", index=0, name="dog", method="tab",
-                                            clips_with=2, clips_without=6, ablate_with=3.0, ablate_without=1.0,
-                                            amplify_with=3.0, amplify_without=1.0, specificity=1.2,
-                                            random_mean=0.1, random_sd=0.2, z=5.5)])
+                                                bootstrap_survival=0.95, noise_name="rain", noise_flipped=True),
+                                  NameStability(unit="proj#1", layer="proj", index=1, name=None, method="tab",
+                                                bootstrap_survival=0.5, noise_name="rain", noise_flipped=False)])
+    effect = dict(method="tab", clips_with=2, clips_without=6, ablate_with=3.0, ablate_without=1.0, amplify_with=3.0,
+                  amplify_without=1.0, random_mean=0.1, random_sd=0.2)
+    run.write_units("causal", [CausalEffect(unit="proj#0", layer="proj", index=0, name="dog", specificity=1.2, z=5.5,
+                                            **effect),
+                               CausalEffect(unit="proj#1", layer="proj", index=1, name="rain", specificity=-0.2,
+                                            z=None, **effect)])
     identify = run.stage("identify")
     run.finish_stage("identify", identify["key"], {**identify, "names": [
         {"layer": "proj", "units": 2, "named": 1, "ambiguous": 0, "unexplained": 1, "share_unexplained": 0.5,
@@ -290,6 +319,10 @@ def test_trust_section_and_unit_pages_show_names_stability_and_causal_checks(tmp
     assert "Stability" in trust and "100% (20-100%)" in trust
     page = next(p for p in (index.parent / "units").glob("proj_0*.html")).read_text()
     assert "<h2>Name: dog</h2>" in page and "flipped" in page and "z 5.5" in page and "more than random" in page
+    page = next(p for p in (index.parent / "units").glob("proj_1*.html")).read_text()
+    assert "<h2>Name: unexplained</h2>" in page and "(flipped)" not in page
+    assert re.search(r"best concept is\s+rain\.", page)
+    assert "specificity -0.20" in page and "z -)" in page and "no more than random" in page
     data = __import__("json").loads(text.split('id="units-data">')[1].split("</script>")[0])
     shown = {u["u"]: (u["n"], u["t"]) for u in data["units"]}
     assert shown["proj#0"] == ("dog", "named") and shown["proj#1"] == ("unexplained", "unexplained")

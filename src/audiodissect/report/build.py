@@ -21,6 +21,8 @@ import re
 import shutil
 from pathlib import Path
 
+from markupsafe import Markup
+
 from ..cache import read_json, write_json, write_text
 from ..config import ReportConfig
 from ..errors import AudioDissectError
@@ -30,7 +32,8 @@ from ..rundir import ANALYSIS, PRUNING, REPORT_MARKER as RUN_REPORT_MARKER, RunD
 from . import media as media_files
 from .collect import RunData, best_explanation_score, collect, extreme_clips, top_concept
 from .moments import moment_sections
-from .pages import index_page, unit_page
+from .overview import index_page
+from .unit import unit_page
 
 log = logging.getLogger("audiodissect")
 
@@ -202,7 +205,7 @@ def build_report(run: RunDir | str | os.PathLike, settings: ReportConfig | None 
     pages: dict[str, str] = {}
     for uid in chosen:
         write_text(out / planned[uid], unit_page(data, uid, clips=clips.get(uid), media=media,
-                                                 index_href="../index.html", moments=moments.get(uid, "")))
+                                                 index_href="../index.html", moments=moments.get(uid, Markup())))
         pages[uid] = planned[uid]
     figures = _figures(data, out)
     index = out / "index.html"

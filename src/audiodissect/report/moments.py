@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from markupsafe import Markup
 
 from ..cache import atomic_path
 from ..probes.base import ProbeSet
 from ..rundir import RunDir, parse_unit_id
-from .html import esc, fmt_number
 from .media import log_mel, slug, write_audio
+from .templating import render
 
 log = logging.getLogger("audiodissect")
 
@@ -71,13 +72,13 @@ def write_moment_figure(path: str | os.PathLike, audio: np.ndarray, sample_rate:
 
 
 def moment_sections(run: RunDir, units: list[str], media_dir: Path, probe: ProbeSet | None, *, k: int,
-                    snippet_seconds: float, sample_rate: int) -> dict[str, str]:
-    """The moments HTML of each unit of `units` whose layer has frames; writes its media into `media_dir`.
+                    snippet_seconds: float, sample_rate: int) -> dict[str, Markup]:
+    """The moments section of each unit of `units` whose layer has frames; writes its media into `media_dir`.
 
     Returns
     -------
-    dict of str to str
-        ``{unit: html}``; units of layers without frames are left out.
+    dict of str to Markup
+        ``{unit: html}`` rendered by ``moments.html.j2``; units of layers without frames are left out.
     """
     from ..analyses.moments import moments_rows
 
@@ -98,7 +99,7 @@ def moment_sections(run: RunDir, units: list[str], media_dir: Path, probe: Probe
         frames = layer_frames[layer]
         cards = []
         for m in rows[uid]:
-            media = ""
+            media = None
             if m["clip"] in positions:
                 name = slug(f"{uid}@{m['clip']}@{m['frame']}")
                 wav, png = media_dir / f"{name}.wav", media_dir / f"{name}.png"
@@ -111,16 +112,9 @@ def moment_sections(run: RunDir, units: list[str], media_dir: Path, probe: Probe
                         write_moment_figure(png, audio, sample_rate, times=spans.mean(axis=1),
                                             values=values[:, index], snippet=(m["snippet_start"], m["snippet_end"]),
                                             events=events.get(m["clip"], []), unit=f"{uid} on {m['clip']}")
-                    media = (f'<img src="../media/{esc(png.name)}" alt="{esc("activation of " + uid + " over " + m["clip"])}">'
-                             f'<audio controls preload="none" src="../media/{esc(wav.name)}"></audio>')
+                    media = {"wav": wav.name, "png": png.name}
                 except Exception as exc:  # one unreadable clip must not sink the page
                     log.warning("no moment media for %s on %s: %s", uid, m["clip"], exc)
-            sounding = f" &middot; sounding: {esc(m['events'])}" if m["events"] else ""
-            cards.append(f'<div class="clip moment"><div class="head"><span>#{m["rank"]} <strong>{esc(m["clip"])}'
-                         f'</strong> at {m["time"]:.2f} s</span><span>activation {fmt_number(m["activation"])}</span>'
-                         f'</div><div class="note">label: {esc(m["label"] or "-")}{sounding}; snippet '
-                         f'{m["snippet_start"]:.2f}-{m["snippet_end"]:.2f} s</div>{media}</div>')
-        out[uid] = ("<h2>Moments</h2><p class=\"note\">Where in its top clips the unit fires most: each clip's peak "
-                    "frame, the snippet around it (shaded), the unit's activation over the clip (green) and the "
-                    "clip's timed events (blue).</p>" + '<div class="clips moments">' + "".join(cards) + "</div>")
+            cards.append({**m, "media": media})
+        out[uid] = render("moments.html.j2", unit=uid, cards=cards)
     return out

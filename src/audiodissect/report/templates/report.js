@@ -1,60 +1,3 @@
-"""The report's style sheet and script, inlined into every page (no network resources)."""
-
-CSS = """
-:root { --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --accent: #2f5d8a; --warn-bg: #fff4d6;
-        --warn-line: #d9a400; --bg-alt: #f5f7fa; }
-* { box-sizing: border-box; }
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
-       margin: 0; padding: 0 1.5rem 3rem; max-width: 1280px; margin-inline: auto; }
-header.top { border-bottom: 2px solid var(--accent); padding: 1rem 0 .5rem; margin-bottom: 1rem; }
-header.top h1 { margin: 0; font-size: 1.5rem; }
-header.top p { margin: .2rem 0 0; color: var(--muted); }
-h2 { font-size: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; margin-top: 2rem; }
-h3 { font-size: 1.02rem; margin: 1.2rem 0 .4rem; }
-a { color: var(--accent); }
-nav.toc a { margin-right: 1rem; }
-.status-unexplained, .status-ambiguous { color: var(--muted); font-style: italic; }
-.banner { background: var(--warn-bg); border: 1px solid var(--warn-line); border-radius: 6px;
-          padding: .6rem .9rem; margin: .8rem 0; }
-.note { color: var(--muted); font-size: .9rem; }
-table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .9rem; }
-.table-wrap { max-width: 100%; overflow-x: auto; }
-.table-wrap > table { margin-bottom: .4rem; }
-th, td { border-bottom: 1px solid var(--line); padding: .25rem .55rem; text-align: left; vertical-align: top; }
-th { background: var(--bg-alt); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .4rem 0; }
-dl.facts dt { color: var(--muted); }
-dl.facts dd { margin: 0; overflow-wrap: anywhere; }
-pre { background: var(--bg-alt); padding: .6rem; border-radius: 4px; overflow: auto; font-size: .82rem;
-      max-height: 24rem; }
-.controls { display: flex; gap: .8rem; flex-wrap: wrap; align-items: center; margin: .5rem 0; }
-.controls input[type=search] { min-width: 18rem; padding: .3rem .5rem; }
-table.units th[data-key] { cursor: pointer; user-select: none; white-space: nowrap; }
-table.units th[data-key]::after { content: " \\2195"; color: var(--muted); }
-table.units th.sorted-asc::after { content: " \\2191"; color: var(--fg); }
-table.units th.sorted-desc::after { content: " \\2193"; color: var(--fg); }
-table.units td.summary { max-width: 34rem; color: var(--muted); }
-figure { margin: .6rem 0 1.2rem; }
-figure img { max-width: 100%; border: 1px solid var(--line); }
-figcaption { color: var(--muted); font-size: .88rem; }
-.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: .4rem 1rem; }
-.clips { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: .8rem; }
-.clip { border: 1px solid var(--line); border-radius: 6px; padding: .5rem; background: #fff; }
-.clip img { width: 100%; height: 70px; object-fit: fill; display: block; border-radius: 3px; }
-.clip audio { width: 100%; height: 32px; margin-top: .3rem; }
-.clips.moments { grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); }
-.clip.moment img { height: auto; object-fit: contain; }
-.clip .head { display: flex; justify-content: space-between; gap: .5rem; font-size: .85rem; }
-.clip .desc { font-size: .82rem; color: var(--muted); margin-top: .3rem; }
-.chips span { display: inline-block; background: var(--bg-alt); border: 1px solid var(--line);
-              border-radius: 999px; padding: 0 .55rem; margin: 0 .25rem .25rem 0; font-size: .85rem; }
-del.removed { color: #9a3b3b; }
-ul.summary li { margin-bottom: .2rem; }
-.reason { color: var(--muted); font-size: .82rem; }
-"""
-
-JS = r"""
 (function () {
   "use strict";
   var source = document.getElementById("units-data");
@@ -191,4 +134,3 @@ JS = r"""
     out.textContent = "selftest: " + before + " rows before, " + tbody.rows.length + " after; first " + firstRow;
   }
 })();
-"""
