@@ -1,6 +1,7 @@
 """Small HTML views of results for notebooks (``_repr_html_``): tables and inline audio players.
 
-Every value is escaped (texts come from models, LLMs, file names and labels);
+Every value is escaped by markupsafe (texts come from models, LLMs, file names and labels);
+only :class:`markupsafe.Markup` made here (an audio player) is shown as it is;
 audio is embedded as a ``data:`` URI of a 16-bit WAV, so a notebook needs no
 files and no IPython to play it.
 """
@@ -8,13 +9,13 @@ files and no IPython to play it.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from markupsafe import Markup, escape
 
 #: Rows a notebook view shows before it says how many more there are.
 SHOWN_ROWS = 20
@@ -27,8 +28,8 @@ _STYLE = ("<style>.ad-view table{border-collapse:collapse;font-size:12px}"
 
 
 def esc(value: Any) -> str:
-    """`value` as escaped text (None as an empty string)."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """`value` as escaped text (None as an empty string; :class:`~markupsafe.Markup` as it is)."""
+    return str(escape("" if value is None else value))
 
 
 def cell(value: Any) -> str:
@@ -40,16 +41,7 @@ def cell(value: Any) -> str:
         return f'<td class="num">{int(value)}</td>'
     if isinstance(value, (list, tuple)):
         return f"<td>{esc(', '.join(str(v) for v in value))}</td>"
-    if isinstance(value, RawHTML):
-        return f"<td>{value.html}</td>"
     return f"<td>{esc(value)}</td>"
-
-
-class RawHTML:
-    """Markup built here (an audio player) that a table cell shows as it is, not escaped."""
-
-    def __init__(self, markup: str):
-        self.html = markup
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, *, caption: str | None = None,
@@ -82,7 +74,7 @@ def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def audio_player(wave: np.ndarray, sample_rate: int) -> RawHTML:
+def audio_player(wave: np.ndarray, sample_rate: int) -> Markup:
     """An ``<audio controls>`` element that plays `wave` (T,) from a ``data:`` URI (no file, no IPython)."""
     data = base64.b64encode(wav_bytes(wave, sample_rate)).decode("ascii")
-    return RawHTML(f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>')
+    return Markup(f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>')
