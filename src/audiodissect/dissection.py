@@ -672,8 +672,8 @@ class Dissection:
         from .analyses.moments import unit_moments
 
         cfg = self.config.report
-        rows = unit_moments(self.run_dir, unit, k=k or cfg.moments,
-                            snippet_seconds=snippet_seconds or cfg.snippet_seconds)
+        rows = unit_moments(self.run_dir, unit, k=cfg.moments if k is None else k,
+                            snippet_seconds=cfg.snippet_seconds if snippet_seconds is None else snippet_seconds)
         frame = pd.DataFrame(rows)
         if audio and rows:
             rate = int(self.run_dir.stage("record")["sample_rate"])

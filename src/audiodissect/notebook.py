@@ -66,7 +66,7 @@ def waveforms(clips: Any, *, rate: int, given_rate: int | None = None) -> tuple[
 def _wanted(item: str) -> tuple[str, int | None]:
     """``"fc#3"`` -> ("fc", 3); a layer path or pattern -> (it, None)."""
     layer, sep, index = str(item).rpartition("#")
-    return (layer, int(index)) if sep and index.isdigit() else (str(item), None)
+    return (layer, int(index)) if sep and index.isascii() and index.isdigit() else (str(item), None)
 
 
 def unit_activations(target: Any, clips: Any, units: str | Sequence[str], *, settings: Any,

@@ -1,0 +1,134 @@
+"""Fault injection, part 6: a run directory whose newer files were crafted or damaged.
+
+A run directory is data from someone else (docs/security.md): its frame
+arrays, unit ids, SAE files and layer widths may be anything. Each test alters
+one file of a recorded run (the tiny wave model, its ``conv`` layer recorded
+frame by frame) the way a careless or hostile author could, and checks that
+reading it is a clear :class:`~audiodissect.errors.AudioDissectError` naming
+the file, never a traceback, a hang or a silently wrong result.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiodissect import Dissection
+from audiodissect.analyses.moments import moments_rows
+from audiodissect.errors import AudioDissectError
+from audiodissect.progress import silent
+from audiodissect.rundir import RunDir
+from stage_fixtures import make_target, tiny_probe
+
+
+@pytest.fixture(scope="module")
+def framed(tmp_path_factory):
+    """A run of the tiny model with ``conv`` recorded frame by frame (copied by :func:`copy_run`)."""
+    root = tmp_path_factory.mktemp("crafted")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUDIODISSECT_CACHE", str(root / "cache"))
+        d = Dissection(make_target(), tiny_probe(), out=root / "run", hook=silent, layouts={"conv": "BCT"})
+        d.record(["conv", "classifier"], frames="conv")
+    return root / "run"
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path_factory.getbasetemp() / "crafted-cache"))
+
+
+def copy_run(framed: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(framed, tmp_path / "run"))
+
+
+def edit_manifest(run: Path, edit) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    edit(manifest["stages"]["record"])
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def rewrite(run: Path, name: str, change) -> None:
+    """Replace ``frames/conv/<name>.npy`` by ``change(its array)``."""
+    path = run / "frames" / "conv" / f"{name}.npy"
+    np.save(path, change(np.load(path)))
+
+
+# -- frames --------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, change, words", [
+    ("offsets", lambda o: np.r_[o[:5], o[-1]], "6 entries for 18 clips"),
+    ("offsets", lambda o: o.astype(np.float64) + np.r_[0, [0.4] * (len(o) - 2), 0], "integers"),
+    ("offsets", lambda o: np.r_[0, o[1:-2], o[-1], o[-1]], "at least one frame per clip"),
+    ("spans", lambda s: s[:, 0].copy(), "not ("),
+    ("spans", lambda s: np.c_[s, s[:, :1]], "not ("),
+    ("spans", lambda s: np.where(np.arange(len(s))[:, None] == 7, np.nan, s), "not a number"),
+    ("spans", lambda s: s[:, ::-1].copy(), "ends before it starts"),
+    ("spans", lambda s: s.astype(str), "seconds"),
+    ("values", lambda v: v[:, 0].copy(), "(frames, units)"),
+    ("values", lambda v: v[:, :, None].copy(), "(frames, units)"),
+    ("values", lambda v: v.astype(str), "(frames, units)"),
+    ("values", lambda v: v[:, :3].copy(), "3 units, the manifest says the layer has 4"),
+])
+def test_crafted_frame_arrays_are_refused_naming_the_folder(framed, tmp_path, name, change, words):
+    run = copy_run(framed, tmp_path)
+    rewrite(run, name, change)
+    with pytest.raises(AudioDissectError, match="damaged") as info:
+        RunDir(run).frames("conv")
+    assert words in info.value.message and str(run / "frames" / "conv") in info.value.message
+    with pytest.raises(AudioDissectError, match="damaged"):
+        moments_rows(RunDir(run), ["conv#0"])
+
+
+def test_a_missing_or_unreadable_frame_file_is_named(framed, tmp_path):
+    run = copy_run(framed, tmp_path)
+    (run / "frames" / "conv" / "spans.npy").unlink()
+    with pytest.raises(AudioDissectError, match="lack .*spans.npy"):
+        RunDir(run).frames("conv")
+    (run / "frames" / "conv" / "spans.npy").write_bytes(b"not an array")
+    with pytest.raises(AudioDissectError, match="cannot read .*spans.npy"):
+        RunDir(run).frames("conv")
+
+
+def test_non_finite_frame_values_are_an_error_not_an_index_error(framed, tmp_path):
+    run = copy_run(framed, tmp_path)
+    rewrite(run, "values", lambda v: np.where(np.arange(v.shape[1]) == 2, np.nan, v).astype(np.float32))
+    assert moments_rows(RunDir(run), ["conv#0"], k=2)["conv#0"]               # other units still read
+    with pytest.raises(AudioDissectError, match=r"NaN or infinite values \(units \[2\]\)"):
+        moments_rows(RunDir(run), ["conv#2"])
+
+
+# -- moments' arguments -----------------------------------------------------------------------------------------------
+
+def test_a_huge_moment_count_allocates_one_moment_per_clip_at_most(framed):
+    rows = moments_rows(RunDir(framed), ["conv#1"], k=10 ** 12)["conv#1"]  # (1, 10**12) int64 would be 8 TB
+    assert len(rows) == len(RunDir(framed).probe_rows())
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"k": 0}, "k must be"), ({"k": 2.5}, "k must be"), ({"snippet_seconds": 0}, "snippet_seconds must be positive"),
+    ({"snippet_seconds": float("nan")}, "snippet_seconds must be positive"),
+])
+def test_moments_refuse_zero_and_nan_instead_of_taking_the_default(framed, options, words):
+    d = Dissection.open(framed, target=make_target(), probe=tiny_probe(), hook=silent)
+    with pytest.raises(AudioDissectError, match=words):
+        d.moments("conv#0", **options)
+
+
+@pytest.mark.parametrize("unit", ["conv#²", "conv#٣", "conv#-1", "conv"])
+def test_unit_ids_with_other_than_ascii_digits_are_bad_ids(framed, unit):
+    d = Dissection.open(framed, target=make_target(), probe=tiny_probe(), hook=silent)
+    with pytest.raises(AudioDissectError, match="bad unit id"):
+        d.moments(unit)
+    with pytest.raises(AudioDissectError, match="bad unit id"):
+        d.top_clips(unit)
+
+
+def test_a_layer_name_too_long_for_a_file_name_is_refused(framed, tmp_path):
+    run = copy_run(framed, tmp_path)
+    edit_manifest(run, lambda record: record["layers"].update({"x" * 300: 4}))
+    with pytest.raises(AudioDissectError, match="too long to name a file"):
+        RunDir(run).activations("x" * 300)
