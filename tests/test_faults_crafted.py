@@ -132,3 +132,49 @@ def test_a_layer_name_too_long_for_a_file_name_is_refused(framed, tmp_path):
     edit_manifest(run, lambda record: record["layers"].update({"x" * 300: 4}))
     with pytest.raises(AudioDissectError, match="too long to name a file"):
         RunDir(run).activations("x" * 300)
+
+
+# -- export ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width", [10 ** 7, -3, "4", 2.5, None, True])
+def test_an_export_refuses_layer_widths_the_arrays_do_not_have(framed, tmp_path, width):
+    from audiodissect.export import export_run
+
+    run = copy_run(framed, tmp_path)
+    edit_manifest(run, lambda record: record["layers"].update({"conv": width}))
+    with pytest.raises(AudioDissectError, match="units, but its recorded activations have 4 columns"):
+        export_run(run, tmp_path / "out", format="jsonl")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_export_writes_crafted_record_types_as_their_columns_type(framed, tmp_path):
+    """A clip label that is a number and a description that is a list: parquet needs a text, and gets one."""
+    pytest.importorskip("pyarrow")
+    from audiodissect.export import export_run, read_export
+
+    run = copy_run(framed, tmp_path)
+    lines = (run / "clips.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["label"] = 5
+    (run / "clips.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    export_run(run, tmp_path / "out", format="parquet")
+    clips = read_export(tmp_path / "out")["clips"]
+    assert clips["label"].iloc[0] == "5"
+
+
+def test_an_export_that_fails_midway_leaves_no_folder_behind(framed, tmp_path, monkeypatch):
+    import errno
+
+    from audiodissect import export
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(export, "write_json", full_disk)   # the tables are written, the unit files fail
+    with pytest.raises(AudioDissectError, match="no space left"):
+        export.export_run(framed, tmp_path / "out", format="jsonl")
+    assert list(tmp_path.iterdir()) == []                   # neither the export nor its unfinished copy
+    (tmp_path / "empty").mkdir()
+    monkeypatch.undo()
+    export.export_run(framed, tmp_path / "empty", format="jsonl")  # an empty folder is taken, as before
+    assert (tmp_path / "empty" / "export.json").is_file() and (tmp_path / "empty" / "neuronpedia" / "conv").is_dir()
