@@ -178,3 +178,71 @@ def test_an_export_that_fails_midway_leaves_no_folder_behind(framed, tmp_path, m
     monkeypatch.undo()
     export.export_run(framed, tmp_path / "empty", format="jsonl")  # an empty folder is taken, as before
     assert (tmp_path / "empty" / "export.json").is_file() and (tmp_path / "empty" / "neuronpedia" / "conv").is_dir()
+
+
+# -- SAEs in a run ---------------------------------------------------------------------------------------------------
+
+def sae_run(framed: Path, tmp_path: Path, cfg=None, tensors=None) -> Path:
+    """A copy of the run with an SAE on ``conv`` in ``sae/conv/``, listed in ``sae.attached``; `cfg` and `tensors`
+    change its cfg.json (a dict) and its weights (a dict of tensors) in place."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from audiodissect.sae.files import save_sae
+    from audiodissect.sae.model import SaeSpec, SparseAutoencoder
+
+    run = copy_run(framed, tmp_path)
+    sae = SparseAutoencoder(SaeSpec(d_in=4, d_sae=8, architecture="topk", k=2,
+                                    metadata={"audiodissect": {"layer": "conv", "pool": "mean"}}))
+    with torch.no_grad():
+        for generator_seed, parameter in enumerate(sae.parameters()):
+            parameter.copy_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(generator_seed)))
+    folder = save_sae(sae, run / "sae" / "conv")
+    if cfg is not None:
+        data = json.loads((folder / "cfg.json").read_text())
+        cfg(data)
+        (folder / "cfg.json").write_text(json.dumps(data))
+    if tensors is not None:
+        weights = load_file(str(folder / "sae_weights.safetensors"))
+        tensors(weights)
+        save_file(weights, str(folder / "sae_weights.safetensors"))
+    config = json.loads((run / "config.json").read_text())
+    config["sae"]["attached"] = ["conv"]
+    (run / "config.json").write_text(json.dumps(config))
+    return run
+
+
+def open_model(run: Path):
+    return Dissection.open(run, target=make_target(), probe=tiny_probe(), hook=silent).target
+
+
+def test_a_run_sae_reattaches_when_the_model_opens(framed, tmp_path):
+    from audiodissect.sae import attached_saes
+
+    assert list(attached_saes(open_model(sae_run(framed, tmp_path)).module)) == ["conv"]
+
+
+@pytest.mark.parametrize("cfg, tensors, words", [
+    (lambda c: c.update(d_sae=2 ** 40), None, "other shapes than cfg.json gives"),       # 16 TB if built first
+    (lambda c: c.update(d_in=10 ** 6, d_sae=10 ** 6), None, "other shapes than cfg.json gives"),
+    (None, lambda t: t.pop("W_enc"), "missing ['W_enc']"),
+    (None, lambda t: t["W_enc"].fill_(float("nan")), "NaN or infinite values in W_enc"),
+    (None, lambda t: t["b_dec"].fill_(float("inf")), "NaN or infinite values in b_dec"),
+    (lambda c: c.update(apply_b_dec_to_input="false"), None, "apply_b_dec_to_input is 'false', not true or false"),
+    (lambda c: c.update(k=float("nan")), None, "1 <= k <= d_sae"),
+])
+def test_crafted_sae_files_are_refused_before_anything_is_built(framed, tmp_path, cfg, tensors, words):
+    run = sae_run(framed, tmp_path, cfg, tensors)
+    with pytest.raises(AudioDissectError) as info:
+        open_model(run)
+    assert words in info.value.message
+
+
+def test_an_sae_cfg_that_is_not_utf8_or_has_odd_metadata_is_handled(framed, tmp_path):
+    from audiodissect.sae import attached_saes
+
+    run = sae_run(framed, tmp_path, cfg=lambda c: c["metadata"].update(audiodissect="not a table"))
+    assert list(attached_saes(open_model(run).module)) == ["conv"]     # the run's pooling is used
+    (run / "sae" / "conv" / "cfg.json").write_bytes(b"\xff\xfe{}")
+    with pytest.raises(AudioDissectError, match="cannot parse .*cfg.json"):
+        open_model(run)
