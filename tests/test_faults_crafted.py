@@ -246,3 +246,33 @@ def test_an_sae_cfg_that_is_not_utf8_or_has_odd_metadata_is_handled(framed, tmp_
     (run / "sae" / "conv" / "cfg.json").write_bytes(b"\xff\xfe{}")
     with pytest.raises(AudioDissectError, match="cannot parse .*cfg.json"):
         open_model(run)
+
+
+# -- the notebook's new audio --------------------------------------------------------------------------------------
+
+def wave(n: int = 16000) -> np.ndarray:
+    return (0.1 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("clips, options, words", [
+    (np.full(16000, np.nan, np.float32), {}, "16000 NaN or infinite samples"),
+    (np.r_[wave()[:-1], np.inf].astype(np.float32), {}, "1 NaN or infinite samples"),
+    (np.stack([wave(), wave()], axis=1), {}, "looks like one clip's channels"),     # (T, 2): not 16000 clips
+    (wave().astype(np.complex64), {}, "real-valued samples"),
+    (wave(), {"sample_rate": 0}, "sample_rate must be a whole number"),            # was taken as the model's rate
+    (wave(), {"sample_rate": -8000}, "sample_rate must be a whole number"),
+    (wave(), {"sample_rate": 8000.5}, "sample_rate must be a whole number"),
+])
+def test_activations_for_refuses_audio_it_would_misread(framed, clips, options, words):
+    d = Dissection.open(framed, target=make_target(), probe=tiny_probe(), hook=silent)
+    with pytest.raises(AudioDissectError) as info:
+        d.activations_for(clips, ["conv#0"], **options)
+    assert words in info.value.message
+    assert d.activations_for(np.zeros(16000, np.float32), ["conv#0"]).values.shape == (1, 1)   # silence is audio
+
+
+@pytest.mark.parametrize("k", [float("nan"), 2.5, True])
+def test_top_clips_refuses_a_k_that_is_no_whole_number(framed, k):
+    d = Dissection.open(framed, target=make_target(), probe=tiny_probe(), hook=silent)
+    with pytest.raises(AudioDissectError, match="k must be a whole number"):
+        d.top_clips("conv#0", k)

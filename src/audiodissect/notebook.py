@@ -16,6 +16,10 @@ from .records import parse_unit_id
 from .results import Activations, TopClip, TopClips, UnitActivations
 
 
+#: A 2-D array with at most this many columns (and more rows) is taken for one clip's channels, not clips.
+MAX_CHANNELS = 8
+
+
 def _silent(stage: str, artefact: str | None = None, *, completed: int, total: int | None) -> None:
     """No progress for a handful of new clips."""
 
@@ -36,11 +40,19 @@ def waveforms(clips: Any, *, rate: int, given_rate: int | None = None) -> tuple[
 
     if isinstance(clips, ProbeSet):
         return [clips.audio(i, sample_rate=rate) for i in range(len(clips))], [c.id for c in clips.clips]
+    if given_rate is not None and (isinstance(given_rate, bool) or not isinstance(given_rate, (int, np.integer))
+                                   or given_rate < 1):
+        raise AudioDissectError(f"sample_rate must be a whole number of Hz, got {given_rate!r}",
+                                hint=f"e.g. sample_rate=16000 (the model's rate is {rate})")
     if isinstance(clips, (str, os.PathLike)):
         clips = [clips]
     if isinstance(clips, np.ndarray):
         if clips.ndim not in (1, 2):
             raise AudioDissectError(f"waveforms must be (T,) or (n, T), got an array of shape {clips.shape}")
+        if clips.ndim == 2 and clips.shape[1] <= MAX_CHANNELS < clips.shape[0]:
+            raise AudioDissectError(f"an array of shape {clips.shape} reads as {clips.shape[0]} clips of "
+                                    f"{clips.shape[1]} samples: it looks like one clip's channels (T, channels)",
+                                    hint="pass mono audio: wave.mean(axis=1) (or (n, T) for n clips)")
         clips = [clips] if clips.ndim == 1 else list(clips)
     items = list(clips)
     if not items:
@@ -55,9 +67,15 @@ def waveforms(clips: Any, *, rate: int, given_rate: int | None = None) -> tuple[
             waves.append(resample(audio, source_rate, rate))
             names.append(Path(item).name)
         else:
-            wave = np.asarray(item, dtype=np.float32)
+            raw = np.asarray(item)
+            if raw.dtype.kind not in "fiu":  # complex, text, objects: no waveform
+                raise AudioDissectError(f"clip {i} must hold real-valued samples, got {raw.dtype}")
+            wave = raw.astype(np.float32)
             if wave.ndim != 1 or wave.size == 0:
                 raise AudioDissectError(f"clip {i} must be a non-empty (T,) waveform, got shape {wave.shape}")
+            if not np.isfinite(wave).all():  # the record stage drops such clips; new audio is refused
+                raise AudioDissectError(f"clip {i} holds {int((~np.isfinite(wave)).sum())} NaN or infinite samples",
+                                        hint="clean the audio first, e.g. np.nan_to_num(wave)")
             waves.append(resample(wave, int(given_rate), rate) if given_rate and int(given_rate) != rate else wave)
             names.append(f"clip{i}")
     return waves, names
@@ -130,8 +148,8 @@ def top_clips(acts: Activations, unit: str, *, k: int, bottom: bool, split: str 
     array = acts[layer]
     if index >= array.shape[1]:
         raise AudioDissectError(f"unit {unit!r} does not exist: layer {layer!r} has {array.shape[1]} units")
-    if int(k) < 1:
-        raise AudioDissectError(f"k must be at least 1, got {k}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise AudioDissectError(f"k must be a whole number of at least 1, got {k!r}")
     rows = np.arange(len(acts.clips)) if split is None else \
         np.array([i for i, c in enumerate(acts.clips) if c.split == split], dtype=np.int64)
     if len(rows) == 0:
