@@ -276,3 +276,46 @@ def test_top_clips_refuses_a_k_that_is_no_whole_number(framed, k):
     d = Dissection.open(framed, target=make_target(), probe=tiny_probe(), hook=silent)
     with pytest.raises(AudioDissectError, match="k must be a whole number"):
         d.top_clips("conv#0", k)
+
+
+# -- convert beats ---------------------------------------------------------------------------------------------------
+
+class Payload:
+    """What a hostile pickle holds: unpickling it would create a file."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path(self.path).touch, ())
+
+
+def test_convert_refuses_a_pickled_payload_without_advising_to_unpickle_it(tmp_path, capsys):
+    import torch
+
+    from test_faults import assert_clear, cli
+
+    marker = tmp_path / "pwned"
+    torch.save({"cfg": {}, "model": {"w": torch.zeros(1)}, "extra": Payload(str(marker))}, tmp_path / "evil.pt")
+    code, _, err = cli(capsys, "convert", "beats", tmp_path / "evil.pt", "--out", tmp_path / "out.pt")
+    assert_clear(code, err, "evil.pt", "not loaded, for safety", "it names the Python object")
+    assert "will likely succeed" not in err and "add_safe_globals" not in err and "\x1b" not in err
+    assert not marker.exists() and not (tmp_path / "out.pt").exists()
+    (tmp_path / "noise.pt").write_bytes(bytes(range(256)) * 4)
+    code, _, err = cli(capsys, "convert", "beats", tmp_path / "noise.pt", "--out", tmp_path / "out.pt")
+    assert_clear(code, err, "noise.pt", "is no torch file")
+    assert "will likely succeed" not in err
+    (tmp_path / "empty.pt").write_bytes(b"")
+    code, _, err = cli(capsys, "convert", "beats", tmp_path / "empty.pt", "--out", tmp_path / "out.pt")
+    assert_clear(code, err, "empty.pt", "ends too early")
+
+
+def test_convert_names_a_class_name_file_that_is_not_utf8(tmp_path, capsys):
+    from audiodissect.targets.beats import read_class_map, read_class_names
+
+    (tmp_path / "names.txt").write_bytes("dog\nt\xe9l\xe9phone\n".encode("latin-1"))
+    with pytest.raises(AudioDissectError, match="cannot read the class-name file .*names.txt"):
+        read_class_names(tmp_path / "names.txt")
+    (tmp_path / "map.csv").write_bytes("mid,display_name\n/m/1,t\xe9l\xe9phone\n".encode("latin-1"))
+    with pytest.raises(AudioDissectError, match="cannot read the class map .*map.csv"):
+        read_class_map(tmp_path / "map.csv")
