@@ -101,6 +101,18 @@ def test_non_finite_frame_values_are_an_error_not_an_index_error(framed, tmp_pat
         moments_rows(RunDir(run), ["conv#2"])
 
 
+def test_frame_scores_of_non_finite_frame_values_are_an_error_not_a_score(framed, tmp_path):
+    from audiodissect.scoring.frames import score_frames
+
+    run = copy_run(framed, tmp_path)
+    clips = RunDir(run).clips()
+    (run / "events.csv").write_text("clip,onset,offset,label\n" + "".join(f"{c.id},0.1,0.6,{c.label}\n" for c in clips))
+    assert score_frames(RunDir(run), {"conv#0": "organ"}, split="all")[0]["auprc"] is not None
+    rewrite(run, "values", lambda v: np.full_like(v, np.nan))
+    with pytest.raises(AudioDissectError, match="NaN or infinite values"):
+        score_frames(RunDir(run), {"conv#0": "organ"}, split="all")                  # was an AUPRC of 0.55
+
+
 # -- moments' arguments -----------------------------------------------------------------------------------------------
 
 def test_a_huge_moment_count_allocates_one_moment_per_clip_at_most(framed):
