@@ -159,6 +159,25 @@ def test_an_export_refuses_layer_widths_the_arrays_do_not_have(framed, tmp_path,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("top", [0, float("nan"), 2.5])
+def test_an_export_refuses_a_top_that_is_no_whole_number(framed, tmp_path, top):
+    from audiodissect.export import export_run
+
+    with pytest.raises(AudioDissectError, match="top must be a whole number"):
+        export_run(framed, tmp_path / "out", format="jsonl", top=top)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_run_config_with_a_non_finite_number_is_refused_naming_the_setting(framed, tmp_path, value):
+    """report.snippet_seconds = NaN passed the minimum check (NaN < 0.05 is false) and failed later."""
+    run = copy_run(framed, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    config["report"]["snippet_seconds"] = value
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AudioDissectError, match="report.snippet_seconds must be a finite number"):
+        Dissection.open(run, target=make_target(), probe=tiny_probe(), hook=silent).moments("conv#0")
+
+
 def test_an_export_writes_crafted_record_types_as_their_columns_type(framed, tmp_path):
     """A clip label that is a number and a description that is a list: parquet needs a text, and gets one."""
     pytest.importorskip("pyarrow")

@@ -174,8 +174,8 @@ def collect(run: RunDir, *, top: int = 5) -> tuple[dict[str, list[dict[str, Any]
     units : dict of str to dict
         The Neuronpedia-style document of each unit.
     """
-    if int(top) < 1:
-        raise AudioDissectError(f"top must be at least 1, got {top}")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise AudioDissectError(f"top must be a whole number of at least 1, got {top!r}")
     record = run.stage("record")
     layers = dict(record["layers"])
     class_names = record.get("class_names")
