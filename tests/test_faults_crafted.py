@@ -350,3 +350,20 @@ def test_convert_names_a_class_name_file_that_is_not_utf8(tmp_path, capsys):
     (tmp_path / "map.csv").write_bytes("mid,display_name\n/m/1,t\xe9l\xe9phone\n".encode("latin-1"))
     with pytest.raises(AudioDissectError, match="cannot read the class map .*map.csv"):
         read_class_map(tmp_path / "map.csv")
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"encoder_layers": 10 ** 5}, "the cfg gives 100000 encoder layers, the weights hold 2"),   # a hang, building
+    ({"encoder_ffn_embed_dim": 2 ** 34}, "shapes other than the cfg gives"),              # 2 TB of zeros
+    ({"predictor_class": 2 ** 34}, "shapes other than the cfg gives"),
+])
+def test_a_checkpoint_cfg_is_checked_against_its_weights_before_the_network_is_built(tmp_path, change, words):
+    import torch
+
+    from audiodissect.targets.beats import build_beats
+    from test_targets_beats import DEEP_NORM, write_checkpoint
+
+    state = torch.load(write_checkpoint(tmp_path, DEEP_NORM), weights_only=True)["model"]
+    with pytest.raises(AudioDissectError) as info:
+        build_beats({"cfg": dict(DEEP_NORM, **change), "model": state})
+    assert words in info.value.message

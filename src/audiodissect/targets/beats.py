@@ -295,10 +295,19 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, Any], *, where:
 
 def build_beats(checkpoint: Mapping[str, Any], *, where: str = "the checkpoint") -> BEATs:
     """The network of a checkpoint dict (``cfg`` and ``model``), weights loaded, in eval mode."""
+    import re
+
     config = BEATsConfig.from_dict(checkpoint.get("cfg"), where=where)
+    state = checkpoint["model"]
+    held = {m.group(1) for key in state for m in [re.search(r"(?:^|\.)layers\.(\d+)\.", str(key))] if m}
+    if config.encoder_layers > len(held):  # checked before even an empty network of that depth is built
+        raise AudioDissectError(f"{where}: the cfg gives {config.encoder_layers} encoder layers, the weights hold "
+                                f"{len(held)}", hint="the 'cfg' does not belong to these weights")
+    with torch.device("meta"):  # the cfg's sizes are checked against the weights before any memory is taken
+        skeleton = BEATs(config)
+    check_state_dict(skeleton, state, where=where)
     model = BEATs(config)
-    check_state_dict(model, checkpoint["model"], where=where)
-    model.load_state_dict(checkpoint["model"])
+    model.load_state_dict(state)
     check_weights(model, where=where)
     return model.eval()
 
