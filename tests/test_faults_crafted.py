@@ -367,3 +367,15 @@ def test_a_checkpoint_cfg_is_checked_against_its_weights_before_the_network_is_b
     with pytest.raises(AudioDissectError) as info:
         build_beats({"cfg": dict(DEEP_NORM, **change), "model": state})
     assert words in info.value.message
+
+
+def test_an_export_into_the_empty_working_folder_keeps_that_folder(framed, tmp_path, monkeypatch):
+    from audiodissect.export import export_run, read_export
+
+    here = tmp_path / "here"
+    here.mkdir()
+    inode = here.stat().st_ino
+    monkeypatch.chdir(here)
+    export_run(framed, ".", format="jsonl")
+    assert here.stat().st_ino == inode and Path.cwd().samefile(here)    # not replaced under the user's feet
+    assert len(read_export(here)["units"]) == 7 and sorted(p.name for p in tmp_path.iterdir()) == ["here"]

@@ -342,9 +342,10 @@ def export_run(run: RunDir | str | os.PathLike, out: str | os.PathLike, *, forma
         writer_check()
     if neuronpedia:  # every unit file's name is checked before anything is written
         unit_files = {uid: _inside(Path(), NEURONPEDIA, *_unit_parts(uid)) for uid in documents}
+    final = out.absolute()  # "." has no name to stage beside
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     except OSError as exc:
         raise write_error(exc, out) from None
     try:  # the export is written into a new folder beside `out` and renamed to it once complete
@@ -356,8 +357,13 @@ def export_run(run: RunDir | str | os.PathLike, out: str | os.PathLike, *, forma
                                         "tables": {t: {"rows": len(tables[t]), "columns": list(COLUMNS[t]),
                                                        "file": files[t]} for t in TABLES},
                                         "neuronpedia": NEURONPEDIA if neuronpedia else None, **facts})
-        os.chmod(staging, 0o777 & ~_umask())
-        os.replace(staging, out)  # over an empty folder, or none
+        if final.is_dir():  # an empty folder the user made (perhaps the working folder): filled, kept itself
+            for entry in sorted(staging.iterdir(), key=lambda e: e.name == MANIFEST):  # export.json last
+                os.replace(entry, final / entry.name)
+            staging.rmdir()
+        else:
+            os.chmod(staging, 0o777 & ~_umask())
+            os.replace(staging, final)
     except AudioDissectError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
