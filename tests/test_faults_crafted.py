@@ -379,3 +379,23 @@ def test_an_export_into_the_empty_working_folder_keeps_that_folder(framed, tmp_p
     export_run(framed, ".", format="jsonl")
     assert here.stat().st_ino == inode and Path.cwd().samefile(here)    # not replaced under the user's feet
     assert len(read_export(here)["units"]) == 7 and sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
+def test_audio_of_clips_missing_from_the_probing_set_given_is_a_clear_error(framed):
+    """The audio was read by row: another probing set gave an IndexError, a KeyError or another clip's audio."""
+    from audiodissect.probes import load_probe
+    from stage_fixtures import PROBE_OPTIONS
+
+    small = load_probe("soundbank", **dict(PROBE_OPTIONS, clips_per_label=2))
+    d = Dissection.open(framed, target=make_target(), probe=small, hook=silent)
+    with pytest.raises(AudioDissectError, match="not in the probing set given"):
+        d.moments("conv#0")
+    assert len(d.moments("conv#0", audio=False)) == 3
+    clips = d.top_clips("conv#0", 18, split=None).clips
+    known = {c.id for c in small.clips}
+    for clip in clips:
+        if clip.clip.id in known:
+            assert clip.audio.size > 0
+        else:
+            with pytest.raises(AudioDissectError, match="not in the probing set given"):
+                clip.audio

@@ -157,8 +157,17 @@ def top_clips(acts: Activations, unit: str, *, k: int, bottom: bool, split: str 
     values = np.asarray(array[rows, index], dtype=np.float64)
     order = np.argsort(values if bottom else -values, kind="stable")[: int(k)]
 
+    position = {c.id: i for i, c in enumerate(getattr(probe, "clips", None) or [])}
+
     def reader(row: int) -> Callable[[], np.ndarray]:
-        return lambda: probe.audio(row, sample_rate=sample_rate)
+        clip_id = acts.clips[row].id
+
+        def read() -> np.ndarray:  # by the clip's id: a probing set other than the run's has other rows
+            if clip_id not in position:
+                raise AudioDissectError(f"clip {clip_id!r} of the run is not in the probing set given, so its audio "
+                                        "cannot be read", hint="open the run with the probing set it recorded")
+            return probe.audio(position[clip_id], sample_rate=sample_rate)
+        return read
 
     clips = [TopClip(unit=unit, rank=rank + 1, row=int(rows[j]), clip=acts.clips[int(rows[j])],
                      activation=float(values[j]), description=descriptions[int(rows[j])] if descriptions else None,
