@@ -293,3 +293,38 @@ def test_only_the_settings_given_in_the_call_are_the_users_own(tmp_path):
     with pytest.raises(UntrustedRunError, match=r"config.json sets describe.captioner = 'http:m@http://x/v1', which "
                                                 r"sends audio"):
         trust.require("describe.captioner", "http:m@http://x/v1", "sends audio")
+
+
+# -- a shared export is data too -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: m["tables"]["units"].update(file="../secret.jsonl"), "not listed as the file 'units.jsonl'"),
+    (lambda m: m["tables"]["units"].update(file="/abs/secret.jsonl"), "not listed as the file 'units.jsonl'"),
+    (lambda m: m.pop("format"), "unknown export format None"),
+    (lambda m: m.update(export_format="9"), "not a whole number"),
+    (lambda m: m.pop("tables"), "not listed"),
+])
+def test_read_export_reads_only_its_own_tables(described, tmp_path, edit, words):
+    """export.json naming a table file outside the export (or nothing sensible) is refused, and nothing outside is read."""
+    from audiodissect.export import export_run, read_export
+
+    out = export_run(described, tmp_path / "export", format="jsonl")
+    (tmp_path / "secret.jsonl").write_text('{"unit": "SECRET"}\n')
+    manifest = json.loads((out / "export.json").read_text())
+    edit(manifest)
+    (out / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(AudioDissectError, match=words):
+        read_export(out)
+
+
+def test_an_exports_unit_file_is_looked_up_inside_it(described, tmp_path):
+    from audiodissect.export import export_run, read_export
+
+    out = export_run(described, tmp_path / "export", format="jsonl")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "1.json").write_text('{"secret": true}')
+    exported = read_export(out)
+    assert exported.unit_json("conv#1")["unit"] == "conv#1"
+    for unit in ("../../outside#1", "/abs#1", "conv#../../outside/1"):
+        with pytest.raises(AudioDissectError, match="no unit file"):
+            exported.unit_json(unit)

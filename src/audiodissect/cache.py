@@ -141,7 +141,15 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def load_npy(path: str | os.PathLike, *, mmap: bool = False) -> np.ndarray:
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    """An array from a ``.npy`` file, never unpickled; a damaged file (or one of pickled objects) is an
+    :class:`~audiodissect.errors.AudioDissectError` naming it."""
+    from .errors import AudioDissectError
+
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, EOFError) as exc:  # not a .npy file, truncated, or an object array
+        raise AudioDissectError(f"cannot read {path} as an array: {exc}",
+                                hint="the file is damaged or was not written by audiodissect") from None
 
 
 def cache_dir() -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -467,6 +468,8 @@ def _check(value: Any, tp: Any, name: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise AudioDissectError(f"setting {name} must be a number, got {value!r}")
+        if not math.isfinite(value):  # JSON and TOML spell them (NaN, inf): no setting means either
+            raise AudioDissectError(f"setting {name} must be a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

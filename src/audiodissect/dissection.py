@@ -672,12 +672,17 @@ class Dissection:
         from .analyses.moments import unit_moments
 
         cfg = self.config.report
-        rows = unit_moments(self.run_dir, unit, k=k or cfg.moments,
-                            snippet_seconds=snippet_seconds or cfg.snippet_seconds)
+        rows = unit_moments(self.run_dir, unit, k=cfg.moments if k is None else k,
+                            snippet_seconds=cfg.snippet_seconds if snippet_seconds is None else snippet_seconds)
         frame = pd.DataFrame(rows)
         if audio and rows:
             rate = int(self.run_dir.stage("record")["sample_rate"])
             position = {c.id: i for i, c in enumerate(self.probe.clips)}
+            missing = sorted({r["clip"] for r in rows} - set(position))
+            if missing:
+                raise AudioDissectError(f"{len(missing)} of the moments' clips (e.g. {missing[0]!r}) are not in the "
+                                        "probing set given, so their audio cannot be read",
+                                        hint="open the run with the probing set it recorded, or pass audio=False")
             frame["audio"] = [self.probe.audio(position[r["clip"]], sample_rate=rate)[
                 int(round(r["snippet_start"] * rate)):int(round(r["snippet_end"] * rate))] for r in rows]
         return frame

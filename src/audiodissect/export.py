@@ -1,7 +1,9 @@
 """Sharing results outside the report: a run's units, names, explanations, scores and top-clip references as
 tables others load without audiodissect, plus one Neuronpedia-style JSON file per unit.
 
-An export is a new folder (never inside the run directory) holding:
+An export is a new folder (never inside the run directory), written beside its
+destination and renamed to it once complete (a failed export leaves nothing
+behind), holding:
 
 ``export.json``
     What it is: format version, the model, the probing set, the layers, the
@@ -34,14 +36,19 @@ The tables are Parquet files (``<table>.parquet``, read with
 ``pandas.read_parquet``), JSON lines (``<table>.jsonl``, read with
 ``pandas.read_json(path, lines=True)``), or one Hugging Face ``DatasetDict``
 whose splits are the tables (``datasets.load_from_disk(path)["units"]``).
-:func:`read_export` reads any of them back.
+:func:`read_export` reads any of them back. An export is shared like a run
+directory, so :func:`read_export` reads only the tables of their usual names
+in its folder, whatever ``export.json`` says, and a unit's file only inside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from .cache import read_json, write_json, write_jsonl
-from .errors import AudioDissectError, unknown_name_error
+from .errors import AudioDissectError, unknown_name_error, write_error
 from .probes.base import PROBE
 from .records import unit_id
 from .rundir import RunDir
@@ -100,9 +107,11 @@ class Export:
 
     def unit_json(self, unit: str) -> dict[str, Any]:
         """The Neuronpedia-style JSON of one unit (``neuronpedia/<layer>/<index>.json``)."""
-        layer, _, index = unit.rpartition("#")
-        path = self.path / NEURONPEDIA / layer / f"{index}.json"
-        if not path.is_file():
+        try:
+            path = _inside(self.path, NEURONPEDIA, *_unit_parts(str(unit)))
+        except AudioDissectError:
+            path = None
+        if path is None or not path.is_file():
             raise AudioDissectError(f"the export at {self.path} has no unit file for {unit!r}")
         return read_json(path)
 
@@ -121,9 +130,31 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: Columns of whole numbers and of lists of texts; every other column is a number (:data:`NUMBER_COLUMNS`) or a text.
+INTEGER_COLUMNS = ("index", "rank", "n_clips")
+LIST_COLUMNS = ("open_adjectives", "open_nouns")
+NUMBER_COLUMNS = ("name_score", "z", "margin", "q_value", "score", "activation", "spearman", "pearson",
+                  "spearman_low", "spearman_high", "detection_auprc", "detection_bacc", *STAT_COLUMNS)
+
+
+def _typed(column: str, value: Any) -> Any:
+    """`value` as its column's type (a run's records are read as they are: a label may be a number, a score a
+    text); what cannot be read as that type is None."""
+    value = _clean(value)
+    if value is None:
+        return None
+    if column in LIST_COLUMNS:
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    if column in INTEGER_COLUMNS or column in NUMBER_COLUMNS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return int(value) if column in INTEGER_COLUMNS else _clean(float(value))
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
 def _rows(table: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     columns = COLUMNS[table]
-    return [{c: _clean(r.get(c)) for c in columns} for r in rows]
+    return [{c: _typed(c, r.get(c)) for c in columns} for r in rows]
 
 
 def collect(run: RunDir, *, top: int = 5) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any],
@@ -143,14 +174,20 @@ def collect(run: RunDir, *, top: int = 5) -> tuple[dict[str, list[dict[str, Any]
     units : dict of str to dict
         The Neuronpedia-style document of each unit.
     """
-    if int(top) < 1:
-        raise AudioDissectError(f"top must be at least 1, got {top}")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise AudioDissectError(f"top must be a whole number of at least 1, got {top!r}")
     record = run.stage("record")
     layers = dict(record["layers"])
     class_names = record.get("class_names")
     clips = run.clips()
     acts = Activations(layers=layers, clips=clips, output_layer=run.output_layer(), run_path=run.path,
                        class_names=list(class_names) if class_names else None)
+    for layer, width in layers.items():  # the manifest is the run's word: it must agree with the arrays
+        columns = acts[layer].shape[1] if acts[layer].ndim == 2 else None
+        if isinstance(width, bool) or not isinstance(width, int) or width != columns:
+            raise AudioDissectError(f"{run.manifest_path} gives layer {layer!r} {width!r} units, but its recorded "
+                                    f"activations have {columns} columns",
+                                    hint="the run's manifest and arrays disagree: record it again")
     classes = output_unit_classes(acts.output_layer, class_names, layers)
     descriptions = run.descriptions() if run.descriptions_path.exists() else None
     names = {r.unit: r for r in run.read_units("names")} if run.has_units("names") else {}
@@ -303,17 +340,52 @@ def export_run(run: RunDir | str | os.PathLike, out: str | os.PathLike, *, forma
     writer_check = {"parquet": _need_pyarrow, "hf-dataset": _need_datasets}.get(format)
     if writer_check is not None:
         writer_check()
-    out.mkdir(parents=True, exist_ok=True)
-    files = writer(out, tables)
-    if neuronpedia:
-        for uid, document in documents.items():
-            layer, _, index = uid.rpartition("#")
-            write_json(_inside(out, NEURONPEDIA, layer, f"{index}.json"), document)
-    write_json(out / MANIFEST, {"export_format": EXPORT_FORMAT, "audiodissect": _version(), "format": format,
-                                "tables": {t: {"rows": len(tables[t]), "columns": list(COLUMNS[t]), "file": files[t]}
-                                           for t in TABLES},
-                                "neuronpedia": NEURONPEDIA if neuronpedia else None, **facts})
+    if neuronpedia:  # every unit file's name is checked before anything is written
+        unit_files = {uid: _inside(Path(), NEURONPEDIA, *_unit_parts(uid)) for uid in documents}
+    final = out.absolute()  # "." has no name to stage beside
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    except OSError as exc:
+        raise write_error(exc, out) from None
+    try:  # the export is written into a new folder beside `out` and renamed to it once complete
+        files = writer(staging, tables)
+        if neuronpedia:
+            for uid, document in documents.items():
+                write_json(staging / unit_files[uid], document)
+        write_json(staging / MANIFEST, {"export_format": EXPORT_FORMAT, "audiodissect": _version(), "format": format,
+                                        "tables": {t: {"rows": len(tables[t]), "columns": list(COLUMNS[t]),
+                                                       "file": files[t]} for t in TABLES},
+                                        "neuronpedia": NEURONPEDIA if neuronpedia else None, **facts})
+        if final.is_dir():  # an empty folder the user made (perhaps the working folder): filled, kept itself
+            for entry in sorted(staging.iterdir(), key=lambda e: e.name == MANIFEST):  # export.json last
+                os.replace(entry, final / entry.name)
+            staging.rmdir()
+        else:
+            os.chmod(staging, 0o777 & ~_umask())
+            os.replace(staging, final)
+    except AudioDissectError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except Exception as exc:  # a value a table cannot hold, a full disk: nothing half-written is left
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, out) from None
+        raise AudioDissectError(f"cannot write the {format} export of {run.path}: {type(exc).__name__}: {exc}",
+                                hint="nothing was written; export --format jsonl may still work") from exc
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _unit_parts(uid: str) -> tuple[str, str]:
+    """(layer folder, file name) of a unit's Neuronpedia-style file."""
+    layer, _, index = uid.rpartition("#")
+    return layer, f"{index}.json"
 
 
 def _version() -> str | None:
@@ -360,10 +432,8 @@ def _arrow_table(table: str, rows: Sequence[dict[str, Any]]):
     """An Arrow table with a fixed type per column (so an all-empty column keeps its type)."""
     import pyarrow as pa
 
-    types = {"index": pa.int64(), "rank": pa.int64(), "n_clips": pa.int64(),
-             "open_adjectives": pa.list_(pa.string()), "open_nouns": pa.list_(pa.string())}
-    numbers = {"name_score", "z", "margin", "q_value", "score", "activation", "spearman", "pearson", "spearman_low",
-               "spearman_high", "detection_auprc", "detection_bacc", *STAT_COLUMNS}
+    types = {**{c: pa.int64() for c in INTEGER_COLUMNS}, **{c: pa.list_(pa.string()) for c in LIST_COLUMNS}}
+    numbers = set(NUMBER_COLUMNS)
     fields = [pa.field(c, types.get(c, pa.float64() if c in numbers else pa.string())) for c in COLUMNS[table]]
     schema = pa.schema(fields)
     return pa.Table.from_pylist(list(rows), schema=schema)
@@ -395,6 +465,33 @@ def _write_hf_dataset(out: Path, tables: dict[str, list[dict[str, Any]]]) -> dic
     return {table: table for table in tables}
 
 
+def _read_manifest(file: Path) -> dict[str, Any]:
+    """``export.json``, checked: a JSON object of a known format whose tables are files of their usual names."""
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AudioDissectError(f"cannot read {file} as JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise AudioDissectError(f"{file} is not a JSON object")
+    version = manifest.get("export_format", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise AudioDissectError(f"{file}: export_format {version!r} is not a whole number")
+    if version > EXPORT_FORMAT:
+        raise AudioDissectError(f"{file.parent} is an export of format {version}; this version reads up "
+                                f"to {EXPORT_FORMAT}", hint="upgrade audiodissect")
+    fmt = manifest.get("format")
+    if fmt not in FORMATS:
+        raise AudioDissectError(f"{file}: unknown export format {fmt!r}", hint="one of " + ", ".join(FORMATS))
+    listed = manifest.get("tables")
+    for table in TABLES:
+        entry = listed.get(table) if isinstance(listed, dict) else None
+        expected = table if fmt == "hf-dataset" else f"{table}.{fmt}"
+        if not isinstance(entry, dict) or entry.get("file") != expected:
+            raise AudioDissectError(f"{file}: the table {table!r} is not listed as the file {expected!r}",
+                                    hint="an export's tables are files of its own folder with their usual names")
+    return manifest
+
+
 def read_export(path: str | os.PathLike) -> Export:
     """Read an export written by :func:`export_run` (any format) back: its manifest and tables.
 
@@ -406,29 +503,32 @@ def read_export(path: str | os.PathLike) -> Export:
     path = Path(path)
     if not (path / MANIFEST).is_file():
         raise AudioDissectError(f"{path} holds no audiodissect export (no {MANIFEST})")
-    manifest = read_json(path / MANIFEST)
-    if int(manifest.get("export_format", 0)) > EXPORT_FORMAT:
-        raise AudioDissectError(f"{path} is an export of format {manifest['export_format']}; this version reads up "
-                                f"to {EXPORT_FORMAT}", hint="upgrade audiodissect")
+    manifest = _read_manifest(path / MANIFEST)
     fmt = manifest["format"]
     import pandas as pd
 
     tables = {}
-    if fmt == "hf-dataset":
-        _need_datasets()
-        import datasets
+    try:
+        if fmt == "hf-dataset":
+            _need_datasets()
+            import datasets
 
-        loaded = datasets.load_from_disk(str(path))
-        tables = {t: loaded[t].to_pandas() for t in TABLES}
-    else:
-        for table in TABLES:
-            file = path / manifest["tables"][table]["file"]
-            if fmt == "parquet":
-                _need_pyarrow()
-                tables[table] = pd.read_parquet(file)
-            else:
-                tables[table] = pd.read_json(file, lines=True, dtype=False) if file.stat().st_size else \
-                    _frame(table, [])
+            loaded = datasets.load_from_disk(str(path))
+            tables = {t: loaded[t].to_pandas() for t in TABLES}
+        else:
+            for table in TABLES:  # each table's own file of the export's folder, never a path the manifest names
+                file = path / f"{table}.{fmt}"
+                if fmt == "parquet":
+                    _need_pyarrow()
+                    tables[table] = pd.read_parquet(file)
+                else:
+                    tables[table] = pd.read_json(file, lines=True, dtype=False) if file.stat().st_size else \
+                        _frame(table, [])
+    except AudioDissectError:
+        raise
+    except Exception as exc:  # a missing or damaged table
+        raise AudioDissectError(f"cannot read the {fmt} export at {path}: {type(exc).__name__}: {exc}",
+                                hint="the export is incomplete or damaged: export the run again") from None
     for table, frame in tables.items():
         tables[table] = frame.reindex(columns=list(COLUMNS[table]))
     return Export(path=path, format=fmt, manifest=manifest, tables=tables)

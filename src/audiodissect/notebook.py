@@ -16,6 +16,10 @@ from .records import parse_unit_id
 from .results import Activations, TopClip, TopClips, UnitActivations
 
 
+#: A 2-D array with at most this many columns (and more rows) is taken for one clip's channels, not clips.
+MAX_CHANNELS = 8
+
+
 def _silent(stage: str, artefact: str | None = None, *, completed: int, total: int | None) -> None:
     """No progress for a handful of new clips."""
 
@@ -36,11 +40,19 @@ def waveforms(clips: Any, *, rate: int, given_rate: int | None = None) -> tuple[
 
     if isinstance(clips, ProbeSet):
         return [clips.audio(i, sample_rate=rate) for i in range(len(clips))], [c.id for c in clips.clips]
+    if given_rate is not None and (isinstance(given_rate, bool) or not isinstance(given_rate, (int, np.integer))
+                                   or given_rate < 1):
+        raise AudioDissectError(f"sample_rate must be a whole number of Hz, got {given_rate!r}",
+                                hint=f"e.g. sample_rate=16000 (the model's rate is {rate})")
     if isinstance(clips, (str, os.PathLike)):
         clips = [clips]
     if isinstance(clips, np.ndarray):
         if clips.ndim not in (1, 2):
             raise AudioDissectError(f"waveforms must be (T,) or (n, T), got an array of shape {clips.shape}")
+        if clips.ndim == 2 and clips.shape[1] <= MAX_CHANNELS < clips.shape[0]:
+            raise AudioDissectError(f"an array of shape {clips.shape} reads as {clips.shape[0]} clips of "
+                                    f"{clips.shape[1]} samples: it looks like one clip's channels (T, channels)",
+                                    hint="pass mono audio: wave.mean(axis=1) (or (n, T) for n clips)")
         clips = [clips] if clips.ndim == 1 else list(clips)
     items = list(clips)
     if not items:
@@ -55,9 +67,15 @@ def waveforms(clips: Any, *, rate: int, given_rate: int | None = None) -> tuple[
             waves.append(resample(audio, source_rate, rate))
             names.append(Path(item).name)
         else:
-            wave = np.asarray(item, dtype=np.float32)
+            raw = np.asarray(item)
+            if raw.dtype.kind not in "fiu":  # complex, text, objects: no waveform
+                raise AudioDissectError(f"clip {i} must hold real-valued samples, got {raw.dtype}")
+            wave = raw.astype(np.float32)
             if wave.ndim != 1 or wave.size == 0:
                 raise AudioDissectError(f"clip {i} must be a non-empty (T,) waveform, got shape {wave.shape}")
+            if not np.isfinite(wave).all():  # the record stage drops such clips; new audio is refused
+                raise AudioDissectError(f"clip {i} holds {int((~np.isfinite(wave)).sum())} NaN or infinite samples",
+                                        hint="clean the audio first, e.g. np.nan_to_num(wave)")
             waves.append(resample(wave, int(given_rate), rate) if given_rate and int(given_rate) != rate else wave)
             names.append(f"clip{i}")
     return waves, names
@@ -66,7 +84,7 @@ def waveforms(clips: Any, *, rate: int, given_rate: int | None = None) -> tuple[
 def _wanted(item: str) -> tuple[str, int | None]:
     """``"fc#3"`` -> ("fc", 3); a layer path or pattern -> (it, None)."""
     layer, sep, index = str(item).rpartition("#")
-    return (layer, int(index)) if sep and index.isdigit() else (str(item), None)
+    return (layer, int(index)) if sep and index.isascii() and index.isdigit() else (str(item), None)
 
 
 def unit_activations(target: Any, clips: Any, units: str | Sequence[str], *, settings: Any,
@@ -130,8 +148,8 @@ def top_clips(acts: Activations, unit: str, *, k: int, bottom: bool, split: str 
     array = acts[layer]
     if index >= array.shape[1]:
         raise AudioDissectError(f"unit {unit!r} does not exist: layer {layer!r} has {array.shape[1]} units")
-    if int(k) < 1:
-        raise AudioDissectError(f"k must be at least 1, got {k}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise AudioDissectError(f"k must be a whole number of at least 1, got {k!r}")
     rows = np.arange(len(acts.clips)) if split is None else \
         np.array([i for i, c in enumerate(acts.clips) if c.split == split], dtype=np.int64)
     if len(rows) == 0:
@@ -139,8 +157,17 @@ def top_clips(acts: Activations, unit: str, *, k: int, bottom: bool, split: str 
     values = np.asarray(array[rows, index], dtype=np.float64)
     order = np.argsort(values if bottom else -values, kind="stable")[: int(k)]
 
+    position = {c.id: i for i, c in enumerate(getattr(probe, "clips", None) or [])}
+
     def reader(row: int) -> Callable[[], np.ndarray]:
-        return lambda: probe.audio(row, sample_rate=sample_rate)
+        clip_id = acts.clips[row].id
+
+        def read() -> np.ndarray:  # by the clip's id: a probing set other than the run's has other rows
+            if clip_id not in position:
+                raise AudioDissectError(f"clip {clip_id!r} of the run is not in the probing set given, so its audio "
+                                        "cannot be read", hint="open the run with the probing set it recorded")
+            return probe.audio(position[clip_id], sample_rate=sample_rate)
+        return read
 
     clips = [TopClip(unit=unit, rank=rank + 1, row=int(rows[j]), clip=acts.clips[int(rows[j])],
                      activation=float(values[j]), description=descriptions[int(rows[j])] if descriptions else None,

@@ -29,7 +29,7 @@ def unit_id(layer: str, index: int) -> str:
 def parse_unit_id(unit: str) -> tuple[str, int]:
     """Split ``"<module path>#<index>"`` into (layer, index)."""
     layer, sep, index = str(unit).rpartition("#")
-    if not sep or not index.isdigit():
+    if not sep or not (index.isascii() and index.isdigit()):  # "²" and other Unicode digits are no index
         raise AudioDissectError(f"bad unit id {unit!r}", hint="unit ids look like 'classifier#3'")
     return layer, int(index)
 

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from .arrays import RowSubset
     from .frames import FrameActivations
 
+#: The longest file name most file systems take, in bytes.
+MAX_NAME_BYTES = 255
+
 #: Version of the run directory's record formats; a run written by a newer version is refused.
 FORMAT_VERSION = 2
 
@@ -257,6 +260,11 @@ class RunDir:
                 raise AudioDissectError(f"the {key} {text!r} cannot name a file inside the run directory "
                                         f"{self.path}", hint="names of layers, stages and concepts hold no path "
                                                              "separators and are not '.' or '..'")
+            if len(os.fsencode(text)) > MAX_NAME_BYTES - 32:  # room for a suffix (.npy) and a temporary file's name
+                raise AudioDissectError(f"the {key} {text[:40]!r}... ({len(text)} characters) is too long to name "
+                                        f"a file inside the run directory {self.path}",
+                                        hint=f"names of layers, stages and concepts take at most "
+                                             f"{MAX_NAME_BYTES - 32} bytes")
         path = self.path / (name.format(**parts) if parts else name)
         _refuse_link_on(self.path, path)
         return path
@@ -393,9 +401,16 @@ class RunDir:
                                     hint="record it with frames (setting record.frames, e.g. --frames "
                                          f"{layer!r} or '*')" + (f"; frame layers: {', '.join(self.frame_layers())}"
                                                                  if self.frame_layers() else ""))
-        return FrameActivations(values=load_npy(self.file(FRAME_VALUES, layer=layer), mmap=True),
-                                offsets=load_npy(self.file(FRAME_OFFSETS, layer=layer)),
-                                spans=load_npy(self.file(FRAME_SPANS, layer=layer), mmap=True))
+        files = {name: self.file(pattern, layer=layer) for name, pattern in
+                 (("values", FRAME_VALUES), ("offsets", FRAME_OFFSETS), ("spans", FRAME_SPANS))}
+        missing = [str(path) for path in files.values() if not path.is_file()]
+        if missing:
+            raise AudioDissectError(f"the frames of layer {layer!r} lack {', '.join(missing)}",
+                                    hint="record the layer's frames again: audiodissect record --frames LAYER")
+        values, offsets, spans = (load_npy(files[name], mmap=name != "offsets") for name in files)
+        check_frames(values, offsets, spans, n_clips=len(self.clips()),
+                     width=self.stage("record").get("layers", {}).get(layer), where=str(files["values"].parent))
+        return FrameActivations(values=values, offsets=offsets, spans=spans)
 
     def events(self) -> list[Any]:
         """The timed events inside the run's clips (``events.csv``; empty when the probing set has none)."""
@@ -606,6 +621,43 @@ def _refuse_link_on(root: Path, path: Path) -> None:
             raise _link_error(current)
         if not os.path.lexists(current):
             return
+
+
+def check_frames(values: np.ndarray, offsets: np.ndarray, spans: np.ndarray, *, n_clips: int, width: Any,
+                 where: str) -> None:
+    """Refuse frame arrays read from a run that do not fit together (:mod:`audiodissect.frames`'s layout).
+
+    `values` must be (F, U) real numbers (U = `width` when the manifest gives
+    it), `offsets` (`n_clips` + 1,) integers rising from 0 to F with at least
+    one frame per clip, and `spans` (F, 2) finite seconds, each ending no
+    earlier than it starts. The values are not read here (they may be large);
+    the offsets and spans are.
+
+    Raises
+    ------
+    AudioDissectError
+        Naming `where` and the first thing that does not fit.
+    """
+    def bad(what: str) -> AudioDissectError:
+        return AudioDissectError(f"the frames in {where} are damaged: {what}",
+                                 hint="record the layer's frames again: audiodissect record --frames LAYER")
+
+    if values.ndim != 2 or not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise bad(f"values.npy is {values.dtype} of shape {values.shape}, not (frames, units) numbers")
+    if isinstance(width, int) and not isinstance(width, bool) and values.shape[1] != width:
+        raise bad(f"values.npy has {values.shape[1]} units, the manifest says the layer has {width}")
+    if offsets.ndim != 1 or not np.issubdtype(offsets.dtype, np.integer):
+        raise bad(f"offsets.npy is {offsets.dtype} of shape {offsets.shape}, not (clips + 1,) integers")
+    if len(offsets) != n_clips + 1:
+        raise bad(f"offsets.npy has {len(offsets)} entries for {n_clips} clips (it needs one per clip, plus one)")
+    if offsets[0] != 0 or offsets[-1] != len(values) or np.any(np.diff(offsets) < 1):
+        raise bad(f"offsets.npy does not rise from 0 to {len(values)} (the frame count) with at least one frame "
+                  "per clip")
+    if spans.shape != (len(values), 2) or not np.issubdtype(spans.dtype, np.floating):
+        raise bad(f"spans.npy is {spans.dtype} of shape {spans.shape}, not ({len(values)}, 2) seconds")
+    seconds = np.asarray(spans, dtype=np.float64)
+    if not np.isfinite(seconds).all() or np.any(seconds[:, 1] < seconds[:, 0]):
+        raise bad("spans.npy holds a frame whose start or end is not a number, or that ends before it starts")
 
 
 def guess_output_layer(layers: dict[str, int], class_names: Sequence[str] | None) -> str | None:

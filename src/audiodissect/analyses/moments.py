@@ -79,6 +79,10 @@ def layer_moments(frames: FrameActivations, units: Sequence[int], *, rows: np.nd
     for lo in range(0, len(units), block):
         cols = units[lo:lo + block]
         values = np.asarray(frames.values[:, cols], dtype=np.float32)               # (F, b)
+        if not np.isfinite(values).all():  # the recording never writes these: the run's values.npy was altered
+            raise AudioDissectError("frame activations hold NaN or infinite values (units "
+                                    f"{cols[~np.isfinite(values).all(axis=0)].tolist()[:5]})",
+                                    hint="record the layer's frames again: audiodissect record --frames LAYER")
         peak = np.maximum.reduceat(values, starts, axis=0)                           # (N, b)
         at_peak = np.where(values == peak[clip_of_frame], position, n_frames)        # (F, b)
         first = np.minimum.reduceat(at_peak, starts, axis=0)                         # (N, b) frame index
@@ -120,8 +124,10 @@ def moments_rows(run: RunDir, units: Sequence[str], *, k: int = 5,
     AudioDissectError
         For a unit of a layer without frames, or an index outside its layer.
     """
-    if snippet_seconds <= 0:
+    if not snippet_seconds > 0:  # NaN too
         raise AudioDissectError(f"snippet_seconds must be positive, got {snippet_seconds}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise AudioDissectError(f"k must be a whole number of at least 1, got {k!r}")
     clips = run.clips()
     probe_rows = run.probe_rows()
     events = run.events()
@@ -139,7 +145,8 @@ def moments_rows(run: RunDir, units: Sequence[str], *, k: int = 5,
         bad = [i for i in indices if not 0 <= i < width]
         if bad:
             raise AudioDissectError(f"layer {layer!r} has {width} units, no unit #{bad[0]}")
-        found = layer_moments(frames, indices, rows=probe_rows, k=k)
+        # one moment per clip at most: a huge k (the run's report.moments setting) allocates no more
+        found = layer_moments(frames, indices, rows=probe_rows, k=min(k, max(len(probe_rows), 1)))
         clip_end = frames.spans[frames.offsets[1:] - 1, 1].astype(np.float64)         # (N,) last frame's end
         for j, index in enumerate(indices):
             valid = found.rows[j] >= 0

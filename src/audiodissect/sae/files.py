@@ -91,7 +91,7 @@ def read_sae_config(folder: str | os.PathLike) -> dict[str, Any]:
                                                                       f"{WEIGHTS_FILE} (SAELens's format)")
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise AudioDissectError(f"cannot parse {path}: {exc}") from None
     if not isinstance(cfg, dict):
         raise AudioDissectError(f"{path} is not a JSON object")
@@ -122,12 +122,16 @@ def spec_from_config(cfg: dict[str, Any], *, where: str = "cfg.json") -> tuple[S
                                 hint="supported: " + ", ".join(ARCHITECTURES) + " and batchtopk (read as jumprelu)")
     metadata = cfg.get("metadata", cfg.get("meta"))
     metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    flags = {}
+    for key, default in (("apply_b_dec_to_input", True), ("rescale_acts_by_decoder_norm", False)):
+        flags[key] = cfg.get(key, default)
+        if not isinstance(flags[key], bool):  # bool("false") would be True
+            raise AudioDissectError(f"{where}: {key} is {flags[key]!r}, not true or false")
+    whole_k = isinstance(k, int) and not isinstance(k, bool) or isinstance(k, float) and k.is_integer()
     spec = SaeSpec(d_in=int(cfg["d_in"]), d_sae=int(cfg["d_sae"]), architecture=architecture,
-                   k=int(k) if architecture == "topk" and isinstance(k, (int, float)) else None,
-                   apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
+                   k=int(k) if architecture == "topk" and whole_k else None,
                    normalize_activations=str(cfg.get("normalize_activations") or "none"),
-                   rescale_acts_by_decoder_norm=bool(cfg.get("rescale_acts_by_decoder_norm", False)),
-                   metadata=metadata)
+                   metadata=metadata, **flags)
     try:
         spec.check()
     except AudioDissectError as exc:
@@ -173,8 +177,26 @@ def load_sae(folder: str | os.PathLike, *, device: str | torch.device | None = N
         if "threshold" not in tensors:
             if scalar is None:
                 raise AudioDissectError(f"{path}: a batchtopk SAE needs its topk_threshold or threshold")
+            if scalar.numel() != 1:
+                raise AudioDissectError(f"{path}: topk_threshold has {scalar.numel()} values, not one")
             tensors["threshold"] = torch.full((spec.d_sae,), float(scalar))
+    # the file's tensors must have the shapes cfg.json gives before the SAE is built: a crafted d_sae must not
+    # allocate what the file does not hold
+    shapes = spec.shapes()
+    missing, extra = sorted(set(shapes) - set(tensors)), sorted(set(tensors) - set(shapes))
+    if missing or extra:
+        raise AudioDissectError(f"{path}: {spec.architecture} SAE weights: missing {missing or 'none'}, "
+                                f"unexpected {extra or 'none'}")
+    wrong = [f"{name} {tuple(tensors[name].shape)} (cfg.json: {shape})" for name, shape in shapes.items()
+             if name in tensors and tuple(tensors[name].shape) != shape]
+    if wrong:
+        raise AudioDissectError(f"{path}: tensors have other shapes than {CFG_FILE} gives: " + "; ".join(wrong),
+                                hint=f"the {CFG_FILE} does not belong to these weights")
     tensors = {name: t.float() for name, t in tensors.items()}
+    bad = [name for name, t in tensors.items() if not bool(torch.isfinite(t).all())]
+    if bad:
+        raise AudioDissectError(f"{path}: NaN or infinite values in {', '.join(sorted(bad))}",
+                                hint="the SAE's weights are damaged or its training diverged: train it again")
     sae = SparseAutoencoder(spec)
     try:
         sae.load_weights(tensors)

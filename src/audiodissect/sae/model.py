@@ -84,6 +84,14 @@ class SaeSpec:
                 raise AudioDissectError(f"a TopK SAE needs 1 <= k <= d_sae ({self.d_sae}), got k={self.k}")
         return self
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The parameters' shapes by SAELens's names (``threshold`` for JumpReLU only)."""
+        d_in, d_sae = int(self.d_in), int(self.d_sae)
+        shapes = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+        if self.architecture == "jumprelu":
+            shapes["threshold"] = (d_sae,)
+        return shapes
+
 
 class SparseAutoencoder(torch.nn.Module):
     """An SAE whose forward pass returns its latents, (..., d_in) -> (..., d_sae).

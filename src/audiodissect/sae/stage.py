@@ -174,7 +174,8 @@ def attach_run_saes(target: Target, run: RunDir, layers: list[str], *, pool: str
                                     hint=f"train one (`audiodissect sae train --run {run.path} --layer {layer}`) "
                                          "or attach one from a folder")
         sae = load_sae(folder)
-        own = sae.spec.metadata.get(OWN_KEY) or {}
+        own = sae.spec.metadata.get(OWN_KEY)
+        own = own if isinstance(own, dict) else {}
         paths[layer] = attach_sae(target.module, layer, sae, pool=str(own.get("pool") or pool),
                                   layouts=getattr(target, "layouts", None))
     return paths

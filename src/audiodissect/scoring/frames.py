@@ -131,6 +131,9 @@ def score_frames(run: RunDir, explanations: dict[str, str], *, quantile: float =
         known = [(uid, index, concept) for uid, index, concept in units if concept in column]
         if known:
             values = np.asarray(frames.values[:, [i for _, i, _ in known]])[take]                 # (F, u)
+            if not np.isfinite(values).all():  # the recording never writes these: the run's values.npy was altered
+                raise AudioDissectError(f"the frame activations of layer {layer!r} hold NaN or infinite values",
+                                        hint="record the layer's frames again: audiodissect record --frames LAYER")
             per_unit = truth[:, [column[c] for _, _, c in known]]
             iou, auprc, _ = frame_iou_auprc(values, per_unit, quantile=quantile)
             for j, (uid, _, concept) in enumerate(known):

@@ -76,13 +76,31 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()
+        # torch's message opens with advice to load the file with weights_only=False, which is never
+        # followed here: only its line naming what was refused is quoted
+        detail = _unpickling_detail(str(exc))
         raise AudioDissectError(
-            f"{path} holds objects other than tensors and plain containers, which are not loaded "
-            f"for safety (weights_only=True){': ' + first[0] if first else ''}",
+            f"{path} holds objects other than tensors and plain containers, or is no torch file; it is not "
+            "loaded, for safety (torch.load with weights_only=True reads only tensors and plain data)"
+            + (f": {detail}" if detail else ""),
             hint="save {'cfg': dict, 'model': state_dict, 'label_dict': ...} with torch.save") from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise AudioDissectError(f"cannot read {path} as a torch checkpoint: {exc}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, EOFError):
+            reason = "the file ends too early (it is empty or cut short)"
+        raise AudioDissectError(f"cannot read {path} as a torch checkpoint: {reason}") from None
+
+
+def _unpickling_detail(message: str) -> str:
+    """What torch's weights-only refusal refused (``it names the Python object posix.system``), without its
+    advice to load the file some other way and its terminal escapes."""
+    import re
+
+    named = re.search(r"GLOBAL ([\w.]+)", message)
+    if named:
+        return f"it names the Python object {named.group(1)}"
+    operand = re.search(r"Unsupported operand (\d+)", message)
+    return f"unsupported pickle operation {operand.group(1)}" if operand else ""
 
 
 def _tensor_keys(obj: Any) -> bool:
@@ -228,7 +246,12 @@ def read_class_names(source: str | Path | Sequence[str]) -> list[str]:
     if not path.is_file():
         raise AudioDissectError(f"no class-name file at {path}",
                                 hint="one class name per line in logit order, or 'name<TAB>index' lines")
-    lines = [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise AudioDissectError(f"cannot read the class-name file {path}: {exc}",
+                                hint="save it as UTF-8 text, one class name per line") from None
+    lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
     if lines and all("\t" in line for line in lines):
         pairs = []
         for line in lines:
@@ -272,10 +295,19 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, Any], *, where:
 
 def build_beats(checkpoint: Mapping[str, Any], *, where: str = "the checkpoint") -> BEATs:
     """The network of a checkpoint dict (``cfg`` and ``model``), weights loaded, in eval mode."""
+    import re
+
     config = BEATsConfig.from_dict(checkpoint.get("cfg"), where=where)
+    state = checkpoint["model"]
+    held = {m.group(1) for key in state for m in [re.search(r"(?:^|\.)layers\.(\d+)\.", str(key))] if m}
+    if config.encoder_layers > len(held):  # checked before even an empty network of that depth is built
+        raise AudioDissectError(f"{where}: the cfg gives {config.encoder_layers} encoder layers, the weights hold "
+                                f"{len(held)}", hint="the 'cfg' does not belong to these weights")
+    with torch.device("meta"):  # the cfg's sizes are checked against the weights before any memory is taken
+        skeleton = BEATs(config)
+    check_state_dict(skeleton, state, where=where)
     model = BEATs(config)
-    check_state_dict(model, checkpoint["model"], where=where)
-    model.load_state_dict(checkpoint["model"])
+    model.load_state_dict(state)
     check_weights(model, where=where)
     return model.eval()
 
@@ -291,8 +323,12 @@ def read_class_map(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise AudioDissectError(f"no class map CSV at {path}",
                                 hint="e.g. AudioSet's class_labels_indices.csv (index,mid,display_name)")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, OSError, csv.Error) as exc:
+        raise AudioDissectError(f"cannot read the class map {path}: {exc}",
+                                hint="a UTF-8 CSV with a header, e.g. index,mid,display_name") from None
     if len(rows) < 2 or len(rows[0]) < 2:
         raise AudioDissectError(f"{path} needs a header and rows of at least two columns (label, name)")
     header = [h.strip() for h in rows[0]]
