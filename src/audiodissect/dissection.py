@@ -565,7 +565,7 @@ class Dissection:
         """
         from .identify import StabilityStage
 
-        self._update(self.config.stability, resamples=resamples, noise=noise)
+        self._update("stability", resamples=resamples, noise=noise)
         return self._stage(StabilityStage()).value
 
     def summarize(self, llm: str | None = None, *, k: int | None = None, threshold: float | None = None,
@@ -713,7 +713,7 @@ class Dissection:
         """
         from .prune import CausalStage
 
-        self._update(self.config.causal, units_per_layer=units_per_layer, random_units=random_units)
+        self._update("causal", units_per_layer=units_per_layer, random_units=random_units)
         return self._stage(CausalStage()).value
 
     def last_layer(self) -> list[dict[str, Any]]:
