@@ -216,10 +216,11 @@ class StabilityStage(Stage):
         evidence = {m: np.load(run.evidence_path(m))[rows] for m in identify["methods"]}
         target = ctx.target
         waves = read_waveforms(ctx.probe, rows, sample_rate=target.sample_rate)
+        clips = run.clips()  # read once: each call parses clips.jsonl
         noisy, _ = record_waveforms(target, noisy_waveforms(waves, noise=cfg.stability.noise, seed=cfg.stability.seed),
                                     layers, pool=cfg.record.pool, batch_size=cfg.record.batch_size, hook=ctx.hook,
                                     window_seconds=cfg.record.window_seconds,
-                                    names=[run.clips()[i].id for i in rows])
+                                    names=[clips[i].id for i in rows])
         activations = run.probe_activations()
         records = name_stability(names, evidence, {layer: activations[layer] for layer in layers}, noisy, concepts,
                                  exclude={m: list(why) for m, why in (identify.get("no_evidence") or {}).items()},

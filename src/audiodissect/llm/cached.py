@@ -55,6 +55,10 @@ class CachedLLM:
     committed as it arrives (a stalled server never holds answers back from
     disk); other backends get `batch_size` prompts at a time, committed per
     batch. An interrupted run loses at most the answers in flight (one batch).
+    The file is in sqlite's write-ahead-log mode with ``synchronous=NORMAL``:
+    a commit is a write to the log, not a sync to the disk, so committing
+    every answer costs little; a killed process keeps every committed answer,
+    and a power failure may lose the last ones but never corrupts the file.
 
     Safe to share between threads, and between processes on one file (sqlite
     locking); answers are always returned in prompt order.
@@ -105,6 +109,7 @@ class CachedLLM:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")  # kept by the file
                 db.execute(_SCHEMA)
                 db.commit()
         except OSError as exc:
@@ -125,7 +130,9 @@ class CachedLLM:
         return bool(getattr(self.llm, "fans_out", False))
 
     def _connect(self) -> contextlib.closing[sqlite3.Connection]:
-        return contextlib.closing(sqlite3.connect(self.path, timeout=60.0))
+        db = sqlite3.connect(self.path, timeout=60.0)
+        db.execute("PRAGMA synchronous=NORMAL")  # with the WAL: commits are not synced one by one
+        return contextlib.closing(db)
 
     def _lookup(self, db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
