@@ -189,7 +189,7 @@ class _CorrelationOfUpperHalf:
         if key not in self._cache or self._cache[key][0] is not evidence:
             from ..similarity._ranks import unit_columns
 
-            if len(self._cache) >= 4:  # a test's evidence and its shuffled copies; older ones are done with
+            if len(self._cache) >= 8:  # three sources' evidence and shuffled copies; older ones are done with
                 self._cache.clear()
             self._cache[key] = (evidence, unit_columns(torch.from_numpy(np.ascontiguousarray(evidence))))
         return self._cache[key][1]
@@ -215,7 +215,7 @@ def permuted_columns(evidence: np.ndarray, permutations: int, seed: int) -> np.n
 
 
 def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings: NamingSettings,
-                block_units: int | None = None) -> SourceTest:
+                block_units: int | None = None, shuffled: np.ndarray | None = None) -> SourceTest:
     """Test each unit's best concept under one evidence source against the permutation null.
 
     Parameters
@@ -228,6 +228,9 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     settings : NamingSettings
     block_units : int, optional
         Units per block.
+    shuffled : np.ndarray, shape (N, C * permutations), optional
+        :func:`permuted_columns` of `evidence` with the settings' permutations and seed, when the caller
+        tests several layers against the same evidence (made, and its columns normalised, once).
 
     Returns
     -------
@@ -248,7 +251,8 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     score, z, margin, p, null_sd = (np.full(units, np.nan) for _ in range(5))
     scores = np.full((units, c), -np.inf)
     columnwise = settings.similarity in COLUMNWISE
-    shuffled = permuted_columns(evidence, b, settings.seed)
+    if shuffled is None:
+        shuffled = permuted_columns(evidence, b, settings.seed)
     pearson = None  # the concepts' correlations, for Williams' t when the scores are correlations
     if settings.similarity == "cos" and settings.variant == "robust":
         centred = evidence.astype(np.float64) - evidence.mean(axis=0, dtype=np.float64)
@@ -306,14 +310,17 @@ def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.
         Layers in the mapping's order, units ascending.
     """
     concepts = list(concepts)
+    sources = {}  # per method: (evidence, the concepts it may name, its shuffled copies), made once for all layers
+    for method, ev in evidence.items():
+        left_out = set((exclude or {}).get(method, ()))
+        keep = np.array([concept not in left_out for concept in concepts], dtype=bool)
+        if keep.any():
+            ev = np.asarray(ev, dtype=np.float32)
+            sources[method] = (ev, keep, permuted_columns(ev, settings.permutations, settings.seed))
     records: list[UnitName] = []
     for layer, acts in activations.items():
-        tests: dict[str, SourceTest] = {}
-        for method, ev in evidence.items():
-            left_out = set((exclude or {}).get(method, ()))
-            keep = np.array([concept not in left_out for concept in concepts], dtype=bool)
-            if keep.any():
-                tests[method] = test_source(np.asarray(ev), acts, keep=keep, settings=settings)
+        tests = {method: test_source(ev, acts, keep=keep, settings=settings, shuffled=shuffled)
+                 for method, (ev, keep, shuffled) in sources.items()}
         records += _layer_names(layer, acts.shape[1], tests, concepts, settings)
     return records
 
