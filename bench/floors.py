@@ -169,8 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for name in args.stages:
         cpu, wall = clock(getattr(d, stage_method(name)))
-        rows.append({"stage": name, "cpu": cpu, "wall": wall, "reused": d.runner.outcomes[name].reused
-                     if name in d.runner.outcomes else False})
+        outcome = d.runner.outcomes.get(name)
+        reused = "reused" if outcome is not None and outcome.reused else ""
+        if name == "describe" and outcome is not None and outcome.section.get("n_cached"):
+            reused = f"{outcome.section['n_cached']} of {outcome.section['n_clips']} descriptions from the user cache"
+        rows.append({"stage": name, "cpu": cpu, "wall": wall, "reused": reused})
     run, ctx = d.run_dir, d.context
     units = sum(run.stage("record")["layers"].values()) if run.has_stage("record") else 0
     floors: dict[str, tuple[str, Callable[[], object]]] = {
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['stage']:10s} {row['cpu']:8.2f} {row['wall']:8.2f} "
               f"{floor if floor is not None else float('nan'):10.2f} "
               f"{row.get('floor_wall', float('nan')):10.2f} {ratio}  {row.get('floor', '')}"
-              f"{' (reused from the cache)' if row['reused'] else ''}")
+              f"{' (' + row['reused'] + ')' if row['reused'] else ''}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
