@@ -309,20 +309,49 @@ def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.
     list of UnitName
         Layers in the mapping's order, units ascending.
     """
-    concepts = list(concepts)
-    sources = {}  # per method: (evidence, the concepts it may name, its shuffled copies), made once for all layers
+    sources = naming_sources(evidence, concepts, settings=settings, exclude=exclude)
+    records: list[UnitName] = []
+    for layer, acts in activations.items():
+        records += name_layer(layer, acts, sources, concepts, settings=settings)
+    return records
+
+
+def naming_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], *,
+                   settings: NamingSettings = NamingSettings(),
+                   exclude: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple]:
+    """Per evidence source with a concept to name: (evidence (N, C) float32, the concepts it may name (C,) bool,
+    its shuffled copies (N, C * permutations)), made once for every layer (:func:`name_layer`)."""
+    sources = {}
     for method, ev in evidence.items():
         left_out = set((exclude or {}).get(method, ()))
         keep = np.array([concept not in left_out for concept in concepts], dtype=bool)
         if keep.any():
             ev = np.asarray(ev, dtype=np.float32)
             sources[method] = (ev, keep, permuted_columns(ev, settings.permutations, settings.seed))
-    records: list[UnitName] = []
-    for layer, acts in activations.items():
-        tests = {method: test_source(ev, acts, keep=keep, settings=settings, shuffled=shuffled)
-                 for method, (ev, keep, shuffled) in sources.items()}
-        records += _layer_names(layer, acts.shape[1], tests, concepts, settings)
-    return records
+    return sources
+
+
+def name_layer(layer: str, activations, sources: Mapping[str, tuple], concepts: Sequence[str], *,
+               settings: NamingSettings = NamingSettings()) -> list[UnitName]:
+    """The names of one layer's units (see :func:`name_units`), from :func:`naming_sources`.
+
+    Parameters
+    ----------
+    layer : str
+    activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
+    sources : mapping
+        From :func:`naming_sources`.
+    concepts : sequence of str, length C
+    settings : NamingSettings
+
+    Returns
+    -------
+    list of UnitName
+        Units ascending.
+    """
+    tests = {method: test_source(ev, activations, keep=keep, settings=settings, shuffled=shuffled)
+             for method, (ev, keep, shuffled) in sources.items()}
+    return _layer_names(layer, activations.shape[1], tests, list(concepts), settings)
 
 
 def _finite(value: float) -> float | None:
