@@ -20,8 +20,11 @@ each stage is measured on the same inputs:
 * **summarize**: the LLM's answers to the run's distinct prompts, asked
   directly (no cache, nothing else): the floor of the extractive default;
 * **score**: embedding each distinct text the score stage needs once (its
-  explanations and the held-out clips' descriptions, with a new embedder),
-  and one matrix product of the two.
+  explanations and the held-out clips' descriptions, with a new embedder
+  that computes every vector: the user cache's text embedding store is not
+  read), and one matrix product of the two. The stage itself reads the
+  store (``AUDIODISSECT_TEXT_EMBEDDINGS=0`` turns it off: every process
+  then embeds its texts again).
 
 Every other stage is timed without a floor. The ratio is stage / floor, both
 in CPU seconds, measured one after the other in one process; wall seconds
@@ -120,8 +123,11 @@ def stability_floor(ctx, resamples: int, device: str) -> None:
 
 def summarize_floor(run, llm) -> int:
     """The LLM's answers to the run's distinct prompts (read from the run's answer cache); returns their count."""
+    from audiodissect.summarize.extractive import _terms
+
     with sqlite3.connect(run.llm_cache_path) as db:
         prompts = [row[0] for row in db.execute("SELECT prompt FROM answers ORDER BY created")]
+    _terms.cache_clear()  # the backend parses each description once in this call, not never
     llm.complete(prompts)
     return len(prompts)
 
@@ -135,7 +141,7 @@ def score_floor(run, embedder_spec: str, device: str) -> int:
     identify, summaries = run.read_units("identify"), run.read_units("summarize")
     texts = list(dict.fromkeys(e["text"] for e in collect_explanations(identify, summaries)))
     held = [d for d, c in zip(run.descriptions() or [], run.clips()) if c.split == HELDOUT]
-    embedder = SentenceEmbedder(embedder_spec, device=device)
+    embedder = SentenceEmbedder(embedder_spec, device=device, store=None)  # computed, not read from the store
     embedder.dim  # the model loads outside the timing of the texts
     explanation = torch.from_numpy(embedder.encode(texts))
     clips = torch.from_numpy(embedder.encode(list(dict.fromkeys(held))))
@@ -197,8 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             row["floor_cpu"], row["floor_wall"] = clock(fn)
             row["floor"] = what
     layers = len(run.stage("record")["layers"]) if run.has_stage("record") else 0
+    from audiodissect.text_embedder import EmbeddingStore
+
     print(f"model {args.model}, {layers} layers, {units} units, {len(run.clips())} clips, device {device}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, text embedding store "
+          f"{'on' if EmbeddingStore.enabled() else 'off'}")
     print(f"{'stage':10s} {'cpu s':>8s} {'wall s':>8s} {'floor cpu':>10s} {'floor wall':>10s} {'cpu ratio':>9s}  floor")
     for row in rows:
         floor = row.get("floor_cpu")
