@@ -12,6 +12,7 @@ import pytest
 from audiodissect.captioners import ClipAudio, HttpAudioCaptioner, describe_cached, read_descriptions
 from audiodissect.errors import AudioDissectError
 from audiodissect.llm import CachedLLM, HttpLLM
+from audiodissect.llm.answers import Completed
 from audiodissect.summarize.llms import load_llm
 from audiodissect.llm.retry import MAX_RETRY_AFTER_S, retry_after_seconds
 from llm_chat_server import ChatServer, Cut, Trickle, chat_reply
@@ -392,3 +393,38 @@ def test_failed_captions_end_describe_with_exit_2_unless_allowed(tmp_path, monke
         assert "--allow-failures" in err
         assert main(["describe", "--run", str(run.path), *captioner, "--allow-failures"]) == 0
     assert run.stage("describe")["failed"] == 1 and run.has_stage("describe")
+
+
+class StreamingEcho:
+    """A streaming backend: answers every prompt with itself, one at a time."""
+
+    name = "echo"
+
+    def complete_iter(self, prompts, **params):
+        for i, prompt in enumerate(prompts):
+            yield Completed(i, prompt.upper())
+
+    def complete(self, prompts, **params):
+        return [p.upper() for p in prompts]
+
+
+def test_streamed_answers_are_committed_a_batch_at_a_time(tmp_path, monkeypatch):
+    from audiodissect.llm import cached
+
+    commits = []
+    store = cached.CachedLLM._store
+
+    def counting(self, db, rows):
+        if rows:
+            commits.append(len(rows))
+        store(self, db, rows)
+
+    monkeypatch.setattr(cached.CachedLLM, "_store", counting)
+    llm = cached.CachedLLM(StreamingEcho(), tmp_path / "llm.sqlite", batch_size=32)
+    prompts = [f"prompt {i}" for i in range(70)]
+    assert llm.complete(prompts) == [p.upper() for p in prompts]
+    assert commits == [32, 32, 6] and len(llm) == 70
+    monkeypatch.setattr(cached, "COMMIT_SECONDS", 0.0)  # a slow stream: every answer is committed as it arrives
+    commits.clear()
+    llm.complete([f"other {i}" for i in range(3)])
+    assert commits == [1, 1, 1]

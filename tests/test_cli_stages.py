@@ -138,7 +138,7 @@ def test_identify_and_summarize_reuse_their_results(env, run_dir, monkeypatch, t
     d = Dissection.open(run_dir, probe=env["probe"])
     run = d.run_dir
     descriptions = list(d.describe(f"file:{env['root'] / 'descriptions.json'}"))
-    identified = _count(monkeypatch, audiodissect.identify.units, "identify_units")
+    identified = _count(monkeypatch, audiodissect.identify.units, "method_sources")  # once per identify run
     first = d.identify(methods=["db"], similarities=["cos"])
     key = run.stage("identify")["key"]
     assert d.identify().records == first.records

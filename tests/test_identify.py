@@ -134,3 +134,24 @@ def test_excluded_concepts_are_never_chosen_and_robust_is_the_default():
     assert [r["scores"] for r in robust] != [r["scores"] for r in paper]
     with pytest.raises(AudioDissectError, match="unknown similarity variant 'pape'"):
         identify_units({"tab": evidence}, {"fc": acts}, concepts, similarities=["cos3"], variant="pape")
+
+
+@pytest.mark.parametrize("variant", ["robust", "paper"])
+def test_scoring_methods_together_gives_each_method_its_own_records(variant):
+    """One pass over a layer for every method gives the records each method alone gives, exclusions included."""
+    rng = np.random.default_rng(3)
+    n, c = 120, 9
+    concepts = [f"c{i}" for i in range(c)]
+    evidence = {"tab": rng.random((n, c)).astype(np.float32),
+                "db": (rng.random((n, c)) ** 3).astype(np.float32),
+                "labels": (rng.random((n, c)) < 0.2).astype(np.float32)}
+    acts = {"conv": np.maximum(rng.standard_normal((n, 11)), 0).astype(np.float32),
+            "out": rng.standard_normal((n, 5)).astype(np.float32)}
+    exclude = {"tab": ["c1"], "labels": ["c4", "c5"]}
+    kw = dict(similarities=["cos", "cos3", "rank_reorder", "wpmi"], db_scope="topk", output_layer="out",
+              variant=variant)
+    together = identify_units(evidence, acts, concepts, exclude=exclude, **kw)
+    alone = [r for method, ev in evidence.items()
+             for r in identify_units({method: ev}, acts, concepts, exclude=exclude, **kw)]
+    assert together == alone
+    assert {r["similarity"] for r in together if r["method"] == "db" and r["layer"] == "conv"} == {"top5"}

@@ -57,9 +57,9 @@ def test_descriptor_words_are_qualities_never_sources():
     from audiodissect.summarize.extractive import _terms
 
     sources, qualities, phrases = _terms(LOOSE)
-    assert sources == ["sitar", "zither", "pizzicato"]
-    assert qualities == ["loud", "low-pitched", "bright", "tonal", "sustained"]
-    assert phrases == ["steady onsets", "loose rhythm", "soft attack"]
+    assert sources == ("sitar", "zither", "pizzicato")
+    assert qualities == ("loud", "low-pitched", "bright", "tonal", "sustained")
+    assert phrases == ("steady onsets", "loose rhythm", "soft attack")
     assert summarise([LOOSE] * 2) == ("All of the clips feature sitar, zither and pizzicato. Loud, low-pitched and "
                                       "bright, with steady onsets and a loose rhythm.")
     # every word the descriptors can say, in every slot of their sentence, reads as a quality
@@ -67,10 +67,10 @@ def test_descriptor_words_are_qualities_never_sources():
         for word in said:
             if aspect in PHRASE_NOUNS:
                 text = f"Sounds of banjo. A loud sound with {word} {PHRASE_NOUNS[aspect]}."
-                assert _terms(text) == (["banjo"], ["loud"], [f"{word} {PHRASE_NOUNS[aspect]}"]), text
+                assert _terms(text) == (("banjo",), ("loud",), (f"{word} {PHRASE_NOUNS[aspect]}",)), text
             else:
                 text = f"Sounds of banjo. A {word} sound with steady onsets."
-                assert _terms(text) == (["banjo"], [word], ["steady onsets"]), text
+                assert _terms(text) == (("banjo",), (word,), ("steady onsets",)), text
     assert {p.split()[0] for p in descriptor_phrases()} <= vocabulary()
 
 
@@ -246,3 +246,17 @@ def test_etc_is_no_source():
     from audiodissect.summarize.extractive import description_terms
 
     assert description_terms("Sounds of bee, wasp, etc. A loud sound.") == {"bee", "wasp", "loud"}
+
+
+def test_each_description_is_parsed_once_for_every_prompt_that_lists_it():
+    from audiodissect.summarize.extractive import _terms
+    from audiodissect.summarize.prompts import contrastive_summary_prompt, summary_prompt
+
+    descriptions = [f"Sounds of banjo {i}. A loud sound with steady onsets." for i in range(6)]
+    _terms.cache_clear()
+    llm = ExtractiveLLM()
+    first = llm.complete([summary_prompt(descriptions[:4]), summary_prompt(descriptions[2:]),
+                          contrastive_summary_prompt(descriptions[:3], descriptions[3:])])
+    assert _terms.cache_info().misses == len(descriptions)
+    _terms.cache_clear()
+    assert llm.complete([summary_prompt(descriptions[:4])]) == first[:1]  # the same answer, parsed afresh

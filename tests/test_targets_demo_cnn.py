@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -119,3 +121,59 @@ def test_random_crop_takes_contiguous_windows():
     assert torch.equal(steps, torch.ones(3, 3))  # consecutive frames
     assert all(out[i, 0, 0] >= 10 * i and out[i, -1, 0] < 10 * (i + 1) for i in range(3))  # own clip
     assert torch.equal(demo_train.random_crop(x, 12, torch.Generator()), x)
+
+
+@pytest.fixture(scope="module")
+def soundbank():
+    from audiodissect.probes import load_probe
+
+    return load_probe("soundbank")
+
+
+def test_default_soundbank_loads_the_shipped_weights_without_training(soundbank, monkeypatch, tmp_path):
+    from audiodissect.targets import demo_cnn
+
+    monkeypatch.setattr(demo_cnn, "cache_dir", lambda: tmp_path)  # an empty cache of trained models
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the shipped model should have been loaded")
+
+    monkeypatch.setattr(demo_train, "train_demo_cnn", no_training)
+    folder = model_dir(soundbank.content_key(), TrainSettings())
+    assert demo_cnn.find_model(folder) == demo_cnn.SHIPPED / folder.name
+    model, names, metrics = cached_demo_cnn(soundbank)
+    assert names == list(soundbank.labels) and metrics["heldout_accuracy"] == 1.0
+    from safetensors.torch import load_file
+
+    shipped = load_file(demo_cnn.SHIPPED / folder.name / demo_cnn.SHIPPED_WEIGHTS)
+    assert all(torch.equal(value, shipped[name]) for name, value in model.state_dict().items())
+    held = soundbank.indices("heldout")[::20]
+    target = demo_cnn.make_target(model, names)
+    logits = target.logits([soundbank.audio(int(i), sample_rate=SR) for i in held])
+    assert [names[k] for k in np.asarray(logits).argmax(axis=1)] == [soundbank[int(i)].label for i in held]
+
+
+def test_a_model_trained_here_comes_before_the_shipped_one(soundbank, monkeypatch, tmp_path):
+    from audiodissect.targets import demo_cnn
+
+    monkeypatch.setattr(demo_cnn, "cache_dir", lambda: tmp_path)
+    folder = model_dir(soundbank.content_key(), TrainSettings())
+    own = DemoCNN(n_classes=len(soundbank.labels))
+    save_model(folder, own, soundbank.labels, {"heldout_accuracy": 0.5})
+    model, _, metrics = cached_demo_cnn(soundbank)
+    assert demo_cnn.find_model(folder) == folder and metrics["heldout_accuracy"] == 0.5
+    assert torch.equal(model.features.conv1.weight, own.features.conv1.weight)
+
+
+@pytest.mark.slow
+def test_retraining_reaches_the_shipped_models_heldout_accuracy(soundbank):
+    from audiodissect.cache import read_json
+    from audiodissect.targets import demo_cnn
+
+    shipped = demo_cnn.SHIPPED / model_dir(soundbank.content_key(), TrainSettings()).name
+    expected = read_json(shipped / "metrics.json")
+    options = {**dataclasses.asdict(TrainSettings())}
+    options["augment_data"] = options.pop("augment")
+    _, metrics = train_demo_cnn(soundbank, **options)
+    assert metrics["n_heldout"] == expected["n_heldout"] == 402
+    assert metrics["heldout_accuracy"] == expected["heldout_accuracy"]

@@ -149,3 +149,79 @@ def test_embedders_run_on_the_gpu_when_torch_sees_one(monkeypatch):
     # an embedder sent to another machine decides there, unless a device was asked for
     assert pickle.loads(pickle.dumps(SentenceEmbedder("minilm")))._device is None
     assert pickle.loads(pickle.dumps(ClipTextEmbedder("x", device="cpu")))._device == "cpu"
+
+
+class CountingModel:
+    """Stands in for a sentence-transformers model: a fixed vector per text, and every text it was asked for."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def encode(self, texts, **kwargs):
+        self.asked += list(texts)
+        vectors = np.array([[len(t), sum(map(ord, t)) % 97, 1.0] for t in texts], dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def counting_embedder(store, name="minilm"):
+    embedder = SentenceEmbedder(name, store=store)
+    embedder.__dict__["_model"] = model = CountingModel()  # the cached property, without loading weights
+    return embedder, model
+
+
+def test_each_text_is_embedded_once_per_machine(tmp_path):
+    from audiodissect.text_embedder import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path / "texts.sqlite")
+    first, model = counting_embedder(store)
+    vectors = first.encode(["a dog", "rain", "a dog"])
+    assert model.asked == ["a dog", "rain"] and first.embedded == 2
+    assert first.encode(["rain"]).tolist() == vectors[1:2].tolist() and model.asked == ["a dog", "rain"]
+    second, other = counting_embedder(store)  # another stage, process or run: the store answers
+    again = second.encode(["rain", "a bell", "a dog"])
+    assert other.asked == ["a bell"] and second.embedded == 1
+    np.testing.assert_array_equal(again[[0, 2]], vectors[[1, 0]])
+    third, model3 = counting_embedder(store, name=str(tmp_path))  # another model: nothing is shared
+    third.encode(["rain"])
+    assert model3.asked == ["rain"]
+
+
+def test_the_store_can_be_turned_off_or_missing(tmp_path, monkeypatch):
+    from audiodissect.text_embedder import STORE_ENV, EmbeddingStore
+
+    store = EmbeddingStore(tmp_path / "texts.sqlite")
+    monkeypatch.setenv(STORE_ENV, "0")
+    first, _ = counting_embedder(store)
+    first.encode(["rain"])
+    assert not (tmp_path / "texts.sqlite").exists()
+    monkeypatch.delenv(STORE_ENV)
+    (tmp_path / "file").write_text("")
+    unusable, model = counting_embedder(EmbeddingStore(tmp_path / "file" / "texts.sqlite"))  # a folder that is a file
+    assert unusable.encode(["rain", "rain"]).shape == (2, 3) and model.asked == ["rain"]
+    memo_only, model = counting_embedder(None)
+    memo_only.encode(["rain"])
+    assert model.asked == ["rain"]
+
+
+def test_the_store_key_names_the_weights_and_leaves_the_pickle(tmp_path):
+    import pickle
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"1")
+    embedder = SentenceEmbedder(str(folder))
+    key = embedder.store_key
+    assert "store_key" not in pickle.loads(pickle.dumps(embedder)).__dict__
+    (folder / "weights.bin").write_bytes(b"22")
+    assert SentenceEmbedder(str(folder)).store_key != key
+    assert SentenceEmbedder("minilm").store_key.startswith("minilm|")
+
+
+def test_no_text_needs_no_model_when_a_vector_is_known(tmp_path):
+    from audiodissect.text_embedder import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path / "texts.sqlite")
+    first, _ = counting_embedder(store)
+    first.encode(["rain"])
+    fresh = SentenceEmbedder("minilm", store=store)  # its model would load on use
+    assert fresh.encode([]).shape == (0, 3) and "_model" not in fresh.__dict__

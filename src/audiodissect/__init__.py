@@ -21,17 +21,52 @@ The front door is :class:`Dissection`::
 
 __version__ = "0.1.0"
 
-from .config import RunConfig, load_config
-from .dissection import Dissection, clips
-from .errors import AudioDissectError
-from .export import Export, read_export
-from .probes import load_probe
-from .probes.base import ClipInfo, ProbeSet
-from .records import ConceptRanking, ExplanationScore, PruneRow, UnitName, UnitSummary
-from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClip, TopClips,
-                      UnitActivations, UnitRecords)
-from .stage import StageOutcome
-from .targets import Target, from_module, load_target
+import importlib
+from typing import TYPE_CHECKING
+
+#: Where each public name lives: imported on first use (PEP 562), so that ``import audiodissect`` and
+#: ``audiodissect --help`` do not pay for torch, scipy and the rest until a name that needs them is used.
+_EXPORTS = {
+    "RunConfig": "config", "load_config": "config",
+    "Dissection": "dissection", "clips": "dissection",
+    "AudioDissectError": "errors",
+    "Export": "export", "read_export": "export",
+    "load_probe": "probes",
+    "ClipInfo": "probes.base", "ProbeSet": "probes.base",
+    "ConceptRanking": "records", "ExplanationScore": "records", "PruneRow": "records", "UnitName": "records",
+    "UnitSummary": "records",
+    "Activations": "results", "Analyses": "results", "Descriptions": "results", "Identification": "results",
+    "PruneResult": "results", "TopClip": "results", "TopClips": "results", "UnitActivations": "results",
+    "UnitRecords": "results",
+    "StageOutcome": "stage",
+    "Target": "targets", "from_module": "targets", "load_target": "targets",
+}
+
+if TYPE_CHECKING:
+    from .config import RunConfig, load_config
+    from .dissection import Dissection, clips
+    from .errors import AudioDissectError
+    from .export import Export, read_export
+    from .probes import load_probe
+    from .probes.base import ClipInfo, ProbeSet
+    from .records import ConceptRanking, ExplanationScore, PruneRow, UnitName, UnitSummary
+    from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClip, TopClips,
+                          UnitActivations, UnitRecords)
+    from .stage import StageOutcome
+    from .targets import Target, from_module, load_target
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # looked up once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "Activations", "Analyses", "AudioDissectError", "ClipInfo", "ConceptRanking", "Descriptions", "Dissection",

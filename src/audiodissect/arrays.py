@@ -214,6 +214,29 @@ def block_size(n_rows: int, *, per_row: int = 1, block_units: int | None = None)
     return max(1, BLOCK_ELEMENTS // max(1, n_rows * per_row))
 
 
+def in_memory(array, *, limit: int = 4 * BLOCK_ELEMENTS):
+    """`array` read into memory once when it holds at most `limit` elements (256 MiB of float32), else as it is.
+
+    A stage that reads a layer several times (several similarity functions,
+    several evidence sources) reads it once this way; a layer too large for
+    that stays a memory map or :class:`RowSubset`, read a block at a time by each.
+
+    Parameters
+    ----------
+    array : np.ndarray, np.memmap or RowSubset, shape (N, U)
+
+    Returns
+    -------
+    np.ndarray (C-contiguous, in memory) or `array` itself
+    """
+    if isinstance(array, np.ndarray) and _mapping(array) is None:
+        return array
+    n, u = array.shape
+    if n * u > limit:
+        return array
+    return read_columns(array, 0, int(u))
+
+
 def column_blocks(array, *, block_units: int | None = None,
                   rows: np.ndarray | None = None) -> Iterator[tuple[slice, np.ndarray]]:
     """Consecutive column blocks of an (N, U) array, each read into memory.

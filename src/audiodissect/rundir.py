@@ -189,6 +189,8 @@ SCHEMA: tuple[tuple[str, str], ...] = (
     (f"{REPORT_FIGURES}/*.png", "a copy of an analysis or evaluation plot"),
     (LLM_CACHE, "every LLM answer of the run"),
     (f"{LLM_CACHE}-journal", "sqlite's journal while an answer is written"),
+    (f"{LLM_CACHE}-wal", "sqlite's write-ahead log of the answers (folded into the file when the cache closes)"),
+    (f"{LLM_CACHE}-shm", "sqlite's index of the write-ahead log while the cache is open"),
 )
 
 

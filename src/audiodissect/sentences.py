@@ -17,7 +17,9 @@ Two filters drop sentences that carry no description of the sound:
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 
 #: Phrases that mark a sentence as talk about the task rather than about the
 #: sound (matched case-insensitively, as whole words, anywhere in the sentence).
@@ -97,8 +99,17 @@ def is_short(sentence: str, *, max_words: int = MAX_SHORT_WORDS) -> bool:
     return len(words(sentence)) <= max_words
 
 
-def boilerplate_phrase(sentence: str, phrases: tuple[str, ...] = BOILERPLATE_PHRASES) -> str | None:
-    """The first phrase of `phrases` found in `sentence` (whole words, any case), or None."""
+def boilerplate_phrase(sentence: str, phrases: Sequence[str] = BOILERPLATE_PHRASES) -> str | None:
+    """The first phrase of `phrases` found in `sentence` (whole words, any case), or None.
+
+    Looked up once per distinct (sentence, phrases) in a process: the same sentences recur in the
+    summaries of many units.
+    """
+    return _boilerplate_phrase(str(sentence), tuple(phrases))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _boilerplate_phrase(sentence: str, phrases: tuple[str, ...]) -> str | None:
     lowered = " ".join(sentence.lower().replace("\u2019", "'").split())
     for phrase in phrases:
         if re.search(r"(?<![\w'])" + re.escape(phrase.lower()) + r"(?![\w'])", lowered):

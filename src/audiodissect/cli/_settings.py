@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Sequence
@@ -31,6 +32,64 @@ def setting_field(path: Sequence[str]) -> tuple[dataclasses.Field, Any, Any]:
         node = getattr(node, part)
     field = {f.name: f for f in dataclasses.fields(node)}[path[-1]]
     return field, typing.get_type_hints(type(node))[path[-1]], getattr(node, path[-1])
+
+
+class _Deferred:
+    """A flag's help text, computed on first use (when that command's help is printed).
+
+    Some settings list their registry's forms or default to them (the
+    similarity functions, the evidence backends), and reading a registry
+    imports its implementations (torch, scipy): deferred, building the parser
+    imports none of it.
+    """
+
+    def __init__(self, make: Any):
+        self._make = make
+
+    @functools.cached_property
+    def value(self) -> Any:
+        return self._make()
+
+    # what argparse does with a help text: test it, strip it, format it with %
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __mod__(self, params: Any) -> str:
+        return self.value % params
+
+    def __contains__(self, item: Any) -> bool:
+        return item in self.value
+
+    def strip(self) -> str:
+        return self.value.strip()
+
+
+def _help_text(path: Sequence[str], *, scalar: Any, optional: bool, of_run: bool) -> str:
+    """The flag's help: the setting's help, its choices, 'none' where None is allowed, and its default."""
+    field, _, default = setting_field(path)
+    choices = field.metadata.get("choices")
+    choices = choices() if callable(choices) else choices
+    shown = " ".join(map(str, default)) if isinstance(default, list) else default
+    text = field.metadata.get("help", "")
+    text = text() if callable(text) else text  # some settings list their registry's forms
+    if choices:
+        text += f"; one of {', '.join(map(str, choices))}"
+    if optional and scalar is not str:
+        text += "; 'none' for none"
+    text += f" (default: {'the run' + chr(39) + 's setting, else ' if of_run else ''}" \
+            f"{'none' if shown in (None, '') else shown})"
+    return text.replace("%", "%%")
+
+
+def setting_type(path: Sequence[str]) -> Any:
+    """The annotation of the setting at `path` in :class:`RunConfig`, read from the classes (no default is made)."""
+    node: Any = RunConfig
+    for part in path:
+        node = typing.get_type_hints(node)[part]
+    return node
 
 
 def _dest(path: Sequence[str]) -> str:
@@ -75,21 +134,11 @@ def add_setting_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag], *,
         the run's saved setting (the help says so), not the default.
     """
     for flag, path in flags:
-        field, tp, default = setting_field(path)
+        tp = setting_type(path)
         scalar, optional = _scalar(tp)
-        choices = field.metadata.get("choices")
-        choices = choices() if callable(choices) else choices
-        shown = " ".join(map(str, default)) if isinstance(default, list) else default
-        text = field.metadata.get("help", "")
-        text = text() if callable(text) else text  # some settings list their registry's forms
-        if choices:
-            text += f"; one of {', '.join(map(str, choices))}"
-        if optional and scalar is not str:
-            text += "; 'none' for none"
-        text += f" (default: {'the run' + chr(39) + 's setting, else ' if of_run else ''}" \
-                f"{'none' if shown in (None, '') else shown})"
+        text = _Deferred(functools.partial(_help_text, path, scalar=scalar, optional=optional, of_run=of_run))
         # left out, the flag sets nothing (SUPPRESS), so a given 'none' is told apart from no flag
-        options: dict[str, Any] = {"dest": _dest(path), "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
+        options: dict[str, Any] = {"dest": _dest(path), "default": argparse.SUPPRESS, "help": text}
         if scalar is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:

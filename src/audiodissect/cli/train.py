@@ -10,7 +10,8 @@ def register(sub) -> None:
                        description="Train the demo CNN, seeded, on the probe split of a probing set (default: "
                                    "the built-in soundbank), score it on the held-out split, and keep the "
                                    "checkpoint in the cache, where `audiodissect run` finds it. A model "
-                                   "already cached with the same settings is loaded instead, unless --force.")
+                                   "already cached with the same settings, or shipped with the package (the "
+                                   "default settings on the default soundbank), is loaded instead, unless --force.")
     add_probe_options(p, options=True)
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs (default: 30)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
@@ -23,7 +24,7 @@ def main(args) -> int:
     import dataclasses
 
     from ..errors import AudioDissectError
-    from ..targets.demo_cnn import TrainSettings, model_dir
+    from ..targets.demo_cnn import SHIPPED_WEIGHTS, TrainSettings, find_model, model_dir
     from ..targets.demo_train import cached_demo_cnn
     from ._options import open_probe, parse_key_values
 
@@ -33,10 +34,16 @@ def main(args) -> int:
     settings = dataclasses.replace(TrainSettings(), **changes)
     probe = open_probe(args.probe, root=args.probe_root, options=parse_key_values(args.probe_option))
     folder = model_dir(probe.content_key(), settings)
-    cached = (folder / "metrics.json").exists() and not args.force
+    found = None if args.force else find_model(folder)
     _, _, metrics = cached_demo_cnn(probe, settings=settings, force=args.force)
+    if found is None:
+        how = f"trained in {metrics['train_seconds']} s"
+    elif found == folder:
+        how = "loaded from the cache (--force trains again)"
+    else:
+        how = "shipped with the package (--force trains it again on this machine, into the cache)"
+        folder = found
     held = metrics.get("heldout_accuracy")
-    how = "loaded from the cache (--force trains again)" if cached else f"trained in {metrics['train_seconds']} s"
     print(f"demo-cnn on {probe.describe()}: {how}")
     print(f"  seed {settings.seed}, {metrics['epochs']} epochs, {metrics['n_train']} training clips, "
           f"train accuracy {metrics['train_accuracy']:.3f}")
@@ -44,6 +51,6 @@ def main(args) -> int:
         print("  held-out accuracy: n/a (the probing set has no held-out clips)")
     else:
         print(f"  held-out accuracy {held:.3f} on {metrics['n_heldout']} clips")
-    print(f"checkpoint: {folder / 'model.pt'}")
+    print(f"checkpoint: {next(folder / n for n in ('model.pt', SHIPPED_WEIGHTS) if (folder / n).exists())}")
     print(f"accuracy:   {folder / 'metrics.json'}")
     return 0

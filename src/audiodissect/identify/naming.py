@@ -189,7 +189,7 @@ class _CorrelationOfUpperHalf:
         if key not in self._cache or self._cache[key][0] is not evidence:
             from ..similarity._ranks import unit_columns
 
-            if len(self._cache) >= 4:  # a test's evidence and its shuffled copies; older ones are done with
+            if len(self._cache) >= 8:  # three sources' evidence and shuffled copies; older ones are done with
                 self._cache.clear()
             self._cache[key] = (evidence, unit_columns(torch.from_numpy(np.ascontiguousarray(evidence))))
         return self._cache[key][1]
@@ -215,7 +215,7 @@ def permuted_columns(evidence: np.ndarray, permutations: int, seed: int) -> np.n
 
 
 def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings: NamingSettings,
-                block_units: int | None = None) -> SourceTest:
+                block_units: int | None = None, shuffled: np.ndarray | None = None) -> SourceTest:
     """Test each unit's best concept under one evidence source against the permutation null.
 
     Parameters
@@ -228,6 +228,9 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     settings : NamingSettings
     block_units : int, optional
         Units per block.
+    shuffled : np.ndarray, shape (N, C * permutations), optional
+        :func:`permuted_columns` of `evidence` with the settings' permutations and seed, when the caller
+        tests several layers against the same evidence (made, and its columns normalised, once).
 
     Returns
     -------
@@ -248,7 +251,8 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     score, z, margin, p, null_sd = (np.full(units, np.nan) for _ in range(5))
     scores = np.full((units, c), -np.inf)
     columnwise = settings.similarity in COLUMNWISE
-    shuffled = permuted_columns(evidence, b, settings.seed)
+    if shuffled is None:
+        shuffled = permuted_columns(evidence, b, settings.seed)
     pearson = None  # the concepts' correlations, for Williams' t when the scores are correlations
     if settings.similarity == "cos" and settings.variant == "robust":
         centred = evidence.astype(np.float64) - evidence.mean(axis=0, dtype=np.float64)
@@ -305,17 +309,49 @@ def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.
     list of UnitName
         Layers in the mapping's order, units ascending.
     """
-    concepts = list(concepts)
+    sources = naming_sources(evidence, concepts, settings=settings, exclude=exclude)
     records: list[UnitName] = []
     for layer, acts in activations.items():
-        tests: dict[str, SourceTest] = {}
-        for method, ev in evidence.items():
-            left_out = set((exclude or {}).get(method, ()))
-            keep = np.array([concept not in left_out for concept in concepts], dtype=bool)
-            if keep.any():
-                tests[method] = test_source(np.asarray(ev), acts, keep=keep, settings=settings)
-        records += _layer_names(layer, acts.shape[1], tests, concepts, settings)
+        records += name_layer(layer, acts, sources, concepts, settings=settings)
     return records
+
+
+def naming_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], *,
+                   settings: NamingSettings = NamingSettings(),
+                   exclude: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple]:
+    """Per evidence source with a concept to name: (evidence (N, C) float32, the concepts it may name (C,) bool,
+    its shuffled copies (N, C * permutations)), made once for every layer (:func:`name_layer`)."""
+    sources = {}
+    for method, ev in evidence.items():
+        left_out = set((exclude or {}).get(method, ()))
+        keep = np.array([concept not in left_out for concept in concepts], dtype=bool)
+        if keep.any():
+            ev = np.asarray(ev, dtype=np.float32)
+            sources[method] = (ev, keep, permuted_columns(ev, settings.permutations, settings.seed))
+    return sources
+
+
+def name_layer(layer: str, activations, sources: Mapping[str, tuple], concepts: Sequence[str], *,
+               settings: NamingSettings = NamingSettings()) -> list[UnitName]:
+    """The names of one layer's units (see :func:`name_units`), from :func:`naming_sources`.
+
+    Parameters
+    ----------
+    layer : str
+    activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
+    sources : mapping
+        From :func:`naming_sources`.
+    concepts : sequence of str, length C
+    settings : NamingSettings
+
+    Returns
+    -------
+    list of UnitName
+        Units ascending.
+    """
+    tests = {method: test_source(ev, activations, keep=keep, settings=settings, shuffled=shuffled)
+             for method, (ev, keep, shuffled) in sources.items()}
+    return _layer_names(layer, activations.shape[1], tests, list(concepts), settings)
 
 
 def _finite(value: float) -> float | None:

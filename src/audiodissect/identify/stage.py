@@ -119,10 +119,11 @@ class IdentifyStage(Stage):
         return evidence, missing
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[ConceptRanking]]:
+        from ..arrays import in_memory
         from ..evidence import is_circular
         from .collapse import layer_collapses
-        from .naming import name_units, unexplained_share
-        from .units import identify_units
+        from .naming import name_layer, naming_sources, unexplained_share
+        from .units import identify_layer, method_sources
 
         cfg = ctx.config.identify
         run, probe = ctx.run, ctx.probe
@@ -145,11 +146,18 @@ class IdentifyStage(Stage):
         probe_evidence = {m: e[rows] for m, e in evidence.items()}
         activations = run.probe_activations()
         exclude = {m: list(why) for m, why in missing.items()}
-        records = identify_units(probe_evidence, activations, concepts, similarities=cfg.similarities, top=cfg.top,
-                                 db_scope=cfg.db_scope, db_topk=cfg.db_topk, output_layer=run.output_layer(),
-                                 variant=cfg.similarity_variant, exclude=exclude)
+        sources = method_sources(probe_evidence, concepts, exclude=exclude)
+        naming = naming_sources(probe_evidence, concepts, settings=naming_settings(cfg), exclude=exclude)
+        by_layer, names = [], []
+        output_layer = run.output_layer()
+        for layer, acts in activations.items():  # each layer read once, for every method, similarity and name
+            acts = in_memory(acts)
+            by_layer.append(identify_layer(layer, acts, sources, similarities=cfg.similarities, top=cfg.top,
+                                           db_scope=cfg.db_scope, db_topk=cfg.db_topk, output_layer=output_layer,
+                                           variant=cfg.similarity_variant))
+            names += name_layer(layer, acts, naming, concepts, settings=naming_settings(cfg))
+        records = [r for method in sources for layer_records in by_layer for r in layer_records[method]]
         run.write_units("identify", records)
-        names = name_units(probe_evidence, activations, concepts, settings=naming_settings(cfg), exclude=exclude)
         run.write_units("names", names)
         circular = "tab" in evidence and is_circular(run.stage("record")["model"], cfg.tab_backend)
         return {"concepts": len(concepts), "methods": list(evidence), "circular": circular, "skipped": left_out,
@@ -216,10 +224,11 @@ class StabilityStage(Stage):
         evidence = {m: np.load(run.evidence_path(m))[rows] for m in identify["methods"]}
         target = ctx.target
         waves = read_waveforms(ctx.probe, rows, sample_rate=target.sample_rate)
+        clips = run.clips()  # read once: each call parses clips.jsonl
         noisy, _ = record_waveforms(target, noisy_waveforms(waves, noise=cfg.stability.noise, seed=cfg.stability.seed),
                                     layers, pool=cfg.record.pool, batch_size=cfg.record.batch_size, hook=ctx.hook,
                                     window_seconds=cfg.record.window_seconds,
-                                    names=[run.clips()[i].id for i in rows])
+                                    names=[clips[i].id for i in rows])
         activations = run.probe_activations()
         records = name_stability(names, evidence, {layer: activations[layer] for layer in layers}, noisy, concepts,
                                  exclude={m: list(why) for m, why in (identify.get("no_evidence") or {}).items()},

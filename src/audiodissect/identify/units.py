@@ -104,6 +104,13 @@ def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str
     ]
 
 
+#: Similarity functions whose score of a concept depends on that concept's evidence column alone and is
+#: computed without a matrix product, so that scoring every method's evidence in one call, side by side,
+#: gives the very numbers one call per method gives (a matrix product's rounding depends on its width, so
+#: cos and cos3 are called once per method).
+SCORED_JOINTLY = ("rank_reorder",)
+
+
 def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
                    concepts: Sequence[str], *, similarities: Sequence[str], top: int = 5,
                    db_scope: str = "all", db_topk: int = 5, output_layer: str | None = None,
@@ -116,7 +123,8 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
     evidence : mapping of method name ("tab", "db") to np.ndarray (N, C)
         Rows are probe clips, in the same order as the activation rows.
     activations : mapping of layer name to np.ndarray, np.memmap or RowSubset (N, U)
-        float32 memory maps and row subsets are read a block of units at a time.
+        Each layer is read once (:func:`~audiodissect.arrays.in_memory`: whole when it fits
+        in memory, else a block of units at a time by every function).
     concepts : sequence of str, length C
     similarities : sequence of str
     db_scope : {"all", "topk"}
@@ -129,38 +137,102 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
     exclude : mapping of method name to collection of str, optional
         Concepts a method may not choose, e.g. those its evidence says nothing
         about (:func:`audiodissect.evidence.no_evidence`): their columns are
-        left out before scoring, so no record of that method names them.
+        left out, so no record of that method names them.
 
     Returns
     -------
     list of ConceptRanking
-        One record per (unit, method, similarity).
+        One record per (unit, method, similarity): methods in the mapping's order,
+        then layers, then similarities, then units.
 
     Raises
     ------
     AudioDissectError
         When `exclude` leaves a method no concept.
     """
-    records: list[ConceptRanking] = []
+    from ..arrays import in_memory
+
+    sources = method_sources(evidence, concepts, exclude=exclude)
+    by_layer = [identify_layer(layer, in_memory(acts), sources, similarities=similarities, top=top,
+                               db_scope=db_scope, db_topk=db_topk, output_layer=output_layer, seed=seed,
+                               variant=variant)
+                for layer, acts in activations.items()]
+    return [r for method in sources for records in by_layer for r in records[method]]
+
+
+def method_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], *,
+                   exclude: Mapping[str, Collection[str]] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray,
+                                                                                            list[str]]]:
+    """Per method: (its evidence (N, C), the concepts it may choose as a bool mask (C,), their names).
+
+    Raises
+    ------
+    AudioDissectError
+        When `exclude` leaves a method no concept.
+    """
+    out = {}
     for method, ev in evidence.items():
         left_out = set((exclude or {}).get(method, ()))
         keep = np.array([c not in left_out for c in concepts], dtype=bool)
         if not keep.any():
             raise AudioDissectError(f"method {method!r} has no concept left to choose",
                                     hint="every concept was excluded (no evidence for any?)")
-        if not keep.all():
-            ev = np.asarray(ev)[:, keep]
-        kept = [c for c, k in zip(concepts, keep) if k]
-        for layer, acts in activations.items():
-            if not (isinstance(acts, (np.ndarray, RowSubset)) and acts.dtype == np.float32):
-                acts = np.asarray(acts, dtype=np.float32)  # memory maps and row subsets stay lazy
-            scope = db_scope if (method == "db" and layer != output_layer) else "all"
-            if scope == "topk":
-                scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk, variant=variant)
-                records += concept_records(scores, kept, layer=layer, method=method,
-                                           similarity=f"top{db_topk}", top=top)
-                continue
-            for name in similarities:
-                scores = score_units(ev, acts, similarity=name, seed=seed, variant=variant)
-                records += concept_records(scores, kept, layer=layer, method=method, similarity=name, top=top)
+        out[method] = (np.asarray(ev), keep, [c for c, k in zip(concepts, keep) if k])
+    return out
+
+
+def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, np.ndarray, list[str]]], *,
+                   similarities: Sequence[str], top: int = 5, db_scope: str = "all", db_topk: int = 5,
+                   output_layer: str | None = None, seed: int = 0,
+                   variant: str = DEFAULT_VARIANT) -> dict[str, list[ConceptRanking]]:
+    """Every method's and similarity's records of one layer's units, from one pass over the layer.
+
+    A similarity in :data:`SCORED_JOINTLY` scores every method's
+    evidence (of one dtype) side by side in one call, so the activations'
+    side (the units' top clips, their random-order error) is computed once
+    for all methods; the others are called once per method.
+
+    Parameters
+    ----------
+    layer : str
+    acts : np.ndarray, np.memmap or RowSubset, shape (N, U)
+    sources : mapping of method to (evidence (N, C), kept concepts mask (C,), kept concept names)
+        From :func:`method_sources`.
+    similarities, top, db_scope, db_topk, output_layer, seed, variant
+        As :func:`identify_units`.
+
+    Returns
+    -------
+    dict of method to list of ConceptRanking
+        Per method: similarities in order, units ascending.
+    """
+    if not (isinstance(acts, (np.ndarray, RowSubset)) and acts.dtype == np.float32):
+        acts = np.asarray(acts, dtype=np.float32)  # memory maps and row subsets stay lazy
+    scopes = {m: db_scope if (m == "db" and layer != output_layer) else "all" for m in sources}
+    together = [m for m in sources if scopes[m] == "all"]
+    records: dict[str, list[ConceptRanking]] = {m: [] for m in sources}
+    for method in sources:
+        if scopes[method] == "topk":
+            ev, keep, kept = sources[method]
+            scores = score_units(ev[:, keep] if not keep.all() else ev, acts, similarity="topk", scope="topk",
+                                 topk=db_topk, variant=variant)
+            records[method] += concept_records(scores, kept, layer=layer, method=method,
+                                               similarity=f"top{db_topk}", top=top)
+    for name in similarities:
+        if name in SCORED_JOINTLY and len(together) > 1 and len({sources[m][0].dtype for m in together}) == 1:
+            joint = score_units(np.concatenate([sources[m][0] for m in together], axis=1), acts, similarity=name,
+                                seed=seed, variant=variant)
+            start = 0
+            for method in together:
+                ev, keep, kept = sources[method]
+                scores = joint[:, start:start + ev.shape[1]][:, torch.from_numpy(keep)]
+                start += ev.shape[1]
+                records[method] += concept_records(scores.contiguous(), kept, layer=layer, method=method,
+                                                   similarity=name, top=top)
+            continue
+        for method in together:
+            ev, keep, kept = sources[method]
+            scores = score_units(ev[:, keep] if not keep.all() else ev, acts, similarity=name, seed=seed,
+                                 variant=variant)
+            records[method] += concept_records(scores, kept, layer=layer, method=method, similarity=name, top=top)
     return records

@@ -69,13 +69,17 @@ def _join(items: Sequence[str]) -> str:
 _BREAKS = re.compile(r"[,.;:!?()\[\]\"/]+")
 
 
-def _terms(description: str) -> tuple[list[str], list[str], list[str]]:
+@functools.lru_cache(maxsize=1 << 16)
+def _terms(description: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """Source terms, quality words and quality phrases of one description.
 
     A source phrase is two neighbouring content words with no punctuation,
     function word or quality word between them. A quality word directly before
     a quality noun ("loose rhythm") makes a quality phrase instead of a
     quality word: "soft" in "a soft attack" says nothing of the loudness.
+
+    Parsed once per process: a clip's description is read by the prompts of
+    every unit whose top or bottom clips hold it.
     """
     sources: list[str] = []
     qualities: list[str] = []
@@ -95,7 +99,7 @@ def _terms(description: str) -> tuple[list[str], list[str], list[str]]:
             sources.extend(run)
             sources.extend(f"{a} {b}" for a, b in zip(run, run[1:]))
             run = []
-    return sources, qualities, phrases
+    return tuple(sources), tuple(qualities), tuple(phrases)
 
 
 #: The openings of this backend's summary sentences: they say nothing of the clips.
@@ -121,7 +125,7 @@ def _frame_terms() -> frozenset[str]:
     return frozenset(sources) | frozenset(qualities) | frozenset(phrases)
 
 
-def _shared(per_description: list[list[str]], *, threshold: int, limit: int) -> tuple[list[str], int]:
+def _shared(per_description: Sequence[Sequence[str]], *, threshold: int, limit: int) -> tuple[list[str], int]:
     """Terms found in at least `threshold` descriptions, most common first; and their least count."""
     counts: Counter[str] = Counter()
     first_seen: dict[str, int] = {}
@@ -217,14 +221,14 @@ def summarise(descriptions: Sequence[str], *, max_sources: int = 4, max_qualitie
     return " ".join(sentences) if sentences else NOTHING_SHARED
 
 
-def _shares(per_description: list[list[str]]) -> dict[str, float]:
+def _shares(per_description: Sequence[Sequence[str]]) -> dict[str, float]:
     """Share of the descriptions that contain each term."""
     counts: Counter[str] = Counter(t for terms in per_description for t in dict.fromkeys(terms))
     n = max(len(per_description), 1)
     return {t: c / n for t, c in counts.items()}
 
 
-def _contrast(top: list[list[str]], bottom: list[list[str]], *, min_gap: float, limit: int,
+def _contrast(top: Sequence[Sequence[str]], bottom: Sequence[Sequence[str]], *, min_gap: float, limit: int,
               base: Mapping[str, float]) -> list[str]:
     """Terms whose share in `top` exceeds their share in `bottom` by `min_gap` or more, most distinctive first.
 

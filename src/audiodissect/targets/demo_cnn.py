@@ -1,9 +1,13 @@
 """A small log-mel CNN classifier of a probing set's labels, the demo target.
 
-``load_target("demo-cnn")`` trains it on the soundbank's probe split on first
-use (:func:`audiodissect.targets.demo_train.demo_cnn_target`) and afterwards loads it from
-``cache_dir()/demo-cnn/<key>/``, the key hashing the probing set's spec, the
-training settings and :data:`CODE_VERSION`.
+``load_target("demo-cnn")`` (:func:`audiodissect.targets.demo_train.demo_cnn_target`)
+finds it by a key hashing the probing set's content key, the training settings
+and :data:`CODE_VERSION`: in ``cache_dir()/demo-cnn/<key>/`` (a model trained
+on this machine, by ``audiodissect train`` or a first use), else in the
+package's :data:`SHIPPED` folder (the model trained with the default settings
+on the default soundbank, shipped so that every machine dissects the same
+weights: seeded CPU training is not bit-identical across machines), else it
+trains it on the probing set's probe split and caches it.
 
 Layers with units: ``features.conv1`` .. ``features.conv4`` (Conv2d, outputs
 (B, C, frames, bands) before batch-norm and ReLU), ``fc`` (the hidden Linear,
@@ -33,6 +37,11 @@ from .frontend import LogMel, LogMelSettings, pad_batch
 
 #: Bump when the model or the training code changes what a cached model would be.
 CODE_VERSION = 1
+
+#: Trained demo CNNs shipped with the package, one folder per key (:func:`model_dir`'s name).
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / "demo-cnn"
+#: The weights file of a shipped model (a cached one holds ``model.pt``).
+SHIPPED_WEIGHTS = "model.safetensors"
 
 #: The demo CNN's front end: YAMNet's log-mel settings (16 kHz, 25/10 ms, 64 bands).
 FRONTEND = LogMelSettings()
@@ -147,18 +156,42 @@ def save_model(folder: Path, model: DemoCNN, class_names: Sequence[str], metrics
 
 
 def load_model(folder: Path) -> tuple[DemoCNN, list[str]]:
-    """(model in eval mode, class names) from a folder written by :func:`save_model`."""
+    """(model in eval mode, class names) from a folder written by :func:`save_model`, or a shipped one.
+
+    The weights are read as tensors only: ``model.safetensors`` where the
+    folder has it (a shipped model), else ``model.pt`` with ``weights_only``.
+    """
     config = read_json(folder / "config.json")
     names = config.pop("class_names")
     config.pop("frontend", None)
     config.pop("code_version", None)
     model = DemoCNN(**config)
-    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+    if (folder / SHIPPED_WEIGHTS).exists():
+        from safetensors.torch import load_file
+
+        state = load_file(folder / SHIPPED_WEIGHTS, device="cpu")
+    else:
+        state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
     return model.eval(), names
 
 
 def is_cached(folder: Path) -> bool:
-    return all((folder / name).exists() for name in ("model.pt", "config.json", "metrics.json"))
+    """Whether `folder` holds a complete model (weights, ``config.json`` and ``metrics.json``)."""
+    weights = (folder / "model.pt").exists() or (folder / SHIPPED_WEIGHTS).exists()
+    return weights and all((folder / name).exists() for name in ("config.json", "metrics.json"))
+
+
+def shipped_dir(folder: Path) -> Path | None:
+    """The shipped model with the same key as the cache folder `folder` (:func:`model_dir`), or None."""
+    shipped = SHIPPED / folder.name
+    return shipped if is_cached(shipped) else None
+
+
+def find_model(folder: Path) -> Path | None:
+    """Where the model of cache folder `folder` is: `folder` itself when a model was trained into it on this
+    machine, else the shipped model with the same key, else None (it must be trained)."""
+    return folder if is_cached(folder) else shipped_dir(folder)
 
 
 def make_target(model: DemoCNN, class_names: Sequence[str], *, device: str | None = None,

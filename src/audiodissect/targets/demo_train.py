@@ -23,7 +23,7 @@ from ..errors import AudioDissectError
 from ..probes.base import HELDOUT, PROBE, ProbeSet
 from ..progress import ProgressHook, track
 from .base import Target
-from .demo_cnn import FRONTEND, DemoCNN, TrainSettings, is_cached, load_model, make_target, model_dir, save_model
+from .demo_cnn import FRONTEND, DemoCNN, TrainSettings, find_model, load_model, make_target, model_dir, save_model
 from .frontend import LogMel, pad_batch
 
 #: One-time set-up work worth a line without --verbose (the CLI shows this logger's INFO records).
@@ -198,9 +198,12 @@ def train_demo_cnn(probe: ProbeSet, *, seed: int = 0, epochs: int = 30, batch_si
 
 def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(),
                     hook: ProgressHook | None = None, force: bool = False) -> tuple[DemoCNN, list[str], dict[str, Any]]:
-    """The demo CNN for `probe` and `settings`: loaded from the cache, or trained and cached.
+    """The demo CNN for `probe` and `settings`: loaded from the cache or the package, or trained and cached.
 
-    `force` trains again and replaces the cached model.
+    A model trained on this machine (in the cache) comes first, then the one
+    shipped with the package for the same key (:func:`~audiodissect.targets.demo_cnn.find_model`).
+    `force` trains again and writes the model into the cache, where it takes
+    precedence over the shipped one from then on.
 
     Returns
     -------
@@ -209,9 +212,10 @@ def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(
     from ..cache import read_json
 
     folder = model_dir(probe.content_key(), settings)
-    if is_cached(folder) and not force:
-        model, names = load_model(folder)
-        return model, names, read_json(folder / "metrics.json")
+    found = None if force else find_model(folder)
+    if found is not None:
+        model, names = load_model(found)
+        return model, names, read_json(found / "metrics.json")
     options = dataclasses.asdict(settings)
     options["augment_data"] = options.pop("augment")
     options["widths"] = tuple(options["widths"])
@@ -225,7 +229,8 @@ def cached_demo_cnn(probe: ProbeSet, *, settings: TrainSettings = TrainSettings(
 
 def demo_cnn_target(*, device: str | None = None, probe: Any = None, probe_options: dict[str, Any] | None = None,
                     hook: Any = None, **train_options: Any) -> Target:
-    """The demo CNN, trained on first use and cached.
+    """The demo CNN: shipped with the package for the default soundbank and settings, else trained on first
+    use and cached (:func:`cached_demo_cnn`).
 
     Parameters
     ----------
