@@ -116,6 +116,23 @@ def test_run_on_clips_too_short_stops_at_the_recording(tmp_path):
     assert not (d.run_dir.report_dir / "index.html").exists()
 
 
+def test_an_error_raised_inside_the_forward_keeps_its_hint_once(tmp_path):
+    """A model (or its preprocessing) that raises an AudioDissectError: the recording's error names the clips and
+    gives the inner hint as its own, not a second time inside the message."""
+    audio = write_folder(tmp_path / "audio", ["trumpet", "organ"], 3, 0.2)
+
+    def refuse(waves):
+        raise AudioDissectError("input too quiet", hint="raise the gain")
+
+    target = make_target()
+    target.preprocess = refuse
+    d = Dissection(target, probe=str(audio), out=tmp_path / "run", hook=silent)
+    with pytest.raises(AudioDissectError, match="the model failed on clips") as info:
+        d.record()
+    assert info.value.message.endswith(": input too quiet") and info.value.hint == "raise the gain"
+    assert str(info.value).count("raise the gain") == 1
+
+
 # -- settings ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, words", [

@@ -352,7 +352,8 @@ def _forward(target: Target, batch: list[np.ndarray], *, about) -> object:
         inputs = move_to(target.preprocess(pad_to(batch, target.min_samples)), target.device)
         return target.forward(target.module, inputs)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        text = exc.message if isinstance(exc, AudioDissectError) else str(exc)  # its hint is given once, below
+        first = (text.strip().splitlines() or [type(exc).__name__])[0]
         hint = getattr(exc, "hint", None) or (
             "if these clips are too short for the model, drop them from the probing set, or declare the "
             "target's min_samples (e.g. from_module(..., min_samples=...)) to zero-pad them to it")
