@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from audiodissect.cli import main
-from audiodissect.record.layer_table import BUILT_IN, built_in_target, compute, layer_units, read
+from audiodissect.default_layers import read
+from audiodissect.record.layer_table import BUILT_IN, built_in_target, compute, layer_units
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 

@@ -32,7 +32,7 @@ class LinesHelpFormatter(argparse.HelpFormatter):
 
 def default_layers_epilog() -> str:
     """The built-in targets' default layers and unit counts, from the package data (no model is loaded)."""
-    from ..record.layer_table import help_text
+    from ..default_layers import help_text
 
     return help_text()
 
