@@ -12,7 +12,6 @@ import pytest
 from audiodissect.captioners import ClipAudio, HttpAudioCaptioner, describe_cached, read_descriptions
 from audiodissect.errors import AudioDissectError
 from audiodissect.llm import CachedLLM, HttpLLM
-from audiodissect.llm.answers import Completed
 from audiodissect.summarize.llms import load_llm
 from audiodissect.llm.retry import MAX_RETRY_AFTER_S, retry_after_seconds
 from llm_chat_server import ChatServer, Cut, Trickle, chat_reply
@@ -396,35 +395,34 @@ def test_failed_captions_end_describe_with_exit_2_unless_allowed(tmp_path, monke
 
 
 class StreamingEcho:
-    """A streaming backend: answers every prompt with itself, one at a time."""
+    """A streaming backend: answers every prompt with itself, one at a time, and reads the cache file before each
+    next answer (what a killed process would leave)."""
 
     name = "echo"
 
+    def __init__(self, path):
+        self.path = path
+        self.on_disk: list[int] = []
+
     def complete_iter(self, prompts, **params):
+        import sqlite3
+
+        from audiodissect.llm.answers import Completed
+
         for i, prompt in enumerate(prompts):
+            if self.path.exists():
+                with sqlite3.connect(self.path) as db:
+                    self.on_disk.append(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
             yield Completed(i, prompt.upper())
 
     def complete(self, prompts, **params):
         return [p.upper() for p in prompts]
 
 
-def test_streamed_answers_are_committed_a_batch_at_a_time(tmp_path, monkeypatch):
-    from audiodissect.llm import cached
-
-    commits = []
-    store = cached.CachedLLM._store
-
-    def counting(self, db, rows):
-        if rows:
-            commits.append(len(rows))
-        store(self, db, rows)
-
-    monkeypatch.setattr(cached.CachedLLM, "_store", counting)
-    llm = cached.CachedLLM(StreamingEcho(), tmp_path / "llm.sqlite", batch_size=32)
-    prompts = [f"prompt {i}" for i in range(70)]
+def test_each_streamed_answer_is_on_disk_before_the_next_arrives(tmp_path):
+    """A server that stalls after some answers never holds them back: a process killed while it waits keeps them."""
+    backend = StreamingEcho(tmp_path / "llm.sqlite")
+    llm = CachedLLM(backend, tmp_path / "llm.sqlite", batch_size=32)
+    prompts = [f"prompt {i}" for i in range(40)]
     assert llm.complete(prompts) == [p.upper() for p in prompts]
-    assert commits == [32, 32, 6] and len(llm) == 70
-    monkeypatch.setattr(cached, "COMMIT_SECONDS", 0.0)  # a slow stream: every answer is committed as it arrives
-    commits.clear()
-    llm.complete([f"other {i}" for i in range(3)])
-    assert commits == [1, 1, 1]
+    assert backend.on_disk == list(range(40)) and len(llm) == 40

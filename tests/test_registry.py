@@ -192,7 +192,8 @@ def test_config_help_reads_the_registries():
         cli_run.register(parser.add_subparsers())
         run_parser = parser._subparsers._group_actions[0].choices["run"]
         [model] = [a for a in run_parser._actions if "--model" in a.option_strings]
-        assert model.help.startswith("target model: demo-cnn, ") and ", toy (default: demo-cnn)" in model.help
+        text = str(model.help)  # built when the help is printed
+        assert text.startswith("target model: demo-cnn, ") and ", toy (default: demo-cnn)" in text
     finally:
         TARGETS.unregister("toy")
 

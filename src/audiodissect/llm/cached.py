@@ -29,10 +29,6 @@ CREATE TABLE IF NOT EXISTS answers (
 )
 """
 
-#: A streamed answer that arrives this long after the last commit is committed at once, with those before it.
-COMMIT_SECONDS = 1.0
-
-
 def answer_key(backend: str, prompt: str, params: dict[str, Any]) -> str:
     """The cache key of one request: a digest of the backend name, the prompt and the parameters."""
     text = json.dumps([backend, prompt, {k: params.get(k) for k in sorted(params)}],
@@ -54,17 +50,15 @@ class CachedLLM:
     empty answers (from older versions) are ignored the same way.
 
     Within one :meth:`complete` call identical prompts are sent once. A
-    backend with ``complete_iter`` (the HTTP backend, a fanned-out one)
-    streams answers as they arrive, with up to its ``concurrency`` requests
-    in flight; they are committed `batch_size` at a time, or as soon as an
-    answer arrives :data:`COMMIT_SECONDS` or more after the last commit (a
-    slow server never holds many answers back from disk); other backends get
-    `batch_size` prompts at a time, committed per batch. Whatever arrived is
-    committed when the call ends, also on an error or Ctrl-C; a killed
-    process loses at most the answers of one batch. The file is in sqlite's
-    write-ahead-log mode with ``synchronous=NORMAL``: a commit is a write to
-    the log, not a sync to the disk; a power failure may lose the last
-    answers but never corrupts the file.
+    backend with ``complete_iter`` (the HTTP backend) streams answers as they
+    arrive, with up to its ``concurrency`` requests in flight, and each is
+    committed as it arrives (a stalled server never holds answers back from
+    disk); other backends get `batch_size` prompts at a time, committed per
+    batch. An interrupted run loses at most the answers in flight (one batch).
+    The file is in sqlite's write-ahead-log mode with ``synchronous=NORMAL``:
+    a commit is a write to the log, not a sync to the disk, so committing
+    every answer costs little; a killed process keeps every committed answer,
+    and a power failure may lose the last ones but never corrupts the file.
 
     Safe to share between threads, and between processes on one file (sqlite
     locking); answers are always returned in prompt order.
@@ -196,7 +190,6 @@ class CachedLLM:
             streaming = hasattr(self.llm, "complete_iter")
             total = len(missing) if streaming else -(-len(missing) // self.batch_size)
             self.hook("llm", self.name, completed=0, total=total)
-            committed = time.monotonic()
             try:
                 for item in self._stream([unique[k] for k in missing], given):
                     if item.index >= 0:
@@ -212,10 +205,8 @@ class CachedLLM:
                         self.hook("llm", self.name, completed=done, total=total)
                     elif item.index < 0:
                         self.hook("llm", self.name, completed=-(-done // self.batch_size), total=total)
-                    if item.index < 0 or (streaming and rows and (
-                            len(rows) >= self.batch_size or time.monotonic() - committed >= COMMIT_SECONDS)):
+                    if item.index < 0 or streaming:
                         self._store(db, rows)
-                        committed = time.monotonic()
             finally:
                 self._store(db, rows)  # keep what arrived, also on errors and Ctrl-C
                 with self._lock:

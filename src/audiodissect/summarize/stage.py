@@ -101,14 +101,9 @@ class SummarizeStage(Stage):
         rows = run.probe_rows()
         clips = run.clips()
         options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency}
-        # batches of prompts on the executor (in this process by default), one backend per worker; a worker of
-        # another process stores every answer in the run's cache as it arrives, so a killed run keeps what was
-        # answered; in this process the cache below stores them (a batch at a time), not twice
-        from ..executor import LocalExecutor
-
-        local = isinstance(ctx.executor, LocalExecutor)
-        build = functools.partial(load_llm, cfg.llm, cache_path=None if local else run.llm_cache_path,
-                                  refresh=self.refresh, **options)
+        # batches of prompts on the executor (in this process by default), one backend per worker; each worker
+        # stores every answer in the run's cache as it arrives, so a killed run keeps what was answered
+        build = functools.partial(load_llm, cfg.llm, cache_path=run.llm_cache_path, refresh=self.refresh, **options)
         backend = FannedOutLLM(build, executor=ctx.executor, name=load_llm(cfg.llm, **options).name)
         llm = CachedLLM(backend, run.llm_cache_path, refresh=self.refresh, hook=ctx.hook)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
