@@ -196,3 +196,13 @@ def test_evaluate_last_layer_flags_circular_tab_evidence(env, run_dir, capsys):
     model = run.stage("record")["model"]
     assert code == 0 and out.strip().splitlines()[-1].startswith(
         f"note: TAB's tagger is the dissected model itself ({model})")
+
+
+def test_run_help_names_every_stage_it_leaves_out_by_default(capsys):
+    from audiodissect.config import RUN_STAGES, STAGES
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    default = re.search(r"--stages STAGES \[STAGES \.\.\.\] .*?\(default: all but ([^)]*)\)", help_text).group(1)
+    assert set(re.findall(r"[a-z-]+", default)) - {"and"} == set(STAGES) - set(RUN_STAGES)

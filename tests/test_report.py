@@ -251,6 +251,22 @@ def test_report_command(tmp_path, capsys):
     assert run.stage("report")["key"] and Dissection.open(run.path).config.report.units_per_layer == 0
 
 
+def test_report_folder_holding_other_files_is_refused_with_a_hint_that_fits_the_command(tmp_path):
+    """The report always goes to the run's report/ folder: the hint names that folder, no --out option."""
+    import pytest
+
+    from audiodissect.errors import AudioDissectError
+
+    run, _ = make_run(tmp_path, full=False)
+    (run.path / "report").mkdir()
+    (run.path / "report" / "notes.txt").write_text("mine")
+    with pytest.raises(AudioDissectError) as err:
+        build_report(run, hook=silent)
+    assert "--out" not in str(err.value) and str(run.path / "report") in err.value.hint
+    assert (run.path / "report" / "notes.txt").read_text() == "mine"
+    assert not (run.path / "report" / "index.html").exists()
+
+
 def test_pruning_figures_and_tables_shown_when_their_data_exists(tmp_path):
     """Figs 4 and 10: copied, captioned, summarised; absent data leaves their sections out."""
     from prune_fixtures import make_run as make_pruning_run

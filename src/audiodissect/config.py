@@ -341,7 +341,7 @@ class RunConfig:
     sae: SaeConfig = setting(factory=SaeConfig)
     executor: ExecutorConfig = setting(factory=ExecutorConfig)
     stages: list[str] = setting(factory=lambda: list(RUN_STAGES), choices=STAGES,
-                                help="stages `run` walks, in their fixed order (default: all but importance)")
+                                help="stages `run` walks, in their fixed order (default: all but importance and causal)")
     preset: str | None = setting(None, choices=("paper",), help="a named set of settings applied first "
                                                                  "(paper: the original AND procedures)")
 

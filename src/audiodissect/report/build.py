@@ -236,7 +236,8 @@ def _previous_pages(out: Path) -> set[str]:
         return _listed_pages(marker)
     if any(out.iterdir()):
         raise AudioDissectError(f"{out} is not empty and holds no audiodissect report",
-                                hint="choose a new or empty folder for --out (nothing was written)")
+                                hint=f"the report is written into the run's own folder {out}: move its files "
+                                     "elsewhere or remove it, then build the report again (nothing was written)")
     return set()
 
 
