@@ -730,14 +730,15 @@ class Dissection:
         return self.describe(f"file:{path}")
 
     def identify(self, concepts: str | os.PathLike | None = None, *, methods: Sequence[str] | None = None,
-                 similarities: Sequence[str] | None = None, tab_backend: str | None = None) -> UnitRecords:
-        """Module A: each unit's closed-set concepts by TAB and DB evidence.
+                 similarities: Sequence[str] | None = None, tab_backend: str | None = None) -> Identification:
+        """Module A: each unit's closed-set concepts by TAB, DB and label evidence, and its one name.
 
         Parameters
         ----------
         concepts : path, optional
             A concept set, one per line (default: the probing set's labels).
-        methods : list of {"tab", "db"}, optional
+        methods : list of {"tab", "db", "labels"}, optional
+            Evidence sources (default ``identify.methods``: all three; ``labels`` is 1 on a concept's clips).
         similarities : list of str, optional
             From ``cos``, ``cos3``, ``rank_reorder``, ``wpmi``, ``soft_wpmi``.
         tab_backend : str, optional
