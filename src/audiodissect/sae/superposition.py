@@ -28,7 +28,7 @@ import torch
 
 from ..errors import AudioDissectError
 from ..planted import plant_units
-from ..planted.detectors import Detector, Spectra
+from ..planted.detectors import ClassCopy, Detector, Spectra
 from ..planted.model import PLANTED_LAYER, PlantedLayer
 from ..targets.base import Target
 
@@ -36,15 +36,8 @@ from ..targets.base import Target
 CONCEPTS_LAYER = f"{PLANTED_LAYER}.concepts"
 
 
-class ClassProbability(Detector):
+class ClassProbability(ClassCopy):
     """The wrapped model's softmax probability of class `index` (a sparse concept: near 1 on its clips)."""
-
-    group = "class"
-
-    def __init__(self, index: int, concept: str):
-        super().__init__()
-        self.index = int(index)
-        self.concept = concept
 
     def forward(self, spectra: Spectra) -> torch.Tensor:
         return spectra.logits.float().softmax(dim=-1)[:, self.index]
