@@ -399,3 +399,22 @@ def test_audio_of_clips_missing_from_the_probing_set_given_is_a_clear_error(fram
         else:
             with pytest.raises(AudioDissectError, match="not in the probing set given"):
                 clip.audio
+
+
+def test_stored_evidence_that_is_missing_or_damaged_is_named(framed, tmp_path):
+    """Every stage that reads a method's stored evidence (stability, causal, the SAE comparison) reads it through
+    RunDir.evidence: a missing file says which stage makes it, a damaged or pickled one is refused, naming it."""
+    run = RunDir(copy_run(framed, tmp_path), create=False)
+    with pytest.raises(AudioDissectError, match="has no tab evidence") as info:
+        run.evidence("tab")
+    assert "audiodissect identify" in info.value.hint
+    path = run.evidence_path("tab")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not an array")
+    with pytest.raises(AudioDissectError, match="cannot read .*tab.npy as an array"):
+        run.evidence("tab")
+    np.save(path, np.array([{"pickled": True}], dtype=object), allow_pickle=True)
+    with pytest.raises(AudioDissectError, match="as an array"):
+        run.evidence("tab")
+    np.save(path, np.eye(3, dtype=np.float32))
+    assert np.array_equal(run.evidence("tab"), np.eye(3, dtype=np.float32))

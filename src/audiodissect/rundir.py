@@ -461,6 +461,20 @@ class RunDir:
         """``evidence/<method>.npy``: (N, C) evidence of one method over every clip."""
         return self.file(EVIDENCE_FILE, method=method)
 
+    def evidence(self, method: str) -> np.ndarray:
+        """One method's stored evidence, ``evidence/<method>.npy``, shape (N, C): every clip, every concept.
+
+        Raises
+        ------
+        AudioDissectError
+            When the identify stage did not store this method's evidence, or the file is damaged.
+        """
+        path = self.evidence_path(method)
+        if not path.exists():
+            raise AudioDissectError(f"{self.path} has no {method} evidence",
+                                    hint=f"run `audiodissect identify --run {self.path} --method {method}`")
+        return load_npy(path)
+
     # -- descriptions and concepts ----------------------------------------------
     @property
     def descriptions_path(self) -> Path:

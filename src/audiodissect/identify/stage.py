@@ -221,7 +221,7 @@ class StabilityStage(Stage):
         rows = run.probe_rows()
         identify = run.stage("identify")
         concepts = run.concepts() or []
-        evidence = {m: np.load(run.evidence_path(m))[rows] for m in identify["methods"]}
+        evidence = {m: run.evidence(m)[rows] for m in identify["methods"]}
         target = ctx.target
         waves = read_waveforms(ctx.probe, rows, sample_rate=target.sample_rate)
         clips = run.clips()  # read once: each call parses clips.jsonl

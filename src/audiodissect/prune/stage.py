@@ -166,7 +166,7 @@ class CausalStage(Stage):
         keep = np.random.default_rng(cfg.seed).permutation(len(pruning.audio))[:cfg.clips]
         pruning.restrict(np.sort(keep))
         identify = run.stage("identify")
-        evidence = {m: np.load(run.evidence_path(m))[pruning.audio.rows] for m in identify["methods"]}
+        evidence = {m: run.evidence(m)[pruning.audio.rows] for m in identify["methods"]}
         effects = causal_effects(pruning, run.read_units("names"), evidence, run.concepts() or [],
                                  units_per_layer=cfg.units_per_layer, random_units=cfg.random_units,
                                  amplify=cfg.amplify, seed=cfg.seed, executor=ctx.executor, hook=ctx.hook)

@@ -126,11 +126,7 @@ def naming_rows(run: RunDir, groups: Mapping[str, str], *, pairs: Sequence[tuple
     rows = run.probe_rows()
     out = []
     for method, similarity in pairs:
-        path = run.evidence_path(method)
-        if not path.exists():
-            raise AudioDissectError(f"{run.path} has no {method} evidence",
-                                    hint=f"run `audiodissect identify --run {run.path} --method {method}`")
-        evidence = np.load(path)[rows]
+        evidence = run.evidence(method)[rows]
         for label, layer in groups.items():
             acts = np.asarray(run.activations(layer))[rows]
             top1, confident = confident_names(evidence, acts, similarity=similarity, variant=variant,
