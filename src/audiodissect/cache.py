@@ -116,10 +116,15 @@ def _json_default(obj: Any) -> Any:
     return converted
 
 
+#: One encoder for every JSON line: ``json.dumps`` with settings builds a new encoder per call, which costs as
+#: much as encoding a small record (a large run writes hundreds of thousands).
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+
+
 def _json_line(record: dict) -> str:
     """One record as a JSON line; plain records go straight to the encoder (a large run writes millions)."""
     try:
-        return json.dumps(record, ensure_ascii=False, default=_json_default)
+        return _LINE_ENCODER.encode(record)
     except TypeError:  # a key that is not a string, number or None
         return json.dumps(_jsonable(record), ensure_ascii=False)
 

@@ -51,8 +51,10 @@ from ..arrays import column_blocks
 from ..errors import AudioDissectError
 from ..records import UnitName, unit_id
 
-#: Similarity functions whose score of a concept depends on that concept's evidence column alone, so
-#: that the permuted copies of every column can be scored in one pass over a layer.
+#: Similarity functions whose score of a concept depends on that concept's evidence column alone, so that
+#: many evidence matrices (every source, its permuted copies) side by side are scored in one call, the units'
+#: side (their centred columns, top clips or ranks) computed once. (A matrix product's rounding may depend on
+#: its width: cos and cos3 can differ from one call per matrix in the last bit of float32.)
 COLUMNWISE = ("cos", "cos3", "rank_reorder")
 #: Unit statuses.
 NAMED, AMBIGUOUS, UNEXPLAINED = "named", "ambiguous", "unexplained"
@@ -189,7 +191,7 @@ class _CorrelationOfUpperHalf:
         if key not in self._cache or self._cache[key][0] is not evidence:
             from ..similarity._ranks import unit_columns
 
-            if len(self._cache) >= 8:  # three sources' evidence and shuffled copies; older ones are done with
+            if len(self._cache) >= 2:  # a run's joint sources (and a single source's); older ones are done with
                 self._cache.clear()
             self._cache[key] = (evidence, unit_columns(torch.from_numpy(np.ascontiguousarray(evidence))))
         return self._cache[key][1]
@@ -214,6 +216,30 @@ def permuted_columns(evidence: np.ndarray, permutations: int, seed: int) -> np.n
     return np.concatenate([evidence[rng.permutation(n)] for _ in range(permutations)], axis=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class NamingSources:
+    """The evidence sources units are named by, prepared once for every layer (:func:`naming_sources`).
+
+    Attributes
+    ----------
+    by_method : dict of method to (evidence, keep, shuffled)
+        Evidence (N, C) float32, the concepts the source may name (C,) bool, and the evidence's shuffled
+        copies (N, C * permutations) (:func:`permuted_columns`).
+    joint : np.ndarray, shape (N, sum over sources of C * (permutations + 1))
+        Every source's evidence and shuffled copies side by side, in `by_method`'s order: scored in one call
+        per block of units by a :data:`COLUMNWISE` similarity (one array, so its columns are normalised once).
+    """
+
+    by_method: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    joint: np.ndarray
+
+    @classmethod
+    def of(cls, by_method: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> NamingSources:
+        by_method = dict(by_method)
+        parts = [part for ev, _, shuffled in by_method.values() for part in (ev, shuffled)]
+        return cls(by_method, np.concatenate(parts, axis=1) if parts else np.zeros((0, 0), np.float32))
+
+
 def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings: NamingSettings,
                 block_units: int | None = None, shuffled: np.ndarray | None = None) -> SourceTest:
     """Test each unit's best concept under one evidence source against the permutation null.
@@ -236,57 +262,110 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     -------
     SourceTest
     """
+    evidence = np.asarray(evidence, dtype=np.float32)
+    if shuffled is None:
+        shuffled = permuted_columns(evidence, settings.permutations, settings.seed)
+    return test_sources(NamingSources.of({"source": (evidence, keep, shuffled)}), activations, settings=settings,
+                        block_units=block_units)["source"]
+
+
+def test_sources(sources: NamingSources, activations, *, settings: NamingSettings,
+                 block_units: int | None = None) -> dict[str, SourceTest]:
+    """:func:`test_source` for several sources from one pass over the activations.
+
+    With a :data:`COLUMNWISE` similarity every source's evidence and shuffled copies are scored side by
+    side in one call per block of units, so the units' side of the score (their upper half, centred and
+    normalised, for the robust cos) is computed once for all sources.
+
+    Parameters
+    ----------
+    sources : NamingSources
+        From :func:`naming_sources`.
+    activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
+    settings : NamingSettings
+    block_units : int, optional
+
+    Returns
+    -------
+    dict of method to SourceTest
+    """
     from .. import similarity as sim
 
     fn = sim.get(settings.similarity, variant=settings.variant)
-    if settings.similarity == "cos" and settings.variant == "robust":
+    robust_cos = settings.similarity == "cos" and settings.variant == "robust"
+    if robust_cos:
         fn = _correlation_of_upper_half  # the same scores; the evidence's normalisation is done once
-    evidence = np.asarray(evidence, dtype=np.float32)
-    n, c = evidence.shape
+    for evidence, keep, _ in sources.by_method.values():
+        if not keep.any():
+            raise AudioDissectError("no concept has evidence to name units by")
     b = settings.permutations
-    if not keep.any():
-        raise AudioDissectError("no concept has evidence to name units by")
     units = activations.shape[1]
-    best, runner = np.full(units, -1), np.full(units, -1)
-    score, z, margin, p, null_sd = (np.full(units, np.nan) for _ in range(5))
-    scores = np.full((units, c), -np.inf)
-    columnwise = settings.similarity in COLUMNWISE
-    if shuffled is None:
-        shuffled = permuted_columns(evidence, b, settings.seed)
-    pearson = None  # the concepts' correlations, for Williams' t when the scores are correlations
-    if settings.similarity == "cos" and settings.variant == "robust":
-        centred = evidence.astype(np.float64) - evidence.mean(axis=0, dtype=np.float64)
-        norms = np.linalg.norm(centred, axis=0)
-        unit = centred / np.where(norms > 0, norms, 1.0)
-        pearson = unit.T @ unit
-    # in permuted blocks the concepts without evidence must not win either
-    masked = torch.from_numpy(np.where(keep, 0.0, -np.inf).astype(np.float32))
+    stats = {method: _Statistics(evidence, keep, units, pearson=robust_cos) for method, (evidence, keep, _)
+             in sources.by_method.items()}
+    joint = sources.joint if settings.similarity in COLUMNWISE and sources.by_method else None
     for cols, block in column_blocks(activations, block_units=block_units):
         block = np.asarray(block, dtype=np.float32)
-        observed = fn(evidence, block).float() + masked                           # (m, C)
-        if columnwise:
-            null = fn(shuffled, block).float().reshape(block.shape[1], b, c)       # (m, B, C)
-        else:
-            null = torch.stack([fn(shuffled[:, k * c:(k + 1) * c], block).float() for k in range(b)], dim=1)
-        null_best = (null + masked).amax(dim=2).numpy().astype(np.float64)         # (m, B)
-        top2 = torch.topk(observed, k=min(2, int(keep.sum())), dim=1)
-        values, indices = top2.values.numpy().astype(np.float64), top2.indices.numpy()
-        mean, sd = null_best.mean(axis=1), null_best.std(axis=1, ddof=1) if b > 1 else np.ones(len(cols))
-        sd = np.where(sd > 0, sd, np.nan)
-        null_sd[cols], scores[cols] = sd, observed.numpy()
-        best[cols], score[cols] = indices[:, 0], values[:, 0]
-        p[cols] = (1.0 + (null_best >= values[:, :1] - 1e-7).sum(axis=1)) / (1.0 + b)
-        z[cols] = (values[:, 0] - mean) / sd
-        if values.shape[1] > 1:
-            runner[cols] = indices[:, 1]
-            if pearson is not None:
-                margin[cols] = williams_t(values[:, 0], values[:, 1], pearson[indices[:, 0], indices[:, 1]], n)
+        if joint is not None:
+            scored = fn(joint, block).float()                                          # (m, sum of widths)
+        start = 0
+        for method, (evidence, keep, shuffled) in sources.by_method.items():
+            c = evidence.shape[1]
+            if joint is not None:
+                observed = scored[:, start:start + c]                                  # (m, C)
+                null = scored[:, start + c:start + c * (b + 1)].reshape(block.shape[1], b, c)  # (m, B, C)
+                start += c * (b + 1)
             else:
-                margin[cols] = (values[:, 0] - values[:, 1]) / sd
+                observed = fn(evidence, block).float()
+                null = torch.stack([fn(shuffled[:, k * c:(k + 1) * c], block).float() for k in range(b)], dim=1)
+            stats[method].add(cols, observed, null, b)
+    return {method: s.result() for method, s in stats.items()}
+
+
+class _Statistics:
+    """One source's test statistics, filled a block of units at a time (:meth:`add`), then :meth:`result`."""
+
+    def __init__(self, evidence: np.ndarray, keep: np.ndarray, units: int, *, pearson: bool):
+        self.n, c = evidence.shape
+        self.keep = keep
+        # in permuted blocks the concepts without evidence must not win either
+        self.masked = torch.from_numpy(np.where(keep, 0.0, -np.inf).astype(np.float32))
+        self.best, self.runner = np.full(units, -1), np.full(units, -1)
+        self.score, self.z, self.margin, self.p, self.null_sd = (np.full(units, np.nan) for _ in range(5))
+        self.scores = np.full((units, c), -np.inf)
+        self.pearson = None  # the concepts' correlations, for Williams' t when the scores are correlations
+        if pearson:
+            centred = evidence.astype(np.float64) - evidence.mean(axis=0, dtype=np.float64)
+            norms = np.linalg.norm(centred, axis=0)
+            unit = centred / np.where(norms > 0, norms, 1.0)
+            self.pearson = unit.T @ unit
+
+    def add(self, cols, observed: torch.Tensor, null: torch.Tensor, b: int) -> None:
+        """The statistics of units `cols` from their scores (m, C) and the null's (m, B, C)."""
+        observed = observed + self.masked
+        null_best = (null + self.masked).amax(dim=2).numpy().astype(np.float64)        # (m, B)
+        top2 = torch.topk(observed, k=min(2, int(self.keep.sum())), dim=1)
+        values, indices = top2.values.numpy().astype(np.float64), top2.indices.numpy()
+        m = values.shape[0]
+        mean, sd = null_best.mean(axis=1), null_best.std(axis=1, ddof=1) if b > 1 else np.ones(m)
+        sd = np.where(sd > 0, sd, np.nan)
+        self.null_sd[cols], self.scores[cols] = sd, observed.numpy()
+        self.best[cols], self.score[cols] = indices[:, 0], values[:, 0]
+        self.p[cols] = (1.0 + (null_best >= values[:, :1] - 1e-7).sum(axis=1)) / (1.0 + b)
+        self.z[cols] = (values[:, 0] - mean) / sd
+        if values.shape[1] > 1:
+            self.runner[cols] = indices[:, 1]
+            if self.pearson is not None:
+                self.margin[cols] = williams_t(values[:, 0], values[:, 1],
+                                               self.pearson[indices[:, 0], indices[:, 1]], self.n)
+            else:
+                self.margin[cols] = (values[:, 0] - values[:, 1]) / sd
         else:
-            margin[cols] = np.inf
-    return SourceTest(best=best, runner_up=runner, score=score, z=z, margin=margin, p_value=p,
-                      q_value=benjamini_hochberg(p), scores=scores, null_sd=null_sd, pearson=pearson, clips=n)
+            self.margin[cols] = np.inf
+
+    def result(self) -> SourceTest:
+        return SourceTest(best=self.best, runner_up=self.runner, score=self.score, z=self.z, margin=self.margin,
+                          p_value=self.p, q_value=benjamini_hochberg(self.p), scores=self.scores,
+                          null_sd=self.null_sd, pearson=self.pearson, clips=self.n)
 
 
 def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
@@ -318,9 +397,9 @@ def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.
 
 def naming_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], *,
                    settings: NamingSettings = NamingSettings(),
-                   exclude: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple]:
-    """Per evidence source with a concept to name: (evidence (N, C) float32, the concepts it may name (C,) bool,
-    its shuffled copies (N, C * permutations)), made once for every layer (:func:`name_layer`)."""
+                   exclude: Mapping[str, Sequence[str]] | None = None) -> NamingSources:
+    """The evidence sources with a concept to name, each with its shuffled copies, made once for every layer
+    (:func:`name_layer`)."""
     sources = {}
     for method, ev in evidence.items():
         left_out = set((exclude or {}).get(method, ()))
@@ -328,10 +407,10 @@ def naming_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], 
         if keep.any():
             ev = np.asarray(ev, dtype=np.float32)
             sources[method] = (ev, keep, permuted_columns(ev, settings.permutations, settings.seed))
-    return sources
+    return NamingSources.of(sources)
 
 
-def name_layer(layer: str, activations, sources: Mapping[str, tuple], concepts: Sequence[str], *,
+def name_layer(layer: str, activations, sources: NamingSources, concepts: Sequence[str], *,
                settings: NamingSettings = NamingSettings()) -> list[UnitName]:
     """The names of one layer's units (see :func:`name_units`), from :func:`naming_sources`.
 
@@ -339,7 +418,7 @@ def name_layer(layer: str, activations, sources: Mapping[str, tuple], concepts: 
     ----------
     layer : str
     activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
-    sources : mapping
+    sources : NamingSources
         From :func:`naming_sources`.
     concepts : sequence of str, length C
     settings : NamingSettings
@@ -349,8 +428,7 @@ def name_layer(layer: str, activations, sources: Mapping[str, tuple], concepts: 
     list of UnitName
         Units ascending.
     """
-    tests = {method: test_source(ev, activations, keep=keep, settings=settings, shuffled=shuffled)
-             for method, (ev, keep, shuffled) in sources.items()}
+    tests = test_sources(sources, activations, settings=settings)
     return _layer_names(layer, activations.shape[1], tests, list(concepts), settings)
 
 

@@ -17,6 +17,7 @@ from ..arrays import RowSubset, column_blocks
 from ..errors import AudioDissectError, unknown_name_error
 from ..records import ConceptRanking, unit_id
 from ..similarity.registry import DEFAULT_VARIANT
+from .naming import COLUMNWISE
 
 METHODS = ("tab", "db")
 
@@ -96,19 +97,13 @@ def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str
     """Per-unit records of the `top` concepts, from scores (U, C)."""
     k = min(top, scores.shape[1])
     values, indices = torch.topk(scores, k, dim=1)
-    values, indices = values.numpy(), indices.numpy()
+    names = np.asarray(concepts, dtype=object)[indices.numpy()].tolist()    # (U, k) concept names
+    rounded = values.double().numpy().round(6).tolist()                    # (U, k), as round(float(v), 6)
     return [
         ConceptRanking(unit=unit_id(layer, u), layer=layer, index=u, method=method, similarity=similarity,
-                       concepts=[concepts[c] for c in indices[u]], scores=[round(float(v), 6) for v in values[u]])
+                       concepts=names[u], scores=rounded[u])
         for u in range(scores.shape[0])
     ]
-
-
-#: Similarity functions whose score of a concept depends on that concept's evidence column alone and is
-#: computed without a matrix product, so that scoring every method's evidence in one call, side by side,
-#: gives the very numbers one call per method gives (a matrix product's rounding depends on its width, so
-#: cos and cos3 are called once per method).
-SCORED_JOINTLY = ("rank_reorder",)
 
 
 def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
@@ -187,9 +182,9 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, np.
                    variant: str = DEFAULT_VARIANT) -> dict[str, list[ConceptRanking]]:
     """Every method's and similarity's records of one layer's units, from one pass over the layer.
 
-    A similarity in :data:`SCORED_JOINTLY` scores every method's
+    A :data:`~audiodissect.identify.naming.COLUMNWISE` similarity scores every method's
     evidence (of one dtype) side by side in one call, so the activations'
-    side (the units' top clips, their random-order error) is computed once
+    side (the units' centred columns, top clips or ranks) is computed once
     for all methods; the others are called once per method.
 
     Parameters
@@ -219,7 +214,7 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, np.
             records[method] += concept_records(scores, kept, layer=layer, method=method,
                                                similarity=f"top{db_topk}", top=top)
     for name in similarities:
-        if name in SCORED_JOINTLY and len(together) > 1 and len({sources[m][0].dtype for m in together}) == 1:
+        if name in COLUMNWISE and len(together) > 1 and len({sources[m][0].dtype for m in together}) == 1:
             joint = score_units(np.concatenate([sources[m][0] for m in together], axis=1), acts, similarity=name,
                                 seed=seed, variant=variant)
             start = 0

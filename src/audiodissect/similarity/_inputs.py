@@ -175,6 +175,17 @@ def prepare(evidence, activations) -> tuple[torch.Tensor, ActivationColumns]:
     return ev, ActivationColumns(act, dtype=dtype, device=device)
 
 
+def column_products(a: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``a.T @ p`` accumulated in float64, shape (M, C) float64, from `a` (N, M) and `p` (N, C).
+
+    A float32 product's rounding depends on the kernel's blocking, which depends on the matrices' widths and
+    the machine's vector units: one concept's score would change in its last bits with the concepts scored
+    beside it (every evidence source side by side, :data:`~audiodissect.identify.naming.COLUMNWISE`) and from
+    one machine to another. Summed in float64, the scores rounded to float32 are the same either way.
+    """
+    return a.T.to(torch.float64) @ p.to(torch.float64)
+
+
 def check_int(value, what: str, *, low: int = 1) -> int:
     """`value` as an int, or an error if it is not an integer >= `low`."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._inputs import TINY, prepare, unit_chunks
+from ._inputs import TINY, column_products, prepare, unit_chunks
 from ._ranks import unit_columns, upper_half
 
 
@@ -36,7 +36,7 @@ def cos(evidence, activations, *, chunk_size: int | None = None) -> torch.Tensor
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n + c):
         a = act[:, sl]
         norm = torch.linalg.vector_norm(a, dim=0).clamp_min_(TINY)  # (m,)
-        out[sl] = ((a.T @ p) / norm.unsqueeze(1)).to(torch.float32)
+        out[sl] = (column_products(a, p) / norm.unsqueeze(1)).to(torch.float32)
     return out
 
 
@@ -89,5 +89,5 @@ def cos_robust(evidence, activations, *, chunk_size: int | None = None) -> torch
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=3 * n + c):
         a = unit_columns(upper_half(act[:, sl]))
-        out[sl] = (a.T @ p).to(torch.float32)
+        out[sl] = column_products(a, p).to(torch.float32)
     return out

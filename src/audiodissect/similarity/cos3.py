@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._inputs import TINY, check_number, prepare, unit_chunks
+from ._inputs import TINY, check_number, column_products, prepare, unit_chunks
 from ._ranks import unit_columns, upper_half
 
 
@@ -49,7 +49,7 @@ def cos3(evidence, activations, *, norm_floor: float = 1e-3,
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n + c):
         a, a_norm = _centre_cube(act[:, sl], floor)
-        out[sl] = ((a.T @ p) / a_norm.unsqueeze(1)).to(torch.float32)
+        out[sl] = (column_products(a, p) / a_norm.unsqueeze(1)).to(torch.float32)
     return out
 
 
@@ -118,5 +118,5 @@ def cos3_robust(evidence, activations, *, chunk_size: int | None = None) -> torc
     p = _cubed_unit_columns(ev)
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=3 * n + c):
-        out[sl] = (_cubed_unit_columns(upper_half(act[:, sl])).T @ p).to(torch.float32)
+        out[sl] = column_products(_cubed_unit_columns(upper_half(act[:, sl])), p).to(torch.float32)
     return out
