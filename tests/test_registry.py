@@ -131,6 +131,19 @@ def test_a_lazy_entry_is_imported_when_first_asked_for(tmp_path, monkeypatch):
         tools.build("missing")
 
 
+def test_lazy_entries_are_imports_the_code_versions_see():
+    """A module with :class:`Lazy` entries also imports their modules in its source (under TYPE_CHECKING),
+    so that the stage runner's code versions, read from the source, still follow every backend."""
+    from audiodissect.similarity import SIMILARITIES
+    from audiodissect.stage import _module_file, module_imports
+
+    module = "audiodissect.similarity.registry"
+    imported = set(module_imports(_module_file(module), module))
+    lazy = [SIMILARITIES[name].source for name in SIMILARITIES.names()]  # the robust variants: the same modules
+    assert all(isinstance(source, Lazy) for source in lazy)
+    assert sorted({source.path.partition(":")[0] for source in lazy} - imported) == []
+
+
 # ---------------------------------------------------------------- every family parses through its registry
 
 def test_each_family_has_its_registry():
