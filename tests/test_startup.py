@@ -81,9 +81,36 @@ def test_every_lazy_package_exports_what_it_promises():
     import importlib
 
     for package in ("audiodissect.similarity", "audiodissect.evidence", "audiodissect.targets",
-                    "audiodissect.probes"):
+                    "audiodissect.probes", "audiodissect.identify"):
         module = importlib.import_module(package)
         assert sorted(set(module._EXPORTS) - set(module.__all__)) == [], package
         assert sorted(set(module.__all__) - set(dir(module))) == [], package
         for name in module.__all__:
             assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+#: Reopens a run and asks for its identify stage, which is current: prints whether it was reused and the heavy
+#: modules imported.
+REUSED_STAGE = """
+import json, sys
+import audiodissect as ad
+
+d = ad.Dissection.open(sys.argv[1])
+units = d.identify()
+print(json.dumps([d.runner.outcomes["identify"].reused, len(units.records),
+                  sorted(m for m in %r if m in sys.modules)]))
+""" % (HEAVY,)
+
+
+def test_a_reused_stage_imports_no_heavy_module(tmp_path, monkeypatch):
+    """Reopening a run and reusing a finished stage (its key unchanged) reads the run's files: no torch, no scipy."""
+    from stage_fixtures import record_run
+
+    from audiodissect import Dissection
+
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    record_run(tmp_path / "run")
+    made = Dissection.open(tmp_path / "run").identify(methods=["labels"], similarities=["cos", "wpmi"])
+    out = subprocess.run([sys.executable, "-c", REUSED_STAGE, str(tmp_path / "run")], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, len(made.records), []]

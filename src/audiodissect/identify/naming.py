@@ -43,13 +43,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..arrays import column_blocks
 from ..errors import AudioDissectError
 from ..records import UnitName, unit_id
+
+if TYPE_CHECKING:  # torch is imported where units are tested, not for the settings a stage's key reads
+    import torch
 
 #: Similarity functions whose score of a concept depends on that concept's evidence column alone, so
 #: that the permuted copies of every column can be scored in one pass over a layer.
@@ -187,6 +190,8 @@ class _CorrelationOfUpperHalf:
     def columns(self, evidence: np.ndarray) -> torch.Tensor:
         key = id(evidence)
         if key not in self._cache or self._cache[key][0] is not evidence:
+            import torch
+
             from ..similarity._ranks import unit_columns
 
             if len(self._cache) >= 8:  # three sources' evidence and shuffled copies; older ones are done with
@@ -195,6 +200,8 @@ class _CorrelationOfUpperHalf:
         return self._cache[key][1]
 
     def __call__(self, evidence: np.ndarray, activations: np.ndarray) -> torch.Tensor:
+        import torch
+
         from ..similarity._ranks import unit_columns, upper_half
 
         a = unit_columns(upper_half(torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))))
@@ -236,6 +243,8 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     -------
     SourceTest
     """
+    import torch
+
     from .. import similarity as sim
 
     fn = sim.get(settings.similarity, variant=settings.variant)
