@@ -58,11 +58,11 @@ class Lazy:
 
     Notes
     -----
-    The stage runner derives a stage's code version from the imports written
-    in the source (:func:`audiodissect.stage.code_version`), and an import
-    path is none: a module that registers a lazy entry of this package also
-    imports the entry's module where the runner reads it (an import under
-    ``if TYPE_CHECKING:``), so that an edited backend still changes the code
+    The stage runner derives a stage's code version from the import
+    statements in the source (:func:`audiodissect.stage.code_version`), and
+    an import path is none. So a module of this package that registers a
+    lazy entry also imports the entry's module under ``if TYPE_CHECKING:``,
+    where the runner reads it: an edited backend still changes the code
     version of every stage that can reach it.
     """
 
@@ -145,6 +145,7 @@ class Entry(Generic[T]):
 
     @property
     def factory(self) -> Callable[..., T]:
+        """The factory (a :class:`Lazy` one imported now)."""
         return loaded(self.source)
 
 
