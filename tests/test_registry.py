@@ -1,11 +1,12 @@
 """Backends by spec string: the registry helper, and each family's registry read through it."""
 
 import dataclasses
+import sys
 
 import pytest
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.registry import Registry
+from audiodissect.registry import Lazy, Registry
 
 
 @pytest.fixture
@@ -108,6 +109,39 @@ def test_entries_are_frozen_and_keyed_by_identity(tools):
         entry.name = "x"
     assert len({entry, tools["saw"]}) == 1
     assert tools.register("saw", print, replace=True) != entry
+
+
+def test_a_lazy_entry_is_imported_when_first_asked_for(tmp_path, monkeypatch):
+    (tmp_path / "lazy_tools.py").write_text("def level(*, weight=1):\n    return ('level', weight)\n\nHEAVY = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lazy_tools", raising=False)
+    tools = Registry("tool")
+    entry = tools.register("level", Lazy("lazy_tools:level"), heavy=Lazy("lazy_tools:HEAVY"), remote=False)
+    assert tools.names() == ("level",) and tools.help() == "level" and "level" in tools
+    assert not entry.meta["remote"] and "lazy_tools" not in sys.modules  # names, forms, plain facts: no import
+    assert tools.build("level", weight=2) == ("level", 2) and "lazy_tools" in sys.modules
+    module = sys.modules["lazy_tools"]
+    assert entry.factory is module.level and tools.factories["level"] is module.level
+    assert isinstance(entry.source, Lazy) and entry.source.path == "lazy_tools:level"
+    assert entry.meta["heavy"] is True and dict(entry.meta) == {"heavy": True, "remote": False}
+    with pytest.raises(AudioDissectError, match="'package.module:attribute'"):
+        Lazy("lazy_tools.level")
+    tools.register("missing", Lazy("lazy_tools:nothing"))  # a wrong path fails where it is used, as an import would
+    with pytest.raises(AttributeError, match="nothing"):
+        tools.build("missing")
+
+
+def test_lazy_entries_are_imports_the_code_versions_see():
+    """A module with :class:`Lazy` entries also imports their modules in its source (under TYPE_CHECKING),
+    so that the stage runner's code versions, read from the source, still follow every backend."""
+    from audiodissect.similarity import SIMILARITIES
+    from audiodissect.stage import _module_file, module_imports
+
+    module = "audiodissect.similarity.registry"
+    imported = set(module_imports(_module_file(module), module))
+    lazy = [SIMILARITIES[name].source for name in SIMILARITIES.names()]  # the robust variants: the same modules
+    assert all(isinstance(source, Lazy) for source in lazy)
+    assert sorted({source.path.partition(":")[0] for source in lazy} - imported) == []
 
 
 # ---------------------------------------------------------------- every family parses through its registry

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -285,6 +288,21 @@ def test_registry_holds_the_five_functions():
     assert S.get("rank-reorder", variant="paper") is S.rank_reorder
     with pytest.raises(TypeError):
         S.FUNCTIONS["mine"] = S.cos  # read-only
+
+
+def test_the_package_names_stay_the_functions_whoever_imports_their_modules_first():
+    """The package imports its functions on first use; a module imported first (``soft_wpmi`` imports ``wpmi``)
+    still leaves the package's names for the functions of the same names, not for their modules."""
+    code = ("import json, sys\n"
+            "import audiodissect.similarity.soft_wpmi\n"
+            "from audiodissect.similarity.registry import FUNCTIONS, ROBUST_FUNCTIONS, SIMILARITIES\n"
+            "import audiodissect.similarity as S\n"
+            "print(json.dumps({name: [S.FUNCTIONS[name] is getattr(S, name), FUNCTIONS[name] is getattr(S, name),\n"
+            "                         ROBUST_FUNCTIONS[name] is getattr(S, name + '_robust'),\n"
+            "                         callable(getattr(S, name))] for name in SIMILARITIES.names()}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == {name: [True] * 4 for name in NAMES}
+    assert S.wpmi is S.FUNCTIONS["wpmi"] and sorted(set(NAMES) - set(dir(S))) == []
 
 
 def test_unknown_name_lists_closest():

@@ -1,8 +1,13 @@
 """The stage runner: reuse when inputs, outputs and code are unchanged; a rerun when any of them changes."""
 
 import importlib
+import importlib.util
+import json
+import shutil
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from audiodissect import stage as stage_module
 from audiodissect.config import RunConfig
@@ -74,6 +79,68 @@ def test_code_version_follows_every_imported_module():
     imported = stage_module.module_imports(stage_module._module_file("audiodissect.describe.stage"),
                                      "audiodissect.describe.stage")
     assert "audiodissect.captioners" in imported  # a deferred import inside a function counts
+
+
+def _package_modules() -> list[str]:
+    modules = []
+    for path in stage_module.ROOT.rglob("*.py"):
+        parts = ("audiodissect",) + path.relative_to(stage_module.ROOT).with_suffix("").parts
+        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+def test_module_files_are_found_as_the_import_system_finds_them():
+    """Every name the code versions look up (modules, and names imported from modules) gives the file
+    :func:`importlib.util.find_spec` gives, though nothing is imported to find it."""
+    names = set(_package_modules())
+    for module in list(names):
+        names.update(stage_module.module_imports(stage_module._module_file(module), module))
+
+    def found(name):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        return Path(spec.origin).resolve() if spec and spec.origin and spec.origin.endswith(".py") else None
+
+    assert {name: stage_module._module_file(name) for name in sorted(names)} == {name: found(name)
+                                                                                for name in sorted(names)}
+
+
+def test_a_code_version_imports_no_package():
+    code = ("import json, sys\n"
+            "from audiodissect.stage import code_version\n"
+            "code_version('audiodissect.identify.stage')\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('torch', 'scipy', 'audiodissect.')))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported = json.loads(out.stdout)
+    assert not [m for m in imported if m.startswith(("torch", "scipy", "audiodissect.identify", "audiodissect.similarity",
+                                                     "audiodissect.evidence"))]
+
+
+def test_editing_any_module_a_stage_can_reach_changes_its_code_version(tmp_path, monkeypatch):
+    """Also a module reached only through a registry's lazy entry (a similarity function) or a deferred
+    import (the acoustic evidence), in a copy of the package."""
+    package = code_version("audiodissect.identify.stage")
+    root = tmp_path / "audiodissect"
+    shutil.copytree(stage_module.ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(stage_module, "ROOT", root)
+
+    def version():
+        for cached in (stage_module._module_file, stage_module.module_imports, code_version):
+            cached.cache_clear()
+        return code_version("audiodissect.identify.stage")
+
+    versions = [version()]
+    assert versions[0] == package  # the copy is the package, read from its folder
+    for module in ("similarity/cos.py", "similarity/wpmi.py", "evidence/acoustic.py", "identify/naming.py"):
+        with open(root / module, "a", encoding="utf-8") as f:
+            f.write("\n# edited\n")
+        versions.append(version())
+    monkeypatch.undo()
+    for cached in (stage_module._module_file, stage_module.module_imports, code_version):
+        cached.cache_clear()
+    assert len(set(versions)) == len(versions)
 
 
 def test_readable_key_parts():

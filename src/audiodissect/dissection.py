@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,9 +34,11 @@ from .results import (Activations, Analyses, Descriptions, Identification, Prune
                       UnitRecords, output_unit_classes)
 from .rundir import CONFIG, MANIFEST, TARGET, RunDir
 from .stage import Context, Runner, Stage, StageOutcome, check_stage_names
-from .targets.base import Target, check_weights
 from .arguments import check_arguments, check_layouts
 from .trust import Trust, given_paths, setting_paths
+
+if TYPE_CHECKING:  # torch: imported where a model is built, not to reopen a run or read its results
+    from .targets.base import Target
 
 log = logging.getLogger("audiodissect")
 
@@ -133,6 +135,7 @@ def _as_target(obj: Any, *, sample_rate: int | None, preprocess: Callable | None
 
     from .layers import SCRIPTED_HINT
     from .targets import from_module
+    from .targets.base import Target
 
     if isinstance(obj, Target):
         return obj
@@ -242,7 +245,7 @@ class Dissection:
         check_arguments(probe=probe, out=out, config=config, factory=factory, layouts=layouts,
                         sample_rate=sample_rate, preprocess=preprocess, forward=forward,
                         output_layout=output_layout, min_samples=min_samples)
-        if not (target is None or isinstance(target, (str, Target, _MissingModule)) or _is_module(target)):
+        if not (target is None or isinstance(target, (str, _MissingModule)) or _is_model(target)):
             raise AudioDissectError(f"cannot dissect a {type(target).__name__}",
                                     hint="pass a model name (demo-cnn, yamnet, hf:<id>, beats:<file>), a torch "
                                          "module, or an audiodissect Target")
@@ -368,6 +371,8 @@ class Dissection:
                    **options)
 
     def _open_target(self) -> Target:
+        from .targets.base import check_weights
+
         arg = self._target_arg
         if isinstance(arg, _MissingModule):
             raise AudioDissectError(f"the run at {self.run_dir.path} was made from a Python model "
@@ -1110,10 +1115,13 @@ class _MissingModule:
         self.name = name
 
 
-def _is_module(obj: Any) -> bool:
+def _is_model(obj: Any) -> bool:
+    """Whether `obj` is a :class:`~audiodissect.targets.base.Target` or a torch module (imports torch)."""
     import torch
 
-    return isinstance(obj, torch.nn.Module)
+    from .targets.base import Target
+
+    return isinstance(obj, (Target, torch.nn.Module))
 
 
 def _probe_names() -> tuple[str, ...]:

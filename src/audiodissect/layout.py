@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import AudioDissectError
 from .pooling import check_pool, pool_units
+
+if TYPE_CHECKING:  # torch only annotates here
+    import torch
 
 _TOKEN = re.compile(r"\(([A-Z]+)\)|([A-Z])")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import AudioDissectError
+
+if TYPE_CHECKING:  # torch only annotates here
+    import torch
 
 POOLS = ("mean", "max", "first")
 

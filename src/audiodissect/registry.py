@@ -16,11 +16,21 @@ of its own with :meth:`Registry.register`::
 A spec is split at its first ``:``; the part before it names the entry. A
 registry may have a fallback entry that takes every other spec whole (a
 sentence-transformers model id, a local path).
+
+An entry's factory (and any of its facts) may be a :class:`Lazy`, the import
+path of the object: the registry then knows the entry's name, forms and facts
+without importing its module (and what that imports: torch, scipy), which is
+imported when the factory is first asked for::
+
+    >>> _ = greeters.register("lazy", Lazy("operator:itemgetter"))
+    >>> greeters.factories["lazy"] is __import__("operator").itemgetter
+    True
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -34,6 +44,69 @@ T = TypeVar("T")
 SEPARATOR = ":"
 
 
+class Lazy:
+    """An object named by its import path, ``"package.module:attribute"``, imported when first asked for.
+
+    A registry holds one in place of an entry's factory or of one of its facts
+    (:attr:`Entry.meta`) and hands out the object itself; the module stays
+    unimported until then.
+
+    Parameters
+    ----------
+    path : str
+        ``"package.module:attribute"``.
+
+    Notes
+    -----
+    The stage runner derives a stage's code version from the import
+    statements in the source (:func:`audiodissect.stage.code_version`), and
+    an import path is none. So a module of this package that registers a
+    lazy entry also imports the entry's module under ``if TYPE_CHECKING:``,
+    where the runner reads it: an edited backend still changes the code
+    version of every stage that can reach it.
+    """
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        module, separator, attribute = str(path).partition(":")
+        if not (module and separator and attribute):
+            raise AudioDissectError(f"a lazy import path is 'package.module:attribute', got {path!r}")
+        self.path = str(path)
+
+    def load(self) -> Any:
+        """The object, its module imported first (once; later calls find it in :data:`sys.modules`)."""
+        module, _, attribute = self.path.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def __repr__(self) -> str:
+        return f"Lazy({self.path!r})"
+
+
+def loaded(value: Any) -> Any:
+    """`value`, or the object a :class:`Lazy` `value` names (imported now)."""
+    return value.load() if isinstance(value, Lazy) else value
+
+
+class _Loaded(Mapping[str, Any]):
+    """A read-only mapping whose :class:`Lazy` values are handed out as the objects they name."""
+
+    def __init__(self, values: Mapping[str, Any], get: Callable[[Any], Any] = loaded):
+        self._values, self._get = values, get
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get(self._values[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._values))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Entry(Generic[T]):
     """One backend of a registry.
@@ -42,6 +115,8 @@ class Entry(Generic[T]):
     ----------
     name : str
         The name a spec starts with (folded by the registry's `fold`); empty for a fallback.
+    source : callable or Lazy
+        The factory as registered (:attr:`factory` imports a :class:`Lazy` one).
     factory : callable
         Builds the backend: ``factory(*args, **options)`` for an entry without
         an argument, ``factory(argument, *args, **options)`` for one with
@@ -57,16 +132,21 @@ class Entry(Generic[T]):
         The entry's accepted form(s) in one line, for help texts.
     meta : mapping
         Facts about the backend that its callers read (e.g. ``remote``; ``reach``,
-        see :meth:`Registry.reach`).
+        see :meth:`Registry.reach`); a :class:`Lazy` fact is read as the object it names.
     """
 
     name: str
-    factory: Callable[..., T]
+    source: Callable[..., T] | Lazy
     argument: str | None = None
     optional: bool = False
     check: Callable[[str], bool] | None = None
     usage: str = ""
     meta: Mapping[str, Any] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def factory(self) -> Callable[..., T]:
+        """The factory (a :class:`Lazy` one imported now)."""
+        return loaded(self.source)
 
 
 class Spec(NamedTuple, Generic[T]):
@@ -113,7 +193,7 @@ class Registry(Generic[T]):
     ----------
     factories : mapping of str to callable
         A read-only, live view of every entry's factory by name, in
-        registration order.
+        registration order (reading a :class:`Lazy` one imports it).
 
     Notes
     -----
@@ -128,11 +208,10 @@ class Registry(Generic[T]):
         self._fold = fold or (lambda name: name)
         self._entries: dict[str, Entry[T]] = {}
         self._aliases: dict[str, str] = {}
-        self._factories: dict[str, Callable[..., T]] = {}
-        self.factories: Mapping[str, Callable[..., T]] = MappingProxyType(self._factories)
+        self.factories: Mapping[str, Callable[..., T]] = _Loaded(self._entries, lambda entry: entry.factory)
         self._fallback: Entry[T] | None = None
 
-    def register(self, name: str, factory: Callable[..., T], *, argument: str | None = None,
+    def register(self, name: str, factory: Callable[..., T] | Lazy, *, argument: str | None = None,
                  optional: bool = False, check: Callable[[str], bool] | None = None, usage: str | None = None,
                  aliases: Iterable[str] = (), replace: bool = False, **meta: Any) -> Entry[T]:
         """Add a backend called `name`; returns its :class:`Entry`.
@@ -141,8 +220,8 @@ class Registry(Generic[T]):
         ----------
         name : str
             Without ``:``.
-        factory : callable
-            See :attr:`Entry.factory`.
+        factory : callable or Lazy
+            See :attr:`Entry.factory`; a :class:`Lazy` one is imported when first needed.
         argument : str, optional
             How help texts show the argument (``"<hub id or folder>"``); without
             it the entry takes no argument.
@@ -157,7 +236,7 @@ class Registry(Generic[T]):
         replace : bool
             Replace an entry of the same name instead of refusing.
         **meta
-            Facts about the backend (:attr:`Entry.meta`).
+            Facts about the backend (:attr:`Entry.meta`); a :class:`Lazy` one is imported when first read.
 
         Raises
         ------
@@ -179,27 +258,24 @@ class Registry(Generic[T]):
                     self._aliases.pop(k)
                 elif k in self._entries:
                     self.unregister(k)
-        entry = Entry(name=key, factory=factory, argument=argument, optional=optional and argument is not None,
-                      check=check, usage=usage or _usage(key, argument, optional),
-                      meta=MappingProxyType(dict(meta)))
+        entry = Entry(name=key, source=factory, argument=argument, optional=optional and argument is not None,
+                      check=check, usage=usage or _usage(key, argument, optional), meta=_Loaded(dict(meta)))
         self._entries[key] = entry
-        self._factories[key] = factory
         self._aliases.update({alias: key for alias in keys[1:]})
         return entry
 
-    def register_fallback(self, factory: Callable[..., T], *, usage: str, **meta: Any) -> Entry[T]:
+    def register_fallback(self, factory: Callable[..., T] | Lazy, *, usage: str, **meta: Any) -> Entry[T]:
         """Take every spec that names no entry whole: ``factory(spec, *args, **options)``.
 
         Parameters
         ----------
-        factory : callable
+        factory : callable or Lazy
         usage : str
             The form in help texts (``"<sentence-transformers name or path>"``).
         **meta
             Facts about the backend (:attr:`Entry.meta`).
         """
-        self._fallback = Entry(name="", factory=factory, argument=usage, usage=usage,
-                               meta=MappingProxyType(dict(meta)))
+        self._fallback = Entry(name="", source=factory, argument=usage, usage=usage, meta=_Loaded(dict(meta)))
         return self._fallback
 
     def unregister(self, name: str) -> None:
@@ -214,7 +290,6 @@ class Registry(Generic[T]):
         if key not in self._entries:
             raise unknown_name_error(self.kind, str(name), self.names())
         del self._entries[key]
-        del self._factories[key]
         for alias in [a for a, k in self._aliases.items() if k == key]:
             del self._aliases[alias]
 

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from .targets.base import Target
 
 PACKAGE = __name__.rpartition(".")[0]
+#: The package's folder, where :func:`code_version` reads the source of its modules.
+ROOT = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -195,6 +197,20 @@ class Stage:
 
 @functools.lru_cache(maxsize=None)
 def _module_file(module: str) -> Path | None:
+    """The source file of `module`, or None when it is no module with one (a name imported from a module).
+
+    A module of this package is found in :data:`ROOT` the way the import system
+    finds it (a package's ``__init__.py`` before a module file), without
+    importing it or its packages: working out a stage's code version costs no
+    package ``__init__`` (nor the torch it may import). Any other module (a
+    stage of your own) is found by :func:`importlib.util.find_spec`.
+    """
+    if module == PACKAGE or module.startswith(PACKAGE + "."):
+        base = ROOT.joinpath(*module.split(".")[1:])
+        for path in (base / "__init__.py", base.parent / f"{base.name}.py"):
+            if path.is_file():
+                return path
+        return None
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -204,13 +220,31 @@ def _module_file(module: str) -> Path | None:
     return Path(spec.origin)
 
 
+def _import_statements(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement of `tree`, at any depth (functions, classes, ``if``, ``try``, ``match``).
+
+    Only statements are entered: an import is a statement, and statements
+    occur only in the bodies of other statements (of except clauses and match
+    cases), never inside an expression; skipping the expressions makes this
+    several times faster than :func:`ast.walk` over the whole tree.
+    """
+    todo: list[ast.AST] = list(reversed(tree.body))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        todo += reversed([child for child in ast.iter_child_nodes(node)
+                          if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case))])
+
+
 @functools.lru_cache(maxsize=None)
 def module_imports(path: Path, module: str) -> tuple[str, ...]:
     """Project modules that the file `path` (module `module`) imports, anywhere in its body."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(tree):
+    for node in _import_statements(tree):
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

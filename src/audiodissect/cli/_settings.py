@@ -31,7 +31,7 @@ def setting_field(path: Sequence[str]) -> tuple[dataclasses.Field, Any, Any]:
     for part in path[:-1]:
         node = getattr(node, part)
     field = {f.name: f for f in dataclasses.fields(node)}[path[-1]]
-    return field, typing.get_type_hints(type(node))[path[-1]], getattr(node, path[-1])
+    return field, _type_hints(type(node))[path[-1]], getattr(node, path[-1])
 
 
 class _Deferred:
@@ -88,8 +88,15 @@ def setting_type(path: Sequence[str]) -> Any:
     """The annotation of the setting at `path` in :class:`RunConfig`, read from the classes (no default is made)."""
     node: Any = RunConfig
     for part in path:
-        node = typing.get_type_hints(node)[part]
+        node = _type_hints(node)[part]
     return node
+
+
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """:func:`typing.get_type_hints` of a settings class, evaluated once (it compiles every annotation of the
+    class on each call, and the commands' parsers ask for some 130 settings)."""
+    return typing.get_type_hints(cls)
 
 
 def _dest(path: Sequence[str]) -> str:

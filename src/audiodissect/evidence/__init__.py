@@ -19,16 +19,50 @@
 Backends are found by spec in :data:`EVIDENCE_BACKENDS` (:func:`load_evidence_backend`).
 """
 
-from .acoustic import AcousticEvidence, CombinedEvidence, default_acoustic_concepts, load_vocabulary
-from .backends import (ACOUSTIC_SUFFIX, DEFAULT_TAB_BACKEND, EVIDENCE_BACKENDS, LABELS_SUFFIX, EvidenceBackend,
-                       evidence_forms, is_circular, load_evidence_backend)
-from .clap import ClapEvidence
-from .coverage import backend_coverage, constant_columns, no_evidence
-from .descriptions import description_evidence, top_k_clips
-from .labels import LabelEvidence, WithLabels
-from .runner import compute_evidence, evidence_cache_key
-from .tag_bridge import VARIANTS, TagBridge, bridge_evidence
-from .waveforms import waveforms_at
+import importlib
+from typing import TYPE_CHECKING
+
+#: Where each public name lives: imported on first use (PEP 562), so that the backends' specs (help texts,
+#: settings) cost neither torch nor scipy.
+_EXPORTS = {
+    "AcousticEvidence": "acoustic", "CombinedEvidence": "acoustic", "default_acoustic_concepts": "acoustic",
+    "load_vocabulary": "acoustic",
+    "ACOUSTIC_SUFFIX": "backends", "DEFAULT_TAB_BACKEND": "backends", "EVIDENCE_BACKENDS": "backends",
+    "LABELS_SUFFIX": "backends", "EvidenceBackend": "backends", "evidence_forms": "backends",
+    "is_circular": "backends", "load_evidence_backend": "backends",
+    "ClapEvidence": "clap",
+    "backend_coverage": "coverage", "constant_columns": "coverage", "no_evidence": "coverage",
+    "description_evidence": "descriptions", "top_k_clips": "descriptions",
+    "LabelEvidence": "labels", "WithLabels": "labels",
+    "compute_evidence": "runner", "evidence_cache_key": "runner",
+    "VARIANTS": "tag_bridge", "TagBridge": "tag_bridge", "bridge_evidence": "tag_bridge",
+    "waveforms_at": "waveforms",
+}
+
+if TYPE_CHECKING:
+    from .acoustic import AcousticEvidence, CombinedEvidence, default_acoustic_concepts, load_vocabulary
+    from .backends import (ACOUSTIC_SUFFIX, DEFAULT_TAB_BACKEND, EVIDENCE_BACKENDS, LABELS_SUFFIX, EvidenceBackend,
+                           evidence_forms, is_circular, load_evidence_backend)
+    from .clap import ClapEvidence
+    from .coverage import backend_coverage, constant_columns, no_evidence
+    from .descriptions import description_evidence, top_k_clips
+    from .labels import LabelEvidence, WithLabels
+    from .runner import compute_evidence, evidence_cache_key
+    from .tag_bridge import VARIANTS, TagBridge, bridge_evidence
+    from .waveforms import waveforms_at
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # looked up once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "ACOUSTIC_SUFFIX", "DEFAULT_TAB_BACKEND", "EVIDENCE_BACKENDS", "LABELS_SUFFIX", "VARIANTS", "AcousticEvidence",

@@ -54,8 +54,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import rankdata
 
 from ..cache import hash_key, load_npy, save_npy
 from ..errors import AudioDissectError
@@ -270,6 +268,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def rank_gaussian(values: np.ndarray) -> np.ndarray:
     """Each column's values ranked over the rows (ties averaged) and mapped to normal quantiles, (N, W)."""
+    from scipy.special import ndtri  # here, not above: reading the acoustic words needs no scipy
+    from scipy.stats import rankdata
+
     values = np.asarray(values, dtype=np.float64)
     n = values.shape[0]
     if n == 0:

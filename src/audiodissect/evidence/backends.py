@@ -5,21 +5,29 @@ path>]`` and ``acoustic`` are entries of :data:`EVIDENCE_BACKENDS`; any spec
 with ``+acoustic`` appended takes the acoustic words' columns measured on the
 audio (:class:`~audiodissect.evidence.acoustic.CombinedEvidence`) and the
 others from the spec before it.
+
+Each factory imports its backend's module when called, so that listing the
+accepted specs (help texts, settings) imports none of them (nor scipy).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..registry import Registry, hub_reach
 from ..targets.specs import TARGETS
-from .acoustic import AcousticEvidence, CombinedEvidence
-from .clap import DEFAULT_CLAP, ClapEvidence
-from .labels import LABELS_SUFFIX, LabelEvidence, WithLabels
-from .tag_bridge import DEFAULT_TAGGER, DEFAULT_VARIANT, TagBridge
+from .clap import DEFAULT_CLAP
+from .labels import LABELS_SUFFIX
+from .tag_bridge import DEFAULT_TAGGER, DEFAULT_VARIANT
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .acoustic import AcousticEvidence
+    from .clap import ClapEvidence
+    from .labels import LabelEvidence
+    from .tag_bridge import TagBridge
 
 #: The tag bridge for sources, with the acoustic words (pitch, brightness, noisiness, ...) measured on the clips.
 DEFAULT_TAB_BACKEND = "tag-bridge+acoustic"
@@ -41,20 +49,28 @@ class EvidenceBackend(Protocol):
 
 def _tag_bridge(tagger: str | None, *, device: str | None = None, variant: str = DEFAULT_VARIANT,
                 embedder: Any = "minilm", batch_size: int | None = None) -> TagBridge:
+    from .tag_bridge import TagBridge
+
     return TagBridge(tagger_name=tagger or DEFAULT_TAGGER, embedder=embedder, variant=variant,
                      batch_size=batch_size or 16)
 
 
 def _clap(model: str | None, *, device: str | None = None, variant: str = DEFAULT_VARIANT,
           embedder: Any = "minilm", batch_size: int | None = None) -> ClapEvidence:
+    from .clap import ClapEvidence
+
     return ClapEvidence(model or DEFAULT_CLAP, device=device, batch_size=batch_size or 8)
 
 
 def _acoustic(**_: Any) -> AcousticEvidence:
+    from .acoustic import AcousticEvidence
+
     return AcousticEvidence()
 
 
 def _labels(**_: Any) -> LabelEvidence:
+    from .labels import LabelEvidence
+
     return LabelEvidence()
 
 
@@ -105,8 +121,12 @@ def load_evidence_backend(spec: str = DEFAULT_TAB_BACKEND, *, device: str | None
     spec = str(spec).strip()
     options = {"device": device, "variant": variant, "embedder": embedder, "batch_size": batch_size}
     if spec.lower().endswith(LABELS_SUFFIX):
+        from .labels import WithLabels
+
         return WithLabels(load_evidence_backend(spec[:-len(LABELS_SUFFIX)], **options))
     if spec.lower().endswith(ACOUSTIC_SUFFIX):
+        from .acoustic import CombinedEvidence
+
         return CombinedEvidence(load_evidence_backend(spec[:-len(ACOUSTIC_SUFFIX)], **options))
     return EVIDENCE_BACKENDS.build(spec, **options)
 

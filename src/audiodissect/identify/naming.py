@@ -43,13 +43,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..arrays import column_blocks
 from ..errors import AudioDissectError
 from ..records import UnitName, unit_id
+
+if TYPE_CHECKING:  # torch is imported where units are tested, not for the settings a stage's key reads
+    import torch
 
 #: Similarity functions whose score of a concept depends on that concept's evidence column alone, so that
 #: many evidence matrices (every source, its permuted copies) side by side are scored in one call, the units'
@@ -189,6 +192,8 @@ class _CorrelationOfUpperHalf:
     def columns(self, evidence: np.ndarray) -> torch.Tensor:
         key = id(evidence)
         if key not in self._cache or self._cache[key][0] is not evidence:
+            import torch
+
             from ..similarity._ranks import unit_columns
 
             if len(self._cache) >= 2:  # a run's joint sources (and a single source's); older ones are done with
@@ -197,6 +202,8 @@ class _CorrelationOfUpperHalf:
         return self._cache[key][1]
 
     def __call__(self, evidence: np.ndarray, activations: np.ndarray) -> torch.Tensor:
+        import torch
+
         from ..similarity._ranks import unit_columns, upper_half
 
         a = unit_columns(upper_half(torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))))
@@ -289,6 +296,8 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
     -------
     dict of method to SourceTest
     """
+    import torch
+
     from .. import similarity as sim
 
     fn = sim.get(settings.similarity, variant=settings.variant)
@@ -325,6 +334,8 @@ class _Statistics:
     """One source's test statistics, filled a block of units at a time (:meth:`add`), then :meth:`result`."""
 
     def __init__(self, evidence: np.ndarray, keep: np.ndarray, units: int, *, pearson: bool):
+        import torch
+
         self.n, c = evidence.shape
         self.keep = keep
         # in permuted blocks the concepts without evidence must not win either
@@ -341,6 +352,8 @@ class _Statistics:
 
     def add(self, cols, observed: torch.Tensor, null: torch.Tensor, b: int) -> None:
         """The statistics of units `cols` from their scores (m, C) and the null's (m, B, C)."""
+        import torch
+
         observed = observed + self.masked
         null_best = (null + self.masked).amax(dim=2).numpy().astype(np.float64)        # (m, B)
         top2 = torch.topk(observed, k=min(2, int(self.keep.sum())), dim=1)

@@ -35,19 +35,42 @@ Every set's :attr:`ProbeSet.spec` rebuilds it: ``load_probe(**probe.spec)``.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AudioDissectError, unknown_name_error
-from .base import HELDOUT, PROBE, SPLITS, ArrayProbeSet, ClipInfo, ProbeSet, SkippedClip
-from .soundbank import SOUNDBANK_CONCEPTS, SOUNDBANK_LABELS
+
+#: Where the clips' types and the soundbank's names live: imported on first use (PEP 562), so that the
+#: probing sets' names (help texts) cost no numpy.
+_EXPORTS = {
+    "HELDOUT": "base", "PROBE": "base", "SPLITS": "base", "ArrayProbeSet": "base", "ClipInfo": "base",
+    "ProbeSet": "base", "SkippedClip": "base",
+    "SOUNDBANK_CONCEPTS": "soundbank", "SOUNDBANK_LABELS": "soundbank",
+}
+
+if TYPE_CHECKING:
+    from .base import HELDOUT, PROBE, SPLITS, ArrayProbeSet, ClipInfo, ProbeSet, SkippedClip
+    from .soundbank import SOUNDBANK_CONCEPTS, SOUNDBANK_LABELS
 
 HF_DATASET = "hf-dataset:<id or path>"
 PROBE_NAMES = ("soundbank", "scenes", "esc50", "urbansound8k", "gtzan", "folder", "csv", HF_DATASET)
 _HF_PREFIX = "hf-dataset:"
 #: The option every probing set takes: an events CSV file (:func:`attach_events`).
 EVENTS_OPTION = "events"
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # looked up once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def _base_name(name: str) -> str:

@@ -23,15 +23,67 @@ function, robust=other)`` adds one. Read a unit's best concepts with
 concept takes.
 """
 
-from ._pmi import pmi_combine
-from .collapse import COLLAPSE_THRESHOLD, Collapse, concept_collapse
-from .cos import cos, cos_robust
-from .cos3 import cos3, cos3_robust
-from .rank_reorder import N_ORDERINGS, rank_reorder, rank_reorder_robust
-from .registry import DEFAULT_VARIANT, FUNCTIONS, ROBUST_FUNCTIONS, SIMILARITIES, VARIANTS, get
-from .soft_wpmi import soft_wpmi, soft_wpmi_log_likelihood, soft_wpmi_robust
-from .top import TopConcepts, concept_names, top_concepts
-from .wpmi import wpmi, wpmi_log_likelihood, wpmi_robust
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
+#: Where each public name lives: imported on first use (PEP 562), so that the registry's names (help texts,
+#: settings) cost no torch.
+_EXPORTS = {
+    "pmi_combine": "_pmi",
+    "COLLAPSE_THRESHOLD": "collapse", "Collapse": "collapse", "concept_collapse": "collapse",
+    "cos": "cos", "cos_robust": "cos",
+    "cos3": "cos3", "cos3_robust": "cos3",
+    "N_ORDERINGS": "rank_reorder", "rank_reorder": "rank_reorder", "rank_reorder_robust": "rank_reorder",
+    "DEFAULT_VARIANT": "registry", "FUNCTIONS": "registry", "ROBUST_FUNCTIONS": "registry",
+    "SIMILARITIES": "registry", "VARIANTS": "registry", "get": "registry",
+    "soft_wpmi": "soft_wpmi", "soft_wpmi_log_likelihood": "soft_wpmi", "soft_wpmi_robust": "soft_wpmi",
+    "TopConcepts": "top", "concept_names": "top", "top_concepts": "top",
+    "wpmi": "wpmi", "wpmi_log_likelihood": "wpmi", "wpmi_robust": "wpmi",
+}
+
+if TYPE_CHECKING:
+    from ._pmi import pmi_combine
+    from .collapse import COLLAPSE_THRESHOLD, Collapse, concept_collapse
+    from .cos import cos, cos_robust
+    from .cos3 import cos3, cos3_robust
+    from .rank_reorder import N_ORDERINGS, rank_reorder, rank_reorder_robust
+    from .registry import DEFAULT_VARIANT, FUNCTIONS, ROBUST_FUNCTIONS, SIMILARITIES, VARIANTS, get
+    from .soft_wpmi import soft_wpmi, soft_wpmi_log_likelihood, soft_wpmi_robust
+    from .top import TopConcepts, concept_names, top_concepts
+    from .wpmi import wpmi, wpmi_log_likelihood, wpmi_robust
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # looked up once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """This package, whose functions ``cos``, ``cos3``, ... share their names with their modules.
+
+    The first import of a submodule (``audiodissect.similarity.cos``, by
+    whoever imports it first) binds the module to the package's attribute of
+    its name; here that binding takes the function the module defines
+    instead, so that ``audiodissect.similarity.cos`` stays the function, as
+    it was when this package imported every function up front.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "COLLAPSE_THRESHOLD",

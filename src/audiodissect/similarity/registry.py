@@ -1,21 +1,30 @@
-"""The similarity functions by name, each published and in its robust variant."""
+"""The similarity functions by name, each published and in its robust variant.
+
+Importing this module imports no function (nor torch): each built-in one is a
+:class:`~audiodissect.registry.Lazy` entry, imported when first asked for, so
+that settings and help texts can list the names cheaply.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import unknown_name_error
-from ..registry import Registry
-from .cos import cos, cos_robust
-from .cos3 import cos3, cos3_robust
-from .rank_reorder import rank_reorder, rank_reorder_robust
-from .soft_wpmi import soft_wpmi, soft_wpmi_robust
-from .wpmi import wpmi, wpmi_robust
+from ..registry import Lazy, Registry
 
-SimilarityFunction = Callable[..., torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+    # the modules of BUILT_IN, imported by its lazy entries; written here also for the stage runner's code
+    # versions, which follow the imports in the source (tests/test_registry.py checks that they match)
+    from . import cos, cos3, rank_reorder, soft_wpmi, wpmi  # noqa: F401
+
+SimilarityFunction = Callable[..., "torch.Tensor"]
+
+#: The built-in similarity functions: ``name`` is defined in the module ``.name`` of this package, beside
+#: its robust variant ``name_robust``.
+BUILT_IN = ("cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi")
 
 #: The similarity functions by name (case and ``-``/``_`` do not matter); each maps
 #: (evidence (N, C), activations (N, U), **settings) to scores (U, C), higher = better match.
@@ -25,10 +34,10 @@ SimilarityFunction = Callable[..., torch.Tensor]
 #: robust=other)`` adds one (without ``robust``, the function serves both variants).
 SIMILARITIES: Registry[torch.Tensor] = Registry("similarity function",
                                                 fold=lambda name: name.lower().replace("-", "_"))
-for _published, _robust in ((cos, cos_robust), (cos3, cos3_robust), (rank_reorder, rank_reorder_robust),
-                            (wpmi, wpmi_robust), (soft_wpmi, soft_wpmi_robust)):
-    SIMILARITIES.register(_published.__name__, _published, robust=_robust)
-del _published, _robust
+for _name in BUILT_IN:
+    SIMILARITIES.register(_name, Lazy(f"{__package__}.{_name}:{_name}"),
+                          robust=Lazy(f"{__package__}.{_name}:{_name}_robust"))
+del _name
 
 #: Every similarity function by its name, as published: a read-only, live view of :data:`SIMILARITIES`.
 FUNCTIONS: Mapping[str, SimilarityFunction] = SIMILARITIES.factories
@@ -78,4 +87,4 @@ def get(name: str, *, variant: str = DEFAULT_VARIANT) -> SimilarityFunction:
     return entry.factory if variant == "paper" else entry.meta.get("robust", entry.factory)
 
 
-__all__ = ["DEFAULT_VARIANT", "FUNCTIONS", "ROBUST_FUNCTIONS", "SIMILARITIES", "VARIANTS", "SimilarityFunction", "get"]
+__all__ = ["BUILT_IN", "DEFAULT_VARIANT", "FUNCTIONS", "ROBUST_FUNCTIONS", "SIMILARITIES", "VARIANTS", "SimilarityFunction", "get"]

@@ -1,9 +1,35 @@
 """Target models to dissect: YAMNet, a demo CNN, Hugging Face classifiers, or your own module."""
 
-from .base import Target, move_to
-from .logits import clip_logits
-from .registry import from_module, load_target
-from .specs import TARGETS, check_target_spec, is_target_spec
+import importlib
+from typing import TYPE_CHECKING
+
+#: Where each public name lives: imported on first use (PEP 562), so that the model specs (help texts,
+#: settings) cost no torch.
+_EXPORTS = {
+    "Target": "base", "move_to": "base",
+    "clip_logits": "logits",
+    "from_module": "registry", "load_target": "registry",
+    "TARGETS": "specs", "check_target_spec": "specs", "is_target_spec": "specs",
+}
+
+if TYPE_CHECKING:
+    from .base import Target, move_to
+    from .logits import clip_logits
+    from .registry import from_module, load_target
+    from .specs import TARGETS, check_target_spec, is_target_spec
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # looked up once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "TARGETS", "Target", "check_target_spec", "clip_logits", "from_module", "is_target_spec", "load_target", "move_to",
