@@ -89,6 +89,40 @@ def _package_modules() -> list[str]:
     return modules
 
 
+def _parsed_imports(path, module: str) -> set[str]:
+    """The project modules `module` imports, read from its parsed statements (the reference)."""
+    import ast
+
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            stem = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            found.add(stem)
+            found.update(f"{stem}.{a.name}" for a in node.names)
+    return {m for m in found if m == "audiodissect" or m.startswith("audiodissect.")}
+
+
+def test_import_pattern_finds_every_parsed_import_of_every_module(tmp_path):
+    """The pattern the code versions read imports with misses no import statement of any module (it may
+    find more, e.g. in a docstring: that only adds a file to a version), nor the awkward forms."""
+    for module in _package_modules():
+        path = stage_module._module_file(module)
+        assert _parsed_imports(path, module) <= set(stage_module.module_imports(path, module)), module
+    odd = tmp_path / "odd.py"
+    odd.write_text("def f():\n    from .a import (b,  # why\n        c as d)\n    import audiodissect.x as y, "
+                   "audiodissect.z\nif 1: from ..p import \\\n    q\n", encoding="utf-8")
+    found = set(stage_module.module_imports(odd, "audiodissect.pkg.odd"))
+    assert _parsed_imports(odd, "audiodissect.pkg.odd") <= found
+    assert {"audiodissect.pkg.a.b", "audiodissect.pkg.a.c", "audiodissect.x", "audiodissect.z",
+            "audiodissect.p.q"} <= found
+
+
 def test_module_files_are_found_as_the_import_system_finds_them():
     """Every name the code versions look up (modules, and names imported from modules) gives the file
     :func:`importlib.util.find_spec` gives, though nothing is imported to find it."""

@@ -229,6 +229,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
+        self._clips: tuple[tuple[int, int, int], tuple[ClipInfo, ...]] | None = None  # (file version, clips)
         if not create:
             if not self.path.is_dir():
                 raise AudioDissectError(f"no run directory at {self.path}",
@@ -360,11 +361,18 @@ class RunDir:
         return (self.file(CLIPS)).exists()
 
     def clips(self) -> list[ClipInfo]:
+        """The recorded clips, in row order: read once while ``clips.jsonl`` is the same file (a stage asks
+        often; a rewrite, atomic and so a new file, is read again)."""
         path = self.file(CLIPS)
-        if not path.exists():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
             raise AudioDissectError(f"{self.path} holds no recorded clips",
-                                    hint="run `audiodissect record` first")
-        return [ClipInfo(**r) for r in read_jsonl(path)]
+                                    hint="run `audiodissect record` first") from None
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if self._clips is None or self._clips[0] != version:
+            self._clips = (version, tuple(ClipInfo(**r) for r in read_jsonl(path)))
+        return list(self._clips[1])
 
     def probe_rows(self) -> np.ndarray:
         """Row indices of the probing split (clips that may describe units), shape (n,)."""
