@@ -94,11 +94,17 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
 
 def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str, method: str,
                     similarity: str | None, top: int = 5) -> list[ConceptRanking]:
-    """Per-unit records of the `top` concepts, from scores (U, C)."""
+    """Per-unit records of the `top` concepts, from scores (U, C).
+
+    Concepts are ranked by their scores as written (6 decimals), ties in concept order, so that the last
+    bits of a score, which differ from one machine's kernels to another's, do not reorder concepts whose
+    written scores tie (with label evidence, every label absent from a unit's top clips scores alike).
+    """
     k = min(top, scores.shape[1])
-    values, indices = torch.topk(scores, k, dim=1)
-    names = np.asarray(concepts, dtype=object)[indices.numpy()].tolist()    # (U, k) concept names
-    rounded = values.double().numpy().round(6).tolist()                    # (U, k), as round(float(v), 6)
+    written = scores.double().numpy().round(6)                             # (U, C)
+    order = np.argsort(-written, axis=1, kind="stable")[:, :k]             # (U, k)
+    names = np.asarray(concepts, dtype=object)[order].tolist()             # (U, k) concept names
+    rounded = np.take_along_axis(written, order, axis=1).tolist()          # (U, k)
     return [
         ConceptRanking(unit=unit_id(layer, u), layer=layer, index=u, method=method, similarity=similarity,
                        concepts=names[u], scores=rounded[u])
