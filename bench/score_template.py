@@ -3,15 +3,17 @@
 The score stage's audio-text predictor (the run's ``identify.tab_backend``, the
 tag bridge with measured acoustic words by default) maps each explanation text
 onto YAMNet's 521 class names by MiniLM name similarity. The tag names are
-embedded in the template "This is a sound of {}.", and so are the explanation
-texts (``TagBridge.explanation_template``), whose plain embedding the
-description predictor computes too. This script scores a run's
+embedded in the template "This is a sound of {}."; the explanation texts were
+too, until the score stage embedded them as they are, the embedding the
+description predictor computes for the same texts, so that each text is
+embedded once (``TagBridge.explanation_template``). This script scores a run's
 explanations on its held-out clips with the audio-text predictor three ways, in
 one process, and prints the score stage's summary side by side:
 
-* ``templated``: the explanations in the template, the tags too (the score
-  stage);
-* ``plain``: the explanations as they are, the tags in the template;
+* ``templated``: the explanations in the template, the tags too (the former
+  score stage);
+* ``plain``: the explanations as they are, the tags in the template (the
+  default now);
 * ``plain tags``: the explanations and the tag names as they are.
 
 For each explanation kind: the number of units, the mean Spearman correlation

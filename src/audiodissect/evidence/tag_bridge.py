@@ -22,8 +22,8 @@ How a concept is mapped onto tags (the ``"softmax-rank"`` variant, the default)
 2. **Name similarity.** Concepts and tag names are embedded in the template
    "This is a sound of {x}." and compared by cosine, giving S (C x T). The
    score stage's explanation texts (summaries, open concepts, top-1 labels)
-   are embedded in :data:`EXPLANATION_TEMPLATE` (the same template), against
-   the same templated tag names: see :class:`TagBridge`.
+   are embedded as they are, in no template (:data:`EXPLANATION_TEMPLATE`),
+   against the same templated tag names: see :class:`TagBridge`.
 3. **Close tags only.** A concept keeps the tags whose similarity is within
    ``margin`` (0.1) of its best tag; every other tag gets weight 0. A concept
    that *is* a tag name ("trumpet" -> "Trumpet", similarity 1.0) then keeps
@@ -62,9 +62,10 @@ from ..progress import ProgressHook
 from .tag_logits import POOLINGS, cached_tag_logits, tag_logits
 
 TEMPLATE = "This is a sound of {}."
-#: The template of the score stage's explanation texts (:meth:`TagBridge.explanation_evidence_from_logits`)
-#: (``bench/score_template.py`` measures the scores with and without it on a run).
-EXPLANATION_TEMPLATE = TEMPLATE
+#: The template of the score stage's explanation texts (:meth:`TagBridge.explanation_evidence_from_logits`):
+#: none, so that the description predictor's embedding of each text is the one the tag bridge reads
+#: (``bench/score_template.py`` measures the scores both ways on the default run).
+EXPLANATION_TEMPLATE = "{}"
 DEFAULT_VARIANT = "softmax-rank"
 DEFAULT_TAGGER = "yamnet"
 #: Patch pooling of the tag bridge (see :mod:`audiodissect.evidence.tag_logits`).
@@ -238,8 +239,12 @@ class TagBridge:
     explanation_template : str
         Where the score stage's explanation texts are embedded instead
         (:meth:`explanation_evidence_from_logits`, the audio-text predictor);
-        the tag names stay in `template`. The default, :data:`EXPLANATION_TEMPLATE`,
-        is :data:`TEMPLATE`; ``"{}"`` embeds the texts as they are.
+        the tag names stay in `template`. The default, :data:`EXPLANATION_TEMPLATE`
+        (``"{}"``: the texts as they are), is the embedding the description
+        predictor computes for the same texts, so each explanation is embedded
+        once per run, not twice. On the default run it scores as the templated
+        texts did, within the intervals (``bench/score_template.py``;
+        figures in docs/measured.md); ``TEMPLATE`` gives the former scores.
     pooling : {"max", "mean", "mean-prob"}
         How the tagger's per-patch logits become clip logits
         (:func:`audiodissect.evidence.tag_logits.pool_patches`).
@@ -316,7 +321,7 @@ class TagBridge:
         """Evidence (N, len(texts)) float32 of explanation texts, from precomputed tag logits (N, T).
 
         As :meth:`evidence_from_logits`, with the texts in :attr:`explanation_template`
-        and the tag names in :attr:`template`.
+        (as they are, by default) and the tag names in :attr:`template`.
         """
         return self._evidence(logits, texts, self.explanation_template)
 

@@ -18,8 +18,9 @@ class AudioTextEvidence:
 
     The clip side is computed once per instance and, with a `cache_dir`, once
     per run: the tag logits for a tag bridge (``tag_logits`` +
-    ``explanation_evidence_from_logits``, or ``evidence_from_logits`` for a
-    backend without it), the audio embeddings for a CLAP-like backend
+    ``explanation_evidence_from_logits``, which embeds the texts as the
+    description predictor does, or ``evidence_from_logits`` for a backend
+    without it), the audio embeddings for a CLAP-like backend
     (``audio_embeddings`` + ``text_embeddings``, cosine). A tag bridge that
     keeps the run's shared tag-logit file (``probe_logits``) reads the rows
     from it when it is there (the TAB stage wrote it); otherwise the clip side
