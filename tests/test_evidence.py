@@ -103,6 +103,31 @@ def test_tag_bridge_end_to_end_and_circularity():
     assert not is_circular("yamnet", "tag-bridge:other")
 
 
+def test_tag_bridge_embeds_explanations_as_they_are():
+    from audiodissect.evidence.tag_bridge import TEMPLATE
+
+    class Recording(WordEmbedder):
+        def __init__(self, vocab):
+            super().__init__(vocab)
+            self.texts = []
+
+        def encode(self, texts):
+            self.texts.append(list(texts))
+            return super().encode(texts)
+
+    emb = Recording(["loud", "quiet", "sound"])
+    bridge = TagBridge(LoudnessTagger(), embedder=emb)
+    logits = np.array([[1.0, -1.0], [3.0, -3.0], [2.0, -2.0]])
+    bridge.explanation_evidence_from_logits(logits, ["loud"])
+    assert emb.texts == [["loud"], ["This is a sound of Loud.", "This is a sound of Quiet."]]
+    emb.texts.clear()
+    bridge.evidence_from_logits(logits, ["loud"])  # concepts (the identify stage's) stay in the template
+    assert emb.texts[0] == ["This is a sound of loud."]
+    same = TagBridge(LoudnessTagger(), embedder=emb, explanation_template=TEMPLATE)
+    np.testing.assert_array_equal(same.explanation_evidence_from_logits(logits, ["loud", "quiet"]),
+                                  bridge.evidence_from_logits(logits, ["loud", "quiet"]))
+
+
 def test_waveforms_at_resamples_and_reads_probes():
     w = np.sin(np.linspace(0, 100, 16000)).astype(np.float32)
     out = waveforms_at([w], 8000, sample_rate=16000)

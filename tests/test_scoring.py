@@ -250,6 +250,63 @@ def test_score_run_audio_text_predictor_gets_heldout_rows(tmp_path):
     assert sorted(seen) == ["car engine", "dog bark"]
 
 
+class NoiseTagger:
+    """A tagger of three tags whose logits follow the clips' loudness (enough for a tag bridge to run on)."""
+
+    name = "noise-tagger"
+    sample_rate = 100
+    class_names = ["Dog", "Car", "Rain"]
+
+    def logits(self, waveforms):
+        import torch
+
+        rms = torch.tensor([float(np.sqrt(np.mean(np.square(w)))) for w in waveforms])
+        return torch.stack([rms, -rms, rms ** 2], dim=1)
+
+
+def test_score_embeds_each_explanation_once_for_both_predictors(tmp_path, monkeypatch):
+    """The description predictor and the tag bridge read one embedding of each explanation text: the bridge
+    embeds the texts as they are (no templated copy), so the embedder's memo serves it the description
+    predictor's vectors; only the tag names are embedded in the template."""
+    from collections import Counter
+
+    from audiodissect.evidence.tag_bridge import TEMPLATE, TagBridge
+    from audiodissect.probes.base import ArrayProbeSet
+    from audiodissect.text_embedder import SentenceEmbedder
+
+    class CountingEmbedder(SentenceEmbedder):
+        """The sentence embedder's memo, with bag-of-words vectors for the model; `seen` gets every text computed."""
+
+        def __init__(self):
+            super().__init__("counting", store=None)
+            self.bag = BagOfWords()
+            self.seen = []
+
+        def _embed(self, texts):
+            self.seen += texts
+            return self.bag.encode(texts)
+
+    monkeypatch.setenv("AUDIODISSECT_CACHE", str(tmp_path / "cache"))
+    run, _, _ = make_run(tmp_path)
+    clips = run.clips()
+    rng = np.random.default_rng(3)
+    probe = ArrayProbeSet(name="noise", clips=clips, audio=[a * rng.normal(size=100).astype(np.float32)
+                                                            for a in rng.uniform(0.1, 1.0, len(clips))],
+                          sample_rate=100, spec={"name": "noise", "in_memory": True})
+    emb = CountingEmbedder()
+    tagger = NoiseTagger()
+    records = score_run(run, embedder=emb, evidence=TagBridge(tagger, embedder=emb), probe=probe)
+    assert {r["predictor"] for r in records} == {"description", "audio_text"}
+    texts = {r["text"] for r in records}
+    descriptions = read_json(run.path / "descriptions.json")
+    held = {descriptions[c.id] for c in clips if c.split == "heldout"}
+    counts = Counter(emb.seen)
+    assert all(counts[t] == 1 for t in texts)  # once, for both predictors
+    assert not any(TEMPLATE.format(t) in counts for t in texts)
+    assert counts == Counter(texts | held | {TEMPLATE.format(n) for n in tagger.class_names})
+    assert run.stage("score")["key_parts"]["explanation_template"] == "{}"  # part of the stage's key
+
+
 def test_probe_clips_never_used(tmp_path):
     clean, emb, _ = make_run(tmp_path / "a")
     noisy, _, _ = make_run(tmp_path / "b", probe_noise=1e6 * np.random.default_rng(5).normal(size=(12, 2)))

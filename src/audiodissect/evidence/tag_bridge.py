@@ -20,7 +20,10 @@ How a concept is mapped onto tags (the ``"softmax-rank"`` variant, the default)
    down to about -300: that tail inflates a z-score's standard deviation and,
    once cubed by cos3, dominates the evidence column.
 2. **Name similarity.** Concepts and tag names are embedded in the template
-   "This is a sound of {x}." and compared by cosine, giving S (C x T).
+   "This is a sound of {x}." and compared by cosine, giving S (C x T). The
+   score stage's explanation texts (summaries, open concepts, top-1 labels)
+   are embedded as they are, in no template (:data:`EXPLANATION_TEMPLATE`),
+   against the same templated tag names: see :class:`TagBridge`.
 3. **Close tags only.** A concept keeps the tags whose similarity is within
    ``margin`` (0.1) of its best tag; every other tag gets weight 0. A concept
    that *is* a tag name ("trumpet" -> "Trumpet", similarity 1.0) then keeps
@@ -59,6 +62,10 @@ from ..progress import ProgressHook
 from .tag_logits import POOLINGS, cached_tag_logits, tag_logits
 
 TEMPLATE = "This is a sound of {}."
+#: The template of the score stage's explanation texts (:meth:`TagBridge.explanation_evidence_from_logits`):
+#: none, so that the description predictor's embedding of each text is the one the tag bridge reads
+#: (``bench/score_template.py`` measures the scores both ways on the default run).
+EXPLANATION_TEMPLATE = "{}"
 DEFAULT_VARIANT = "softmax-rank"
 DEFAULT_TAGGER = "yamnet"
 #: Patch pooling of the tag bridge (see :mod:`audiodissect.evidence.tag_logits`).
@@ -114,7 +121,7 @@ def get_variant(name: str) -> BridgeVariant:
 
 
 def name_similarity(concepts: Sequence[str], tag_names: Sequence[str], embedder: Any, *,
-                    template: str = TEMPLATE) -> np.ndarray:
+                    template: str = TEMPLATE, concept_template: str | None = None) -> np.ndarray:
     """Cosine similarity of concept and tag names in `template`, shape (C, T), float64.
 
     Parameters
@@ -124,8 +131,11 @@ def name_similarity(concepts: Sequence[str], tag_names: Sequence[str], embedder:
     embedder : object with ``encode(texts) -> (n, d)`` unit-norm rows
     template : str
         With one ``{}`` for the name.
+    concept_template : str, optional
+        The concepts' template when it is not `template` (``"{}"``: the concepts as they are).
     """
-    c = np.asarray(embedder.encode([template.format(x) for x in concepts]), dtype=np.float64)
+    concept_template = template if concept_template is None else concept_template
+    c = np.asarray(embedder.encode([concept_template.format(x) for x in concepts]), dtype=np.float64)
     t = np.asarray(embedder.encode([template.format(x) for x in tag_names]), dtype=np.float64)
     return c @ t.T
 
@@ -223,6 +233,18 @@ class TagBridge:
     variant : str
         A key of :data:`VARIANTS`.
     template : str
+        Where concept and tag names are embedded for their name similarity
+        (with one ``{}`` for the name): the concepts of :meth:`evidence`, as
+        the identify stage asks for them, and the tagger's class names.
+    explanation_template : str
+        Where the score stage's explanation texts are embedded instead
+        (:meth:`explanation_evidence_from_logits`, the audio-text predictor);
+        the tag names stay in `template`. The default, :data:`EXPLANATION_TEMPLATE`
+        (``"{}"``: the texts as they are), is the embedding the description
+        predictor computes for the same texts, so each explanation is embedded
+        once per run, not twice. On the default run it scores as the templated
+        texts did, within the intervals (``bench/score_template.py``;
+        figures in docs/measured.md); ``TEMPLATE`` gives the former scores.
     pooling : {"max", "mean", "mean-prob"}
         How the tagger's per-patch logits become clip logits
         (:func:`audiodissect.evidence.tag_logits.pool_patches`).
@@ -236,7 +258,8 @@ class TagBridge:
     """
 
     def __init__(self, tagger: Any = None, *, tagger_name: str = DEFAULT_TAGGER, embedder: Any = "minilm",
-                 variant: str = DEFAULT_VARIANT, template: str = TEMPLATE, pooling: str = TAB_POOLING,
+                 variant: str = DEFAULT_VARIANT, template: str = TEMPLATE,
+                 explanation_template: str = EXPLANATION_TEMPLATE, pooling: str = TAB_POOLING,
                  cache_dir: Any = None, batch_size: int = 16, hook: ProgressHook | None = None):
         if pooling not in POOLINGS:
             raise unknown_name_error("patch pooling", pooling, POOLINGS)
@@ -247,6 +270,7 @@ class TagBridge:
         self.tagger_name = getattr(tagger, "name", None) or tagger_name
         self._embedder = embedder
         self.template = template
+        self.explanation_template = explanation_template
         self.batch_size = batch_size
         self.hook = hook
         self.name = f"tag-bridge:{self.tagger_name}"
@@ -291,10 +315,22 @@ class TagBridge:
 
     def evidence_from_logits(self, logits: np.ndarray, concepts: Sequence[str]) -> np.ndarray:
         """Evidence (N, C) float32 from precomputed tag logits (N, T)."""
+        return self._evidence(logits, concepts, self.template)
+
+    def explanation_evidence_from_logits(self, logits: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """Evidence (N, len(texts)) float32 of explanation texts, from precomputed tag logits (N, T).
+
+        As :meth:`evidence_from_logits`, with the texts in :attr:`explanation_template`
+        (as they are, by default) and the tag names in :attr:`template`.
+        """
+        return self._evidence(logits, texts, self.explanation_template)
+
+    def _evidence(self, logits: np.ndarray, texts: Sequence[str], text_template: str) -> np.ndarray:
         names = self.tagger.class_names
         if not names:
             raise AudioDissectError(f"tagger {self.tagger_name!r} has no class names to bridge concepts to")
-        similarity = name_similarity(concepts, names, self.embedder, template=self.template)
+        similarity = name_similarity(texts, names, self.embedder, template=self.template,
+                                     concept_template=text_template)
         return bridge_evidence(logits, similarity, variant=self.variant)
 
     def evidence(self, probe_or_waveforms: Any, concepts: Sequence[str], *,

@@ -18,7 +18,9 @@ class AudioTextEvidence:
 
     The clip side is computed once per instance and, with a `cache_dir`, once
     per run: the tag logits for a tag bridge (``tag_logits`` +
-    ``evidence_from_logits``), the audio embeddings for a CLAP-like backend
+    ``explanation_evidence_from_logits``, which embeds the texts as the
+    description predictor does, or ``evidence_from_logits`` for a backend
+    without it), the audio embeddings for a CLAP-like backend
     (``audio_embeddings`` + ``text_embeddings``, cosine). A tag bridge that
     keeps the run's shared tag-logit file (``probe_logits``) reads the rows
     from it when it is there (the TAB stage wrote it); otherwise the clip side
@@ -125,7 +127,8 @@ class AudioTextEvidence:
                 shared = self._shared_tag_logits()
                 self._clip_side = shared if shared is not None else self._cached(
                     "tag-logits", lambda: b.tag_logits(self._waveforms()))
-            return np.asarray(b.evidence_from_logits(self._clip_side, texts), dtype=np.float32)
+            explain = getattr(b, "explanation_evidence_from_logits", b.evidence_from_logits)
+            return np.asarray(explain(self._clip_side, texts), dtype=np.float32)
         if hasattr(b, "audio_embeddings") and hasattr(b, "text_embeddings"):
             if self._clip_side is None:
                 self._clip_side = self._cached("audio-embeddings", lambda: b.audio_embeddings(self._waveforms()))

@@ -19,16 +19,23 @@ class ScoreStage(Stage):
     The description predictor embeds texts with the run's ``identify.text_embedder``;
     with ``score.audio_text`` the audio-text predictor is the run's
     ``identify.tab_backend`` on the held-out clips (its clip side cached with
-    the probing set).
+    the probing set). A tag bridge there embeds the explanation texts as they
+    are (:data:`~audiodissect.evidence.tag_bridge.EXPLANATION_TEMPLATE`), the
+    vectors the description predictor computed: each distinct text is embedded
+    once per stage, for both predictors.
     """
 
     name = "score"
     outputs = (f"{UNITS}/score.jsonl", SCORE)
 
     def inputs(self, ctx: Context) -> dict[str, Any]:
+        from ..evidence.tag_bridge import EXPLANATION_TEMPLATE
+
         cfg = ctx.config
         return {**score_inputs(ctx.run), "embedder": cfg.identify.text_embedder,
                 "audio_text": cfg.identify.tab_backend if cfg.score.audio_text else None,
+                # a tag bridge's template for the explanations: scores made with another are not reused
+                "explanation_template": EXPLANATION_TEMPLATE if cfg.score.audio_text else None,
                 "bootstrap": cfg.score.bootstrap, "seed": cfg.score.seed}
 
     def reaches(self, ctx: Context) -> dict[str, str | None]:
