@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         reused = "reused" if outcome is not None and outcome.reused else ""
         if name == "describe" and outcome is not None and outcome.section.get("n_cached"):
             reused = f"{outcome.section['n_cached']} of {outcome.section['n_clips']} descriptions from the user cache"
-        rows.append({"stage": name, "cpu": cpu, "wall": wall, "reused": reused})
+        nothing_done = outcome is not None and (outcome.reused or (
+            name == "describe" and outcome.section.get("n_cached") == outcome.section.get("n_clips")))
+        rows.append({"stage": name, "cpu": cpu, "wall": wall, "reused": reused, "nothing_done": nothing_done})
     run, ctx = d.run_dir, d.context
     units = sum(run.stage("record")["layers"].values()) if run.has_stage("record") else 0
     floors: dict[str, tuple[str, Callable[[], object]]] = {
@@ -198,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                   lambda: score_floor(run, d.config.identify.text_embedder, device)),
     }
     for row in rows:
+        if row.get("nothing_done"):
+            continue  # e.g. every description came from the user cache: no floor (the tagger's pass costs minutes)
         if row["stage"] in floors:
             what, fn = floors[row["stage"]]
             row["floor_cpu"], row["floor_wall"] = clock(fn)
