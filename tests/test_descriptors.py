@@ -151,3 +151,26 @@ def test_articles_and_no_unpitched_tonal():
     assert "noisiness" not in descriptor_words(d)
     pitched = dataclasses.replace(d, pitch_hz=300.0, pitchedness=0.9)
     assert descriptor_words(pitched)["noisiness"] == "tonal" and ", tonal," in descriptor_sentence(pitched)
+
+
+def test_a_clip_measured_before_in_the_process_is_not_measured_again(monkeypatch):
+    """The captioner and the acoustic evidence measure a run's clips once between them: the same samples at
+    the same rate give the kept descriptors; other samples, or another rate, are measured."""
+    import audiodissect.descriptors as module
+
+    monkeypatch.setattr(module, "_measured", type(module._measured)())
+    computed = []
+    real = module._measure
+    monkeypatch.setattr(module, "_measure", lambda x, sr: computed.append(sr) or real(x, sr))
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    first = module.measure(tone, 16000)
+    again = module.measure(tone.copy().astype(np.float64), 16000)  # the same samples, another array
+    assert again is first and computed == [16000]
+    louder = module.measure(tone * 2, 16000)
+    assert computed == [16000, 16000] and louder.loudness_db > first.loudness_db + 5
+    module.measure(tone, 22050)
+    assert computed == [16000, 16000, 22050]
+    monkeypatch.setattr(module, "MEASURED_KEPT", 1)
+    module.measure(np.roll(tone, 7), 16000)
+    assert len(module._measured) == 1  # bounded: the oldest are let go

@@ -38,7 +38,9 @@ The words themselves are :data:`DESCRIPTOR_WORDS`; :func:`vocabulary` and
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
 import math
 
 import numpy as np
@@ -204,8 +206,17 @@ def _onsets(power: np.ndarray, sr: int, n_fft: int, active: np.ndarray) -> np.nd
     return candidates[keep]
 
 
+#: Clips whose descriptors a process keeps, newest last: the captioner and the acoustic evidence measure
+#: the same clips at the same rate in one run (a few hundred bytes each).
+MEASURED_KEPT = 100_000
+_measured: collections.OrderedDict[tuple[bytes, int], Descriptors] = collections.OrderedDict()
+
+
 def measure(audio: np.ndarray, sample_rate: int) -> Descriptors:
     """Measure the acoustic descriptors of one mono clip.
+
+    A clip measured before in this process (the same samples, as float64, at the same rate) is not
+    measured again: the offline captioner and the acoustic evidence both measure every clip of a run.
 
     Parameters
     ----------
@@ -225,6 +236,19 @@ def measure(audio: np.ndarray, sample_rate: int) -> Descriptors:
     """
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
     sr = int(sample_rate)
+    key = (hashlib.blake2b(x.tobytes(), digest_size=16).digest(), sr)
+    if key in _measured:
+        _measured.move_to_end(key)
+        return _measured[key]
+    measured = _measure(x, sr)
+    _measured[key] = measured
+    while len(_measured) > MEASURED_KEPT:
+        _measured.popitem(last=False)
+    return measured
+
+
+def _measure(x: np.ndarray, sr: int) -> Descriptors:
+    """:func:`measure` of a float64 waveform `x` (T,) at `sr` Hz, computed."""
     if sr < 8000:
         raise AudioDissectError(f"descriptors need a sample rate of 8 kHz or more, got {sr}")
     if x.size == 0 or not np.all(np.isfinite(x)) or np.max(np.abs(x)) < 1e-6:
