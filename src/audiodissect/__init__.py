@@ -21,8 +21,9 @@ The front door is :class:`Dissection`::
 
 __version__ = "0.1.0"
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 #: Where each public name lives: imported on first use (PEP 562), so that ``import audiodissect`` and
 #: ``audiodissect --help`` do not pay for torch, scipy and the rest until a name that needs them is used.
@@ -56,16 +57,7 @@ if TYPE_CHECKING:
     from .targets import Target, from_module, load_target
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # looked up once
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [

@@ -19,8 +19,9 @@
 Backends are found by spec in :data:`EVIDENCE_BACKENDS` (:func:`load_evidence_backend`).
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 #: Where each public name lives: imported on first use (PEP 562), so that the backends' specs (help texts,
 #: settings) cost neither torch nor scipy.
@@ -52,16 +53,7 @@ if TYPE_CHECKING:
     from .waveforms import waveforms_at
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # looked up once
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [

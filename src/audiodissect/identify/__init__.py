@@ -1,7 +1,8 @@
 """Module A: closed-set concepts per unit (TAB, DB, labels), one name per unit, and how stable it is."""
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 #: Where each public name lives: imported on first use (PEP 562), so that a reused stage (its inputs read,
 #: nothing recomputed) costs no torch.
@@ -23,16 +24,7 @@ if TYPE_CHECKING:
     from .units import METHODS, concept_records, identify_units, score_units, topk_clip_evidence
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # looked up once
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = ["METHODS", "IdentifyStage", "NamingSettings", "StabilityStage", "benjamini_hochberg", "clean_concepts",

@@ -35,12 +35,12 @@ Every set's :attr:`ProbeSet.spec` rebuilds it: ``load_probe(**probe.spec)``.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AudioDissectError, unknown_name_error
+from ..lazy import lazy_exports
 
 #: Where the clips' types and the soundbank's names live: imported on first use (PEP 562), so that the
 #: probing sets' names (help texts) cost no numpy.
@@ -61,16 +61,7 @@ _HF_PREFIX = "hf-dataset:"
 EVENTS_OPTION = "events"
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # looked up once
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 def _base_name(name: str) -> str:

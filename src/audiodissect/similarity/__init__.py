@@ -23,10 +23,11 @@ function, robust=other)`` adds one. Read a unit's best concepts with
 concept takes.
 """
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 #: Where each public name lives: imported on first use (PEP 562), so that the registry's names (help texts,
 #: settings) cost no torch.
@@ -55,16 +56,7 @@ if TYPE_CHECKING:
     from .wpmi import wpmi, wpmi_log_likelihood, wpmi_robust
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # looked up once
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 class _Package(types.ModuleType):

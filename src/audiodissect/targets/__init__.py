@@ -1,7 +1,8 @@
 """Target models to dissect: YAMNet, a demo CNN, Hugging Face classifiers, or your own module."""
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 #: Where each public name lives: imported on first use (PEP 562), so that the model specs (help texts,
 #: settings) cost no torch.
@@ -19,16 +20,7 @@ if TYPE_CHECKING:
     from .specs import TARGETS, check_target_spec, is_target_spec
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # looked up once
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __all__ = [
