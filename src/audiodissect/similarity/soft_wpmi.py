@@ -63,24 +63,45 @@ def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int =
     a = check_number(a, "a")
     k = check_int(k, "k")
     ev, act = prepare(evidence, activations)
-    n, c = ev.shape
-    k = min(k, n)
-    q_minus_1 = concept_probabilities(ev, a) - 1.0  # (N, C)
-    w = rank_weights(k, dtype=ev.dtype, device=ev.device)
-    cond = torch.empty((act.shape[1], c), dtype=ev.dtype, device=act.device)
-    # Every term depends only on (rank, clip, concept): when that table is
-    # small, compute its logs once and sum rows of it per unit.
-    table = None
-    if k * n * c <= TABLE_ELEMENTS:
-        table = (w.view(k, 1, 1) * q_minus_1).add_(1.0 + MIN_PROB).log_().view(k * n, c)
+    return _log_likelihood(_LogTerms(ev, a, k), act, chunk_size)
+
+
+class _LogTerms:
+    """The terms ``log(1 + w_i (Q[clip, c] - 1) + 1e-7)`` of soft-WPMI for evidence `ev` (N, C): they depend
+    only on (rank i, clip, concept), so when that (k, N, C) table is small (:data:`TABLE_ELEMENTS`) it is
+    computed once, for every unit's likelihood and for the robust variant's clip prior."""
+
+    def __init__(self, ev: torch.Tensor, a: float, k: int):
+        self.n, self.c = ev.shape
+        self.k = min(k, self.n)
+        self.q_minus_1 = concept_probabilities(ev, a) - 1.0                            # (N, C)
+        self.w = rank_weights(self.k, dtype=ev.dtype, device=ev.device)                 # (k,)
+        self.table = None                                                               # (k, N, C)
+        if self.k * self.n * self.c <= TABLE_ELEMENTS:
+            self.table = self.ranks(0, self.k)
+
+    def ranks(self, start: int, stop: int) -> torch.Tensor:
+        """The terms of ranks ``start`` to ``stop``, shape (stop - start, N, C)."""
+        if self.table is not None:
+            return self.table[start:stop]
+        return (self.w[start:stop].view(-1, 1, 1) * self.q_minus_1).add_(1.0 + MIN_PROB).log_()
+
+
+def _log_likelihood(terms: _LogTerms, act, chunk_size: int | None) -> torch.Tensor:
+    """``log p(c | u)`` (U, C) of every unit of `act` (activation columns), from its top clips' terms."""
+    n, c, k = terms.n, terms.c, terms.k
+    cond = torch.empty((act.shape[1], c), dtype=terms.q_minus_1.dtype, device=act.device)
+    if terms.table is not None:
+        table = terms.table.reshape(k * n, c)
         offsets = torch.arange(k, device=act.device) * n  # row of (rank i, clip 0)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * c)):
         ids = torch.topk(act[:, sl].T, k, dim=1).indices  # (m, k), highest first
-        if table is not None:
+        if terms.table is not None:
             cond[sl] = F.embedding_bag(ids + offsets, table, mode="sum")
         else:
-            terms = q_minus_1[ids].mul_(w.unsqueeze(1)).add_(1.0 + MIN_PROB).log_()  # (m, k, C)
-            cond[sl] = terms.sum(dim=1)
+            w, q_minus_1 = terms.w, terms.q_minus_1
+            gathered = q_minus_1[ids].mul_(w.unsqueeze(1)).add_(1.0 + MIN_PROB).log_()  # (m, k, C)
+            cond[sl] = gathered.sum(dim=1)
     return cond
 
 
@@ -179,16 +200,12 @@ def soft_wpmi_robust(evidence, activations, *, a: float = 10.0, k: int = 100, la
     lam = check_number(lam, "lam")
     a = check_number(a, "a")
     k = check_int(k, "k")
-    ev, _ = prepare(evidence, activations)
+    ev, act = prepare(evidence, activations)
     n, c = ev.shape
-    z = normal_scores(ev)
-    cond = soft_wpmi_log_likelihood(z, activations, a=a, k=k, chunk_size=chunk_size)
-    kk = min(k, n)
-    q_minus_1 = concept_probabilities(z, a) - 1.0                         # (N, C)
-    w = rank_weights(kk, dtype=z.dtype, device=z.device)
-    prior = torch.zeros(c, dtype=z.dtype, device=z.device)
+    terms = _LogTerms(normal_scores(ev), a, k)  # the terms of the units' likelihoods and of the clip prior
+    cond = _log_likelihood(terms, act, chunk_size)
+    prior = torch.zeros(c, dtype=ev.dtype, device=ev.device)
     step = max(1, TABLE_ELEMENTS // (n * c))                              # ranks per block
-    for start in range(0, kk, step):
-        block = w[start:start + step].view(-1, 1, 1) * q_minus_1         # (ranks, N, C)
-        prior += block.add_(1.0 + MIN_PROB).log_().mean(dim=1).sum(dim=0)
+    for start in range(0, terms.k, step):
+        prior += terms.ranks(start, start + step).mean(dim=1).sum(dim=0)
     return clip_prior_pmi(cond, prior, lam=lam)
