@@ -445,23 +445,29 @@ def name_layer(layer: str, activations, sources: NamingSources, concepts: Sequen
     return _layer_names(layer, activations.shape[1], tests, list(concepts), settings)
 
 
-def _finite(value: float) -> float | None:
-    return round(float(value), 6) if math.isfinite(value) else None
+def _finite(values: np.ndarray) -> list[float | None]:
+    """`values` (M,) rounded to 6 decimals as Python floats, None where not finite."""
+    values = np.asarray(values, dtype=np.float64)
+    return [v if ok else None for v, ok in zip(values.round(6).tolist(), np.isfinite(values).tolist())]
+
+
+def _candidates(t: SourceTest, concepts: Sequence[str]) -> list[dict | None]:
+    """Per unit, what source test `t` says (None where it scores no concept), as the records store it."""
+    names = np.asarray(list(concepts) + [None], dtype=object)  # index -1: no concept
+    fields = zip(names[t.best].tolist(), _finite(t.score), _finite(t.z), _finite(t.margin), _finite(t.p_value),
+                 _finite(t.q_value), names[t.runner_up].tolist())
+    return [None if concept is None else
+            {"concept": concept, "score": score, "z": z, "margin": margin, "p_value": p, "q_value": q,
+             "runner_up": runner_up}
+            for concept, score, z, margin, p, q, runner_up in fields]
 
 
 def _layer_names(layer: str, units: int, tests: Mapping[str, SourceTest], concepts: Sequence[str],
                  settings: NamingSettings) -> list[UnitName]:
     records = []
+    said = {method: _candidates(t, concepts) for method, t in tests.items()}
     for u in range(units):
-        candidates = {}
-        for method, t in tests.items():
-            if t.best[u] < 0:
-                continue
-            candidates[method] = {
-                "concept": concepts[t.best[u]], "score": _finite(t.score[u]), "z": _finite(t.z[u]),
-                "margin": _finite(t.margin[u]) if math.isfinite(t.margin[u]) else None,
-                "p_value": _finite(t.p_value[u]), "q_value": _finite(t.q_value[u]),
-                "runner_up": concepts[t.runner_up[u]] if t.runner_up[u] >= 0 else None}
+        candidates = {method: said[method][u] for method in tests if said[method][u] is not None}
         significant = [m for m, cand in candidates.items()
                        if cand["q_value"] is not None and cand["q_value"] <= settings.alpha]
         common = {"unit": unit_id(layer, u), "layer": layer, "index": u, "similarity": settings.similarity,
