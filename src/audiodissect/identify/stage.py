@@ -147,7 +147,8 @@ class IdentifyStage(Stage):
         activations = run.probe_activations()
         exclude = {m: list(why) for m, why in missing.items()}
         sources = method_sources(probe_evidence, concepts, exclude=exclude)
-        naming = naming_sources(probe_evidence, concepts, settings=naming_settings(cfg), exclude=exclude)
+        settings = naming_settings(cfg)
+        naming = naming_sources(probe_evidence, concepts, settings=settings, exclude=exclude)
         by_layer, names = [], []
         output_layer = run.output_layer()
         for layer, acts in activations.items():  # each layer read once, for every method, similarity and name
@@ -155,7 +156,7 @@ class IdentifyStage(Stage):
             by_layer.append(identify_layer(layer, acts, sources, similarities=cfg.similarities, top=cfg.top,
                                            db_scope=cfg.db_scope, db_topk=cfg.db_topk, output_layer=output_layer,
                                            variant=cfg.similarity_variant))
-            names += name_layer(layer, acts, naming, concepts, settings=naming_settings(cfg))
+            names += name_layer(layer, acts, naming, concepts, settings=settings)
         records = [r for method in sources for layer_records in by_layer for r in layer_records[method]]
         run.write_units("identify", records)
         run.write_units("names", names)

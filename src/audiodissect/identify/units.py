@@ -162,9 +162,9 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
 
 
 def method_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], *,
-                   exclude: Mapping[str, Collection[str]] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray,
-                                                                                            list[str]]]:
-    """Per method: (its evidence (N, C), the concepts it may choose as a bool mask (C,), their names).
+                   exclude: Mapping[str, Collection[str]] | None = None) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Per method: (its evidence of the concepts it may choose (N, C_m), their names (C_m,)), made once for
+    every layer.
 
     Raises
     ------
@@ -178,11 +178,12 @@ def method_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], 
         if not keep.any():
             raise AudioDissectError(f"method {method!r} has no concept left to choose",
                                     hint="every concept was excluded (no evidence for any?)")
-        out[method] = (np.asarray(ev), keep, [c for c, k in zip(concepts, keep) if k])
+        ev = np.asarray(ev)
+        out[method] = (ev if keep.all() else ev[:, keep], [c for c, k in zip(concepts, keep) if k])
     return out
 
 
-def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, np.ndarray, list[str]]], *,
+def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, list[str]]], *,
                    similarities: Sequence[str], top: int = 5, db_scope: str = "all", db_topk: int = 5,
                    output_layer: str | None = None, seed: int = 0,
                    variant: str = DEFAULT_VARIANT) -> dict[str, list[ConceptRanking]]:
@@ -197,7 +198,7 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, np.
     ----------
     layer : str
     acts : np.ndarray, np.memmap or RowSubset, shape (N, U)
-    sources : mapping of method to (evidence (N, C), kept concepts mask (C,), kept concept names)
+    sources : mapping of method to (evidence of its concepts (N, C_m), their names (C_m,))
         From :func:`method_sources`.
     similarities, top, db_scope, db_topk, output_layer, seed, variant
         As :func:`identify_units`.
@@ -214,9 +215,8 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, np.
     records: dict[str, list[ConceptRanking]] = {m: [] for m in sources}
     for method in sources:
         if scopes[method] == "topk":
-            ev, keep, kept = sources[method]
-            scores = score_units(ev[:, keep] if not keep.all() else ev, acts, similarity="topk", scope="topk",
-                                 topk=db_topk, variant=variant)
+            ev, kept = sources[method]
+            scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk, variant=variant)
             records[method] += concept_records(scores, kept, layer=layer, method=method,
                                                similarity=f"top{db_topk}", top=top)
     for name in similarities:
@@ -225,15 +225,14 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, np.
                                 seed=seed, variant=variant)
             start = 0
             for method in together:
-                ev, keep, kept = sources[method]
-                scores = joint[:, start:start + ev.shape[1]][:, torch.from_numpy(keep)]
+                ev, kept = sources[method]
+                scores = joint[:, start:start + ev.shape[1]].contiguous()
                 start += ev.shape[1]
-                records[method] += concept_records(scores.contiguous(), kept, layer=layer, method=method,
-                                                   similarity=name, top=top)
+                records[method] += concept_records(scores, kept, layer=layer, method=method, similarity=name,
+                                                   top=top)
             continue
         for method in together:
-            ev, keep, kept = sources[method]
-            scores = score_units(ev[:, keep] if not keep.all() else ev, acts, similarity=name, seed=seed,
-                                 variant=variant)
+            ev, kept = sources[method]
+            scores = score_units(ev, acts, similarity=name, seed=seed, variant=variant)
             records[method] += concept_records(scores, kept, layer=layer, method=method, similarity=name, top=top)
     return records
