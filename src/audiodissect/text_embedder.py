@@ -209,17 +209,15 @@ def _encode_through_store(texts: Sequence[str], memo: dict[str, np.ndarray], sto
     missing = list(dict.fromkeys(t for t in texts if t not in memo))
     if not missing:
         return
-    if store is not None and store.enabled():
-        key = model_key()
+    key = model_key() if store is not None and store.enabled() else None
+    if key is not None:
         memo.update(store.get(key, missing))
         missing = [t for t in missing if t not in memo]
-        if not missing:
-            return
+    if missing:
         new = dict(zip(missing, (np.asarray(v, dtype=np.float32) for v in embed(missing))))
         memo.update(new)
-        store.put(key, new)
-        return
-    memo.update(zip(missing, (np.asarray(v, dtype=np.float32) for v in embed(missing))))
+        if key is not None:
+            store.put(key, new)
 
 
 def _known_dim(embedder) -> int:
