@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -135,8 +136,22 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f, gc_paused():
         return [json.loads(line) for line in f if line.strip()]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while many small acyclic objects are made (the records of a large
+    run): each collection walks every object still alive, so collections during the build cost more the more
+    records there are (a third of building YAMNet's 351,495 rankings). Reference counting still frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterator, Mapping
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
+from .cache import gc_paused
 from .errors import AudioDissectError
 
 
@@ -148,6 +153,77 @@ class ConceptRanking(UnitRecord):
     similarity: str | None
     concepts: list[str]
     scores: list[float]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ConceptRankingBlock:
+    """The :class:`ConceptRanking` records of some units of one layer under one method and similarity, as arrays.
+
+    A layer's rankings are made, and written, a block at a time: :meth:`json_lines` gives each record's line
+    as :meth:`ConceptRanking.to_json` and the run's JSON-lines writer would, without making the records.
+
+    Attributes
+    ----------
+    layer, method : str
+    similarity : str or None
+    indices : np.ndarray, shape (U,), int
+        The units' indices in the layer.
+    concepts : sequence of str, length C
+        The names `order` indexes.
+    order : np.ndarray, shape (U, k), int
+        Each unit's top concepts, best first (indices into `concepts`).
+    scores : np.ndarray, shape (U, k), float
+        Their scores, as written.
+    """
+
+    layer: str
+    method: str
+    similarity: str | None
+    indices: np.ndarray
+    concepts: Sequence[str]
+    order: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def records(self) -> list[ConceptRanking]:
+        """The block's records, in unit order."""
+        names = np.asarray(self.concepts, dtype=object)[self.order].tolist()  # (U, k)
+        scores = self.scores.tolist()                                          # (U, k)
+        layer, method, similarity = self.layer, self.method, self.similarity
+        # made as the dataclass's __init__ would, without its per-field checks: the block's ids are right by
+        # construction, and a large layer has tens of thousands of records
+        new = object.__new__
+        out = []
+        with gc_paused():
+            for u, n, s in zip(self.indices.tolist(), names, scores):
+                record = new(ConceptRanking)
+                record.__dict__.update(extra={}, unit=f"{layer}#{u}", layer=layer, index=u, method=method,
+                                       similarity=similarity, concepts=n, scores=s)
+                out.append(record)
+        return out
+
+    def json_lines(self) -> list[str]:
+        """Each record's JSON line (no newline), the same text as its :meth:`~Record.to_json` written as a line."""
+        def text(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False)
+
+        names = np.asarray([text(c) for c in self.concepts], dtype=object)[self.order].tolist()  # (U, k)
+        number = repr if bool(np.isfinite(self.scores).all()) else _json_number
+        unit = text(self.layer + "#")[:-1]  # the unit id's opening quote and layer, escaped
+        head = f'{{"format": {ConceptRanking.FORMAT}, "unit": {unit}'
+        middle = (f'", "layer": {text(self.layer)}, "index": ')
+        tail = f', "method": {text(self.method)}, "similarity": {text(self.similarity)}, "concepts": ['
+        return [f'{head}{u}{middle}{u}{tail}{", ".join(n)}], "scores": [{", ".join(map(number, s))}]}}'
+                for u, n, s in zip(self.indices.tolist(), names, self.scores.tolist())]
+
+
+def _json_number(x: float) -> str:
+    """A float as the json module writes it (NaN, Infinity and -Infinity included)."""
+    if math.isfinite(x):
+        return repr(x)
+    return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cache import load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl, write_text
+from .cache import gc_paused, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl, write_text
 from .errors import AudioDissectError, unknown_name_error, write_error
 from .probes.base import PROBE, ClipInfo, ProbeSet
-from .records import (UNIT_RECORDS, ConceptRanking, ExplanationScore, PruneRow, Record,  # noqa: F401 (re-exported:
-                      UnitName, UnitRecord, UnitSummary, parse_unit_id, unit_id)    # the run's record types)
+from .records import (UNIT_RECORDS, ConceptRanking, ConceptRankingBlock, ExplanationScore,  # noqa: F401 (re-
+                      PruneRow, Record, UnitName, UnitRecord, UnitSummary, parse_unit_id,  # exported: the run's
+                      unit_id)                                                            # record types)
 
 if TYPE_CHECKING:
     from .arrays import RowSubset
@@ -542,6 +543,11 @@ class RunDir:
         kind = self.unit_record_type(stage)
         write_jsonl(self.units_path(stage), (kind.from_json(r).to_json() for r in records))
 
+    def write_ranking_blocks(self, blocks: Iterable[ConceptRankingBlock]) -> None:
+        """Write the identify stage's rankings, given as blocks, to ``units/identify.jsonl``: the same file as
+        :meth:`write_units` of their records, without making each record."""
+        write_text(self.units_path("identify"), "".join(line + "\n" for b in blocks for line in b.json_lines()))
+
     def read_units(self, stage: str) -> list[UnitRecord]:
         """`stage`'s records, typed (:data:`audiodissect.records.UNIT_RECORDS`)."""
         path = self.units_path(stage)
@@ -549,7 +555,8 @@ class RunDir:
             raise AudioDissectError(f"{self.path} has no {stage!r} results",
                                     hint=f"run `audiodissect {stage} --run {self.path}` first")
         kind = self.unit_record_type(stage)
-        return [kind.from_json(r) for r in read_jsonl(path)]
+        with gc_paused():
+            return [kind.from_json(r) for r in read_jsonl(path)]
 
     # -- pruning rows ----------------------------------------------------------------
     def write_prune_rows(self, rows: Iterable[PruneRow | Mapping[str, Any]], *, concept: str | None = None) -> None:

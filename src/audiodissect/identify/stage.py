@@ -157,8 +157,9 @@ class IdentifyStage(Stage):
                                            db_scope=cfg.db_scope, db_topk=cfg.db_topk, output_layer=output_layer,
                                            variant=cfg.similarity_variant))
             names += name_layer(layer, acts, naming, concepts, settings=settings)
-        records = [r for method in sources for layer_records in by_layer for r in layer_records[method]]
-        run.write_units("identify", records)
+        blocks = [b for method in sources for layer_blocks in by_layer for b in layer_blocks[method]]
+        run.write_ranking_blocks(blocks)
+        records = [r for b in blocks for r in b.records()]
         run.write_units("names", names)
         circular = "tab" in evidence and is_circular(run.stage("record")["model"], cfg.tab_backend)
         return {"concepts": len(concepts), "methods": list(evidence), "circular": circular, "skipped": left_out,

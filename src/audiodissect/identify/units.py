@@ -15,7 +15,7 @@ import torch
 
 from ..arrays import RowSubset, column_blocks
 from ..errors import AudioDissectError, unknown_name_error
-from ..records import ConceptRanking, unit_id
+from ..records import ConceptRanking, ConceptRankingBlock
 from ..similarity.registry import DEFAULT_VARIANT
 from .naming import COLUMNWISE
 
@@ -94,7 +94,13 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
 
 def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str, method: str,
                     similarity: str | None, top: int = 5) -> list[ConceptRanking]:
-    """Per-unit records of the `top` concepts, from scores (U, C).
+    """Per-unit records of the `top` concepts, from scores (U, C): :func:`ranking_block`'s records."""
+    return ranking_block(scores, concepts, layer=layer, method=method, similarity=similarity, top=top).records()
+
+
+def ranking_block(scores: torch.Tensor, concepts: Sequence[str], *, layer: str, method: str,
+                  similarity: str | None, top: int = 5) -> ConceptRankingBlock:
+    """Every unit's `top` concepts from scores (U, C), as one block (units 0..U-1 of `layer`).
 
     Concepts are ranked by their scores as written (6 decimals), ties in concept order, so that the last
     bits of a score, which differ from one machine's kernels to another's, do not reorder concepts whose
@@ -103,13 +109,9 @@ def concept_records(scores: torch.Tensor, concepts: Sequence[str], *, layer: str
     k = min(top, scores.shape[1])
     written = scores.double().numpy().round(6)                             # (U, C)
     order = np.argsort(-written, axis=1, kind="stable")[:, :k]             # (U, k)
-    names = np.asarray(concepts, dtype=object)[order].tolist()             # (U, k) concept names
-    rounded = np.take_along_axis(written, order, axis=1).tolist()          # (U, k)
-    return [
-        ConceptRanking(unit=unit_id(layer, u), layer=layer, index=u, method=method, similarity=similarity,
-                       concepts=names[u], scores=rounded[u])
-        for u in range(scores.shape[0])
-    ]
+    return ConceptRankingBlock(layer=layer, method=method, similarity=similarity,
+                               indices=np.arange(scores.shape[0]), concepts=concepts, order=order,
+                               scores=np.take_along_axis(written, order, axis=1))
 
 
 def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.ndarray],
@@ -158,7 +160,7 @@ def identify_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str,
                                db_scope=db_scope, db_topk=db_topk, output_layer=output_layer, seed=seed,
                                variant=variant)
                 for layer, acts in activations.items()]
-    return [r for method in sources for records in by_layer for r in records[method]]
+    return [r for method in sources for blocks in by_layer for block in blocks[method] for r in block.records()]
 
 
 def method_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], *,
@@ -186,7 +188,7 @@ def method_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], 
 def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, list[str]]], *,
                    similarities: Sequence[str], top: int = 5, db_scope: str = "all", db_topk: int = 5,
                    output_layer: str | None = None, seed: int = 0,
-                   variant: str = DEFAULT_VARIANT) -> dict[str, list[ConceptRanking]]:
+                   variant: str = DEFAULT_VARIANT) -> dict[str, list[ConceptRankingBlock]]:
     """Every method's and similarity's records of one layer's units, from one pass over the layer.
 
     A :data:`~audiodissect.identify.naming.COLUMNWISE` similarity scores every method's
@@ -205,20 +207,20 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, lis
 
     Returns
     -------
-    dict of method to list of ConceptRanking
-        Per method: similarities in order, units ascending.
+    dict of method to list of ConceptRankingBlock
+        Per method: one block per similarity, in order (the top-k scope's first), each of every unit.
     """
     if not (isinstance(acts, (np.ndarray, RowSubset)) and acts.dtype == np.float32):
         acts = np.asarray(acts, dtype=np.float32)  # memory maps and row subsets stay lazy
     scopes = {m: db_scope if (m == "db" and layer != output_layer) else "all" for m in sources}
     together = [m for m in sources if scopes[m] == "all"]
-    records: dict[str, list[ConceptRanking]] = {m: [] for m in sources}
+    blocks: dict[str, list[ConceptRankingBlock]] = {m: [] for m in sources}
     for method in sources:
         if scopes[method] == "topk":
             ev, kept = sources[method]
             scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk, variant=variant)
-            records[method] += concept_records(scores, kept, layer=layer, method=method,
-                                               similarity=f"top{db_topk}", top=top)
+            blocks[method].append(ranking_block(scores, kept, layer=layer, method=method,
+                                                similarity=f"top{db_topk}", top=top))
     for name in similarities:
         if name in COLUMNWISE and len(together) > 1 and len({sources[m][0].dtype for m in together}) == 1:
             joint = score_units(np.concatenate([sources[m][0] for m in together], axis=1), acts, similarity=name,
@@ -228,11 +230,12 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, lis
                 ev, kept = sources[method]
                 scores = joint[:, start:start + ev.shape[1]].contiguous()
                 start += ev.shape[1]
-                records[method] += concept_records(scores, kept, layer=layer, method=method, similarity=name,
-                                                   top=top)
+                blocks[method].append(ranking_block(scores, kept, layer=layer, method=method, similarity=name,
+                                                    top=top))
             continue
         for method in together:
             ev, kept = sources[method]
             scores = score_units(ev, acts, similarity=name, seed=seed, variant=variant)
-            records[method] += concept_records(scores, kept, layer=layer, method=method, similarity=name, top=top)
-    return records
+            blocks[method].append(ranking_block(scores, kept, layer=layer, method=method, similarity=name,
+                                                top=top))
+    return blocks

@@ -1,0 +1,63 @@
+"""Rankings made and written a block at a time: the same records and the same file as one record at a time."""
+
+import gc
+import json
+
+import numpy as np
+import torch
+
+from audiodissect.cache import gc_paused, read_jsonl, write_jsonl
+from audiodissect.identify.units import concept_records, ranking_block
+from audiodissect.records import ConceptRanking, ConceptRankingBlock
+from audiodissect.rundir import RunDir
+
+AWKWARD = ["dog", 'say "hi"', "back\\slash", "café", "tab\there", "日本", "new\nline", "\u2028"]
+
+
+def _block(similarity="cos", layer='blocks.0."q"\\é'):
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(7, len(AWKWARD))).round(6)
+    scores[0, 1], scores[1, 2], scores[2, 0] = np.nan, np.inf, -np.inf
+    scores[3, :] = 0.25  # a tie: concept order
+    return ranking_block(torch.from_numpy(scores), AWKWARD, layer=layer, method="tab", similarity=similarity, top=4)
+
+
+def test_block_records_equal_records_made_one_by_one():
+    block = _block()
+    made = [ConceptRanking(unit=f"{block.layer}#{u}", layer=block.layer, index=u, method="tab", similarity="cos",
+                           concepts=[AWKWARD[i] for i in block.order[u]], scores=block.scores[u].tolist())
+            for u in range(len(block))]
+    assert block.records() == made
+    assert block.records()[3].concepts == AWKWARD[:4]  # tied scores keep the concepts' order
+    assert concept_records(torch.from_numpy(np.eye(3)), ["a", "b", "c"], layer="L", method="db", similarity=None,
+                           top=2)[2].concepts == ["c", "a"]
+
+
+def test_block_lines_are_the_json_writer_lines_byte_for_byte(tmp_path):
+    for block in (_block(), _block(similarity=None, layer="plain")):
+        write_jsonl(tmp_path / "one_by_one.jsonl", (r.to_json() for r in block.records()))
+        expected = (tmp_path / "one_by_one.jsonl").read_text(encoding="utf-8")
+        assert "".join(line + "\n" for line in block.json_lines()) == expected
+        assert [json.loads(line) for line in block.json_lines()] == read_jsonl(tmp_path / "one_by_one.jsonl")
+
+
+def test_run_writes_blocks_as_identify_records(tmp_path):
+    run = RunDir(tmp_path / "run")
+    blocks = [_block(), _block(similarity="wpmi")]
+    run.write_ranking_blocks(blocks)
+    assert run.read_units("identify") == [r for b in blocks for r in b.records()]
+    assert isinstance(blocks[0], ConceptRankingBlock)
+
+
+def test_gc_paused_restores_the_collector_state():
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own pause is left as it was
+    finally:
+        gc.enable()
