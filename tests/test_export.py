@@ -113,3 +113,28 @@ def test_export_command_without_scores(run, tmp_path, capsys):
     assert not (tmp_path / "out" / "neuronpedia").exists()
     manifest = json.loads((tmp_path / "out" / "export.json").read_text())
     assert manifest["scored"] is False and manifest["tables"]["units"]["rows"] == 7
+
+
+@pytest.mark.parametrize("crafted", ["parent", "absolute", "link", "split"])
+def test_a_shared_dataset_export_reads_nothing_outside_its_tables(run, tmp_path, crafted):
+    import shutil
+
+    out = run["d"].export(tmp_path / "shared", format="hf-dataset", top=1)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(out / "clips", elsewhere)  # a readable table outside the export
+    state_path = out / "units" / "state.json"
+    state = json.loads(state_path.read_text())
+    data = out / "units" / state["_data_files"][0]["filename"]
+    if crafted == "parent":
+        state["_data_files"] = [{"filename": f"../../elsewhere/{state['_data_files'][0]['filename']}"}]
+    elif crafted == "absolute":
+        state["_data_files"] = [{"filename": str(next(elsewhere.glob("*.arrow")))}]
+    elif crafted == "link":
+        data.unlink()
+        data.symlink_to(next(elsewhere.glob("*.arrow")))
+    else:
+        (out / "dataset_dict.json").write_text(json.dumps({"splits": ["units", "concepts", "explanations",
+                                                                      "top_clips", "../elsewhere"]}))
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(AudioDissectError, match="not a file of its own folder|not the tables"):
+        ad.read_export(out)

@@ -492,6 +492,41 @@ def _read_manifest(file: Path) -> dict[str, Any]:
     return manifest
 
 
+def _check_saved_dataset(path: Path) -> None:
+    """Refuse a saved dataset that would read files outside its own tables' folders.
+
+    ``datasets.load_from_disk`` opens the folders ``dataset_dict.json`` lists and the data files each
+    ``state.json`` names, as paths joined to the export's: a shared export could name ``../`` or absolute
+    paths. Its splits must be the export's tables, each a folder of the export, reading only plain files of
+    that folder.
+    """
+    def refuse(what: str) -> AudioDissectError:
+        return AudioDissectError(f"{path}: {what}", hint="an export's tables are files of its own folder; "
+                                                         "export the run again")
+
+    try:
+        splits = read_json(path / "dataset_dict.json").get("splits")
+    except (OSError, ValueError, AttributeError):
+        raise refuse("dataset_dict.json is missing or damaged") from None
+    if not isinstance(splits, list) or sorted(map(str, splits)) != sorted(TABLES):
+        raise refuse(f"the saved splits {splits!r} are not the tables {list(TABLES)}")
+    for table in TABLES:
+        folder = path / table
+        if folder.is_symlink() or not folder.is_dir():
+            raise refuse(f"the table {table!r} is not a folder of the export")
+        try:
+            files = read_json(folder / "state.json").get("_data_files")
+        except (OSError, ValueError, AttributeError):
+            raise refuse(f"{table}/state.json is missing or damaged") from None
+        names = [f.get("filename") if isinstance(f, dict) else None for f in files] if isinstance(files, list) else []
+        if not names:
+            raise refuse(f"{table}/state.json lists no data files")
+        for name in names:
+            if not (isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name
+                    and "\\" not in name and (folder / name).is_file() and not (folder / name).is_symlink()):
+                raise refuse(f"the table {table!r} names the data file {name!r}, not a file of its own folder")
+
+
 def read_export(path: str | os.PathLike) -> Export:
     """Read an export written by :func:`export_run` (any format) back: its manifest and tables.
 
@@ -513,6 +548,7 @@ def read_export(path: str | os.PathLike) -> Export:
             _need_datasets()
             import datasets
 
+            _check_saved_dataset(path)
             loaded = datasets.load_from_disk(str(path))
             tables = {t: loaded[t].to_pandas() for t in TABLES}
         else:
