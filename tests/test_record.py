@@ -206,3 +206,53 @@ def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
     assert calls == [[2, 3], [4, 5]]                # the first shard was not recorded again
     proj, _ = expected(waves)
     np.testing.assert_allclose(run.activations("proj"), proj.mean(1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["rows", "width", "frames", "order"])
+def test_a_finished_shard_that_does_not_fit_its_clips_is_recorded_again(tmp_path, monkeypatch, caplog, damage):
+    import dataclasses
+
+    import audiodissect.record.stage as rec
+
+    probe, waves = make_probe(n=6)
+    out = tmp_path / "run"
+    calls = []
+    real = rec.record_clips
+
+    def interrupted(*args, indices, **kw):
+        calls.append(list(indices))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, indices=indices, **kw)
+
+    def record():
+        target = dataclasses.replace(make_target(), layouts={"proj": "BTC"})
+        Dissection(target, probe, out=out, config={"record": {"shard_size": 2}}, hook=silent).record(
+            ["proj"], frames="proj")
+
+    monkeypatch.setattr(rec, "record_clips", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        record()
+    shard_dir = next((out / "activations" / "shards").iterdir())
+    first = shard_dir / "00000"
+    if damage == "rows":
+        np.save(first / "proj.npy", np.load(first / "proj.npy")[:1])
+    elif damage == "width":
+        np.save(first / "logits.npy", np.zeros((2, 5), dtype=np.float32))
+    elif damage == "frames":
+        np.save(first / "proj.offsets.npy", np.array([0, 9, 2], dtype=np.int64))
+    else:
+        (shard_dir / "order.json").write_text("not json")
+    calls.clear()
+    monkeypatch.setattr(rec, "record_clips",
+                        lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
+    with caplog.at_level("WARNING", logger="audiodissect"):
+        record()
+    # two finished shards that disagree on a width leave no majority: both are recorded again
+    again = [[0, 1], [2, 3], [4, 5]] if damage in ("order", "width") else [[0, 1], [4, 5]]
+    assert calls == again                             # the damaged shard, and the unfinished one
+    assert "is recorded again" in caplog.text
+    proj, _ = expected(waves)
+    run = RunDir(out)
+    np.testing.assert_allclose(run.activations("proj"), proj.mean(1), rtol=1e-5, atol=1e-6)
+    assert run.frames("proj").values.shape == (6 * 4, 3)

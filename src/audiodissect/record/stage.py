@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import logging
 import shutil
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ def write_recording(run: RunDir, target: Target, probe: ProbeSet, *, layers: Seq
     shard_dir = run.shard_dir(f"{key}-{shard_size}")  # shards of another size never mix
     n = len(probe)
     shards = [np.arange(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
+    for number, why in damaged_shards(shard_dir, shards, frames=tuple(frames or ())).items():
+        log.warning("recording shard %d of %s does not hold its clips' rows (%s): it is recorded again", number,
+                    shard_dir, why)
+        _done_marker(shard_dir, number).unlink()
     todo = [(number, shard) for number, shard in enumerate(shards) if not _done_marker(shard_dir, number).exists()]
     recorder = ShardRecorder(shard_dir.resolve(), layers=layers, pool=pool, batch_size=batch_size,
                              window_seconds=window_seconds, hook=in_worker, frames=tuple(frames or ()),
@@ -260,6 +265,66 @@ def drop_nonfinite(run: RunDir, probe: ProbeSet, arrays: dict[str, np.ndarray], 
     dropped = [(row, faults.get(ids[row]) or f"NaN or infinite values in "
                 f"{where if where == LOGITS_NAME else 'layer ' + repr(where)}") for row, where in sorted(rows.items())]
     return dropped, units
+
+
+def damaged_shards(shard_dir: Path, shards: Sequence[np.ndarray], *, frames: Sequence[str] = ()) -> dict[int, str]:
+    """{number: what is wrong} of the shards marked done whose files do not fit their clips.
+
+    A finished shard holds, for its n clips, every layer's and the logits' (n, U) array, with one width per
+    name over all finished shards (the width most of them have; where none has a majority, none), and for each frame layer offsets (n + 1,) rising
+    from 0 to the F frames of its values (F, U) and spans (F, 2). Only the arrays' headers are read.
+
+    Parameters
+    ----------
+    shard_dir : Path
+        ``activations/shards/<key>``.
+    shards : sequence of np.ndarray
+        Each shard's clip positions, by number.
+    frames : sequence of str
+        The layers whose frames are kept.
+    """
+    done = [number for number in range(len(shards)) if _done_marker(shard_dir, number).exists()]
+    order_path = shard_dir / "order.json"
+    if not done:
+        return {}
+    try:
+        names = [str(n) for n in read_json(order_path)] + ["logits"]
+    except (OSError, ValueError, TypeError):
+        return {number: "order.json is missing or damaged" for number in done}
+    problems: dict[int, str] = {}
+    widths: dict[str, dict[int, int]] = {name: {} for name in names + list(frames)}
+
+    def header(number: int, file: str) -> np.ndarray:
+        return load_npy(shard_dir / f"{number:05d}" / file, mmap=True)
+
+    for number in done:
+        rows = len(shards[number])
+        try:
+            for name in names:
+                array = header(number, f"{name}.npy")
+                if array.ndim != 2 or array.shape[0] != rows:
+                    raise ValueError(f"{name}.npy has shape {array.shape} for {rows} clips")
+                widths[name][number] = array.shape[1]
+            for name in frames:
+                offsets, values = header(number, f"{name}.offsets.npy"), header(number, f"{name}.values.npy")
+                spans = header(number, f"{name}.spans.npy")
+                if offsets.shape != (rows + 1,) or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+                    raise ValueError(f"the frame offsets of {name} do not rise from 0 over {rows} clips")
+                if values.ndim != 2 or values.shape[0] != offsets[-1] or spans.shape != (offsets[-1], 2):
+                    raise ValueError(f"the frames of {name} are {values.shape} with spans {spans.shape} for "
+                                     f"{int(offsets[-1])} frames")
+                widths[name][number] = values.shape[1]
+        except (AudioDissectError, OSError, ValueError) as exc:
+            problems[number] = str(exc)
+    for name, by_shard in widths.items():
+        kept = [w for number, w in by_shard.items() if number not in problems]
+        width, count = Counter(kept).most_common(1)[0] if kept else (None, 0)
+        common = width if 2 * count > len(kept) else None  # no width most shards agree on: none is trusted
+        for number, width in by_shard.items():
+            if number not in problems and width != common:
+                problems[number] = (f"{name} is {width} units wide where most shards have {common}" if common
+                                    else f"the shards disagree on the width of {name}")
+    return dict(sorted(problems.items()))
 
 
 def _done_marker(shard_dir: Path, number: int) -> Path:
