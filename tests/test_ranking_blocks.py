@@ -4,6 +4,7 @@ import gc
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from audiodissect.cache import gc_paused, read_jsonl, write_jsonl
@@ -61,3 +62,14 @@ def test_gc_paused_restores_the_collector_state():
         assert not gc.isenabled()  # a caller's own pause is left as it was
     finally:
         gc.enable()
+
+
+def test_records_read_like_their_json():
+    data = {"unit": "L#2", "layer": "L", "index": 2, "method": "tab", "similarity": None, "concepts": ["a"],
+            "scores": [0.5], "extra": "a key of the JSON", "note": 3}
+    record = ConceptRanking.from_json(data)
+    assert record["concepts"] == ["a"] and record["similarity"] is None and record.get("similarity", 1) is None
+    assert record["extra"] == "a key of the JSON" and record.get("note") == 3 and record.get("absent", 7) == 7
+    assert "note" in record and "absent" not in record and dict(record) == data
+    with pytest.raises(KeyError):
+        record["absent"]

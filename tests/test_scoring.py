@@ -146,6 +146,33 @@ def test_summary_counts_undefined_as_zero():
     assert "description" in format_summary(rows)
 
 
+def test_summary_rows_are_grouped_in_order_with_their_own_records():
+    rng = np.random.default_rng(5)
+    recs = [{"predictor": p, "explanation": k, "layer": layer, "spearman": float(rng.normal()), "pearson": 0.0,
+             "n_clips": 9}
+            for p, k, layer in [("text", "summary", "z"), ("description", "tab/cos", "z"),
+                                ("description", "summary", "b"), ("text", "summary", "b"),
+                                ("description", "summary", "z"), ("description", "summary", "b")]]
+    rows = summarize_scores(recs)
+    assert [(r["predictor"], r["explanation"], r["layer"], r["n"]) for r in rows] == [
+        ("description", "summary", "all", 3), ("description", "summary", "z", 1),
+        ("description", "summary", "b", 2), ("description", "tab/cos", "all", 1), ("description", "tab/cos", "z", 1),
+        ("text", "summary", "all", 2), ("text", "summary", "z", 1), ("text", "summary", "b", 1)]
+    b = [r["spearman"] for r in recs if (r["predictor"], r["explanation"], r["layer"]) == ("description", "summary",
+                                                                                             "b")]
+    assert rows[2]["spearman_mean"] == round(float(np.mean(b)), 4)
+
+
+@pytest.mark.parametrize("m", [2, 417, 1500, 5000])
+def test_mean_interval_draws_as_one_block_of_64_bit_indices_would(m):
+    from audiodissect.scoring.score import MEAN_BOOTSTRAP, _mean_interval
+
+    values = np.random.default_rng(m).normal(size=m)
+    rng = np.random.default_rng(0)
+    means = values[rng.integers(0, m, size=(MEAN_BOOTSTRAP, m))].mean(axis=1)
+    assert _mean_interval(values) == tuple(round(float(x), 4) for x in np.percentile(means, [2.5, 97.5]))
+
+
 # -- a synthetic run ------------------------------------------------------------------
 
 WORDS = ["dog", "bark", "car", "engine", "rain", "loud", "quiet", "bird", "song", "water", "metal", "wind"]

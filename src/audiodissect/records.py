@@ -96,9 +96,16 @@ class Record(Mapping):
 
     # -- mapping-style reads ---------------------------------------------------
     def __getitem__(self, key: str) -> Any:
-        if key in self.field_names():
-            return getattr(self, key)
+        fields = self.__dict__  # the dataclass's fields (and ``extra``, which is no key of the JSON)
+        if key in fields and key != "extra":
+            return fields[key]
         return self.extra[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        fields = self.__dict__
+        if key in fields and key != "extra":
+            return fields[key]
+        return self.extra.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
         yield from self.field_names()

@@ -261,43 +261,73 @@ def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     Returns
     -------
     list of dict
-        Rows with :data:`SUMMARY_COLUMNS`; ``layer`` is ``"all"`` for the pooled rows.
+        Rows with :data:`SUMMARY_COLUMNS`, by predictor and explanation (alphabetical); for each, the pooled
+        row (``layer`` ``"all"``) first, then one per layer in the order the records first name them.
     """
-    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    layers: list[str] = []
-    for r in records:
-        groups[(r["predictor"], r["explanation"], "all")].append(r)
-        groups[(r["predictor"], r["explanation"], r["layer"])].append(r)
-        if r["layer"] not in layers:
-            layers.append(r["layer"])
-    order = {name: i for i, name in enumerate(["all", *layers])}
+    columns = {name: _column(records, name) for name in ("spearman", "pearson", "spearman_low", "spearman_high",
+                                                         "n_clips", *SUMMARY_COLUMNS[-4:])}  # each (R,)
+    predictors, predictor = _codes([r["predictor"] for r in records])
+    kinds, kind = _codes([r["explanation"] for r in records])
+    layers, layer = _codes([r["layer"] for r in records])
+    pair = predictor * len(kinds) + kind                                 # (R,) the (predictor, kind) group
+    by_pair, by_layer = _grouped(pair), _grouped(pair * len(layers) + layer)
     rows = []
-    for (pred, kind, layer), group in sorted(groups.items(),
-                                             key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]])):
-        rho = np.array([r["spearman"] if r["spearman"] is not None else np.nan for r in group], dtype=np.float64)
-        r_ = np.array([r["pearson"] if r["pearson"] is not None else np.nan for r in group], dtype=np.float64)
-        undefined = np.isnan(rho)
-        rho0 = np.where(undefined, 0.0, rho)
-        low, high = _mean_interval(rho0)
-        half = _column(group, "spearman_high") - _column(group, "spearman_low")
-        half = float(np.nanmedian(half) / 2) if np.isfinite(half).any() else float("nan")
-        n_clips = int(group[0].get("n_clips") or 0)
-        rows.append({"predictor": pred, "explanation": kind, "layer": layer, "n": len(group),
-                     "n_undefined": int(undefined.sum()),
-                     "spearman_mean": round(float(rho0.mean()), 4),
-                     "spearman_median": round(float(np.median(rho0)), 4),
-                     "spearman_share_positive": round(float((rho0 > 0).mean()), 4),
-                     "pearson_mean": round(float(np.nan_to_num(r_, nan=0.0).mean()), 4),
-                     "spearman_mean_low": low, "spearman_mean_high": high,
-                     "unit_halfwidth": round(half, 4) if math.isfinite(half) else None,
-                     "clips_for_halfwidth_0.1": int(math.ceil(n_clips * (half / 0.1) ** 2))
-                     if math.isfinite(half) and n_clips else None,
-                     **{name: _mean(_column(group, name)) for name in SUMMARY_COLUMNS[-4:]}})
+    for p in sorted(range(len(predictors)), key=predictors.__getitem__):
+        for k in sorted(range(len(kinds)), key=kinds.__getitem__):
+            code = p * len(kinds) + k
+            pooled = by_pair(code)
+            if len(pooled):
+                rows.append(_summary_row(predictors[p], kinds[k], "all", pooled, columns))
+                rows += [_summary_row(predictors[p], kinds[k], layers[i], members, columns)
+                         for i in range(len(layers)) if len(members := by_layer(code * len(layers) + i))]
     return rows
 
 
-def _column(group: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
-    return np.array([np.nan if r.get(name) is None else r[name] for r in group], dtype=np.float64)
+def _codes(values: list[str]) -> tuple[list[str], np.ndarray]:
+    """(the distinct values in first-seen order, each value's index among them (R,))."""
+    position = {v: i for i, v in enumerate(dict.fromkeys(values))}
+    return list(position), np.fromiter((position[v] for v in values), dtype=np.int64, count=len(values))
+
+
+def _grouped(keys: np.ndarray) -> Callable[[int], np.ndarray]:
+    """A lookup: key -> the positions (ascending) of the records whose `keys` (R,) entry it is."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+
+    def members(key: int) -> np.ndarray:
+        low, high = np.searchsorted(ordered, (key, key + 1))
+        return order[low:high]
+
+    return members
+
+
+def _summary_row(predictor: str, kind: str, layer: str, members: np.ndarray,
+                 columns: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """One :func:`summarize_scores` row from the score columns (R,) of its records `members` (m,)."""
+    rho, r_ = columns["spearman"][members], columns["pearson"][members]
+    undefined = np.isnan(rho)
+    rho0 = np.where(undefined, 0.0, rho)
+    low, high = _mean_interval(rho0)
+    half = columns["spearman_high"][members] - columns["spearman_low"][members]
+    half = float(np.nanmedian(half) / 2) if np.isfinite(half).any() else float("nan")
+    first_clips = columns["n_clips"][members[0]]
+    n_clips = int(first_clips) if np.isfinite(first_clips) else 0
+    return {"predictor": predictor, "explanation": kind, "layer": layer, "n": len(members),
+            "n_undefined": int(undefined.sum()),
+            "spearman_mean": round(float(rho0.mean()), 4),
+            "spearman_median": round(float(np.median(rho0)), 4),
+            "spearman_share_positive": round(float((rho0 > 0).mean()), 4),
+            "pearson_mean": round(float(np.nan_to_num(r_, nan=0.0).mean()), 4),
+            "spearman_mean_low": low, "spearman_mean_high": high,
+            "unit_halfwidth": round(half, 4) if math.isfinite(half) else None,
+            "clips_for_halfwidth_0.1": int(math.ceil(n_clips * (half / 0.1) ** 2))
+            if math.isfinite(half) and n_clips else None,
+            **{name: _mean(columns[name][members]) for name in SUMMARY_COLUMNS[-4:]}}
+
+
+def _column(records: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
+    """Field `name` of every record (R,) as float64, NaN where it is None or missing."""
+    return np.array([np.nan if (value := r.get(name)) is None else value for r in records], dtype=np.float64)
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -305,11 +335,22 @@ def _mean(values: np.ndarray) -> float | None:
 
 
 def _mean_interval(values: np.ndarray, *, seed: int = 0) -> tuple[float | None, float | None]:
-    """95 % percentile-bootstrap interval of the mean of `values` (m,), resampling the values."""
-    if len(values) < 2:
+    """95 % percentile-bootstrap interval of the mean of `values` (m,), resampling the values.
+
+    The resamples are drawn a block of rows at a time (about a million indices), as 32-bit indices when `m`
+    allows: the same draws and means as all at once in 64 bits (numpy draws indices below 2**32 from one
+    stream whatever their type), without a (resamples, m) array that outgrows the processor's caches.
+    """
+    m = len(values)
+    if m < 2:
         return None, None
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(MEAN_BOOTSTRAP, len(values)))].mean(axis=1)
+    index_type = np.int32 if m <= np.iinfo(np.int32).max else np.int64
+    means = np.empty(MEAN_BOOTSTRAP)
+    step = max(1, (1 << 20) // m)
+    for start in range(0, MEAN_BOOTSTRAP, step):
+        rows = min(step, MEAN_BOOTSTRAP - start)
+        means[start:start + rows] = values[rng.integers(0, m, size=(rows, m), dtype=index_type)].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return round(float(low), 4), round(float(high), 4)
 
