@@ -131,7 +131,8 @@ def _json_line(record: dict) -> str:
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
-    lines = [_json_line(r) for r in records]
+    with gc_paused():
+        lines = [_json_line(r) for r in records]
     write_text(path, "".join(line + "\n" for line in lines))
 
 

@@ -64,8 +64,8 @@ class Record(Mapping):
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON-able plain data: its fields, its extra keys and ``format``."""
-        data = {name: getattr(self, name) for name in self.field_names()}
-        return {"format": self.FORMAT, **data, **self.extra}
+        fields = self.__dict__
+        return {"format": self.FORMAT, **{name: fields[name] for name in self.field_names()}, **self.extra}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Record:
@@ -136,7 +136,7 @@ class UnitRecord(Record):
     index: int
 
     def __post_init__(self) -> None:
-        if self.unit != unit_id(self.layer, self.index):
+        if self.unit != f"{self.layer}#{self.index}" and self.unit != unit_id(self.layer, self.index):
             raise AudioDissectError(f"record of unit {self.unit!r} names layer {self.layer!r} and index {self.index}")
 
 

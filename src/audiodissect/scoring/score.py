@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..arrays import RowSubset
-from ..cache import atomic_path, hash_file, read_json
+from ..cache import atomic_path, gc_paused, hash_file, read_json
 from ..errors import AudioDissectError
 from ..executor import Executor, LocalExecutor
 from ..probes.base import HELDOUT
@@ -121,6 +121,12 @@ def collect_explanations(identify: Sequence[Mapping[str, Any]],
     list of dict
         ``{"unit", "layer", "index", "explanation", "text"}``, one per (unit, kind).
     """
+    with gc_paused():
+        return _collect_explanations(identify, summaries)
+
+
+def _collect_explanations(identify: Sequence[Mapping[str, Any]],
+                          summaries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
 
     def add(record: Mapping[str, Any], kind: str, text: str) -> None:
@@ -222,13 +228,14 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
         scores[layer] = result
         hook("score", None, completed=step, total=len(by_layer))
     records: list[ExplanationScore] = []
-    for pname in predictors:
-        for layer, group in by_layer.items():
-            measures = {name: _rounded(values) for name, values in scores[layer][pname].items()}
-            records += [ExplanationScore(unit=e["unit"], layer=layer, index=int(e["index"]),
-                                         explanation=e["explanation"], text=e["text"], predictor=pname,
-                                         n_clips=n, **{name: values[j] for name, values in measures.items()})
-                        for j, e in enumerate(group)]
+    with gc_paused():
+        for pname in predictors:
+            for layer, group in by_layer.items():
+                measures = {name: _rounded(values) for name, values in scores[layer][pname].items()}
+                records += [ExplanationScore(unit=e["unit"], layer=layer, index=int(e["index"]),
+                                             explanation=e["explanation"], text=e["text"], predictor=pname,
+                                             n_clips=n, **{name: values[j] for name, values in measures.items()})
+                            for j, e in enumerate(group)]
     return records
 
 
