@@ -208,7 +208,7 @@ def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
     np.testing.assert_allclose(run.activations("proj"), proj.mean(1), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("damage", ["rows", "width", "frames", "order"])
+@pytest.mark.parametrize("damage", ["rows", "width", "frames", "order", "traversal"])
 def test_a_finished_shard_that_does_not_fit_its_clips_is_recorded_again(tmp_path, monkeypatch, caplog, damage):
     import dataclasses
 
@@ -241,15 +241,17 @@ def test_a_finished_shard_that_does_not_fit_its_clips_is_recorded_again(tmp_path
         np.save(first / "logits.npy", np.zeros((2, 5), dtype=np.float32))
     elif damage == "frames":
         np.save(first / "proj.offsets.npy", np.array([0, 9, 2], dtype=np.int64))
-    else:
+    elif damage == "order":
         (shard_dir / "order.json").write_text("not json")
+    else:  # a layer "name" that would read a file outside the shard
+        (shard_dir / "order.json").write_text('["../../../../../elsewhere"]')
     calls.clear()
     monkeypatch.setattr(rec, "record_clips",
                         lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
     with caplog.at_level("WARNING", logger="audiodissect"):
         record()
     # two finished shards that disagree on a width leave no majority: both are recorded again
-    again = [[0, 1], [2, 3], [4, 5]] if damage in ("order", "width") else [[0, 1], [4, 5]]
+    again = [[0, 1], [2, 3], [4, 5]] if damage in ("order", "traversal", "width") else [[0, 1], [4, 5]]
     assert calls == again                             # the damaged shard, and the unfinished one
     assert "is recorded again" in caplog.text
     proj, _ = expected(waves)

@@ -220,7 +220,7 @@ class ConceptRankingBlock:
         number = repr if bool(np.isfinite(self.scores).all()) else _json_number
         unit = text(self.layer + "#")[:-1]  # the unit id's opening quote and layer, escaped
         head = f'{{"format": {ConceptRanking.FORMAT}, "unit": {unit}'
-        middle = (f'", "layer": {text(self.layer)}, "index": ')
+        middle = f'", "layer": {text(self.layer)}, "index": '
         tail = f', "method": {text(self.method)}, "similarity": {text(self.similarity)}, "concepts": ['
         return [f'{head}{u}{middle}{u}{tail}{", ".join(n)}], "scores": [{", ".join(map(number, s))}]}}'
                 for u, n, s in zip(self.indices.tolist(), names, self.scores.tolist())]

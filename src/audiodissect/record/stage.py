@@ -291,6 +291,9 @@ def damaged_shards(shard_dir: Path, shards: Sequence[np.ndarray], *, frames: Seq
         names = [str(n) for n in read_json(order_path)] + ["logits"]
     except (OSError, ValueError, TypeError):
         return {number: "order.json is missing or damaged" for number in done}
+    odd = [n for n in names if n in ("", ".", "..") or Path(n).name != n or "\\" in n]
+    if odd:  # a name that would reach outside the shard's folder: no shard is read on its word
+        return {number: f"order.json names {odd[0]!r}, not a file of the shard" for number in done}
     problems: dict[int, str] = {}
     widths: dict[str, dict[int, int]] = {name: {} for name in names + list(frames)}
 
