@@ -73,3 +73,17 @@ def test_records_read_like_their_json():
     assert "note" in record and "absent" not in record and dict(record) == data
     with pytest.raises(KeyError):
         record["absent"]
+
+
+def test_a_record_without_a_required_field_or_of_a_newer_format_is_refused():
+    from audiodissect.errors import AudioDissectError
+    from audiodissect.records import UnitName
+
+    with pytest.raises(AudioDissectError, match="lacks concepts, scores"):
+        ConceptRanking.from_json({"unit": "L#0", "layer": "L", "index": 0, "method": "tab", "similarity": None})
+    with pytest.raises(AudioDissectError, match="lacks name, status"):
+        UnitName.from_json({"unit": "L#0", "layer": "L", "index": 0, "similarity": "cos"})
+    with pytest.raises(AudioDissectError, match="reads up to format 1"):
+        ConceptRanking.from_json({"format": 2})
+    assert UnitName.from_json({"unit": "L#0", "layer": "L", "index": 0, "similarity": "cos", "name": None,
+                               "status": "unexplained"}).method is None  # fields with defaults may be absent

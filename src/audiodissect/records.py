@@ -44,6 +44,13 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
 
 
+@functools.cache
+def _required_names(cls: type) -> tuple[str, ...]:
+    """The fields a record of `cls` must be given (no default)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra"
+                 and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Record(Mapping):
     """Base of the record types: JSON round trip with a format version, and mapping-style reads.
@@ -87,9 +94,7 @@ class Record(Mapping):
                                     f"reads up to format {cls.FORMAT}", hint="upgrade audiodissect")
         names = cls.field_names()
         known = {name: values.pop(name) for name in names if name in values}
-        required = [f.name for f in dataclasses.fields(cls) if f.name != "extra"
-                    and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        missing = [name for name in required if name not in known]
+        missing = [name for name in _required_names(cls) if name not in known]
         if missing:
             raise AudioDissectError(f"a {cls.__name__} record lacks {', '.join(missing)}: {dict(data)!r:.200}")
         return cls(**known, extra=values)
