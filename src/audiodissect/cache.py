@@ -155,6 +155,12 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def plain_name(text: str) -> bool:
+    """Whether `text` names an entry of a folder and nothing else: not empty, ``.`` or ``..``, and without a
+    path separator (``/``, ``\\``) or a NUL."""
+    return text not in ("", ".", "..") and not any(c in text for c in ("/", "\\", "\0"))
+
+
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

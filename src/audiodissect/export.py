@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from .cache import read_json, write_json, write_jsonl
+from .cache import plain_name, read_json, write_json, write_jsonl
 from .errors import AudioDissectError, unknown_name_error, write_error
 from .probes.base import PROBE
 from .records import unit_id
@@ -400,7 +400,7 @@ def _version() -> str | None:
 
 def _inside(root: Path, *parts: str) -> Path:
     for part in parts:
-        if part in ("", ".", "..") or any(c in part for c in ("/", "\\", "\0")):
+        if not plain_name(part):
             raise AudioDissectError(f"{part!r} cannot name a file of the export")
     return root.joinpath(*parts)
 
@@ -522,8 +522,8 @@ def _check_saved_dataset(path: Path) -> None:
         if not names:
             raise refuse(f"{table}/state.json lists no data files")
         for name in names:
-            if not (isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name
-                    and "\\" not in name and (folder / name).is_file() and not (folder / name).is_symlink()):
+            if not (isinstance(name, str) and plain_name(name) and (folder / name).is_file()
+                    and not (folder / name).is_symlink()):
                 raise refuse(f"the table {table!r} names the data file {name!r}, not a file of its own folder")
 
 

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cache import gc_paused, load_npy, read_json, read_jsonl, save_npy, write_json, write_jsonl, write_text
+from .cache import (gc_paused, load_npy, plain_name, read_json, read_jsonl, save_npy, write_json, write_jsonl,
+                    write_text)
 from .errors import AudioDissectError, unknown_name_error, write_error
 from .probes.base import PROBE, ClipInfo, ProbeSet
 from .records import (UNIT_RECORDS, ConceptRanking, ConceptRankingBlock, ExplanationScore,  # noqa: F401 (re-
@@ -260,7 +261,7 @@ class RunDir:
         """
         for key, value in parts.items():
             text = str(value)
-            if text in ("", ".", "..") or any(c in text for c in ("/", "\\", "\0")):
+            if not plain_name(text):
                 raise AudioDissectError(f"the {key} {text!r} cannot name a file inside the run directory "
                                         f"{self.path}", hint="names of layers, stages and concepts hold no path "
                                                              "separators and are not '.' or '..'")

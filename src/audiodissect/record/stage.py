@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..arrays import RowSubset, column_blocks, read_columns
-from ..cache import atomic_path, load_npy, read_json, save_npy, write_json
+from ..cache import atomic_path, load_npy, plain_name, read_json, save_npy, write_json
 from ..errors import AudioDissectError
 from ..layers import LayerFilter, LayerSelection, resolve_layers
 from ..probes.base import HELDOUT, ProbeSet, SkippedClip, without_clips
@@ -291,7 +291,7 @@ def damaged_shards(shard_dir: Path, shards: Sequence[np.ndarray], *, frames: Seq
         names = [str(n) for n in read_json(order_path)] + ["logits"]
     except (OSError, ValueError, TypeError):
         return {number: "order.json is missing or damaged" for number in done}
-    odd = [n for n in names if n in ("", ".", "..") or Path(n).name != n or "\\" in n]
+    odd = [n for n in names if not plain_name(n)]
     if odd:  # a name that would reach outside the shard's folder: no shard is read on its word
         return {number: f"order.json names {odd[0]!r}, not a file of the shard" for number in done}
     problems: dict[int, str] = {}
