@@ -326,7 +326,7 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
             else:
                 observed = fn(evidence, block).float()
                 null = torch.stack([fn(shuffled[:, k * c:(k + 1) * c], block).float() for k in range(b)], dim=1)
-            stats[method].add(cols, observed, null, b)
+            stats[method].add(cols, observed, null)
     return {method: s.result() for method, s in stats.items()}
 
 
@@ -350,10 +350,11 @@ class _Statistics:
             unit = centred / np.where(norms > 0, norms, 1.0)
             self.pearson = unit.T @ unit
 
-    def add(self, cols, observed: torch.Tensor, null: torch.Tensor, b: int) -> None:
+    def add(self, cols, observed: torch.Tensor, null: torch.Tensor) -> None:
         """The statistics of units `cols` from their scores (m, C) and the null's (m, B, C)."""
         import torch
 
+        b = null.shape[1]
         observed = observed + self.masked
         null_best = (null + self.masked).amax(dim=2).numpy().astype(np.float64)        # (m, B)
         top2 = torch.topk(observed, k=min(2, int(self.keep.sum())), dim=1)
