@@ -182,26 +182,31 @@ def test_changed_audio_under_the_same_ids_is_recorded_again(tmp_path):
     np.testing.assert_allclose(run.activations("proj"), proj.mean(1), rtol=1e-5, atol=1e-6)
 
 
-def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
+def shards_recorded(monkeypatch, *, interrupt_at: int | None = None) -> list:
+    """Note the clips of each shard the record stage records from now on; with `interrupt_at`, the run is
+    interrupted (KeyboardInterrupt) at that shard, counted from 1."""
     import audiodissect.record.stage as rec
+    from audiodissect.record.activations import record_clips
 
+    calls = []
+
+    def noted(*args, indices, **kw):
+        calls.append(list(indices))
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return record_clips(*args, indices=indices, **kw)
+
+    monkeypatch.setattr(rec, "record_clips", noted)
+    return calls
+
+
+def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
     probe, waves = make_probe(n=6)
     run = RunDir(tmp_path / "run")
-    calls = []
-    real = rec.record_clips
-
-    def failing(*args, indices, **kw):
-        calls.append(list(indices))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, indices=indices, **kw)
-
-    monkeypatch.setattr(rec, "record_clips", failing)
+    shards_recorded(monkeypatch, interrupt_at=2)
     with pytest.raises(KeyboardInterrupt):
         run_record(run, make_target(), probe, layers=["proj"], shard_size=2, hook=silent)
-    calls.clear()
-    monkeypatch.setattr(rec, "record_clips",
-                        lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
+    calls = shards_recorded(monkeypatch)
     run_record(run, make_target(), probe, layers=["proj"], shard_size=2, hook=silent)
     assert calls == [[2, 3], [4, 5]]                # the first shard was not recorded again
     proj, _ = expected(waves)
@@ -212,25 +217,15 @@ def test_interrupted_run_resumes_finished_shards(tmp_path, monkeypatch):
 def test_a_finished_shard_that_does_not_fit_its_clips_is_recorded_again(tmp_path, monkeypatch, caplog, damage):
     import dataclasses
 
-    import audiodissect.record.stage as rec
-
     probe, waves = make_probe(n=6)
     out = tmp_path / "run"
-    calls = []
-    real = rec.record_clips
-
-    def interrupted(*args, indices, **kw):
-        calls.append(list(indices))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, indices=indices, **kw)
 
     def record():
         target = dataclasses.replace(make_target(), layouts={"proj": "BTC"})
         Dissection(target, probe, out=out, config={"record": {"shard_size": 2}}, hook=silent).record(
             ["proj"], frames="proj")
 
-    monkeypatch.setattr(rec, "record_clips", interrupted)
+    shards_recorded(monkeypatch, interrupt_at=3)
     with pytest.raises(KeyboardInterrupt):
         record()
     shard_dir = next((out / "activations" / "shards").iterdir())
@@ -245,9 +240,7 @@ def test_a_finished_shard_that_does_not_fit_its_clips_is_recorded_again(tmp_path
         (shard_dir / "order.json").write_text("not json")
     else:  # a layer "name" that would read a file outside the shard
         (shard_dir / "order.json").write_text('["../../../../../elsewhere"]')
-    calls.clear()
-    monkeypatch.setattr(rec, "record_clips",
-                        lambda *a, indices, **kw: (calls.append(list(indices)), real(*a, indices=indices, **kw))[1])
+    calls = shards_recorded(monkeypatch)
     with caplog.at_level("WARNING", logger="audiodissect"):
         record()
     # two finished shards that disagree on a width leave no majority: both are recorded again
