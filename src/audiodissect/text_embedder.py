@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import importlib.util
-import logging
-import os
-import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -31,8 +27,7 @@ import numpy as np
 
 from .errors import AudioDissectError
 from .registry import Entry, Registry, Spec, hub_reach
-
-log = logging.getLogger("audiodissect")
+from .text_store import TextStore, folder_fingerprint, versions
 
 DEFAULT_TEXT_EMBEDDER = "minilm"
 #: Spec prefix of the CLIP text tower.
@@ -87,11 +82,12 @@ STORE_ENV = "AUDIODISSECT_TEXT_EMBEDDINGS"
 STORE_FILE = "text-embeddings.sqlite"
 
 
-class EmbeddingStore:
+class EmbeddingStore(TextStore):
     """Text embeddings kept on disk, keyed by (model, text): every stage and run embeds a text once per machine.
 
-    One sqlite file in the user cache (``$AUDIODISSECT_CACHE/text-embeddings.sqlite``;
-    ``AUDIODISSECT_TEXT_EMBEDDINGS=0`` turns it off). The model key names the
+    One sqlite file in the user cache ``$AUDIODISSECT_CACHE/text-embeddings.sqlite``
+    (``AUDIODISSECT_TEXT_EMBEDDINGS=0`` turns it off; see
+    :class:`~audiodissect.text_store.TextStore`). The model key names the
     weights (the packaged MiniLM's version, a local folder's files and times),
     the library versions and the device, so a vector is only reused where the
     embedder would compute it again up to the rounding of its batching
@@ -104,92 +100,25 @@ class EmbeddingStore:
         The sqlite file (default: in the user cache, looked up at each use).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
-        self._path = None if path is None else Path(path)
-
-    @property
-    def path(self) -> Path:
-        from .cache import cache_dir
-
-        return self._path if self._path is not None else cache_dir() / STORE_FILE
-
-    @staticmethod
-    def enabled() -> bool:
-        return os.environ.get(STORE_ENV, "1").strip() not in ("0", "false", "no", "off")
-
-    def _connect(self) -> contextlib.closing[sqlite3.Connection]:
-        path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=60.0)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, text TEXT NOT NULL, "
-                   "vector BLOB NOT NULL, PRIMARY KEY (model, text))")
-        return contextlib.closing(db)
+    file = STORE_FILE
+    env = STORE_ENV
+    table = "embeddings"
+    column = "vector"
 
     def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of those `texts` that have one, ``{text: (d,) float32}``."""
-        if not texts or not self.enabled():
-            return {}
-        found: dict[str, np.ndarray] = {}
-        try:
-            with self._connect() as db:
-                for start in range(0, len(texts), 500):
-                    chunk = list(texts[start:start + 500])
-                    marks = ",".join("?" * len(chunk))
-                    rows = db.execute(f"SELECT text, vector FROM embeddings WHERE model = ? AND text IN ({marks})",
-                                      [model, *chunk])
-                    found.update((text, np.frombuffer(vector, dtype=np.float32).copy()) for text, vector in rows)
-        except (OSError, sqlite3.Error) as exc:
-            log.debug("text embedding store %s not read: %s", self.path, exc)
-            return {}
-        return found
+        return {text: np.frombuffer(vector, dtype=np.float32).copy()
+                for text, vector in self.get_values(model, texts).items()}
 
     def dim(self, model: str) -> int | None:
         """The length of `model`'s stored vectors (None when it has none)."""
-        if not self.enabled():
-            return None
-        try:
-            with self._connect() as db:
-                row = db.execute("SELECT length(vector) FROM embeddings WHERE model = ? LIMIT 1", [model]).fetchone()
-        except (OSError, sqlite3.Error):
-            return None
-        return None if row is None else int(row[0]) // 4
+        vector = self.any_value(model)
+        return None if vector is None else len(vector) // 4
 
     def put(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Store `vectors` (``{text: (d,)}``) for `model`, in one commit."""
-        if not vectors or not self.enabled():
-            return
-        rows = [(model, text, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for text, v in vectors.items()]
-        try:
-            with self._connect() as db:
-                db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
-                db.commit()
-        except (OSError, sqlite3.Error) as exc:
-            log.debug("text embedding store %s not written: %s", self.path, exc)
-
-
-def _versions(*packages: str) -> list[str]:
-    out = []
-    for name in packages:
-        try:
-            out.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            out.append(f"{name}==?")
-    return out
-
-
-def _folder_fingerprint(path: Path) -> list[str]:
-    """A local model folder's files with their sizes and modification times (its weights change them)."""
-    if path.is_file():
-        st = path.stat()
-        return [f"{path.name}:{st.st_size}:{st.st_mtime_ns}"]
-    out = []
-    for root, _, files in os.walk(path):
-        for name in sorted(files):
-            st = os.stat(os.path.join(root, name))
-            out.append(f"{os.path.relpath(os.path.join(root, name), path)}:{st.st_size}:{st.st_mtime_ns}")
-    return sorted(out)
+        self.put_values(model, {text: np.ascontiguousarray(v, dtype=np.float32).tobytes()
+                                for text, v in vectors.items()})
 
 
 def _store_model_key(name: str, local: str | None, packages: Sequence[str], device: str | None) -> str:
@@ -199,8 +128,8 @@ def _store_model_key(name: str, local: str | None, packages: Sequence[str], devi
     weights: list[str] = []
     if local is not None and Path(local).exists():
         path = Path(local).resolve()
-        weights = [str(path), *_folder_fingerprint(path)]
-    return f"{name}|{hash_key(weights, _versions(*packages), (device or default_device()).split(':')[0])}"
+        weights = [str(path), *folder_fingerprint(path)]
+    return f"{name}|{hash_key(weights, versions(*packages), (device or default_device()).split(':')[0])}"
 
 
 def _encode_through_store(texts: Sequence[str], memo: dict[str, np.ndarray], store: EmbeddingStore | None,
