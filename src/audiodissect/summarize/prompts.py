@@ -16,6 +16,7 @@ backend (:mod:`audiodissect.summarize.extractive`) can read them back.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -192,9 +193,14 @@ def contrastive_summary_prompt(top: Sequence[str], bottom: Sequence[str],
     lines += ["", BOTTOM_MARKER]
     lines += [BULLET + _one_line(d) for d in bottom]
     if common:
-        lines += ["", COMMON_MARKER]
-        lines += [f"{BULLET}{_one_line(term)}: {round(100 * share)} %" for term, share in common.items()]
+        lines += ["", _common_block(tuple(common.items()))]
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=8)
+def _common_block(common: tuple[tuple[str, float], ...]) -> str:
+    """:data:`COMMON_MARKER` and one ``"- <term>: <percent> %"`` line per term (the same for every unit of a run)."""
+    return "\n".join([COMMON_MARKER] + [f"{BULLET}{_one_line(term)}: {round(100 * share)} %" for term, share in common])
 
 
 # ----- reading prompts back (used by the extractive backend) -----

@@ -104,20 +104,19 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
         raise AudioDissectError(f"clip indices out of range for {n} descriptions")
     cache: dict[tuple[tuple[int, ...], ...], str] = {}
     common = common_terms(descriptions) if contrastive else {}
+    top_sets, bottom_sets = ([tuple(row) for row in (np.sort(a, axis=1) if share_sets else a).tolist()]
+                             for a in (top, bottom))
 
-    def order(row: np.ndarray) -> tuple[int, ...]:
-        return tuple(sorted(int(i) for i in row)) if share_sets else tuple(int(i) for i in row)
-
-    def prompt(*rows: np.ndarray) -> str:
-        key = tuple(order(r) for r in rows)
-        if key not in cache:
-            texts = [[descriptions[i] for i in k] for k in key]
-            cache[key] = contrastive_summary_prompt(*texts, common) if contrastive else summary_prompt(texts[0])
-        return cache[key]
+    def prompt(*sets: tuple[int, ...]) -> str:
+        if sets not in cache:
+            texts = [[descriptions[i] for i in s] for s in sets]
+            cache[sets] = contrastive_summary_prompt(*texts, common) if contrastive else summary_prompt(texts[0])
+        return cache[sets]
 
     if contrastive:
-        return [prompt(t, b) for t, b in zip(top, bottom)], [prompt(b, t) for t, b in zip(top, bottom)]
-    return [prompt(r) for r in top], [prompt(r) for r in bottom]
+        return ([prompt(t, b) for t, b in zip(top_sets, bottom_sets)],
+                [prompt(b, t) for t, b in zip(top_sets, bottom_sets)])
+    return [prompt(t) for t in top_sets], [prompt(b) for b in bottom_sets]
 
 
 def summarize_clip_sets(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[str], *, llm,

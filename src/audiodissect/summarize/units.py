@@ -148,7 +148,9 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
         named are done in full.
     hook : progress hook, optional
     nlp : spaCy Language, optional
-        Default: loaded from ``settings.spacy_model``.
+        Default: ``settings.spacy_model``, loaded only for summaries whose tagged
+        words the user cache's :class:`~audiodissect.summarize.tagging.TagStore`
+        does not hold.
     acoustic_filter : object with ``judge(words) -> list[bool]``, optional
         Default: built from ``settings.acoustic_filter``.
 
@@ -197,12 +199,9 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
     hook("calibration", None, completed=m, total=m)
 
     hook("open concepts", None, completed=0, total=m)
-    if nlp is None:
-        from .nlp import load_nlp
-
-        nlp = load_nlp(settings.spacy_model)
     summaries = [c["summary"] for c in calibrated]
-    opens = extract_open_concepts(summaries, nlp=nlp, settings=settings.open_concepts)
+    opens = extract_open_concepts(summaries, nlp=nlp, spacy_model=settings.spacy_model,
+                                  settings=settings.open_concepts)
     if acoustic_filter is None:
         acoustic_filter = make_acoustic_filter(settings.acoustic_filter, embedder=embedder, llm=llm)
     adjectives = list(dict.fromkeys(a for o in opens for a in o["adjectives"]))
