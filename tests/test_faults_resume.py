@@ -175,3 +175,18 @@ def test_a_run_killed_in_the_middle_of_summarize_resumes_to_the_uninterrupted_re
         assert resumed[part] == whole[part], part
     for name in ("record", "describe", "identify"):
         assert resumed["sections"][name] == whole["sections"][name], name
+
+
+def test_an_in_process_llm_has_each_answer_stored_once(tmp_path, cache, monkeypatch):
+    from audiodissect.llm.cached import CachedLLM
+
+    stored = []
+    store = CachedLLM._store
+    monkeypatch.setattr(CachedLLM, "_store", lambda self, db, rows: (stored.append(len(rows)), store(self, db, rows)))
+    config = settings(tmp_path, "extractive", "http://127.0.0.1:9/v1")
+    config["summarize"] = {"llm": "extractive"}
+    d = Dissection(factory="stage_fixtures:make_target", config=config, hook=silent)
+    d.run()
+    with sqlite3.connect(d.run_dir.llm_cache_path) as db:
+        answers = db.execute("SELECT count(*) FROM answers").fetchone()[0]
+    assert answers > 0 and sum(stored) == answers  # not once more by the worker's own cache

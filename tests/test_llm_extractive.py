@@ -198,6 +198,35 @@ def test_cache_reports_progress(tmp_path):
     assert seen == [("llm", "counting:v1", 0, 2), ("llm", "counting:v1", 1, 2), ("llm", "counting:v1", 2, 2)]
 
 
+def test_answers_of_workers_are_stored_a_batch_at_a_time_and_each_batch_before_the_next(tmp_path):
+    from audiodissect.executor import LocalExecutor
+    from audiodissect.llm.fanout import FannedOutLLM
+
+    path = tmp_path / "llm.sqlite"
+    stored_before = []
+
+    class Watching(CountingLLM):
+        def complete(self, prompts, **params):  # what the cache holds when a worker starts a batch
+            with sqlite3.connect(path) as db:
+                stored_before.append(db.execute("SELECT count(*) FROM answers").fetchone()[0])
+            return super().complete(prompts, **params)
+
+    fanned = FannedOutLLM(Watching, executor=LocalExecutor(), batch_size=3)
+    llm = CachedLLM(fanned, path)
+    stores = []
+    store = llm._store
+    llm._store = lambda db, rows: (stores.append(len(rows)), store(db, rows))
+    seen = []
+    llm.hook = lambda stage, artefact=None, *, completed, total: seen.append((completed, total))
+    prompts = [f"p{i}" for i in range(7)]
+    direct = fanned.complete(prompts)  # the batch ends are not answers
+    assert [a.split("|")[0] for a in direct] == prompts and not direct.errors
+    assert [a.split("|")[0] for a in llm.complete(prompts)] == prompts
+    assert stored_before[-3:] == [0, 3, 6]  # each batch committed before the next is asked
+    assert [n for n in stores if n] == [3, 3, 1]  # one commit per batch, not one per answer
+    assert seen[0] == (0, 7) and seen[-1] == (7, 7) and [c for c, _ in seen] == sorted(c for c, _ in seen)
+
+
 def test_load_llm_specs(tmp_path):
     assert isinstance(load_llm("extractive"), ExtractiveLLM)
     cached = load_llm("extractive", cache_path=tmp_path / "x.sqlite")

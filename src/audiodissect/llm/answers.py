@@ -19,7 +19,8 @@ class Completed(NamedTuple):
     Attributes
     ----------
     index : int
-        Position of the item in the request.
+        Position of the item in the request; -1 marks a commit point (a backend whose answers
+        arrive in batches yields one after each batch).
     text : str or None
         The answer, or None when the item failed.
     error : str or None
@@ -82,10 +83,13 @@ class Answers(list):
 
     @classmethod
     def from_completed(cls, n: int, done: Iterable[Completed]) -> Answers:
-        """Collect `n` streamed results into request order (items never reported count as failed)."""
+        """Collect `n` streamed results into request order (items never reported count as failed; commit
+        points, of index -1, are skipped)."""
         texts: list[str | None] = [None] * n
         errors: dict[int, str] = {}
         for item in done:
+            if item.index < 0:
+                continue
             texts[item.index] = item.text
             if item.text is None:
                 errors[item.index] = item.error or "no answer"

@@ -53,8 +53,9 @@ class CachedLLM:
     backend with ``complete_iter`` (the HTTP backend) streams answers as they
     arrive, with up to its ``concurrency`` requests in flight, and each is
     committed as it arrives (a stalled server never holds answers back from
-    disk); other backends get `batch_size` prompts at a time, committed per
-    batch. An interrupted run loses at most the answers in flight (one batch).
+    disk), or, when the backend has ``commit_points`` (answers that arrive a
+    batch at a time, from workers), at the end of each batch; other backends
+    get `batch_size` prompts at a time, committed per batch. An interrupted run loses at most the answers in flight (one batch).
     The file is in sqlite's write-ahead-log mode with ``synchronous=NORMAL``:
     a commit is a write to the log, not a sync to the disk, so committing
     every answer costs little; a killed process keeps every committed answer,
@@ -188,6 +189,8 @@ class CachedLLM:
             rows: list[tuple[str, str, str, str, str, float]] = []
             done = 0
             streaming = hasattr(self.llm, "complete_iter")
+            # stored as each answer arrives, or at the commit points of a backend whose answers arrive in batches
+            per_answer = streaming and not getattr(self.llm, "commit_points", False)
             total = len(missing) if streaming else -(-len(missing) // self.batch_size)
             self.hook("llm", self.name, completed=0, total=total)
             try:
@@ -203,9 +206,9 @@ class CachedLLM:
                                                          else "no answer")
                     if streaming and item.index >= 0:
                         self.hook("llm", self.name, completed=done, total=total)
-                    elif item.index < 0:
+                    elif item.index < 0 and not streaming:
                         self.hook("llm", self.name, completed=-(-done // self.batch_size), total=total)
-                    if item.index < 0 or streaming:
+                    if item.index < 0 or per_answer:
                         self._store(db, rows)
             finally:
                 self._store(db, rows)  # keep what arrived, also on errors and Ctrl-C

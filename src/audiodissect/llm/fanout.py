@@ -48,9 +48,13 @@ class FannedOutLLM:
     fans_out : bool
         True: callers should hand over all their prompts in one call, which
         this backend spreads over the workers itself.
+    commit_points : bool
+        True: :meth:`complete_iter` marks the end of each batch (its answers
+        arrive together), where an answer cache commits them.
     """
 
     fans_out = True
+    commit_points = True
 
     def __init__(self, build: Callable[[], LLM], *, executor: Executor, batch_size: int = PROMPTS_PER_TASK,
                  name: str | None = None):
@@ -67,7 +71,8 @@ class FannedOutLLM:
         Yields
         ------
         Completed
-            ``(index, text, None)`` or ``(index, None, reason)`` for each of the prompts.
+            ``(index, text, None)`` or ``(index, None, reason)`` for each of the prompts, and
+            ``(-1, None, "batch end")`` after each batch's answers.
         """
         check_params(params)
         prompts = list(prompts)
@@ -77,6 +82,7 @@ class FannedOutLLM:
         for start, (texts, errors) in zip(starts, answered):
             for offset, text in enumerate(texts):
                 yield Completed(start + offset, text, errors.get(offset))
+            yield Completed(-1, None, "batch end")
 
     def complete(self, prompts: Sequence[str], **params: Any) -> Answers:
         """One answer per prompt, in order (``None`` where it failed); see :class:`~audiodissect.llm.base.LLM`."""

@@ -22,7 +22,9 @@ class SummarizeStage(Stage):
     on Ray workers that each build the LLM backend once
     (:class:`~audiodissect.llm.fanout.FannedOutLLM`); the answer cache, the
     failure handling and the records are the same either way, and the key
-    leaves the executor out.
+    leaves the executor out. A remote backend's answers are stored by the
+    worker as each arrives; an in-process backend's (extractive, llama.cpp,
+    transformers) when its batch returns, each batch before the next is asked.
 
     Parameters
     ----------
@@ -101,10 +103,15 @@ class SummarizeStage(Stage):
         rows = run.probe_rows()
         clips = run.clips()
         options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency}
-        # batches of prompts on the executor (in this process by default), one backend per worker; each worker
-        # stores every answer in the run's cache as it arrives, so a killed run keeps what was answered
-        build = functools.partial(load_llm, cfg.llm, cache_path=run.llm_cache_path, refresh=self.refresh, **options)
-        backend = FannedOutLLM(build, executor=ctx.executor, name=load_llm(cfg.llm, **options).name)
+        # batches of prompts on the executor (in this process by default), one backend per worker. The answers of
+        # a streaming (remote) backend are stored by its worker as each arrives, so a killed run or a stalled
+        # server keeps what was answered; the others' come back a batch at a time and are stored here, each
+        # batch before the next is asked (storing them on the worker too would write every answer twice)
+        local = load_llm(cfg.llm, **options)
+        streams = hasattr(local, "complete_iter")
+        build = functools.partial(load_llm, cfg.llm, cache_path=run.llm_cache_path if streams else None,
+                                  refresh=self.refresh, **options)
+        backend = FannedOutLLM(build, executor=ctx.executor, name=local.name)
         llm = CachedLLM(backend, run.llm_cache_path, refresh=self.refresh, hook=ctx.hook)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
                                   concepts=concepts, settings=settings, hook=ctx.hook)
