@@ -211,6 +211,12 @@ def test_summarize_units_with_extractive_llm_and_shard(embedder):
     assert by_unit["head#1"]["icl_top1"] == "clock tick"
     assert "dog" in by_unit["head#0"]["nouns"]
     assert "clock" in by_unit["head#1"]["nouns"]
+    named = summarize_units({"head": acts}, descriptions, llm=ExtractiveLLM(), embedder=embedder,
+                            units={"head": [1, 0]}, settings=SummarizeSettings(summary=SummarySettings(k=3)),
+                            hook=silent, clip_ids=[f"clip{i}" for i in range(6)])
+    assert named[1]["top_clips"] == ["clip0", "clip1", "clip2"] == [f"clip{i}" for i in records[1]["top_clips"]]
+    assert named[0]["bottom_clips"] == [f"clip{i}" for i in records[0]["bottom_clips"]]
+    assert named[0]["s_high"] == records[0]["s_high"]
 
 
 def test_summarize_units_checks_shapes(embedder):
@@ -219,6 +225,9 @@ def test_summarize_units_checks_shapes(embedder):
     with pytest.raises(AudioDissectError, match="out of range"):
         summarize_units({"l": np.zeros((2, 2))}, ["a", "b"], llm=CountingLLM(), embedder=embedder,
                         units={"l": [2]}, settings=SummarizeSettings(summary=SummarySettings(k=1)), hook=silent)
+    with pytest.raises(AudioDissectError, match="3 clip ids for 2 descriptions"):
+        summarize_units({"l": np.zeros((2, 2))}, ["a", "b"], llm=CountingLLM(), embedder=embedder,
+                        clip_ids=["x", "y", "z"], hook=silent)
     with pytest.raises(AudioDissectError, match="acoustic filter"):
         SummarizeSettings(acoustic_filter="lexcon")
 

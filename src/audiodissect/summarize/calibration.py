@@ -262,8 +262,10 @@ def calibrate_summaries(high_summaries: Sequence[str], low_summaries: Sequence[s
     """
     if len(high_summaries) != len(low_summaries):
         raise AudioDissectError(f"{len(high_summaries)} high summaries but {len(low_summaries)} low ones")
-    highs = [content_sentences(text, settings) for text in high_summaries]
-    lows = [content_sentences(text, settings) for text in low_summaries]
+    content = {text: content_sentences(text, settings)
+               for text in dict.fromkeys([*high_summaries, *low_summaries])}  # units share summaries
+    highs = [content[text] for text in high_summaries]
+    lows = [content[text] for text in low_summaries]
     if settings.mode == "content":
         out = []
         for (high, high_removed), (low, _) in zip(highs, lows):

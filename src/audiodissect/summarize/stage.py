@@ -88,7 +88,6 @@ class SummarizeStage(Stage):
                 "identify.text_embedder": text_embedder_reach(ctx.config.identify.text_embedder)}
 
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[UnitSummary]]:
-        import dataclasses
         import functools
 
         from ..llm import CachedLLM
@@ -114,9 +113,8 @@ class SummarizeStage(Stage):
         backend = FannedOutLLM(build, executor=ctx.executor, name=local.name)
         llm = CachedLLM(backend, run.llm_cache_path, refresh=self.refresh, hook=ctx.hook)
         records = summarize_units(acts, texts, llm=llm, embedder=load_text_embedder(ctx.config.identify.text_embedder),
-                                  concepts=concepts, settings=settings, hook=ctx.hook)
-        records = [dataclasses.replace(r, top_clips=[clips[rows[i]].id for i in r.top_clips],
-                                       bottom_clips=[clips[rows[i]].id for i in r.bottom_clips]) for r in records]
+                                  concepts=concepts, settings=settings, hook=ctx.hook,
+                                  clip_ids=[clips[i].id for i in rows])
         run.write_units("summarize", records)
         failures = [{"prompt": f.item, "error": f.error} for f in llm.failures]
         return {"llm": cfg.llm, "llm_calls": llm.calls, "llm_cache_hits": llm.hits, "units": len(records),

@@ -128,7 +128,8 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
                     llm, embedder, concepts: Sequence[str] | None = None,
                     settings: SummarizeSettings = SummarizeSettings(),
                     units: Mapping[str, Sequence[int]] | None = None,
-                    hook: ProgressHook | None = None, nlp=None, acoustic_filter=None) -> list[UnitSummary]:
+                    hook: ProgressHook | None = None, nlp=None, acoustic_filter=None,
+                    clip_ids: Sequence[str] | None = None) -> list[UnitSummary]:
     """Summarise, calibrate and name every unit of the given layers.
 
     Parameters
@@ -153,6 +154,9 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
         does not hold.
     acoustic_filter : object with ``judge(words) -> list[bool]``, optional
         Default: built from ``settings.acoustic_filter``.
+    clip_ids : sequence of str, length N, optional
+        The clips' ids in the rows' order: the records' ``top_clips`` and
+        ``bottom_clips`` then hold these ids instead of row indices.
 
     Returns
     -------
@@ -160,7 +164,7 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
         One record per unit, layers in the mapping's order, units
         ascending: ``unit`` (``"<layer>#<index>"``), ``layer``, ``index``,
         ``top_clips`` and ``bottom_clips`` (row indices into the probe rows,
-        best first), ``s_high``, ``s_low``, ``calibrated_summary``,
+        or their `clip_ids`, best first), ``s_high``, ``s_low``, ``calibrated_summary``,
         ``kept_sentences``, ``removed_sentences`` (with reasons),
         ``adjectives``, ``acoustic_adjectives``, ``nouns``, ``verbs``,
         ``prepositions``, ``summary_length``, and with `concepts` the ICL
@@ -171,6 +175,8 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
     """
     hook = hook or default_hook()
     n = len(descriptions)
+    if clip_ids is not None and len(clip_ids) != n:
+        raise AudioDissectError(f"{len(clip_ids)} clip ids for {n} descriptions")
     ids, tops, bottoms = [], [], []
     for layer, acts in activations_by_layer.items():
         acts = np.asarray(acts)
@@ -208,11 +214,14 @@ def summarize_units(activations_by_layer: Mapping[str, np.ndarray], descriptions
     acoustic = {a for a, ok in zip(adjectives, acoustic_filter.judge(adjectives)) if ok}
     hook("open concepts", None, completed=m, total=m)
 
+    def name(rows: np.ndarray) -> list:
+        return rows.tolist() if clip_ids is None else [clip_ids[r] for r in rows.tolist()]
+
     records = []
     for (layer, i), t, b, hi, lo, cal, op in zip(ids, top, bottom, s_high, s_low, calibrated, opens):
         records.append({
             "unit": unit_id(layer, i), "layer": layer, "index": i,
-            "top_clips": t.tolist(), "bottom_clips": b.tolist(),
+            "top_clips": name(t), "bottom_clips": name(b),
             "s_high": hi, "s_low": lo,
             "calibrated_summary": cal["summary"], "kept_sentences": cal["kept"],
             "removed_sentences": cal["removed"],
