@@ -57,3 +57,20 @@ def test_bad_inputs_are_errors():
         concept_collapse(np.array([], dtype=np.int64))
     with pytest.raises(AudioDissectError, match="got shape"):
         concept_collapse(np.zeros((2, 2, 2)))
+
+
+def test_layer_collapses_are_read_from_ranking_blocks():
+    from audiodissect.identify.collapse import layer_collapses
+    from audiodissect.identify.units import ranking_block
+
+    concepts = ["dog", "rain", "waltz"]
+    one_concept = torch.tensor([[0.0, 0.2, 0.9]] * 8 + [[0.9, 0.1, 0.0]] * 2)  # 8 of 10 units: waltz
+    spread = torch.tensor([[0.9, 0.1, 0.0], [0.0, 0.9, 0.1], [0.1, 0.0, 0.9]] * 3)
+    kept = ranking_block(one_concept[:, 1:], concepts[1:], layer="a", method="db", similarity="cos", top=2)
+    blocks = [ranking_block(one_concept, concepts, layer="a", method="tab", similarity="cos", top=2),
+              ranking_block(spread, concepts, layer="b", method="tab", similarity="cos", top=2), kept]
+    found = layer_collapses(blocks, concepts, threshold=COLLAPSE_THRESHOLD)
+    assert found == [{"layer": "a", "method": "tab", "similarity": "cos", "concept": "waltz", "share": 0.8,
+                      "units": 10},
+                     {"layer": "a", "method": "db", "similarity": "cos", "concept": "waltz", "share": 0.8,
+                      "units": 10}]  # a source's own concepts map back to the run's

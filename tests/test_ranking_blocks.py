@@ -87,3 +87,20 @@ def test_a_record_without_a_required_field_or_of_a_newer_format_is_refused():
         ConceptRanking.from_json({"format": 2})
     assert UnitName.from_json({"unit": "L#0", "layer": "L", "index": 0, "similarity": "cos", "name": None,
                                "status": "unexplained"}).method is None  # fields with defaults may be absent
+
+
+def test_lazy_records_are_made_once_on_first_use_and_read_like_the_list():
+    import pickle
+
+    from audiodissect.records import LazyRecords
+
+    blocks = [_block(), _block(similarity="wpmi")]
+    made = []
+    records = LazyRecords(lambda: made.append(1) or [r for b in blocks for r in b.records()], length=14)
+    assert len(records) == 14 and made == [] and "not made yet" in repr(records)
+    expected = [r for b in blocks for r in b.records()]
+    assert records[7] == expected[7] and records[-2:] == expected[-2:] and made == [1]
+    assert list(records) == expected and records == expected and made == [1]  # made once
+    assert records == LazyRecords.of_blocks(blocks) and records != expected[:3]
+    assert pickle.loads(pickle.dumps(records)) == expected and type(pickle.loads(pickle.dumps(records))) is list
+    assert len(LazyRecords.of_blocks(blocks)) == 14

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -229,6 +229,61 @@ class ConceptRankingBlock:
         tail = f', "method": {text(self.method)}, "similarity": {text(self.similarity)}, "concepts": ['
         return [f'{head}{u}{middle}{u}{tail}{", ".join(n)}], "scores": [{", ".join(map(number, s))}]}}'
                 for u, n, s in zip(self.indices.tolist(), names, self.scores.tolist())]
+
+
+class LazyRecords(Sequence):
+    """Records made on first use: a stage returns them without making hundreds of thousands it may not need.
+
+    A sequence (length, indexing, slicing, iteration, equality with a list);
+    the records are made once, by `make`, when one is first asked for. Pickled,
+    it is a plain list.
+
+    Parameters
+    ----------
+    make : callable
+        Returns the records, a list.
+    length : int, optional
+        How many `make` will return (then ``len`` does not make them).
+    """
+
+    def __init__(self, make: Callable[[], list], *, length: int | None = None):
+        self._make: Callable[[], list] | None = make
+        self._records: list | None = None
+        self._length = length
+
+    @classmethod
+    def of_blocks(cls, blocks: Sequence[ConceptRankingBlock]) -> LazyRecords:
+        """The records of `blocks`, block after block."""
+        blocks = list(blocks)
+        return cls(lambda: [r for b in blocks for r in b.records()], length=sum(len(b) for b in blocks))
+
+    def _list(self) -> list:
+        if self._records is None:
+            self._records = list(self._make())  # type: ignore[misc]
+            self._make = None
+        return self._records
+
+    def __len__(self) -> int:
+        return self._length if self._records is None and self._length is not None else len(self._list())
+
+    def __getitem__(self, index):
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (LazyRecords, list)):
+            return self._list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return list, (self._list(),)
+
+    def __repr__(self) -> str:
+        return f"LazyRecords({len(self)} records{'' if self._records is not None else ', not made yet'})"
 
 
 def _json_number(x: float) -> str:

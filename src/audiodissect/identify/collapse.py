@@ -7,17 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from ..records import ConceptRanking
+from ..records import ConceptRankingBlock
 from ..similarity import concept_collapse
 
 
-def layer_collapses(records: Sequence[ConceptRanking], concepts: Sequence[str], *,
+def layer_collapses(blocks: Sequence[ConceptRankingBlock], concepts: Sequence[str], *,
                     threshold: float) -> list[dict[str, Any]]:
-    """The collapsed (layer, method, similarity) groups of `records`, from each unit's top-1 concept.
+    """The collapsed (layer, method, similarity) groups of ranking blocks, from each unit's top-1 concept.
 
     Parameters
     ----------
-    records : sequence of ConceptRanking
+    blocks : sequence of ConceptRankingBlock
+        Each one (layer, method, similarity) over its units.
     concepts : sequence of str
         The run's concept set (the top-1 concepts are looked up in it).
     threshold : float
@@ -28,17 +29,16 @@ def layer_collapses(records: Sequence[ConceptRanking], concepts: Sequence[str], 
     -------
     list of dict
         ``layer``, ``method``, ``similarity``, ``concept``, ``share`` and ``units`` of each
-        collapsed group, in the records' order.
+        collapsed group, in the blocks' order.
     """
     index = {c: i for i, c in enumerate(concepts)}
-    groups: dict[tuple[str, str, str | None], list[int]] = {}
-    for r in records:
-        if r.concepts:
-            groups.setdefault((r.layer, r.method, r.similarity), []).append(index[r.concepts[0]])
     out = []
-    for (layer, method, similarity), top1 in groups.items():
-        found = concept_collapse(np.array(top1, dtype=np.int64), concepts=list(concepts), threshold=threshold)
+    for block in blocks:
+        if not len(block) or not block.order.shape[1]:
+            continue
+        top1 = np.array([index[c] for c in block.concepts], dtype=np.int64)[block.order[:, 0]]
+        found = concept_collapse(top1, concepts=list(concepts), threshold=threshold)
         if found.collapsed:
-            out.append({"layer": layer, "method": method, "similarity": similarity, "concept": found.name,
-                        "share": round(found.share, 4), "units": found.units})
+            out.append({"layer": block.layer, "method": block.method, "similarity": block.similarity,
+                        "concept": found.name, "share": round(found.share, 4), "units": found.units})
     return out

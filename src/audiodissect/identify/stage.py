@@ -13,7 +13,7 @@ from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import CONCEPTS, UNITS
 from ..config import IdentifyConfig
-from ..records import ConceptRanking
+from ..records import ConceptRanking, LazyRecords
 from ..stage import Context, Stage, StageOutcome
 from .concepts import clean_concepts, load_concepts
 from .naming import NamingSettings
@@ -118,7 +118,7 @@ class IdentifyStage(Stage):
             missing[method] = no_evidence(ev[rows], concepts, covered=covered)
         return evidence, missing
 
-    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], list[ConceptRanking]]:
+    def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], LazyRecords]:
         from ..arrays import in_memory
         from ..evidence import is_circular
         from .collapse import layer_collapses
@@ -159,13 +159,13 @@ class IdentifyStage(Stage):
             names += name_layer(layer, acts, naming, concepts, settings=settings)
         blocks = [b for method in sources for layer_blocks in by_layer for b in layer_blocks[method]]
         run.write_ranking_blocks(blocks)
-        records = [r for b in blocks for r in b.records()]
+        records = LazyRecords.of_blocks(blocks)  # made when the caller reads them
         run.write_units("names", names)
         circular = "tab" in evidence and is_circular(run.stage("record")["model"], cfg.tab_backend)
         return {"concepts": len(concepts), "methods": list(evidence), "circular": circular, "skipped": left_out,
                 "similarities": list(cfg.similarities), "units": len(records),
                 "no_evidence": {m: why for m, why in missing.items() if why},
-                "collapses": layer_collapses(records, concepts, threshold=cfg.collapse_threshold),
+                "collapses": layer_collapses(blocks, concepts, threshold=cfg.collapse_threshold),
                 "names": unexplained_share(names)}, records
 
     def load(self, ctx: Context) -> list[ConceptRanking]:
