@@ -77,7 +77,13 @@ def test_reopening_a_module_run_without_a_factory_needs_the_model(made, capsys):
     assert d.run_dir.read_target()["kind"] == "module"
 
     again = ad.Dissection.open(tmp / "run")
-    assert again.identify().records == d.identify().records  # stages that need no model still work
+    read = []
+    read_units = again.run_dir.read_units
+    again.run_dir.read_units = lambda stage: read.append(stage) or read_units(stage)
+    reused = again.identify()
+    assert "identify" not in read  # a reused stage's rankings are read when first used
+    assert reused.records == d.identify().records  # stages that need no model still work
+    assert read.count("identify") == 1 and len(reused) == 7 and read.count("identify") == 1
     with pytest.raises(ad.AudioDissectError, match="made from a Python model") as err:
         again.prune("trumpet", strategies=["db"])
     assert "target=" in err.value.hint

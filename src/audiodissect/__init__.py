@@ -34,8 +34,8 @@ _EXPORTS = {
     "Export": "export", "read_export": "export",
     "load_probe": "probes",
     "ClipInfo": "probes.base", "ProbeSet": "probes.base",
-    "ConceptRanking": "records", "ExplanationScore": "records", "PruneRow": "records", "UnitName": "records",
-    "UnitSummary": "records",
+    "ConceptRanking": "records", "ExplanationScore": "records", "LazyRecords": "records", "PruneRow": "records",
+    "UnitName": "records", "UnitSummary": "records",
     "Activations": "results", "Analyses": "results", "Descriptions": "results", "Identification": "results",
     "PruneResult": "results", "TopClip": "results", "TopClips": "results", "UnitActivations": "results",
     "UnitRecords": "results",
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .export import Export, read_export
     from .probes import load_probe
     from .probes.base import ClipInfo, ProbeSet
-    from .records import ConceptRanking, ExplanationScore, PruneRow, UnitName, UnitSummary
+    from .records import ConceptRanking, ExplanationScore, LazyRecords, PruneRow, UnitName, UnitSummary
     from .results import (Activations, Analyses, Descriptions, Identification, PruneResult, TopClip, TopClips,
                           UnitActivations, UnitRecords)
     from .stage import StageOutcome
@@ -62,7 +62,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "Activations", "Analyses", "AudioDissectError", "ClipInfo", "ConceptRanking", "Descriptions", "Dissection",
-    "Export", "ExplanationScore", "Identification", "ProbeSet", "PruneResult", "PruneRow", "RunConfig", "StageOutcome",
-    "Target", "TopClip", "TopClips", "UnitActivations", "UnitName", "UnitRecords", "UnitSummary", "__version__",
+    "Export", "ExplanationScore", "Identification", "LazyRecords", "ProbeSet", "PruneResult", "PruneRow", "RunConfig",
+    "StageOutcome", "Target", "TopClip", "TopClips", "UnitActivations", "UnitName", "UnitRecords", "UnitSummary", "__version__",
     "clips", "from_module", "load_config", "load_probe", "load_target", "read_export",
 ]

@@ -192,10 +192,11 @@ class UnitRecords(Sequence):
     Attributes
     ----------
     stage : str
-    records : list of UnitRecord
+    records : list or LazyRecords of UnitRecord
         The stage's ``units/<stage>.jsonl`` records (:class:`~audiodissect.records.ConceptRanking`,
         :class:`~audiodissect.records.UnitSummary` or :class:`~audiodissect.records.ExplanationScore`);
-        they read like mappings too (``record["concepts"]``).
+        they read like mappings too (``record["concepts"]``). The identify stage's are a
+        :class:`~audiodissect.records.LazyRecords`: made (or read from the run) when first used.
     classes : dict of str to str
         The class each output unit stands for (unit i of the output layer is class i), when the
         model has class names.
@@ -210,7 +211,7 @@ class UnitRecords(Sequence):
     """
 
     stage: str
-    records: list[UnitRecord]
+    records: Sequence[UnitRecord]
     classes: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, index):  # type: ignore[override]
@@ -254,8 +255,9 @@ class Identification(UnitRecords):
 
     Attributes
     ----------
-    records : list of ConceptRanking
-        One per (unit, method, similarity), best concepts first.
+    records : LazyRecords of ConceptRanking
+        One per (unit, method, similarity), best concepts first; made (or read from the run)
+        when first used.
     names : list of UnitName
         One per unit: its name (None: unexplained), status (``named``, ``ambiguous``,
         ``unexplained``), the source that names it, z, margin, q-value and runner-up

@@ -13,7 +13,7 @@ from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
 from ..rundir import CONCEPTS, UNITS
 from ..config import IdentifyConfig
-from ..records import ConceptRanking, LazyRecords
+from ..records import LazyRecords
 from ..stage import Context, Stage, StageOutcome
 from .concepts import clean_concepts, load_concepts
 from .naming import NamingSettings
@@ -168,8 +168,9 @@ class IdentifyStage(Stage):
                 "collapses": layer_collapses(blocks, concepts, threshold=cfg.collapse_threshold),
                 "names": unexplained_share(names)}, records
 
-    def load(self, ctx: Context) -> list[ConceptRanking]:
-        return ctx.run.read_units("identify")
+    def load(self, ctx: Context) -> LazyRecords:
+        run = ctx.run
+        return LazyRecords(lambda: run.read_units("identify"))  # read when the caller reads them
 
     def lines(self, ctx: Context, outcome: StageOutcome) -> list[str]:
         section = outcome.section
