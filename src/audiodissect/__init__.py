@@ -63,6 +63,6 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = [
     "Activations", "Analyses", "AudioDissectError", "ClipInfo", "ConceptRanking", "Descriptions", "Dissection",
     "Export", "ExplanationScore", "Identification", "LazyRecords", "ProbeSet", "PruneResult", "PruneRow", "RunConfig",
-    "StageOutcome", "Target", "TopClip", "TopClips", "UnitActivations", "UnitName", "UnitRecords", "UnitSummary", "__version__",
-    "clips", "from_module", "load_config", "load_probe", "load_target", "read_export",
+    "StageOutcome", "Target", "TopClip", "TopClips", "UnitActivations", "UnitName", "UnitRecords", "UnitSummary",
+    "__version__", "clips", "from_module", "load_config", "load_probe", "load_target", "read_export",
 ]
