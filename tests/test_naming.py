@@ -135,3 +135,24 @@ def test_a_source_without_evidence_for_the_name_does_not_contradict_it():
     other = evidence[:, [1, 0, 2, 3]]  # would name unit 0 "rain" ...
     names = name_units({"tab": evidence, "db": other}, {"L": acts}, CONCEPTS, exclude={"db": ["dog"]})
     assert names[0].name == "dog" and names[0].status == "named"  # ... but knows nothing of "dog"
+
+
+def test_prefers_is_williams_t_or_the_null_gap_per_unit_and_0_without_an_opinion():
+    from audiodissect.identify.naming import SourceTest, williams_t
+
+    scores = np.array([[0.5, 0.1, -np.inf], [0.2, 0.4, 0.3], [np.nan, 0.1, 0.0]], dtype=np.float32)
+    pearson = np.array([[1.0, 0.3, 0.1], [0.3, 1.0, 0.2], [0.1, 0.2, 1.0]])
+    nothing = np.zeros(3)
+    test = SourceTest(best=np.array([0, 1, 1]), runner_up=np.array([1, 2, 2]), score=nothing, z=nothing,
+                      margin=nothing, p_value=nothing, q_value=nothing, scores=scores,
+                      null_sd=np.array([0.1, 0.2, 0.5]),
+                      pearson=pearson, clips=100)
+    better, worse = np.array([0, 1, 1]), np.array([1, 2, -1])
+    t = test.prefers(better, worse)
+    expected = williams_t(np.array([0.5, 0.4], np.float32), np.array([0.1, 0.3], np.float32),
+                          np.array([0.3, 0.2]), 100)
+    np.testing.assert_allclose(t[:2], expected, rtol=0, atol=0)  # the same statistic, unit by unit
+    assert t[0] > 0 and t[2] == 0.0  # index -1: no opinion
+    assert test.prefers(np.array([0]), np.array([2]))[0] == 0.0  # no evidence for concept 2 (-inf)
+    gap = SourceTest(**{**test.__dict__, "pearson": None}).prefers(better, np.array([1, 0, 1]))
+    np.testing.assert_allclose(gap, [(0.5 - 0.1) / 0.1, (0.4 - 0.2) / 0.2, 0.0], rtol=1e-6)  # NaN score: 0

@@ -128,17 +128,30 @@ class SourceTest:
     pearson: np.ndarray | None
     clips: int
 
-    def prefers(self, unit: int, better: int, worse: int) -> float:
-        """How clearly this source scores concept `better` above `worse` for `unit`: Williams' t for
-        correlations, else the gap in null standard deviations (0: no opinion, when the source has no
-        evidence for one of them)."""
-        a, b = self.scores[unit, better], self.scores[unit, worse]
-        if not (np.isfinite(a) and np.isfinite(b)):
-            return 0.0
-        if self.pearson is not None:
-            return float(williams_t(np.array([a]), np.array([b]), np.array([self.pearson[better, worse]]),
-                                    self.clips)[0])
-        return float((a - b) / self.null_sd[unit])
+    def prefers(self, better: np.ndarray, worse: np.ndarray) -> np.ndarray:
+        """How clearly this source scores concept ``better[u]`` above ``worse[u]`` for each unit u: Williams' t
+        for correlations, else the gap in null standard deviations (0: no opinion, when the source has no
+        evidence for one of them or either index is -1).
+
+        Parameters
+        ----------
+        better, worse : np.ndarray of int, shape (U,)
+
+        Returns
+        -------
+        np.ndarray of float, shape (U,)
+        """
+        rows = np.arange(len(better))
+        known = (better >= 0) & (worse >= 0)
+        a = self.scores[rows, np.where(known, better, 0)]
+        b = self.scores[rows, np.where(known, worse, 0)]
+        ok = known & np.isfinite(a) & np.isfinite(b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.pearson is not None:
+                t = williams_t(a, b, self.pearson[np.where(known, better, 0), np.where(known, worse, 0)], self.clips)
+            else:
+                t = (a - b) / self.null_sd
+        return np.where(ok, t, 0.0)
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -465,31 +478,46 @@ def _candidates(t: SourceTest, concepts: Sequence[str]) -> list[dict | None]:
 
 def _layer_names(layer: str, units: int, tests: Mapping[str, SourceTest], concepts: Sequence[str],
                  settings: NamingSettings) -> list[UnitName]:
-    records = []
+    methods = list(tests)
     said = {method: _candidates(t, concepts) for method, t in tests.items()}
+    if not methods:
+        return [UnitName(unit=unit_id(layer, u), layer=layer, index=u, similarity=settings.similarity,
+                         candidates={}, name=None, status=UNEXPLAINED) for u in range(units)]
+    # the rule's decisions, for every unit at once, on the values as the records store them (rounded)
+    q = np.stack([_stored(t.q_value, t.best) for t in tests.values()])                  # (M, U)
+    z = np.stack([_stored(t.z, t.best) for t in tests.values()])                        # (M, U)
+    significant = q <= settings.alpha                                                   # NaN: never
+    key = np.where(significant, np.nan_to_num(z, nan=-math.inf), -math.inf)
+    chosen = np.where(np.isneginf(key.max(axis=0)), significant.argmax(axis=0), key.argmax(axis=0))  # first best
+    best = np.stack([t.best for t in tests.values()])                                   # (M, U)
+    name = best[chosen, np.arange(units)]
+    rival = [significant[i] & (best[i] != name) & (t.prefers(best[i], name) >= settings.min_margin)
+             for i, t in enumerate(tests.values())]
+    records = []
     for u in range(units):
-        candidates = {method: said[method][u] for method in tests if said[method][u] is not None}
-        significant = [m for m, cand in candidates.items()
-                       if cand["q_value"] is not None and cand["q_value"] <= settings.alpha]
+        candidates = {method: said[method][u] for method in methods if said[method][u] is not None}
         common = {"unit": unit_id(layer, u), "layer": layer, "index": u, "similarity": settings.similarity,
                   "candidates": candidates}
-        if not significant:
+        if not significant[:, u].any():
             records.append(UnitName(**common, name=None, status=UNEXPLAINED))
             continue
-        method = max(significant, key=lambda m: (candidates[m]["z"] if candidates[m]["z"] is not None
-                                                 else -math.inf))
-        chosen = candidates[method]
-        margin = chosen["margin"]
-        name = tests[method].best[u]
-        rivals = [candidates[m]["concept"] for m in significant if tests[m].best[u] != name
-                  and tests[m].prefers(u, tests[m].best[u], name) >= settings.min_margin]
-        confident = (chosen["z"] is not None and chosen["z"] >= settings.min_z and not rivals
+        chosen_record = candidates[methods[chosen[u]]]
+        margin = chosen_record["margin"]
+        rivals = [candidates[m]["concept"] for i, m in enumerate(methods) if rival[i][u]]
+        confident = (chosen_record["z"] is not None and chosen_record["z"] >= settings.min_z and not rivals
                      and (margin is None or margin >= settings.min_margin))
-        records.append(UnitName(**common, name=chosen["concept"], status=NAMED if confident else AMBIGUOUS,
-                                method=method, score=chosen["score"], z=chosen["z"], margin=margin,
-                                p_value=chosen["p_value"], q_value=chosen["q_value"],
-                                runner_up=rivals[0] if rivals else chosen["runner_up"]))
+        records.append(UnitName(**common, name=chosen_record["concept"], status=NAMED if confident else AMBIGUOUS,
+                                method=methods[chosen[u]], score=chosen_record["score"], z=chosen_record["z"],
+                                margin=margin, p_value=chosen_record["p_value"], q_value=chosen_record["q_value"],
+                                runner_up=rivals[0] if rivals else chosen_record["runner_up"]))
     return records
+
+
+def _stored(values: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """`values` (U,) as a unit's record stores them: rounded to 6 decimals, NaN where not finite or where the
+    source scores no concept (``best`` -1)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values) & (best >= 0), values.round(6), np.nan)
 
 
 def unexplained_share(names: Sequence[UnitName], *, z: float = 1.96) -> list[dict]:
