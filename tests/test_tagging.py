@@ -79,3 +79,14 @@ def test_the_key_names_the_pipeline_its_files_and_the_word_rules(tmp_path, monke
     assert pipeline_key(str(folder)) != local  # new weights: tagged again
     monkeypatch.setattr(tagging, "TAGGED_WORDS_VERSION", tagging.TAGGED_WORDS_VERSION + 1)
     assert pipeline_key(name) != key  # new joining rules: tagged again
+
+
+def test_an_entry_that_is_not_words_is_tagged_again(tmp_path, nlp):
+    store = TagStore(tmp_path / "tags.sqlite")
+    key = pipeline_key(nlp_module.available_spacy_model())
+    store.put_values(key, {TEXTS[0]: "not json", TEXTS[1]: '[["rain", "rain", "NN", "NOUN", "first"]]',
+                           TEXTS[2]: '{"a": 1}'})
+    assert store.get(key, TEXTS) == {}
+    words = tag_texts(TEXTS, store=store)
+    assert words == {text: tagged_words(nlp(text)) for text in TEXTS[:3]}
+    assert store.get(key, TEXTS) == words  # replaced by the words spaCy gives

@@ -129,10 +129,19 @@ class TagStore(TextStore):
     column = "words"
 
     def get(self, pipeline: str, texts: Sequence[str]) -> dict[str, list[Word]]:
-        """The stored words of those `texts` that have them, ``{text: [Word, ...]}``."""
+        """The stored words of those `texts` that have them, ``{text: [Word, ...]}`` (an entry that does not
+        read as words is left out: its text is tagged again)."""
+        found = {}
         with gc_paused():
-            return {text: [Word(*row) for row in json.loads(words)]
-                    for text, words in self.get_values(pipeline, texts).items()}
+            for text, value in self.get_values(pipeline, texts).items():
+                try:
+                    words = [Word(*row) for row in json.loads(value)]
+                except (TypeError, ValueError):
+                    continue
+                if all(isinstance(w.sentence, int) and all(isinstance(f, str) for f in (w.text, w.lemma, w.tag, w.pos))
+                       for w in words):
+                    found[text] = words
+        return found
 
     def put(self, pipeline: str, words: Mapping[str, Sequence[Word]]) -> None:
         """Store each text's `words` for `pipeline`, in one commit."""
