@@ -115,13 +115,8 @@ def _compound(parts, after, sentence: int) -> Word:
 
 
 class TagStore(TextStore):
-    """Each text's tagged words kept on disk, keyed by (pipeline, text) (see the module docstring).
-
-    Parameters
-    ----------
-    path : path-like, optional
-        The sqlite file (default: in the user cache, looked up at each use).
-    """
+    """Each text's tagged words kept on disk, keyed by (pipeline, text) (see the module docstring); its one
+    parameter, `path`, is :class:`~audiodissect.text_store.TextStore`'s."""
 
     file = TAGS_FILE
     env = TAGS_ENV
