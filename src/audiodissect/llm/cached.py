@@ -56,9 +56,10 @@ class CachedLLM:
     disk), or, when the backend has ``commit_points`` (answers that arrive a
     batch at a time, from workers), at the end of each batch; other backends
     get `batch_size` prompts at a time, committed per batch. An interrupted
-    run loses at most the answers in flight (one batch). The file is in sqlite's write-ahead-log mode with ``synchronous=NORMAL``:
-    a commit is a write to the log, not a sync to the disk, so committing
-    every answer costs little; a killed process keeps every committed answer,
+    run loses at most the answers in flight (one batch). The file is in
+    sqlite's write-ahead-log mode with ``synchronous=NORMAL``: a commit is a
+    write to the log, not a sync to the disk, so committing every answer costs
+    little; a killed process keeps every committed answer,
     and a power failure may lose the last ones but never corrupts the file.
 
     Safe to share between threads, and between processes on one file (sqlite
