@@ -289,3 +289,12 @@ def test_each_description_is_parsed_once_for_every_prompt_that_lists_it():
     assert _terms.cache_info().misses == len(descriptions)
     _terms.cache_clear()
     assert llm.complete([summary_prompt(descriptions[:4])]) == first[:1]  # the same answer, parsed afresh
+
+
+def test_answer_keys_are_answer_key_of_each_prompt():
+    from audiodissect.llm.cached import answer_key, answer_keys
+
+    prompts = ["q", 'a "quoted" \\ back', "café 日本 \U0001f3b5", "ctrl \x00\x1f\n\t\u2028", ""]
+    for backend in ["extractive", 'x""', 'na"me\\']:  # a name whose JSON holds '""' or a backslash
+        for params in [{}, {"temperature": 0.0, "seed": 1, "system": 'é"'}, {"max_tokens": 5, "temperature": None}]:
+            assert answer_keys(backend, prompts, params) == [answer_key(backend, p, params) for p in prompts]

@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring  # the strings of json.dumps(..., ensure_ascii=False)
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,15 @@ def answer_key(backend: str, prompt: str, params: dict[str, Any]) -> str:
     text = json.dumps([backend, prompt, {k: params.get(k) for k in sorted(params)}],
                       sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def answer_keys(backend: str, prompts: Sequence[str], params: dict[str, Any]) -> list[str]:
+    """:func:`answer_key` of each of `prompts` with one backend and parameters: the same digests, the JSON of
+    the backend and parameters written once."""
+    head = f"[{encode_basestring(backend)}, "  # json.dumps of the list, item by item
+    tail = f", {json.dumps({k: params.get(k) for k in sorted(params)}, sort_keys=True, ensure_ascii=False)}]"
+    return [hashlib.sha256(f"{head}{encode_basestring(prompt)}{tail}".encode("utf-8")).hexdigest()
+            for prompt in prompts]
 
 
 class CachedLLM:
@@ -179,7 +189,7 @@ class CachedLLM:
         prompts = list(prompts)
         p = check_params(params)
         given = dict(params)
-        keys = [answer_key(self.name, prompt, p) for prompt in prompts]
+        keys = answer_keys(self.name, prompts, p)
         unique = dict(zip(keys, prompts))  # first prompt of each key, in order
         with self._connect() as db:
             with self._lock:
