@@ -225,3 +225,17 @@ def test_no_text_needs_no_model_when_a_vector_is_known(tmp_path):
     first.encode(["rain"])
     fresh = SentenceEmbedder("minilm", store=store)  # its model would load on use
     assert fresh.encode([]).shape == (0, 3) and "_model" not in fresh.__dict__
+
+
+def test_a_damaged_stored_vector_is_embedded_again(tmp_path):
+    from audiodissect.text_embedder import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path / "texts.sqlite")
+    first, _ = counting_embedder(store)
+    vectors = first.encode(["a dog", "a bell", "rain", "wind"])
+    store.put_values(first.store_key, {"rain": b"\x00" * 8, "wind": b"\x01" * 13})  # too short, not float32s
+    second, model = counting_embedder(store)
+    again = second.encode(["a dog", "a bell", "rain", "wind"])
+    assert sorted(model.asked) == ["rain", "wind"]  # the damaged entries only
+    np.testing.assert_array_equal(again, vectors)
+    assert len(store.get(first.store_key, ["rain", "wind"])) == 2  # and stored again whole

@@ -16,6 +16,7 @@ an embedder of your own joins with ``TEXT_EMBEDDERS.register(name, factory)``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import importlib.util
@@ -106,9 +107,15 @@ class EmbeddingStore(TextStore):
     column = "vector"
 
     def get(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vectors of those `texts` that have one, ``{text: (d,) float32}``."""
+        """The stored vectors of those `texts` that have one, ``{text: (d,) float32}``; a damaged entry (not
+        float32 bytes of the length most of them share) is left out, and its text embedded again."""
+        found = {text: vector for text, vector in self.get_values(model, texts).items()
+                 if isinstance(vector, bytes) and vector and len(vector) % 4 == 0}
+        if not found:
+            return {}
+        size = collections.Counter(map(len, found.values())).most_common(1)[0][0]
         return {text: np.frombuffer(vector, dtype=np.float32).copy()
-                for text, vector in self.get_values(model, texts).items()}
+                for text, vector in found.items() if len(vector) == size}
 
     def dim(self, model: str) -> int | None:
         """The length of `model`'s stored vectors (None when it has none)."""
