@@ -7,7 +7,8 @@ Public surface:
 - :func:`split_sentences`, :func:`calibrate_summaries`, :func:`calibrate_summary`,
   :class:`CalibrationSettings`: summary calibration;
 - :func:`extract_open_concepts`, :class:`OpenConceptSettings`: adjectives,
-  nouns, verbs, prepositions, length;
+  nouns, verbs, prepositions, length; :func:`tag_texts`, :class:`TagStore`:
+  the words spaCy tags, each text tagged once per machine;
 - :class:`LexiconAcousticFilter`, :class:`LLMAcousticFilter`,
   :func:`make_acoustic_filter`: acoustic adjectives;
 - :func:`map_to_concepts`, :func:`choose_concepts`, :class:`ICLSettings`: ICL;
@@ -24,6 +25,7 @@ from .extractive import ExtractiveLLM
 from .icl import ICLSettings, choose_concepts, map_to_concepts
 from .llms import LLMS, load_llm
 from .open_concepts import OpenConceptSettings, extract_open_concepts
+from .tagging import TagStore, tag_texts
 from ..sentences import BOILERPLATE_PHRASES, split_sentences
 from .units import SummarizeSettings, make_summarize_settings, summarize_cache_key, summarize_units
 from .summaries import SummarySettings, summarize_clip_sets, summary_prompts
@@ -35,5 +37,5 @@ __all__ = [
     "calibrate_summaries", "calibrate_summary", "choose_concepts", "complete_unique", "content_sentences",
     "extract_open_concepts", "load_lexicon", "load_llm", "make_acoustic_filter", "map_to_concepts",
     "split_sentences", "summarize_clip_sets", "make_summarize_settings", "summarize_cache_key", "summarize_units",
-    "summary_prompts", "top_bottom_clips",
+    "summary_prompts", "TagStore", "tag_texts", "top_bottom_clips",
 ]
