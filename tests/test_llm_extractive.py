@@ -291,10 +291,20 @@ def test_each_description_is_parsed_once_for_every_prompt_that_lists_it():
     assert llm.complete([summary_prompt(descriptions[:4])]) == first[:1]  # the same answer, parsed afresh
 
 
-def test_answer_keys_are_answer_key_of_each_prompt():
+def test_answer_keys_are_the_digests_existing_caches_are_keyed_by():
+    import hashlib
+    import json
+
     from audiodissect.llm.cached import answer_key, answer_keys
+
+    def stored_key(backend, prompt, params):  # the key every answer cache written so far holds
+        text = json.dumps([backend, prompt, {k: params.get(k) for k in sorted(params)}], sort_keys=True,
+                          ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     prompts = ["q", 'a "quoted" \\ back', "café 日本 \U0001f3b5", "ctrl \x00\x1f\n\t\u2028", ""]
     for backend in ["extractive", 'x""', 'na"me\\']:  # a name whose JSON holds '""' or a backslash
         for params in [{}, {"temperature": 0.0, "seed": 1, "system": 'é"'}, {"max_tokens": 5, "temperature": None}]:
-            assert answer_keys(backend, prompts, params) == [answer_key(backend, p, params) for p in prompts]
+            expected = [stored_key(backend, p, params) for p in prompts]
+            assert answer_keys(backend, prompts, params) == expected
+            assert [answer_key(backend, p, params) for p in prompts] == expected

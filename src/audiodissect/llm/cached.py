@@ -32,14 +32,13 @@ CREATE TABLE IF NOT EXISTS answers (
 
 def answer_key(backend: str, prompt: str, params: dict[str, Any]) -> str:
     """The cache key of one request: a digest of the backend name, the prompt and the parameters."""
-    text = json.dumps([backend, prompt, {k: params.get(k) for k in sorted(params)}],
-                      sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return answer_keys(backend, [prompt], params)[0]
 
 
 def answer_keys(backend: str, prompts: Sequence[str], params: dict[str, Any]) -> list[str]:
-    """:func:`answer_key` of each of `prompts` with one backend and parameters: the same digests, the JSON of
-    the backend and parameters written once."""
+    """:func:`answer_key` of each of `prompts` with one backend and parameters: the SHA-256 of
+    ``json.dumps([backend, prompt, params by name], sort_keys=True, ensure_ascii=False)``, with the JSON of the
+    backend and the parameters written once."""
     head = f"[{encode_basestring(backend)}, "  # json.dumps of the list, item by item
     tail = f", {json.dumps({k: params.get(k) for k in sorted(params)}, sort_keys=True, ensure_ascii=False)}]"
     return [hashlib.sha256(f"{head}{encode_basestring(prompt)}{tail}".encode("utf-8")).hexdigest()
