@@ -459,10 +459,15 @@ def name_layer(layer: str, activations, sources: NamingSources, concepts: Sequen
     return _layer_names(layer, activations.shape[1], tests, list(concepts), settings)
 
 
-def _finite(values: np.ndarray) -> list[float | None]:
-    """`values` (M,) rounded to 6 decimals as Python floats, None where not finite."""
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """`values` (M,) as a record stores them: float64 rounded to 6 decimals, NaN where not finite."""
     values = np.asarray(values, dtype=np.float64)
-    return [v if ok else None for v, ok in zip(values.round(6).tolist(), np.isfinite(values).tolist())]
+    return np.where(np.isfinite(values), values.round(6), np.nan)
+
+
+def _finite(values: np.ndarray) -> list[float | None]:
+    """:func:`_rounded` `values` (M,) as Python floats, None where not finite."""
+    return [None if v != v else v for v in _rounded(values).tolist()]
 
 
 def _candidates(t: SourceTest, concepts: Sequence[str]) -> list[dict | None]:
@@ -514,10 +519,9 @@ def _layer_names(layer: str, units: int, tests: Mapping[str, SourceTest], concep
 
 
 def _stored(values: np.ndarray, best: np.ndarray) -> np.ndarray:
-    """`values` (U,) as a unit's record stores them: rounded to 6 decimals, NaN where not finite or where the
-    source scores no concept (``best`` -1)."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(values) & (best >= 0), values.round(6), np.nan)
+    """:func:`_rounded` `values` (U,), NaN also where the source scores no concept (``best`` -1): what a unit's
+    candidate record holds, read as numbers."""
+    return np.where(best >= 0, _rounded(values), np.nan)
 
 
 def unexplained_share(names: Sequence[UnitName], *, z: float = 1.96) -> list[dict]:
