@@ -271,8 +271,9 @@ def damaged_shards(shard_dir: Path, shards: Sequence[np.ndarray], *, frames: Seq
     """{number: what is wrong} of the shards marked done whose files do not fit their clips.
 
     A finished shard holds, for its n clips, every layer's and the logits' (n, U) array, with one width per
-    name over all finished shards (the width most of them have; where none has a majority, none), and for each frame layer offsets (n + 1,) rising
-    from 0 to the F frames of its values (F, U) and spans (F, 2). Only the arrays' headers are read.
+    name over all finished shards (the width most of them have; where none has a majority, none), and for
+    each frame layer offsets (n + 1,) rising from 0 to the F frames of its values (F, U) and spans (F, 2).
+    Only the arrays' headers are read.
 
     Parameters
     ----------
@@ -284,11 +285,10 @@ def damaged_shards(shard_dir: Path, shards: Sequence[np.ndarray], *, frames: Seq
         The layers whose frames are kept.
     """
     done = [number for number in range(len(shards)) if _done_marker(shard_dir, number).exists()]
-    order_path = shard_dir / "order.json"
     if not done:
         return {}
     try:
-        names = [str(n) for n in read_json(order_path)] + ["logits"]
+        names = [str(n) for n in read_json(shard_dir / "order.json")] + ["logits"]
     except (OSError, ValueError, TypeError):
         return {number: "order.json is missing or damaged" for number in done}
     odd = [n for n in names if not plain_name(n)]

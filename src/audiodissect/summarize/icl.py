@@ -203,10 +203,10 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
     ks = sorted({1, settings.k} - {0})
     raw: dict[int, list[str]] = {}
     for k in ks:  # units share summaries and answers: each distinct one is worded and read once
-        prompts = _each_distinct(lambda text: concept_choice_prompt(text, concepts, k=k, shots=settings.shots),
-                                 summaries)
-        raw[k] = complete_unique(llm, prompts, params=params, batch_size=settings.batch_size, hook=hook,
-                                 stage="icl", artefact=f"top{k}")
+        worded = {text: concept_choice_prompt(text, concepts, k=k, shots=settings.shots)
+                  for text in dict.fromkeys(summaries)}
+        raw[k] = complete_unique(llm, [worded[text] for text in summaries], params=params,
+                                 batch_size=settings.batch_size, hook=hook, stage="icl", artefact=f"top{k}")
     # every name an answer lists, however many were asked for, to tell a copied candidate list
     listed = {k: {answer: parse_concepts(answer, len(concepts)) for answer in dict.fromkeys(raw[k])} for k in ks}
     copies = {k: {answer: is_copied_list(names, concepts) for answer, names in listed[k].items()} for k in ks}
@@ -232,13 +232,6 @@ def choose_concepts(summaries: Sequence[str], concepts: Sequence[str], *, llm, e
                                                 copied[settings.k][i])
         records.append(record)
     return records
-
-
-def _each_distinct(fn, items: Sequence) -> list:
-    """``[fn(x) for x in items]``, with `fn` called once per distinct item (the results of equal items are
-    the same object: copy a mutable one before changing it)."""
-    results = {item: fn(item) for item in dict.fromkeys(items)}
-    return [results[item] for item in items]
 
 
 def chosen_concepts(record: dict) -> list[str]:
