@@ -124,6 +124,22 @@ def test_upper_half_floors_each_column_at_its_lower_median():
     assert upper_half(x).tolist() == [[-2.0, 1.0], [-2.0, 0.0], [-1.0, 0.0], [4.0, 0.0]]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_cpu_rank_and_median_paths_equal_torchs_search_and_selection(dtype):
+    # on the CPU, mid_quantiles and upper_half select with numpy; they must give torch's integers and medians
+    rng = np.random.default_rng(3)
+    for n, m in [(1, 1), (2, 3), (7, 5), (408, 23), (510, 300)]:
+        values = rng.normal(size=(n, m))
+        for x in (values, np.round(values), np.maximum(values, 0.0), np.where(values > 0, 0.0, -0.0)):
+            t = torch.from_numpy(x).to(dtype).T.contiguous().T  # column-major: not a contiguous block
+            ordered = torch.sort(t.T.contiguous(), dim=1).values
+            bounds = (torch.searchsorted(ordered, t.T.contiguous()) +
+                      torch.searchsorted(ordered, t.T.contiguous(), right=True))
+            assert torch.equal(mid_quantiles(t), (bounds.to(dtype) / (2 * n)).T)
+            median = torch.kthvalue(t, (n + 1) // 2, dim=0, keepdim=True).values
+            assert torch.equal(upper_half(t), torch.maximum(t, median))
+
+
 def test_a_float32_constant_column_is_exactly_zero_not_rounding_noise():
     x = torch.full((7, 2), 0.3, dtype=torch.float32)
     x[:, 1] = torch.arange(7, dtype=torch.float32)

@@ -20,6 +20,7 @@ the mean than its top clips, and on the same clips for every unit).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ._inputs import TINY
@@ -40,11 +41,43 @@ def mid_quantiles(x: torch.Tensor) -> torch.Tensor:
         value, its quantile is ``(lo + hi) / (2 N)``.
     """
     n = x.shape[0]
-    cols = x.T.contiguous()                                     # (M, N): searchsorted works along rows
-    ordered = torch.sort(cols, dim=1).values
-    lo = torch.searchsorted(ordered, cols, right=False)
-    hi = torch.searchsorted(ordered, cols, right=True)
-    return ((lo + hi).to(x.dtype) / (2 * n)).T
+    if x.device.type == "cpu":
+        bounds = torch.from_numpy(_rank_bounds(np.ascontiguousarray(x.detach().T.numpy())))
+    else:
+        cols = x.T.contiguous()                                 # (M, N): searchsorted works along rows
+        ordered = torch.sort(cols, dim=1).values
+        bounds = torch.searchsorted(ordered, cols, right=False) + torch.searchsorted(ordered, cols, right=True)
+    return (bounds.to(x.dtype) / (2 * n)).T
+
+
+def _rank_bounds(rows: np.ndarray) -> np.ndarray:
+    """``lo + hi`` of every value within its row: values strictly below it plus values at most equal to it.
+
+    numpy's sort is many times faster on the CPU than torch's sort and two
+    searchsorted passes, which give the same integers. A value's tie group in the
+    sorted row spans positions ``lo`` to ``hi - 1``.
+
+    Parameters
+    ----------
+    rows : np.ndarray, shape (M, N)
+
+    Returns
+    -------
+    np.ndarray of int64, shape (M, N)
+    """
+    m, n = rows.shape
+    order = np.argsort(rows, axis=1)
+    ordered = np.take_along_axis(rows, order, axis=1)
+    starts = np.ones((m, n), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]                    # a tie group begins here
+    ends = np.ones((m, n), dtype=bool)
+    ends[:, :-1] = starts[:, 1:]                                         # ... or ends here
+    position = np.arange(n)
+    lo = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    hi = np.minimum.accumulate(np.where(ends, position + 1, n)[:, ::-1], axis=1)[:, ::-1]
+    out = np.empty((m, n), dtype=np.int64)
+    np.put_along_axis(out, order, lo + hi, axis=1)
+    return out
 
 
 def normal_scores(x: torch.Tensor) -> torch.Tensor:
@@ -70,9 +103,21 @@ def upper_half(x: torch.Tensor) -> torch.Tensor:
     transform of the result, so the cosine of centred results is invariant to
     ``a_u x + b_u`` with ``a_u > 0``.
     """
-    # the lower median (torch.median's), found by selection rather than torch.median's slower path
-    median = torch.kthvalue(x, (x.shape[0] + 1) // 2, dim=0, keepdim=True).values
-    return torch.maximum(x, median)
+    return torch.maximum(x, lower_medians(x))
+
+
+def lower_medians(x: torch.Tensor) -> torch.Tensor:
+    """Every column's lower median (torch.median's: the ``(N + 1) // 2``-th smallest value), shape (1, M).
+
+    Found by selection: on the CPU by numpy's partition along each column made a
+    contiguous row (over ten times faster than ``torch.kthvalue`` down the
+    columns of a (N, M) block, and the same values), elsewhere by ``torch.kthvalue``.
+    """
+    k = (x.shape[0] + 1) // 2
+    if x.device.type != "cpu":
+        return torch.kthvalue(x, k, dim=0, keepdim=True).values
+    rows = np.ascontiguousarray(x.detach().T.numpy())                   # (M, N)
+    return torch.from_numpy(np.partition(rows, k - 1, axis=1)[:, k - 1]).unsqueeze(0)
 
 
 #: A column is constant when its range is at most this many machine epsilons of its largest magnitude
