@@ -3,8 +3,9 @@
 A new run directory is dissected stage by stage (``record``, ``describe``,
 ``identify``, ``stability``, ``summarize``, ``score``; ``--stages`` changes
 the list), each stage's CPU time (``time.process_time``: every thread of
-the process) and wall time taken; then, in the same process, the floor of
-each stage is measured on the same inputs:
+the process) and wall time taken, and right after each stage, in the same
+process, its floor on the same inputs (so that a stage and its floor share
+the machine's drift; the model is loaded before the first stage is timed):
 
 * **record**: the bare forward pass (preprocessing included, no hooks) over
   the same clips, in the same length-sorted batches;
@@ -175,18 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.layers:
         d.config.record.layers = list(args.layers)
     device = args.device or "cpu"
-    rows: list[dict] = []
-    for name in args.stages:
-        cpu, wall = clock(getattr(d, stage_method(name)))
-        outcome = d.runner.outcomes.get(name)
-        reused = "reused" if outcome is not None and outcome.reused else ""
-        if name == "describe" and outcome is not None and outcome.section.get("n_cached"):
-            reused = f"{outcome.section['n_cached']} of {outcome.section['n_clips']} descriptions from the user cache"
-        nothing_done = outcome is not None and (outcome.reused or (
-            name == "describe" and outcome.section.get("n_cached") == outcome.section.get("n_clips")))
-        rows.append({"stage": name, "cpu": cpu, "wall": wall, "reused": reused, "nothing_done": nothing_done})
     run, ctx = d.run_dir, d.context
-    units = sum(run.stage("record")["layers"].values()) if run.has_stage("record") else 0
+    ctx.target  # the model is loaded before any stage is timed: no stage or floor pays for it
     floors: dict[str, tuple[str, Callable[[], object]]] = {
         "record": ("bare forward, same clips and batches",
                    lambda: forward_floor(ctx.target, [ctx.probe.audio(i, sample_rate=ctx.target.sample_rate)
@@ -202,13 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         "score": ("each distinct text embedded once + 1 product",
                   lambda: score_floor(run, d.config.identify.text_embedder, device)),
     }
-    for row in rows:
-        if row.get("nothing_done"):
-            continue  # e.g. every description came from the user cache: no floor (the tagger's pass costs minutes)
-        if row["stage"] in floors:
-            what, fn = floors[row["stage"]]
-            row["floor_cpu"], row["floor_wall"] = clock(fn)
-            row["floor"] = what
+    rows: list[dict] = []
+    for name in args.stages:
+        cpu, wall = clock(getattr(d, stage_method(name)))
+        outcome = d.runner.outcomes.get(name)
+        reused = "reused" if outcome is not None and outcome.reused else ""
+        if name == "describe" and outcome is not None and outcome.section.get("n_cached"):
+            reused = f"{outcome.section['n_cached']} of {outcome.section['n_clips']} descriptions from the user cache"
+        nothing_done = outcome is not None and (outcome.reused or (
+            name == "describe" and outcome.section.get("n_cached") == outcome.section.get("n_clips")))
+        row = {"stage": name, "cpu": cpu, "wall": wall, "reused": reused, "nothing_done": nothing_done}
+        if name in floors and not nothing_done:  # e.g. every description from the user cache: no floor
+            row["floor"], fn = floors[name]
+            row["floor_cpu"], row["floor_wall"] = clock(fn)  # right after its stage: the machine's drift is shared
+        rows.append(row)
+    units = sum(run.stage("record")["layers"].values()) if run.has_stage("record") else 0
     layers = len(run.stage("record")["layers"]) if run.has_stage("record") else 0
     from audiodissect.summarize.tagging import TagStore
     from audiodissect.text_embedder import EmbeddingStore
