@@ -148,10 +148,26 @@ def test_scoring_methods_together_gives_each_method_its_own_records(variant):
     acts = {"conv": np.maximum(rng.standard_normal((n, 11)), 0).astype(np.float32),
             "out": rng.standard_normal((n, 5)).astype(np.float32)}
     exclude = {"tab": ["c1"], "labels": ["c4", "c5"]}
-    kw = dict(similarities=["cos", "cos3", "rank_reorder", "wpmi"], db_scope="topk", output_layer="out",
-              variant=variant)
+    kw = dict(similarities=["cos", "cos3", "rank_reorder", "wpmi", "soft_wpmi"], db_scope="topk",
+              output_layer="out", variant=variant)
     together = identify_units(evidence, acts, concepts, exclude=exclude, **kw)
     alone = [r for method, ev in evidence.items()
              for r in identify_units({method: ev}, acts, concepts, exclude=exclude, **kw)]
     assert together == alone
     assert {r["similarity"] for r in together if r["method"] == "db" and r["layer"] == "conv"} == {"top5"}
+
+
+def test_a_layer_is_scored_once_per_similarity_for_every_method(monkeypatch):
+    """The methods' evidence is scored side by side: one call per similarity function and layer, the grouped
+    functions (wpmi, soft_wpmi) told each method's concept count."""
+    import audiodissect.identify.units as units
+
+    calls = []
+    score = units.score_units
+    monkeypatch.setattr(units, "score_units", lambda ev, acts, **kw: calls.append((kw["similarity"], kw.get("groups")))
+                        or score(ev, acts, **kw))
+    rng = np.random.default_rng(4)
+    evidence = {"tab": rng.random((80, 6)).astype(np.float32), "labels": (rng.random((80, 6)) < 0.3).astype(np.float32)}
+    identify_units(evidence, {"fc": rng.standard_normal((80, 4)).astype(np.float32)}, [f"c{i}" for i in range(6)],
+                   similarities=["cos", "wpmi", "soft_wpmi"], exclude={"labels": ["c0"]})
+    assert calls == [("cos", None), ("wpmi", [6, 5]), ("soft_wpmi", [6, 5])]

@@ -396,3 +396,34 @@ def test_pmi_combine_keeps_the_small_terms_of_a_dominant_unit():
     expected = math.log(3) - np.log1p(np.exp([-10.0, -11.0]) + np.exp([-15.0, -12.0]))
     np.testing.assert_allclose(scores[0].numpy(), expected, rtol=0, atol=1e-6)
     assert scores[0, 1] > scores[0, 0]
+
+
+@pytest.mark.parametrize("name", ["wpmi", "soft_wpmi"])
+@pytest.mark.parametrize("variant", ["robust", "paper"])
+def test_grouped_sources_score_as_one_call_per_source(name, variant):
+    # three sources side by side, each concept competing within its own source: the same numbers, bit for bit
+    fn = S.get(name, variant=variant)
+    rng = np.random.default_rng(21)
+    sources = [rng.random((120, c)).astype(np.float32) for c in (5, 3, 4)]
+    A = np.maximum(rng.normal(size=(120, 30)), 0).astype(np.float32)  # ReLU zeros: ties among the top clips
+    apart = torch.cat([fn(P, A, k=40) for P in sources], dim=1)
+    together = fn(np.concatenate(sources, axis=1), A, k=40, groups=[5, 3, 4])
+    assert torch.equal(together, apart)
+    assert not torch.equal(fn(np.concatenate(sources, axis=1), A, k=40), apart)  # one softmax over all 12 differs
+
+
+def test_column_groups_must_cover_the_evidence():
+    P, A = _data(20, 5, 3, seed=2)
+    for bad in ([2, 2], [2, 4], [5, 0], [2.5, 2.5]):
+        with pytest.raises(AudioDissectError, match="column group"):
+            S.wpmi(P, A, groups=bad)
+
+
+def test_grouped_soft_wpmi_without_the_log_table_scores_as_one_call_per_source(monkeypatch):
+    monkeypatch.setattr(sys.modules["audiodissect.similarity.soft_wpmi"], "TABLE_ELEMENTS", 0)
+    rng = np.random.default_rng(5)
+    sources = [rng.random((60, c)) for c in (2, 3)]
+    A = rng.normal(size=(60, 7))
+    for fn in (S.soft_wpmi, S.soft_wpmi_robust):
+        apart = torch.cat([fn(P, A, k=10, chunk_size=3) for P in sources], dim=1)
+        assert torch.equal(fn(np.concatenate(sources, axis=1), A, k=10, chunk_size=3, groups=[2, 3]), apart)

@@ -20,6 +20,10 @@ from ..similarity.registry import DEFAULT_VARIANT
 from .naming import COLUMNWISE
 
 METHODS = ("tab", "db")
+#: Similarity functions whose concepts compete (a softmax over them) and that score several evidence sources
+#: side by side given each one's column count (``groups=``), each source as if alone: the units' top clips are
+#: found once for every source.
+GROUPED = ("wpmi", "soft_wpmi")
 
 
 def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int = 5,
@@ -64,7 +68,8 @@ def topk_clip_evidence(evidence: np.ndarray, activations: np.ndarray, *, k: int 
 
 
 def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: str,
-                scope: str = "all", topk: int = 5, seed: int = 0, variant: str = DEFAULT_VARIANT) -> torch.Tensor:
+                scope: str = "all", topk: int = 5, seed: int = 0, variant: str = DEFAULT_VARIANT,
+                groups: Sequence[int] | None = None) -> torch.Tensor:
     """Unit-concept scores, shape (U, C), for one similarity function.
 
     Parameters
@@ -79,6 +84,8 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
     variant : {"robust", "paper"}
         The similarity functions' variant (:data:`audiodissect.similarity.VARIANTS`);
         for ``scope="topk"``, robust averages normal scores instead of raw evidence.
+    groups : sequence of int, optional
+        For a :data:`GROUPED` similarity: the column counts of several evidence sources side by side.
     """
     from .. import similarity as sim
 
@@ -89,6 +96,8 @@ def score_units(evidence: np.ndarray, activations: np.ndarray, *, similarity: st
                                                    normal_scores=variant == "robust"))
     fn = sim.get(similarity, variant=variant)
     kwargs: dict[str, Any] = {"seed": seed} if similarity == "rank_reorder" else {}
+    if groups is not None:
+        kwargs["groups"] = list(groups)
     return fn(evidence, activations, **kwargs).float().cpu()
 
 
@@ -191,10 +200,10 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, lis
                    variant: str = DEFAULT_VARIANT) -> dict[str, list[ConceptRankingBlock]]:
     """Every method's and similarity's records of one layer's units, from one pass over the layer.
 
-    A :data:`~audiodissect.identify.naming.COLUMNWISE` similarity scores every method's
-    evidence (of one dtype) side by side in one call, so the activations'
-    side (the units' centred columns, top clips or ranks) is computed once
-    for all methods; the others are called once per method.
+    A :data:`~audiodissect.identify.naming.COLUMNWISE` or :data:`GROUPED` similarity scores every
+    method's evidence (of one dtype) side by side in one call, so the activations' side (the units'
+    centred columns, top clips or ranks) is computed once for all methods; the others are called once
+    per method.
 
     Parameters
     ----------
@@ -221,10 +230,12 @@ def identify_layer(layer: str, acts, sources: Mapping[str, tuple[np.ndarray, lis
             scores = score_units(ev, acts, similarity="topk", scope="topk", topk=db_topk, variant=variant)
             blocks[method].append(ranking_block(scores, kept, layer=layer, method=method,
                                                 similarity=f"top{db_topk}", top=top))
+    side_by_side = len(together) > 1 and len({sources[m][0].dtype for m in together}) == 1
     for name in similarities:
-        if name in COLUMNWISE and len(together) > 1 and len({sources[m][0].dtype for m in together}) == 1:
+        if side_by_side and (name in COLUMNWISE or name in GROUPED):
+            groups = [sources[m][0].shape[1] for m in together] if name in GROUPED else None
             joint = score_units(np.concatenate([sources[m][0] for m in together], axis=1), acts, similarity=name,
-                                seed=seed, variant=variant)
+                                seed=seed, variant=variant, groups=groups)
             start = 0
             for method in together:
                 ev, kept = sources[method]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -173,6 +173,33 @@ def prepare(evidence, activations) -> tuple[torch.Tensor, ActivationColumns]:
     ev = ev.to(device=device, dtype=dtype)
     _check_finite(ev, "evidence")
     return ev, ActivationColumns(act, dtype=dtype, device=device)
+
+
+def column_groups(evidence: torch.Tensor, groups: Sequence[int] | None) -> list[torch.Tensor]:
+    """`evidence` (N, C) cut into its groups of columns, each a contiguous (N, C_g) tensor.
+
+    A function whose concepts compete (a softmax over them) scores several
+    evidence sources side by side, each source's concepts a group: every group
+    is scored as if alone, and the units' side (their top clips) is found once.
+
+    Parameters
+    ----------
+    evidence : torch.Tensor, shape (N, C)
+    groups : sequence of int, or None
+        Consecutive column counts that sum to C; None: one group of every column.
+
+    Raises
+    ------
+    AudioDissectError
+        When the counts are not positive integers summing to C.
+    """
+    if groups is None:
+        return [evidence]
+    counts = [check_int(g, "a column group's size") for g in groups]
+    if sum(counts) != evidence.shape[1]:
+        raise AudioDissectError(f"the column groups {counts} cover {sum(counts)} columns, the evidence has "
+                                f"{evidence.shape[1]}", hint="give each evidence source's concept count, in order")
+    return [part.contiguous() for part in evidence.split(counts, dim=1)]
 
 
 def column_products(a: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,15 @@ def concept_probabilities(evidence: torch.Tensor, a: float) -> torch.Tensor:
     return torch.softmax(a * evidence, dim=1)
 
 
+def grouped_pmi(log_p_c_given_u: torch.Tensor, groups, *, lam: float) -> torch.Tensor:
+    """:func:`pmi_combine` of each group of columns apart (groups: column counts, or None for one group),
+    shape (U, C), float32."""
+    if groups is None:
+        return pmi_combine(log_p_c_given_u, lam=lam)
+    return torch.cat([pmi_combine(part.contiguous(), lam=lam) for part in log_p_c_given_u.split(list(groups), dim=1)],
+                     dim=1)
+
+
 def pmi_combine(log_p_c_given_u, *, lam: float) -> torch.Tensor:
     """Weighted PMI from the per-unit log-likelihoods of all units of a layer.
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
-from ._inputs import check_int, check_number, prepare, unit_chunks
-from ._pmi import clip_prior_pmi, concept_probabilities, pmi_combine
+from ._inputs import check_int, check_number, column_groups, prepare, unit_chunks
+from ._pmi import clip_prior_pmi, concept_probabilities, grouped_pmi
 from ._ranks import normal_scores
 from .wpmi import MIN_PROB
 
@@ -47,13 +49,14 @@ def rank_weights(k: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
 
 
 def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int = 100,
-                             chunk_size: int | None = None) -> torch.Tensor:
+                             chunk_size: int | None = None, groups: Sequence[int] | None = None) -> torch.Tensor:
     """``log p(c | u)`` of soft-WPMI for every unit, before the prior is subtracted.
 
     ``log p(c | u) = sum_i log(1 + w_i (Q[clip_i, c] - 1) + 1e-7)`` over the
     unit's ``min(k, N)`` top clips in rank order, with the weights of
     :func:`rank_weights` for ``min(k, N)`` clips (as the original code, which
-    lowers k to N before building its weights).
+    lowers k to N before building its weights); ``Q = softmax(a * evidence)``
+    over concepts, over each group's with `groups` (as :func:`soft_wpmi`).
 
     Returns
     -------
@@ -63,7 +66,7 @@ def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int =
     a = check_number(a, "a")
     k = check_int(k, "k")
     ev, act = prepare(evidence, activations)
-    return _log_likelihood(_LogTerms(ev, a, k), act, chunk_size)
+    return _log_likelihood([_LogTerms(part, a, k) for part in column_groups(ev, groups)], act, chunk_size)
 
 
 class _LogTerms:
@@ -87,26 +90,29 @@ class _LogTerms:
         return (self.w[start:stop].view(-1, 1, 1) * self.q_minus_1).add_(1.0 + MIN_PROB).log_()
 
 
-def _log_likelihood(terms: _LogTerms, act, chunk_size: int | None) -> torch.Tensor:
-    """``log p(c | u)`` (U, C) of every unit of `act` (activation columns), from its top clips' terms."""
-    n, c, k = terms.n, terms.c, terms.k
-    cond = torch.empty((act.shape[1], c), dtype=terms.q_minus_1.dtype, device=act.device)
-    if terms.table is not None:
-        table = terms.table.reshape(k * n, c)
-        offsets = torch.arange(k, device=act.device) * n  # row of (rank i, clip 0)
-    for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * c)):
+def _log_likelihood(groups: list[_LogTerms], act, chunk_size: int | None) -> torch.Tensor:
+    """``log p(c | u)`` (U, C) of every unit of `act` (activation columns), from its top clips' terms: each
+    group's columns side by side, the top clips found once."""
+    n, k = groups[0].n, groups[0].k
+    cond = torch.empty((act.shape[1], sum(t.c for t in groups)), dtype=groups[0].q_minus_1.dtype,
+                       device=act.device)
+    offsets = torch.arange(k, device=act.device) * n  # row of (rank i, clip 0) in a table
+    for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * max(t.c for t in groups))):
         ids = torch.topk(act[:, sl].T, k, dim=1).indices  # (m, k), highest first
-        if terms.table is not None:
-            cond[sl] = F.embedding_bag(ids + offsets, table, mode="sum")
-        else:
-            w, q_minus_1 = terms.w, terms.q_minus_1
-            gathered = q_minus_1[ids].mul_(w.unsqueeze(1)).add_(1.0 + MIN_PROB).log_()  # (m, k, C)
-            cond[sl] = gathered.sum(dim=1)
+        cond[sl] = torch.cat([_group_likelihood(terms, ids, offsets) for terms in groups], dim=1)
     return cond
 
 
+def _group_likelihood(terms: _LogTerms, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``log p(c | u)`` (m, C_g) of one group's concepts for units whose top clips are `ids` (m, k)."""
+    if terms.table is not None:
+        return F.embedding_bag(ids + offsets, terms.table.reshape(terms.k * terms.n, terms.c), mode="sum")
+    gathered = terms.q_minus_1[ids].mul_(terms.w.unsqueeze(1)).add_(1.0 + MIN_PROB).log_()  # (m, k, C_g)
+    return gathered.sum(dim=1)
+
+
 def soft_wpmi(evidence, activations, *, a: float = 10.0, k: int = 100, lam: float = 1.0,
-              chunk_size: int | None = None) -> torch.Tensor:
+              chunk_size: int | None = None, groups: Sequence[int] | None = None) -> torch.Tensor:
     """Soft weighted PMI of every (unit, concept) pair.
 
     As :func:`~audiodissect.similarity.wpmi`, but clip ``i`` of the unit's top
@@ -130,6 +136,11 @@ def soft_wpmi(evidence, activations, *, a: float = 10.0, k: int = 100, lam: floa
         Weight of the concept prior ``log p(c)``.
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
+    groups : sequence of int, optional
+        Several evidence sources side by side: each one's column count, in
+        order. Each group's concepts compete only among themselves (its own
+        softmax and prior), so the result equals one call per group; the
+        units' top clips are found once for all of them.
 
     Returns
     -------
@@ -137,12 +148,12 @@ def soft_wpmi(evidence, activations, *, a: float = 10.0, k: int = 100, lam: floa
         Scores; higher means a better match.
     """
     lam = check_number(lam, "lam")
-    cond = soft_wpmi_log_likelihood(evidence, activations, a=a, k=k, chunk_size=chunk_size)
-    return pmi_combine(cond, lam=lam)
+    cond = soft_wpmi_log_likelihood(evidence, activations, a=a, k=k, chunk_size=chunk_size, groups=groups)
+    return grouped_pmi(cond, groups, lam=lam)
 
 
 def soft_wpmi_robust(evidence, activations, *, a: float = 10.0, k: int = 100, lam: float = 1.0,
-                     chunk_size: int | None = None) -> torch.Tensor:
+                     chunk_size: int | None = None, groups: Sequence[int] | None = None) -> torch.Tensor:
     """Soft-WPMI on normal-scored evidence with the concept prior from random clips: the robust :func:`soft_wpmi`.
 
     ``Z`` = each evidence column's normal scores over clips, ``Q = softmax(a *
@@ -191,6 +202,11 @@ def soft_wpmi_robust(evidence, activations, *, a: float = 10.0, k: int = 100, la
         Weight of the concept prior.
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
+    groups : sequence of int, optional
+        Several evidence sources side by side: each one's column count, in
+        order. Each group's concepts compete only among themselves (its own
+        softmax and prior), so the result equals one call per group; the
+        units' top clips are found once for all of them.
 
     Returns
     -------
@@ -201,11 +217,17 @@ def soft_wpmi_robust(evidence, activations, *, a: float = 10.0, k: int = 100, la
     a = check_number(a, "a")
     k = check_int(k, "k")
     ev, act = prepare(evidence, activations)
-    n, c = ev.shape
-    terms = _LogTerms(normal_scores(ev), a, k)  # the terms of the units' likelihoods and of the clip prior
-    cond = _log_likelihood(terms, act, chunk_size)
-    prior = torch.zeros(c, dtype=ev.dtype, device=ev.device)
-    step = max(1, TABLE_ELEMENTS // (n * c))                              # ranks per block
+    # the terms of the units' likelihoods and of the clip prior, per group
+    groups_terms = [_LogTerms(part, a, k) for part in column_groups(normal_scores(ev), groups)]
+    cond = _log_likelihood(groups_terms, act, chunk_size)
+    return torch.cat([clip_prior_pmi(part, _clip_prior(terms), lam=lam)
+                      for part, terms in zip(cond.split([t.c for t in groups_terms], dim=1), groups_terms)], dim=1)
+
+
+def _clip_prior(terms: _LogTerms) -> torch.Tensor:
+    """``log p(c)`` (C,) of a unit whose top clips are drawn at random: each rank's term averaged over clips."""
+    prior = torch.zeros(terms.c, dtype=terms.q_minus_1.dtype, device=terms.q_minus_1.device)
+    step = max(1, TABLE_ELEMENTS // (terms.n * terms.c))                  # ranks per block
     for start in range(0, terms.k, step):
         prior += terms.ranks(start, start + step).mean(dim=1).sum(dim=0)
-    return clip_prior_pmi(cond, prior, lam=lam)
+    return prior

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
-from ._inputs import check_int, check_number, prepare, unit_chunks
-from ._pmi import concept_probabilities, pmi_combine
+from ._inputs import check_int, check_number, column_groups, prepare, unit_chunks
+from ._pmi import concept_probabilities, grouped_pmi
 from ._ranks import normal_scores
 
 #: Added to probabilities before the log (the published setting).
@@ -14,10 +16,10 @@ MIN_PROB = 1e-7
 
 
 def wpmi_log_likelihood(evidence, activations, *, a: float = 2.0, k: int = 28,
-                        chunk_size: int | None = None) -> torch.Tensor:
+                        chunk_size: int | None = None, groups: Sequence[int] | None = None) -> torch.Tensor:
     """``log p(c | u)`` of WPMI for every unit, before the prior is subtracted.
 
-    ``Q = softmax(a * evidence)`` over concepts and
+    ``Q = softmax(a * evidence)`` over concepts (over each group's, with `groups`) and
     ``log p(c | u) = sum over the unit's min(k, N) top clips of log(Q[clip, c] + 1e-7)``.
 
     Returns
@@ -30,17 +32,17 @@ def wpmi_log_likelihood(evidence, activations, *, a: float = 2.0, k: int = 28,
     ev, act = prepare(evidence, activations)
     n, c = ev.shape
     k = min(k, n)
-    log_q = torch.log(concept_probabilities(ev, a) + MIN_PROB)  # (N, C)
+    log_q = [torch.log(concept_probabilities(part, a) + MIN_PROB) for part in column_groups(ev, groups)]  # (N, C_g)
     cond = torch.empty((act.shape[1], c), dtype=ev.dtype, device=act.device)
-    for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * c)):
+    for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * max(q.shape[1] for q in log_q))):
         ids = torch.topk(act[:, sl].T, k, dim=1).indices  # (m, k)
         # embedding_bag sums the gathered rows without an (m, k, C) temporary
-        cond[sl] = F.embedding_bag(ids, log_q, mode="sum")
+        cond[sl] = torch.cat([F.embedding_bag(ids, q, mode="sum") for q in log_q], dim=1)
     return cond
 
 
 def wpmi(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6,
-         chunk_size: int | None = None) -> torch.Tensor:
+         chunk_size: int | None = None, groups: Sequence[int] | None = None) -> torch.Tensor:
     """Weighted PMI of every (unit, concept) pair.
 
     ``Q = softmax(a * evidence)`` over concepts (each clip's distribution over
@@ -64,6 +66,11 @@ def wpmi(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6
         Weight of the concept prior ``log p(c)``.
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
+    groups : sequence of int, optional
+        Several evidence sources side by side: each one's column count, in
+        order. Each group's concepts compete only among themselves (its own
+        softmax and prior), so the result equals one call per group; the
+        units' top clips are found once for all of them.
 
     Returns
     -------
@@ -71,12 +78,12 @@ def wpmi(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6
         Scores; higher means a better match.
     """
     lam = check_number(lam, "lam")
-    return pmi_combine(wpmi_log_likelihood(evidence, activations, a=a, k=k, chunk_size=chunk_size),
-                       lam=lam)
+    return grouped_pmi(wpmi_log_likelihood(evidence, activations, a=a, k=k, chunk_size=chunk_size, groups=groups),
+                       groups, lam=lam)
 
 
 def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: float = 0.6,
-                chunk_size: int | None = None) -> torch.Tensor:
+                chunk_size: int | None = None, groups: Sequence[int] | None = None) -> torch.Tensor:
     """Weighted PMI of every (unit, concept) pair on normal-scored evidence: the robust :func:`wpmi`.
 
     :func:`wpmi` with each evidence column replaced by its normal scores over
@@ -120,6 +127,11 @@ def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: floa
         Weight of the concept prior.
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
+    groups : sequence of int, optional
+        Several evidence sources side by side: each one's column count, in
+        order. Each group's concepts compete only among themselves (its own
+        softmax and prior), so the result equals one call per group; the
+        units' top clips are found once for all of them.
 
     Returns
     -------
@@ -128,5 +140,5 @@ def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: floa
     """
     lam = check_number(lam, "lam")
     ev, _ = prepare(evidence, activations)
-    cond = wpmi_log_likelihood(normal_scores(ev), activations, a=a, k=k, chunk_size=chunk_size)
-    return pmi_combine(cond, lam=lam)
+    cond = wpmi_log_likelihood(normal_scores(ev), activations, a=a, k=k, chunk_size=chunk_size, groups=groups)
+    return grouped_pmi(cond, groups, lam=lam)
