@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ._inputs import TINY
+from ._memo import evidence_terms
 
 
 def mid_quantiles(x: torch.Tensor) -> torch.Tensor:
@@ -94,6 +95,12 @@ def normal_scores(x: torch.Tensor) -> torch.Tensor:
         clips); a constant column gives zeros.
     """
     return torch.special.ndtri(mid_quantiles(x))
+
+
+def evidence_normal_scores(evidence: torch.Tensor) -> torch.Tensor:
+    """:func:`normal_scores` of evidence (N, C), computed once for equal evidence
+    (:data:`~audiodissect.similarity._memo.evidence_terms`); not to be changed by the caller."""
+    return evidence_terms("normal scores", evidence, lambda: normal_scores(evidence))
 
 
 def upper_half(x: torch.Tensor) -> torch.Tensor:

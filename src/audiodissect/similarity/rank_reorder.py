@@ -6,6 +6,7 @@ import torch
 
 from ..errors import AudioDissectError
 from ._inputs import TINY, check_int, check_number, prepare, unit_chunks
+from ._memo import evidence_terms
 from ._ranks import normal_scores
 
 #: Random orderings used to measure each unit's error under a random order.
@@ -183,7 +184,7 @@ def rank_reorder_robust(evidence, activations, *, p: float = 3.0, top_fraction: 
     n = top_count(n_clips, frac)
     perms = random_orderings(n, n_orderings=n_orderings, seed=seed).to(act.device)
     ev_t = ev.T.contiguous()                                            # (C, N)
-    height = normal_scores(ev).T.contiguous()                           # (C, N)
+    height = evidence_terms("rank_reorder heights", ev, lambda: normal_scores(ev).T.contiguous())  # (C, N)
     out = torch.empty((act.shape[1], c), dtype=torch.float32, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=n * max(c, n_orderings)):
         top, ids = torch.topk(act[:, sl].T, n, dim=1)  # (m, n), highest first

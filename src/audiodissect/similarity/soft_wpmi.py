@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, column_groups, prepare, unit_chunks
 from ._pmi import clip_prior_pmi, concept_probabilities, grouped_pmi
-from ._ranks import normal_scores
+from ._memo import evidence_terms
+from ._ranks import evidence_normal_scores
 from .wpmi import MIN_PROB
 
 #: Largest (top clips x clips x concepts) table of log terms computed up front;
@@ -66,7 +67,7 @@ def soft_wpmi_log_likelihood(evidence, activations, *, a: float = 10.0, k: int =
     a = check_number(a, "a")
     k = check_int(k, "k")
     ev, act = prepare(evidence, activations)
-    return _log_likelihood([_LogTerms(part, a, k) for part in column_groups(ev, groups)], act, chunk_size)
+    return _log_likelihood([_log_terms(part, a, k) for part in column_groups(ev, groups)], act, chunk_size)
 
 
 class _LogTerms:
@@ -88,6 +89,11 @@ class _LogTerms:
         if self.table is not None:
             return self.table[start:stop]
         return (self.w[start:stop].view(-1, 1, 1) * self.q_minus_1).add_(1.0 + MIN_PROB).log_()
+
+
+def _log_terms(evidence: torch.Tensor, a: float, k: int) -> _LogTerms:
+    """The :class:`_LogTerms` of `evidence` (N, C), made once for equal evidence and settings."""
+    return evidence_terms("soft_wpmi terms", evidence, lambda: _LogTerms(evidence, a, k), a, k)
 
 
 def _log_likelihood(groups: list[_LogTerms], act, chunk_size: int | None) -> torch.Tensor:
@@ -218,9 +224,10 @@ def soft_wpmi_robust(evidence, activations, *, a: float = 10.0, k: int = 100, la
     k = check_int(k, "k")
     ev, act = prepare(evidence, activations)
     # the terms of the units' likelihoods and of the clip prior, per group
-    groups_terms = [_LogTerms(part, a, k) for part in column_groups(normal_scores(ev), groups)]
+    groups_terms = [_log_terms(part, a, k) for part in column_groups(evidence_normal_scores(ev), groups)]
     cond = _log_likelihood(groups_terms, act, chunk_size)
-    return torch.cat([clip_prior_pmi(part, _clip_prior(terms), lam=lam)
+    return torch.cat([clip_prior_pmi(part, evidence_terms("soft_wpmi clip prior", terms.q_minus_1,
+                                                          lambda terms=terms: _clip_prior(terms), a, k), lam=lam)
                       for part, terms in zip(cond.split([t.c for t in groups_terms], dim=1), groups_terms)], dim=1)
 
 

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, column_groups, prepare, unit_chunks
 from ._pmi import concept_probabilities, grouped_pmi
-from ._ranks import normal_scores
+from ._memo import evidence_terms
+from ._ranks import evidence_normal_scores
 
 #: Added to probabilities before the log (the published setting).
 MIN_PROB = 1e-7
@@ -32,7 +33,8 @@ def wpmi_log_likelihood(evidence, activations, *, a: float = 2.0, k: int = 28,
     ev, act = prepare(evidence, activations)
     n, c = ev.shape
     k = min(k, n)
-    log_q = [torch.log(concept_probabilities(part, a) + MIN_PROB) for part in column_groups(ev, groups)]  # (N, C_g)
+    log_q = [evidence_terms("wpmi log q", part, lambda part=part: torch.log(concept_probabilities(part, a) + MIN_PROB),
+                            a) for part in column_groups(ev, groups)]                        # each (N, C_g)
     cond = torch.empty((act.shape[1], c), dtype=ev.dtype, device=act.device)
     for sl in unit_chunks(act.shape[1], chunk_size, per_unit=max(n, k * max(q.shape[1] for q in log_q))):
         ids = torch.topk(act[:, sl].T, k, dim=1).indices  # (m, k)
@@ -140,5 +142,6 @@ def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: floa
     """
     lam = check_number(lam, "lam")
     ev, _ = prepare(evidence, activations)
-    cond = wpmi_log_likelihood(normal_scores(ev), activations, a=a, k=k, chunk_size=chunk_size, groups=groups)
+    cond = wpmi_log_likelihood(evidence_normal_scores(ev), activations, a=a, k=k, chunk_size=chunk_size,
+                               groups=groups)
     return grouped_pmi(cond, groups, lam=lam)
