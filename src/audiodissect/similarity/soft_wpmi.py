@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, column_groups, prepare, unit_chunks
-from ._pmi import clip_prior_pmi, concept_probabilities, grouped_pmi
 from ._memo import evidence_terms
+from ._pmi import clip_prior_pmi, concept_probabilities, grouped_pmi
 from ._ranks import evidence_normal_scores
 from .wpmi import MIN_PROB
 
@@ -143,10 +143,7 @@ def soft_wpmi(evidence, activations, *, a: float = 10.0, k: int = 100, lam: floa
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
     groups : sequence of int, optional
-        Several evidence sources side by side: each one's column count, in
-        order. Each group's concepts compete only among themselves (its own
-        softmax and prior), so the result equals one call per group; the
-        units' top clips are found once for all of them.
+        Several evidence sources side by side, as :func:`~audiodissect.similarity.wpmi`.
 
     Returns
     -------
@@ -209,10 +206,7 @@ def soft_wpmi_robust(evidence, activations, *, a: float = 10.0, k: int = 100, la
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
     groups : sequence of int, optional
-        Several evidence sources side by side: each one's column count, in
-        order. Each group's concepts compete only among themselves (its own
-        softmax and prior), so the result equals one call per group; the
-        units' top clips are found once for all of them.
+        As :func:`soft_wpmi`.
 
     Returns
     -------

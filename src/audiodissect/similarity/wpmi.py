@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from ._inputs import check_int, check_number, column_groups, prepare, unit_chunks
-from ._pmi import concept_probabilities, grouped_pmi
 from ._memo import evidence_terms
+from ._pmi import concept_probabilities, grouped_pmi
 from ._ranks import evidence_normal_scores
 
 #: Added to probabilities before the log (the published setting).
@@ -130,10 +130,7 @@ def wpmi_robust(evidence, activations, *, a: float = 2.0, k: int = 28, lam: floa
     chunk_size : int, optional
         Units processed at once (default: bounded by memory).
     groups : sequence of int, optional
-        Several evidence sources side by side: each one's column count, in
-        order. Each group's concepts compete only among themselves (its own
-        softmax and prior), so the result equals one call per group; the
-        units' top clips are found once for all of them.
+        As :func:`wpmi`.
 
     Returns
     -------
