@@ -41,9 +41,11 @@ _EXPORTS = {
     "UnitRecords": "results",
     "StageOutcome": "stage",
     "Target": "targets", "from_module": "targets", "load_target": "targets",
+    "tune_allocator": "allocator",
 }
 
 if TYPE_CHECKING:
+    from .allocator import tune_allocator
     from .config import RunConfig, load_config
     from .dissection import Dissection, clips
     from .errors import AudioDissectError
@@ -65,4 +67,5 @@ __all__ = [
     "Export", "ExplanationScore", "Identification", "LazyRecords", "ProbeSet", "PruneResult", "PruneRow", "RunConfig",
     "StageOutcome", "Target", "TopClip", "TopClips", "UnitActivations", "UnitName", "UnitRecords", "UnitSummary",
     "__version__", "clips", "from_module", "load_config", "load_probe", "load_target", "read_export",
+    "tune_allocator",
 ]
