@@ -143,8 +143,11 @@ def centred_columns(x: torch.Tensor) -> torch.Tensor:
     mean = x.to(torch.float64).mean(dim=0, keepdim=True).to(x.dtype)
     lo, hi = torch.aminmax(x, dim=0, keepdim=True)
     eps = torch.finfo(x.dtype).eps
-    constant = (hi - lo) <= CONSTANT_EPS * eps * torch.maximum(hi.abs(), lo.abs())
-    return torch.where(constant, torch.zeros_like(x), x - mean)
+    constant = ((hi - lo) <= CONSTANT_EPS * eps * torch.maximum(hi.abs(), lo.abs()))[0]   # (M,)
+    out = x - mean
+    if bool(constant.any()):
+        out[:, constant] = 0
+    return out
 
 
 def unit_columns(x: torch.Tensor) -> torch.Tensor:
