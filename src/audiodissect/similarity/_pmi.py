@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -14,7 +15,7 @@ def concept_probabilities(evidence: torch.Tensor, a: float) -> torch.Tensor:
     return torch.softmax(a * evidence, dim=1)
 
 
-def grouped_pmi(log_p_c_given_u: torch.Tensor, groups, *, lam: float) -> torch.Tensor:
+def grouped_pmi(log_p_c_given_u: torch.Tensor, groups: Sequence[int] | None, *, lam: float) -> torch.Tensor:
     """:func:`pmi_combine` of each group of columns apart (groups: column counts, or None for one group),
     shape (U, C), float32."""
     if groups is None:

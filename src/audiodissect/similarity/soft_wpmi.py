@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -89,6 +90,16 @@ class _LogTerms:
         if self.table is not None:
             return self.table[start:stop]
         return (self.w[start:stop].view(-1, 1, 1) * self.q_minus_1).add_(1.0 + MIN_PROB).log_()
+
+    @functools.cached_property
+    def clip_prior(self) -> torch.Tensor:
+        """``log p(c)`` (C,) of a unit whose top clips are drawn at random: each rank's term averaged over
+        clips (made once per terms, so once for equal evidence, as the terms are)."""
+        prior = torch.zeros(self.c, dtype=self.q_minus_1.dtype, device=self.q_minus_1.device)
+        step = max(1, TABLE_ELEMENTS // (self.n * self.c))                    # ranks per block
+        for start in range(0, self.k, step):
+            prior += self.ranks(start, start + step).mean(dim=1).sum(dim=0)
+        return prior
 
 
 def _log_terms(evidence: torch.Tensor, a: float, k: int) -> _LogTerms:
@@ -220,15 +231,5 @@ def soft_wpmi_robust(evidence, activations, *, a: float = 10.0, k: int = 100, la
     # the terms of the units' likelihoods and of the clip prior, per group
     groups_terms = [_log_terms(part, a, k) for part in column_groups(evidence_normal_scores(ev), groups)]
     cond = _log_likelihood(groups_terms, act, chunk_size)
-    return torch.cat([clip_prior_pmi(part, evidence_terms("soft_wpmi clip prior", terms.q_minus_1,
-                                                          lambda terms=terms: _clip_prior(terms), a, k), lam=lam)
+    return torch.cat([clip_prior_pmi(part, terms.clip_prior, lam=lam)
                       for part, terms in zip(cond.split([t.c for t in groups_terms], dim=1), groups_terms)], dim=1)
-
-
-def _clip_prior(terms: _LogTerms) -> torch.Tensor:
-    """``log p(c)`` (C,) of a unit whose top clips are drawn at random: each rank's term averaged over clips."""
-    prior = torch.zeros(terms.c, dtype=terms.q_minus_1.dtype, device=terms.q_minus_1.device)
-    step = max(1, TABLE_ELEMENTS // (terms.n * terms.c))                  # ranks per block
-    for start in range(0, terms.k, step):
-        prior += terms.ranks(start, start + step).mean(dim=1).sum(dim=0)
-    return prior
