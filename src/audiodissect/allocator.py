@@ -6,9 +6,9 @@ its heap back to the system. A model's forward pass on the CPU allocates and
 frees tensors of tens or hundreds of megabytes at every layer, so each one
 arrives as new pages that the kernel must zero and map again: on this
 project's 2-core machine, the demo CNN's forward pass over the soundbank's
-1,604 probe clips took 7.5-8.5 s of wall time in a process that had read the
-clips (their waveforms left the heap fragmented), and 4.2-4.3 s with the
-settings below, the same numbers computed.
+1,604 probe clips, in a process holding their waveforms, took a median 8.17 s
+of wall time, and 4.76 s with the settings below, the same numbers computed
+(``python bench/allocator.py``).
 
 :func:`tune_allocator` raises both limits (``M_MMAP_THRESHOLD`` 1 GiB,
 ``M_TRIM_THRESHOLD`` 2 GiB): large tensors come from the heap, and memory
