@@ -64,6 +64,27 @@ def test_gc_paused_restores_the_collector_state():
         gc.enable()
 
 
+def test_gc_paused_leaves_no_young_collection_of_what_it_made():
+    gc.collect()
+    with gc_paused():
+        made = [{"a": [i]} for i in range(50_000)]
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(made[0]) in oldest and id(made[-1]["a"]) in oldest  # not left young, to be walked
+    assert made[-1]["a"] == [49_999]
+
+
+def test_gc_paused_keeps_a_process_s_own_frozen_objects_frozen():
+    gc.collect()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            made = [{"a": [i]} for i in range(1_000)]
+        assert gc.get_freeze_count() == frozen and len(made) == 1_000
+    finally:
+        gc.unfreeze()
+
+
 def test_records_read_like_their_json():
     data = {"unit": "L#2", "layer": "L", "index": 2, "method": "tab", "similarity": None, "concepts": ["a"],
             "scores": [0.5], "extra": "a key of the JSON", "note": 3}
