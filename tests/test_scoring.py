@@ -11,6 +11,7 @@ from audiodissect.cache import read_json, write_json, write_jsonl
 from audiodissect.errors import AudioDissectError
 from audiodissect.probes.base import ClipInfo
 from audiodissect.progress import silent
+from audiodissect.records import ExplanationScore
 from audiodissect.rundir import RunDir, unit_id
 from audiodissect.scoring import (
     collect_explanations,
@@ -171,6 +172,42 @@ def test_mean_interval_draws_as_one_block_of_64_bit_indices_would(m):
     rng = np.random.default_rng(0)
     means = values[rng.integers(0, m, size=(MEAN_BOOTSTRAP, m))].mean(axis=1)
     assert _mean_interval(values) == tuple(round(float(x), 4) for x in np.percentile(means, [2.5, 97.5]))
+
+
+def test_mean_intervals_of_samples_of_one_size_equal_one_by_one():
+    from audiodissect.scoring.score import _mean_interval, _mean_intervals
+
+    rng = np.random.default_rng(3)
+    samples = [rng.normal(size=m) for m in (300, 5, 300, 1, 2_000, 5, 300)]
+    assert _mean_intervals(samples) == [_mean_interval(s) for s in samples]
+    assert _mean_intervals(samples)[3] == (None, None)
+    assert _mean_intervals(samples)[0] != _mean_intervals(samples)[2]  # the same draws, other values
+
+
+def test_rounded_scores_equal_python_round_bit_for_bit():
+    import math
+    import struct
+
+    from audiodissect.scoring.score import _rounded
+
+    rng = np.random.default_rng(11)
+    halfway = (np.arange(-200_000, 200_000) + 0.5) / 1e6  # the doubles nearest decimal half-way points
+    x = np.concatenate([rng.uniform(-1, 1, 200_000), rng.normal(0, 1e4, 20_000), halfway,
+                        np.nextafter(halfway, 2), np.nextafter(halfway, -2),
+                        [0.0, -0.0, -1e-7, 5e-7, -5e-7, 0.1234565, 1e300, -2.0**60, np.nan, np.inf, -np.inf]])
+    expected = [round(v, 6) if math.isfinite(v) else None for v in x.tolist()]
+    bits = [None if v is None else struct.pack("<d", v) for v in _rounded(x)]
+    assert bits == [None if v is None else struct.pack("<d", v) for v in expected]
+
+
+def test_summary_rows_are_the_same_from_records_and_from_their_json():
+    rng = np.random.default_rng(8)
+    recs = [ExplanationScore(unit=f"L{i % 3}#{i}", layer=f"L{i % 3}", index=i, explanation=("summary", "icl")[i % 2],
+                             text="x", predictor="description", n_clips=40,
+                             spearman=None if i % 7 == 0 else float(rng.normal()), pearson=float(rng.normal()),
+                             detection_auprc=float(rng.random()) if i % 5 else None)
+            for i in range(60)]
+    assert summarize_scores(recs) == summarize_scores([r.to_json() for r in recs])
 
 
 # -- a synthetic run ------------------------------------------------------------------

@@ -33,6 +33,7 @@ import csv
 import functools
 import io
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -249,8 +250,22 @@ def _correlate_layer(task: tuple[Any, np.ndarray, np.ndarray], *, predictions: P
 
 
 def _rounded(x: np.ndarray) -> list[float | None]:
-    """`x` rounded to 6 decimals as Python floats, None where not finite."""
-    return [round(v, 6) if math.isfinite(v) else None for v in x.tolist()]
+    """`x` (R,) rounded to 6 decimals as Python floats, each ``round(v, 6)``; None where not finite.
+
+    Vectorised: ``rint(v * 1e6) / 1e6`` is ``round(v, 6)`` (the float nearest the decimal rounded half to even)
+    wherever the product's rounding cannot move it across a half-way point, and the quotient of two exact
+    integers is correctly rounded; the rest (products within 1e-6 of a half-way point, magnitudes past 2**52,
+    non-finite values) are rounded one by one.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = x * 1e6
+        out = (np.rint(scaled) / 1e6).tolist()
+        slow = ~(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) >= 1e-6) | ~(np.abs(scaled) < 2.0**52)
+    for i in np.flatnonzero(slow).tolist():
+        v = float(x[i])
+        out[i] = round(v, 6) if math.isfinite(v) else None
+    return out
 
 
 def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -273,21 +288,24 @@ def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     """
     columns = {name: _column(records, name) for name in ("spearman", "pearson", "spearman_low", "spearman_high",
                                                          "n_clips", *SUMMARY_COLUMNS[-4:])}  # each (R,)
-    predictors, predictor = _codes([r["predictor"] for r in records])
-    kinds, kind = _codes([r["explanation"] for r in records])
-    layers, layer = _codes([r["layer"] for r in records])
+    predictors, predictor = _codes(_field(records, "predictor"))
+    kinds, kind = _codes(_field(records, "explanation"))
+    layers, layer = _codes(_field(records, "layer"))
     pair = predictor * len(kinds) + kind                                 # (R,) the (predictor, kind) group
     by_pair, by_layer = _grouped(pair), _grouped(pair * len(layers) + layer)
-    rows = []
+    groups = []  # (predictor, kind, layer, the records' positions (m,)), in the rows' order
     for p in sorted(range(len(predictors)), key=predictors.__getitem__):
         for k in sorted(range(len(kinds)), key=kinds.__getitem__):
             code = p * len(kinds) + k
             pooled = by_pair(code)
             if len(pooled):
-                rows.append(_summary_row(predictors[p], kinds[k], "all", pooled, columns))
-                rows += [_summary_row(predictors[p], kinds[k], layers[i], members, columns)
-                         for i in range(len(layers)) if len(members := by_layer(code * len(layers) + i))]
-    return rows
+                groups.append((predictors[p], kinds[k], "all", pooled))
+                groups += [(predictors[p], kinds[k], layers[i], members)
+                           for i in range(len(layers)) if len(members := by_layer(code * len(layers) + i))]
+    rho0 = np.nan_to_num(columns["spearman"], nan=0.0)  # undefined counts as 0
+    intervals = _mean_intervals([rho0[members] for *_, members in groups])
+    return [_summary_row(predictor, kind, layer, members, columns, interval)
+            for (predictor, kind, layer, members), interval in zip(groups, intervals)]
 
 
 def _codes(values: list[str]) -> tuple[list[str], np.ndarray]:
@@ -309,12 +327,13 @@ def _grouped(keys: np.ndarray) -> Callable[[int], np.ndarray]:
 
 
 def _summary_row(predictor: str, kind: str, layer: str, members: np.ndarray,
-                 columns: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """One :func:`summarize_scores` row from the score columns (R,) of its records `members` (m,)."""
+                 columns: Mapping[str, np.ndarray], interval: tuple[float | None, float | None]) -> dict[str, Any]:
+    """One :func:`summarize_scores` row from the score columns (R,) of its records `members` (m,) and the
+    interval of their mean Spearman correlation."""
     rho, r_ = columns["spearman"][members], columns["pearson"][members]
     undefined = np.isnan(rho)
     rho0 = np.where(undefined, 0.0, rho)
-    low, high = _mean_interval(rho0)
+    low, high = interval
     half = columns["spearman_high"][members] - columns["spearman_low"][members]
     half = float(np.nanmedian(half) / 2) if np.isfinite(half).any() else float("nan")
     first_clips = columns["n_clips"][members[0]]
@@ -334,7 +353,15 @@ def _summary_row(predictor: str, kind: str, layer: str, members: np.ndarray,
 
 def _column(records: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
     """Field `name` of every record (R,) as float64, NaN where it is None or missing."""
-    return np.array([np.nan if (value := r.get(name)) is None else value for r in records], dtype=np.float64)
+    return np.array(_field(records, name), dtype=np.float64)  # numpy makes None NaN
+
+
+def _field(records: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
+    """Field `name` of every record, None where it is missing."""
+    try:
+        return list(map(operator.attrgetter(name), records))  # typed records: a field is an attribute
+    except AttributeError:  # plain mappings, or a key that is no field
+        return [r.get(name) for r in records]
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -342,24 +369,39 @@ def _mean(values: np.ndarray) -> float | None:
 
 
 def _mean_interval(values: np.ndarray, *, seed: int = 0) -> tuple[float | None, float | None]:
-    """95 % percentile-bootstrap interval of the mean of `values` (m,), resampling the values.
+    """95 % percentile-bootstrap interval of the mean of `values` (m,), resampling the values."""
+    return _mean_intervals([values], seed=seed)[0]
 
-    The resamples are drawn a block of rows at a time (about a million indices), as 32-bit indices when `m`
-    allows: the same draws and means as all at once in 64 bits (numpy draws indices below 2**32 from one
-    stream whatever their type), without a (resamples, m) array that outgrows the processor's caches.
+
+def _mean_intervals(samples: Sequence[np.ndarray], *, seed: int = 0) -> list[tuple[float | None, float | None]]:
+    """:func:`_mean_interval` of each of `samples` (each (m_i,)); (None, None) for fewer than two values.
+
+    Every sample is resampled with the same seed, so the draws depend on its size alone: they are drawn once
+    for all the samples of one size (a layer's explanation kinds share their units' count). They are drawn a
+    block of rows at a time (about a million indices), as 32-bit indices when the size allows: the same draws
+    and means as all at once in 64 bits (numpy draws indices below 2**32 from one stream whatever their
+    type), without a (resamples, m) array that outgrows the processor's caches.
     """
-    m = len(values)
-    if m < 2:
-        return None, None
-    rng = np.random.default_rng(seed)
-    index_type = np.int32 if m <= np.iinfo(np.int32).max else np.int64
-    means = np.empty(MEAN_BOOTSTRAP)
-    step = max(1, (1 << 20) // m)
-    for start in range(0, MEAN_BOOTSTRAP, step):
-        rows = min(step, MEAN_BOOTSTRAP - start)
-        means[start:start + rows] = values[rng.integers(0, m, size=(rows, m), dtype=index_type)].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return round(float(low), 4), round(float(high), 4)
+    out: list[tuple[float | None, float | None]] = [(None, None)] * len(samples)
+    by_size: dict[int, list[int]] = defaultdict(list)
+    for i, values in enumerate(samples):
+        by_size[len(values)].append(i)
+    for m, members in by_size.items():
+        if m < 2:
+            continue
+        rng = np.random.default_rng(seed)
+        index_type = np.int32 if m <= np.iinfo(np.int32).max else np.int64
+        means = np.empty((len(members), MEAN_BOOTSTRAP))
+        step = max(1, (1 << 20) // m)
+        for start in range(0, MEAN_BOOTSTRAP, step):
+            rows = min(step, MEAN_BOOTSTRAP - start)
+            draws = rng.integers(0, m, size=(rows, m), dtype=index_type)
+            for j, i in enumerate(members):
+                means[j, start:start + rows] = samples[i][draws].mean(axis=1)
+        for j, i in enumerate(members):
+            low, high = np.percentile(means[j], [2.5, 97.5])
+            out[i] = (round(float(low), 4), round(float(high), 4))
+    return out
 
 
 def format_summary(rows: Sequence[Mapping[str, Any]], *, layers: bool = False) -> str:
