@@ -96,18 +96,7 @@ def average_precision(scores: np.ndarray, k: int) -> np.ndarray:
     -------
     np.ndarray, shape (m,)
     """
-    m, total = scores.shape
-    labels = np.zeros(total, dtype=bool)
-    labels[:k] = True
-    order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
-    hits = labels[order]                                                          # (m, T)
-    precision = np.cumsum(hits, axis=1) / np.arange(1, total + 1)
-    ends = np.ones((m, total), dtype=bool)
-    ends[:, :-1] = ranked[:, :-1] != ranked[:, 1:]                                # last position of each tie block
-    block_end = np.where(ends, np.arange(total), total)[:, ::-1]
-    block_end = np.minimum.accumulate(block_end, axis=1)[:, ::-1]                 # each position's block end
-    return (hits * np.take_along_axis(precision, block_end, axis=1)).sum(axis=1) / k
+    return _average_precision(*_ranked(scores, k), k)
 
 
 def balanced_accuracy(scores: np.ndarray, k: int) -> np.ndarray:
@@ -123,22 +112,44 @@ def balanced_accuracy(scores: np.ndarray, k: int) -> np.ndarray:
     scores : np.ndarray, shape (m, T)
         Positives in columns ``[0, k)``, negatives after.
     """
-    m, total = scores.shape
-    labels = np.zeros(total, dtype=bool)
+    return _balanced_accuracy(*_ranked(scores, k), k)
+
+
+def _ranked(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's scores sorted high to low (ties in column order) and whether each is a positive (one of the
+    row's first `k` columns): two (m, T) arrays, the first of the scores' dtype, the second bool."""
+    labels = np.zeros(scores.shape[1], dtype=bool)
     labels[:k] = True
     order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=1)
-    hits = labels[order]
+    return np.take_along_axis(scores, order, axis=1), labels[order]
+
+
+def _tie_ends(ranked: np.ndarray) -> np.ndarray:
+    """Whether each position of sorted rows (m, T) is the last of its block of tied scores, (m, T) bool."""
+    ends = np.ones(ranked.shape, dtype=bool)
+    ends[:, :-1] = ranked[:, :-1] != ranked[:, 1:]
+    return ends
+
+
+def _average_precision(ranked: np.ndarray, hits: np.ndarray, k: int) -> np.ndarray:
+    m, total = ranked.shape
+    precision = np.cumsum(hits, axis=1) / np.arange(1, total + 1)
+    block_end = np.where(_tie_ends(ranked), np.arange(total), total)[:, ::-1]
+    block_end = np.minimum.accumulate(block_end, axis=1)[:, ::-1]                 # each position's block end
+    return (hits * np.take_along_axis(precision, block_end, axis=1)).sum(axis=1) / k
+
+
+def _balanced_accuracy(ranked: np.ndarray, hits: np.ndarray, k: int) -> np.ndarray:
+    total = ranked.shape[1]
     tpr = np.cumsum(hits, axis=1) / k
     tnr = 1 - np.cumsum(~hits, axis=1) / max(total - k, 1)
-    ends = np.ones((m, total), dtype=bool)
-    ends[:, :-1] = ranked[:, :-1] != ranked[:, 1:]                                # thresholds between distinct scores
-    return np.maximum(np.where(ends, (tpr + tnr) / 2, 0.0).max(axis=1), 0.5)
+    # thresholds between distinct scores only
+    return np.maximum(np.where(_tie_ends(ranked), (tpr + tnr) / 2, 0.0).max(axis=1), 0.5)
 
 
 def pair_detection(pred: np.ndarray, text: np.ndarray, unit: np.ndarray, positives: np.ndarray,
                    negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """AUPRC and balanced accuracy of every (text, unit) pair.
+    """AUPRC and balanced accuracy of every (text, unit) pair (each pair's scores sorted once for both).
 
     Parameters
     ----------
@@ -156,7 +167,8 @@ def pair_detection(pred: np.ndarray, text: np.ndarray, unit: np.ndarray, positiv
     k = positives.shape[0]
     clips = np.concatenate([positives, negatives])[:, unit]                       # (k + j, m)
     scores = pred[clips, text[None, :]].T                                         # (m, k + j)
-    return average_precision(scores, k), balanced_accuracy(scores, k)
+    ranked, hits = _ranked(scores, k)
+    return _average_precision(ranked, hits, k), _balanced_accuracy(ranked, hits, k)
 
 
 def spearman_interval(rho: np.ndarray, n: int, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
