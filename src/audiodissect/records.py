@@ -45,10 +45,23 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 @functools.cache
+def _field_set(cls: type) -> frozenset[str]:
+    return frozenset(_field_names(cls))
+
+
+@functools.cache
 def _required_names(cls: type) -> tuple[str, ...]:
     """The fields a record of `cls` must be given (no default)."""
     return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra"
                  and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+
+
+@functools.cache
+def _defaults(cls: type) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """({field: its default value}, ((field, its default factory), ...)) of `cls`, ``extra`` left out."""
+    fields = [f for f in dataclasses.fields(cls) if f.name != "extra"]
+    return ({f.name: f.default for f in fields if f.default is not dataclasses.MISSING},
+            tuple((f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -63,6 +76,9 @@ class Record(Mapping):
 
     FORMAT: ClassVar[int] = 1
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        """Checks of a record's fields together (none here; :meth:`from_json` calls it too)."""
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -92,12 +108,23 @@ class Record(Mapping):
         if not isinstance(version, int) or version > cls.FORMAT:
             raise AudioDissectError(f"a {cls.__name__} record of format {version!r}: this version of audiodissect "
                                     f"reads up to format {cls.FORMAT}", hint="upgrade audiodissect")
-        names = cls.field_names()
-        known = {name: values.pop(name) for name in names if name in values}
+        if values.keys() <= _field_set(cls):  # no extra keys (the usual case): every value is a field's
+            known, values = values, {}
+        else:
+            known = {name: values.pop(name) for name in cls.field_names() if name in values}
         missing = [name for name in _required_names(cls) if name not in known]
         if missing:
             raise AudioDissectError(f"a {cls.__name__} record lacks {', '.join(missing)}: {dict(data)!r:.200}")
-        return cls(**known, extra=values)
+        # made as the dataclass's __init__ would (every field, the defaults of those the JSON lacks, then
+        # __post_init__'s checks) without its frozen per-field setattr calls: a large run reads millions of records
+        record = object.__new__(cls)
+        fields = record.__dict__
+        defaults, factories = _defaults(cls)
+        fields.update(defaults)
+        fields.update((name, factory()) for name, factory in factories if name not in known)
+        fields.update(known, extra=values)
+        record.__post_init__()
+        return record
 
     # -- mapping-style reads ---------------------------------------------------
     def __getitem__(self, key: str) -> Any:
