@@ -9,7 +9,7 @@ import torch
 
 from audiodissect.cache import gc_paused, read_jsonl, write_jsonl
 from audiodissect.identify.units import concept_records, ranking_block
-from audiodissect.records import ConceptRanking, ConceptRankingBlock
+from audiodissect.records import ConceptRanking, ConceptRankingBlock, ExplanationScore, ExplanationScoreBlock
 from audiodissect.rundir import RunDir
 
 AWKWARD = ["dog", 'say "hi"', "back\\slash", "café", "tab\there", "日本", "new\nline", "\u2028"]
@@ -45,7 +45,7 @@ def test_block_lines_are_the_json_writer_lines_byte_for_byte(tmp_path):
 def test_run_writes_blocks_as_identify_records(tmp_path):
     run = RunDir(tmp_path / "run")
     blocks = [_block(), _block(similarity="wpmi")]
-    run.write_ranking_blocks(blocks)
+    run.write_blocks("identify", blocks)
     assert run.read_units("identify") == [r for b in blocks for r in b.records()]
     assert isinstance(blocks[0], ConceptRankingBlock)
 
@@ -125,3 +125,51 @@ def test_lazy_records_are_made_once_on_first_use_and_read_like_the_list():
     assert records == LazyRecords.of_blocks(blocks) and records != expected[:3]
     assert pickle.loads(pickle.dumps(records)) == expected and type(pickle.loads(pickle.dumps(records))) is list
     assert len(LazyRecords.of_blocks(blocks)) == 14
+
+
+# -- score blocks ---------------------------------------------------------------------------------------------
+
+def _score_block(layer='enc."x"\\é', predictor="description"):
+    explanations = [{"unit": f"{layer}#{u}", "layer": layer, "index": np.int64(u), "explanation": kind, "text": text}
+                    for u, (kind, text) in enumerate(zip(["summary", "tab/cos", "icl", "open_concepts"] * 2, AWKWARD))]
+    rng = np.random.default_rng(4)
+    values = rng.uniform(-1, 1, size=(8, len(explanations))).round(6).tolist()
+    values[0][1], values[3][2], values[7][0] = None, None, -0.0
+    values[1][4] = 1e-07  # written as repr writes it
+    names = ["spearman", "pearson", "spearman_low", "spearman_high", "detection_auprc", "detection_bacc",
+             "detection_auprc_hard", "detection_bacc_hard"]
+    return ExplanationScoreBlock(layer=layer, predictor=predictor, n_clips=40, explanations=explanations,
+                                 measures=dict(zip(names, values)))
+
+
+def _made_one_by_one(block):
+    return [ExplanationScore(unit=e["unit"], layer=block.layer, index=int(e["index"]), explanation=e["explanation"],
+                             text=e["text"], predictor=block.predictor, n_clips=block.n_clips,
+                             **{name: values[j] for name, values in block.measures.items()})
+            for j, e in enumerate(block.explanations)]
+
+
+def test_score_block_records_and_lines_equal_records_made_and_written_one_by_one(tmp_path):
+    block = _score_block()
+    made = _made_one_by_one(block)
+    assert block.records() == made and type(block.records()[0].index) is int
+    write_jsonl(tmp_path / "one_by_one.jsonl", (r.to_json() for r in made))
+    assert "".join(line + "\n" for line in block.json_lines()) == (tmp_path / "one_by_one.jsonl").read_text("utf-8")
+    run = RunDir(tmp_path / "run")
+    run.write_blocks("score", [block, _score_block(layer="plain", predictor="audio_text")])
+    assert run.read_units("score") == made + _made_one_by_one(_score_block(layer="plain", predictor="audio_text"))
+
+
+def test_score_block_fields_are_the_records_fields():
+    block = _score_block()
+    made = _made_one_by_one(block)
+    for name in ExplanationScore.field_names():
+        assert block.field(name) == [r[name] for r in made], name
+    assert block.field("not_a_field") == [None] * len(block)
+
+
+def test_score_blocks_summarise_as_their_records():
+    from audiodissect.scoring import summarize_score_blocks, summarize_scores
+
+    blocks = [_score_block(), _score_block(layer="other"), _score_block(predictor="audio_text")]
+    assert summarize_score_blocks(blocks) == summarize_scores([r for b in blocks for r in b.records()])

@@ -496,6 +496,83 @@ class ExplanationScore(UnitRecord):
     detection_bacc_hard: float | None = None
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class ExplanationScoreBlock:
+    """The :class:`ExplanationScore` records of one layer's explanations under one predictor, as columns.
+
+    The score stage makes, writes and summarises a run's scores a block at a time: :meth:`json_lines` gives
+    each record's line as :meth:`ExplanationScore.to_json` and the run's JSON-lines writer would, and
+    :meth:`field` a column, without making the records.
+
+    Attributes
+    ----------
+    layer, predictor : str
+    n_clips : int
+    explanations : sequence of mapping, length R
+        Each explanation's ``unit``, ``index``, ``explanation`` (its kind) and ``text``.
+    measures : dict of str to list of (float or None)
+        Each measure field of :class:`ExplanationScore` (``spearman``, ``detection_auprc``, ...), one value
+        per explanation, as written (None where undefined).
+    """
+
+    layer: str
+    predictor: str
+    n_clips: int
+    explanations: Sequence[Mapping[str, Any]]
+    measures: Mapping[str, Sequence[float | None]]
+
+    _PER_EXPLANATION: ClassVar[tuple[str, ...]] = ("unit", "index", "explanation", "text")
+
+    def __len__(self) -> int:
+        return len(self.explanations)
+
+    def field(self, name: str) -> list[Any]:
+        """The field `name` of every record, in order (None where a record would lack it)."""
+        if name in self.measures:
+            return list(self.measures[name])
+        if name in self._PER_EXPLANATION:
+            return [int(e[name]) if name == "index" else e[name] for e in self.explanations]
+        value = {"layer": self.layer, "predictor": self.predictor, "n_clips": self.n_clips}.get(name)
+        return [value] * len(self)
+
+    def records(self) -> list[ExplanationScore]:
+        """The block's records, in order."""
+        columns = {name: self.field(name) for name in ExplanationScore.field_names()}
+        new = object.__new__
+        out = []
+        with gc_paused():
+            for values in zip(*columns.values()):
+                # made as the dataclass's __init__ would, without its per-field checks: ids are right by
+                # construction (each explanation's unit, layer and index come from one record)
+                record = new(ExplanationScore)
+                record.__dict__.update(zip(columns, values), extra={})
+                out.append(record)
+        return out
+
+    def json_lines(self) -> list[str]:
+        """Each record's JSON line (no newline), the same text as its :meth:`~Record.to_json` written as a line."""
+        def text(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False)
+
+        def number(value: float | int | None) -> str:  # as the JSON encoder writes a number (numpy's too)
+            if value is None:
+                return "null"
+            return _json_number(float(value)) if isinstance(value, float) else repr(int(value))
+
+        cells = []  # per field, every record's '"name": value'
+        for name in ExplanationScore.field_names():
+            key = f"{text(name)}: "
+            values = self.field(name)
+            if name in self.measures or name == "n_clips" or name == "index":
+                cells.append([key + number(v) for v in values])
+            elif name in ("layer", "predictor"):
+                cells.append([key + text(values[0]) if values else key] * len(values))
+            else:
+                cells.append([key + text(v) for v in values])
+        head = f'{{"format": {ExplanationScore.FORMAT}, '
+        return [head + ", ".join(row) + "}" for row in zip(*cells)]
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PruneRow(Record):
     """One measured selection: a concept's units under one strategy (or one random draw) switched off.

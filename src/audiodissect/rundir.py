@@ -44,8 +44,8 @@ from .cache import (gc_paused, load_npy, plain_name, read_json, read_jsonl, save
 from .errors import AudioDissectError, unknown_name_error, write_error
 from .probes.base import PROBE, ClipInfo, ProbeSet
 from .records import (UNIT_RECORDS, ConceptRanking, ConceptRankingBlock, ExplanationScore,  # noqa: F401 (re-
-                      PruneRow, Record, UnitName, UnitRecord, UnitSummary, parse_unit_id,  # exported: the run's
-                      unit_id)                                                            # record types)
+                      ExplanationScoreBlock, PruneRow, Record, UnitName, UnitRecord,      # exported: the run's
+                      UnitSummary, parse_unit_id, unit_id)                                # record types)
 
 if TYPE_CHECKING:
     from .arrays import RowSubset
@@ -544,10 +544,11 @@ class RunDir:
         kind = self.unit_record_type(stage)
         write_jsonl(self.units_path(stage), (kind.from_json(r).to_json() for r in records))
 
-    def write_ranking_blocks(self, blocks: Iterable[ConceptRankingBlock]) -> None:
-        """Write the identify stage's rankings, given as blocks, to ``units/identify.jsonl``: the same file as
-        :meth:`write_units` of their records, without making each record."""
-        write_text(self.units_path("identify"), "".join(line + "\n" for b in blocks for line in b.json_lines()))
+    def write_blocks(self, stage: str, blocks: Iterable[ConceptRankingBlock | ExplanationScoreBlock]) -> None:
+        """Write `stage`'s records, given as blocks (the identify stage's rankings, the score stage's scores), to
+        ``units/<stage>.jsonl``: the same file as :meth:`write_units` of their records, without making each."""
+        self.unit_record_type(stage)
+        write_text(self.units_path(stage), "".join(line + "\n" for b in blocks for line in b.json_lines()))
 
     def read_units(self, stage: str) -> list[UnitRecord]:
         """`stage`'s records, typed (:data:`audiodissect.records.UNIT_RECORDS`)."""

@@ -158,7 +158,7 @@ class IdentifyStage(Stage):
                                            variant=cfg.similarity_variant))
             names += name_layer(layer, acts, naming, concepts, settings=settings)
         blocks = [b for method in sources for layer_blocks in by_layer for b in layer_blocks[method]]
-        run.write_ranking_blocks(blocks)
+        run.write_blocks("identify", blocks)
         records = LazyRecords.of_blocks(blocks)  # made when the caller reads them
         run.write_units("names", names)
         circular = "tab" in evidence and is_circular(run.stage("record")["model"], cfg.tab_backend)

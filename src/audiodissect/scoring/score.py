@@ -46,7 +46,7 @@ from ..errors import AudioDissectError
 from ..executor import Executor, LocalExecutor
 from ..probes.base import HELDOUT
 from ..progress import ProgressHook, default_hook
-from ..records import ExplanationScore
+from ..records import ExplanationScore, ExplanationScoreBlock, LazyRecords
 from ..rundir import RunDir
 from .blocks import PredictionTable, layer_correlations
 from .simulate import simulate
@@ -154,7 +154,7 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
                        predictors: Mapping[str, ExplanationEvidence], *,
                        hook: ProgressHook | None = None, block_units: int | None = None,
                        executor: Executor | None = None, bootstrap: int = 0, embedding: np.ndarray | None = None,
-                       seed: int = 0) -> list[ExplanationScore]:
+                       seed: int = 0) -> Sequence[ExplanationScore]:
     """Correlate every explanation's simulated activations with the real ones, and score its detection.
 
     The distinct texts of all explanations are predicted once by every
@@ -190,12 +190,26 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
 
     Returns
     -------
-    list of ExplanationScore
+    sequence of ExplanationScore
         One record per (explanation, predictor): the correlations (None where
         undefined), their intervals and the detection scores
         (:mod:`~audiodissect.scoring.detection`); predictor by predictor, layer
         by layer in first-seen order, explanations in their order within a layer.
+        Made when first read (:class:`~audiodissect.records.LazyRecords`).
     """
+    return LazyRecords.of_blocks(score_blocks(explanations, activations, predictors, hook=hook,
+                                              block_units=block_units, executor=executor, bootstrap=bootstrap,
+                                              embedding=embedding, seed=seed))
+
+
+def score_blocks(explanations: Sequence[Mapping[str, Any]], activations: Mapping[str, np.ndarray],
+                 predictors: Mapping[str, ExplanationEvidence], *,
+                 hook: ProgressHook | None = None, block_units: int | None = None,
+                 executor: Executor | None = None, bootstrap: int = 0, embedding: np.ndarray | None = None,
+                 seed: int = 0) -> list[ExplanationScoreBlock]:
+    """:func:`score_explanations`'s records as blocks of columns, one per (predictor, layer), in its order:
+    written (:meth:`~audiodissect.rundir.RunDir.write_blocks`) and summarised (:func:`summarize_score_blocks`)
+    without making a record."""
     hook = hook or default_hook()
     by_layer: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     text_pos: dict[str, int] = {}
@@ -228,16 +242,9 @@ def score_explanations(explanations: Sequence[Mapping[str, Any]], activations: M
     for step, (layer, result) in enumerate(zip(by_layer, executor.map(correlate, tasks)), 1):
         scores[layer] = result
         hook("score", None, completed=step, total=len(by_layer))
-    records: list[ExplanationScore] = []
-    with gc_paused():
-        for pname in predictors:
-            for layer, group in by_layer.items():
-                measures = {name: _rounded(values) for name, values in scores[layer][pname].items()}
-                records += [ExplanationScore(unit=e["unit"], layer=layer, index=int(e["index"]),
-                                             explanation=e["explanation"], text=e["text"], predictor=pname,
-                                             n_clips=n, **{name: values[j] for name, values in measures.items()})
-                            for j, e in enumerate(group)]
-    return records
+    return [ExplanationScoreBlock(layer=layer, predictor=pname, n_clips=n, explanations=group,
+                                  measures={name: _rounded(values) for name, values in scores[layer][pname].items()})
+            for pname in predictors for layer, group in by_layer.items()]
 
 
 def _correlate_layer(task: tuple[Any, np.ndarray, np.ndarray], *, predictions: PredictionTable,
@@ -286,11 +293,22 @@ def summarize_scores(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
         Rows with :data:`SUMMARY_COLUMNS`, by predictor and explanation (alphabetical); for each, the pooled
         row (``layer`` ``"all"``) first, then one per layer in the order the records first name them.
     """
-    columns = {name: _column(records, name) for name in ("spearman", "pearson", "spearman_low", "spearman_high",
-                                                         "n_clips", *SUMMARY_COLUMNS[-4:])}  # each (R,)
-    predictors, predictor = _codes(_field(records, "predictor"))
-    kinds, kind = _codes(_field(records, "explanation"))
-    layers, layer = _codes(_field(records, "layer"))
+    return _summary_rows(lambda name: _field(records, name))
+
+
+def summarize_score_blocks(blocks: Sequence[ExplanationScoreBlock]) -> list[dict[str, Any]]:
+    """:func:`summarize_scores` of the records of `blocks` (from :func:`score_blocks`), read from their columns."""
+    return _summary_rows(lambda name: [value for block in blocks for value in block.field(name)])
+
+
+def _summary_rows(field: Callable[[str], list[Any]]) -> list[dict[str, Any]]:
+    """:func:`summarize_scores`'s rows from `field`, which gives a field of every record (R,) by its name."""
+    columns = {name: np.array(field(name), dtype=np.float64)  # numpy makes None NaN
+               for name in ("spearman", "pearson", "spearman_low", "spearman_high", "n_clips",
+                            *SUMMARY_COLUMNS[-4:])}  # each (R,)
+    predictors, predictor = _codes(field("predictor"))
+    kinds, kind = _codes(field("explanation"))
+    layers, layer = _codes(field("layer"))
     pair = predictor * len(kinds) + kind                                 # (R,) the (predictor, kind) group
     by_pair, by_layer = _grouped(pair), _grouped(pair * len(layers) + layer)
     groups = []  # (predictor, kind, layer, the records' positions (m,)), in the rows' order
@@ -349,11 +367,6 @@ def _summary_row(predictor: str, kind: str, layer: str, members: np.ndarray,
             "clips_for_halfwidth_0.1": int(math.ceil(n_clips * (half / 0.1) ** 2))
             if math.isfinite(half) and n_clips else None,
             **{name: _mean(columns[name][members]) for name in SUMMARY_COLUMNS[-4:]}}
-
-
-def _column(records: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
-    """Field `name` of every record (R,) as float64, NaN where it is None or missing."""
-    return np.array(_field(records, name), dtype=np.float64)  # numpy makes None NaN
 
 
 def _field(records: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
@@ -605,8 +618,8 @@ def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence
         The score stage's manifest facts, with ``hard_negatives``: the embedding the hard
         negatives are nearest in (``audio``: the audio-text backend's clip side, else
         ``descriptions``).
-    records : list of ExplanationScore
-        The ``units/score.jsonl`` records.
+    records : sequence of ExplanationScore
+        The ``units/score.jsonl`` records (made when first read).
     """
     sources = score_sources(run)
     rows = heldout_rows(run)
@@ -622,10 +635,11 @@ def write_scores(run: RunDir, *, embedder: Any, evidence_fn: ExplanationEvidence
         embedding = description.clip_vectors
     wanted = {e["layer"] for e in explanations}
     activations = {layer: RowSubset(run.activations(layer), rows) for layer in run.layers() if layer in wanted}
-    records = score_explanations(explanations, activations, predictors, hook=hook, executor=executor,
-                                 bootstrap=bootstrap, embedding=unit_rows(embedding), seed=seed)
-    run.write_units("score", records)
-    table = summarize_scores(records)
+    blocks = score_blocks(explanations, activations, predictors, hook=hook, executor=executor,
+                          bootstrap=bootstrap, embedding=unit_rows(embedding), seed=seed)
+    run.write_blocks("score", blocks)
+    records = LazyRecords.of_blocks(blocks)  # made when the caller reads them
+    table = summarize_score_blocks(blocks)
     write_summary_csv(run.score_dir / "summary.csv", table)
     with atomic_path(run.score_dir / "by_layer.md") as tmp:
         tmp.write_text(format_layer_table(table), encoding="utf-8")
