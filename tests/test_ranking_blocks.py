@@ -129,7 +129,7 @@ def test_lazy_records_are_made_once_on_first_use_and_read_like_the_list():
 
 # -- score blocks ---------------------------------------------------------------------------------------------
 
-def _score_block(layer='enc."x"\\é', predictor="description"):
+def _score_block(layer='enc."x"\\é%s%%', predictor="description"):
     explanations = [{"unit": f"{layer}#{u}", "layer": layer, "index": np.int64(u), "explanation": kind, "text": text}
                     for u, (kind, text) in enumerate(zip(["summary", "tab/cos", "icl", "open_concepts"] * 2, AWKWARD))]
     rng = np.random.default_rng(4)
@@ -173,3 +173,13 @@ def test_score_blocks_summarise_as_their_records():
 
     blocks = [_score_block(), _score_block(layer="other"), _score_block(predictor="audio_text")]
     assert summarize_score_blocks(blocks) == summarize_scores([r for b in blocks for r in b.records()])
+
+
+@pytest.mark.parametrize("values", [["a", 'q"', "é\n", "a"], [0.5, None, -0.0, 1e-07, 2.0], [0.5, float("nan"), None],
+                                    [float("inf"), -1.5], [3, 0, -2], [True, None], [np.int64(3), np.float64(0.5)],
+                                    [None, None], ["x", 1, None]])
+def test_json_columns_are_the_writer_s_values(values):
+    from audiodissect.cache import json_line
+    from audiodissect.records import _json_column
+
+    assert _json_column(values) == [json_line(v) for v in values]

@@ -122,8 +122,9 @@ def _json_default(obj: Any) -> Any:
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
 
 
-def _json_line(record: dict) -> str:
-    """One record as a JSON line; plain records go straight to the encoder (a large run writes millions)."""
+def json_line(record: Any) -> str:
+    """One record (or any JSON-able value) as :func:`write_jsonl` writes it; plain records go straight to the
+    encoder (a large run writes millions)."""
     try:
         return _LINE_ENCODER.encode(record)
     except TypeError:  # a key that is not a string, number or None
@@ -132,7 +133,7 @@ def _json_line(record: dict) -> str:
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
     with gc_paused():
-        lines = [_json_line(r) for r in records]
+        lines = [json_line(r) for r in records]
     write_text(path, "".join(line + "\n" for line in lines))
 
 

@@ -18,11 +18,12 @@ import functools
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from json.encoder import encode_basestring  # the strings of json.dumps(..., ensure_ascii=False)
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .cache import gc_paused
+from .cache import json_line, gc_paused
 from .errors import AudioDissectError
 
 
@@ -551,26 +552,33 @@ class ExplanationScoreBlock:
 
     def json_lines(self) -> list[str]:
         """Each record's JSON line (no newline), the same text as its :meth:`~Record.to_json` written as a line."""
-        def text(value: Any) -> str:
-            return json.dumps(value, ensure_ascii=False)
-
-        def number(value: float | int | None) -> str:  # as the JSON encoder writes a number (numpy's too)
-            if value is None:
-                return "null"
-            return _json_number(float(value)) if isinstance(value, float) else repr(int(value))
-
-        cells = []  # per field, every record's '"name": value'
+        # one template per block: the fields every record shares written into it, a slot for each of the others
+        parts, columns = [f'{{"format": {ExplanationScore.FORMAT}'], []
         for name in ExplanationScore.field_names():
-            key = f"{text(name)}: "
-            values = self.field(name)
-            if name in self.measures or name == "n_clips" or name == "index":
-                cells.append([key + number(v) for v in values])
-            elif name in ("layer", "predictor"):
-                cells.append([key + text(values[0]) if values else key] * len(values))
+            if name in ("layer", "predictor", "n_clips"):
+                parts.append(f'"{name}": ' + json_line(getattr(self, name)).replace("%", "%%"))
             else:
-                cells.append([key + text(v) for v in values])
-        head = f'{{"format": {ExplanationScore.FORMAT}, '
-        return [head + ", ".join(row) + "}" for row in zip(*cells)]
+                parts.append(f'"{name}": %s')
+                columns.append(_json_column(self.field(name)))
+        template = ", ".join(parts) + "}"
+        return [template % row for row in zip(*columns)]
+
+
+def _json_column(values: Sequence[Any]) -> list[str]:
+    """Each of `values` as the run's JSON-lines writer writes it (:func:`audiodissect.cache.write_jsonl`), with
+    the column's usual types (strings, floats with None, ints) written in bulk: each distinct string escaped
+    once, floats by ``float.__repr__``."""
+    types = set(map(type, values))
+    if types <= {str}:
+        escaped = {text: encode_basestring(text) for text in set(values)}  # json.dumps(text, ensure_ascii=False)
+        return [escaped[text] for text in values]
+    if types <= {float, type(None)}:
+        out = ["null" if v is None else float.__repr__(v) for v in values]
+        if {"nan", "inf", "-inf"}.isdisjoint(out):
+            return out
+    if types <= {int}:
+        return list(map(int.__repr__, values))
+    return [json_line(v) for v in values]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
