@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .cache import json_line, gc_paused
+from .cache import gc_paused, json_line
 from .errors import AudioDissectError
 
 

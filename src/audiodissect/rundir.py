@@ -547,7 +547,7 @@ class RunDir:
     def write_blocks(self, stage: str, blocks: Iterable[ConceptRankingBlock | ExplanationScoreBlock]) -> None:
         """Write `stage`'s records, given as blocks (the identify stage's rankings, the score stage's scores), to
         ``units/<stage>.jsonl``: the same file as :meth:`write_units` of their records, without making each."""
-        self.unit_record_type(stage)
+        self.unit_record_type(stage)  # an unknown stage is an error before anything is written
         write_text(self.units_path(stage), "".join(line + "\n" for b in blocks for line in b.json_lines()))
 
     def read_units(self, stage: str) -> list[UnitRecord]:
