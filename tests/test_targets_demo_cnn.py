@@ -177,3 +177,21 @@ def test_retraining_reaches_the_shipped_models_heldout_accuracy(soundbank):
     _, metrics = train_demo_cnn(soundbank, **options)
     assert metrics["n_heldout"] == expected["n_heldout"] == 402
     assert metrics["heldout_accuracy"] == expected["heldout_accuracy"]
+
+
+def test_pooling_on_a_channels_last_copy_gives_torch_s_values_and_layout(monkeypatch):
+    from audiodissect.targets.demo_cnn import MaxPool2d
+
+    x = torch.relu(torch.randn(3, 5, 9, 14, generator=torch.Generator().manual_seed(0)))  # ties among zeros
+    with torch.inference_mode():
+        fast = MaxPool2d(2)(x)
+    assert torch.equal(fast, torch.nn.MaxPool2d(2)(x)) and fast.is_contiguous()
+    seen = []
+    monkeypatch.setattr(torch.nn.MaxPool2d, "forward", lambda self, t: seen.append(t.is_contiguous()) or
+                        torch.nn.functional.max_pool2d(t, 2))
+    with torch.inference_mode():
+        MaxPool2d(2)(x)
+    MaxPool2d(2)(x.clone().requires_grad_())
+    assert seen == [False, True]  # a channels-last copy without a gradient, torch's own path with one
+    model = DemoCNN(n_classes=3)
+    assert [type(m) for m in model.features if isinstance(m, torch.nn.MaxPool2d)] == [MaxPool2d] * 3

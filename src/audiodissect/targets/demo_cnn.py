@@ -47,6 +47,23 @@ SHIPPED_WEIGHTS = "model.safetensors"
 FRONTEND = LogMelSettings()
 
 
+class MaxPool2d(torch.nn.MaxPool2d):
+    """:class:`torch.nn.MaxPool2d` taken on a channels-last copy when no gradient flows through it.
+
+    A maximum does not depend on the memory layout, so the values are the same; torch's CPU kernel for
+    contiguous (N, C, H, W) input is several times slower than its channels-last one, and on this project's
+    2-core machine the pooling took 40 % of the demo CNN's forward pass. With the copies to channels last and
+    back, pooling a (32, 16, 64, 250) batch took 0.11-0.12 s of wall time for ten passes instead of 0.24-0.28 s.
+    With a gradient (training, gradients of activations) it is torch's own, so that ties between equal maxima
+    send their gradient where they always did.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad or x.dim() != 4 or x.device.type != "cpu":
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
 class DemoCNN(torch.nn.Module):
     """Four conv blocks, global pooling, a hidden Linear and a classifier.
 
@@ -69,7 +86,7 @@ class DemoCNN(torch.nn.Module):
             blocks[f"bn{i}"] = torch.nn.BatchNorm2d(width)
             blocks[f"relu{i}"] = torch.nn.ReLU()
             if i < len(widths):
-                blocks[f"pool{i}"] = torch.nn.MaxPool2d(2)
+                blocks[f"pool{i}"] = MaxPool2d(2)
             channels = width
         self.features = torch.nn.Sequential(blocks)
         self.fc = torch.nn.Linear(2 * channels, hidden)
