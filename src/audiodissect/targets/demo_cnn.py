@@ -59,7 +59,7 @@ class MaxPool2d(torch.nn.MaxPool2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.requires_grad or x.dim() != 4 or x.device.type != "cpu":
+        if x.requires_grad or self.return_indices or x.dim() != 4 or x.device.type != "cpu":
             return super().forward(x)
         return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
