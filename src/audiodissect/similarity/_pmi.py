@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from ..errors import AudioDissectError
+from ._inputs import column_groups
 
 
 def concept_probabilities(evidence: torch.Tensor, a: float) -> torch.Tensor:
@@ -20,8 +21,7 @@ def grouped_pmi(log_p_c_given_u: torch.Tensor, groups: Sequence[int] | None, *, 
     shape (U, C), float32."""
     if groups is None:
         return pmi_combine(log_p_c_given_u, lam=lam)
-    return torch.cat([pmi_combine(part.contiguous(), lam=lam) for part in log_p_c_given_u.split(list(groups), dim=1)],
-                     dim=1)
+    return torch.cat([pmi_combine(part, lam=lam) for part in column_groups(log_p_c_given_u, groups)], dim=1)
 
 
 def pmi_combine(log_p_c_given_u, *, lam: float) -> torch.Tensor:
