@@ -19,12 +19,14 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring  # the strings of json.dumps(..., ensure_ascii=False)
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from .cache import gc_paused, json_line
 from .errors import AudioDissectError
+
+R = TypeVar("R", bound="Record")
 
 
 def unit_id(layer: str, index: int) -> str:
@@ -63,6 +65,15 @@ def _defaults(cls: type) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], 
     fields = [f for f in dataclasses.fields(cls) if f.name != "extra"]
     return ({f.name: f.default for f in fields if f.default is not dataclasses.MISSING},
             tuple((f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING))
+
+
+def _unchecked(cls: type[R], fields: Mapping[str, Any]) -> R:
+    """A `cls` record whose attributes are `fields` (every field and ``extra``), set as the dataclass's
+    ``__init__`` would set them but without its frozen per-field ``setattr`` calls or its checks: for records
+    made or read by the hundred thousand, whose callers check them (or know them right) as a whole."""
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -116,14 +127,13 @@ class Record(Mapping):
         missing = [name for name in _required_names(cls) if name not in known]
         if missing:
             raise AudioDissectError(f"a {cls.__name__} record lacks {', '.join(missing)}: {dict(data)!r:.200}")
-        # made as the dataclass's __init__ would (every field, the defaults of those the JSON lacks, then
-        # __post_init__'s checks) without its frozen per-field setattr calls: a large run reads millions of records
-        record = object.__new__(cls)
-        fields = record.__dict__
+        # every field, the defaults of those the JSON lacks, then __post_init__'s checks, as the dataclass's
+        # __init__ would do, but without its per-field setattr calls: a large run reads millions of records
         defaults, factories = _defaults(cls)
-        fields.update(defaults)
+        fields = dict(defaults)
         fields.update((name, factory()) for name, factory in factories if name not in known)
         fields.update(known, extra=values)
+        record = _unchecked(cls, fields)
         record.__post_init__()
         return record
 
@@ -232,17 +242,12 @@ class ConceptRankingBlock:
         names = np.asarray(self.concepts, dtype=object)[self.order].tolist()  # (U, k)
         scores = self.scores.tolist()                                          # (U, k)
         layer, method, similarity = self.layer, self.method, self.similarity
-        # made as the dataclass's __init__ would, without its per-field checks: the block's ids are right by
-        # construction, and a large layer has tens of thousands of records
-        new = object.__new__
-        out = []
+        # unchecked: the block's ids are right by construction, and a large layer has tens of thousands of records
         with gc_paused():
-            for u, n, s in zip(self.indices.tolist(), names, scores):
-                record = new(ConceptRanking)
-                record.__dict__.update(extra={}, unit=f"{layer}#{u}", layer=layer, index=u, method=method,
-                                       similarity=similarity, concepts=n, scores=s)
-                out.append(record)
-        return out
+            return [_unchecked(ConceptRanking, {"extra": {}, "unit": f"{layer}#{u}", "layer": layer, "index": u,
+                                                "method": method, "similarity": similarity, "concepts": n,
+                                                "scores": s})
+                    for u, n, s in zip(self.indices.tolist(), names, scores)]
 
     def json_lines(self) -> list[str]:
         """Each record's JSON line (no newline), the same text as its :meth:`~Record.to_json` written as a line."""
@@ -539,16 +544,10 @@ class ExplanationScoreBlock:
     def records(self) -> list[ExplanationScore]:
         """The block's records, in order."""
         columns = {name: self.field(name) for name in ExplanationScore.field_names()}
-        new = object.__new__
-        out = []
+        # unchecked: each explanation's unit, layer and index come from one record
         with gc_paused():
-            for values in zip(*columns.values()):
-                # made as the dataclass's __init__ would, without its per-field checks: ids are right by
-                # construction (each explanation's unit, layer and index come from one record)
-                record = new(ExplanationScore)
-                record.__dict__.update(zip(columns, values), extra={})
-                out.append(record)
-        return out
+            return [_unchecked(ExplanationScore, dict(zip(columns, values), extra={}))
+                    for values in zip(*columns.values())]
 
     def json_lines(self) -> list[str]:
         """Each record's JSON line (no newline), the same text as its :meth:`~Record.to_json` written as a line."""
