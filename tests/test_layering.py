@@ -17,7 +17,7 @@ ROOT = Path(audiodissect.__file__).parent
 LAYERS = [
     {"errors", "cache", "progress", "audio", "class_names", "layers", "pooling", "layout", "sentences",
      "descriptors", "executor", "arrays", "records", "registry", "frames", "htmlrepr", "default_layers", "lazy",
-     "text_store", "allocator"},
+     "text_store", "allocator", "threads"},
     {"probes", "text_embedder", "similarity", "targets"},
     {"config", "rundir", "stage", "trust", "llm", "evidence"},
     {"captioners"},

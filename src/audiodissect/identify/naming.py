@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -201,18 +202,20 @@ class _CorrelationOfUpperHalf:
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+        self._lock = threading.Lock()  # layers are named on several threads at once
 
     def columns(self, evidence: np.ndarray) -> torch.Tensor:
         key = id(evidence)
-        if key not in self._cache or self._cache[key][0] is not evidence:
-            import torch
+        with self._lock:
+            if key not in self._cache or self._cache[key][0] is not evidence:
+                import torch
 
-            from ..similarity._ranks import unit_columns
+                from ..similarity._ranks import unit_columns
 
-            if len(self._cache) >= 2:  # a run's joint sources (and a single source's); older ones are done with
-                self._cache.clear()
-            self._cache[key] = (evidence, unit_columns(torch.from_numpy(np.ascontiguousarray(evidence))))
-        return self._cache[key][1]
+                if len(self._cache) >= 2:  # a run's joint sources (and a single source's); older ones are done with
+                    self._cache.clear()
+                self._cache[key] = (evidence, unit_columns(torch.from_numpy(np.ascontiguousarray(evidence))))
+            return self._cache[key][1]
 
     def __call__(self, evidence: np.ndarray, activations: np.ndarray) -> torch.Tensor:
         import torch

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..records import NameStability, UnitName
+from ..threads import thread_map, thread_workers
 from .naming import NamingSettings, wilson_interval
 
 
@@ -89,20 +90,28 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
     for r in names:
         if r.name is not None and r.method in evidence:
             groups.setdefault((r.layer, r.method), []).append(r)
-    results: dict[str, NameStability] = {}
-    for (layer, method), group in groups.items():
-        units = np.array([r.index for r in group], dtype=np.int64)
+    n = len(next(iter(evidence.values()))) if evidence else 0
+    # every resample drawn here, group after group, so that the groups can be tested in any order
+    draws = {group: [rng.integers(0, n, size=n) for _ in range(resamples)] for group in groups}
+
+    def test(group: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+        """(resamples that keep each unit's name, the best concept of each with noise) of one group"""
+        (layer, method), records = group, groups[group]
+        units = np.array([r.index for r in records], dtype=np.int64)
         acts = np.asarray(activations[layer], dtype=np.float32)[:, units]
         ev = np.asarray(evidence[method], dtype=np.float32)
-        named = np.array([index[r.name] for r in group])
-        n = acts.shape[0]
-        kept = np.zeros(len(group))
-        for _ in range(resamples):
-            rows = rng.integers(0, n, size=n)
+        named = np.array([index[r.name] for r in records])
+        kept = np.zeros(len(records))
+        for rows in draws[group]:
             kept += _best(fn, ev[rows], acts[rows], keep[method]) == named
-        after = _best(fn, ev, np.asarray(noisy[layer], dtype=np.float32)[:, units], keep[method])
-        for r, survived, best in zip(group, kept, after):
-            results[r.unit] = NameStability(unit=r.unit, layer=r.layer, index=r.index, name=r.name, method=method,
+        return kept, _best(fn, ev, np.asarray(noisy[layer], dtype=np.float32)[:, units], keep[method])
+
+    results: dict[str, NameStability] = {}
+    largest = max((4 * int(np.prod(np.shape(activations[layer]))) for layer, _ in groups), default=0)
+    tested = thread_map(test, list(groups), workers=thread_workers(item_bytes=largest))  # groups side by side
+    for group, (kept, after) in zip(groups, tested):
+        for r, survived, best in zip(groups[group], kept, after):
+            results[r.unit] = NameStability(unit=r.unit, layer=r.layer, index=r.index, name=r.name, method=r.method,
                                             bootstrap_survival=round(float(survived / resamples), 4),
                                             noise_name=concepts[best], noise_flipped=bool(concepts[best] != r.name))
     return [results[r.unit] for r in names if r.unit in results]

@@ -121,6 +121,7 @@ class IdentifyStage(Stage):
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], LazyRecords]:
         from ..arrays import in_memory
         from ..evidence import is_circular
+        from ..threads import thread_map, thread_workers
         from .collapse import layer_collapses
         from .naming import name_layer, naming_sources, unexplained_share
         from .units import identify_layer, method_sources
@@ -149,14 +150,20 @@ class IdentifyStage(Stage):
         sources = method_sources(probe_evidence, concepts, exclude=exclude)
         settings = naming_settings(cfg)
         naming = naming_sources(probe_evidence, concepts, settings=settings, exclude=exclude)
-        by_layer, names = [], []
         output_layer = run.output_layer()
-        for layer, acts in activations.items():  # each layer read once, for every method, similarity and name
-            acts = in_memory(acts)
-            by_layer.append(identify_layer(layer, acts, sources, similarities=cfg.similarities, top=cfg.top,
-                                           db_scope=cfg.db_scope, db_topk=cfg.db_topk, output_layer=output_layer,
-                                           variant=cfg.similarity_variant))
-            names += name_layer(layer, acts, naming, concepts, settings=settings)
+
+        def one_layer(layer: str) -> tuple[dict, list]:  # each layer read once, for every method, similarity and name
+            acts = in_memory(activations[layer])
+            return (identify_layer(layer, acts, sources, similarities=cfg.similarities, top=cfg.top,
+                                   db_scope=cfg.db_scope, db_topk=cfg.db_topk, output_layer=output_layer,
+                                   variant=cfg.similarity_variant),
+                    name_layer(layer, acts, naming, concepts, settings=settings))
+
+        # layers side by side, each on one torch thread; as many in memory at once as fit in a GiB
+        largest = max((4 * int(np.prod(a.shape)) for a in activations.values()), default=0)
+        layers = thread_map(one_layer, list(activations), workers=thread_workers(item_bytes=largest))
+        by_layer = [blocks for blocks, _ in layers]
+        names = [name for _, layer_names in layers for name in layer_names]
         blocks = [b for method in sources for layer_blocks in by_layer for b in layer_blocks[method]]
         run.write_blocks("identify", blocks)
         records = LazyRecords.of_blocks(blocks)  # made when the caller reads them

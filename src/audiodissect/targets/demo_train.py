@@ -8,11 +8,9 @@ global torch RNG state afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,22 +20,13 @@ import torch.nn.functional as F
 from ..errors import AudioDissectError
 from ..probes.base import HELDOUT, PROBE, ProbeSet
 from ..progress import ProgressHook, track
+from ..threads import torch_threads
 from .base import Target
 from .demo_cnn import FRONTEND, DemoCNN, TrainSettings, find_model, load_model, make_target, model_dir, save_model
 from .frontend import LogMel, pad_batch
 
 #: One-time set-up work worth a line without --verbose (the CLI shows this logger's INFO records).
 setup_log = logging.getLogger("audiodissect.setup")
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def probe_log_mels(probe: ProbeSet, indices: np.ndarray, *, n_samples: int, batch_size: int = 64,
@@ -147,7 +136,7 @@ def train_demo_cnn(probe: ProbeSet, *, seed: int = 0, epochs: int = 30, batch_si
     n_samples = max(FRONTEND.window_length, int(np.median(lengths)))
     y_train = torch.tensor([label_index[probe[int(i)].label] for i in train_idx])
     y_held = torch.tensor([label_index[probe[int(i)].label] for i in held_idx], dtype=torch.int64)
-    with _threads(threads), torch.random.fork_rng(devices=[]):
+    with torch_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         x_train = probe_log_mels(probe, train_idx, n_samples=n_samples, hook=hook)
