@@ -572,7 +572,12 @@ def test_blocked_scores_equal_per_layer_scores(tmp_path, block_units, table, mon
     projection = rng.normal(size=(len(heldout), 16))
     predictors = {"description": DescriptionEvidence(descriptions, embedder=BagOfWords()),
                   "audio_text": lambda texts: projection @ BagOfWords(16).encode(texts).T}
-    got = score_explanations(explanations, activations, predictors, hook=silent, block_units=block_units)
+    from audiodissect.threads import torch_threads
+
+    with torch_threads(2):  # the layers side by side on two threads, where the table is complete
+        got = score_explanations(explanations, activations, predictors, hook=silent, block_units=block_units)
+    monkeypatch.setattr("audiodissect.scoring.score.thread_workers", lambda **_: 1)
+    assert score_explanations(explanations, activations, predictors, hook=silent, block_units=block_units) == got
     want = per_layer_reference(explanations, {k: np.asarray(v) for k, v in activations.items()}, predictors)
     assert [(r["unit"], r["explanation"], r["predictor"]) for r in got] == [w[:3] for w in want]
     for r, (_, _, _, rho, pearson) in zip(got, want):

@@ -23,7 +23,7 @@ def test_jobs_run_on_threads_with_one_torch_thread_and_come_back_in_order():
         return i * i
 
     with torch_threads(2):
-        assert thread_map(job, range(6), workers=2) == [0, 1, 4, 9, 16, 25]
+        assert list(thread_map(job, range(6), workers=2)) == [0, 1, 4, 9, 16, 25]
         assert torch.get_num_threads() == 2  # restored
     assert all(name.startswith("audiodissect") and threads == 1 for name, threads in seen)
 
@@ -31,8 +31,8 @@ def test_jobs_run_on_threads_with_one_torch_thread_and_come_back_in_order():
 def test_one_worker_runs_here_with_torch_threads_unchanged():
     seen = []
     with torch_threads(2):
-        out = thread_map(lambda i: seen.append((threading.current_thread(), torch.get_num_threads())) or i,
-                         [1, 2], workers=1)
+        out = list(thread_map(lambda i: seen.append((threading.current_thread(), torch.get_num_threads())) or i,
+                              [1, 2], workers=1))
     assert out == [1, 2] and seen == [(threading.current_thread(), 2)] * 2
 
 
@@ -49,7 +49,7 @@ def test_an_error_is_raised_and_jobs_not_started_never_start():
 
     threading.Timer(0.5, gate.set).start()
     with torch_threads(2), pytest.raises(ValueError, match="bad item"):
-        thread_map(job, range(50), workers=2)
+        list(thread_map(job, range(50), workers=2))
     assert len(started) < 50
     assert torch.get_num_threads() >= 1
 

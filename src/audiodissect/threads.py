@@ -13,10 +13,10 @@ same results.
 
 :func:`thread_map` sets torch to one intra-op thread while its jobs run
 (``torch.set_num_threads`` is process-wide) and restores the setting
-afterwards; torch, numpy and sqlite release the interpreter's lock in their
-heavy work, so the threads run in parallel. Jobs must not depend on each
-other's order or share unguarded mutable state; their results come back in
-the items' order.
+afterwards; torch and numpy release the interpreter's lock in their heavy
+work, so the threads run in parallel. Jobs must not depend on each other's
+order or share unguarded mutable state; their results come back in the
+items' order.
 """
 
 from __future__ import annotations
@@ -54,8 +54,12 @@ def thread_workers(*, item_bytes: int = 0, budget: int = 1 << 30) -> int:
     return max(1, int(workers))
 
 
-def thread_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None) -> list[R]:
-    """``[fn(item) for item in items]``, the items spread over `workers` threads, each on one torch thread.
+def thread_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None) -> Iterator[R]:
+    """``fn(item)`` of each of `items`, in order, the items spread over `workers` threads, each on one torch thread.
+
+    A generator: each result is yielded as soon as it and those before it are
+    done. torch stays on one intra-op thread until the generator is finished
+    or closed, also in the calling thread between results.
 
     Parameters
     ----------
@@ -66,20 +70,23 @@ def thread_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None 
         Threads (default: :func:`thread_workers`). With one worker, or one
         item, the jobs run here one after another, torch's threads unchanged.
 
-    Returns
-    -------
-    list
+    Yields
+    ------
+    object
         The results, in the items' order. The first error a job raises is
-        raised here once the jobs already started have ended.
+        raised in its place; the jobs not yet started then never start.
     """
     items = list(items)
     workers = min(thread_workers() if workers is None else max(1, int(workers)), len(items))
     if workers <= 1:
-        return [fn(item) for item in items]
+        for item in items:
+            yield fn(item)
+        return
     with torch_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="audiodissect") as pool:
         futures = [pool.submit(fn, item) for item in items]
         try:
-            return [future.result() for future in futures]
+            for future in futures:
+                yield future.result()
         finally:
-            for future in futures:  # after an error (or Ctrl-C): the jobs not yet started never start
+            for future in futures:  # after an error, Ctrl-C or an early close: the jobs not yet started never start
                 future.cancel()

@@ -161,7 +161,7 @@ class IdentifyStage(Stage):
 
         # layers side by side, each on one torch thread; as many in memory at once as fit in a GiB
         largest = max((4 * int(np.prod(a.shape)) for a in activations.values()), default=0)
-        layers = thread_map(one_layer, list(activations), workers=thread_workers(item_bytes=largest))
+        layers = list(thread_map(one_layer, list(activations), workers=thread_workers(item_bytes=largest)))
         by_layer = [blocks for blocks, _ in layers]
         names = [name for _, layer_names in layers for name in layer_names]
         blocks = [b for method in sources for layer_blocks in by_layer for b in layer_blocks[method]]

@@ -88,10 +88,15 @@ class PredictionTable:
             for (name, ids), pred in zip(rest, runner.map(work, rest, setup=shared_state(self.predictors))):
                 self.tables[name][:, ids] = pred
 
+    @property
+    def complete(self) -> bool:
+        """Whether every predictor's predictions are in the table (then :meth:`columns` only reads)."""
+        return all(name in self.tables for name in self.names)
+
     def __getstate__(self) -> dict[str, Any]:
         """A complete table travels without its predictors (workers only read columns)."""
         state = dict(self.__dict__)
-        if all(name in self.tables for name in self.names):
+        if self.complete:
             state["predictors"] = {}
         return state
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import RowSubset
+from ..arrays import BLOCK_ELEMENTS, RowSubset
 from ..cache import atomic_path, gc_paused, hash_file, read_json
 from ..errors import AudioDissectError
 from ..executor import Executor, LocalExecutor
@@ -48,6 +48,7 @@ from ..probes.base import HELDOUT
 from ..progress import ProgressHook, default_hook
 from ..records import ExplanationScore, ExplanationScoreBlock, LazyRecords
 from ..rundir import RunDir
+from ..threads import thread_map, thread_workers
 from .blocks import PredictionTable, layer_correlations
 from .simulate import simulate
 
@@ -238,8 +239,12 @@ def score_blocks(explanations: Sequence[Mapping[str, Any]], activations: Mapping
     resamples = np.random.default_rng(seed).integers(0, n, size=(bootstrap, n)) if bootstrap and n else None
     correlate = functools.partial(_correlate_layer, predictions=predictions, block_units=block_units,
                                   resamples=resamples, embedding=embedding, seed=seed)
+    # in this process, layers side by side on threads once the predictions are a table that is only read
+    # (a layer's working copies are at most a block of float64 values)
+    results = thread_map(correlate, tasks, workers=thread_workers(item_bytes=8 * BLOCK_ELEMENTS)) \
+        if executor.name == "local" and predictions.complete else executor.map(correlate, tasks)
     scores: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for step, (layer, result) in enumerate(zip(by_layer, executor.map(correlate, tasks)), 1):
+    for step, (layer, result) in enumerate(zip(by_layer, results), 1):
         scores[layer] = result
         hook("score", None, completed=step, total=len(by_layer))
     return [ExplanationScoreBlock(layer=layer, predictor=pname, n_clips=n, explanations=group,
