@@ -403,10 +403,12 @@ def _mean_intervals(samples: Sequence[np.ndarray], *, seed: int = 0) -> list[tup
     out: list[tuple[float | None, float | None]] = [(None, None)] * len(samples)
     by_size: dict[int, list[int]] = defaultdict(list)
     for i, values in enumerate(samples):
-        by_size[len(values)].append(i)
-    for m, members in by_size.items():
-        if m < 2:
-            continue
+        if len(values) >= 2:
+            by_size[len(values)].append(i)
+
+    def intervals(m: int) -> np.ndarray:
+        """(2.5th, 97.5th percentiles) of the bootstrap means of the samples of size `m`, (len(members), 2)"""
+        members = by_size[m]
         rng = np.random.default_rng(seed)
         index_type = np.int32 if m <= np.iinfo(np.int32).max else np.int64
         means = np.empty((len(members), MEAN_BOOTSTRAP))
@@ -416,9 +418,11 @@ def _mean_intervals(samples: Sequence[np.ndarray], *, seed: int = 0) -> list[tup
             draws = rng.integers(0, m, size=(rows, m), dtype=index_type)
             for j, i in enumerate(members):
                 means[j, start:start + rows] = samples[i][draws].mean(axis=1)
-        for j, i in enumerate(members):
-            low, high = np.percentile(means[j], [2.5, 97.5])
-            out[i] = (round(float(low), 4), round(float(high), 4))
+        return np.percentile(means, [2.5, 97.5], axis=1).T
+
+    for m, bounds in zip(by_size, thread_map(intervals, list(by_size))):  # the sizes side by side
+        for i, (low, high) in zip(by_size[m], bounds.tolist()):
+            out[i] = (round(low, 4), round(high, 4))
     return out
 
 
