@@ -174,3 +174,30 @@ def test_a_clip_measured_before_in_the_process_is_not_measured_again(monkeypatch
     monkeypatch.setattr(module, "MEASURED_KEPT", 1)
     module.measure(np.roll(tone, 7), 16000)
     assert len(module._measured) == 1  # bounded: the oldest are let go
+
+
+def test_measure_many_measures_side_by_side_what_measure_measures_one_by_one(monkeypatch):
+    import json
+
+    import audiodissect.descriptors as module
+    from audiodissect.threads import torch_threads
+
+    rng = np.random.default_rng(5)
+    t = np.arange(16000) / 16000
+    clips = [(0.3 * np.sin(2 * np.pi * f * t) + 0.01 * rng.normal(size=t.size)).astype(np.float32)
+             for f in (110, 440, 1500, 3000)] + [0.2 * rng.normal(size=8000).astype(np.float32)]
+    monkeypatch.setattr(module, "_measured", type(module._measured)())
+    with torch_threads(2):  # two threads
+        many = module.measure_many(clips, 16000)
+    monkeypatch.setattr(module, "_measured", type(module._measured)())
+    one_by_one = [module.measure(c, 16000) for c in clips]
+    assert [json.dumps(d.to_record()) for d in many] == [json.dumps(d.to_record()) for d in one_by_one]
+    assert len({d.pitch_hz for d in many}) == len(clips)  # distinct clips, distinct measures
+
+    silent = np.zeros(16000, np.float32)
+    with torch_threads(2), pytest.raises(AudioDissectError, match="non-silent"):
+        module.measure_many(clips[:2] + [silent] + clips[2:], 16000)
+    kept = module.measure_many([clips[0], silent], 16000, unmeasurable="none")
+    assert kept[1] is None and json.dumps(kept[0].to_record()) == json.dumps(many[0].to_record())
+    with pytest.raises(AudioDissectError, match="unmeasurable"):
+        module.measure_many(clips, 16000, unmeasurable="skip")

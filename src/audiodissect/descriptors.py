@@ -42,6 +42,8 @@ import collections
 import dataclasses
 import hashlib
 import math
+import threading
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -210,6 +212,7 @@ def _onsets(power: np.ndarray, sr: int, n_fft: int, active: np.ndarray) -> np.nd
 #: the same clips at the same rate in one run (a few hundred bytes each).
 MEASURED_KEPT = 100_000
 _measured: collections.OrderedDict[tuple[bytes, int], Descriptors] = collections.OrderedDict()
+_measured_lock = threading.Lock()  # clips are measured on several threads at once (measure_many)
 
 
 def measure(audio: np.ndarray, sample_rate: int) -> Descriptors:
@@ -237,14 +240,51 @@ def measure(audio: np.ndarray, sample_rate: int) -> Descriptors:
     x = np.asarray(audio, dtype=np.float64).reshape(-1)
     sr = int(sample_rate)
     key = (hashlib.blake2b(x.tobytes(), digest_size=16).digest(), sr)
-    if key in _measured:
-        _measured.move_to_end(key)
-        return _measured[key]
+    with _measured_lock:
+        if key in _measured:
+            _measured.move_to_end(key)
+            return _measured[key]
     measured = _measure(x, sr)
-    _measured[key] = measured
-    while len(_measured) > MEASURED_KEPT:
-        _measured.popitem(last=False)
+    with _measured_lock:
+        _measured[key] = measured
+        while len(_measured) > MEASURED_KEPT:
+            _measured.popitem(last=False)
     return measured
+
+
+def measure_many(audios: Sequence[np.ndarray], sample_rate: int, *,
+                 unmeasurable: str = "raise") -> list[Descriptors | None]:
+    """:func:`measure` of every clip, the clips side by side on threads (:func:`~audiodissect.threads.thread_map`:
+    numpy's transforms and sums release the interpreter's lock).
+
+    On this project's 2-core machine, 300 soundbank clips took 2.4-3.1 s of wall time this way against 4.0-4.1 s
+    one by one, the same descriptors.
+
+    Parameters
+    ----------
+    audios : sequence of np.ndarray, each (T_i,)
+    sample_rate : int
+    unmeasurable : {"raise", "none"}
+        What a clip :func:`measure` refuses gives: its error, raised (the first in clip order), or None.
+
+    Returns
+    -------
+    list of Descriptors (or None), one per clip, in order
+    """
+    from .threads import thread_map
+
+    if unmeasurable not in ("raise", "none"):
+        raise AudioDissectError(f"unmeasurable must be 'raise' or 'none', got {unmeasurable!r}")
+
+    def one(audio: np.ndarray) -> Descriptors | None:
+        try:
+            return measure(audio, sample_rate)
+        except AudioDissectError:
+            if unmeasurable == "raise":
+                raise
+            return None
+
+    return list(thread_map(one, audios))
 
 
 def _measure(x: np.ndarray, sr: int) -> Descriptors:

@@ -3,13 +3,13 @@
 torch parallelises each operation over its intra-op threads. On the small
 tensors of a dissection's per-layer work (a few hundred clips by a few
 hundred units, 23 concepts) an operation is over before its threads have
-much to share, and the second thread mostly waits. Running whole jobs (one
-layer, one bootstrap resample) side by side, each on one torch thread, keeps
-every core busy with work of its own instead: on this project's 2-core
-machine, the name-stability resamples of YAMNet's 56 layers took 3.9 s of
-CPU and 2.2-2.3 s of wall time this way, against 6.2-7.7 s of CPU and
-3.2-3.9 s of wall time one job at a time on two torch threads, with the
-same results.
+much to share, and the second thread mostly waits. Running whole jobs (a
+layer, a layer's named units under one evidence source) side by side, each
+on one torch thread, keeps every core busy with work of its own instead: on
+this project's 2-core machine, the name-stability bootstrap of YAMNet's 56
+layers took 4.2-4.7 s of CPU and 2.4-2.8 s of wall time this way, against
+6.3-7.2 s of CPU and 3.2-3.7 s of wall time one job at a time on two torch
+threads, with the same results.
 
 :func:`thread_map` sets torch to one intra-op thread while its jobs run
 (``torch.set_num_threads`` is process-wide) and restores the setting

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..cache import hash_array
-from ..descriptors import descriptor_sentence, descriptor_words, measure
+from ..descriptors import descriptor_sentence, descriptor_words, measure_many
 from ..errors import AudioDissectError, unknown_name_error
 from ..evidence.tag_logits import POOLINGS, cached_tag_logits, tag_logits
 from ..progress import ProgressHook
@@ -267,8 +267,7 @@ class TagsDescriptorsCaptioner:
         names = self.tagger.class_names
         rate = int(self.tagger.sample_rate)
         records = []
-        for clip, wave, row, tags in zip(clips, waves, logits, picked):
-            d = measure(wave, rate)
+        for clip, d, row, tags in zip(clips, measure_many(waves, rate), logits, picked):
             phrases = list(dict.fromkeys(tag_phrase(names[t]) for t, _ in tags))
             first = f"Sounds of {join_words(phrases)}. " if phrases else ""
             text = first + descriptor_sentence(d)

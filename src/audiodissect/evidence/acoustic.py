@@ -214,15 +214,12 @@ def clip_features(waveforms: Sequence[np.ndarray], *, sample_rate: int = RATE) -
 
     A clip the descriptors cannot measure (silent, empty) gets NaN in every column.
     """
-    from ..descriptors import measure
+    from ..descriptors import measure_many
 
     out = np.full((len(waveforms), len(FEATURES)), np.nan)
-    for i, wave in enumerate(waveforms):
-        try:
-            d = measure(wave, sample_rate)
-        except AudioDissectError:
-            continue
-        out[i] = [getattr(d, f) for f in FEATURES]
+    for i, d in enumerate(measure_many(waveforms, sample_rate, unmeasurable="none")):
+        if d is not None:
+            out[i] = [getattr(d, f) for f in FEATURES]
     return out
 
 
