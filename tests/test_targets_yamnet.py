@@ -62,6 +62,22 @@ def test_strip_qdq_and_match_onnx_graph(target):
     np.testing.assert_allclose(got, expected, atol=2e-4, rtol=1e-4)
 
 
+def test_convolutions_run_channels_last_with_the_contiguous_layout_s_values(target):
+    import copy
+
+    convs = [m.conv.weight for m in target.module.layers]
+    # channels-last strides (the input channels' stride is 1); torch picks its kernels by the strides
+    assert all(w.is_contiguous(memory_format=torch.channels_last_3d) and w.stride(1) == 1 for w in convs)
+    contiguous = copy.deepcopy(target.module).to(memory_format=torch.contiguous_format)
+    waves = [np.random.default_rng(i).standard_normal(SR * 3).astype(np.float32) * 0.1 for i in range(4)]
+    inputs = target.preprocess(waves)
+    with torch.no_grad():
+        got, want = target.module(inputs), contiguous(inputs)
+    assert target.module.layers.layer2_pointwise(target.module.layers[:2](inputs)).is_contiguous(
+        memory_format=torch.channels_last_3d)  # the layers' outputs too
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+
+
 def test_hooked_outputs_keep_clip_batch(target):
     waves = [np.random.default_rng(i).standard_normal(SR * 2).astype(np.float32) * 0.1 for i in range(3)]
     inputs = target.preprocess(waves)
