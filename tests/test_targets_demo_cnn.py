@@ -195,3 +195,27 @@ def test_pooling_on_a_channels_last_copy_gives_torch_s_values_and_layout(monkeyp
     assert seen == [False, True]  # a channels-last copy without a gradient, torch's own path with one
     model = DemoCNN(n_classes=3)
     assert [type(m) for m in model.features if isinstance(m, torch.nn.MaxPool2d)] == [MaxPool2d] * 3
+
+
+def test_target_convolutions_run_channels_last_with_the_contiguous_layout_s_values():
+    import copy
+
+    from audiodissect.targets.demo_cnn import MaxPool2d, make_target
+
+    model = DemoCNN(n_classes=3)
+    contiguous = copy.deepcopy(model).eval()
+    target = make_target(model, ["a", "b", "c"])
+    convs = [m.weight for m in target.module.modules() if isinstance(m, torch.nn.Conv2d)]
+    # channels-last strides (the input channels' stride is 1 where there is more than one)
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert sum(not w.is_contiguous() for w in convs) == len(convs) - 1  # conv1 has one input channel: both
+    waves = [np.random.default_rng(i).standard_normal(SR).astype(np.float32) * 0.1 for i in range(3)]
+    x = target.preprocess(waves)
+    with torch.inference_mode():
+        got, want = target.forward(target.module, x), target.forward(contiguous, x)
+        h = torch.relu(target.module.features.conv2(torch.randn(2, 16, 20, 30)))
+        pooled = MaxPool2d(2)(h)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert h.is_contiguous(memory_format=torch.channels_last) and not h.is_contiguous()
+    assert pooled.is_contiguous(memory_format=torch.channels_last) and not pooled.is_contiguous()  # no copy back
+    assert torch.equal(pooled, torch.nn.functional.max_pool2d(h, 2))

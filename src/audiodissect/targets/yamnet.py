@@ -278,7 +278,7 @@ def build_yamnet() -> YAMNet:
     With channels-last weights torch runs the convolutions on its channels-last kernels (and the
     layers' outputs come out channels-last): on this project's 2-core machine a forward pass over
     256 soundbank probe clips took 1.85 s of wall time instead of 2.87 s (medians of three passes,
-    ``python bench/yamnet_layout.py``). Its sums run in another order, so values differ from the
+    ``python bench/target_layout.py``). Its sums run in another order, so values differ from the
     contiguous layout's in the last bits (at most 0.00024 in those clips' logits, which reach 322).
     """
     model = YAMNet()
