@@ -84,7 +84,7 @@ class PatchConv(torch.nn.Module):
         left, right = self._same(x.shape[-1], self.kernel, self.stride)
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
-        return F.relu(self.conv(x))
+        return self.conv(x).relu_()  # in place on the convolution's own new output: one pass less, same values
 
 
 class YAMNet(torch.nn.Module):
