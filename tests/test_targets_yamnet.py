@@ -155,3 +155,21 @@ def test_yamnet_on_cuda_matches_cpu(target):
     gpu = load_target("yamnet", device="cuda")
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.logits(waves).cpu(), cpu, atol=1e-3, rtol=1e-3)
+
+
+def test_relu_is_in_place_only_without_a_gradient(target):
+    """A hook on a convolution may keep its output for the backward pass: with a gradient the ReLU leaves it be."""
+    wave = np.random.default_rng(3).standard_normal(SR).astype(np.float32) * 0.1
+    inputs = target.preprocess([wave])
+    with torch.no_grad():
+        plain = target.module(inputs)
+    kept = []
+    handle = target.module.layers.layer2_depthwise.conv.register_forward_hook(
+        lambda module, args, out: kept.append((out * out).sum()))  # the product keeps `out` for backward
+    try:
+        x = inputs.clone().requires_grad_()
+        logits = target.module(x)
+        (logits.sum() + kept[0]).backward()  # fails if the ReLU changed `out` in place
+    finally:
+        handle.remove()
+    assert x.grad is not None and torch.equal(logits.detach(), plain)

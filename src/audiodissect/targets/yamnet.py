@@ -84,7 +84,10 @@ class PatchConv(torch.nn.Module):
         left, right = self._same(x.shape[-1], self.kernel, self.stride)
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
-        return self.conv(x).relu_()  # in place on the convolution's own new output: one pass less, same values
+        out = self.conv(x)
+        # without a gradient, in place on the convolution's own new output: one pass less, the same values (with
+        # one, a hook on the convolution may have kept its output for the backward pass)
+        return F.relu(out) if out.requires_grad else out.relu_()
 
 
 class YAMNet(torch.nn.Module):
