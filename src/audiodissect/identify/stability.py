@@ -90,9 +90,10 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
     for r in names:
         if r.name is not None and r.method in evidence:
             groups.setdefault((r.layer, r.method), []).append(r)
-    n = len(next(iter(evidence.values()))) if evidence else 0
     # every resample drawn here, group after group, so that the groups can be tested in any order
-    draws = {group: [rng.integers(0, n, size=n) for _ in range(resamples)] for group in groups}
+    rows = {layer: int(np.shape(activations[layer])[0]) for layer, _ in groups}
+    draws = {group: [rng.integers(0, rows[group[0]], size=rows[group[0]]) for _ in range(resamples)]
+             for group in groups}
 
     def test(group: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
         """(resamples that keep each unit's name, the best concept of each with noise) of one group"""
