@@ -325,9 +325,9 @@ def _summary_rows(field: Callable[[str], list[Any]]) -> list[dict[str, Any]]:
                 groups.append((predictors[p], kinds[k], "all", pooled))
                 groups += [(predictors[p], kinds[k], layers[i], members)
                            for i in range(len(layers)) if len(members := by_layer(code * len(layers) + i))]
-    rho0 = np.nan_to_num(columns["spearman"], nan=0.0)  # undefined counts as 0
+    rho0 = np.where(np.isnan(columns["spearman"]), 0.0, columns["spearman"])  # undefined counts as 0
     intervals = _mean_intervals([rho0[members] for *_, members in groups])
-    return [_summary_row(predictor, kind, layer, members, columns, interval)
+    return [_summary_row(predictor, kind, layer, members, columns, rho0[members], interval)
             for (predictor, kind, layer, members), interval in zip(groups, intervals)]
 
 
@@ -349,13 +349,12 @@ def _grouped(keys: np.ndarray) -> Callable[[int], np.ndarray]:
     return members
 
 
-def _summary_row(predictor: str, kind: str, layer: str, members: np.ndarray,
-                 columns: Mapping[str, np.ndarray], interval: tuple[float | None, float | None]) -> dict[str, Any]:
-    """One :func:`summarize_scores` row from the score columns (R,) of its records `members` (m,) and the
-    interval of their mean Spearman correlation."""
-    rho, r_ = columns["spearman"][members], columns["pearson"][members]
-    undefined = np.isnan(rho)
-    rho0 = np.where(undefined, 0.0, rho)
+def _summary_row(predictor: str, kind: str, layer: str, members: np.ndarray, columns: Mapping[str, np.ndarray],
+                 rho0: np.ndarray, interval: tuple[float | None, float | None]) -> dict[str, Any]:
+    """One :func:`summarize_scores` row from the score columns (R,) of its records `members` (m,), their
+    Spearman correlations with the undefined ones 0 (m,) and the interval of those correlations' mean."""
+    r_ = columns["pearson"][members]
+    undefined = np.isnan(columns["spearman"][members])
     low, high = interval
     half = columns["spearman_high"][members] - columns["spearman_low"][members]
     half = float(np.nanmedian(half) / 2) if np.isfinite(half).any() else float("nan")
