@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 from audiodissect.identify.naming import NamingSettings, name_units
+from audiodissect.identify import stability
 from audiodissect.identify.stability import flip_shares, name_stability, noisy_waveforms
 from audiodissect.prune.causal import causal_effects, causal_summary, concept_clips, specificity
 from audiodissect.records import UnitName
+from audiodissect.similarity import _inputs as inputs
+from audiodissect.similarity import cos_robust
 
 CONCEPTS = ["dog", "rain", "piano"]
 
@@ -38,6 +41,30 @@ def test_stable_names_survive_and_a_changed_unit_flips():
     unexplained = UnitName(unit="L#1", layer="L", index=1, name=None, status="unexplained", similarity="cos")
     assert len(name_stability([names[0], unexplained], {"tab": evidence}, {"L": acts}, {"L": acts},
                               CONCEPTS, resamples=2)) == 1  # a unit without a name has nothing to keep
+
+
+def test_resampled_winners_of_the_robust_cos_are_those_of_its_float64_scores(monkeypatch):
+    """The bootstrap's float32 route picks each unit's best concept exactly as the float64 robust cos does:
+    units whose two best concepts are within float32's error are multiplied again in float64."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(200, 6)).astype(np.float32)
+    evidence = np.concatenate([base, base[:, :2],                                   # exact ties
+                               base[:, 2:4] + np.float32(1e-6) * rng.normal(size=(200, 2)).astype(np.float32),
+                               np.ones((200, 1), np.float32)], axis=1)               # near ties, a constant
+    acts = (evidence[:, rng.integers(0, 10, 400)] + 0.01 * rng.normal(size=(200, 400))).astype(np.float32)
+    acts[:, :3] = 1.5                                                               # dead units
+    keep = np.ones(evidence.shape[1], bool)
+    keep[7] = False
+    recomputed = []  # units the float32 route multiplied again in float64
+    real = inputs.column_products
+    monkeypatch.setattr(inputs, "column_products", lambda a, p: recomputed.append(a.shape[1]) or real(a, p))
+    for _ in range(5):
+        rows = rng.integers(0, 200, 200)
+        ev, ac = np.ascontiguousarray(evidence[rows]), np.ascontiguousarray(acts[rows])
+        fast = stability._best_robust_cos(ev, ac, keep)
+        assert np.array_equal(fast, stability._best(cos_robust, ev, ac, keep))  # cos_robust keeps its own import
+    assert 0 < sum(recomputed) < 5 * 400  # the close units, and only those, took the float64 route
+    assert not np.isin(fast, [7]).any()  # a concept without evidence never wins
 
 
 def test_concept_clips_and_specificity():

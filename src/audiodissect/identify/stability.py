@@ -18,6 +18,7 @@ the figure to hold against it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -52,6 +53,54 @@ def _best(fn, evidence: np.ndarray, activations: np.ndarray, keep: np.ndarray) -
     return scores.argmax(axis=1)
 
 
+def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """:func:`_best` of the robust cos, with its products in float32 where float32 cannot change the winner.
+
+    The robust cos multiplies unit columns (:func:`~audiodissect.similarity.cos.cos_robust`) in float64
+    (:func:`~audiodissect.similarity._inputs.column_products`). The same product in float32 differs from it by
+    at most ``gamma_N = N u / (1 - N u)`` (``u = 2 ** -24``: any summation order, columns of norm 1); a unit
+    whose two best concepts are further apart than twice that, with room for rounding, has the same best
+    concept either way. Only the other units are multiplied again in float64. The inputs are finite rows of
+    checked arrays (a bootstrap resample), so they are not checked again.
+
+    Parameters
+    ----------
+    evidence : np.ndarray, shape (N, C), float32
+    activations : np.ndarray, shape (N, U), float32
+    keep : np.ndarray of bool, shape (C,)
+
+    Returns
+    -------
+    np.ndarray, shape (U,), int
+        The same indices as ``_best(cos_robust, evidence, activations, keep)``.
+    """
+    import torch
+
+    from ..similarity._inputs import column_products, unit_chunks
+    from ..similarity._ranks import unit_columns, upper_half
+
+    n, c = evidence.shape
+    u = 2.0 ** -24
+    margin = 2.0 * 1.01 * n * u / (1.0 - n * u) + 8 * u   # twice the product's bound, the norms' and roundings' slack
+    p = unit_columns(torch.from_numpy(evidence))                          # (N, C)
+    masked = torch.from_numpy(np.where(keep, 0.0, -np.inf).astype(np.float32))
+    acts = torch.from_numpy(activations)
+    best = np.empty(acts.shape[1], dtype=np.int64)
+    for sl in unit_chunks(acts.shape[1], None, per_unit=3 * n + c):    # cos_robust's chunks: the same columns
+        a = unit_columns(upper_half(acts[:, sl]))                         # (N, m)
+        scores = a.T @ p + masked                                         # (m, C), float32
+        top2 = torch.topk(scores, k=min(2, int(keep.sum())), dim=1)
+        chosen = top2.indices[:, 0].numpy().copy()
+        if top2.values.shape[1] > 1:
+            close = ((top2.values[:, 0] - top2.values[:, 1]) <= margin).numpy()
+            if close.any():
+                exact = column_products(a[:, torch.from_numpy(close)], p).float().numpy()
+                exact[:, ~keep] = -np.inf
+                chosen[close] = exact.argmax(axis=1)
+        best[sl] = chosen
+    return best
+
+
 def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray],
                    activations: Mapping[str, np.ndarray], noisy: Mapping[str, np.ndarray],
                    concepts: Sequence[str], *, exclude: Mapping[str, Sequence[str]] | None = None,
@@ -80,9 +129,15 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
     list of NameStability
         One per named unit, in the order of `names`.
     """
+    import torch
+
     from .. import similarity as sim
+    from ..similarity._inputs import check_finite
 
     fn = sim.get(settings.similarity, variant=settings.variant)
+    # a resample's winners: the robust cos has a faster route to the same ones
+    resampled_best = _best_robust_cos if settings.similarity == "cos" and settings.variant == "robust" \
+        else functools.partial(_best, fn)
     index = {c: i for i, c in enumerate(concepts)}
     keep = {m: np.array([c not in set((exclude or {}).get(m, ())) for c in concepts]) for m in evidence}
     rng = np.random.default_rng(seed)
@@ -103,8 +158,10 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
         ev = np.asarray(evidence[method], dtype=np.float32)
         named = np.array([index[r.name] for r in records])
         kept = np.zeros(len(records))
+        check_finite(torch.from_numpy(acts), "activations")  # once: a resample's rows are rows of these
+        check_finite(torch.from_numpy(ev), "evidence")
         for rows in draws[group]:
-            kept += _best(fn, ev[rows], acts[rows], keep[method]) == named
+            kept += resampled_best(ev[rows], acts[rows], keep[method]) == named
         return kept, _best(fn, ev, np.asarray(noisy[layer], dtype=np.float32)[:, units], keep[method])
 
     results: dict[str, NameStability] = {}

@@ -50,7 +50,7 @@ def _as_numeric_array(x, what: str):
     return arr
 
 
-def _check_finite(t: torch.Tensor, what: str) -> None:
+def check_finite(t: torch.Tensor, what: str) -> None:
     # min and max propagate NaN and reach an infinity: one fast pass
     # instead of a full boolean mask (counted only on failure).
     lo, hi = torch.aminmax(t)
@@ -112,7 +112,7 @@ class ActivationColumns:
         else:
             block = torch.from_numpy(self._read(start, stop))
         block = block.to(device=self.device, dtype=self.dtype)
-        _check_finite(block, "activations")
+        check_finite(block, "activations")
         return block
 
 
@@ -171,7 +171,7 @@ def prepare(evidence, activations) -> tuple[torch.Tensor, ActivationColumns]:
     act_f64 = act.dtype == torch.float64 if isinstance(act, torch.Tensor) else act.dtype == np.float64
     dtype = torch.float64 if (ev.dtype == torch.float64 or act_f64) else torch.float32
     ev = ev.to(device=device, dtype=dtype)
-    _check_finite(ev, "evidence")
+    check_finite(ev, "evidence")
     return ev, ActivationColumns(act, dtype=dtype, device=device)
 
 

@@ -141,7 +141,7 @@ def centred_columns(x: torch.Tensor) -> torch.Tensor:
     scaling to unit norm would blow up to full weight.
     """
     mean = x.to(torch.float64).mean(dim=0, keepdim=True).to(x.dtype)
-    lo, hi = torch.aminmax(x, dim=0, keepdim=True)
+    lo, hi = x.amin(dim=0, keepdim=True), x.amax(dim=0, keepdim=True)  # torch.aminmax down columns is ~6x slower
     eps = torch.finfo(x.dtype).eps
     constant = ((hi - lo) <= CONSTANT_EPS * eps * torch.maximum(hi.abs(), lo.abs()))[0]   # (M,)
     out = x - mean
