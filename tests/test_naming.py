@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from audiodissect.errors import AudioDissectError
 from audiodissect.identify.naming import (NamingSettings, benjamini_hochberg, name_units, permuted_columns,
@@ -156,3 +157,22 @@ def test_prefers_is_williams_t_or_the_null_gap_per_unit_and_0_without_an_opinion
     assert test.prefers(np.array([0]), np.array([2]))[0] == 0.0  # no evidence for concept 2 (-inf)
     gap = SourceTest(**{**test.__dict__, "pearson": None}).prefers(better, np.array([1, 0, 1]))
     np.testing.assert_allclose(gap, [(0.5 - 0.1) / 0.1, (0.4 - 0.2) / 0.2, 0.0], rtol=1e-6)  # NaN score: 0
+
+
+def test_the_naming_scores_are_cos_robust_s_to_the_bit_on_any_number_of_threads():
+    """The permutation test's scores are the robust cos's (products summed in float64): a float32 product's
+    last bits change with the threads that computed it, and so did the names' z-scores."""
+    from audiodissect.identify.naming import _correlation_of_upper_half
+    from audiodissect.similarity import cos_robust
+    from audiodissect.threads import torch_threads
+
+    evidence, acts = planted()
+    shuffled = np.concatenate([evidence, permuted_columns(evidence, 50, 0)], axis=1)
+    wide = np.concatenate([acts] * 40, axis=1) * np.linspace(0.5, 2, 40 * acts.shape[1], dtype=np.float32)
+    expected = cos_robust(shuffled, wide)
+    names = []
+    for threads in (1, 2):
+        with torch_threads(threads):
+            assert torch.equal(_correlation_of_upper_half(shuffled, wide), expected)
+            names.append(name_units({"tab": evidence}, {"L": wide}, CONCEPTS))
+    assert names[0] == names[1]

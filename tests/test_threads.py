@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from audiodissect.identify.naming import name_layer, name_units, naming_sources
 from audiodissect.identify.stability import name_stability
 from audiodissect.records import UnitName
-from audiodissect.threads import thread_map, thread_workers, torch_threads
+from audiodissect.threads import largest_float32_bytes, thread_map, thread_workers, torch_threads
 
 
 def test_jobs_run_on_threads_with_one_torch_thread_and_come_back_in_order():
@@ -87,6 +88,25 @@ def test_name_stability_on_threads_equals_one_group_at_a_time(monkeypatch):
     assert parallel == sequential
     # the resamples differ from group to group: survival is not the same everywhere
     assert len({r.bootstrap_survival for r in parallel}) > 1
+
+
+def test_name_units_on_threads_equals_one_layer_at_a_time(monkeypatch):
+    evidence, acts = _planted()
+    concepts = ["dog", "rain", "piano"]
+    seen = []
+    monkeypatch.setattr("audiodissect.identify.naming.name_layer",
+                        lambda layer, *a, **k: seen.append(threading.current_thread().name) or name_layer(layer, *a, **k))
+    with torch_threads(2):
+        names = name_units({"tab": evidence}, acts, concepts)
+    sources = naming_sources({"tab": evidence}, concepts)
+    assert names == [r for layer, a in acts.items() for r in name_layer(layer, a, sources, concepts)]
+    assert [r.layer for r in names] == [layer for layer in acts for _ in range(5)]   # the layers' order kept
+    assert all(name.startswith("audiodissect") for name in seen)                     # named on the pool's threads
+
+
+def test_largest_float32_bytes():
+    assert largest_float32_bytes([(3, 4), (10, 2), (5,)]) == 4 * 20
+    assert largest_float32_bytes([]) == 0
 
 
 def test_identify_on_threads_writes_what_one_layer_at_a_time_writes(tmp_path, monkeypatch):

@@ -22,7 +22,8 @@ items' order.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -52,6 +53,12 @@ def thread_workers(*, item_bytes: int = 0, budget: int = 1 << 30) -> int:
     if item_bytes > 0:
         workers = min(workers, budget // item_bytes)
     return max(1, int(workers))
+
+
+def largest_float32_bytes(shapes: Iterable[Sequence[int]]) -> int:
+    """The bytes of the largest of arrays of `shapes` held as float32: the `item_bytes` of :func:`thread_workers`
+    when each job holds one of them (0 for none)."""
+    return max((4 * math.prod(int(n) for n in shape) for shape in shapes), default=0)
 
 
 def thread_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None) -> Iterator[R]:

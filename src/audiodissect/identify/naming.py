@@ -198,13 +198,19 @@ def williams_t(r1: np.ndarray, r2: np.ndarray, r12: np.ndarray, n: int) -> np.nd
 class _CorrelationOfUpperHalf:
     """The robust cos, ``(N, C) evidence, (N, U) activations -> (U, C)``, with each evidence matrix's
     normalised columns kept: a permutation of rows keeps a column's mean and norm, so the shuffled
-    copies of one matrix are normalised once, not once per call."""
+    copies of one matrix are normalised once, not once per call.
+
+    The scores are :func:`~audiodissect.similarity.cos.cos_robust`'s to the bit: products summed in float64
+    (:func:`~audiodissect.similarity._inputs.column_products`), rounded to float32. A float32 product's last
+    bits depend on how many threads computed it, which a layer named alone or beside others changes.
+    """
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
         self._lock = threading.Lock()  # layers are named on several threads at once
 
     def columns(self, evidence: np.ndarray) -> torch.Tensor:
+        """The unit columns of `evidence` (N, C), normalised in float32 as cos_robust does, held in float64."""
         key = id(evidence)
         with self._lock:
             if key not in self._cache or self._cache[key][0] is not evidence:
@@ -214,16 +220,18 @@ class _CorrelationOfUpperHalf:
 
                 if len(self._cache) >= 2:  # a run's joint sources (and a single source's); older ones are done with
                     self._cache.clear()
-                self._cache[key] = (evidence, unit_columns(torch.from_numpy(np.ascontiguousarray(evidence))))
+                columns = unit_columns(torch.from_numpy(np.ascontiguousarray(evidence, dtype=np.float32)))
+                self._cache[key] = (evidence, columns.to(torch.float64))
             return self._cache[key][1]
 
     def __call__(self, evidence: np.ndarray, activations: np.ndarray) -> torch.Tensor:
         import torch
 
+        from ..similarity._inputs import column_products
         from ..similarity._ranks import unit_columns, upper_half
 
         a = unit_columns(upper_half(torch.from_numpy(np.ascontiguousarray(activations, dtype=np.float32))))
-        return a.T @ self.columns(evidence)
+        return column_products(a, self.columns(evidence)).to(torch.float32)
 
 
 _correlation_of_upper_half = _CorrelationOfUpperHalf()
@@ -417,12 +425,18 @@ def name_units(evidence: Mapping[str, np.ndarray], activations: Mapping[str, np.
     -------
     list of UnitName
         Layers in the mapping's order, units ascending.
+
+    Notes
+    -----
+    Layers are named side by side on threads (:func:`audiodissect.threads.thread_map`); each reads its
+    activations a block of units at a time.
     """
+    from ..threads import thread_map
+
     sources = naming_sources(evidence, concepts, settings=settings, exclude=exclude)
-    records: list[UnitName] = []
-    for layer, acts in activations.items():
-        records += name_layer(layer, acts, sources, concepts, settings=settings)
-    return records
+    layers = thread_map(lambda layer: name_layer(layer, activations[layer], sources, concepts, settings=settings),
+                        list(activations))
+    return [record for names in layers for record in names]
 
 
 def naming_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], *,

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..records import NameStability, UnitName
-from ..threads import thread_map, thread_workers
+from ..threads import largest_float32_bytes, thread_map, thread_workers
 from .naming import NamingSettings, wilson_interval
 
 
@@ -165,8 +165,8 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
         return kept, _best(fn, ev, np.asarray(noisy[layer], dtype=np.float32)[:, units], keep[method])
 
     results: dict[str, NameStability] = {}
-    largest = max((4 * int(np.prod(np.shape(activations[layer]))) for layer, _ in groups), default=0)
-    tested = thread_map(test, list(groups), workers=thread_workers(item_bytes=largest))  # groups side by side
+    workers = thread_workers(item_bytes=largest_float32_bytes(np.shape(activations[layer]) for layer, _ in groups))
+    tested = thread_map(test, list(groups), workers=workers)  # groups side by side
     for group, (kept, after) in zip(groups, tested):
         for r, survived, best in zip(groups[group], kept, after):
             results[r.unit] = NameStability(unit=r.unit, layer=r.layer, index=r.index, name=r.name, method=r.method,

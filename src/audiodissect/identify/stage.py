@@ -6,8 +6,6 @@ import dataclasses
 import warnings
 from typing import Any
 
-import numpy as np
-
 from ..cache import hash_key, save_npy
 from ..errors import AudioDissectError
 from ..probes.base import ProbeSet
@@ -121,7 +119,7 @@ class IdentifyStage(Stage):
     def run(self, ctx: Context, key: str) -> tuple[dict[str, Any], LazyRecords]:
         from ..arrays import in_memory
         from ..evidence import is_circular
-        from ..threads import thread_map, thread_workers
+        from ..threads import largest_float32_bytes, thread_map, thread_workers
         from .collapse import layer_collapses
         from .naming import name_layer, naming_sources, unexplained_share
         from .units import identify_layer, method_sources
@@ -160,8 +158,8 @@ class IdentifyStage(Stage):
                     name_layer(layer, acts, naming, concepts, settings=settings))
 
         # layers side by side, each on one torch thread; as many in memory at once as fit in a GiB
-        largest = max((4 * int(np.prod(a.shape)) for a in activations.values()), default=0)
-        layers = list(thread_map(one_layer, list(activations), workers=thread_workers(item_bytes=largest)))
+        workers = thread_workers(item_bytes=largest_float32_bytes(a.shape for a in activations.values()))
+        layers = list(thread_map(one_layer, list(activations), workers=workers))
         by_layer = [blocks for blocks, _ in layers]
         names = [name for _, layer_names in layers for name in layer_names]
         blocks = [b for method in sources for layer_blocks in by_layer for b in layer_blocks[method]]
