@@ -93,9 +93,13 @@ def test_name_stability_on_threads_equals_one_group_at_a_time(monkeypatch):
 def test_name_units_on_threads_equals_one_layer_at_a_time(monkeypatch):
     evidence, acts = _planted()
     concepts = ["dog", "rain", "piano"]
-    seen = []
-    monkeypatch.setattr("audiodissect.identify.naming.name_layer",
-                        lambda layer, *a, **k: seen.append(threading.current_thread().name) or name_layer(layer, *a, **k))
+    seen = []  # the threads that named a layer
+
+    def naming(layer, *args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return name_layer(layer, *args, **kwargs)
+
+    monkeypatch.setattr("audiodissect.identify.naming.name_layer", naming)
     with torch_threads(2):
         names = name_units({"tab": evidence}, acts, concepts)
     sources = naming_sources({"tab": evidence}, concepts)
