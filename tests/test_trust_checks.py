@@ -97,3 +97,11 @@ def test_causal_effects_of_the_hand_weighted_model(tmp_path):
     assert effect.z == pytest.approx(1.0)
     [row] = causal_summary([effect])
     assert (row["layer"], row["units"], row["beats_random"]) == ("hidden", 1, 0)
+
+
+def test_resampled_winners_with_one_concept_or_none_to_choose():
+    rng = np.random.default_rng(2)
+    evidence, acts = rng.normal(size=(50, 3)).astype(np.float32), rng.normal(size=(50, 4)).astype(np.float32)
+    for keep in (np.array([False, True, False]), np.zeros(3, bool)):
+        assert np.array_equal(stability._best_robust_cos(evidence, acts, keep),
+                              stability._best(cos_robust, evidence, acts, keep))

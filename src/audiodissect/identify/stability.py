@@ -79,6 +79,10 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     from ..similarity._inputs import column_products, unit_chunks
     from ..similarity._ranks import unit_columns, upper_half
 
+    if keep.sum() < 2:  # nothing to compare
+        from ..similarity import cos_robust
+
+        return _best(cos_robust, evidence, activations, keep)
     n, c = evidence.shape
     u = 2.0 ** -24
     margin = 2.0 * 1.01 * n * u / (1.0 - n * u) + 8 * u   # twice the product's bound, the norms' and roundings' slack
@@ -89,14 +93,13 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     for sl in unit_chunks(acts.shape[1], None, per_unit=3 * n + c):    # cos_robust's chunks: the same columns
         a = unit_columns(upper_half(acts[:, sl]))                         # (N, m)
         scores = a.T @ p + masked                                         # (m, C), float32
-        top2 = torch.topk(scores, k=min(2, int(keep.sum())), dim=1)
+        top2 = torch.topk(scores, k=2, dim=1)
         chosen = top2.indices[:, 0].numpy().copy()
-        if top2.values.shape[1] > 1:
-            close = ((top2.values[:, 0] - top2.values[:, 1]) <= margin).numpy()
-            if close.any():
-                exact = column_products(a[:, torch.from_numpy(close)], p).float().numpy()
-                exact[:, ~keep] = -np.inf
-                chosen[close] = exact.argmax(axis=1)
+        close = ((top2.values[:, 0] - top2.values[:, 1]) <= margin).numpy()
+        if close.any():
+            exact = column_products(a[:, torch.from_numpy(close)], p).float().numpy()
+            exact[:, ~keep] = -np.inf
+            chosen[close] = exact.argmax(axis=1)
         best[sl] = chosen
     return best
 
