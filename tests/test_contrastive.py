@@ -86,6 +86,24 @@ def test_common_terms_are_the_probing_sets_frequent_terms_with_their_shares():
     assert len(common_terms(descriptions, min_share=0.5, limit=2)) == 2
 
 
+def test_summary_prompts_are_the_prompt_functions_own_from_lines_made_once():
+    """summary_prompts lists each description's line made once: the same text as the prompt functions build."""
+    from audiodissect.summarize.extractive import common_terms
+    from audiodissect.summarize.prompts import summary_prompt
+
+    descriptions = ["a dog\n barks  twice", "rain\ton a roof", "  wind ", "a piano"]
+    top, bottom = np.array([[0, 1], [3, 2]]), np.array([[2, 3], [0, 1]])
+    high, low = summary_prompts(top, bottom, descriptions, contrastive=True, share_sets=False)
+    base = common_terms(descriptions)
+    for u in range(2):
+        t, b = [descriptions[i] for i in top[u]], [descriptions[i] for i in bottom[u]]
+        assert (high[u], low[u]) == (contrastive_summary_prompt(t, b, base), contrastive_summary_prompt(b, t, base))
+    high, low = summary_prompts(top, bottom, descriptions, share_sets=False)
+    assert high == [summary_prompt([descriptions[i] for i in row]) for row in top]
+    assert low == [summary_prompt([descriptions[i] for i in row]) for row in bottom]
+    assert "- a dog barks twice\n" in high[0]
+
+
 def test_summary_prompts_contrastive_pairs_top_and_bottom():
     descriptions = [TRUMPET, PIANO, "rain", "wind"]
     top, bottom = np.array([[0, 2]]), np.array([[1, 3]])

@@ -80,9 +80,22 @@ def summary_prompt(descriptions: Sequence[str]) -> str:
     """
     if isinstance(descriptions, str):
         raise AudioDissectError("summary_prompt takes a list of descriptions, not one string")
-    lines = [_SUMMARY_INSTRUCTIONS, "", DESCRIPTIONS_MARKER]
-    lines += [BULLET + _one_line(d) for d in descriptions]
-    return "\n".join(lines)
+    return summary_prompt_of_bullets(bullets(descriptions))
+
+
+def bullets(descriptions: Sequence[str]) -> list[str]:
+    """Each description as the prompts list it: ``"- <description>"`` on one line (whitespace collapsed).
+
+    A run's prompts list the same few hundred descriptions tens of thousands of times: make their
+    lines once and build the prompts from them (:func:`summary_prompt_of_bullets`,
+    :func:`contrastive_prompt_of_bullets`).
+    """
+    return [BULLET + _one_line(d) for d in descriptions]
+
+
+def summary_prompt_of_bullets(lines: Sequence[str]) -> str:
+    """:func:`summary_prompt` from its descriptions' :func:`bullets`."""
+    return "\n".join([_SUMMARY_INSTRUCTIONS, "", DESCRIPTIONS_MARKER, *lines])
 
 
 def concept_choice_prompt(summary: str, concepts: Sequence[str], k: int = 1, *, shots: int = 0) -> str:
@@ -188,10 +201,14 @@ def contrastive_summary_prompt(top: Sequence[str], bottom: Sequence[str],
     """
     if isinstance(top, str) or isinstance(bottom, str):
         raise AudioDissectError("contrastive_summary_prompt takes two lists of descriptions, not strings")
-    lines = [_CONTRAST_INSTRUCTIONS + (" " + _BASE_RATE_INSTRUCTIONS if common else ""), "", TOP_MARKER]
-    lines += [BULLET + _one_line(d) for d in top]
-    lines += ["", BOTTOM_MARKER]
-    lines += [BULLET + _one_line(d) for d in bottom]
+    return contrastive_prompt_of_bullets(bullets(top), bullets(bottom), common)
+
+
+def contrastive_prompt_of_bullets(top: Sequence[str], bottom: Sequence[str],
+                                  common: Mapping[str, float] | None = None) -> str:
+    """:func:`contrastive_summary_prompt` from the top and bottom descriptions' :func:`bullets`."""
+    lines = [_CONTRAST_INSTRUCTIONS + (" " + _BASE_RATE_INSTRUCTIONS if common else ""), "", TOP_MARKER, *top,
+             "", BOTTOM_MARKER, *bottom]
     if common:
         lines += ["", _common_block(tuple(common.items()))]
     return "\n".join(lines)

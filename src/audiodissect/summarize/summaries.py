@@ -93,7 +93,7 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
     high_prompts, low_prompts : list of str, length U each
     """
     from .extractive import common_terms
-    from .prompts import contrastive_summary_prompt, summary_prompt
+    from .prompts import bullets, contrastive_prompt_of_bullets, summary_prompt_of_bullets
 
     top, bottom = np.asarray(top), np.asarray(bottom)
     if top.ndim != 2 or bottom.shape != top.shape:
@@ -107,10 +107,13 @@ def summary_prompts(top: np.ndarray, bottom: np.ndarray, descriptions: Sequence[
     top_sets, bottom_sets = ([tuple(row) for row in (np.sort(a, axis=1) if share_sets else a).tolist()]
                              for a in (top, bottom))
 
+    lines = bullets(descriptions)  # each description's line made once, not once per prompt that lists it
+
     def prompt(*sets: tuple[int, ...]) -> str:
         if sets not in cache:
-            texts = [[descriptions[i] for i in s] for s in sets]
-            cache[sets] = contrastive_summary_prompt(*texts, common) if contrastive else summary_prompt(texts[0])
+            listed = [[lines[i] for i in s] for s in sets]
+            cache[sets] = (contrastive_prompt_of_bullets(*listed, common) if contrastive
+                           else summary_prompt_of_bullets(listed[0]))
         return cache[sets]
 
     if contrastive:
