@@ -130,11 +130,12 @@ def stability_floor(ctx, resamples: int, device: str) -> None:
 
 def summarize_floor(run, llm) -> int:
     """The LLM's answers to the run's distinct prompts (read from the run's answer cache); returns their count."""
-    from audiodissect.summarize.extractive import _terms
+    from audiodissect.summarize.extractive import _concept_stems, _terms
 
     with sqlite3.connect(run.llm_cache_path) as db:
         prompts = [row[0] for row in db.execute("SELECT prompt FROM answers ORDER BY created")]
-    _terms.cache_clear()  # the backend parses each description once in this call, not never
+    _terms.cache_clear()  # the backend parses each description and concept once in this call, not never
+    _concept_stems.cache_clear()
     llm.complete(prompts)
     return len(prompts)
 

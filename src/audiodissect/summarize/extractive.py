@@ -320,6 +320,13 @@ def common_terms(descriptions: Sequence[str], *, min_share: float = 0.2, limit: 
     return {t: round(shares[t], 2) for t in frequent[:limit]}
 
 
+@functools.lru_cache(maxsize=4096)
+def _concept_stems(concept: str) -> tuple[str, ...]:
+    """The stems of a concept's words without stop words (all of them if every word is one): a run asks
+    about the same few dozen concepts in every prompt."""
+    return tuple(stem(w) for w in words(concept) if w not in STOP_WORDS) or tuple(stem(w) for w in words(concept))
+
+
 def choose_concepts(summary: str, concepts: Sequence[str], k: int) -> list[str]:
     """The `k` concepts sharing the largest share of their (stemmed) words with `summary`.
 
@@ -328,8 +335,7 @@ def choose_concepts(summary: str, concepts: Sequence[str], k: int) -> list[str]:
     summary_stems = {stem(w) for w in words(summary)}
     scored = []
     for index, concept in enumerate(concepts):
-        concept_stems = [stem(w) for w in words(concept) if w not in STOP_WORDS] or \
-                        [stem(w) for w in words(concept)]
+        concept_stems = _concept_stems(concept)
         if not concept_stems:
             continue
         share = sum(s in summary_stems for s in concept_stems) / len(concept_stems)
