@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from audiodissect.identify.naming import NamingSettings, name_units
 from audiodissect.identify import stability
+from audiodissect.identify.naming import NamingSettings, name_units
 from audiodissect.identify.stability import flip_shares, name_stability, noisy_waveforms
 from audiodissect.prune.causal import causal_effects, causal_summary, concept_clips, specificity
 from audiodissect.records import UnitName
