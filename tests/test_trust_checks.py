@@ -105,3 +105,24 @@ def test_resampled_winners_with_one_concept_or_none_to_choose():
     for keep in (np.array([False, True, False]), np.zeros(3, bool)):
         assert np.array_equal(stability._best_robust_cos(evidence, acts, keep),
                               stability._best(cos_robust, evidence, acts, keep))
+
+
+def test_resampled_winners_take_the_float64_route_when_float32_products_may_be_less_exact(monkeypatch):
+    """With torch's float32 products allowed a lower precision, the float32 route's bound does not hold:
+    every unit is scored by the robust cos itself."""
+    import torch
+
+    rng = np.random.default_rng(3)
+    evidence, acts = rng.normal(size=(60, 4)).astype(np.float32), rng.normal(size=(60, 5)).astype(np.float32)
+    keep = np.ones(4, bool)
+    routes = []
+    monkeypatch.setattr(stability, "_best", lambda fn, *a: routes.append(fn) or np.zeros(5, np.int64))
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        stability._best_robust_cos(evidence, acts, keep)
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert routes == [cos_robust]
+    stability._best_robust_cos(evidence, acts, keep)
+    assert routes == [cos_robust]  # at the highest precision the float32 route runs

@@ -61,7 +61,9 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     at most ``gamma_N = N u / (1 - N u)`` (``u = 2 ** -24``: any summation order, columns of norm 1); a unit
     whose two best concepts are further apart than twice that, with room for rounding, has the same best
     concept either way. Only the other units are multiplied again in float64. The inputs are finite rows of
-    checked arrays (a bootstrap resample), so they are not checked again.
+    checked arrays (a bootstrap resample), so they are not checked again. With torch's float32 matrix
+    products set to a lower precision (``torch.set_float32_matmul_precision``), every unit takes the float64
+    route.
 
     Parameters
     ----------
@@ -79,7 +81,8 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     from ..similarity._inputs import column_products, unit_chunks
     from ..similarity._ranks import unit_columns, upper_half
 
-    if keep.sum() < 2:  # nothing to compare
+    # nothing to compare; or float32 products that torch may compute in a lower precision than the bound assumes
+    if keep.sum() < 2 or torch.get_float32_matmul_precision() != "highest":
         from ..similarity import cos_robust
 
         return _best(cos_robust, evidence, activations, keep)
