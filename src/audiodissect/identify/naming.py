@@ -98,6 +98,12 @@ class NamingSettings:
         if not 0 < self.alpha < 1:
             raise AudioDissectError(f"alpha must lie in (0, 1), got {self.alpha}")
 
+    @property
+    def robust_cos(self) -> bool:
+        """Whether names are scored by the robust cos (a correlation: Williams' t for margins, and the
+        shortcuts that compute its scores, or its winners, faster)."""
+        return self.similarity == "cos" and self.variant == "robust"
+
 
 @dataclasses.dataclass(frozen=True)
 class SourceTest:
@@ -325,15 +331,14 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
     from .. import similarity as sim
 
     fn = sim.get(settings.similarity, variant=settings.variant)
-    robust_cos = settings.similarity == "cos" and settings.variant == "robust"
-    if robust_cos:
+    if settings.robust_cos:
         fn = _correlation_of_upper_half  # the same scores; the evidence's normalisation is done once
     for evidence, keep, _ in sources.by_method.values():
         if not keep.any():
             raise AudioDissectError("no concept has evidence to name units by")
     b = settings.permutations
     units = activations.shape[1]
-    stats = {method: _Statistics(evidence, keep, units, pearson=robust_cos) for method, (evidence, keep, _)
+    stats = {method: _Statistics(evidence, keep, units, pearson=settings.robust_cos) for method, (evidence, keep, _)
              in sources.by_method.items()}
     joint = sources.joint if settings.similarity in COLUMNWISE and sources.by_method else None
     for cols, block in column_blocks(activations, block_units=block_units):

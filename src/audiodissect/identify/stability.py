@@ -142,8 +142,7 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
 
     fn = sim.get(settings.similarity, variant=settings.variant)
     # a resample's winners: the robust cos has a faster route to the same ones
-    resampled_best = _best_robust_cos if settings.similarity == "cos" and settings.variant == "robust" \
-        else functools.partial(_best, fn)
+    resampled_best = _best_robust_cos if settings.robust_cos else functools.partial(_best, fn)
     index = {c: i for i, c in enumerate(concepts)}
     keep = {m: np.array([c not in set((exclude or {}).get(m, ())) for c in concepts]) for m in evidence}
     rng = np.random.default_rng(seed)
