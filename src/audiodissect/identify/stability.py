@@ -48,7 +48,12 @@ def noisy_waveforms(waves: Sequence[np.ndarray], *, noise: float, seed: int) -> 
 
 
 def _best(fn, evidence: np.ndarray, activations: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    scores = fn(evidence, activations).float().numpy()
+    return _winners(fn(evidence, activations).float().numpy(), keep)
+
+
+def _winners(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Each unit's best concept (U,) from scores (U, C), among the concepts `keep` (C,) allows (`scores` is
+    changed)."""
     scores[:, ~keep] = -np.inf
     return scores.argmax(axis=1)
 
@@ -100,9 +105,7 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
         chosen = top2.indices[:, 0].numpy().copy()
         close = ((top2.values[:, 0] - top2.values[:, 1]) <= margin).numpy()
         if close.any():
-            exact = column_products(a[:, torch.from_numpy(close)], p).float().numpy()
-            exact[:, ~keep] = -np.inf
-            chosen[close] = exact.argmax(axis=1)
+            chosen[close] = _winners(column_products(a[:, torch.from_numpy(close)], p).float().numpy(), keep)
         best[sl] = chosen
     return best
 
@@ -151,8 +154,8 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
         if r.name is not None and r.method in evidence:
             groups.setdefault((r.layer, r.method), []).append(r)
     # every resample drawn here, group after group, so that the groups can be tested in any order
-    rows = {layer: int(np.shape(activations[layer])[0]) for layer, _ in groups}
-    draws = {group: [rng.integers(0, rows[group[0]], size=rows[group[0]]) for _ in range(resamples)]
+    clips = {layer: int(np.shape(activations[layer])[0]) for layer, _ in groups}
+    draws = {group: [rng.integers(0, clips[group[0]], size=clips[group[0]]) for _ in range(resamples)]
              for group in groups}
 
     def test(group: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
