@@ -67,6 +67,44 @@ def test_resampled_winners_of_the_robust_cos_are_those_of_its_float64_scores(mon
     assert not np.isin(fast, [7]).any()  # a concept without evidence never wins
 
 
+def test_resampled_winners_of_units_far_from_zero_are_those_of_the_float64_scores(monkeypatch):
+    """The float32 route multiplies the floored columns neither centred nor scaled: for units whose values sit
+    far from zero (an offset 10^4 times their spread) its error grows with the column's norm, and the units
+    within that error of a tie are multiplied again in float64."""
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=(150, 5)).astype(np.float32)
+    evidence = np.concatenate([base, base[:, :1] + np.float32(1e-3) * rng.normal(size=(150, 1)).astype(np.float32)],
+                              axis=1)
+    mix = evidence[:, rng.integers(0, 6, 300)] + 0.05 * rng.normal(size=(150, 300))
+    acts = (mix * rng.uniform(0.5, 2.0, 300) + 1e4 * rng.uniform(1.0, 3.0, 300)).astype(np.float32)
+    keep = np.ones(evidence.shape[1], bool)
+    recomputed = []
+    real = stability._unit_columns_of
+    monkeypatch.setattr(stability, "_unit_columns_of", lambda h, close: recomputed.append(int(close.sum()))
+                        or real(h, close))
+    for _ in range(4):
+        rows = rng.integers(0, 150, 150)
+        ev, ac = np.ascontiguousarray(evidence[rows]), np.ascontiguousarray(acts[rows])
+        assert np.array_equal(stability._best_robust_cos(ev, ac, keep), stability._best(cos_robust, ev, ac, keep))
+    assert 0 < sum(recomputed) < 4 * 300
+
+
+def test_one_column_of_a_block_is_normalised_as_in_the_block():
+    """A single column alone would be reduced by another kernel, whose norm differs in its last bits."""
+    import torch
+
+    from audiodissect.similarity._ranks import unit_columns
+
+    rng = np.random.default_rng(4)
+    h = torch.from_numpy(np.abs(rng.normal(size=(300, 40)) * rng.lognormal(0, 2, 40)).astype(np.float32))
+    whole = unit_columns(h)
+    for j in range(40):
+        close = torch.zeros(40, dtype=torch.bool)
+        close[j] = True
+        assert torch.equal(stability._unit_columns_of(h, close), whole[:, j:j + 1])
+    assert torch.equal(stability._unit_columns_of(h[:, :1], torch.ones(1, dtype=torch.bool)), unit_columns(h[:, :1]))
+
+
 def test_concept_clips_and_specificity():
     assert concept_clips(np.array([0, 1, 0, 1.0])).tolist() == [False, True, False, True]
     assert concept_clips(np.arange(10.0)).tolist() == [False] * 8 + [True] * 2  # the strongest fifth

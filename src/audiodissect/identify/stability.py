@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..records import NameStability, UnitName
 from ..threads import largest_float32_bytes, thread_map, thread_workers
 from .naming import NamingSettings, wilson_interval
+
+if TYPE_CHECKING:  # torch is imported where it is used
+    import torch
 
 
 def noisy_waveforms(waves: Sequence[np.ndarray], *, noise: float, seed: int) -> list[np.ndarray]:
@@ -59,16 +63,22 @@ def _winners(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """:func:`_best` of the robust cos, with its products in float32 where float32 cannot change the winner.
+    """:func:`_best` of the robust cos, from a float32 product of the floored columns where it cannot change the
+    winner.
 
-    The robust cos multiplies unit columns (:func:`~audiodissect.similarity.cos.cos_robust`) in float64
-    (:func:`~audiodissect.similarity._inputs.column_products`). The same product in float32 differs from it by
-    at most ``gamma_N = N u / (1 - N u)`` (``u = 2 ** -24``: any summation order, columns of norm 1); a unit
-    whose two best concepts are further apart than twice that, with room for rounding, has the same best
-    concept either way. Only the other units are multiplied again in float64. The inputs are finite rows of
-    checked arrays (a bootstrap resample), so they are not checked again. With torch's float32 matrix
-    products set to a lower precision (``torch.set_float32_matmul_precision``), every unit takes the float64
-    route.
+    The robust cos (:func:`~audiodissect.similarity.cos.cos_robust`) floors each unit's column at its median
+    (``h``), centres it (``h - m``) and scales it to norm 1, then multiplies it by the evidence's unit columns
+    ``p`` in float64 (:func:`~audiodissect.similarity._inputs.column_products`). A unit's best concept is
+    unchanged by its positive scale, and ``h . p_c = (h - m) . p_c + m sum(p_c)``, where ``sum(p_c)`` is zero
+    up to rounding: so the winner of the float32 product ``h . p_c`` (neither centred nor scaled) is the
+    robust cos's wherever its two best concepts lie further apart than twice the error. That error is at most
+    ``||h||`` times ``gamma_N + 2.01 u + max |sum(p_c)|`` (``gamma_N = N u / (1 - N u)``, ``u = 2 ** -24``: the
+    float32 product in any summation order; the rounding of the centring and the scaling; the mean's share)
+    with room for float32's rounding of the scores themselves. Only the other units, and the constant ones
+    (which the robust cos scores 0 for every concept), are centred and multiplied in float64. The inputs are
+    finite rows of checked arrays (a bootstrap resample), so they are not checked again. With torch's float32
+    matrix products set to a lower precision (``torch.set_float32_matmul_precision``), every unit takes the
+    float64 route.
 
     Parameters
     ----------
@@ -84,7 +94,7 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     import torch
 
     from ..similarity._inputs import column_products, unit_chunks
-    from ..similarity._ranks import unit_columns, upper_half
+    from ..similarity._ranks import CONSTANT_EPS, lower_medians, unit_columns
 
     # nothing to compare; or float32 products that torch may compute in a lower precision than the bound assumes
     if keep.sum() < 2 or torch.get_float32_matmul_precision() != "highest":
@@ -93,21 +103,45 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
         return _best(cos_robust, evidence, activations, keep)
     n, c = evidence.shape
     u = 2.0 ** -24
-    margin = 2.0 * 1.01 * n * u / (1.0 - n * u) + 8 * u   # twice the product's bound, the norms' and roundings' slack
+    gamma = n * u / (1.0 - n * u)
     p = unit_columns(torch.from_numpy(evidence))                          # (N, C)
+    drift = float(p.to(torch.float64).sum(dim=0).abs().max())             # max |sum(p_c)|
+    # per unit of ||h|| (computed in float32: within 1 + 2 gamma_N), both scores' errors, rounding slack
+    per_norm = 2.0 * 1.01 * (1.0 + 2.0 * gamma) * (1.01 * (gamma + 2.01 * u) + 1.01 * drift + 8 * u)
     masked = torch.from_numpy(np.where(keep, 0.0, -np.inf).astype(np.float32))
     acts = torch.from_numpy(activations)
     best = np.empty(acts.shape[1], dtype=np.int64)
     for sl in unit_chunks(acts.shape[1], None, per_unit=3 * n + c):    # cos_robust's chunks: the same columns
-        a = unit_columns(upper_half(acts[:, sl]))                         # (N, m)
-        scores = a.T @ p + masked                                         # (m, C), float32
-        top2 = torch.topk(scores, k=2, dim=1)
+        x = acts[:, sl]
+        low = lower_medians(x)                                            # (1, m): h's smallest value
+        h = torch.maximum(x, low)                                         # (N, m): upper_half(x)
+        high = h.amax(dim=0, keepdim=True)
+        constant = ((high - low) <= CONSTANT_EPS * torch.finfo(h.dtype).eps   # centred_columns' rule
+                    * torch.maximum(high.abs(), low.abs()))[0]
+        top2 = torch.topk(h.T @ p + masked, k=2, dim=1)                   # (m, 2), float32
+        margin = per_norm * (h * h).sum(dim=0).sqrt()                     # (m,)
+        close = ~((top2.values[:, 0] - top2.values[:, 1]) > margin) | constant  # NaN (overflow) is close too
         chosen = top2.indices[:, 0].numpy().copy()
-        close = ((top2.values[:, 0] - top2.values[:, 1]) <= margin).numpy()
-        if close.any():
-            chosen[close] = _winners(column_products(a[:, torch.from_numpy(close)], p).float().numpy(), keep)
+        if bool(close.any()):
+            chosen[close.numpy()] = _winners(column_products(_unit_columns_of(h, close), p).float().numpy(), keep)
         best[sl] = chosen
     return best
+
+
+def _unit_columns_of(h: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """``unit_columns(h)[:, columns]``, shape (N, k), computed on those columns alone (`h` (N, m), `columns` a
+    boolean mask (m,) with k set).
+
+    Every column is reduced on its own, so the columns' values do not depend on their neighbours; but a
+    single column of a wider block is reduced by another kernel (a contiguous one), whose norm differs in its
+    last bits: it is computed beside a copy of itself.
+    """
+    from ..similarity._ranks import unit_columns
+
+    picked = h[:, columns]
+    if picked.shape[1] == 1 and h.shape[1] > 1:
+        return unit_columns(picked.expand(-1, 2).contiguous())[:, :1]
+    return unit_columns(picked)
 
 
 def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray],
@@ -165,12 +199,14 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
         acts = np.asarray(activations[layer], dtype=np.float32)[:, units]
         ev = np.asarray(evidence[method], dtype=np.float32)
         named = np.array([index[r.name] for r in records])
+        after = np.ascontiguousarray(np.asarray(noisy[layer], dtype=np.float32)[:, units])
         kept = np.zeros(len(records))
         check_finite(torch.from_numpy(acts), "activations")  # once: a resample's rows are rows of these
         check_finite(torch.from_numpy(ev), "evidence")
+        check_finite(torch.from_numpy(after), "activations with noise")
         for rows in draws[group]:
             kept += resampled_best(ev[rows], acts[rows], keep[method]) == named
-        return kept, _best(fn, ev, np.asarray(noisy[layer], dtype=np.float32)[:, units], keep[method])
+        return kept, resampled_best(ev, after, keep[method])
 
     results: dict[str, NameStability] = {}
     workers = thread_workers(item_bytes=largest_float32_bytes(np.shape(activations[layer]) for layer, _ in groups))
