@@ -58,11 +58,11 @@ def test_resampled_winners_of_the_robust_cos_are_those_of_its_float64_scores(mon
     recomputed = []  # units the float32 route multiplied again in float64
     real = inputs.column_products
     monkeypatch.setattr(inputs, "column_products", lambda a, p: recomputed.append(a.shape[1]) or real(a, p))
-    for _ in range(5):
-        rows = rng.integers(0, 200, 200)
-        ev, ac = np.ascontiguousarray(evidence[rows]), np.ascontiguousarray(acts[rows])
-        fast = stability._best_robust_cos(ev, ac, keep)
-        assert np.array_equal(fast, stability._best(cos_robust, ev, ac, keep))  # cos_robust keeps its own import
+    rows = rng.integers(0, 200, (5, 200))                                           # five resamples at once
+    fast = stability._best_robust_cos(evidence[rows], acts[rows], keep)
+    for k in range(5):
+        ev, ac = np.ascontiguousarray(evidence[rows[k]]), np.ascontiguousarray(acts[rows[k]])
+        assert np.array_equal(fast[k], stability._best(cos_robust, ev, ac, keep))  # cos_robust keeps its own import
     assert 0 < sum(recomputed) < 5 * 400  # the close units, and only those, took the float64 route
     assert not np.isin(fast, [7]).any()  # a concept without evidence never wins
 
@@ -82,10 +82,11 @@ def test_resampled_winners_of_units_far_from_zero_are_those_of_the_float64_score
     real = stability._unit_columns_of
     monkeypatch.setattr(stability, "_unit_columns_of", lambda h, close: recomputed.append(int(close.sum()))
                         or real(h, close))
-    for _ in range(4):
-        rows = rng.integers(0, 150, 150)
-        ev, ac = np.ascontiguousarray(evidence[rows]), np.ascontiguousarray(acts[rows])
-        assert np.array_equal(stability._best_robust_cos(ev, ac, keep), stability._best(cos_robust, ev, ac, keep))
+    rows = rng.integers(0, 150, (4, 150))
+    fast = stability._best_robust_cos(evidence[rows], acts[rows], keep)
+    for k in range(4):
+        ev, ac = np.ascontiguousarray(evidence[rows[k]]), np.ascontiguousarray(acts[rows[k]])
+        assert np.array_equal(fast[k], stability._best(cos_robust, ev, ac, keep))
     assert 0 < sum(recomputed) < 4 * 300
 
 
@@ -141,7 +142,7 @@ def test_resampled_winners_with_one_concept_or_none_to_choose():
     rng = np.random.default_rng(2)
     evidence, acts = rng.normal(size=(50, 3)).astype(np.float32), rng.normal(size=(50, 4)).astype(np.float32)
     for keep in (np.array([False, True, False]), np.zeros(3, bool)):
-        assert np.array_equal(stability._best_robust_cos(evidence, acts, keep),
+        assert np.array_equal(stability._best_robust_cos(evidence[None], acts[None], keep)[0],
                               stability._best(cos_robust, evidence, acts, keep))
 
 
@@ -158,9 +159,9 @@ def test_resampled_winners_take_the_float64_route_when_float32_products_may_be_l
     before = torch.get_float32_matmul_precision()
     try:
         torch.set_float32_matmul_precision("medium")
-        stability._best_robust_cos(evidence, acts, keep)
+        stability._best_robust_cos(evidence[None], acts[None], keep)
     finally:
         torch.set_float32_matmul_precision(before)
     assert routes == [cos_robust]
-    stability._best_robust_cos(evidence, acts, keep)
+    stability._best_robust_cos(evidence[None], acts[None], keep)
     assert routes == [cos_robust]  # at the highest precision the float32 route runs

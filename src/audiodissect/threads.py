@@ -7,8 +7,8 @@ much to share, and the second thread mostly waits. Running whole jobs (a
 layer, a layer's named units under one evidence source) side by side, each
 on one torch thread, keeps every core busy with work of its own instead: on
 this project's 2-core machine, the name-stability bootstrap of YAMNet's 56
-layers took 4.2-4.7 s of CPU and 2.4-2.8 s of wall time this way, against
-6.3-7.2 s of CPU and 3.2-3.7 s of wall time one job at a time on two torch
+layers took 2.2-2.3 s of CPU and 1.2-1.3 s of wall time this way, against
+3.4-4.0 s of CPU and 1.8-2.1 s of wall time one job at a time on two torch
 threads, with the same results.
 
 :func:`thread_map` sets torch to one intra-op thread while its jobs run

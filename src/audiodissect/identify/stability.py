@@ -63,8 +63,8 @@ def _winners(scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """:func:`_best` of the robust cos, from a float32 product of the floored columns where it cannot change the
-    winner.
+    """:func:`_best` of the robust cos on each of R resamples, from float32 products of the floored columns where
+    they cannot change the winner.
 
     The robust cos (:func:`~audiodissect.similarity.cos.cos_robust`) floors each unit's column at its median
     (``h``), centres it (``h - m``) and scales it to norm 1, then multiplies it by the evidence's unit columns
@@ -75,57 +75,63 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     ``||h||`` times ``gamma_N + 2.01 u + max |sum(p_c)|`` (``gamma_N = N u / (1 - N u)``, ``u = 2 ** -24``: the
     float32 product in any summation order; the rounding of the centring and the scaling; the mean's share)
     with room for float32's rounding of the scores themselves. Only the other units, and the constant ones
-    (which the robust cos scores 0 for every concept), are centred and multiplied in float64. The inputs are
-    finite rows of checked arrays (a bootstrap resample), so they are not checked again. With torch's float32
-    matrix products set to a lower precision (``torch.set_float32_matmul_precision``), every unit takes the
-    float64 route.
+    (which the robust cos scores 0 for every concept), are centred and multiplied in float64. The resamples
+    are computed together, a few operations for all of them. The inputs are finite rows of checked arrays
+    (bootstrap resamples), so they are not checked again. With torch's float32 matrix products set to a lower
+    precision (``torch.set_float32_matmul_precision``), every unit takes the float64 route.
 
     Parameters
     ----------
-    evidence : np.ndarray, shape (N, C), float32
-    activations : np.ndarray, shape (N, U), float32
+    evidence : np.ndarray, shape (R, N, C), float32
+    activations : np.ndarray, shape (R, N, U), float32
     keep : np.ndarray of bool, shape (C,)
 
     Returns
     -------
-    np.ndarray, shape (U,), int
-        The same indices as ``_best(cos_robust, evidence, activations, keep)``.
+    np.ndarray, shape (R, U), int
+        Row r holds the same indices as ``_best(cos_robust, evidence[r], activations[r], keep)``.
     """
     import torch
 
     from ..similarity._inputs import column_products, unit_chunks
-    from ..similarity._ranks import CONSTANT_EPS, lower_medians, unit_columns
+    from ..similarity._ranks import CONSTANT_EPS, unit_columns
 
     # nothing to compare; or float32 products that torch may compute in a lower precision than the bound assumes
     if keep.sum() < 2 or torch.get_float32_matmul_precision() != "highest":
         from ..similarity import cos_robust
 
-        return _best(cos_robust, evidence, activations, keep)
-    n, c = evidence.shape
+        return _each_best(cos_robust, evidence, activations, keep)
+    r, n, c = evidence.shape
     u = 2.0 ** -24
     gamma = n * u / (1.0 - n * u)
-    p = unit_columns(torch.from_numpy(evidence))                          # (N, C)
-    drift = float(p.to(torch.float64).sum(dim=0).abs().max())             # max |sum(p_c)|
+    # each resample's unit columns, side by side in one call: columns are normalised one by one
+    side = torch.from_numpy(np.ascontiguousarray(evidence.transpose(1, 0, 2)).reshape(n, r * c))
+    p = unit_columns(side).reshape(n, r, c).permute(1, 0, 2)               # (R, N, C)
+    drift = p.to(torch.float64).sum(dim=1).abs().amax(dim=1)               # (R,): max |sum(p_c)|
     # per unit of ||h|| (computed in float32: within 1 + 2 gamma_N), both scores' errors, rounding slack
-    per_norm = 2.0 * 1.01 * (1.0 + 2.0 * gamma) * (1.01 * (gamma + 2.01 * u) + 1.01 * drift + 8 * u)
+    per_norm = (2.0 * 1.01 * (1.0 + 2.0 * gamma) * (1.01 * (gamma + 2.01 * u) + 1.01 * drift + 8 * u)).float()
     masked = torch.from_numpy(np.where(keep, 0.0, -np.inf).astype(np.float32))
-    acts = torch.from_numpy(activations)
-    best = np.empty(acts.shape[1], dtype=np.int64)
-    for sl in unit_chunks(acts.shape[1], None, per_unit=3 * n + c):    # cos_robust's chunks: the same columns
-        x = acts[:, sl]
-        low = lower_medians(x)                                            # (1, m): h's smallest value
-        h = torch.maximum(x, low)                                         # (N, m): upper_half(x)
-        high = h.amax(dim=0, keepdim=True)
-        constant = ((high - low) <= CONSTANT_EPS * torch.finfo(h.dtype).eps   # centred_columns' rule
-                    * torch.maximum(high.abs(), low.abs()))[0]
-        top2 = torch.topk(h.T @ p + masked, k=2, dim=1)                   # (m, 2), float32
-        margin = per_norm * (h * h).sum(dim=0).sqrt()                     # (m,)
-        close = ~((top2.values[:, 0] - top2.values[:, 1]) > margin) | constant  # NaN (overflow) is close too
-        chosen = top2.indices[:, 0].numpy().copy()
-        if bool(close.any()):
-            chosen[close.numpy()] = _winners(column_products(_unit_columns_of(h, close), p).float().numpy(), keep)
-        best[sl] = chosen
+    best = np.empty((activations.shape[0], activations.shape[2]), dtype=np.int64)
+    for sl in unit_chunks(activations.shape[2], None, per_unit=3 * n + c):  # cos_robust's chunks: the same columns
+        columns = np.ascontiguousarray(activations[:, :, sl].transpose(0, 2, 1))  # (R, m, N)
+        low = torch.from_numpy(np.partition(columns, (n + 1) // 2 - 1, axis=2)[:, :, (n + 1) // 2 - 1])
+        h = torch.maximum(torch.from_numpy(columns), low[:, :, None])       # (R, m, N): upper_half, transposed
+        high = h.amax(dim=2)                                              # (R, m); low is h's smallest value
+        constant = (high - low) <= CONSTANT_EPS * torch.finfo(h.dtype).eps * torch.maximum(high.abs(), low.abs())
+        top2 = torch.topk(torch.bmm(h, p) + masked, k=2, dim=2)           # (R, m, 2), float32
+        margin = per_norm[:, None] * (h * h).sum(dim=2).sqrt()            # (R, m)
+        close = ~((top2.values[..., 0] - top2.values[..., 1]) > margin) | constant  # NaN (overflow) is close too
+        chosen = top2.indices[..., 0].numpy().copy()
+        for k in np.flatnonzero(close.any(dim=1).numpy()):
+            chosen[k, close[k].numpy()] = _winners(
+                column_products(_unit_columns_of(h[k].T, close[k]), p[k]).float().numpy(), keep)
+        best[:, sl] = chosen
     return best
+
+
+def _each_best(fn, evidence: np.ndarray, activations: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """:func:`_best` of each resample: (R, N, C) and (R, N, U) to (R, U)."""
+    return np.stack([_best(fn, e, a, keep) for e, a in zip(evidence, activations)])
 
 
 def _unit_columns_of(h: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
@@ -138,7 +144,7 @@ def _unit_columns_of(h: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
     """
     from ..similarity._ranks import unit_columns
 
-    picked = h[:, columns]
+    picked = h[:, columns].contiguous()  # rows in memory order, as the robust cos's columns are
     if picked.shape[1] == 1 and h.shape[1] > 1:
         return unit_columns(picked.expand(-1, 2).contiguous())[:, :1]
     return unit_columns(picked)
@@ -175,11 +181,11 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
     import torch
 
     from .. import similarity as sim
-    from ..similarity._inputs import check_finite
+    from ..similarity._inputs import CHUNK_ELEMENTS, check_finite
 
     fn = sim.get(settings.similarity, variant=settings.variant)
     # a resample's winners: the robust cos has a faster route to the same ones
-    resampled_best = _best_robust_cos if settings.robust_cos else functools.partial(_best, fn)
+    resampled_best = _best_robust_cos if settings.robust_cos else functools.partial(_each_best, fn)
     index = {c: i for i, c in enumerate(concepts)}
     keep = {m: np.array([c not in set((exclude or {}).get(m, ())) for c in concepts]) for m in evidence}
     rng = np.random.default_rng(seed)
@@ -189,7 +195,8 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
             groups.setdefault((r.layer, r.method), []).append(r)
     # every resample drawn here, group after group, so that the groups can be tested in any order
     clips = {layer: int(np.shape(activations[layer])[0]) for layer, _ in groups}
-    draws = {group: [rng.integers(0, clips[group[0]], size=clips[group[0]]) for _ in range(resamples)]
+    draws = {group: np.array([rng.integers(0, clips[group[0]], size=clips[group[0]]) for _ in range(resamples)],
+                             dtype=np.int64).reshape(resamples, clips[group[0]])   # (resamples, N)
              for group in groups}
 
     def test(group: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -204,9 +211,12 @@ def name_stability(names: Sequence[UnitName], evidence: Mapping[str, np.ndarray]
         check_finite(torch.from_numpy(acts), "activations")  # once: a resample's rows are rows of these
         check_finite(torch.from_numpy(ev), "evidence")
         check_finite(torch.from_numpy(after), "activations with noise")
-        for rows in draws[group]:
-            kept += resampled_best(ev[rows], acts[rows], keep[method]) == named
-        return kept, resampled_best(ev, after, keep[method])
+        # as many resamples at once as make a chunk of the similarity functions' size
+        at_once = max(1, CHUNK_ELEMENTS // max(1, acts.size))
+        for start in range(0, resamples, at_once):
+            rows = draws[group][start:start + at_once]                    # (R', N)
+            kept += (resampled_best(ev[rows], acts[rows], keep[method]) == named).sum(axis=0)
+        return kept, resampled_best(ev[None], after[None], keep[method])[0]
 
     results: dict[str, NameStability] = {}
     workers = thread_workers(item_bytes=largest_float32_bytes(np.shape(activations[layer]) for layer, _ in groups))
