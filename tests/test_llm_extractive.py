@@ -213,6 +213,7 @@ def test_answers_of_workers_are_stored_a_batch_at_a_time_and_each_batch_before_t
 
     fanned = FannedOutLLM(Watching, executor=LocalExecutor(), batch_size=3)
     llm = CachedLLM(fanned, path)
+    llm.commit_seconds = 0  # as if every batch took longer than the time between commits
     stores = []
     store = llm._store
     llm._store = lambda db, rows: (stores.append(len(rows)), store(db, rows))
@@ -225,6 +226,33 @@ def test_answers_of_workers_are_stored_a_batch_at_a_time_and_each_batch_before_t
     assert stored_before[-3:] == [0, 3, 6]  # each batch committed before the next is asked
     assert [n for n in stores if n] == [3, 3, 1]  # one commit per batch, not one per answer
     assert seen[0] == (0, 7) and seen[-1] == (7, 7) and [c for c, _ in seen] == sorted(c for c, _ in seen)
+
+
+def test_fast_batches_are_committed_together_and_slow_ones_one_by_one(tmp_path, monkeypatch):
+    """A batch's answers are committed at its end once commit_seconds have passed since the last commit: the
+    many quick batches of an in-process backend are one write, a slow backend's each its own."""
+    from audiodissect.llm import cached
+
+    clock = [0.0]
+    monkeypatch.setattr(cached.time, "monotonic", lambda: clock[0])
+
+    class Timed(CountingLLM):
+        seconds = 0.0
+
+        def complete(self, prompts, **params):
+            clock[0] += self.seconds
+            return super().complete(prompts, **params)
+
+    for seconds, expected in [(0.1, [7]), (0.4, [6, 1]), (1.5, [2, 2, 2, 1])]:
+        backend = Timed()
+        backend.seconds = seconds
+        llm = CachedLLM(backend, tmp_path / f"{seconds}.sqlite", batch_size=2)
+        stores = []
+        store = llm._store
+        llm._store = lambda db, rows: (stores.append(len(rows)), store(db, rows))
+        assert [a.split("|")[0] for a in llm.complete([f"p{i}" for i in range(7)])] == [f"p{i}" for i in range(7)]
+        assert [n for n in stores if n] == expected, seconds  # 0.4 s batches: at 1.2 s, then the last at the end
+        assert len(llm) == 7
 
 
 def test_load_llm_specs(tmp_path):

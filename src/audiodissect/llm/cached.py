@@ -63,9 +63,14 @@ class CachedLLM:
     arrive, with up to its ``concurrency`` requests in flight, and each is
     committed as it arrives (a stalled server never holds answers back from
     disk), or, when the backend has ``commit_points`` (answers that arrive a
-    batch at a time, from workers), at the end of each batch; other backends
-    get `batch_size` prompts at a time, committed per batch. An interrupted
-    run loses at most the answers in flight (one batch). The file is in
+    batch at a time, from workers), at the end of a batch; other backends
+    get `batch_size` prompts at a time, committed at the end of a batch.
+    A batch's answers are committed at its end once :attr:`commit_seconds`
+    have passed since the last commit (else with a later batch's, and all
+    at the end of the call): a slow backend's batches are committed one by
+    one, a fast one's hundreds of small batches a second are one write. An
+    interrupted run loses at most the answers in flight (one batch) and
+    those of the last :attr:`commit_seconds`. The file is in
     sqlite's write-ahead-log mode with ``synchronous=NORMAL``: a commit is a
     write to the log, not a sync to the disk, so committing every answer costs
     little; a killed process keeps every committed answer,
@@ -92,6 +97,8 @@ class CachedLLM:
 
     Attributes
     ----------
+    commit_seconds : float
+        The least time between two commits at batch ends (class default 1 s; 0 commits every batch).
     calls : int
         Prompts actually sent to the backend so far.
     hits : int
@@ -102,6 +109,8 @@ class CachedLLM:
     failures : list of Failure
         Those prompts and the reasons (in prompt order within each call).
     """
+
+    commit_seconds = 1.0
 
     def __init__(self, llm: LLM, path: str | os.PathLike, *, batch_size: int = 32,
                  hook: ProgressHook | None = None, refresh: bool = False):
@@ -201,6 +210,7 @@ class CachedLLM:
             streaming = hasattr(self.llm, "complete_iter")
             # stored as each answer arrives, or at the commit points of a backend whose answers arrive in batches
             per_answer = streaming and not getattr(self.llm, "commit_points", False)
+            committed = time.monotonic()
             total = len(missing) if streaming else -(-len(missing) // self.batch_size)
             self.hook("llm", self.name, completed=0, total=total)
             try:
@@ -218,8 +228,9 @@ class CachedLLM:
                         self.hook("llm", self.name, completed=done, total=total)
                     elif item.index < 0 and not streaming:
                         self.hook("llm", self.name, completed=-(-done // self.batch_size), total=total)
-                    if item.index < 0 or per_answer:
+                    if per_answer or (item.index < 0 and time.monotonic() - committed >= self.commit_seconds):
                         self._store(db, rows)
+                        committed = time.monotonic()
             finally:
                 self._store(db, rows)  # keep what arrived, also on errors and Ctrl-C
                 with self._lock:

@@ -24,7 +24,8 @@ class SummarizeStage(Stage):
     failure handling and the records are the same either way, and the key
     leaves the executor out. A remote backend's answers are stored by the
     worker as each arrives; an in-process backend's (extractive, llama.cpp,
-    transformers) when its batch returns, each batch before the next is asked.
+    transformers) when its batch returns, before the next is asked once a second has passed since the last
+    commit (:attr:`~audiodissect.llm.CachedLLM.commit_seconds`).
 
     Parameters
     ----------
@@ -104,8 +105,8 @@ class SummarizeStage(Stage):
         options = {"timeout": cfg.timeout, "retries": cfg.retries, "concurrency": cfg.concurrency}
         # batches of prompts on the executor (in this process by default), one backend per worker. The answers of
         # a streaming (remote) backend are stored by its worker as each arrives, so a killed run or a stalled
-        # server keeps what was answered; the others' come back a batch at a time and are stored here, each
-        # batch before the next is asked (storing them on the worker too would write every answer twice)
+        # server keeps what was answered; the others' come back a batch at a time and are stored here, at most a
+        # second's batches together (storing them on the worker too would write every answer twice)
         local = load_llm(cfg.llm, **options)
         streams = hasattr(local, "complete_iter")
         build = functools.partial(load_llm, cfg.llm, cache_path=run.llm_cache_path if streams else None,
