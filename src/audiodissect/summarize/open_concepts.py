@@ -146,5 +146,9 @@ def extract_open_concepts(texts: Sequence[str], *, nlp=None,
     """
     words = tag_texts(texts, nlp=nlp, spacy_model=spacy_model, store=store, batch_size=batch_size)
     results = {text: open_concepts_from_words(w, text=text, settings=settings) for text, w in words.items()}
-    # fresh lists per text, so that records of repeated texts can be edited apart
-    return [{key: list(v) if isinstance(v, list) else v for key, v in results[str(t)].items()} for t in texts]
+    out, seen = [], set()
+    for t in map(str, texts):  # a repeated text gets fresh lists, so that records can be edited apart
+        result = results[t]
+        out.append({key: list(v) if isinstance(v, list) else v for key, v in result.items()} if t in seen else result)
+        seen.add(t)
+    return out
