@@ -46,6 +46,32 @@ def test_permuted_columns_share_one_permutation_per_block():
         assert (block[:, 1] - block[:, 0] == 1).all()  # both columns moved with the same permutation
 
 
+def test_a_null_too_large_to_hold_is_scored_a_few_copies_at_a_time_with_the_same_names(monkeypatch):
+    """Above NULL_BYTES the evidence's shuffled copies are made a chunk at a time for each block of units (here
+    3 copies per chunk of 50, the last one shorter): the names are those of the null made whole."""
+    from audiodissect.identify import naming
+
+    evidence, acts = planted()
+    rng = np.random.default_rng(1)
+    second = (evidence[:, ::-1] + 0.3 * rng.normal(size=evidence.shape)).astype(np.float32)
+    sources = {"tab": evidence, "db": second}
+    settings = NamingSettings(permutations=49)
+    whole = naming.naming_sources(sources, CONCEPTS, settings=settings, exclude={"db": ["piano"]})
+    assert whole.joint is not None
+    assert np.array_equal(whole.copies(1, 50)[:, :4 * 49], permuted_columns(evidence, 49, settings.seed))
+    expected = name_units(sources, {"L": acts}, CONCEPTS, settings=settings, exclude={"db": ["piano"]})
+    monkeypatch.setattr(naming, "NULL_BYTES", 0)
+    chunked = naming.naming_sources(sources, CONCEPTS, settings=settings, exclude={"db": ["piano"]})
+    assert chunked.joint is None and chunked.copies_per_chunk(3 * chunked.column_bytes) == 3
+    made = []
+    copies = naming.NamingSources.copies
+    monkeypatch.setattr(naming.NamingSources, "copies", lambda self, a, b: made.append((a, b)) or copies(self, a, b))
+    monkeypatch.setattr(naming, "NULL_CHUNK_BYTES", 3 * chunked.column_bytes)
+    assert name_units(sources, {"L": acts}, CONCEPTS, settings=settings, exclude={"db": ["piano"]}) == expected
+    assert made == [(a, min(a + 3, 50)) for a in range(0, 50, 3)]  # one block of units, 17 chunks
+    assert sum(r.status == "named" for r in expected) >= 4
+
+
 def test_tuned_units_are_named_noise_units_unexplained_and_ties_ambiguous():
     evidence, acts = planted()
     names = name_units({"tab": evidence}, {"L": acts}, CONCEPTS, settings=NamingSettings(permutations=99))

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..arrays import column_blocks
+from ..arrays import block_size, column_blocks
 from ..errors import AudioDissectError
 from ..records import UnitName, unit_id
 
@@ -243,14 +243,30 @@ class _CorrelationOfUpperHalf:
 _correlation_of_upper_half = _CorrelationOfUpperHalf()
 
 
+def null_permutations(n: int, permutations: int, seed: int) -> np.ndarray:
+    """The permutation null's row orders: shape (permutations, n), int; the same for every evidence source."""
+    rng = np.random.default_rng(seed)
+    return np.array([rng.permutation(n) for _ in range(permutations)], dtype=np.int64).reshape(permutations, n)
+
+
 def permuted_columns(evidence: np.ndarray, permutations: int, seed: int) -> np.ndarray:
     """The evidence with its rows shuffled `permutations` times, side by side: shape (N, C * permutations).
 
-    Columns ``b * C`` to ``(b + 1) * C`` hold permutation ``b``; every unit meets the same permutations.
+    Columns ``b * C`` to ``(b + 1) * C`` hold permutation ``b`` (:func:`null_permutations`); every unit meets
+    the same permutations.
     """
-    rng = np.random.default_rng(seed)
-    n = evidence.shape[0]
-    return np.concatenate([evidence[rng.permutation(n)] for _ in range(permutations)], axis=1)
+    order = null_permutations(evidence.shape[0], permutations, seed)
+    return np.concatenate([evidence[rows] for rows in order], axis=1)
+
+
+#: The most bytes the whole null (every source's evidence and shuffled copies, in float32 and normalised in
+#: float64) may take to be made once for every layer; a larger one is made a few copies at a time per block
+#: of units, each chunk at most :data:`NULL_CHUNK_BYTES`.
+NULL_BYTES = 512 << 20
+NULL_CHUNK_BYTES = 64 << 20
+#: The most bytes of a block of units' scores against the copies scored at once (float64 and float32): it
+#: sets the units per block when the caller does not.
+NULL_SCORES_BYTES = 256 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,26 +275,53 @@ class NamingSources:
 
     Attributes
     ----------
-    by_method : dict of method to (evidence, keep, shuffled)
-        Evidence (N, C) float32, the concepts the source may name (C,) bool, and the evidence's shuffled
-        copies (N, C * permutations) (:func:`permuted_columns`).
-    joint : np.ndarray, shape (N, sum over sources of C * (permutations + 1))
-        Every source's evidence and shuffled copies side by side, in `by_method`'s order: scored in one call
-        per block of units by a :data:`COLUMNWISE` similarity (one array, so its columns are normalised once).
+    by_method : dict of method to (evidence, keep)
+        Evidence (N, C) float32 and the concepts the source may name (C,) bool.
+    permutations : np.ndarray, shape (B, N), int
+        The null's row orders (:func:`null_permutations`), shared by every source.
+    joint : np.ndarray or None, shape (N, sum over sources of C * (B + 1))
+        :meth:`copies` of all of them (every source's evidence and shuffled copies side by side), made once
+        when they fit :data:`NULL_BYTES`: a :data:`COLUMNWISE` similarity scores them in one call per block
+        of units, their columns normalised once. None when larger: they are made
+        :meth:`copies_per_chunk` at a time for each block of units.
     """
 
-    by_method: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
-    joint: np.ndarray
+    by_method: dict[str, tuple[np.ndarray, np.ndarray]]
+    permutations: np.ndarray
+    joint: np.ndarray | None
 
     @classmethod
-    def of(cls, by_method: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> NamingSources:
-        by_method = dict(by_method)
-        parts = [part for ev, _, shuffled in by_method.values() for part in (ev, shuffled)]
-        return cls(by_method, np.concatenate(parts, axis=1) if parts else np.zeros((0, 0), np.float32))
+    def of(cls, by_method: Mapping[str, tuple[np.ndarray, np.ndarray]], permutations: np.ndarray, *,
+           budget: int | None = None) -> NamingSources:
+        """The sources, with :attr:`joint` made when every copy fits `budget` bytes (default :data:`NULL_BYTES`)."""
+        sources = cls(dict(by_method), np.asarray(permutations, dtype=np.int64), None)
+        budget = NULL_BYTES if budget is None else budget
+        if sources.by_method and sources.column_bytes * (len(sources.permutations) + 1) <= budget:
+            return dataclasses.replace(sources, joint=sources.copies(0, len(sources.permutations) + 1))
+        return sources
+
+    @property
+    def column_bytes(self) -> int:
+        """The bytes of one copy of every source's columns: float32 and a float64 normalised copy."""
+        clips = len(next(iter(self.by_method.values()))[0]) if self.by_method else 0
+        return 12 * clips * sum(ev.shape[1] for ev, _ in self.by_method.values())
+
+    def copies_per_chunk(self, budget: int | None = None) -> int:
+        """How many copies (the evidence, or one permutation of it) :meth:`copies` makes at a time to hold at
+        most `budget` bytes (default :data:`NULL_CHUNK_BYTES`; at least 1)."""
+        return max(1, (NULL_CHUNK_BYTES if budget is None else budget) // max(1, self.column_bytes))
+
+    def copies(self, start: int, stop: int) -> np.ndarray:
+        """Copies ``start .. stop - 1`` of every source's evidence (copy 0: as it is; copy ``k``: rows in the
+        order of permutation ``k - 1``), per source its copies side by side: shape
+        (N, sum over sources of C * (stop - start)), float32."""
+        parts = [ev if k == 0 else ev[self.permutations[k - 1]]
+                 for ev, _ in self.by_method.values() for k in range(start, stop)]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((0, 0), np.float32)
 
 
 def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings: NamingSettings,
-                block_units: int | None = None, shuffled: np.ndarray | None = None) -> SourceTest:
+                block_units: int | None = None) -> SourceTest:
     """Test each unit's best concept under one evidence source against the permutation null.
 
     Parameters
@@ -291,19 +334,15 @@ def test_source(evidence: np.ndarray, activations, *, keep: np.ndarray, settings
     settings : NamingSettings
     block_units : int, optional
         Units per block.
-    shuffled : np.ndarray, shape (N, C * permutations), optional
-        :func:`permuted_columns` of `evidence` with the settings' permutations and seed, when the caller
-        tests several layers against the same evidence (made, and its columns normalised, once).
 
     Returns
     -------
     SourceTest
     """
     evidence = np.asarray(evidence, dtype=np.float32)
-    if shuffled is None:
-        shuffled = permuted_columns(evidence, settings.permutations, settings.seed)
-    return test_sources(NamingSources.of({"source": (evidence, keep, shuffled)}), activations, settings=settings,
-                        block_units=block_units)["source"]
+    permutations = null_permutations(evidence.shape[0], settings.permutations, settings.seed)
+    return test_sources(NamingSources.of({"source": (evidence, keep)}, permutations), activations,
+                        settings=settings, block_units=block_units)["source"]
 
 
 def test_sources(sources: NamingSources, activations, *, settings: NamingSettings,
@@ -311,8 +350,11 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
     """:func:`test_source` for several sources from one pass over the activations.
 
     With a :data:`COLUMNWISE` similarity every source's evidence and shuffled copies are scored side by
-    side in one call per block of units, so the units' side of the score (their upper half, centred and
-    normalised, for the robust cos) is computed once for all sources.
+    side in one call per block of units (or per chunk of copies, when they are too large to hold at once:
+    :attr:`NamingSources.joint`), so the units' side of the score (their upper half, centred and
+    normalised, for the robust cos) is computed once for all sources. Memory stays bounded by
+    :data:`NULL_BYTES`, :data:`NULL_CHUNK_BYTES` and :data:`NULL_SCORES_BYTES` however many clips, concepts
+    and permutations there are.
 
     Parameters
     ----------
@@ -321,6 +363,7 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
     activations : np.ndarray, np.memmap or RowSubset, shape (N, U)
     settings : NamingSettings
     block_units : int, optional
+        Units per block (default: as many as fit the activations' block size and :data:`NULL_SCORES_BYTES`).
 
     Returns
     -------
@@ -333,29 +376,39 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
     fn = sim.get(settings.similarity, variant=settings.variant)
     if settings.robust_cos:
         fn = _correlation_of_upper_half  # the same scores; the evidence's normalisation is done once
-    for evidence, keep, _ in sources.by_method.values():
+    for evidence, keep in sources.by_method.values():
         if not keep.any():
             raise AudioDissectError("no concept has evidence to name units by")
-    b = settings.permutations
+    b = len(sources.permutations)
     units = activations.shape[1]
-    stats = {method: _Statistics(evidence, keep, units, pearson=settings.robust_cos) for method, (evidence, keep, _)
+    stats = {method: _Statistics(evidence, keep, units, pearson=settings.robust_cos) for method, (evidence, keep)
              in sources.by_method.items()}
-    joint = sources.joint if settings.similarity in COLUMNWISE and sources.by_method else None
+    columnwise = settings.similarity in COLUMNWISE and bool(sources.by_method)
+    step = b + 1 if sources.joint is not None else sources.copies_per_chunk()
+    if block_units is None and columnwise:  # each block's scores against a chunk of copies stay bounded too
+        width = sum(ev.shape[1] for ev, _ in sources.by_method.values()) * min(step, b + 1)
+        block_units = min(block_size(activations.shape[0]), max(1, NULL_SCORES_BYTES // (12 * width)))
     for cols, block in column_blocks(activations, block_units=block_units):
         block = np.asarray(block, dtype=np.float32)
-        if joint is not None:
-            scored = fn(joint, block).float()                                          # (m, sum of widths)
-        start = 0
-        for method, (evidence, keep, shuffled) in sources.by_method.items():
-            c = evidence.shape[1]
-            if joint is not None:
-                observed = scored[:, start:start + c]                                  # (m, C)
-                null = scored[:, start + c:start + c * (b + 1)].reshape(block.shape[1], b, c)  # (m, B, C)
-                start += c * (b + 1)
-            else:
-                observed = fn(evidence, block).float()
-                null = torch.stack([fn(shuffled[:, k * c:(k + 1) * c], block).float() for k in range(b)], dim=1)
-            stats[method].add(cols, observed, null)
+        observed, null_best = {}, {method: [] for method in sources.by_method}
+        for start in range(0, b + 1, step) if columnwise else ():
+            stop = min(start + step, b + 1)
+            columns = sources.joint if sources.joint is not None else sources.copies(start, stop)
+            scored = fn(columns, block).float()                                     # (m, sum of C * copies)
+            offset = 0
+            for method, (evidence, _) in sources.by_method.items():
+                width = evidence.shape[1] * (stop - start)
+                part = scored[:, offset:offset + width].reshape(block.shape[1], stop - start, -1)  # (m, copies, C)
+                offset += width
+                if start == 0:
+                    observed[method], part = part[:, 0], part[:, 1:]
+                null_best[method].append(stats[method].best_of(part))
+        for method, (evidence, _) in sources.by_method.items() if not columnwise else ():
+            observed[method] = fn(evidence, block).float()
+            null_best[method] = [stats[method].best_of(
+                torch.stack([fn(evidence[rows], block).float() for rows in sources.permutations], dim=1))]
+        for method in sources.by_method:
+            stats[method].add(cols, observed[method], torch.cat(null_best[method], dim=1))
     return {method: s.result() for method, s in stats.items()}
 
 
@@ -379,13 +432,17 @@ class _Statistics:
             unit = centred / np.where(norms > 0, norms, 1.0)
             self.pearson = unit.T @ unit
 
-    def add(self, cols, observed: torch.Tensor, null: torch.Tensor) -> None:
-        """The statistics of units `cols` from their scores (m, C) and the null's (m, B, C)."""
+    def best_of(self, null: torch.Tensor) -> torch.Tensor:
+        """Each permutation's best score (m, b) of the null's scores (m, b, C), among the concepts kept."""
+        return (null + self.masked).amax(dim=2)
+
+    def add(self, cols, observed: torch.Tensor, null_best: torch.Tensor) -> None:
+        """The statistics of units `cols` from their scores (m, C) and the null's best (m, B) (:meth:`best_of`)."""
         import torch
 
-        b = null.shape[1]
+        b = null_best.shape[1]
         observed = observed + self.masked
-        null_best = (null + self.masked).amax(dim=2).numpy().astype(np.float64)        # (m, B)
+        null_best = null_best.numpy().astype(np.float64)                               # (m, B)
         top2 = torch.topk(observed, k=min(2, int(self.keep.sum())), dim=1)
         values, indices = top2.values.numpy().astype(np.float64), top2.indices.numpy()
         m = values.shape[0]
@@ -454,9 +511,9 @@ def naming_sources(evidence: Mapping[str, np.ndarray], concepts: Sequence[str], 
         left_out = set((exclude or {}).get(method, ()))
         keep = np.array([concept not in left_out for concept in concepts], dtype=bool)
         if keep.any():
-            ev = np.asarray(ev, dtype=np.float32)
-            sources[method] = (ev, keep, permuted_columns(ev, settings.permutations, settings.seed))
-    return NamingSources.of(sources)
+            sources[method] = (np.asarray(ev, dtype=np.float32), keep)
+    clips = len(next(iter(sources.values()))[0]) if sources else 0
+    return NamingSources.of(sources, null_permutations(clips, settings.permutations, settings.seed))
 
 
 def name_layer(layer: str, activations, sources: NamingSources, concepts: Sequence[str], *,
