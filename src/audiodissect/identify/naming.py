@@ -386,8 +386,8 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
     columnwise = settings.similarity in COLUMNWISE and bool(sources.by_method)
     step = b + 1 if sources.joint is not None else sources.copies_per_chunk()
     if block_units is None and columnwise:  # each block's scores against a chunk of copies stay bounded too
-        width = sum(ev.shape[1] for ev, _ in sources.by_method.values()) * min(step, b + 1)
-        block_units = min(block_size(activations.shape[0]), max(1, NULL_SCORES_BYTES // (12 * width)))
+        chunk_columns = sum(ev.shape[1] for ev, _ in sources.by_method.values()) * min(step, b + 1)
+        block_units = min(block_size(activations.shape[0]), max(1, NULL_SCORES_BYTES // (12 * chunk_columns)))
     for cols, block in column_blocks(activations, block_units=block_units):
         block = np.asarray(block, dtype=np.float32)
         observed, null_best = {}, {method: [] for method in sources.by_method}
