@@ -24,8 +24,9 @@ class SummarizeStage(Stage):
     failure handling and the records are the same either way, and the key
     leaves the executor out. A remote backend's answers are stored by the
     worker as each arrives; an in-process backend's (extractive, llama.cpp,
-    transformers) when its batch returns, before the next is asked once a second has passed since the last
-    commit (:attr:`~audiodissect.llm.CachedLLM.commit_seconds`).
+    transformers) when its batch returns, before the next is asked once a
+    second has passed since the last commit
+    (:attr:`~audiodissect.llm.CachedLLM.commit_seconds`).
 
     Parameters
     ----------
