@@ -301,10 +301,14 @@ class NamingSources:
         return sources
 
     @property
+    def width(self) -> int:
+        """The columns of one copy of every source (the sum of their concept counts)."""
+        return sum(ev.shape[1] for ev, _ in self.by_method.values())
+
+    @property
     def column_bytes(self) -> int:
         """The bytes of one copy of every source's columns: float32 and a float64 normalised copy."""
-        clips = len(next(iter(self.by_method.values()))[0]) if self.by_method else 0
-        return 12 * clips * sum(ev.shape[1] for ev, _ in self.by_method.values())
+        return 12 * self.permutations.shape[1] * self.width
 
     def copies_per_chunk(self, budget: int | None = None) -> int:
         """How many copies (the evidence, or one permutation of it) :meth:`copies` makes at a time to hold at
@@ -386,8 +390,8 @@ def test_sources(sources: NamingSources, activations, *, settings: NamingSetting
     columnwise = settings.similarity in COLUMNWISE and bool(sources.by_method)
     step = b + 1 if sources.joint is not None else sources.copies_per_chunk()
     if block_units is None and columnwise:  # each block's scores against a chunk of copies stay bounded too
-        chunk_columns = sum(ev.shape[1] for ev, _ in sources.by_method.values()) * min(step, b + 1)
-        block_units = min(block_size(activations.shape[0]), max(1, NULL_SCORES_BYTES // (12 * chunk_columns)))
+        block_units = min(block_size(activations.shape[0]),
+                          max(1, NULL_SCORES_BYTES // (12 * sources.width * min(step, b + 1))))
     for cols, block in column_blocks(activations, block_units=block_units):
         block = np.asarray(block, dtype=np.float32)
         observed, null_best = {}, {method: [] for method in sources.by_method}

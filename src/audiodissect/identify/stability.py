@@ -94,7 +94,7 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     import torch
 
     from ..similarity._inputs import column_products, unit_chunks
-    from ..similarity._ranks import CONSTANT_EPS, unit_columns
+    from ..similarity._ranks import constant_range, row_lower_medians, unit_columns
 
     # nothing to compare; or float32 products that torch may compute in a lower precision than the bound assumes
     if keep.sum() < 2 or torch.get_float32_matmul_precision() != "highest":
@@ -114,10 +114,9 @@ def _best_robust_cos(evidence: np.ndarray, activations: np.ndarray, keep: np.nda
     best = np.empty((activations.shape[0], activations.shape[2]), dtype=np.int64)
     for sl in unit_chunks(activations.shape[2], None, per_unit=3 * n + c):  # cos_robust's chunks: the same columns
         columns = np.ascontiguousarray(activations[:, :, sl].transpose(0, 2, 1))  # (R, m, N)
-        low = torch.from_numpy(np.partition(columns, (n + 1) // 2 - 1, axis=2)[:, :, (n + 1) // 2 - 1])
+        low = torch.from_numpy(row_lower_medians(columns))                # (R, m)
         h = torch.maximum(torch.from_numpy(columns), low[:, :, None])       # (R, m, N): upper_half, transposed
-        high = h.amax(dim=2)                                              # (R, m); low is h's smallest value
-        constant = (high - low) <= CONSTANT_EPS * torch.finfo(h.dtype).eps * torch.maximum(high.abs(), low.abs())
+        constant = constant_range(low, h.amax(dim=2))                     # (R, m); low is h's smallest value
         top2 = torch.topk(torch.bmm(h, p) + masked, k=2, dim=2)           # (R, m, 2), float32
         margin = per_norm[:, None] * (h * h).sum(dim=2).sqrt()            # (R, m)
         close = ~((top2.values[..., 0] - top2.values[..., 1]) > margin) | constant  # NaN (overflow) is close too

@@ -120,11 +120,16 @@ def lower_medians(x: torch.Tensor) -> torch.Tensor:
     contiguous row (over ten times faster than ``torch.kthvalue`` down the
     columns of a (N, M) block, and the same values), elsewhere by ``torch.kthvalue``.
     """
-    k = (x.shape[0] + 1) // 2
     if x.device.type != "cpu":
-        return torch.kthvalue(x, k, dim=0, keepdim=True).values
-    rows = np.ascontiguousarray(x.detach().T.numpy())                   # (M, N)
-    return torch.from_numpy(np.partition(rows, k - 1, axis=1)[:, k - 1]).unsqueeze(0)
+        return torch.kthvalue(x, (x.shape[0] + 1) // 2, dim=0, keepdim=True).values
+    return torch.from_numpy(row_lower_medians(np.ascontiguousarray(x.detach().T.numpy()))).unsqueeze(0)
+
+
+def row_lower_medians(rows: np.ndarray) -> np.ndarray:
+    """The lower median of each row of `rows` (..., N) (the ``(N + 1) // 2``-th smallest value along the last
+    axis, by numpy's partition), shape (...)."""
+    k = (rows.shape[-1] + 1) // 2
+    return np.partition(rows, k - 1, axis=-1)[..., k - 1]
 
 
 #: A column is constant when its range is at most this many machine epsilons of its largest magnitude
@@ -142,12 +147,17 @@ def centred_columns(x: torch.Tensor) -> torch.Tensor:
     """
     mean = x.to(torch.float64).mean(dim=0, keepdim=True).to(x.dtype)
     lo, hi = x.amin(dim=0, keepdim=True), x.amax(dim=0, keepdim=True)  # torch.aminmax down columns is ~6x slower
-    eps = torch.finfo(x.dtype).eps
-    constant = ((hi - lo) <= CONSTANT_EPS * eps * torch.maximum(hi.abs(), lo.abs()))[0]   # (M,)
+    constant = constant_range(lo, hi)[0]                                # (M,)
     out = x - mean
     if bool(constant.any()):
         out[:, constant] = 0
     return out
+
+
+def constant_range(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Whether columns with these smallest and largest values (any shape, the same) are constant:
+    ``hi - lo <= 16 * eps * max(|hi|, |lo|)`` (``eps`` of their dtype)."""
+    return (hi - lo) <= CONSTANT_EPS * torch.finfo(lo.dtype).eps * torch.maximum(hi.abs(), lo.abs())
 
 
 def unit_columns(x: torch.Tensor) -> torch.Tensor:
