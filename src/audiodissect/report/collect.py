@@ -7,6 +7,7 @@ can be built after any stage.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,9 @@ class RunData:
     #: ``units/causal.jsonl``: the causal check of a sample of named units, by unit id
     causal: dict[str, CausalEffect] = dataclasses.field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def methods(self) -> list[str]:
-        """Identify method keys present, preferred ones first."""
+        """Identify method keys present, preferred ones first (found once: every unit's rankings are read)."""
         found = {method_key(r) for rs in self.identify.values() for r in rs}
         return [m for m in METHOD_PREFERENCE if m in found] + sorted(found - set(METHOD_PREFERENCE))
 
@@ -141,14 +142,23 @@ def collect(run: RunDir) -> RunData:
     )
 
 
-def top_concept(data: RunData, unit: str, method: str) -> tuple[str, float] | None:
+def top_concept(data: RunData, unit: str, method: str) -> tuple[str, float | None] | None:
     """The unit's best concept and its score under `method`, if identified."""
+    return top_concepts(data, unit).get(method)
+
+
+def top_concepts(data: RunData, unit: str) -> dict[str, tuple[str, float | None]]:
+    """The unit's best concept and its score under each method that identified one, from one pass over its
+    rankings (the first ranking of each method counts)."""
+    found: dict[str, tuple[str, float | None]] = {}
     for r in data.identify.get(unit, []):
-        if method_key(r) == method and r.get("concepts"):
-            scores = r.get("scores") or []
-            score = scores[0] if scores else None
-            return str(r["concepts"][0]), (float(score) if score is not None and np.isfinite(score) else None)
-    return None
+        key = method_key(r)
+        if key in found or not r.get("concepts"):
+            continue
+        scores = r.get("scores") or []
+        score = scores[0] if scores else None
+        found[key] = str(r["concepts"][0]), (float(score) if score is not None and np.isfinite(score) else None)
+    return found
 
 
 def best_explanation_score(data: RunData, unit: str) -> float | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .collect import RunData, best_explanation_score, calibrated_text, name_text, top_concept
+from .collect import RunData, best_explanation_score, calibrated_text, name_text, top_concepts
 from .evaluation import analyses_context, evaluation_context
 from .templating import render
 
@@ -105,15 +105,13 @@ def _share(row: dict[str, Any], key: str) -> str:
 def _units(data: RunData, pages: dict[str, str], *, limit: int) -> dict[str, Any]:
     """The unit table's rows (short keys, read by ``report.js``), layers, methods and row limit."""
     depth = {layer: d for d, layer in enumerate(data.layers)}
+    methods = data.methods
     rows = []
     for order, uid in enumerate(data.units()):
         layer, _, index = uid.rpartition("#")
         summary = data.summaries.get(uid)
-        concepts = {}
-        for m in data.methods:
-            tc = top_concept(data, uid, m)
-            if tc is not None:
-                concepts[m] = [tc[0], tc[1]]
+        found = top_concepts(data, uid)
+        concepts = {m: list(found[m]) for m in methods if m in found}
         text = calibrated_text(summary)
         named = data.names.get(uid)
         rows.append({"u": uid, "l": layer, "i": int(index), "o": order, "d": depth.get(layer, 0), "c": concepts,
@@ -124,5 +122,5 @@ def _units(data: RunData, pages: dict[str, str], *, limit: int) -> dict[str, Any
                      "x": best_explanation_score(data, uid),
                      "a": len((summary or {}).get("acoustic_adjectives") or []) if summary else None,
                      "p": pages.get(uid)})
-    return {"rows": rows, "pages": len(pages), "layers": list(data.layers), "methods": data.methods,
+    return {"rows": rows, "pages": len(pages), "layers": list(data.layers), "methods": methods,
             "limit": limit}
