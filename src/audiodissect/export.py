@@ -27,7 +27,7 @@ behind), holding:
 ``clips``
     One row per clip: id, label, split, path and description.
 ``neuronpedia/<layer>/<index>.json``
-    One file per unit, in the spirit of Neuronpedia's feature exports:
+    One file per unit (one compact JSON object), in the spirit of Neuronpedia's feature exports:
     ``modelId``, ``layer``, ``index``, ``explanations`` (``description``,
     ``typeName``, ``explanationModelName``, ``scores``), ``activations`` (the
     top clips with their values) and the unit's statistics.
@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from .cache import plain_name, read_json, write_json, write_jsonl
+from .cache import json_line, plain_name, read_json, write_json, write_jsonl
 from .errors import AudioDissectError, unknown_name_error, write_error
 from .probes.base import PROBE
 from .records import unit_id
@@ -137,9 +137,20 @@ NUMBER_COLUMNS = ("name_score", "z", "margin", "q_value", "score", "activation",
                   "spearman_low", "spearman_high", "detection_auprc", "detection_bacc", *STAT_COLUMNS)
 
 
+_TEXT_COLUMNS_EXCLUDED = frozenset(INTEGER_COLUMNS + LIST_COLUMNS + NUMBER_COLUMNS)
+_FLOAT_COLUMNS = frozenset(NUMBER_COLUMNS) - frozenset(INTEGER_COLUMNS)
+
+
 def _typed(column: str, value: Any) -> Any:
     """`value` as its column's type (a run's records are read as they are: a label may be a number, a score a
     text); what cannot be read as that type is None."""
+    kind = type(value)  # the usual cases first: a run's tables have millions of values
+    if kind is str and column not in _TEXT_COLUMNS_EXCLUDED:
+        return value
+    if kind is float and column in _FLOAT_COLUMNS:
+        return value if math.isfinite(value) else None
+    if kind is int and column in INTEGER_COLUMNS:
+        return value
     value = _clean(value)
     if value is None:
         return None
@@ -299,6 +310,20 @@ def _unit_documents(tables: dict[str, list[dict[str, Any]]], facts: dict[str, An
     return documents
 
 
+def _write_unit_documents(out: Path, documents: dict[str, dict[str, Any]], files: dict[str, Path]) -> None:
+    """Each unit's document (plain JSON values) as one compact JSON object in its file ``out / files[unit]``.
+
+    `out` is the export's staging folder, renamed whole once complete: no file needs its own atomic write.
+    """
+    folders: set[Path] = set()
+    for unit, document in documents.items():
+        path = out / files[unit]
+        if path.parent not in folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(path.parent)
+        path.write_text(json_line(document) + "\n", encoding="utf-8")
+
+
 def _check_destination(run: RunDir, out: Path) -> None:
     run_path, target = run.path.resolve(), out.resolve()
     if target == run_path or run_path in target.parents:
@@ -351,8 +376,7 @@ def export_run(run: RunDir | str | os.PathLike, out: str | os.PathLike, *, forma
     try:  # the export is written into a new folder beside `out` and renamed to it once complete
         files = writer(staging, tables)
         if neuronpedia:
-            for uid, document in documents.items():
-                write_json(staging / unit_files[uid], document)
+            _write_unit_documents(staging, documents, unit_files)
         write_json(staging / MANIFEST, {"export_format": EXPORT_FORMAT, "audiodissect": _version(), "format": format,
                                         "tables": {t: {"rows": len(tables[t]), "columns": list(COLUMNS[t]),
                                                        "file": files[t]} for t in TABLES},
