@@ -126,3 +126,21 @@ def test_html_views_escape_and_summarise(session):
 
     assert "<script>" not in table([{"x": "<script>alert(1)</script>"}])
     assert re.search(r"\.\.\. and 5 more rows", table([{"x": i} for i in range(25)]))
+
+
+def test_wide_table_finds_its_columns_once_not_once_per_unit(monkeypatch):
+    """The wide table of U units with R rankings each looks up O(U R) ranking columns, not O(U^2 R) (on
+    YAMNet's 23,433 units the latter would take hours)."""
+    import audiodissect.results as results
+    from audiodissect.records import ConceptRanking
+
+    records = [ConceptRanking(unit=f"fc#{u}", layer="fc", index=u, method=method, similarity=sim,
+                              concepts=[f"c{u}", "other"], scores=[1.0, 0.5])
+               for u in range(40) for method, sim in (("tab", "cos"), ("db", None))]
+    calls = []
+    column = results._ranking_column
+    monkeypatch.setattr(results, "_ranking_column", lambda r: calls.append(1) or column(r))
+    rows = results.Identification("identify", records).wide_rows(stats=False)
+    assert len(calls) <= 2 * len(records)  # once for the columns, once per ranking's own cell
+    assert rows[7] == {"unit": "fc#7", "name": None, "status": None, "layer": "fc", "index": 7,
+                       "tab/cos": "c7", "db": "c7"}

@@ -328,6 +328,7 @@ class Identification(UnitRecords):
         concept (:meth:`columns`), then (with `stats` and known activations) the unit's activation statistics."""
         by_unit: dict[str, dict[str, Any]] = {}
         names = {r.unit: r for r in self.names}
+        columns = self.columns()  # once: every unit's row has every column
         for r in self.records:
             row = by_unit.get(r.unit)
             if row is None:
@@ -335,7 +336,7 @@ class Identification(UnitRecords):
                 row = {"unit": r.unit, "name": name.name if name else None, "status": name.status if name else None}
                 if self.classes:
                     row["class"] = self.classes.get(r.unit)
-                row.update(layer=r.layer, index=r.index, **{c: None for c in self.columns()})
+                row.update(layer=r.layer, index=r.index, **dict.fromkeys(columns))
                 by_unit[r.unit] = row
             concepts = r.get("concepts") or []
             row[_ranking_column(r)] = concepts[0] if concepts else None
