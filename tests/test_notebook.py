@@ -138,8 +138,8 @@ def test_wide_table_finds_its_columns_once_not_once_per_unit(monkeypatch):
                               concepts=[f"c{u}", "other"], scores=[1.0, 0.5])
                for u in range(40) for method, sim in (("tab", "cos"), ("db", None))]
     calls = []
-    column = results._ranking_column
-    monkeypatch.setattr(results, "_ranking_column", lambda r: calls.append(1) or column(r))
+    column = results.ranking_key
+    monkeypatch.setattr(results, "ranking_key", lambda r: calls.append(1) or column(r))
     rows = results.Identification("identify", records).wide_rows(stats=False)
     assert len(calls) <= 2 * len(records)  # once for the columns, once per ranking's own cell
     assert rows[7] == {"unit": "fc#7", "name": None, "status": None, "layer": "fc", "index": 7,

@@ -354,8 +354,8 @@ def test_unit_table_reads_each_ranking_a_bounded_number_of_times(tmp_path, monke
     data = collect(run)
     rankings = sum(len(rs) for rs in data.identify.values())
     calls = []
-    key = collect_module.method_key
-    monkeypatch.setattr(collect_module, "method_key", lambda r: calls.append(1) or key(r))
+    key = collect_module.ranking_key
+    monkeypatch.setattr(collect_module, "ranking_key", lambda r: calls.append(1) or key(r))
     html = index_page(data, pages={}, figures={}, notes=[], limit=50)
     assert len(data.units()) == 9 and rankings == 18
     assert len(calls) <= 2 * rankings  # once for the method list, once per unit's own rankings

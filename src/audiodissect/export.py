@@ -137,7 +137,7 @@ NUMBER_COLUMNS = ("name_score", "z", "margin", "q_value", "score", "activation",
                   "spearman_low", "spearman_high", "detection_auprc", "detection_bacc", *STAT_COLUMNS)
 
 
-_TEXT_COLUMNS_EXCLUDED = frozenset(INTEGER_COLUMNS + LIST_COLUMNS + NUMBER_COLUMNS)
+_NOT_TEXT_COLUMNS = frozenset(INTEGER_COLUMNS + LIST_COLUMNS + NUMBER_COLUMNS)
 _FLOAT_COLUMNS = frozenset(NUMBER_COLUMNS) - frozenset(INTEGER_COLUMNS)
 
 
@@ -145,7 +145,7 @@ def _typed(column: str, value: Any) -> Any:
     """`value` as its column's type (a run's records are read as they are: a label may be a number, a score a
     text); what cannot be read as that type is None."""
     kind = type(value)  # the usual cases first: a run's tables have millions of values
-    if kind is str and column not in _TEXT_COLUMNS_EXCLUDED:
+    if kind is str and column not in _NOT_TEXT_COLUMNS:
         return value
     if kind is float and column in _FLOAT_COLUMNS:
         return value if math.isfinite(value) else None

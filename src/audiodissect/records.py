@@ -34,6 +34,13 @@ def unit_id(layer: str, index: int) -> str:
     return f"{layer}#{int(index)}"
 
 
+def ranking_key(record: Mapping[str, Any]) -> str:
+    """``"<method>/<similarity>"`` of a concept ranking (a record or its JSON), or the method alone when it has
+    no similarity function: the name of its column in the tables and the report."""
+    similarity = record.get("similarity")
+    return f"{record['method']}/{similarity}" if similarity else str(record["method"])
+
+
 def parse_unit_id(unit: str) -> tuple[str, int]:
     """Split ``"<module path>#<index>"`` into (layer, index)."""
     layer, sep, index = str(unit).rpartition("#")

@@ -16,7 +16,7 @@ import numpy as np
 from . import htmlrepr
 from .errors import AudioDissectError, unknown_name_error
 from .probes.base import PROBE, ClipInfo
-from .records import PruneRow, UnitName, UnitRecord, unit_id
+from .records import PruneRow, UnitName, UnitRecord, ranking_key, unit_id
 
 #: Per-unit activation statistics of :meth:`Activations.stats`, in column order.
 STAT_COLUMNS = ("mean", "std", "max", "min", "sparsity")
@@ -320,7 +320,7 @@ class Identification(UnitRecords):
 
     def columns(self) -> list[str]:
         """The ranking columns of the wide table, ``"<method>/<similarity>"`` (or the method alone), in order."""
-        return list(dict.fromkeys(_ranking_column(r) for r in self.records))
+        return list(dict.fromkeys(ranking_key(r) for r in self.records))
 
     def wide_rows(self, *, stats: bool = True) -> list[dict[str, Any]]:
         """One dict per unit, in record order: ``unit``, ``name``, ``status``, ``class`` (when the model has
@@ -339,7 +339,7 @@ class Identification(UnitRecords):
                 row.update(layer=r.layer, index=r.index, **dict.fromkeys(columns))
                 by_unit[r.unit] = row
             concepts = r.get("concepts") or []
-            row[_ranking_column(r)] = concepts[0] if concepts else None
+            row[ranking_key(r)] = concepts[0] if concepts else None
         if stats and self.activations is not None:
             layers = list(dict.fromkeys(row["layer"] for row in by_unit.values()))
             known = {s["unit"]: s for layer in layers if layer in self.activations.layers
@@ -354,11 +354,6 @@ class Identification(UnitRecords):
         caption = f"Identification: {len(rows)} units, {len(self.records)} rankings" + (
             f", {named} confidently named" if self.names else "")
         return htmlrepr.table(rows, caption=caption)
-
-
-def _ranking_column(record: Any) -> str:
-    similarity = record.get("similarity")
-    return f"{record['method']}/{similarity}" if similarity else str(record["method"])
 
 
 @dataclass

@@ -15,18 +15,13 @@ import numpy as np
 
 from ..arrays import RowSubset
 from ..cache import read_json, read_jsonl
-from ..records import CausalEffect, ConceptRanking, ExplanationScore, NameStability, UnitName, UnitSummary
+from ..records import (CausalEffect, ConceptRanking, ExplanationScore, NameStability, UnitName, UnitSummary,
+                       ranking_key)
 from ..rundir import (ANALYSIS_SUMMARY, CLASS_DROP_JSON, IMPORTANCE_JSON, PRUNING_TABLE, UNINTERPRETABLE_UNITS, RunDir,
                       parse_unit_id, unit_id)
 
 #: Identify methods shown first in the unit table, in this order (the paper's choices for pruning).
 METHOD_PREFERENCE = ("tab/soft_wpmi", "db/cos3", "icl")
-
-
-def method_key(record: dict[str, Any]) -> str:
-    """``"<method>/<similarity>"``, or the method alone when it has no similarity function."""
-    sim = record.get("similarity")
-    return f"{record['method']}/{sim}" if sim else str(record["method"])
 
 
 @dataclasses.dataclass
@@ -62,7 +57,7 @@ class RunData:
     @functools.cached_property
     def methods(self) -> list[str]:
         """Identify method keys present, preferred ones first (found once: every unit's rankings are read)."""
-        found = {method_key(r) for rs in self.identify.values() for r in rs}
+        found = {ranking_key(r) for rs in self.identify.values() for r in rs}
         return [m for m in METHOD_PREFERENCE if m in found] + sorted(found - set(METHOD_PREFERENCE))
 
     def units(self) -> list[str]:
@@ -152,7 +147,7 @@ def top_concepts(data: RunData, unit: str) -> dict[str, tuple[str, float | None]
     rankings (the first ranking of each method counts)."""
     found: dict[str, tuple[str, float | None]] = {}
     for r in data.identify.get(unit, []):
-        key = method_key(r)
+        key = ranking_key(r)
         if key in found or not r.get("concepts"):
             continue
         scores = r.get("scores") or []

@@ -6,7 +6,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .collect import RunData, method_key, name_text
+from ..records import ranking_key
+from .collect import RunData, name_text
 from .filters import fmt_number
 from .templating import render
 
@@ -71,7 +72,7 @@ def _concept_rows(data: RunData, unit: str) -> list[dict[str, Any]]:
              "concepts (best first)": ", ".join(
                  str(c) if s is None else f"{c} ({fmt_number(s)})"
                  for c, s in zip(r.get("concepts") or [], list(r.get("scores") or []) + [None] * 5))}
-            for r in sorted(data.identify.get(unit, []), key=method_key)]
+            for r in sorted(data.identify.get(unit, []), key=ranking_key)]
 
 
 def _score_rows(data: RunData, unit: str) -> list[dict[str, Any]]:
