@@ -144,3 +144,30 @@ def test_wide_table_finds_its_columns_once_not_once_per_unit(monkeypatch):
     assert len(calls) <= 2 * len(records)  # once for the columns, once per ranking's own cell
     assert rows[7] == {"unit": "fc#7", "name": None, "status": None, "layer": "fc", "index": 7,
                        "tab/cos": "c7", "db": "c7"}
+
+
+def test_unit_and_name_lookups_read_the_records_once():
+    """Asking for every unit in turn groups the records once (a scan per call is quadratic in the units)."""
+    from audiodissect.records import ConceptRanking, UnitName
+    from audiodissect.results import Identification
+
+    class CountedList(list):
+        iterations = 0
+
+        def __iter__(self):
+            CountedList.iterations += 1
+            return super().__iter__()
+
+    records = CountedList(ConceptRanking(unit=f"fc#{u}", layer="fc", index=u, method=method, similarity="cos",
+                                         concepts=[f"c{u}"], scores=[1.0])
+                          for u in range(30) for method in ("tab", "db"))
+    names = CountedList(UnitName(unit=f"fc#{u}", layer="fc", index=u, similarity="cos", candidates={}, name=None,
+                                 status="unexplained") for u in range(30))
+    units = Identification("identify", records, names=names)
+    CountedList.iterations = 0
+    assert [[r.method for r in units.unit(f"fc#{u}")] for u in range(30)] == [["tab", "db"]] * 30
+    assert units.unit("fc#99") == [] and units.unit("fc#3") is not units.unit("fc#3")  # a fresh list each call
+    assert [units.name_of(f"fc#{u}").index for u in range(30)] == list(range(30))
+    assert CountedList.iterations == 2  # the rankings once, the names once
+    with pytest.raises(AudioDissectError, match="fc#99"):
+        units.name_of("fc#99")

@@ -213,6 +213,7 @@ class UnitRecords(Sequence):
     stage: str
     records: Sequence[UnitRecord]
     classes: dict[str, str] = field(default_factory=dict)
+    _by_unit: dict[str, list[UnitRecord]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getitem__(self, index):  # type: ignore[override]
         return self.records[index]
@@ -221,8 +222,13 @@ class UnitRecords(Sequence):
         return len(self.records)
 
     def unit(self, unit_id: str) -> list[UnitRecord]:
-        """The records of one unit (``"<layer>#<index>"``)."""
-        return [r for r in self.records if r.unit == unit_id]
+        """The records of one unit (``"<layer>#<index>"``; none: an empty list). The records are grouped by
+        unit on the first call, so that asking for every unit in turn reads them once."""
+        if self._by_unit is None:
+            self._by_unit = {}
+            for r in self.records:
+                self._by_unit.setdefault(r.unit, []).append(r)
+        return list(self._by_unit.get(unit_id, []))
 
     def class_of(self, unit_id: str) -> str | None:
         """The class an output unit stands for (None for other units)."""
@@ -273,13 +279,17 @@ class Identification(UnitRecords):
 
     names: list[UnitName] = field(default_factory=list)
     activations: Activations | None = field(default=None, repr=False)
+    _name_of: dict[str, UnitName] | None = field(default=None, init=False, repr=False, compare=False)
 
     def name_of(self, unit_id: str) -> UnitName:
-        """The name record of one unit (``"<layer>#<index>"``)."""
-        for r in self.names:
-            if r.unit == unit_id:
-                return r
-        raise unknown_name_error("unit", unit_id, [r.unit for r in self.names])
+        """The name record of one unit (``"<layer>#<index>"``; the names are indexed by unit on the first call)."""
+        if self._name_of is None:
+            self._name_of = {}
+            for r in self.names:
+                self._name_of.setdefault(r.unit, r)  # the first record of a unit, as a scan would find
+        if unit_id not in self._name_of:
+            raise unknown_name_error("unit", unit_id, [r.unit for r in self.names])
+        return self._name_of[unit_id]
 
     def names_frame(self):
         """One row per unit: its name first, then status, source, z, margin, q-value and runner-up."""
