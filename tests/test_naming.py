@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audiodissect.errors import AudioDissectError
-from audiodissect.identify.naming import (NamingSettings, benjamini_hochberg, name_units, permuted_columns,
+from audiodissect.identify.naming import (NamingSettings, benjamini_hochberg, name_units, null_permutations,
                                           unexplained_share)
 from audiodissect.records import UnitName
 from audiodissect.results import Identification
@@ -36,9 +36,16 @@ def test_benjamini_hochberg_by_hand():
     assert math.isnan(benjamini_hochberg(p)[4])
 
 
-def test_permuted_columns_share_one_permutation_per_block():
+def shuffled_copies(evidence, permutations, seed):
+    """The evidence's rows in the order of each of the null's permutations, side by side (N, C * permutations)."""
+    return np.concatenate([evidence[rows] for rows in null_permutations(len(evidence), permutations, seed)], axis=1)
+
+
+def test_the_null_copies_share_one_permutation_per_block():
+    from audiodissect.identify.naming import NamingSources
+
     ev = np.arange(12, dtype=np.float32).reshape(6, 2)
-    out = permuted_columns(ev, 3, seed=1)
+    out = NamingSources.of({"s": (ev, np.ones(2, bool))}, null_permutations(6, 3, seed=1)).copies(1, 4)
     assert out.shape == (6, 6)
     for b in range(3):
         block = out[:, 2 * b:2 * b + 2]
@@ -58,7 +65,7 @@ def test_a_null_too_large_to_hold_is_scored_a_few_copies_at_a_time_with_the_same
     settings = NamingSettings(permutations=49)
     whole = naming.naming_sources(sources, CONCEPTS, settings=settings, exclude={"db": ["piano"]})
     assert whole.joint is not None
-    assert np.array_equal(whole.copies(1, 50)[:, :4 * 49], permuted_columns(evidence, 49, settings.seed))
+    assert np.array_equal(whole.copies(1, 50)[:, :4 * 49], shuffled_copies(evidence, 49, settings.seed))
     expected = name_units(sources, {"L": acts}, CONCEPTS, settings=settings, exclude={"db": ["piano"]})
     monkeypatch.setattr(naming, "NULL_BYTES", 0)
     chunked = naming.naming_sources(sources, CONCEPTS, settings=settings, exclude={"db": ["piano"]})
@@ -193,7 +200,7 @@ def test_the_naming_scores_are_cos_robust_s_to_the_bit_on_any_number_of_threads(
     from audiodissect.threads import torch_threads
 
     evidence, acts = planted()
-    shuffled = np.concatenate([evidence, permuted_columns(evidence, 50, 0)], axis=1)
+    shuffled = np.concatenate([evidence, shuffled_copies(evidence, 50, 0)], axis=1)
     wide = np.concatenate([acts] * 40, axis=1) * np.linspace(0.5, 2, 40 * acts.shape[1], dtype=np.float32)
     expected = cos_robust(shuffled, wide)
     names = []

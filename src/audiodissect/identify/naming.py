@@ -249,16 +249,6 @@ def null_permutations(n: int, permutations: int, seed: int) -> np.ndarray:
     return np.array([rng.permutation(n) for _ in range(permutations)], dtype=np.int64).reshape(permutations, n)
 
 
-def permuted_columns(evidence: np.ndarray, permutations: int, seed: int) -> np.ndarray:
-    """The evidence with its rows shuffled `permutations` times, side by side: shape (N, C * permutations).
-
-    Columns ``b * C`` to ``(b + 1) * C`` hold permutation ``b`` (:func:`null_permutations`); every unit meets
-    the same permutations.
-    """
-    order = null_permutations(evidence.shape[0], permutations, seed)
-    return np.concatenate([evidence[rows] for rows in order], axis=1)
-
-
 #: The most bytes the whole null (every source's evidence and shuffled copies, in float32 and normalised in
 #: float64) may take to be made once for every layer; a larger one is made a few copies at a time per block
 #: of units, each chunk at most :data:`NULL_CHUNK_BYTES`.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..evidence.coverage import CONSTANT_EPS  # a constant column: the rule of constant_columns
 from ._inputs import TINY
 from ._memo import evidence_terms
 
@@ -132,9 +133,6 @@ def row_lower_medians(rows: np.ndarray) -> np.ndarray:
     return np.partition(rows, k - 1, axis=-1)[..., k - 1]
 
 
-#: A column is constant when its range is at most this many machine epsilons of its largest magnitude
-#: (the rule of :func:`audiodissect.evidence.coverage.constant_columns`).
-CONSTANT_EPS = 16
 
 
 def centred_columns(x: torch.Tensor) -> torch.Tensor:
@@ -156,7 +154,8 @@ def centred_columns(x: torch.Tensor) -> torch.Tensor:
 
 def constant_range(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Whether columns with these smallest and largest values (any shape, the same) are constant:
-    ``hi - lo <= 16 * eps * max(|hi|, |lo|)`` (``eps`` of their dtype)."""
+    ``hi - lo <= CONSTANT_EPS * eps * max(|hi|, |lo|)`` (``eps`` of their dtype), the rule of
+    :func:`audiodissect.evidence.coverage.constant_columns`."""
     return (hi - lo) <= CONSTANT_EPS * torch.finfo(lo.dtype).eps * torch.maximum(hi.abs(), lo.abs())
 
 
