@@ -23,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evidence.coverage import CONSTANT_EPS  # a constant column: the rule of constant_columns
 from ._inputs import TINY
 from ._memo import evidence_terms
 
@@ -133,6 +132,9 @@ def row_lower_medians(rows: np.ndarray) -> np.ndarray:
     return np.partition(rows, k - 1, axis=-1)[..., k - 1]
 
 
+#: A column is constant when its range is at most this many machine epsilons of its largest magnitude
+#: (the rule of :func:`audiodissect.evidence.coverage.constant_columns`).
+CONSTANT_EPS = 16
 
 
 def centred_columns(x: torch.Tensor) -> torch.Tensor:
